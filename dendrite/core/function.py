@@ -1,0 +1,119 @@
+"""``Function``: one differentiable primitive, forward and vector-Jacobian product together.
+
+A primitive subclasses ``Function`` and implements
+
+- ``forward(self, *arrays, **options) -> ndarray``: the value, on raw arrays; it may keep
+  what the backward pass needs on ``self`` (``self.saved`` or its own slots);
+- ``backward(self, grad) -> ndarray | tuple``: given ``g = dL/d(output)``, the gradient
+  with respect to each array input (``None`` where an input needs none; ``self.needs_grad``
+  says which do).
+
+``MyOp.apply(*inputs, **options)`` runs it on Tensors (or numbers/arrays) and records the
+node when gradients are being recorded and some input requires them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dendrite.core.tensor import Tensor, as_array
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are being recorded for backpropagation."""
+    return _GradMode.enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) under which no operation is recorded."""
+
+    def __enter__(self) -> no_grad:
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = False
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _GradMode.enabled = self._previous
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) that turns recording back on inside ``no_grad``."""
+
+    def __enter__(self) -> enable_grad:
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _GradMode.enabled = self._previous
+
+
+def _to_tensor_like(value: Any, reference_dtype: np.dtype | None) -> Tensor:
+    """Wrap a non-Tensor operand; Python numbers take the dtype of the tensor they meet.
+
+    So ``x * 2.0`` stays float32 for a float32 ``x`` (no silent upcast), and ``i + 1`` stays
+    integer for an integer ``i``.
+    """
+    if reference_dtype is not None and isinstance(value, (int, float)):
+        if np.issubdtype(reference_dtype, np.inexact) or isinstance(value, int):
+            return Tensor._make(np.asarray(value, dtype=reference_dtype))
+    return Tensor._make(as_array(value))
+
+
+class Function:
+    """Base class of differentiable primitives (see the module docstring)."""
+
+    __slots__ = ("inputs", "needs_grad", "saved")
+
+    def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop the inputs and saved arrays once the backward pass no longer needs them."""
+        self.inputs = None
+        self.saved = None
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        ctx = object.__new__(cls)
+        reference = None
+        for value in inputs:
+            if isinstance(value, Tensor):
+                reference = value.data.dtype
+                break
+        tensors = tuple(
+            value if isinstance(value, Tensor) else _to_tensor_like(value, reference)
+            for value in inputs
+        )
+        record = _GradMode.enabled and any(t.requires_grad for t in tensors)
+        ctx.needs_grad = tuple(t.requires_grad for t in tensors) if record else ()
+        ctx.saved = None
+        out = ctx.forward(*[t.data for t in tensors], **options)
+        if record:
+            ctx.inputs = tensors
+            return Tensor._make(out, ctx)
+        return Tensor._make(out)
+
+
+def register(name: str | None = None) -> Callable[[type[Function]], type[Function]]:
+    """Class decorator: name a Function in the op registry (used by tests and the docs)."""
+
+    def decorate(cls: type[Function]) -> type[Function]:
+        OP_REGISTRY[name or cls.__name__.lower()] = cls
+        return cls
+
+    return decorate
+
+
+OP_REGISTRY: dict[str, type[Function]] = {}

@@ -1,0 +1,56 @@
+"""Helpers shared by the primitives: undoing broadcasting, normalising axes, shape errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``: the VJP of NumPy broadcasting.
+
+    If ``x`` of shape ``shape`` was broadcast to ``grad.shape``, every copy of an element
+    received a gradient, and dL/dx is their sum: over the leading axes that broadcasting
+    added, and over the axes where ``shape`` has size 1.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """``axis`` (None, int or sequence; negatives allowed) as a sorted tuple of positives."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    result = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor of rank {ndim}.")
+        result.append(int(a) % max(ndim, 1))
+    return tuple(sorted(result))
+
+
+def broadcast_error(op: str, *arrays: np.ndarray) -> ValueError:
+    """The error for operands whose shapes do not broadcast: names the op and each shape."""
+    shapes = " and ".join(str(a.shape) for a in arrays)
+    return ValueError(
+        f"{op}: incompatible shapes {shapes}; they cannot be broadcast together (each "
+        f"trailing axis must match or be 1)."
+    )
+
+
+def reduced_grad(grad: np.ndarray, shape: tuple[int, ...], axes: Any, keepdims: bool) -> Any:
+    """Put back the reduced axes of ``grad`` (size 1) so it broadcasts against ``shape``."""
+    if axes is None:
+        return grad.reshape((1,) * len(shape))
+    if not keepdims:
+        grad = np.expand_dims(grad, axes)
+    return grad

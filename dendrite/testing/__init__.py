@@ -1,0 +1,5 @@
+"""Testing tools: gradient checks against finite differences."""
+
+from dendrite.testing.gradcheck import gradcheck
+
+__all__ = ["gradcheck"]
