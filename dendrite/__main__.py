@@ -1,0 +1,7 @@
+"""``python -m dendrite train ...``: see ``dendrite.cli``."""
+
+import sys
+
+from dendrite.cli import main
+
+sys.exit(main())

@@ -1,0 +1,392 @@
+"""``Layer``: the unit of a network (the design document's 2.2 and 3.1).
+
+A layer keeps its configuration from ``__init__``, creates its weights in
+``build(input_shape)`` on the first call (so shapes are inferred from data), and computes
+``call(inputs, training=None)`` on Tensors. ``__call__`` wraps ``call`` with what every
+layer needs: converting arrays, building, checking the input against ``input_spec`` before
+any work, passing the ``training`` flag down to nested layers, activity regularisation, and
+symbolic (functional-API) calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dendrite import _backend
+from dendrite.core import Tensor, Variable
+from dendrite.layers import initializers, regularizers
+from dendrite.layers.input_spec import InputSpec
+
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def unique_name(base: str) -> str:
+    """``dense``, then ``dense_1``, ``dense_2``, ... (Keras' automatic names)."""
+    count = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def reset_names() -> None:
+    """Forget automatic names (``dendrite.utils.clear_session``)."""
+    _NAME_COUNTS.clear()
+
+
+def snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+class _CallContext:
+    """The ``training`` flag of the outermost call, inherited by nested layers."""
+
+    training: bool | None = None
+
+
+_SIGNATURES: dict[type, tuple[bool, bool]] = {}
+
+
+def _call_arguments(cls: type) -> tuple[bool, bool]:
+    """Whether ``cls.call`` accepts ``training`` and ``mask`` (looked up once per class)."""
+    found = _SIGNATURES.get(cls)
+    if found is None:
+        params = inspect.signature(cls.call).parameters
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        found = ("training" in params or var_kw, "mask" in params or var_kw)
+        _SIGNATURES[cls] = found
+    return found
+
+
+def shape_of(x: Any) -> Any:
+    """The shape of a tensor, or the nested list of shapes of a list of tensors."""
+    if isinstance(x, (list, tuple)):
+        return [shape_of(item) for item in x]
+    if isinstance(x, dict):
+        return {k: shape_of(v) for k, v in x.items()}
+    return tuple(x.shape)
+
+
+class Layer:
+    """Base class of all layers.
+
+    Args:
+        trainable: whether the layer's weights are updated by training.
+        name: unique name (default: the snake_case class name, numbered).
+        dtype: the layer's float type (default ``floatx()``, float32).
+        input_shape: shape of one sample (without the batch axis); lets a Sequential model
+            build before seeing data.
+    """
+
+    example: dict | None = None
+
+    def __init__(
+        self,
+        *,
+        trainable: bool = True,
+        name: str | None = None,
+        dtype: Any = None,
+        autocast: bool = True,
+        input_shape: Sequence[int | None] | None = None,
+        batch_input_shape: Sequence[int | None] | None = None,
+        input_dim: int | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
+        self.__dict__.setdefault("_sublayers", [])
+        self.__dict__.setdefault("_tracked_variables", [])
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        if isinstance(dtype, dict):
+            dtype = dtype.get("config", {}).get("name")
+        self.dtype = np.dtype(dtype or _backend.floatx()).name
+        self.autocast = autocast
+        self.built = False
+        self.input_spec: InputSpec | list | None = None
+        self.supports_masking = False
+        self._own_weights: list[Variable] = []
+        self._regularized: list[tuple[Variable, Any]] = []
+        self._constraints: list[tuple[Variable, Any]] = []
+        self._call_losses: list[Tensor] = []
+        self.activity_regularizer = None
+        if batch_input_shape is not None:
+            self._batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._batch_input_shape = (batch_size, *tuple(input_shape))
+        elif input_dim is not None:
+            self._batch_input_shape = (batch_size, input_dim)
+        else:
+            self._batch_input_shape = None
+
+    # --- attribute tracking ---------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("__"):
+            if isinstance(value, Layer) and value is not self:
+                self._track_layer(value)
+            elif isinstance(value, Variable):
+                tracked = self.__dict__.setdefault("_tracked_variables", [])
+                if all(v is not value for v in tracked):
+                    tracked.append(value)
+            elif isinstance(value, (list, tuple)) and value and isinstance(value[0], Layer):
+                for item in value:
+                    if isinstance(item, Layer):
+                        self._track_layer(item)
+        object.__setattr__(self, name, value)
+
+    def _track_layer(self, layer: Layer) -> None:
+        sublayers = self.__dict__.setdefault("_sublayers", [])
+        if all(existing is not layer for existing in sublayers):
+            sublayers.append(layer)
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for layer in self._sublayers:
+            layer.trainable = value
+
+    # --- weights --------------------------------------------------------------------------
+    def add_weight(
+        self,
+        shape: Sequence[int] | None = None,
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Variable:
+        """Create a weight of ``shape``, initialised by ``initializer`` (a name or callable)."""
+        shape = tuple(int(s) for s in (shape or ()))
+        dtype = np.dtype(dtype or self.dtype)
+        if initializer is None:
+            is_float = np.issubdtype(dtype, np.floating)
+            initializer = "glorot_uniform" if is_float else "zeros"
+        init = initializers.get(initializer)
+        value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
+        name = name or f"variable_{len(self._own_weights)}"
+        variable = Variable(value, trainable=trainable, name=name)
+        variable.path = f"{self.name}/{variable.name}"
+        self._own_weights.append(variable)
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self._regularized.append((variable, regularizer))
+        if constraint is not None:
+            self._constraints.append((variable, constraint))
+        return variable
+
+    def _all_weights(self) -> list[Variable]:
+        seen: set[int] = set()
+        result: list[Variable] = []
+        for v in [*self._own_weights, *self._tracked_variables]:
+            if id(v) not in seen:
+                seen.add(id(v))
+                result.append(v)
+        for layer in self._sublayers:
+            for v in layer._all_weights():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    result.append(v)
+        return result
+
+    @property
+    def weights(self) -> list[Variable]:
+        """All weights, trainable first (Keras' order within each group: creation order)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return []
+        own = [v for v in [*self._own_weights, *self._tracked_variables] if v.trainable]
+        result = _unique(own)
+        for layer in self._sublayers:
+            result = _unique(result + layer.trainable_weights)
+        return result
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        trainable_ids = {id(v) for v in self.trainable_weights}
+        return [v for v in self._all_weights() if id(v) not in trainable_ids]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+    variables = weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights as ndarrays, in ``weights`` order."""
+        return [np.array(v.data, copy=True) for v in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set the weights from ndarrays in ``weights`` order (Keras' layouts)."""
+        params = self.weights
+        weights = list(weights)
+        if len(params) != len(weights):
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(params)} weights, but received "
+                f"{len(weights)} weights."
+            )
+        arrays = []
+        for param, value in zip(params, weights):
+            array = np.asarray(value)
+            if array.shape != param.shape:
+                raise ValueError(
+                    f"Layer '{self.name}' weight shape {param.shape} is not compatible with "
+                    f"provided weight shape {array.shape} (weight {param.path!r})."
+                )
+            arrays.append(array)
+        for param, array in zip(params, arrays):
+            param.data[...] = array
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"You tried to call count_params on layer '{self.name}', but the layer isn't "
+                f"built. Call the layer on data, or build it with layer.build(input_shape), "
+                f"or pass input_shape= to its constructor."
+            )
+        return int(sum(v.data.size for v in self.weights))
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """Penalties to add to the loss: weight regularizers, activity regularizers, add_loss."""
+        result = list(self._call_losses)
+        for variable, regularizer in self._regularized:
+            result.append(regularizer(variable))
+        for layer in self._sublayers:
+            result.extend(layer.losses)
+        return result
+
+    def add_loss(self, loss: Any) -> None:
+        """Add a scalar penalty (computed in ``call``) to the training loss."""
+        self._call_losses.append(loss if isinstance(loss, Tensor) else Tensor(loss))
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._sublayers)
+
+    # --- building and calling -------------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis first, may be None)."""
+        self.built = True
+
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        return inputs
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            inputs, args = args[0], args[1:]
+        else:
+            inputs = kwargs.pop("inputs")
+        from dendrite.layers.symbolic import KerasTensor, symbolic_call
+
+        if _contains(inputs, KerasTensor):
+            return symbolic_call(self, inputs, args, kwargs)
+        inputs = self._convert(inputs)
+        if not self.built:
+            self._maybe_build(shape_of(inputs))
+        if self.input_spec is not None:
+            self._check_input_spec(inputs)
+        takes_training, takes_mask = _call_arguments(type(self))
+        previous = _CallContext.training
+        training = kwargs.pop("training", None)
+        if training is None:
+            training = previous
+        if takes_training:
+            kwargs["training"] = training
+        if not takes_mask:
+            kwargs.pop("mask", None)
+        _CallContext.training = training
+        self._call_losses = []
+        try:
+            outputs = self.call(inputs, *args, **kwargs)
+        finally:
+            _CallContext.training = previous
+        if self.activity_regularizer is not None:
+            for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+                batch = max(out.shape[0], 1) if out.ndim else 1
+                self._call_losses.append(self.activity_regularizer(out) / batch)
+        return outputs
+
+    def _convert(self, inputs: Any) -> Any:
+        if isinstance(inputs, Tensor):
+            data = inputs.data
+            if self.autocast and data.dtype.kind == "f" and data.dtype != self.dtype:
+                from dendrite import ops
+
+                return ops.cast(inputs, self.dtype)
+            return inputs
+        if isinstance(inputs, (list, tuple)):
+            if inputs and isinstance(inputs[0], (Tensor, np.ndarray, list, tuple)):
+                return [self._convert(item) for item in inputs]
+        if isinstance(inputs, dict):
+            return {k: self._convert(v) for k, v in inputs.items()}
+        array = np.asarray(inputs)
+        if array.dtype.kind == "f" and self.autocast and array.dtype != self.dtype:
+            array = array.astype(self.dtype)
+        return Tensor._make(array)
+
+    def _check_input_spec(self, inputs: Any) -> None:
+        specs = self.input_spec if isinstance(self.input_spec, list) else [self.input_spec]
+        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        for index, (spec, x) in enumerate(zip(specs, items)):
+            if spec is not None:
+                spec.check(self.name, index, tuple(x.shape))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape for ``input_shape``, found by running the layer on placeholder data."""
+        from dendrite.layers.symbolic import infer_output_shape
+
+        return infer_output_shape(self, input_shape)
+
+    # --- configuration --------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor arguments that rebuild this layer (weights excluded)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _unique(variables: list[Variable]) -> list[Variable]:
+    seen: set[int] = set()
+    result = []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            result.append(v)
+    return result
+
+
+def _contains(value: Any, kind: type) -> bool:
+    if isinstance(value, kind):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_contains(v, kind) for v in value)
+    if isinstance(value, dict):
+        return any(_contains(v, kind) for v in value.values())
+    return False

@@ -1,0 +1,304 @@
+"""Weight initializers with Keras 3 names and defaults.
+
+Variance scaling draws ``w`` with ``Var(w) = scale / n``, where ``n`` is ``fan_in``,
+``fan_out`` or their mean. For a kernel of shape ``(..., in, out)`` the receptive field is
+the product of the leading axes: ``fan_in = in * rf`` and ``fan_out = out * rf``.
+
+- glorot_uniform (Dense's default): U(-l, l), l = sqrt(6 / (fan_in + fan_out))
+- glorot_normal: truncated normal, scale 1, fan_avg;  he_*: scale 2, fan_in;
+  lecun_*: scale 1, fan_in
+- random_normal N(0, 0.05^2), random_uniform U(-0.05, 0.05), truncated_normal (0, 0.05)
+  cut at two standard deviations, orthogonal (QR of a Gaussian), zeros, ones, constant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dendrite import _backend
+
+
+class Initializer:
+    """Base class: ``initializer(shape, dtype) -> ndarray``."""
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Initializer:
+        return cls(**config)
+
+
+class _Seeded(Initializer):
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+
+    def _rng(self) -> np.random.Generator:
+        # A fixed seed gives the same values at every call, as in Keras.
+        return _backend.rng() if self.seed is None else np.random.default_rng(self.seed)
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    return np.dtype(dtype or _backend.floatx())
+
+
+def compute_fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """(fan_in, fan_out) of a weight shape, as Keras computes them."""
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    receptive_field = math.prod(shape[:-2])
+    return float(shape[-2] * receptive_field), float(shape[-1] * receptive_field)
+
+
+def _truncated_normal(rng: np.random.Generator, shape: tuple, mean: float, std: float) -> Any:
+    """N(mean, std^2) redrawn outside two standard deviations."""
+    values = rng.standard_normal(shape)
+    bad = np.abs(values) > 2
+    while bad.any():
+        values[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(values) > 2
+    return mean + std * values
+
+
+class Zeros(Initializer):
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        return np.zeros(shape, dtype=_dtype(dtype))
+
+
+class Ones(Initializer):
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        return np.ones(shape, dtype=_dtype(dtype))
+
+
+class Constant(Initializer):
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        return np.full(shape, self.value, dtype=_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"value": self.value}
+
+
+class RandomNormal(_Seeded):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        values = self._rng().normal(self.mean, self.stddev, shape)
+        return values.astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class RandomUniform(_Seeded):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        values = self._rng().uniform(self.minval, self.maxval, shape)
+        return values.astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class TruncatedNormal(_Seeded):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        values = _truncated_normal(self._rng(), shape, self.mean, self.stddev)
+        return values.astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class VarianceScaling(_Seeded):
+    """Draws with variance ``scale / n`` (n from ``mode``), from ``distribution``."""
+
+    _MODES = ("fan_in", "fan_out", "fan_avg")
+    _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        mode: str = "fan_in",
+        distribution: str = "truncated_normal",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(seed)
+        if scale <= 0:
+            raise ValueError(f"VarianceScaling: scale must be positive, got {scale}.")
+        if mode not in self._MODES:
+            raise ValueError(f"VarianceScaling: mode must be one of {self._MODES}, got {mode!r}.")
+        if distribution not in self._DISTRIBUTIONS:
+            raise ValueError(
+                f"VarianceScaling: distribution must be one of {self._DISTRIBUTIONS}, "
+                f"got {distribution!r}."
+            )
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        fan_in, fan_out = compute_fans(tuple(shape))
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, n)
+        rng = self._rng()
+        if self.distribution == "truncated_normal":
+            # Std of a unit normal truncated at +-2, so the variance comes out as asked.
+            std = math.sqrt(variance) / 0.87962566103423978
+            values = _truncated_normal(rng, tuple(shape), 0.0, std)
+        elif self.distribution in ("untruncated_normal", "normal"):
+            values = rng.normal(0.0, math.sqrt(variance), shape)
+        else:
+            limit = math.sqrt(3.0 * variance)
+            values = rng.uniform(-limit, limit, shape)
+        return values.astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
+
+
+def _scaling(scale: float, mode: str, distribution: str) -> type:
+    class Preset(VarianceScaling):
+        def __init__(self, seed: int | None = None) -> None:
+            super().__init__(scale, mode, distribution, seed)
+
+        def get_config(self) -> dict:
+            return {"seed": self.seed}
+
+    return Preset
+
+
+class GlorotUniform(_scaling(1.0, "fan_avg", "uniform")):
+    """Glorot (Xavier) uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out))."""
+
+
+class GlorotNormal(_scaling(1.0, "fan_avg", "truncated_normal")):
+    """Glorot normal: truncated normal with variance 2 / (fan_in + fan_out)."""
+
+
+class HeUniform(_scaling(2.0, "fan_in", "uniform")):
+    """He uniform: U(-l, l), l = sqrt(6 / fan_in)."""
+
+
+class HeNormal(_scaling(2.0, "fan_in", "truncated_normal")):
+    """He normal: truncated normal with variance 2 / fan_in."""
+
+
+class LecunUniform(_scaling(1.0, "fan_in", "uniform")):
+    """LeCun uniform: U(-l, l), l = sqrt(3 / fan_in)."""
+
+
+class LecunNormal(_scaling(1.0, "fan_in", "truncated_normal")):
+    """LeCun normal: truncated normal with variance 1 / fan_in."""
+
+
+class Orthogonal(_Seeded):
+    """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, times gain."""
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal initializer needs a shape of rank >= 2, got {shape}.")
+        rows = math.prod(shape[:-1])
+        cols = shape[-1]
+        flat = self._rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(flat)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q[:rows, :cols]).reshape(shape).astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """gain * I for a 2-D shape."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        if len(shape) != 2:
+            raise ValueError(f"Identity initializer needs a 2-D shape, got {shape}.")
+        return (self.gain * np.eye(*shape)).astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain}
+
+
+INITIALIZERS: dict[str, type[Initializer]] = {
+    "zeros": Zeros,
+    "ones": Ones,
+    "constant": Constant,
+    "random_normal": RandomNormal,
+    "random_uniform": RandomUniform,
+    "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "he_uniform": HeUniform,
+    "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform,
+    "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal,
+    "identity": Identity,
+}
+_BY_CLASS_NAME = {cls.__name__: cls for cls in INITIALIZERS.values()}
+
+
+def get(identifier: Any) -> Initializer:
+    """An initializer from a name ('glorot_uniform'), a config dict, a class or an instance."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if isinstance(identifier, str):
+        key = identifier if identifier in _BY_CLASS_NAME else identifier.lower()
+        cls = INITIALIZERS.get(key) or _BY_CLASS_NAME.get(identifier)
+        if cls is None:
+            raise ValueError(
+                f"Unknown initializer {identifier!r}. Valid names: {', '.join(INITIALIZERS)}."
+            )
+        return cls()
+    if isinstance(identifier, dict):
+        cls = _BY_CLASS_NAME.get(identifier.get("class_name")) or INITIALIZERS.get(
+            str(identifier.get("class_name")).lower()
+        )
+        if cls is None:
+            raise ValueError(f"Unknown initializer class {identifier.get('class_name')!r}.")
+        return cls.from_config(identifier.get("config", {}))
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret initializer: {identifier!r}.")
+
+
+def serialize(initializer: Initializer) -> dict:
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}

@@ -1,0 +1,52 @@
+"""``InputSpec``: what a layer accepts, checked on every call with Keras' error wording."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InputSpec:
+    """Constraints on a layer input: rank (``ndim``, ``min_ndim``, ``max_ndim``) and the
+    sizes of given axes (``axes={-1: 784}``)."""
+
+    def __init__(
+        self,
+        ndim: int | None = None,
+        min_ndim: int | None = None,
+        max_ndim: int | None = None,
+        axes: dict[int, int] | None = None,
+        dtype: Any = None,
+    ) -> None:
+        self.ndim = ndim
+        self.min_ndim = min_ndim
+        self.max_ndim = max_ndim
+        self.axes = dict(axes or {})
+        self.dtype = dtype
+
+    def check(self, layer_name: str, index: int, shape: tuple) -> None:
+        """Raise ValueError (naming the layer, expected and received shape) on a mismatch."""
+        prefix = f"Input {index} of layer '{layer_name}' is incompatible with the layer: "
+        rank = len(shape)
+        if self.ndim is not None and rank != self.ndim:
+            raise ValueError(
+                f"{prefix}expected ndim={self.ndim}, found ndim={rank}. "
+                f"Full shape received: {shape}"
+            )
+        if self.min_ndim is not None and rank < self.min_ndim:
+            raise ValueError(
+                f"{prefix}expected min_ndim={self.min_ndim}, found ndim={rank}. "
+                f"Full shape received: {shape}"
+            )
+        if self.max_ndim is not None and rank > self.max_ndim:
+            raise ValueError(
+                f"{prefix}expected max_ndim={self.max_ndim}, found ndim={rank}. "
+                f"Full shape received: {shape}"
+            )
+        for axis, value in self.axes.items():
+            if value is None:
+                continue
+            if not -rank <= axis < rank or shape[axis] not in (value, None):
+                raise ValueError(
+                    f"{prefix}expected axis {axis} of input shape to have value {value}, "
+                    f"but received input with shape {shape}"
+                )

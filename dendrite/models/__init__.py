@@ -1,0 +1,6 @@
+"""Models: ``Model`` (functional and subclassed), ``Sequential``, and loading saved ones."""
+
+from dendrite.models.model import Model
+from dendrite.models.sequential import Sequential
+
+__all__ = ["Model", "Sequential"]

@@ -1,0 +1,88 @@
+"""``Model``: a Layer that trains (Keras' Model = Trainer + Layer).
+
+``Model(inputs, outputs)`` builds a functional graph; subclassing ``Model`` and writing
+``call`` gives a subclassed model. Both get compile/fit/evaluate/predict and summary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dendrite.layers.base import Layer
+from dendrite.training.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    """A trainable layer graph. See ``Sequential`` and the functional API."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+            from dendrite.models.functional import Functional
+
+            return object.__new__(Functional)
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise TypeError(
+                "Model(inputs, outputs) builds a functional model; this class does not accept "
+                "inputs/outputs."
+            )
+        super().__init__(**kwargs)
+
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: Any = None,
+        print_fn: Any = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+        layer_range: Any = None,
+    ) -> None:
+        """Print Keras' table: layer (type), output shape, parameter counts, totals."""
+        from dendrite.models.summary import print_summary
+
+        print_summary(
+            self, line_length=line_length, print_fn=print_fn, show_trainable=show_trainable
+        )
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or index."""
+        if index is not None:
+            if name is not None:
+                raise ValueError("Provide only one of name or index to get_layer.")
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self.layers)} layers."
+                )
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}."
+        )
+
+    def build(self, input_shape: Any = None) -> None:
+        if input_shape is not None and not self.built:
+            from dendrite.layers.symbolic import infer_output_shape
+
+            infer_output_shape(self, input_shape)
+        self.built = True
+
+    def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
+        """Save architecture, weights, optimizer state and compile settings to one file."""
+        from dendrite.saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite, **kwargs)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        from dendrite.saving import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, **kwargs: Any) -> None:
+        from dendrite.saving import load_weights
+
+        load_weights(self, filepath, **kwargs)

@@ -1,0 +1,142 @@
+"""Turning ``fit``/``evaluate``/``predict`` arguments into checked arrays and batches.
+
+Inputs may be an ndarray, a Tensor, a list of them (several inputs or outputs) or a dict.
+Every check that can fail (lengths, NaN/inf, types) runs here, before any weight changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from dendrite import _backend
+from dendrite.core import Tensor
+
+
+def to_arrays(data: Any, what: str) -> Any:
+    """ndarrays in the same structure as ``data`` (lists of numbers become one array)."""
+    if data is None:
+        return None
+    if isinstance(data, Tensor):
+        return data.data
+    if isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, dict):
+        return {k: to_arrays(v, f"{what}[{k!r}]") for k, v in data.items()}
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], (np.ndarray, Tensor)):
+        return [to_arrays(v, f"{what}[{i}]") for i, v in enumerate(data)]
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"Could not convert {what} to an array: {error}") from None
+    if array.dtype == object:
+        raise TypeError(f"{what} has an unsupported type or ragged shape: {type(data).__name__}.")
+    if array.dtype == np.float64:
+        array = array.astype(_backend.floatx())
+    return array
+
+
+def leaves(data: Any) -> list[np.ndarray]:
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        return [leaf for v in data.values() for leaf in leaves(v)]
+    if isinstance(data, (list, tuple)):
+        return [leaf for v in data for leaf in leaves(v)]
+    return [data]
+
+
+def num_samples(x: Any, y: Any = None, sample_weight: Any = None) -> int:
+    """The common first-axis length of every array, or a Keras-worded error."""
+    sizes = {
+        "x": [len(a) if a.ndim else 1 for a in leaves(x)],
+        "y": [len(a) if a.ndim else 1 for a in leaves(y)],
+        "sample_weight": [len(a) if a.ndim else 1 for a in leaves(sample_weight)],
+    }
+    every = {s for group in sizes.values() for s in group}
+    if len(every) > 1:
+        detail = "\n".join(f"'{k}' sizes: {', '.join(map(str, v))}" for k, v in sizes.items() if v)
+        raise ValueError(
+            f"Data cardinality is ambiguous. Make sure all arrays contain the same number of "
+            f"samples.\n{detail}"
+        )
+    if not every:
+        raise ValueError("No data given: x is None.")
+    return every.pop()
+
+
+def check_finite(x: Any, what: str = "x") -> None:
+    """Raise if a floating input holds NaN or inf (it would poison every weight)."""
+    for array in leaves(x):
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = np.argwhere(~np.isfinite(array))[0]
+            raise ValueError(
+                f"Input {what} contains NaN or inf values (first at index {tuple(bad)}: "
+                f"{array[tuple(bad)]}). Clean or impute the data before training."
+            )
+
+
+def take(data: Any, index: Any) -> Any:
+    """Rows ``index`` of every array in ``data``."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: take(v, index) for k, v in data.items()}
+    if isinstance(data, list):
+        return [take(v, index) for v in data]
+    if isinstance(index, slice):
+        return data[index]
+    return data.take(index, axis=0)
+
+
+def split_validation(x: Any, y: Any, sw: Any, fraction: float) -> tuple:
+    """Keras' ``validation_split``: the last ``fraction`` of the samples, before shuffling."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_split must be in (0, 1), got {fraction}.")
+    n = num_samples(x, y, sw)
+    cut = int(math.floor(n * (1.0 - fraction)))
+    if cut == 0 or cut == n:
+        raise ValueError(
+            f"validation_split={fraction} leaves no samples for training or validation "
+            f"(got {n} samples)."
+        )
+    head, tail = slice(0, cut), slice(cut, n)
+    return (take(x, head), take(y, head), take(sw, head)), (
+        take(x, tail),
+        take(y, tail),
+        take(sw, tail),
+    )
+
+
+def batch_indices(
+    n: int, batch_size: int, shuffle: bool, steps: int | None = None
+) -> Iterator[Any]:
+    """Index arrays (or slices, when not shuffling) for each batch of one epoch.
+
+    The last partial batch is kept, as in Keras. ``steps`` limits the number of batches.
+    """
+    order = _backend.rng().permutation(n) if shuffle else None
+    total = math.ceil(n / batch_size)
+    for step in range(total if steps is None else min(steps, total)):
+        start = step * batch_size
+        stop = min(start + batch_size, n)
+        yield order[start:stop] if order is not None else slice(start, stop)
+
+
+def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndarray:
+    """Per-sample weights ``class_weight[label]`` (labels as ints or one-hot rows)."""
+    labels = y
+    if y.ndim > 1 and y.shape[-1] > 1:
+        labels = np.argmax(y, axis=-1)
+    elif y.ndim > 1:
+        labels = y.reshape(len(y), -1)[:, 0]
+        if labels.dtype.kind == "f":
+            labels = np.rint(labels)
+    labels = labels.astype(np.int64)
+    table = np.ones(int(max(labels.max(initial=0) + 1, max(class_weight, default=0) + 1)))
+    for key, value in class_weight.items():
+        table[int(key)] = value
+    return table[labels].astype(_backend.floatx())

@@ -1,0 +1,106 @@
+"""Keras' utilities: seeding, label encoding, sequence padding, session reset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dendrite import _backend
+from dendrite.layers.base import reset_names
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed every generator dendrite uses (weights, dropout, shuffling), NumPy's and
+    Python's, so a run can be repeated bit for bit on the CPU."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"set_random_seed expects a non-negative integer, got {seed!r}.")
+    _backend.set_seed(int(seed))
+
+
+def clear_session() -> None:
+    """Forget automatic layer names (the next Dense is 'dense' again)."""
+    reset_names()
+
+
+def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
+    """One-hot encode integer class labels: shape (..., ) -> (..., num_classes), float32.
+
+    A trailing axis of size 1 is dropped first, as in Keras.
+    """
+    labels = np.asarray(x)
+    if labels.dtype.kind == "f":
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise ValueError("to_categorical expects integer class labels.")
+    labels = labels.astype(np.int64)
+    if labels.ndim > 1 and labels.shape[-1] == 1:
+        labels = labels.reshape(labels.shape[:-1])
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"to_categorical: labels must be >= 0, got {labels.min()}.")
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    elif labels.size and labels.max() >= num_classes:
+        raise ValueError(
+            f"to_categorical: label {labels.max()} is out of range for num_classes={num_classes}."
+        )
+    out = np.zeros((*labels.shape, num_classes), dtype=_backend.floatx())
+    np.put_along_axis(out, labels[..., None], 1.0, axis=-1)
+    return out
+
+
+def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
+    """Divide by the ``order``-norm along ``axis`` (zero vectors stay zero)."""
+    array = np.asarray(x, dtype=_backend.floatx())
+    norm = np.linalg.norm(array, ord=order, axis=axis, keepdims=True)
+    return array / np.where(norm == 0, 1, norm)
+
+
+def pad_sequences(
+    sequences: Sequence[Any],
+    maxlen: int | None = None,
+    dtype: Any = "int32",
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: Any = 0.0,
+) -> np.ndarray:
+    """Pad (or cut) sequences to one length: Keras' semantics.
+
+    ``padding='pre'`` puts the padding before each sequence, ``'post'`` after;
+    ``truncating='pre'`` drops values from the start of long sequences, ``'post'`` from the
+    end. ``maxlen`` defaults to the longest sequence.
+    """
+    if padding not in ("pre", "post"):
+        raise ValueError(f'padding must be "pre" or "post", got {padding!r}.')
+    if truncating not in ("pre", "post"):
+        raise ValueError(f'truncating must be "pre" or "post", got {truncating!r}.')
+    if not hasattr(sequences, "__len__"):
+        raise ValueError("pad_sequences expects a list of sequences.")
+    lengths = []
+    sample_shape: tuple = ()
+    for i, seq in enumerate(sequences):
+        if not hasattr(seq, "__len__"):
+            raise ValueError(f"sequences[{i}] is not a sequence: {seq!r}.")
+        lengths.append(len(seq))
+        if len(seq) and not sample_shape:
+            sample_shape = np.asarray(seq).shape[1:]
+    if maxlen is None:
+        maxlen = max(lengths, default=0)
+    is_text = np.issubdtype(np.dtype(dtype), np.str_) or np.dtype(dtype) == object
+    if isinstance(value, str) and not is_text:
+        raise ValueError(f"pad_sequences: value {value!r} does not fit dtype {dtype}.")
+    out = np.full((len(sequences), maxlen, *sample_shape), value, dtype=dtype)
+    for i, seq in enumerate(sequences):
+        if not len(seq) or maxlen == 0:
+            continue
+        trunc = np.asarray(seq[-maxlen:] if truncating == "pre" else seq[:maxlen], dtype=dtype)
+        if trunc.shape[1:] != sample_shape:
+            raise ValueError(
+                f"pad_sequences: sequences[{i}] has sample shape {trunc.shape[1:]}, expected "
+                f"{sample_shape}."
+            )
+        if padding == "post":
+            out[i, : len(trunc)] = trunc
+        else:
+            out[i, -len(trunc) :] = trunc
+    return out
