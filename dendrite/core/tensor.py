@@ -48,7 +48,8 @@ class Tensor:
         name: optional label, shown in ``repr``.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
+    # _keras_mask: the boolean (batch, time) mask a masking layer attached (Keras' protocol).
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "_keras_mask", "__weakref__")
     # Lets ``ndarray + Tensor`` defer to ``Tensor.__radd__`` instead of broadcasting over it.
     __array_priority__ = 1000
 
@@ -68,6 +69,7 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self._ctx = None
         self.name = name
+        self._keras_mask = None
 
     @classmethod
     def _make(cls, data: np.ndarray, ctx: Any = None) -> Tensor:
@@ -76,6 +78,7 @@ class Tensor:
         out.data = data
         out.grad = None
         out.name = None
+        out._keras_mask = None
         out._ctx = ctx
         out.requires_grad = ctx is not None
         return out

@@ -311,19 +311,33 @@ class Layer:
             training = previous
         if takes_training:
             kwargs["training"] = training
-        if not takes_mask:
-            kwargs.pop("mask", None)
+        mask = kwargs.pop("mask", None)
+        if mask is None:
+            mask = _input_mask(inputs)
+        if takes_mask and mask is not None:
+            kwargs["mask"] = mask
         _CallContext.training = training
         self._call_losses = []
         try:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
             _CallContext.training = previous
+        if mask is not None or self._computes_mask:
+            _attach_mask(outputs, self.compute_mask(inputs, mask))
         if self.activity_regularizer is not None:
             for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
                 batch = max(out.shape[0], 1) if out.ndim else 1
                 self._call_losses.append(self.activity_regularizer(out) / batch)
         return outputs
+
+    # Layers that create a mask from their inputs (Embedding(mask_zero=True), Masking) set
+    # this so compute_mask runs even when no mask came in.
+    _computes_mask = False
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask of the outputs: by default the input mask passes through layers that
+        support masking and stops at the others."""
+        return mask if self.supports_masking else None
 
     def _convert(self, inputs: Any) -> Any:
         if isinstance(inputs, Tensor):
@@ -370,6 +384,25 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _input_mask(inputs: Any) -> Any:
+    if isinstance(inputs, Tensor):
+        return inputs._keras_mask
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return None if all(m is None for m in masks) else masks
+    return None
+
+
+def _attach_mask(outputs: Any, mask: Any) -> None:
+    if isinstance(outputs, Tensor):
+        outputs._keras_mask = mask if not isinstance(mask, list) else None
+    elif isinstance(outputs, (list, tuple)):
+        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
+        for out, m in zip(outputs, masks):
+            if isinstance(out, Tensor):
+                out._keras_mask = m
 
 
 def _unique(variables: list[Variable]) -> list[Variable]:
