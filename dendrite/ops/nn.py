@@ -1,0 +1,261 @@
+"""Fused, numerically stable loss primitives: cross-entropies taken straight from logits.
+
+Every classification step ends in one of these, so each works in a few whole-array passes
+and keeps only what its backward pass needs. Written with ``z`` the logits, ``y`` the
+targets, ``C`` the number of classes along ``axis`` and ``g = dL/d(loss)`` per sample:
+
+- ``softmax_cross_entropy(y, z)``: ``l = -sum_c y_c log softmax(z)_c``
+  ``= sum_c(y_c) (m + log sum_c e^(z_c - m)) - sum_c y_c z_c`` with ``m = max_c z_c``, so
+  no exponential overflows and no logarithm of 0 is ever taken;
+  ``dl/dz = g (softmax(z) sum_c(y_c) - y)``, ``dl/dy = -g log_softmax(z)``.
+- ``sparse_softmax_cross_entropy(k, z)``: the same with ``y = onehot(k)``:
+  ``l = m + log sum_c e^(z_c - m) - z_k``, ``dl/dz = g (softmax(z) - onehot(k))``.
+- ``sigmoid_binary_cross_entropy(y, z)``, element-wise:
+  ``l = -y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - z y + log(1 + e^(-|z|))``,
+  ``dl/dz = g (s(z) - y)``, ``dl/dy = -g z``, with ``s`` the logistic sigmoid.
+
+Keras computes the same quantities (``tf.nn.softmax_cross_entropy_with_logits``,
+``sparse_softmax_cross_entropy_with_logits``, ``sigmoid_cross_entropy_with_logits``);
+PyTorch calls them ``F.cross_entropy`` and ``F.binary_cross_entropy_with_logits``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dendrite.core import Function, Tensor, register
+from dendrite.ops._util import unbroadcast
+
+_vecdot = getattr(np, "vecdot", None)
+
+
+def _dot_along(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """``sum(a * b, axis)`` without materialising the product where NumPy allows it."""
+    if _vecdot is not None and a.shape == b.shape:
+        return _vecdot(a, b, axis=axis)
+    return np.sum(a * b, axis=axis)
+
+
+def _class_axis(axis: Any, ndim: int, op: str) -> int:
+    if ndim == 0:
+        raise ValueError(f"{op}: logits must have at least one axis (the classes), got a scalar.")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{op}: axis must be an int, got {axis!r}.")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for logits of rank {ndim}.")
+    return int(axis) % ndim
+
+
+@register("softmax_cross_entropy")
+class SoftmaxCrossEntropy(Function):
+    """Per-sample ``-sum(y * log_softmax(z))`` along ``axis`` (see the module docstring)."""
+
+    def forward(self, labels: np.ndarray, logits: np.ndarray, axis: int = -1) -> np.ndarray:
+        axis = _class_axis(axis, logits.ndim, "softmax_cross_entropy")
+        if labels.shape != logits.shape:
+            raise ValueError(
+                f"softmax_cross_entropy: labels and logits must have the same shape, got "
+                f"labels {labels.shape} and logits {logits.shape} (use "
+                f"sparse_softmax_cross_entropy for integer labels)."
+            )
+        if labels.dtype != logits.dtype:
+            labels = labels.astype(logits.dtype)
+        shifted = logits - logits.max(axis=axis, keepdims=True)
+        exp = np.exp(shifted)
+        total = exp.sum(axis=axis, keepdims=True)
+        log_total = np.log(total)
+        label_mass = labels.sum(axis=axis)
+        # -sum y (shifted - log_total) = sum(y) log_total - sum(y * shifted)
+        loss = label_mass * np.squeeze(log_total, axis) - _dot_along(labels, shifted, axis)
+        if self.needs_grad:
+            softmax = None
+            log_softmax = None
+            if self.needs_grad[1]:
+                exp /= total
+                softmax = exp
+            if self.needs_grad[0]:
+                shifted -= log_total
+                log_softmax = shifted
+            self.saved = (labels, softmax, log_softmax, label_mass, axis)
+        return loss
+
+    def backward(self, g: np.ndarray) -> tuple:
+        labels, softmax, log_softmax, label_mass, axis = self.saved
+        g_col = np.expand_dims(g, axis)
+        grad_labels = grad_logits = None
+        if self.needs_grad[1]:
+            grad_logits = softmax * np.expand_dims(g * label_mass, axis)
+            grad_logits -= labels * g_col
+        if self.needs_grad[0]:
+            grad_labels = log_softmax * -g_col
+        return grad_labels, grad_logits
+
+
+def _moved_to_last(array: np.ndarray, axis: int) -> np.ndarray:
+    return array if axis == array.ndim - 1 else np.moveaxis(array, axis, -1)
+
+
+@register("sparse_softmax_cross_entropy")
+class SparseSoftmaxCrossEntropy(Function):
+    """Per-sample ``-log_softmax(z)[k]`` for integer labels ``k`` (see the module docstring).
+
+    ``ignore_class``: labels equal to it give loss 0 and gradient 0 (Keras's option, for
+    "void" pixels in segmentation).
+    """
+
+    def forward(
+        self,
+        labels: np.ndarray,
+        logits: np.ndarray,
+        axis: int = -1,
+        ignore_class: int | None = None,
+    ) -> np.ndarray:
+        op = "sparse_softmax_cross_entropy"
+        axis = _class_axis(axis, logits.ndim, op)
+        expected = logits.shape[:axis] + logits.shape[axis + 1 :]
+        if labels.shape != expected:
+            raise ValueError(
+                f"{op}: labels must have the shape of the logits without the class axis "
+                f"{axis}: expected {expected}, got {labels.shape} (logits {logits.shape})."
+            )
+        labels, valid = check_sparse_labels(labels, logits.shape[axis], ignore_class, op)
+        z = _moved_to_last(logits, axis)
+        top = z.max(axis=-1, keepdims=True)
+        exp = z - top
+        np.exp(exp, out=exp)
+        total = exp.sum(axis=-1, keepdims=True)
+        picked = np.take_along_axis(z, labels[..., None], axis=-1)
+        # -log softmax(z)_k = m + log sum e^(z - m) - z_k
+        loss = np.log(total)
+        loss += top
+        loss -= picked
+        loss = loss[..., 0]
+        if valid is not None:
+            loss *= valid
+        if self.needs_grad and self.needs_grad[1]:
+            exp /= total
+            self.saved = (labels, exp, valid, axis)
+        return loss
+
+    def backward(self, g: np.ndarray) -> tuple:
+        labels, softmax, valid, axis = self.saved
+        if valid is not None:
+            g = g * valid
+        grad = softmax * g[..., None]
+        classes = grad.shape[-1]
+        flat = grad.reshape(-1, classes)
+        flat[np.arange(flat.shape[0]), labels.reshape(-1)] -= g.reshape(-1)
+        grad = flat.reshape(grad.shape)
+        if axis != grad.ndim - 1:
+            grad = np.moveaxis(grad, -1, axis)
+        return None, grad
+
+
+def check_sparse_labels(
+    labels: np.ndarray, classes: int, ignore_class: int | None, op: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer labels in ``[0, classes)`` (ignored ones replaced by 0) and the valid mask."""
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)):
+            raise ValueError(f"{op}: labels contain NaN or infinity.")
+        labels = labels.astype(np.intp)
+    elif labels.dtype.kind not in "iub":
+        raise TypeError(f"{op}: labels must be integers, got dtype {labels.dtype}.")
+    valid = None
+    if ignore_class is not None:
+        keep = labels != ignore_class
+        labels = np.where(keep, labels, 0)
+        valid = keep
+    if labels.size:
+        low, high = labels.min(), labels.max()
+        if low < 0 or high >= classes:
+            bad = int(low) if low < 0 else int(high)
+            raise ValueError(
+                f"{op}: label {bad} is out of range for {classes} classes (labels must be in "
+                f"[0, {classes - 1}]); check that the last layer has one unit per class."
+            )
+    return labels, valid
+
+
+@register("sigmoid_binary_cross_entropy")
+class SigmoidBinaryCrossEntropy(Function):
+    """Element-wise ``max(z, 0) - z y + log1p(exp(-|z|))`` (see the module docstring)."""
+
+    def forward(self, labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        if labels.dtype != logits.dtype:
+            labels = labels.astype(logits.dtype)
+        try:
+            zy = logits * labels
+        except ValueError:
+            raise ValueError(
+                f"sigmoid_binary_cross_entropy: labels {labels.shape} and logits "
+                f"{logits.shape} cannot be broadcast together."
+            ) from None
+        decay = np.abs(logits)
+        np.negative(decay, out=decay)
+        np.exp(decay, out=decay)  # e^(-|z|), in (0, 1]: never overflows
+        loss = np.subtract(np.maximum(logits, 0), zy, out=zy)
+        loss += np.log1p(decay)
+        if self.needs_grad:
+            self.saved = (labels, logits, decay)
+        return loss
+
+    def backward(self, g: np.ndarray) -> tuple:
+        labels, logits, decay = self.saved
+        grad_labels = grad_logits = None
+        if self.needs_grad[1]:
+            # s(z) = 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) otherwise: both use e^(-|z|)
+            sig = np.where(logits >= 0, 1.0, decay).astype(logits.dtype, copy=False)
+            sig /= 1.0 + decay
+            grad_logits = unbroadcast(g * (sig - labels), logits.shape)
+        if self.needs_grad[0]:
+            grad_labels = unbroadcast(-g * logits, labels.shape)
+        return grad_labels, grad_logits
+
+
+def softmax_cross_entropy(labels: Any, logits: Any, axis: int = -1) -> Tensor:
+    """Cross-entropy of ``softmax(logits)`` against a target distribution, per sample.
+
+    Args:
+        labels: one-hot or soft targets (label smoothing: pass smoothed targets), shaped
+            like ``logits``.
+        logits: unnormalised scores.
+        axis: the class axis.
+
+    Returns:
+        ``-sum(labels * log_softmax(logits), axis)``: ``logits``' shape without ``axis``.
+    """
+    return SoftmaxCrossEntropy.apply(labels, logits, axis=axis)
+
+
+def sparse_softmax_cross_entropy(
+    labels: Any, logits: Any, axis: int = -1, ignore_class: int | None = None
+) -> Tensor:
+    """Cross-entropy of ``softmax(logits)`` against integer class labels, per sample.
+
+    Args:
+        labels: integers in ``[0, classes)``, shaped like ``logits`` without ``axis``
+            (anything else raises ValueError naming the bad label).
+        logits: unnormalised scores.
+        axis: the class axis.
+        ignore_class: a label value that contributes neither loss nor gradient.
+
+    Returns:
+        ``-log_softmax(logits)[labels]``: ``logits``' shape without ``axis``.
+    """
+    return SparseSoftmaxCrossEntropy.apply(labels, logits, axis=axis, ignore_class=ignore_class)
+
+
+def sigmoid_binary_cross_entropy(labels: Any, logits: Any) -> Tensor:
+    """Binary cross-entropy of ``sigmoid(logits)`` against targets in [0, 1], element-wise.
+
+    Args:
+        labels: targets (0/1, or smoothed values in between), broadcastable to ``logits``.
+        logits: unnormalised scores.
+
+    Returns:
+        ``max(z, 0) - z * y + log1p(exp(-|z|))`` element by element.
+    """
+    return SigmoidBinaryCrossEntropy.apply(labels, logits)
