@@ -83,7 +83,7 @@ def _placeholder(shape: tuple, dtype: str, size: int) -> Tensor:
 
 
 def _run_on_placeholders(layer: Any, specs: Any, size: int, args: tuple, kwargs: dict) -> Any:
-    inputs = map_structure(lambda s: _placeholder(s[0], s[1], size), specs)
+    inputs = _map_specs(lambda s: _placeholder(s[0], s[1], size), specs)
     kwargs = {k: v for k, v in kwargs.items() if k != "training"}
     with no_grad():
         outputs = layer(inputs, *args, training=False, **kwargs)

@@ -269,7 +269,9 @@ class Trainer:
                 self._in_fit = True
                 try:
                     val_logs = self.evaluate(
-                        *val,
+                        val[0],
+                        val[1],
+                        sample_weight=val[2],
                         batch_size=validation_batch_size or batch_size,
                         verbose=0,
                         steps=validation_steps,
