@@ -1,0 +1,76 @@
+"""Optimizers with Keras 3's names, arguments, defaults and update rules, and ``schedules``.
+
+``get("adam")``, ``get({"class_name": "Adam", "config": {...}})`` or ``get(Adam())`` give an
+optimizer; ``serialize``/``deserialize`` convert to and from the dict form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dendrite.optimizers import schedules
+from dendrite.optimizers.adadelta import Adadelta
+from dendrite.optimizers.adagrad import Adagrad
+from dendrite.optimizers.adam import Adam, AdamW
+from dendrite.optimizers.adamax import Adamax
+from dendrite.optimizers.nadam import Nadam
+from dendrite.optimizers.optimizer import Optimizer
+from dendrite.optimizers.rmsprop import RMSprop
+from dendrite.optimizers.sgd import SGD
+
+ALL_OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.__name__.lower(): cls
+    for cls in (Adadelta, Adagrad, Adam, AdamW, Adamax, Nadam, RMSprop, SGD)
+}
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """The optimizer's configuration as ``{"class_name": ..., "config": {...}}`` (no state)."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"serialize() expects an Optimizer; received {type(optimizer).__name__}.")
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Optimizer:
+    """A new optimizer from ``serialize``'s output. Built-in class names match in any case;
+    ``custom_objects`` maps the names of your own Optimizer subclasses to the classes."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(
+            f"Expected a dict with 'class_name' and 'config' keys; received {config!r}."
+        )
+    name = config["class_name"]
+    custom_objects = custom_objects or {}
+    cls = custom_objects.get(name) or ALL_OPTIMIZERS.get(str(name).lower())
+    if cls is None:
+        valid = ", ".join(repr(n) for n in sorted(ALL_OPTIMIZERS))
+        raise ValueError(f"Unknown optimizer {name!r}. Valid names are: {valid}.")
+    return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects)
+
+
+def get(identifier: str | dict[str, Any] | Optimizer | None) -> Optimizer | None:
+    """An optimizer from a name (``"adam"``, any case; default arguments), a
+    ``{"class_name", "config"}`` dict, or an Optimizer (returned as is). None gives None."""
+    if identifier is None or isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+
+
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Nadam",
+    "Optimizer",
+    "RMSprop",
+    "deserialize",
+    "get",
+    "schedules",
+    "serialize",
+]
