@@ -102,18 +102,27 @@ class Trainer:
     # --- one step -------------------------------------------------------------------------
     def compute_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         """The training objective: the compiled loss plus every penalty in ``self.losses``."""
-        total, self._last_loss_parts = self.compiled_loss(y, y_pred, sample_weight)
+        total = None
+        if self.compiled_loss is not None:
+            total, self._last_loss_parts = self.compiled_loss(y, y_pred, sample_weight)
         for penalty in self.losses:
-            total = total + penalty
+            total = penalty if total is None else total + penalty
+        if total is None:
+            raise ValueError(
+                "The model has no loss to optimise: compile it with loss=..., or add a loss "
+                "in call() with self.add_loss(...)."
+            )
         return total
 
     def train_step(self, x: Any, y: Any, sample_weight: Any = None) -> float:
         """Forward, loss, backward and update on one batch; returns the loss value."""
         y_pred = self(x, training=True)
-        if not self.compiled_loss.built:
+        if not self.compiled_metrics.built:
             self._build_compiled(y, y_pred, sample_weight)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         variables = self.trainable_weights
+        if not self.optimizer.built:
+            self.optimizer.build(variables)
         if loss.requires_grad:
             found = backprop(loss, np.ones_like(loss.data))
             pairs = [(found[id(v)][1], v) for v in variables if id(v) in found]
@@ -126,7 +135,7 @@ class Trainer:
     def test_step(self, x: Any, y: Any, sample_weight: Any = None) -> float:
         with no_grad():
             y_pred = self(x, training=False)
-            if not self.compiled_loss.built:
+            if not self.compiled_metrics.built:
                 self._build_compiled(y, y_pred, sample_weight)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
         self._update_metrics(y, y_pred, sample_weight)
@@ -185,9 +194,10 @@ class Trainer:
         one = data_utils.take(x, slice(0, 1))
         with no_grad():
             y_pred = self(one, training=False)
-        if not self.compiled_loss.built:
+        if not self.compiled_metrics.built:
             self._build_compiled(data_utils.take(y, slice(0, 1)), y_pred)
-        self.compiled_loss.check_targets(y, y_pred)
+        if self.compiled_loss is not None:
+            self.compiled_loss.check_targets(y, y_pred)
 
     # --- fit / evaluate / predict ---------------------------------------------------------
     def fit(
