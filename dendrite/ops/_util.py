@@ -6,6 +6,15 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.core import Tensor
+from dendrite.core.tensor import as_array
+
+
+def raw(value: Any) -> np.ndarray:
+    """The ndarray behind ``value`` (a Tensor's data; anything else under dendrite's dtype
+    policy), for the non-differentiable ops that return plain tensors."""
+    return value.data if isinstance(value, Tensor) else as_array(value)
+
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` down to ``shape``: the VJP of NumPy broadcasting.

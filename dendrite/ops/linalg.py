@@ -1,4 +1,4 @@
-"""Matrix products: matmul (batched, broadcasting) and tensordot.
+"""Matrix products: matmul (batched, broadcasting; the primitive) and tensordot.
 
 For ``C = A B`` (over the last two axes, leading axes broadcast):
 ``dL/dA = G B^T`` and ``dL/dB = A^T G``, each summed over broadcast batch axes. A 1-D
@@ -13,6 +13,7 @@ import numpy as np
 
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import unbroadcast
+from dendrite.ops.movement import reshape, transpose
 
 
 @register("matmul")
@@ -42,11 +43,10 @@ class MatMul(Function):
             return ga, gb
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
+        # Put back the axes NumPy dropped for 1-D operands: b's column axis, then a's row axis.
+        g2 = g[..., None] if b.ndim == 1 else g
         if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+            g2 = g2[..., None, :]
         ga = gb = None
         if self.needs_grad[0]:
             ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
@@ -58,3 +58,43 @@ class MatMul(Function):
 def matmul(x1: Any, x2: Any) -> Tensor:
     """Matrix product of the last two axes, batch axes broadcast (NumPy's ``matmul``)."""
     return MatMul.apply(x1, x2)
+
+
+def tensordot(x1: Any, x2: Any, axes: Any = 2) -> Tensor:
+    """Sum of products over the last ``axes`` axes of x1 and the first ``axes`` of x2.
+
+    ``axes`` may also be a pair of axis lists ``(axes_of_x1, axes_of_x2)``, contracted in
+    order. A composition: transpose and reshape both operands to matrices, then ``matmul``
+    (BLAS), then reshape to the free axes of x1 followed by those of x2.
+    """
+    a = x1 if isinstance(x1, Tensor) else Tensor(x1)
+    b = x2 if isinstance(x2, Tensor) else Tensor(x2)
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        if n < 0 or n > a.ndim or n > b.ndim:
+            raise ValueError(
+                f"tensordot: cannot contract {n} axes of shapes {a.shape} and {b.shape}."
+            )
+        axes_a = list(range(a.ndim - n, a.ndim))
+        axes_b = list(range(n))
+    else:
+        axes_a, axes_b = ([ax] if np.ndim(ax) == 0 else list(ax) for ax in axes)
+        axes_a = [int(i) % max(a.ndim, 1) for i in axes_a]
+        axes_b = [int(i) % max(b.ndim, 1) for i in axes_b]
+    contracted_a = [a.shape[i] for i in axes_a]
+    contracted_b = [b.shape[i] for i in axes_b]
+    if contracted_a != contracted_b:
+        raise ValueError(
+            f"tensordot: incompatible shapes {a.shape} and {b.shape}: axes {axes_a} of the "
+            f"first have sizes {contracted_a} but axes {axes_b} of the second have sizes "
+            f"{contracted_b}."
+        )
+    free_a = [i for i in range(a.ndim) if i not in axes_a]
+    free_b = [i for i in range(b.ndim) if i not in axes_b]
+    k = int(np.prod(contracted_a))
+    rows = int(np.prod([a.shape[i] for i in free_a]))
+    cols = int(np.prod([b.shape[i] for i in free_b]))
+    left = reshape(transpose(a, free_a + axes_a), (rows, k))
+    right = reshape(transpose(b, axes_b + free_b), (k, cols))
+    out_shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
+    return reshape(matmul(left, right), out_shape)

@@ -1,8 +1,9 @@
-"""Ops that move elements without arithmetic: reshape, transpose, indexing.
+"""Ops that move elements without arithmetic: reshape, transpose, broadcast_to, and the
+compositions built on them (expand_dims, squeeze, ravel, moveaxis, swapaxes, tile).
 
-Each VJP routes the gradient back to where the element came from: reshape back, transpose
-by the inverse permutation, and indexing scatters into zeros (adding where an index
-repeats).
+Each VJP routes the gradient back to where the element came from: reshape back to the
+input shape, transpose by the inverse permutation, and ``broadcast_to`` sums over the
+copies (``unbroadcast``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._util import unbroadcast
 
 
 @register("reshape")
@@ -48,41 +50,35 @@ class Transpose(Function):
         return np.transpose(g, np.argsort(self.saved))
 
 
-def _is_basic_index(index: Any) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
-
-
-def _plain_index(index: Any) -> Any:
-    """Indices given as Tensors become their arrays."""
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index.data if isinstance(index, Tensor) else index
-
-
-@register("getitem")
-class GetItem(Function):
-    def forward(self, x: np.ndarray, index: Any = None) -> np.ndarray:
-        self.saved = (x.shape, x.dtype, index)
+@register("broadcast_to")
+class BroadcastTo(Function):
+    def forward(self, x: np.ndarray, shape: tuple = ()) -> np.ndarray:
+        self.saved = x.shape
         try:
-            return x[index]
-        except IndexError as error:
-            raise IndexError(f"getitem: {error} (tensor shape {x.shape})") from None
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(
+                f"broadcast_to: cannot broadcast a tensor of shape {x.shape} to shape "
+                f"{tuple(shape)} (each trailing axis must match or be 1)."
+            ) from None
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        shape, dtype, index = self.saved
-        out = np.zeros(shape, dtype=g.dtype)
-        if _is_basic_index(index):
-            out[index] = g
-        else:
-            np.add.at(out, index, g)
-        return out
+        return unbroadcast(g, self.saved)
+
+
+def _shape_of(x: Any) -> tuple[int, ...]:
+    return x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
+
+
+def _as_shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(n) for n in shape)
 
 
 def reshape(x: Any, newshape: Any) -> Tensor:
     """The same elements in a new shape (one axis may be -1)."""
-    shape = (newshape,) if isinstance(newshape, (int, np.integer)) else tuple(newshape)
-    return Reshape.apply(x, shape=shape)
+    return Reshape.apply(x, shape=_as_shape(newshape))
 
 
 def transpose(x: Any, axes: Any = None) -> Tensor:
@@ -90,6 +86,97 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
     return Transpose.apply(x, axes=axes)
 
 
-def getitem(x: Any, index: Any) -> Tensor:
-    """``x[index]`` with NumPy's basic and advanced indexing."""
-    return GetItem.apply(x, index=_plain_index(index))
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    """Repeat x along size-1 (and new leading) axes to ``shape``, NumPy's rules."""
+    return BroadcastTo.apply(x, shape=_as_shape(shape))
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    """Insert size-1 axes at ``axis`` (an int or a tuple) (a reshape)."""
+    shape = _shape_of(x)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    rank = len(shape) + len(axes)
+    if not all(-rank <= a < rank for a in axes):
+        raise ValueError(
+            f"expand_dims: axis {axis} is out of range for a result of rank {rank} "
+            f"(input shape {shape})."
+        )
+    positions = {int(a) % rank for a in axes}
+    if len(positions) != len(axes):
+        raise ValueError(f"expand_dims: repeated axis in {axis}.")
+    rest = iter(shape)
+    out = [1 if i in positions else next(rest) for i in range(rank)]
+    return Reshape.apply(x, shape=tuple(out))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """Remove size-1 axes: those at ``axis`` (an int or a tuple), or all of them (a reshape)."""
+    shape = _shape_of(x)
+    if axis is None:
+        out = tuple(n for n in shape if n != 1)
+    else:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        ndim = len(shape)
+        chosen = set()
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise ValueError(f"squeeze: axis {a} is out of range for shape {shape}.")
+            a = int(a) % ndim
+            if shape[a] != 1:
+                raise ValueError(
+                    f"squeeze: cannot squeeze axis {a} of shape {shape}: its size is "
+                    f"{shape[a]}, not 1."
+                )
+            chosen.add(a)
+        out = tuple(n for i, n in enumerate(shape) if i not in chosen)
+    return Reshape.apply(x, shape=out)
+
+
+def ravel(x: Any) -> Tensor:
+    """The elements as a 1-D tensor, in C order (a reshape)."""
+    return Reshape.apply(x, shape=(-1,))
+
+
+def flatten(x: Any) -> Tensor:
+    """Alias of ``ravel``: all elements in one axis."""
+    return ravel(x)
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    """Move axes to new positions, the others keeping their order (a transpose)."""
+    ndim = len(_shape_of(x))
+    src = [int(a) % ndim for a in ((source,) if np.ndim(source) == 0 else source)]
+    dst = [int(a) % ndim for a in ((destination,) if np.ndim(destination) == 0 else destination)]
+    if len(src) != len(dst):
+        raise ValueError(
+            f"moveaxis: source {source} and destination {destination} differ in length."
+        )
+    order = [a for a in range(ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return Transpose.apply(x, axes=tuple(order))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes (a transpose)."""
+    ndim = len(_shape_of(x))
+    order = list(range(ndim))
+    a, b = int(axis1) % ndim, int(axis2) % ndim
+    order[a], order[b] = order[b], order[a]
+    return Transpose.apply(x, axes=tuple(order))
+
+
+def tile(x: Any, repeats: Any) -> Tensor:
+    """Repeat the whole tensor ``repeats[i]`` times along axis i (NumPy's ``tile``).
+
+    A composition: interleave size-1 axes (reshape), broadcast over them, merge them.
+    """
+    shape = _shape_of(x)
+    reps = _as_shape(repeats)
+    ndim = max(len(shape), len(reps))
+    shape = (1,) * (ndim - len(shape)) + tuple(shape)
+    reps = (1,) * (ndim - len(reps)) + reps
+    spread = tuple(v for n in shape for v in (1, n))
+    target = tuple(v for r, n in zip(reps, shape) for v in (r, n))
+    out = broadcast_to(reshape(x, spread), target)
+    return reshape(out, tuple(r * n for r, n in zip(reps, shape)))

@@ -1,44 +1,57 @@
-"""Python operators and methods of ``Tensor``, installed from the primitives in ``ops``.
+"""Python operators and methods of ``Tensor``, installed from the functions in ``ops``.
 
-Comparisons give plain boolean tensors that no gradient flows through.
+Arithmetic operators and methods record gradients like the functions they call.
+Comparisons and ``& | ^ ~`` give plain boolean tensors that no gradient flows through.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from dendrite.core import Tensor, attach
-from dendrite.core.tensor import as_array
-from dendrite.ops import arithmetic, linalg, movement, reduce, unary
+from dendrite.ops import (
+    activations,
+    arithmetic,
+    comparison,
+    creation,
+    indexing,
+    linalg,
+    movement,
+    reduce,
+    softmax,
+    unary,
+)
 
 
 def _swap(fn: Any) -> Any:
     return lambda self, other: fn(other, self)
 
 
-def _comparison(ufunc: Any) -> Any:
-    def compare(self: Tensor, other: Any) -> Tensor:
-        return Tensor._make(ufunc(self.data, as_array(other)))
-
-    return compare
+def _shape_args(args: tuple) -> Any:
+    """``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` both work, as in NumPy."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return args
 
 
 def _reshape_method(self: Tensor, *shape: Any) -> Tensor:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return movement.reshape(self, shape)
+    return movement.reshape(self, _shape_args(shape))
 
 
 def _transpose_method(self: Tensor, *axes: Any) -> Tensor:
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
-    return movement.transpose(self, axes or None)
+    return movement.transpose(self, _shape_args(axes) or None)
+
+
+def _astype(self: Tensor, dtype: Any) -> Tensor:
+    return creation.cast(self, dtype)
+
+
+def _clip_method(self: Tensor, x_min: Any = None, x_max: Any = None) -> Tensor:
+    return comparison.clip(self, x_min, x_max)
 
 
 def install() -> None:
-    """Attach the operators; ``dendrite.ops`` calls this once on import."""
+    """Attach the operators and methods; ``dendrite.ops`` calls this once on import."""
     for name, fn in {
         "__add__": arithmetic.add,
         "__radd__": _swap(arithmetic.add),
@@ -54,22 +67,57 @@ def install() -> None:
         "__rmatmul__": _swap(linalg.matmul),
         "__neg__": unary.negative,
         "__pos__": lambda self: self,
-        "__getitem__": movement.getitem,
-        "__lt__": _comparison(np.less),
-        "__le__": _comparison(np.less_equal),
-        "__gt__": _comparison(np.greater),
-        "__ge__": _comparison(np.greater_equal),
-        "__eq__": _comparison(np.equal),
-        "__ne__": _comparison(np.not_equal),
+        "__abs__": unary.abs,
+        "__getitem__": indexing.getitem,
+        "__lt__": comparison.less,
+        "__le__": comparison.less_equal,
+        "__gt__": comparison.greater,
+        "__ge__": comparison.greater_equal,
+        "__eq__": comparison.equal,
+        "__ne__": comparison.not_equal,
+        "__and__": comparison.logical_and,
+        "__rand__": _swap(comparison.logical_and),
+        "__or__": comparison.logical_or,
+        "__ror__": _swap(comparison.logical_or),
+        "__xor__": comparison.logical_xor,
+        "__rxor__": _swap(comparison.logical_xor),
+        "__invert__": comparison.logical_not,
+        # shape and dtype
         "reshape": _reshape_method,
         "transpose": _transpose_method,
         "T": property(lambda self: movement.transpose(self)),
+        "squeeze": movement.squeeze,
+        "expand_dims": movement.expand_dims,
+        "flatten": movement.ravel,
+        "ravel": movement.ravel,
+        "broadcast_to": movement.broadcast_to,
+        "astype": _astype,
+        # reductions
         "sum": reduce.sum,
         "mean": reduce.mean,
+        "max": reduce.max,
+        "min": reduce.min,
+        "var": reduce.var,
+        "std": reduce.std,
+        "argmax": reduce.argmax,
+        "argmin": reduce.argmin,
+        "logsumexp": softmax.logsumexp,
+        # element-wise
         "matmul": linalg.matmul,
+        "abs": unary.abs,
         "exp": unary.exp,
         "log": unary.log,
-        "relu": unary.relu,
+        "log1p": unary.log1p,
+        "sqrt": unary.sqrt,
+        "square": unary.square,
+        "tanh": unary.tanh,
+        "sign": unary.sign,
+        "clip": _clip_method,
+        "relu": activations.relu,
+        "sigmoid": activations.sigmoid,
+        "softmax": softmax.softmax,
+        "log_softmax": softmax.log_softmax,
+        "take": indexing.take,
     }.items():
         attach(name, fn)
     # __eq__ is overridden, so keep tensors hashable by identity (dict keys, sets).

@@ -1,0 +1,96 @@
+"""Softmax, log-softmax and log-sum-exp, all through the max shift.
+
+With ``m = max_axis x`` (which cancels exactly), nothing overflows:
+
+- logsumexp: ``l = m + ln sum e^(x - m)``;        dL/dx = g e^(x - l)
+- softmax:   ``y = e^(x - m) / sum e^(x - m)``;   dL/dx = y (g - sum_axis(g y))
+- log_softmax: ``y = (x - m) - ln sum e^(x - m)``; dL/dx = g - e^y sum_axis(g)
+
+(each ``sum_axis`` keeps the reduced axes so it broadcasts back). These are fused
+primitives: the compositions would be slower and would lose the stability of the shift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dendrite.core import Function, Tensor, register
+from dendrite.ops._util import normalize_axis
+
+
+def _shift(x: np.ndarray, axes: tuple | None) -> np.ndarray:
+    """max over ``axes`` (kept), with non-finite maxima (all -inf, say) replaced by 0."""
+    m = np.max(x, axis=axes, keepdims=True)
+    if not np.all(np.isfinite(m)):
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    return m
+
+
+def _axes(axis: Any, ndim: int, op: str) -> tuple:
+    try:
+        axes = normalize_axis(axis, ndim)
+    except ValueError as error:
+        raise ValueError(f"{op}: {error}") from None
+    return axes if axes is not None else tuple(range(ndim))
+
+
+@register("softmax")
+class Softmax(Function):
+    def forward(self, x: np.ndarray, axis: Any = -1) -> np.ndarray:
+        axes = _axes(axis, x.ndim, "softmax")
+        e = np.exp(x - _shift(x, axes))
+        out = e / np.sum(e, axis=axes, keepdims=True)
+        self.saved = (out, axes)
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        y, axes = self.saved
+        gy = g * y
+        return gy - y * np.sum(gy, axis=axes, keepdims=True)
+
+
+@register("log_softmax")
+class LogSoftmax(Function):
+    def forward(self, x: np.ndarray, axis: Any = -1) -> np.ndarray:
+        axes = _axes(axis, x.ndim, "log_softmax")
+        shifted = x - _shift(x, axes)
+        out = shifted - np.log(np.sum(np.exp(shifted), axis=axes, keepdims=True))
+        self.saved = (out, axes)
+        return out
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        y, axes = self.saved
+        return g - np.exp(y) * np.sum(g, axis=axes, keepdims=True)
+
+
+@register("logsumexp")
+class LogSumExp(Function):
+    def forward(self, x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+        axes = normalize_axis(axis, x.ndim)
+        m = _shift(x, axes)
+        kept = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        self.saved = (x, kept)
+        if keepdims:
+            return kept
+        return kept.reshape(()) if axes is None else np.squeeze(kept, axis=axes)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        x, kept = self.saved
+        return g.reshape(kept.shape) * np.exp(x - kept)
+
+
+def softmax(x: Any, axis: Any = -1) -> Tensor:
+    """e^x normalised to sum to 1 along ``axis`` (an int or a tuple; default the last)."""
+    return Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x: Any, axis: Any = -1) -> Tensor:
+    """ln softmax(x), computed stably: ``x - logsumexp(x, axis, keepdims=True)``."""
+    return LogSoftmax.apply(x, axis=axis)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """ln sum e^x over ``axis`` (all axes when None), stable for large |x|."""
+    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
