@@ -1,0 +1,423 @@
+"""The op contract table: how to exercise every differentiable op in ``dendrite.ops``.
+
+Each ``OpCase`` names the registered primitive it covers (``op``), a function of Tensors in
+dendrite, optionally the same maths in PyTorch, and the input shapes to try (broadcasting
+and size-1 axes included). The tests run every case through ``gradcheck`` in float64 and,
+when PyTorch is installed, compare values and gradients with it in float32. A primitive
+registered without a case here fails the completeness test.
+
+``kind`` tells the property-based tests which shapes they may generate: "unary" (any
+shape), "binary" (two mutually broadcastable shapes), "reduce" (any shape, with an axis
+and keepdims; ``fn(x, axis, keepdims)``) or "fixed" (only the listed shapes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dendrite import ops
+from dendrite.ops.creation import Cast
+
+# The modules whose primitives this table must cover, every one of them.
+COVERED_MODULES = frozenset(
+    f"dendrite.ops.{name}"
+    for name in (
+        "activations",
+        "arithmetic",
+        "comparison",
+        "creation",
+        "indexing",
+        "joining",
+        "linalg",
+        "movement",
+        "reduce",
+        "softmax",
+        "unary",
+    )
+)
+
+
+@dataclass(frozen=True)
+class OpCase:
+    op: str
+    fn: Callable[..., Any]
+    shapes: tuple
+    torch: Callable[..., Any] | None = None
+    kind: str = "fixed"
+    domain: str = "real"
+    name: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.name or self.op
+
+
+def sample(domain: str, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """Random float64 inputs inside an op's domain, away from its kinks and poles."""
+    x = rng.standard_normal(shape)
+    if domain == "positive":
+        return np.abs(x) + 0.5
+    if domain == "nonzero":
+        return np.where(x >= 0, 1.0, -1.0) * (np.abs(x) + 0.5)
+    if domain == "unit":
+        return rng.uniform(-0.9, 0.9, shape)
+    if domain == "wide":
+        return x * 4
+    return x
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _t(path: str) -> Callable[..., Any]:
+    """A torch function by dotted name, resolved lazily (torch is optional)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        target: Any = _torch()
+        for part in path.split("."):
+            target = getattr(target, part)
+        return target(*args, **kwargs)
+
+    return call
+
+
+UNARY_SHAPES = ((), (1,), (5,), (3, 1), (2, 3, 4))
+BINARY_SHAPES = (((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((1,), (1,)))
+REDUCE_SHAPES = ((4,), (3, 5), (2, 1, 3))
+
+
+def _unary(
+    op: str, fn: Callable, torch: Callable | None, domain: str = "real", name: str = ""
+) -> OpCase:
+    return OpCase(op, fn, tuple((s,) for s in UNARY_SHAPES), torch, "unary", domain, name)
+
+
+def _binary(op: str, fn: Callable, torch: Callable | None, domain: str = "real") -> OpCase:
+    return OpCase(op, fn, BINARY_SHAPES, torch, "binary", domain)
+
+
+def _reduce(op: str, fn: Callable, torch: Callable | None, domain: str = "real", name: str = ""):
+    return OpCase(op, fn, tuple((s,) for s in REDUCE_SHAPES), torch, "reduce", domain, name)
+
+
+def _torch_var(x: Any, axis: Any, keepdims: bool) -> Any:
+    dims = tuple(range(x.ndim)) if axis is None else axis
+    return _t("var")(x, dim=dims, correction=0, keepdim=keepdims)
+
+
+def _torch_std(x: Any, axis: Any, keepdims: bool) -> Any:
+    dims = tuple(range(x.ndim)) if axis is None else axis
+    return _t("std")(x, dim=dims, correction=0, keepdim=keepdims)
+
+
+def _torch_reduce(name: str) -> Callable[..., Any]:
+    def call(x: Any, axis: Any, keepdims: bool) -> Any:
+        dims = tuple(range(x.ndim)) if axis is None else axis
+        return _t(name)(x, dim=dims, keepdim=keepdims)
+
+    return call
+
+
+def _torch_pad(x: Any, widths: tuple, mode: str) -> Any:
+    """PyTorch pads the last two axes of a batch in these modes: add a batch axis."""
+    return _t("nn.functional.pad")(x[None], widths, mode=mode)[0]
+
+
+def _softmax_axis(axis: Any) -> int:
+    """The softmax family takes one axis in these cases: the last of those drawn."""
+    if axis is None:
+        return -1
+    return axis if isinstance(axis, int) else axis[-1]
+
+
+_CONDITION = np.array([[True, False, True, True], [False, False, True, False], [True] * 4])
+
+CASES: tuple[OpCase, ...] = (
+    # --- arithmetic ---------------------------------------------------------------------------
+    _binary("add", ops.add, _t("add")),
+    _binary("subtract", ops.subtract, _t("sub")),
+    _binary("multiply", ops.multiply, _t("mul")),
+    _binary("divide", ops.divide, _t("div"), domain="nonzero"),
+    _binary("power", ops.power, _t("pow"), domain="positive"),
+    _binary("maximum", ops.maximum, _t("maximum")),
+    _binary("minimum", ops.minimum, _t("minimum")),
+    # --- element-wise -------------------------------------------------------------------------
+    _unary("negative", ops.negative, _t("neg")),
+    _unary("exp", ops.exp, _t("exp")),
+    _unary("expm1", ops.expm1, _t("expm1")),
+    _unary("log", ops.log, _t("log"), "positive"),
+    _unary("log1p", ops.log1p, _t("log1p"), "positive"),
+    _unary("sqrt", ops.sqrt, _t("sqrt"), "positive"),
+    _unary("divide", ops.rsqrt, _t("rsqrt"), "positive", name="rsqrt"),
+    _unary("divide", ops.reciprocal, _t("reciprocal"), "nonzero", name="reciprocal"),
+    _unary("square", ops.square, _t("square")),
+    _unary("abs", ops.abs, _t("abs"), "nonzero"),
+    _unary("tanh", ops.tanh, _t("tanh")),
+    _unary("sin", ops.sin, _t("sin")),
+    _unary("cos", ops.cos, _t("cos")),
+    _unary("erf", ops.erf, _t("erf"), "wide"),
+    _unary("clip", lambda x: ops.clip(x, -0.5, 0.7), lambda x: _t("clamp")(x, -0.5, 0.7)),
+    _unary(
+        "clip",
+        lambda x: ops.clip(x, None, 0.3),
+        lambda x: _t("clamp")(x, None, 0.3),
+        name="clip_max",
+    ),
+    # --- activations --------------------------------------------------------------------------
+    _unary("relu", ops.relu, _t("relu"), "nonzero"),
+    _unary("relu6", ops.relu6, _t("nn.functional.relu6"), "wide"),
+    _unary(
+        "leaky_relu",
+        ops.leaky_relu,
+        lambda x: _t("nn.functional.leaky_relu")(x, 0.2),
+        "nonzero",
+    ),
+    _unary("elu", lambda x: ops.elu(x, alpha=1.5), lambda x: _t("nn.functional.elu")(x, 1.5)),
+    _unary("elu", ops.selu, _t("nn.functional.selu"), name="selu"),
+    _unary("gelu", ops.gelu, lambda x: _t("nn.functional.gelu")(x, approximate="tanh")),
+    _unary(
+        "gelu",
+        lambda x: ops.gelu(x, approximate=False),
+        _t("nn.functional.gelu"),
+        "wide",
+        name="gelu_exact",
+    ),
+    _unary("silu", ops.silu, _t("nn.functional.silu"), "wide"),
+    _unary("sigmoid", ops.sigmoid, _t("sigmoid"), "wide"),
+    _unary("relu6", ops.hard_sigmoid, _t("nn.functional.hardsigmoid"), "wide", "hard_sigmoid"),
+    _unary("relu6", ops.hard_silu, _t("nn.functional.hardswish"), "wide", "hard_silu"),
+    _unary("softplus", ops.softplus, _t("nn.functional.softplus"), "wide"),
+    _unary("softplus", ops.log_sigmoid, _t("nn.functional.logsigmoid"), "wide", "log_sigmoid"),
+    _unary("softsign", ops.softsign, _t("nn.functional.softsign"), "wide"),
+    # --- reductions and the softmax family -----------------------------------------------------
+    _reduce("sum", ops.sum, _torch_reduce("sum")),
+    _reduce("mean", ops.mean, _torch_reduce("mean")),
+    _reduce("max", ops.max, _torch_reduce("amax")),
+    _reduce("min", ops.min, _torch_reduce("amin")),
+    _reduce("logsumexp", ops.logsumexp, _torch_reduce("logsumexp"), "wide"),
+    _reduce("mean", ops.var, _torch_var, name="var"),
+    _reduce("std", ops.std, _torch_std),
+    _reduce(
+        "softmax",
+        lambda x, axis, keepdims: ops.softmax(x, axis=_softmax_axis(axis)),
+        lambda x, axis, keepdims: _t("softmax")(x, dim=_softmax_axis(axis)),
+        "wide",
+    ),
+    _reduce(
+        "log_softmax",
+        lambda x, axis, keepdims: ops.log_softmax(x, axis=_softmax_axis(axis)),
+        lambda x, axis, keepdims: _t("log_softmax")(x, dim=_softmax_axis(axis)),
+        "wide",
+    ),
+    OpCase(
+        "softmax",
+        lambda x: ops.softmax(x, axis=(0, 2)),
+        (((2, 3, 4),), ((1, 2, 1),)),
+        lambda x: _t("exp")(x - _t("logsumexp")(x, dim=(0, 2), keepdim=True)),
+        name="softmax_two_axes",
+    ),
+    # --- linear algebra ------------------------------------------------------------------------
+    OpCase(
+        "matmul",
+        ops.matmul,
+        (
+            ((3, 4), (4, 2)),
+            ((4,), (4, 2)),
+            ((3, 4), (4,)),
+            ((4,), (4,)),
+            ((2, 3, 4), (4, 5)),
+            ((2, 1, 3, 4), (5, 4, 2)),
+            ((1, 1), (1, 1)),
+        ),
+        _t("matmul"),
+    ),
+    OpCase(
+        "matmul",
+        ops.tensordot,
+        (((2, 3, 4), (3, 4, 5)), ((3, 1), (3, 1))),
+        lambda a, b: _t("tensordot")(a, b, dims=2),
+        name="tensordot",
+    ),
+    OpCase(
+        "matmul",
+        lambda a, b: ops.tensordot(a, b, axes=([0, 2], [2, 0])),
+        (((4, 3, 2), (2, 5, 4)),),
+        lambda a, b: _t("tensordot")(a, b, dims=([0, 2], [2, 0])),
+        name="tensordot_axes",
+    ),
+    # --- movement ------------------------------------------------------------------------------
+    OpCase(
+        "reshape",
+        lambda x: ops.reshape(x, (-1, 2)),
+        (((3, 4),), ((2, 1, 3),)),
+        lambda x: x.reshape(-1, 2),
+    ),
+    OpCase(
+        "reshape",
+        lambda x: ops.expand_dims(x, (0, -1)),
+        (((3, 2),),),
+        lambda x: x[None, ..., None],
+        name="expand_dims",
+    ),
+    OpCase(
+        "reshape",
+        lambda x: ops.squeeze(x),
+        (((3, 1, 2, 1),), ((1,),)),
+        lambda x: x.squeeze(),
+        name="squeeze",
+    ),
+    OpCase("reshape", ops.ravel, (((2, 3, 2),),), lambda x: x.reshape(-1), name="ravel"),
+    OpCase(
+        "transpose",
+        lambda x: ops.transpose(x, (1, 2, 0)),
+        (((2, 3, 4),), ((1, 3, 1),)),
+        lambda x: x.permute(1, 2, 0),
+    ),
+    OpCase(
+        "transpose",
+        lambda x: ops.moveaxis(x, 0, -1),
+        (((2, 3, 4),),),
+        lambda x: _t("movedim")(x, 0, -1),
+        name="moveaxis",
+    ),
+    OpCase(
+        "broadcast_to",
+        lambda x: ops.broadcast_to(x, (2, 3, 4)),
+        (((3, 1),), ((4,),), ((1, 1, 1),), ((),)),
+        lambda x: x.broadcast_to((2, 3, 4)),
+    ),
+    OpCase(
+        "broadcast_to",
+        lambda x: ops.tile(x, (2, 1, 3)),
+        (((3, 2),), ((1,),)),
+        lambda x: _t("tile")(x, (2, 1, 3)),
+        name="tile",
+    ),
+    # --- indexing ------------------------------------------------------------------------------
+    OpCase(
+        "getitem",
+        lambda x: x[1:, ::2],
+        (((3, 5),), ((2, 1, 4),)),
+        lambda x: x[1:, ::2],
+    ),
+    OpCase(
+        "getitem",
+        lambda x: x[np.array([0, 2, 0, 1])],
+        (((3, 4),),),
+        lambda x: x[_t("tensor")([0, 2, 0, 1])],
+        name="getitem_repeated",
+    ),
+    OpCase(
+        "getitem",
+        lambda x: x[x.data > 0],
+        (((3, 4),),),
+        lambda x: x[x > 0],
+        name="getitem_mask",
+    ),
+    OpCase(
+        "getitem",
+        lambda x: ops.take(x, np.array([[2, 0], [2, 2]]), axis=1),
+        (((3, 4),), ((1, 3, 2),)),
+        lambda x: x[:, _t("tensor")([[2, 0], [2, 2]])],
+        name="take",
+    ),
+    OpCase(
+        "getitem",
+        lambda x: ops.take(x, np.array([5, 0, 5])),
+        (((2, 3),),),
+        lambda x: x.reshape(-1)[[5, 0, 5]],
+        name="take_flat",
+    ),
+    OpCase(
+        "getitem",
+        lambda x: ops.take_along_axis(x, np.array([[1], [0], [3]]), axis=1),
+        (((3, 4),),),
+        lambda x: _t("take_along_dim")(x, _t("tensor")([[1], [0], [3]]), dim=1),
+        name="take_along_axis",
+    ),
+    OpCase(
+        "getitem",
+        lambda x: ops.repeat(x, 2, axis=0),
+        (((3, 2),),),
+        lambda x: _t("repeat_interleave")(x, 2, dim=0),
+        name="repeat",
+    ),
+    OpCase(
+        "getitem",
+        lambda x: (lambda p: p[0] + 2 * p[1] - p[2])(ops.split(x, 3, axis=1)),
+        (((2, 6),), ((1, 3, 1),)),
+        lambda x: (lambda p: p[0] + 2 * p[1] - p[2])(_t("chunk")(x, 3, dim=1)),
+        name="split",
+    ),
+    # --- joining -------------------------------------------------------------------------------
+    OpCase(
+        "concatenate",
+        lambda *xs: ops.concatenate(xs, axis=1),
+        (((2, 3), (2, 1), (2, 2)), ((1, 1), (1, 4))),
+        lambda *xs: _t("cat")(xs, dim=1),
+    ),
+    OpCase(
+        "stack",
+        lambda *xs: ops.stack(xs, axis=1),
+        (((2, 3), (2, 3), (2, 3)), ((1,), (1,))),
+        lambda *xs: _t("stack")(xs, dim=1),
+    ),
+    OpCase(
+        "pad",
+        lambda x: ops.pad(x, ((1, 0), (2, 3)), constant_values=1.5),
+        (((2, 3),), ((1, 1),)),
+        lambda x: _t("nn.functional.pad")(x, (2, 3, 1, 0), value=1.5),
+    ),
+    OpCase(
+        "pad",
+        lambda x: ops.pad(x, 2, mode="reflect"),
+        (((3, 4),),),
+        lambda x: _torch_pad(x, (2, 2, 2, 2), "reflect"),
+        name="pad_reflect",
+    ),
+    OpCase(
+        "pad",
+        lambda x: ops.pad(x, ((1, 2),), mode="edge"),
+        (((3, 2),),),
+        lambda x: _torch_pad(x, (1, 2, 1, 2), "replicate"),
+        name="pad_edge",
+    ),
+    OpCase("pad", lambda x: ops.pad(x, 1, mode="symmetric"), (((2, 3),),), name="pad_symmetric"),
+    OpCase(
+        "pad",
+        lambda x: ops.pad(x, 1, mode="wrap"),
+        (((2, 3),),),
+        lambda x: _torch_pad(x, (1, 1, 1, 1), "circular"),
+        name="pad_wrap",
+    ),
+    # --- selection and dtype -------------------------------------------------------------------
+    OpCase(
+        "where",
+        lambda a, b: ops.where(_CONDITION, a, b),
+        (((3, 4), (3, 4)), ((4,), (3, 1)), ((), (3, 4))),
+        lambda a, b: _t("where")(_t("tensor")(_CONDITION), a, b),
+    ),
+    OpCase(
+        "cast",
+        lambda x: Cast.apply(x, dtype=x.dtype),
+        (((3, 2),), ((),)),
+        lambda x: x.to(x.dtype),
+    ),
+)
+
+
+def cases_for(kind: str) -> list[OpCase]:
+    """The cases whose shapes the property tests may generate of this kind."""
+    return [case for case in CASES if case.kind == kind]
+
+
+def torch_cases() -> list[OpCase]:
+    """The cases with a PyTorch reference."""
+    return [case for case in CASES if case.torch is not None]
