@@ -1,0 +1,250 @@
+"""Keras-named losses on dendrite ops: functions of per-sample values and ``Loss`` classes.
+
+    loss = dendrite.losses.SparseCategoricalCrossentropy()
+    value = loss(y_true, y_pred)        # a scalar Tensor; value.backward() differentiates it
+
+Any ``fn(y_true, y_pred)`` built from dendrite ops works as a loss too (``get`` returns it
+as it is; ``LossFunctionWrapper(fn)`` gives it a reduction and sample weights).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dendrite.losses.loss import (
+    LOSS_FUNCTIONS,
+    REDUCTIONS,
+    Loss,
+    LossFunctionWrapper,
+    reduce_weighted_values,
+    snake_case,
+    squeeze_or_expand,
+)
+from dendrite.losses.probabilistic import (
+    BinaryCrossentropy,
+    BinaryFocalCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    sparse_categorical_crossentropy,
+)
+from dendrite.losses.regression import (
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    Huber,
+    KLDivergence,
+    LogCosh,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    SquaredHinge,
+    categorical_hinge,
+    cosine_similarity,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    squared_hinge,
+)
+
+# Keras's short aliases
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+bce = BCE = binary_crossentropy
+logcosh = log_cosh
+
+LOSS_CLASSES: tuple[type[Loss], ...] = (
+    MeanSquaredError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    Huber,
+    LogCosh,
+    KLDivergence,
+    Poisson,
+    CosineSimilarity,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
+    BinaryCrossentropy,
+    BinaryFocalCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+)
+
+_FUNCTIONS = (
+    mean_squared_error,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_logarithmic_error,
+    huber,
+    log_cosh,
+    kl_divergence,
+    poisson,
+    cosine_similarity,
+    hinge,
+    squared_hinge,
+    categorical_hinge,
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    sparse_categorical_crossentropy,
+)
+LOSS_FUNCTIONS.update({fn.__name__: fn for fn in _FUNCTIONS})
+
+#: every name ``get`` accepts: class names (-> a new instance), function names and Keras's
+#: aliases (-> the function)
+LOSSES: dict[str, Any] = {cls.__name__: cls for cls in (Loss, LossFunctionWrapper)}
+LOSSES.update({cls.__name__: cls for cls in LOSS_CLASSES})
+LOSSES.update(LOSS_FUNCTIONS)
+LOSSES.update(
+    {
+        "mse": mse,
+        "MSE": mse,
+        "mae": mae,
+        "MAE": mae,
+        "mape": mape,
+        "MAPE": mape,
+        "msle": msle,
+        "MSLE": msle,
+        "kld": kld,
+        "KLD": kld,
+        "kullback_leibler_divergence": kld,
+        "bce": bce,
+        "BCE": bce,
+        "logcosh": log_cosh,
+        "huber_loss": huber,
+    }
+)
+# Base classes cannot be built without arguments: not valid string identifiers.
+_STRING_NAMES = sorted(n for n in LOSSES if n not in ("Loss", "LossFunctionWrapper"))
+
+
+def get(identifier: Any) -> Any:
+    """Resolve a loss identifier, as ``keras.losses.get``.
+
+    Args:
+        identifier: None; a name (a function name or alias such as "mse" or
+            "sparse_categorical_crossentropy" gives the function, a class name such as
+            "MeanSquaredError" a new instance); a config dict ``{"class_name": ...,
+            "config": {...}}``; a Loss class (built with its defaults) or instance; or any
+            callable ``fn(y_true, y_pred)`` (returned as it is).
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones) or an identifier
+            that is none of the above.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        name = identifier.get("class_name")
+        cls = LOSSES.get(name) if isinstance(name, str) else None
+        if not (isinstance(cls, type) and issubclass(cls, Loss)):
+            raise ValueError(
+                f"Unknown loss class {name!r} in config {identifier!r}. Known classes: "
+                f"{', '.join(c.__name__ for c in LOSS_CLASSES)}."
+            )
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        found = LOSSES.get(identifier) if identifier in _STRING_NAMES else None
+        if found is None:
+            raise ValueError(
+                f"Unknown loss {identifier!r}. Valid names: {', '.join(_STRING_NAMES)}; or "
+                "pass a Loss instance or a function fn(y_true, y_pred)."
+            )
+        return found() if isinstance(found, type) else found
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret loss identifier: {identifier!r}.")
+
+
+def serialize(loss: Any) -> Any:
+    """A JSON-able description of a loss: ``{"class_name", "config"}`` or a function name."""
+    if isinstance(loss, Loss):
+        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    name = getattr(loss, "__name__", None)
+    if name in LOSS_FUNCTIONS and LOSS_FUNCTIONS[name] is loss:
+        return name
+    raise ValueError(f"Cannot serialize loss {loss!r}: not a Loss or a built-in loss function.")
+
+
+def deserialize(config: Any) -> Any:
+    """Inverse of ``serialize``."""
+    return get(config)
+
+
+__all__ = [
+    "BCE",
+    "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "Hinge",
+    "Huber",
+    "KLD",
+    "KLDivergence",
+    "LOSSES",
+    "LogCosh",
+    "Loss",
+    "LossFunctionWrapper",
+    "MAE",
+    "MAPE",
+    "MSE",
+    "MSLE",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "Poisson",
+    "REDUCTIONS",
+    "SparseCategoricalCrossentropy",
+    "SquaredHinge",
+    "bce",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_hinge",
+    "cosine_similarity",
+    "deserialize",
+    "get",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "kld",
+    "kullback_leibler_divergence",
+    "log_cosh",
+    "logcosh",
+    "mae",
+    "mape",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "msle",
+    "mse",
+    "poisson",
+    "reduce_weighted_values",
+    "serialize",
+    "snake_case",
+    "squared_hinge",
+    "squeeze_or_expand",
+    "sparse_categorical_crossentropy",
+]
