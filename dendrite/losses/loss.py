@@ -55,13 +55,13 @@ def as_float_tensor(value: Any, dtype: Any = None) -> Tensor:
     if isinstance(value, Tensor):
         if dtype is not None and value.dtype != dtype:
             return ops.cast(value, dtype)
-        if dtype is None and not np.issubdtype(value.dtype, np.floating):
+        if dtype is None and value.dtype.kind != "f":
             return ops.cast(value, _backend.floatx())
         return value
     array = as_array(value)
     if dtype is not None:
         array = array.astype(dtype, copy=False)
-    elif not np.issubdtype(array.dtype, np.floating):
+    elif array.dtype.kind != "f":
         array = array.astype(_backend.floatx())
     return Tensor._make(array)
 
@@ -130,14 +130,14 @@ def reduce_weighted_values(
             ) from None
     if reduction in (None, "none") or values.shape in ((), (0,)):
         return values
-    total = ops.sum(values)
     if reduction == "sum":
-        return total
+        return ops.sum(values)
     if reduction == "mean_with_sample_weight" and weight is not None:
         divisor = float(np.sum(np.broadcast_to(weight.data, values.shape)))
+        total = ops.sum(values)
         return total / divisor if divisor else total * 0.0
-    count = values.size
-    return total / count if count else total
+    # sum / number of values: one graph node
+    return ops.mean(values) if values.size else ops.sum(values)
 
 
 class Loss:

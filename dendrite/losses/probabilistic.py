@@ -166,7 +166,8 @@ def _sparse_labels(y_true: Any, y_pred: Tensor, axis: int) -> np.ndarray:
     labels = as_array(y_true)
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
         labels = labels[..., 0]
-    expected = tuple(np.delete(np.array(y_pred.shape, dtype=int), axis % y_pred.ndim))
+    axis = axis % y_pred.ndim
+    expected = y_pred.shape[:axis] + y_pred.shape[axis + 1 :]
     if labels.shape != expected:
         raise ValueError(
             f"sparse_categorical_crossentropy: y_true must hold one integer label per sample, "

@@ -126,12 +126,13 @@ class SparseSoftmaxCrossEntropy(Function):
         exp = z - top
         np.exp(exp, out=exp)
         total = exp.sum(axis=-1, keepdims=True)
-        picked = np.take_along_axis(z, labels[..., None], axis=-1)
+        classes = z.shape[-1]
+        rows = z.reshape(-1, classes)  # a view unless axis was moved
+        picked = rows[np.arange(rows.shape[0]), labels.reshape(-1)].reshape(labels.shape)
         # -log softmax(z)_k = m + log sum e^(z - m) - z_k
-        loss = np.log(total)
-        loss += top
+        loss = np.log(total[..., 0])
+        loss += top[..., 0]
         loss -= picked
-        loss = loss[..., 0]
         if valid is not None:
             loss *= valid
         if self.needs_grad and self.needs_grad[1]:
