@@ -298,3 +298,49 @@ def test_against_torch_float32_extremes():
     loss, grad = value_and_grad(sparse_softmax_cross_entropy, k, z)
     np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(grad, tz.grad.numpy(), atol=1e-5)
+
+
+# --- Keras-named ops: logits or probabilities ---------------------------------------------------
+def test_keras_ops_probabilities_and_logits():
+    from dendrite import ops
+    from dendrite.ops.nn import (
+        binary_crossentropy,
+        categorical_crossentropy,
+        sparse_categorical_crossentropy,
+    )
+
+    z = RNG.standard_normal((5, 4)) * 2
+    k = RNG.integers(0, 4, 5)
+    y = onehot(k, 4)
+    p = np_softmax(z)
+    expected = -np_log_softmax(z)[np.arange(5), k]
+    np.testing.assert_allclose(categorical_crossentropy(y, z, from_logits=True).data, expected)
+    np.testing.assert_allclose(categorical_crossentropy(y, p).data, expected, rtol=1e-10)
+    np.testing.assert_allclose(categorical_crossentropy(y.tolist(), p * 3).data, expected)
+    np.testing.assert_allclose(
+        sparse_categorical_crossentropy(k, z, from_logits=True).data, expected
+    )
+    np.testing.assert_allclose(sparse_categorical_crossentropy(k[:, None], p).data, expected)
+    # a recorded softmax hands its logits over: exact for saturated outputs
+    big = Tensor(np.array([[0.0, 900.0]]), requires_grad=True)
+    out = categorical_crossentropy(np.array([[1.0, 0.0]]), ops.softmax(big))
+    np.testing.assert_allclose(out.data, [900.0])
+    out = sparse_categorical_crossentropy(np.array([0]), ops.softmax(big))
+    np.testing.assert_allclose(out.data, [900.0])
+    clipped = categorical_crossentropy(np.array([[1.0, 0.0]]), ops.softmax(big).data)
+    np.testing.assert_allclose(clipped.data, [-np.log(1e-7)], rtol=1e-6)
+
+    zb = RNG.standard_normal((3, 2)) * 3
+    yb = RNG.integers(0, 2, (3, 2)).astype(float)
+    expected = np.maximum(zb, 0) - zb * yb + np.log1p(np.exp(-np.abs(zb)))
+    np.testing.assert_allclose(binary_crossentropy(yb, zb, from_logits=True).data, expected)
+    np.testing.assert_allclose(binary_crossentropy(yb, np_sigmoid(zb)).data, expected, rtol=1e-9)
+    huge = Tensor(np.array([-800.0, 800.0]), requires_grad=True)
+    out = binary_crossentropy(np.array([1.0, 1.0]), ops.sigmoid(huge))
+    np.testing.assert_allclose(out.data, [800.0, 0.0])
+    with pytest.raises(ValueError, match="same shape"):
+        categorical_crossentropy(k, z)
+    with pytest.raises(ValueError, match="one integer label per sample"):
+        sparse_categorical_crossentropy(y, z)
+    with pytest.raises(ValueError, match="label 4 is out of range for 4 classes"):
+        sparse_categorical_crossentropy(np.array([0, 4, 1, 1, 2]), p)

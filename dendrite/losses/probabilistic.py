@@ -12,7 +12,8 @@ the loss directly. With probabilities (``from_logits=False``, Keras's default) t
   ``-sum(y log p)`` (or ``-(y log p + (1 - y) log(1 - p))``, binary).
 
 Label smoothing with factor ``a``: categorical ``y <- y (1 - a) + a / C``; binary
-``y <- y (1 - a) + a / 2``.
+``y <- y (1 - a) + a / 2``. The cross-entropies themselves are ``dendrite.ops.nn``'s
+Keras-named ops.
 """
 
 from __future__ import annotations
@@ -24,39 +25,13 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor, as_array
 from dendrite.losses.loss import (
-    EPSILON,
     Loss,
     LossFunctionWrapper,
     as_float_tensor,
     squeeze_or_expand,
     targets_like,
 )
-from dendrite.ops.activations import Sigmoid
-from dendrite.ops.nn import (
-    check_sparse_labels,
-    sigmoid_binary_cross_entropy,
-    softmax_cross_entropy,
-    sparse_softmax_cross_entropy,
-)
-from dendrite.ops.softmax import Softmax
-
-
-def softmax_logits(y_pred: Tensor, axis: int) -> Tensor | None:
-    """The logits ``z`` if ``y_pred = softmax(z)`` over ``axis`` is in the recorded graph."""
-    ctx = y_pred._ctx
-    if not isinstance(ctx, Softmax) or ctx.inputs is None or not isinstance(ctx.saved, tuple):
-        return None
-    if tuple(ctx.saved[1]) != (axis % max(y_pred.ndim, 1),):
-        return None
-    return ctx.inputs[0]
-
-
-def sigmoid_logits(y_pred: Tensor) -> Tensor | None:
-    """The logits ``z`` if ``y_pred = sigmoid(z)`` is in the recorded graph."""
-    ctx = y_pred._ctx
-    if not isinstance(ctx, Sigmoid) or ctx.inputs is None:
-        return None
-    return ctx.inputs[0]
+from dendrite.ops import nn
 
 
 def _check_axis(axis: Any) -> int:
@@ -81,20 +56,20 @@ def binary_crossentropy(
         label_smoothing: in [0, 1]; squeezes targets towards 0.5.
         axis: the axis averaged over.
     """
+    axis = _check_axis(axis)
     y_pred = as_float_tensor(y_pred)
     y_true = targets_like(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    # look for the sigmoid before any reshape hides it
-    logits = y_pred if from_logits else sigmoid_logits(y_pred)
+    # find a sigmoid's logits before rank alignment could hide it behind a reshape
+    logits = y_pred if from_logits else nn.sigmoid_logits(y_pred)
     if logits is not None:
         y_true, logits = squeeze_or_expand(y_true, logits)
-        values = sigmoid_binary_cross_entropy(y_true, logits)
+        values = nn.binary_crossentropy(y_true, logits, from_logits=True)
     else:
         y_true, y_pred = squeeze_or_expand(y_true, y_pred)
-        p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
-        values = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
-    return ops.mean(values, axis=_check_axis(axis))
+        values = nn.binary_crossentropy(y_true, y_pred)
+    return ops.mean(values, axis=axis)
 
 
 def binary_focal_crossentropy(
@@ -109,7 +84,9 @@ def binary_focal_crossentropy(
 ) -> Tensor:
     """Focal binary cross-entropy (Lin et al., 2017), averaged over ``axis``:
     ``(1 - p_t)^gamma * bce`` with ``p_t = y p + (1 - y)(1 - p)``, times
-    ``y alpha + (1 - y)(1 - alpha)`` with ``apply_class_balancing``."""
+    ``y alpha + (1 - y)(1 - alpha)`` with ``apply_class_balancing`` (Keras computes it
+    from clipped probabilities, also for logits)."""
+    axis = _check_axis(axis)
     y_pred = as_float_tensor(y_pred)
     y_true = targets_like(y_true, y_pred)
     y_true, y_pred = squeeze_or_expand(y_true, y_pred)
@@ -117,13 +94,13 @@ def binary_focal_crossentropy(
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         y_pred = ops.sigmoid(y_pred)
-    p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+    p = ops.clip(y_pred, nn.EPSILON, 1.0 - nn.EPSILON)
     bce = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
     p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
     focal = ops.power(1.0 - p_t, gamma) * bce
     if apply_class_balancing:
         focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
-    return ops.mean(focal, axis=_check_axis(axis))
+    return ops.mean(focal, axis=axis)
 
 
 def categorical_crossentropy(
@@ -145,36 +122,10 @@ def categorical_crossentropy(
     axis = _check_axis(axis)
     y_pred = as_float_tensor(y_pred)
     y_true = targets_like(y_true, y_pred)
-    if tuple(y_true.shape) != tuple(y_pred.shape):
-        raise ValueError(
-            f"categorical_crossentropy: y_true and y_pred must have the same shape, got "
-            f"{tuple(y_true.shape)} and {tuple(y_pred.shape)} (integer labels need "
-            f"sparse_categorical_crossentropy)."
-        )
-    if label_smoothing:
+    if label_smoothing and y_true.shape == y_pred.shape:
         classes = y_true.shape[axis]
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
-    logits = y_pred if from_logits else softmax_logits(y_pred, axis)
-    if logits is not None:
-        return softmax_cross_entropy(y_true, logits, axis=axis)
-    p = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
-    p = ops.clip(p, EPSILON, 1.0 - EPSILON)
-    return -ops.sum(y_true * ops.log(p), axis=axis)
-
-
-def _sparse_labels(y_true: Any, y_pred: Tensor, axis: int) -> np.ndarray:
-    labels = as_array(y_true)
-    if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
-        labels = labels[..., 0]
-    axis = axis % y_pred.ndim
-    expected = y_pred.shape[:axis] + y_pred.shape[axis + 1 :]
-    if labels.shape != expected:
-        raise ValueError(
-            f"sparse_categorical_crossentropy: y_true must hold one integer label per sample, "
-            f"shaped like y_pred without its class axis: expected {expected} (or with a "
-            f"trailing 1), got {labels.shape} for y_pred of shape {tuple(y_pred.shape)}."
-        )
-    return labels
+    return nn.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
 
 def sparse_categorical_crossentropy(
@@ -196,23 +147,9 @@ def sparse_categorical_crossentropy(
             leaves them out of the mean, as Keras).
         axis: the class axis.
     """
-    axis = _check_axis(axis)
-    y_pred = as_float_tensor(y_pred)
-    if y_pred.ndim == 0:
-        raise ValueError("sparse_categorical_crossentropy: y_pred needs a class axis.")
-    labels = _sparse_labels(y_true, y_pred, axis)
-    logits = y_pred if from_logits else softmax_logits(y_pred, axis)
-    if logits is not None:
-        return sparse_softmax_cross_entropy(labels, logits, axis=axis, ignore_class=ignore_class)
-    op = "sparse_categorical_crossentropy"
-    labels, valid = check_sparse_labels(labels, y_pred.shape[axis], ignore_class, op)
-    p = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
-    p = ops.clip(p, EPSILON, 1.0 - EPSILON)
-    picked = ops.take_along_axis(p, np.expand_dims(labels, axis), axis=axis)
-    values = -ops.log(ops.squeeze(picked, axis))
-    if valid is not None:
-        values = values * Tensor._make(valid.astype(values.dtype))
-    return values
+    return nn.sparse_categorical_crossentropy(
+        y_true, y_pred, from_logits=from_logits, axis=_check_axis(axis), ignore_class=ignore_class
+    )
 
 
 class BinaryCrossentropy(LossFunctionWrapper):

@@ -17,6 +17,13 @@ targets, ``C`` the number of classes along ``axis`` and ``g = dL/d(loss)`` per s
 Keras computes the same quantities (``tf.nn.softmax_cross_entropy_with_logits``,
 ``sparse_softmax_cross_entropy_with_logits``, ``sigmoid_cross_entropy_with_logits``);
 PyTorch calls them ``F.cross_entropy`` and ``F.binary_cross_entropy_with_logits``.
+
+Keras's own ops, ``binary_crossentropy``, ``categorical_crossentropy`` and
+``sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1)``, take logits
+or probabilities: with ``from_logits=True``, or when ``output`` is the recorded result of
+the softmax (sigmoid) op, whose input is then read from the graph, they use the fused
+primitives above; otherwise they clip probabilities to ``[eps, 1 - eps]`` (``eps = 1e-7``),
+renormalising categorical ones to sum to 1, exactly as Keras.
 """
 
 from __future__ import annotations
@@ -25,8 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from dendrite.core import Function, Tensor, register
+from dendrite._backend import floatx
+from dendrite.core import Function, Tensor, as_array, register
 from dendrite.ops._util import unbroadcast
+from dendrite.ops.activations import Sigmoid
+from dendrite.ops.comparison import clip
+from dendrite.ops.creation import cast
+from dendrite.ops.indexing import take_along_axis
+from dendrite.ops.movement import reshape
+from dendrite.ops.reduce import sum as reduce_sum
+from dendrite.ops.softmax import Softmax
+from dendrite.ops.unary import log, negative
 
 _vecdot = getattr(np, "vecdot", None)
 
@@ -260,3 +276,121 @@ def sigmoid_binary_cross_entropy(labels: Any, logits: Any) -> Tensor:
         ``max(z, 0) - z * y + log1p(exp(-|z|))`` element by element.
     """
     return SigmoidBinaryCrossEntropy.apply(labels, logits)
+
+
+# --- Keras's ``keras.ops`` cross-entropies: logits or probabilities ----------------------------
+EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [eps, 1 - eps]
+
+
+def softmax_logits(output: Any, axis: int = -1) -> Tensor | None:
+    """The logits ``z`` when ``output = softmax(z)`` over ``axis`` is in the recorded graph.
+
+    TensorFlow-Keras keeps the logits of a softmax output for the same purpose: a
+    cross-entropy then starts from them, exact and stable even for saturated outputs.
+    """
+    ctx = getattr(output, "_ctx", None)
+    if not isinstance(ctx, Softmax) or ctx.inputs is None or not isinstance(ctx.saved, tuple):
+        return None
+    if tuple(ctx.saved[1]) != (axis % max(output.ndim, 1),):
+        return None
+    return ctx.inputs[0]
+
+
+def sigmoid_logits(output: Any) -> Tensor | None:
+    """The logits ``z`` when ``output = sigmoid(z)`` is in the recorded graph."""
+    ctx = getattr(output, "_ctx", None)
+    if not isinstance(ctx, Sigmoid) or ctx.inputs is None:
+        return None
+    return ctx.inputs[0]
+
+
+def _float_tensor(value: Any) -> Tensor:
+    if isinstance(value, Tensor):
+        return value if value.dtype.kind == "f" else cast(value, floatx())
+    array = as_array(value)
+    return Tensor._make(array if array.dtype.kind == "f" else array.astype(floatx()))
+
+
+def _target_like(target: Any, output: Tensor) -> Tensor:
+    if isinstance(target, Tensor):
+        return target if target.dtype == output.dtype else cast(target, output.dtype)
+    return Tensor._make(as_array(target).astype(output.dtype, copy=False))
+
+
+def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Tensor:
+    """Element-wise binary cross-entropy ``-(y log p + (1 - y) log(1 - p))`` (Keras's op).
+
+    With logits (``from_logits=True``, or ``output`` a recorded sigmoid) the fused stable
+    ``sigmoid_binary_cross_entropy``; otherwise ``p`` is clipped to ``[eps, 1 - eps]``.
+    """
+    output = _float_tensor(output)
+    target = _target_like(target, output)
+    logits = output if from_logits else sigmoid_logits(output)
+    if logits is not None:
+        return sigmoid_binary_cross_entropy(target, logits)
+    p = clip(output, EPSILON, 1.0 - EPSILON)
+    return negative(target * log(p) + (1.0 - target) * log(1.0 - p))
+
+
+def categorical_crossentropy(
+    target: Any, output: Any, from_logits: bool = False, axis: int = -1
+) -> Tensor:
+    """Cross-entropy ``-sum(y log p)`` over the class ``axis`` (Keras's op).
+
+    With logits (``from_logits=True``, or ``output`` a recorded softmax over ``axis``) the
+    fused ``softmax_cross_entropy``; otherwise ``p`` is renormalised to sum to 1 and clipped
+    to ``[eps, 1 - eps]``, as Keras.
+    """
+    output = _float_tensor(output)
+    axis = _class_axis(axis, output.ndim, "categorical_crossentropy")
+    target = _target_like(target, output)
+    if target.shape != output.shape:
+        raise ValueError(
+            f"categorical_crossentropy: target and output must have the same shape, got "
+            f"{target.shape} and {output.shape} (integer labels need "
+            f"sparse_categorical_crossentropy)."
+        )
+    logits = output if from_logits else softmax_logits(output, axis)
+    if logits is not None:
+        return softmax_cross_entropy(target, logits, axis=axis)
+    p = clip(output / reduce_sum(output, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    return negative(reduce_sum(target * log(p), axis=axis))
+
+
+def sparse_categorical_crossentropy(
+    target: Any,
+    output: Any,
+    from_logits: bool = False,
+    axis: int = -1,
+    ignore_class: int | None = None,
+) -> Tensor:
+    """Cross-entropy ``-log p[label]`` for integer labels (Keras's op).
+
+    ``target`` has ``output``'s shape without ``axis`` (a trailing size-1 axis is
+    accepted); labels outside ``[0, classes)`` raise ValueError. With logits (or a recorded
+    softmax) the fused ``sparse_softmax_cross_entropy``; otherwise ``p`` renormalised and
+    clipped as in ``categorical_crossentropy``. ``ignore_class``: loss 0 for that label.
+    """
+    op = "sparse_categorical_crossentropy"
+    output = _float_tensor(output)
+    axis = _class_axis(axis, output.ndim, op)
+    labels = as_array(target)
+    if labels.ndim == output.ndim and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    expected = output.shape[:axis] + output.shape[axis + 1 :]
+    if labels.shape != expected:
+        raise ValueError(
+            f"{op}: the target must hold one integer label per sample, shaped like the "
+            f"output without its class axis: expected {expected} (or with a trailing 1), "
+            f"got {labels.shape} for an output of shape {output.shape}."
+        )
+    logits = output if from_logits else softmax_logits(output, axis)
+    if logits is not None:
+        return sparse_softmax_cross_entropy(labels, logits, axis=axis, ignore_class=ignore_class)
+    labels, valid = check_sparse_labels(labels, output.shape[axis], ignore_class, op)
+    p = clip(output / reduce_sum(output, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    picked = take_along_axis(p, np.expand_dims(labels, axis), axis=axis)
+    values = negative(log(reshape(picked, labels.shape)))
+    if valid is not None:
+        values = values * Tensor._make(valid.astype(values.dtype))
+    return values
