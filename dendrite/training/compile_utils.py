@@ -13,7 +13,6 @@ import numpy as np
 
 from dendrite import losses as losses_module
 from dendrite import metrics as metrics_module
-from dendrite.core import Tensor
 
 
 def _as_loss(identifier: Any) -> Any:
@@ -177,16 +176,22 @@ class CompileMetrics:
                 tuple(y_pred.shape),
             )
             metric = metrics_module.resolve_accuracy(identifier, loss, *shapes)
+            if metric is None:
+                metric = metrics_module.get("accuracy")
             metric.name = identifier
             return metric
-        return metrics_module.get(identifier)
+        metric = metrics_module.get(identifier)
+        if isinstance(identifier, str):
+            # Keras' compile names a metric after the string the user gave ("mse").
+            metric.name = identifier
+        return metric
 
     def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         for key, name, metric in self.entries:
             true = y_true if key is None else _select(y_true, key, name)
             pred = y_pred if key is None else y_pred[key]
             sw = sample_weight if key is None else _select_optional(sample_weight, key, name)
-            metric.update_state(true, pred.data if isinstance(pred, Tensor) else pred, sw)
+            metric.update_state(true, pred, sw)
 
     def results(self) -> dict[str, Any]:
         out = {}
