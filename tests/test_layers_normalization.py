@@ -361,3 +361,17 @@ def test_gradient_parity_with_torch():
     np.testing.assert_allclose(xd.grad, xt.grad.numpy(), atol=1e-5)
     np.testing.assert_allclose(bn.gamma.grad, gamma.grad.numpy(), atol=1e-4)
     np.testing.assert_allclose(bn.beta.grad, beta.grad.numpy(), atol=1e-5)
+
+
+def test_shape_only_build_creates_weights():
+    # A model built from shapes (summary, loading a saved model) builds each layer through
+    # compute_output_shape.
+    import dendrite as tf
+    from dendrite.layers.embedding import Embedding
+
+    model = tf.keras.Sequential(
+        [Embedding(10, 4), LayerNormalization(), BatchNormalization(), GroupNormalization(2)]
+    )
+    model.build((None, 5))
+    assert [len(layer.weights) for layer in model.layers] == [1, 2, 4, 2]
+    assert BatchNormalization().compute_output_shape((None, 3, 2)) == (None, 3, 2)

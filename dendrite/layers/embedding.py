@@ -132,6 +132,7 @@ class Embedding(Layer):
         return Tensor._make(ids != 0)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        self._maybe_build(tuple(input_shape))
         return (*tuple(input_shape), self.output_dim)
 
     def get_config(self) -> dict:

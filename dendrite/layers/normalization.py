@@ -95,6 +95,8 @@ class _Normalization(Layer):
         return inputs if inputs.data.dtype.kind == "f" else ops.cast(inputs, self.dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        # Building here too lets a model built from shapes alone create the weights.
+        self._maybe_build(tuple(input_shape))
         return tuple(input_shape)
 
     def get_config(self) -> dict:
