@@ -1,8 +1,14 @@
 """Symbolic tensors for the functional API: ``KerasTensor`` and the ``Node`` that made it.
 
 Calling a layer on a ``KerasTensor`` (from ``Input``) runs nothing on data; it records a
-``Node`` (layer, inputs, outputs) and returns new KerasTensors whose shapes come from
-``layer.compute_output_shape``. A functional ``Model`` later replays the nodes on arrays.
+``Node`` (layer, inputs, call arguments, outputs) and returns new KerasTensors whose shapes
+and dtypes come from running the layer once on placeholder zeros. A functional ``Model``
+later replays the nodes on real Tensors.
+
+Every KerasTensor carries ``_keras_history = (layer, node_index, tensor_index)``: the layer
+that produced it, which of that layer's calls (``layer._inbound_nodes[node_index]``), and
+which of that call's flattened outputs. Walking these histories back from a model's outputs
+finds the graph.
 """
 
 from __future__ import annotations
@@ -13,16 +19,25 @@ import numpy as np
 
 from dendrite.core import Tensor, no_grad
 
-# Placeholder sizes for unknown axes; two different sizes tell which output axes vary.
-_PLACEHOLDER_SIZES = (16, 24)
+# Placeholder sizes for unknown axes. Two runs with different sizes tell which output axes
+# vary with the input (they are reported as None); the batch axis uses small sizes.
+_BATCH_SIZES = (2, 3)
+_AXIS_SIZES = (16, 24)
 
 
 class KerasTensor:
-    """A symbolic tensor: a shape (batch axis None), a dtype, and the node that made it."""
+    """A symbolic tensor: a shape (unknown axes None), a dtype, and the node that made it.
+
+    Args:
+        shape: the full shape, batch axis first (usually None).
+        dtype: the dtype name.
+        name: a label (the producing layer's name; an ``Input``'s name keys dict inputs).
+        history: ``(layer, node_index, tensor_index)``; None for a bare shape spec.
+    """
 
     def __init__(
         self,
-        shape: tuple,
+        shape: Any,
         dtype: Any = "float32",
         name: str | None = None,
         history: tuple | None = None,
@@ -42,24 +57,57 @@ class KerasTensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __eq__(self, other: Any) -> bool:
+        return self is other
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "A symbolic KerasTensor has no value: it cannot be used as a Python bool. Build "
+            "the model with keras.Model(inputs, outputs) and call it on data."
+        )
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"{self!r} is symbolic (from keras.Input): it has no values to convert to an "
+            f"array. Use it only as the input of layers, then build a Model."
+        )
+
 
 class Node:
-    """One call of ``layer`` in a functional graph."""
+    """One call of ``layer`` in a functional graph: ``outputs = layer(inputs, *args, **kwargs)``.
+
+    ``inputs``, ``args`` and ``kwargs`` are kept as given (KerasTensors and plain values), so
+    a functional model can replay the call on real Tensors and write it into a config.
+    """
 
     def __init__(self, layer: Any, inputs: Any, args: tuple, kwargs: dict, outputs: Any):
         self.layer = layer
         self.inputs = inputs
-        self.args = args
-        self.kwargs = kwargs
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs)
         self.outputs = outputs
 
     @property
     def input_tensors(self) -> list[KerasTensor]:
-        return flatten(self.inputs)
+        """Every KerasTensor this call consumed (in ``inputs``, ``args`` and ``kwargs``)."""
+        leaves = flatten(self.inputs) + flatten(list(self.args)) + flatten(self.kwargs)
+        return [x for x in leaves if isinstance(x, KerasTensor)]
+
+    @property
+    def output_tensors(self) -> list[KerasTensor]:
+        return [x for x in flatten(self.outputs) if isinstance(x, KerasTensor)]
+
+    @property
+    def is_input(self) -> bool:
+        """True for the node of an ``InputLayer`` (it consumes nothing)."""
+        return not self.input_tensors
+
+    def __repr__(self) -> str:
+        return f"<Node of layer '{self.layer.name}'>"
 
 
 def flatten(structure: Any) -> list:
-    """The leaves of a nested list / tuple / dict structure, in order."""
+    """The leaves of a nested list / tuple / dict structure, in order (dicts by insertion)."""
     if isinstance(structure, (list, tuple)):
         return [leaf for item in structure for leaf in flatten(item)]
     if isinstance(structure, dict):
@@ -68,6 +116,7 @@ def flatten(structure: Any) -> list:
 
 
 def map_structure(fn: Any, structure: Any) -> Any:
+    """``structure`` with every leaf replaced by ``fn(leaf)`` (lists, tuples, dicts kept)."""
     if isinstance(structure, (list, tuple)):
         return type(structure)(map_structure(fn, item) for item in structure)
     if isinstance(structure, dict):
@@ -75,111 +124,99 @@ def map_structure(fn: Any, structure: Any) -> Any:
     return fn(structure)
 
 
-def _placeholder(shape: tuple, dtype: str, size: int) -> Tensor:
-    concrete = tuple(
-        2 if i == 0 and s is None else (size if s is None else s) for i, s in enumerate(shape)
+def pack_like(structure: Any, flat: list) -> Any:
+    """Rebuild ``structure`` with its leaves taken in order from ``flat``."""
+    items = iter(flat)
+    return map_structure(lambda _: next(items), structure)
+
+
+def _placeholder(spec: KerasTensor, run: int) -> Tensor:
+    shape = tuple(
+        (_BATCH_SIZES[run] if i == 0 else _AXIS_SIZES[run]) if s is None else s
+        for i, s in enumerate(spec.shape)
     )
-    return Tensor._make(np.zeros(concrete, dtype=dtype))
+    return Tensor._make(np.zeros(shape, dtype=spec.dtype))
 
 
-def _run_on_placeholders(layer: Any, specs: Any, size: int, args: tuple, kwargs: dict) -> Any:
-    inputs = _map_specs(lambda s: _placeholder(s[0], s[1], size), specs)
-    kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+def _run_on_placeholders(layer: Any, inputs: Any, args: tuple, kwargs: dict, run: int) -> Any:
+    def substitute(x: Any) -> Any:
+        return _placeholder(x, run) if isinstance(x, KerasTensor) else x
+
+    inputs = map_structure(substitute, inputs)
+    args = map_structure(substitute, tuple(args))
+    kwargs = {k: map_structure(substitute, v) for k, v in kwargs.items() if k != "training"}
     with no_grad():
         outputs = layer(inputs, *args, training=False, **kwargs)
-    return map_structure(lambda t: (tuple(t.shape), t.dtype.name), outputs)
+    return map_structure(lambda t: KerasTensor(t.shape, t.dtype), outputs)
 
 
-def _is_spec(x: Any) -> bool:
-    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], tuple)
+def infer_output_specs(
+    layer: Any, inputs: Any, args: tuple = (), kwargs: dict | None = None
+) -> Any:
+    """KerasTensors (without history) for the outputs of ``layer(inputs, *args, **kwargs)``.
 
-
-def infer_output_specs(layer: Any, specs: Any, args: tuple = (), kwargs: dict | None = None):
-    """(shape, dtype) of each output for inputs of the given (shape, dtype) specs.
-
-    Runs the layer on zeros: the batch axis is 2 and reported as None; other unknown axes
-    are tried at two sizes and reported as None where the output differs.
+    ``inputs`` (and any KerasTensor in ``args``/``kwargs``) give shapes and dtypes. The layer
+    runs on zeros; when some axis is unknown it runs twice with different sizes for the
+    unknown axes, and output axes that differ between the runs are reported as None.
     """
     kwargs = kwargs or {}
-    first = _run_on_placeholders(layer, specs, _PLACEHOLDER_SIZES[0], args, kwargs)
-    unknown = any(s is None for shape, _ in _spec_leaves(specs) for s in shape[1:])
-    second = (
-        _run_on_placeholders(layer, specs, _PLACEHOLDER_SIZES[1], args, kwargs)
-        if (unknown)
-        else first
+    symbolic = [
+        x
+        for x in flatten(inputs) + flatten(list(args)) + flatten(kwargs)
+        if isinstance(x, KerasTensor)
+    ]
+    first = _run_on_placeholders(layer, inputs, args, kwargs, 0)
+    unknown = any(s is None for x in symbolic for s in x.shape)
+    second = _run_on_placeholders(layer, inputs, args, kwargs, 1) if unknown else first
+    specs = [
+        KerasTensor(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a.dtype)
+        for a, b in zip(flatten(first), flatten(second))
+    ]
+    return pack_like(first, specs)
+
+
+def _is_shape(shape: Any) -> bool:
+    return isinstance(shape, (tuple, list)) and all(
+        s is None or isinstance(s, (int, np.integer)) for s in shape
     )
-
-    def merge(a: Any, b: Any) -> Any:
-        if _is_spec(a):
-            shape = (
-                tuple(None if i == 0 or x != y else x for i, (x, y) in enumerate(zip(a[0], b[0])))
-                if len(a[0])
-                else ()
-            )
-            return shape, a[1]
-        if isinstance(a, dict):
-            return {k: merge(a[k], b[k]) for k in a}
-        return type(a)(merge(x, y) for x, y in zip(a, b))
-
-    return merge(first, second)
-
-
-def _spec_leaves(specs: Any) -> list:
-    if _is_spec(specs):
-        return [specs]
-    if isinstance(specs, dict):
-        return [leaf for v in specs.values() for leaf in _spec_leaves(v)]
-    return [leaf for v in specs for leaf in _spec_leaves(v)]
 
 
 def infer_output_shape(layer: Any, input_shape: Any) -> Any:
-    """Output shape(s) of ``layer`` for ``input_shape`` (batch axis first)."""
+    """Output shape(s) of ``layer`` for ``input_shape`` (batch axis first; a list of shapes
+    for several inputs). Axes given as numbers stay numbers; unknown axes stay None."""
 
     def to_spec(shape: Any) -> Any:
-        if isinstance(shape, (tuple, list)) and all(
-            s is None or isinstance(s, (int, np.integer)) for s in shape
-        ):
-            return (tuple(shape), layer.dtype)
+        if _is_shape(shape):
+            return KerasTensor(tuple(shape), layer.dtype)
         if isinstance(shape, dict):
             return {k: to_spec(v) for k, v in shape.items()}
         return [to_spec(s) for s in shape]
 
     result = infer_output_specs(layer, to_spec(input_shape))
-    return _strip_dtype(result)
-
-
-def _strip_dtype(specs: Any) -> Any:
-    if _is_spec(specs):
-        return specs[0]
-    if isinstance(specs, dict):
-        return {k: _strip_dtype(v) for k, v in specs.items()}
-    return [_strip_dtype(s) for s in specs]
+    return map_structure(lambda spec: spec.shape, result)
 
 
 def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
-    """Record ``layer(inputs)`` on KerasTensors and return the symbolic outputs."""
-    specs = map_structure(lambda t: (t.shape, t.dtype), inputs)
+    """Record ``layer(inputs, *args, **kwargs)`` on KerasTensors; return the symbolic outputs.
+
+    The layer is built from the input shapes, its ``input_spec`` is checked against them
+    (so errors show ``None`` batch axes, as in Keras), and the output shapes and dtypes come
+    from running it on placeholder zeros. KerasTensors may also appear in ``args`` and
+    ``kwargs`` (``Attention()([query, value])``, ``mask=``); they become inputs of the node.
+    """
     if not layer.built:
         layer._maybe_build(map_structure(lambda t: t.shape, inputs))
-    out_specs = infer_output_specs(layer, specs, args, kwargs)
-    node_index = len(getattr(layer, "_inbound_nodes", []))
-    counter = iter(range(10**9))
-
-    def make(spec: Any) -> KerasTensor:
-        index = next(counter)
-        return KerasTensor(spec[0], spec[1], name=layer.name, history=(layer, node_index, index))
-
-    outputs = _map_specs(make, out_specs)
-    node = Node(layer, inputs, args, kwargs, outputs)
+    if layer.input_spec is not None:
+        layer._check_input_spec(inputs)
+    specs = infer_output_specs(layer, inputs, args, kwargs)
     if "_inbound_nodes" not in layer.__dict__:
         layer._inbound_nodes = []
-    layer._inbound_nodes.append(node)
+    node_index = len(layer._inbound_nodes)
+    flat = flatten(specs)
+    made = [
+        KerasTensor(spec.shape, spec.dtype, name=layer.name, history=(layer, node_index, i))
+        for i, spec in enumerate(flat)
+    ]
+    outputs = pack_like(specs, made)
+    layer._inbound_nodes.append(Node(layer, inputs, args, kwargs, outputs))
     return outputs
-
-
-def _map_specs(fn: Any, specs: Any) -> Any:
-    if _is_spec(specs):
-        return fn(specs)
-    if isinstance(specs, dict):
-        return {k: _map_specs(fn, v) for k, v in specs.items()}
-    return [_map_specs(fn, s) for s in specs]

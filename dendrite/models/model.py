@@ -65,11 +65,29 @@ class Model(Trainer, Layer):
         )
 
     def build(self, input_shape: Any = None) -> None:
-        if input_shape is not None and not self.built:
+        """Create the weights by running ``call`` once on placeholder inputs of
+        ``input_shape`` (so sub-layers build, as on the first call)."""
+        if input_shape is not None and not self.built and not self.__dict__.get("_building"):
             from dendrite.layers.symbolic import infer_output_shape
 
-            infer_output_shape(self, input_shape)
+            # The placeholder call re-enters __call__ -> build; the flag stops the recursion.
+            self._building = True
+            try:
+                infer_output_shape(self, input_shape)
+            finally:
+                self._building = False
         self.built = True
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """Rebuild a model from ``get_config()``; a functional config (``layers``,
+        ``input_layers``, ``output_layers``) rebuilds the graph."""
+        if all(key in config for key in ("layers", "input_layers", "output_layers")):
+            from dendrite.models.functional import Functional
+
+            target = cls if issubclass(cls, Functional) else Functional
+            return target.from_config(config, custom_objects=custom_objects)
+        return cls(**config)
 
     def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
         """Save architecture, weights, optimizer state and compile settings to one file."""

@@ -14,11 +14,12 @@ def _size(count: int, itemsize: int = 4) -> str:
     return f"{size:.2f} GB"
 
 
-def _format_shape(shape: Any) -> str:
+def format_shape(shape: Any) -> str:
+    """``(None, 8)``; several shapes joined by commas."""
     if isinstance(shape, list):
-        return ", ".join(_format_shape(s) for s in shape)
+        return ", ".join(format_shape(s) for s in shape)
     if isinstance(shape, dict):
-        return ", ".join(f"{k}: {_format_shape(v)}" for k, v in shape.items())
+        return ", ".join(f"{k}: {format_shape(v)}" for k, v in shape.items())
     return str(tuple(shape)) if isinstance(shape, tuple) else str(shape)
 
 
@@ -35,7 +36,7 @@ def print_summary(
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
     widths = [max(len(headers[0]), *(len(r[0]) for r in rows), 28), 26, 12]
     if connected:
-        widths.append(max(len(headers[3]), *(len(r[3]) for r in rows)))
+        widths.append(max(len(headers[3]), *(len(part) for r in rows for part in r[3].split("\n"))))
     if line_length:
         widths[0] = max(10, line_length - sum(widths[1:]))
     total_width = sum(widths) + len(widths) - 1
@@ -48,7 +49,10 @@ def print_summary(
     emit(line(headers))
     emit("=" * total_width)
     for i, row in enumerate(rows):
-        emit(line(list(row)))
+        # A cell may hold several lines (a layer fed by several calls): print them under it.
+        cells = [str(cell).split("\n") for cell in row]
+        for k in range(max(len(c) for c in cells)):
+            emit(line([c[k] if k < len(c) else "" for c in cells]))
         if i < len(rows) - 1:
             emit("_" * total_width if not connected else "")
     emit("=" * total_width)
@@ -70,7 +74,7 @@ def _default_rows(model: Any) -> list[tuple[str, str, str]]:
     shapes = model.layer_output_shapes() if hasattr(model, "layer_output_shapes") else None
     rows = []
     for i, layer in enumerate(layers):
-        shape = "?" if shapes is None else _format_shape(shapes[i])
+        shape = "?" if shapes is None else format_shape(shapes[i])
         params = sum(v.data.size for v in layer.weights) if layer.built else 0
         rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{params:,}"))
     return rows

@@ -1,0 +1,545 @@
+"""The functional API: ``Model(inputs, outputs)`` over a graph of layer calls.
+
+Calling layers on ``Input`` tensors records ``Node``s (see ``layers/symbolic.py``); each
+output KerasTensor remembers ``(layer, node_index, tensor_index)``. ``Functional`` walks
+these histories back from the outputs to the inputs, orders the calls so every node comes
+after the nodes it consumes (an explicit stack, no recursion), and ``call`` replays them on
+real Tensors: several inputs and outputs, shared layers (one layer, several nodes, one set of
+weights), residual branches and nested models all follow from that.
+
+Layers are listed as in Keras: by depth from the outputs, deepest (the inputs) first; the
+config is Keras' functional format (``layers`` with ``inbound_nodes``, ``input_layers``,
+``output_layers``), so a model can be rebuilt without its code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from dendrite import ops
+from dendrite.core import Tensor
+from dendrite.layers.base import Layer
+from dendrite.layers.registry import get_layer_class, register_layer
+from dendrite.layers.symbolic import KerasTensor, Node, flatten, map_structure, pack_like
+from dendrite.models.model import Model
+from dendrite.models.summary import format_shape
+
+
+@register_layer
+class Functional(Model):
+    """A model defined by its input and output KerasTensors (``keras.Model(inputs, outputs)``).
+
+    Args:
+        inputs: a KerasTensor from ``Input``, or a list / dict of them.
+        outputs: KerasTensors computed from ``inputs`` by calling layers: one, a list or a
+            dict (dict keys then name the outputs in ``predict`` and ``fit``).
+        name: model name (default ``functional``, numbered).
+        trainable: whether the weights are trained.
+    """
+
+    def __init__(
+        self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True
+    ) -> None:
+        Layer.__init__(self, name=name, trainable=trainable)
+        inputs, outputs = _as_list(inputs), _as_list(outputs)
+        _check_keras_tensors(inputs, "inputs")
+        _check_keras_tensors(outputs, "outputs")
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self._inputs = flatten(inputs)
+        self._outputs = flatten(outputs)
+        for x in self._inputs:
+            node = _producer(x)
+            if not node.is_input:
+                raise ValueError(
+                    f"Model '{self.name}': every input must come from keras.Input(...); "
+                    f"{x} is the output of layer '{node.layer.name}' "
+                    f"({type(node.layer).__name__}). Start the model at an Input."
+                )
+        if len({id(x) for x in self._inputs}) != len(self._inputs):
+            raise ValueError(f"Model '{self.name}': the same Input is given twice in inputs.")
+        order, layer_rank = _walk(self._inputs, self._outputs)
+        self._run_nodes = _check_connected(order, self._inputs, self._outputs)
+        # Per node: the input's id when the call is plain layer(x), the output's id when it
+        # makes one tensor (the replay then skips walking structures).
+        self._plan = [
+            (
+                node,
+                id(node.inputs)
+                if isinstance(node.inputs, KerasTensor) and not node.args and not node.kwargs
+                else None,
+                id(node.outputs) if isinstance(node.outputs, KerasTensor) else None,
+            )
+            for node in self._run_nodes
+        ]
+        self._graph_layers = _layers_by_depth(order, layer_rank, self._inputs)
+        names = [layer.name for layer in self._graph_layers]
+        for layer_name in names:
+            if names.count(layer_name) > 1:
+                raise ValueError(
+                    f'The name "{layer_name}" is used {names.count(layer_name)} times in the '
+                    f"model '{self.name}'. All layer names should be unique."
+                )
+        self._network_nodes = {id(node) for node in order}
+        for x in self._inputs:  # inputs that no output uses still belong to the model
+            self._network_nodes.add(id(_producer(x)))
+        self._dtypes = [np.dtype(x.dtype) for x in self._inputs]
+        self.output_names = [x._keras_history[0].name for x in self._outputs]
+        if isinstance(outputs, dict):
+            self.output_names = list(outputs)
+        self._output_masks: Any = None
+        self.built = True
+
+    # --- structure ------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers of the graph, InputLayers included, inputs first (Keras' order)."""
+        return list(self._graph_layers)
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return list(self._outputs)
+
+    @property
+    def input(self) -> Any:
+        """The inputs as given to the constructor (one tensor, a list or a dict)."""
+        return self._inputs_struct
+
+    @property
+    def output(self) -> Any:
+        return self._outputs_struct
+
+    @property
+    def input_names(self) -> list[str]:
+        return [x._keras_history[0].name for x in self._inputs]
+
+    @property
+    def input_shape(self) -> Any:
+        shapes = [x.shape for x in self._inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [x.shape for x in self._outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def _kept_nodes(self, layer: Layer) -> list[Node]:
+        """The calls of ``layer`` that belong to this model, in call order."""
+        return [n for n in getattr(layer, "_inbound_nodes", []) if id(n) in self._network_nodes]
+
+    def _node_index(self, node: Node) -> int:
+        """The index of ``node`` among its layer's calls in this model (the config index)."""
+        return [id(n) for n in self._kept_nodes(node.layer)].index(id(node))
+
+    # --- calling --------------------------------------------------------------------------
+    def _convert(self, inputs: Any) -> Any:
+        # Inputs are converted one by one to their Input's dtype in call().
+        return inputs
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        """Run the recorded layer calls on ``inputs`` (one array, a list in input order, or
+        a dict keyed by Input names)."""
+        flat = self._standardize_inputs(inputs)
+        if mask is not None:
+            masks = mask if isinstance(mask, (list, tuple)) else [mask]
+            for x, m in zip(flat, masks):
+                if m is not None:
+                    x._keras_mask = m
+        values: dict[int, Any] = {id(kt): x for kt, x in zip(self._inputs, flat)}
+
+        def resolve(v: Any) -> Any:
+            return values[id(v)] if isinstance(v, KerasTensor) else v
+
+        for node, simple_input, simple_output in self._plan:
+            if simple_input is not None:  # layer(x): the common case, no structure to walk
+                result = node.layer(values[simple_input])
+            else:
+                node_inputs = map_structure(resolve, node.inputs)
+                args = map_structure(resolve, node.args)
+                kwargs = {k: map_structure(resolve, v) for k, v in node.kwargs.items()}
+                result = node.layer(node_inputs, *args, **kwargs)
+            if simple_output is not None and not isinstance(result, (list, tuple, dict)):
+                values[simple_output] = result
+                continue
+            produced = flatten(result)
+            expected = flatten(node.outputs)
+            if len(produced) != len(expected):
+                raise ValueError(
+                    f"Layer '{node.layer.name}' returned {len(produced)} outputs when called "
+                    f"inside model '{self.name}', but {len(expected)} when the model was built."
+                )
+            for kt, value in zip(expected, produced):
+                values[id(kt)] = value
+        results = [values[id(kt)] for kt in self._outputs]
+        object.__setattr__(
+            self, "_output_masks", [getattr(r, "_keras_mask", None) for r in results]
+        )
+        if len(results) == 1 and not isinstance(self._outputs_struct, dict):
+            return results[0]
+        return pack_like(self._outputs_struct, results)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The masks the graph attached to the outputs in the last call."""
+        masks = self._output_masks
+        if not masks or all(m is None for m in masks):
+            return None
+        return masks[0] if len(masks) == 1 else masks
+
+    def _standardize_inputs(self, inputs: Any) -> list[Tensor]:
+        expected = self._inputs
+        names = self.input_names
+        if isinstance(inputs, dict):
+            keys = list(self._inputs_struct) if isinstance(self._inputs_struct, dict) else names
+            missing = [k for k in keys if k not in inputs]
+            if missing:
+                raise ValueError(
+                    f"Model '{self.name}' is missing inputs {missing}: it expects a dict with "
+                    f"keys {keys}, but received keys {list(inputs)}."
+                )
+            flat = [inputs[k] for k in keys]
+        elif isinstance(inputs, (list, tuple)) and (
+            len(expected) > 1 or (len(inputs) == 1 and isinstance(inputs[0], (Tensor, np.ndarray)))
+        ):
+            flat = list(inputs)
+        else:
+            flat = [inputs]
+        if len(flat) != len(expected):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(expected)} input(s) {names}, but it received "
+                f"{len(flat)} input tensors. Pass a list in this order or a dict keyed by "
+                f"these names."
+            )
+        return [
+            _to_input(x, kt, dtype, self.name) for x, kt, dtype in zip(flat, expected, self._dtypes)
+        ]
+
+    # --- summary --------------------------------------------------------------------------
+    def summary_rows(self) -> list[tuple[str, str, str, str]]:
+        """One row per layer: name (type), output shape, parameters, the calls feeding it."""
+        rows = []
+        for layer in self._graph_layers:
+            nodes = self._kept_nodes(layer)
+            shape = format_shape(map_structure(lambda t: t.shape, nodes[0].outputs))
+            connections = []
+            for node in nodes:
+                for x in node.input_tensors:
+                    source, _, tensor_index = x._keras_history
+                    index = self._node_index(_producer(x))
+                    connections.append(f"{source.name}[{index}][{tensor_index}]")
+            params = sum(v.data.size for v in layer.weights) if layer.built else 0
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    shape,
+                    f"{params:,}",
+                    ",\n".join(connections) or "-",
+                )
+            )
+        return rows
+
+    # --- configuration --------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Keras' functional config: every layer's config with the calls (``inbound_nodes``)
+        that connect it, and where the model's inputs and outputs are."""
+
+        def tensor_ref(x: KerasTensor) -> list:
+            layer, _, tensor_index = x._keras_history
+            return [layer.name, self._node_index(_producer(x)), tensor_index]
+
+        def serialize(value: Any) -> Any:
+            if isinstance(value, KerasTensor):
+                return {
+                    "class_name": "__keras_tensor__",
+                    "config": {
+                        "shape": list(value.shape),
+                        "dtype": value.dtype,
+                        "keras_history": tensor_ref(value),
+                    },
+                }
+            if isinstance(value, (list, tuple)):
+                return [serialize(v) for v in value]
+            if isinstance(value, dict):
+                return {k: serialize(v) for k, v in value.items()}
+            if isinstance(value, np.generic):
+                return value.item()
+            return value
+
+        layer_configs = []
+        for layer in self._graph_layers:
+            inbound = [
+                {
+                    "args": serialize([node.inputs, *node.args]),
+                    "kwargs": serialize(node.kwargs),
+                }
+                for node in self._kept_nodes(layer)
+                if not node.is_input
+            ]
+            layer_configs.append(
+                {
+                    "module": type(layer).__module__,
+                    "class_name": type(layer).__name__,
+                    "config": layer.get_config(),
+                    "name": layer.name,
+                    "inbound_nodes": inbound,
+                }
+            )
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": layer_configs,
+            "input_layers": map_structure(tensor_ref, self._inputs_struct),
+            "output_layers": map_structure(tensor_ref, self._outputs_struct),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Functional:
+        """Rebuild the model from ``get_config()``: create every layer, then replay its calls
+        in an order where each call's inputs already exist."""
+        created: dict[str, Layer] = {}
+        pending: dict[str, list] = {}
+        for entry in config["layers"]:
+            created[entry["name"]] = deserialize_layer(entry, custom_objects)
+            pending[entry["name"]] = list(entry.get("inbound_nodes", []))
+        while any(pending.values()):
+            progressed = False
+            for entry in config["layers"]:
+                queue = pending[entry["name"]]
+                while queue:
+                    try:
+                        args, kwargs = _deserialize_node(queue[0], created)
+                    except _NotCreatedYet:
+                        break
+                    created[entry["name"]](*args, **kwargs)
+                    queue.pop(0)
+                    progressed = True
+            if not progressed:
+                stuck = sorted(name for name, queue in pending.items() if queue)
+                raise ValueError(
+                    f"Cannot rebuild model '{config.get('name')}' from its config: the calls of "
+                    f"layers {stuck} refer to layer calls that never happen (a cycle or a "
+                    f"missing layer in the config)."
+                )
+        inputs = _revive_refs(config["input_layers"], created)
+        outputs = _revive_refs(config["output_layers"], created)
+        return cls(
+            inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True)
+        )
+
+
+# --- graph construction ---------------------------------------------------------------------
+def _as_list(structure: Any) -> Any:
+    if isinstance(structure, tuple):
+        return [_as_list(x) for x in structure]
+    if isinstance(structure, list):
+        return [_as_list(x) for x in structure]
+    if isinstance(structure, dict):
+        return {k: _as_list(v) for k, v in structure.items()}
+    return structure
+
+
+def _check_keras_tensors(structure: Any, what: str) -> None:
+    flat = flatten(structure)
+    if not flat:
+        raise ValueError(f"Model(inputs, outputs): {what} is empty.")
+    for x in flat:
+        if not isinstance(x, KerasTensor):
+            raise ValueError(
+                f"All `{what}` values must be KerasTensors (from keras.Input and layer calls "
+                f"on them). Received: {x!r} of type {type(x).__name__}."
+            )
+        if x._keras_history is None:
+            raise ValueError(f"{x!r} in `{what}` was not produced by Input or a layer call.")
+
+
+def _producer(x: KerasTensor) -> Node:
+    layer, node_index, _ = x._keras_history
+    return layer._inbound_nodes[node_index]
+
+
+def _walk(inputs: list, outputs: list) -> tuple[list[Node], dict[int, tuple[int, Layer]]]:
+    """Depth-first from the outputs with an explicit stack; stops at the model's inputs.
+
+    Returns the nodes in post-order (each after every node it consumes) and, per layer, the
+    order in which the walk first met it (Keras sorts layers of equal depth by it).
+    """
+    input_ids = {id(x) for x in inputs}
+    finished: set[int] = set()
+    in_progress: set[int] = set()
+    order: list[Node] = []
+    layer_rank: dict[int, tuple[int, Layer]] = {}
+
+    def open_frame(tensor: KerasTensor) -> tuple | None:
+        node = _producer(tensor)
+        if id(node) in finished:
+            return None
+        if id(node) in in_progress:
+            raise ValueError(f"{tensor!r} from layer '{node.layer.name}' is part of a cycle.")
+        in_progress.add(id(node))
+        layer_rank.setdefault(id(node.layer), (len(layer_rank), node.layer))
+        parents = [] if node.is_input or id(tensor) in input_ids else node.input_tensors
+        return node, iter(parents)
+
+    for output in outputs:
+        frame = open_frame(output)
+        stack = [frame] if frame is not None else []
+        while stack:
+            node, parents = stack[-1]
+            for tensor in parents:
+                frame = open_frame(tensor)
+                if frame is not None:
+                    stack.append(frame)
+                    break
+            else:
+                stack.pop()
+                in_progress.discard(id(node))
+                finished.add(id(node))
+                order.append(node)
+    return order, layer_rank
+
+
+def _check_connected(order: list[Node], inputs: list, outputs: list) -> list[Node]:
+    """The nodes to run, in order; a Keras-worded error when some tensor cannot be computed
+    from ``inputs`` (an output depends on an Input the model was not given)."""
+    computable = {id(x) for x in inputs}
+    accessed: list[str] = []
+    run: list[Node] = []
+
+    def disconnected(x: KerasTensor, where: str) -> ValueError:
+        source = x._keras_history[0]
+        return ValueError(
+            f"Graph disconnected: cannot find parent for {x!r} at {where}. It is the output "
+            f"of layer '{source.name}' ({type(source).__name__}), which is not among the "
+            f"model's inputs {[i.name for i in inputs]}: pass it in `inputs`. The following "
+            f"previous layers were accessed without issue: {accessed}"
+        )
+
+    for node in order:
+        if node.is_input:
+            continue
+        for x in node.input_tensors:
+            if id(x) not in computable:
+                raise disconnected(x, f"layer '{node.layer.name}'")
+        accessed.append(node.layer.name)
+        computable.update(id(x) for x in node.output_tensors)
+        run.append(node)
+    for x in outputs:
+        if id(x) not in computable:
+            raise disconnected(x, "the model's outputs")
+    return run
+
+
+def _layers_by_depth(order: list[Node], layer_rank: dict, inputs: list) -> list[Layer]:
+    """Keras' layer order: by depth (longest path to an output), deepest first; a shared
+    layer takes the depth of its deepest call; ties keep the order the walk met them."""
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(order):
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        node_depth[id(node)] = depth
+        layer_depth[id(node.layer)] = depth
+        for x in node.input_tensors:
+            parent = _producer(x)
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    rank = {key: value[0] for key, value in layer_rank.items()}
+    layers = {key: value[1] for key, value in layer_rank.items()}
+    for x in inputs:  # an Input no output depends on still heads the list
+        layer = _producer(x).layer
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            rank[id(layer)] = -1
+            layers[id(layer)] = layer
+    keys = sorted(layer_depth, key=lambda k: (-layer_depth[k], rank[k]))
+    return [layers[k] for k in keys]
+
+
+# --- calling --------------------------------------------------------------------------------
+def _to_input(x: Any, spec: KerasTensor, dtype: np.dtype, model_name: str) -> Tensor:
+    """``x`` as a Tensor of the Input's dtype; a trailing size-1 axis is added or dropped
+    when the ranks differ by it (as Keras does); other rank mismatches raise."""
+    if not isinstance(x, Tensor):
+        x = Tensor._make(np.asarray(x))
+    if x.data.dtype != dtype:
+        mask = x._keras_mask
+        x = ops.cast(x, dtype)
+        x._keras_mask = mask
+    rank = len(spec.shape)
+    if x.ndim == rank + 1 and x.shape[-1] == 1:
+        x = ops.squeeze(x, axis=-1)
+    elif x.ndim == rank - 1 and rank and spec.shape[-1] == 1:
+        x = ops.expand_dims(x, axis=-1)
+    elif x.ndim != rank:
+        raise ValueError(
+            f"Invalid input shape for input '{spec.name}' of model '{model_name}': expected "
+            f"shape {spec.shape}, but received an input with incompatible shape "
+            f"{tuple(x.shape)} (rank {x.ndim} instead of {rank})."
+        )
+    return x
+
+
+# --- configuration --------------------------------------------------------------------------
+class _NotCreatedYet(Exception):
+    """A node refers to a call of a layer that has not been replayed yet."""
+
+
+def deserialize_layer(entry: dict, custom_objects: dict | None = None) -> Layer:
+    """A layer from ``{"class_name": ..., "config": {...}}`` through the layer registry."""
+    layer_cls = get_layer_class(entry["class_name"], custom_objects)
+    from_config = layer_cls.from_config
+    if "custom_objects" in inspect.signature(from_config).parameters:
+        return from_config(dict(entry["config"]), custom_objects=custom_objects)
+    return from_config(dict(entry["config"]))
+
+
+def _lookup(created: dict[str, Layer], name: str, node_index: int, tensor_index: int) -> Any:
+    if name not in created:
+        raise ValueError(f"The config refers to an unknown layer {name!r}.")
+    nodes = getattr(created[name], "_inbound_nodes", [])
+    if node_index >= len(nodes):
+        raise _NotCreatedYet(name)
+    return nodes[node_index].output_tensors[tensor_index]
+
+
+def _is_ref(value: Any) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and all(isinstance(v, (int, np.integer)) for v in value[1:])
+    )
+
+
+def _revive_refs(structure: Any, created: dict[str, Layer]) -> Any:
+    """``input_layers``/``output_layers``: ``[name, node_index, tensor_index]`` leaves."""
+    if _is_ref(structure):
+        return _lookup(created, *structure)
+    if isinstance(structure, dict):
+        return {k: _revive_refs(v, created) for k, v in structure.items()}
+    return [_revive_refs(v, created) for v in structure]
+
+
+def _deserialize_node(data: Any, created: dict[str, Layer]) -> tuple[list, dict]:
+    if isinstance(data, list):  # Keras 2 format: [[name, node, tensor, kwargs], ...]
+        tensors = [_lookup(created, *entry[:3]) for entry in data]
+        kwargs = data[0][3] if data and len(data[0]) > 3 else {}
+        return [tensors[0] if len(tensors) == 1 else tensors], dict(kwargs)
+
+    def revive(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__":
+                return _lookup(created, *value["config"]["keras_history"])
+            return {k: revive(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [revive(v) for v in value]
+        return value
+
+    return revive(list(data.get("args", []))), revive(dict(data.get("kwargs", {})))
+
+
+__all__ = ["Functional", "deserialize_layer"]
