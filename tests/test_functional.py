@@ -500,3 +500,14 @@ def test_keras_tensors_as_positional_arguments() -> None:
     rng = np.random.default_rng(7)
     xs = [rng.standard_normal((4, 3)).astype("float32") for _ in range(2)]
     np.testing.assert_array_equal(clone(xs).data, model(xs).data)
+
+
+def test_embedding_mask_reaches_the_rnn_inside_a_model() -> None:
+    embedding = pytest.importorskip("dendrite.layers.embedding")
+    recurrent = pytest.importorskip("dendrite.layers.recurrent")
+    x = Input(shape=(None,), dtype="int64")
+    model = Model(x, recurrent.LSTM(3)(embedding.Embedding(10, 4, mask_zero=True)(x)))
+    assert model.output_shape == (None, 3)
+    padded = model.predict(np.array([[1, 2, 0, 0, 0]]), verbose=0)
+    short = model.predict(np.array([[1, 2]]), verbose=0)
+    np.testing.assert_allclose(padded, short, rtol=1e-6, atol=1e-7)

@@ -8,7 +8,8 @@ later replays the nodes on real Tensors.
 Every KerasTensor carries ``_keras_history = (layer, node_index, tensor_index)``: the layer
 that produced it, which of that layer's calls (``layer._inbound_nodes[node_index]``), and
 which of that call's flattened outputs. Walking these histories back from a model's outputs
-finds the graph.
+finds the graph (``walk_graph``, ``check_connected``, ``layers_by_depth``, used by
+``models/functional.py``).
 """
 
 from __future__ import annotations
@@ -220,3 +221,106 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
     outputs = pack_like(specs, made)
     layer._inbound_nodes.append(Node(layer, inputs, args, kwargs, outputs))
     return outputs
+
+
+# --- the graph behind a model's outputs ------------------------------------------------------
+def producer(x: KerasTensor) -> Node:
+    """The node (layer call) that made ``x``."""
+    layer, node_index, _ = x._keras_history
+    return layer._inbound_nodes[node_index]
+
+
+def walk_graph(inputs: list, outputs: list) -> tuple[list[Node], dict[int, tuple[int, Any]]]:
+    """Depth-first from the outputs with an explicit stack; stops at the model's inputs.
+
+    Returns the nodes in post-order (each after every node it consumes) and, per layer, the
+    order in which the walk first met it (Keras sorts layers of equal depth by it).
+    """
+    input_ids = {id(x) for x in inputs}
+    finished: set[int] = set()
+    in_progress: set[int] = set()
+    order: list[Node] = []
+    layer_rank: dict[int, tuple[int, Any]] = {}
+
+    def open_frame(tensor: KerasTensor) -> tuple | None:
+        node = producer(tensor)
+        if id(node) in finished:
+            return None
+        if id(node) in in_progress:
+            raise ValueError(f"{tensor!r} from layer '{node.layer.name}' is part of a cycle.")
+        in_progress.add(id(node))
+        layer_rank.setdefault(id(node.layer), (len(layer_rank), node.layer))
+        parents = [] if node.is_input or id(tensor) in input_ids else node.input_tensors
+        return node, iter(parents)
+
+    for output in outputs:
+        frame = open_frame(output)
+        stack = [frame] if frame is not None else []
+        while stack:
+            node, parents = stack[-1]
+            for tensor in parents:
+                frame = open_frame(tensor)
+                if frame is not None:
+                    stack.append(frame)
+                    break
+            else:
+                stack.pop()
+                in_progress.discard(id(node))
+                finished.add(id(node))
+                order.append(node)
+    return order, layer_rank
+
+
+def check_connected(order: list[Node], inputs: list, outputs: list) -> list[Node]:
+    """The nodes to run, in order; a Keras-worded error when some tensor cannot be computed
+    from ``inputs`` (an output depends on an Input the model was not given)."""
+    computable = {id(x) for x in inputs}
+    accessed: list[str] = []
+    run: list[Node] = []
+
+    def disconnected(x: KerasTensor, where: str) -> ValueError:
+        source = x._keras_history[0]
+        return ValueError(
+            f"Graph disconnected: cannot find parent for {x!r} at {where}. It is the output "
+            f"of layer '{source.name}' ({type(source).__name__}), which is not among the "
+            f"model's inputs {[i.name for i in inputs]}: pass it in `inputs`. The following "
+            f"previous layers were accessed without issue: {accessed}"
+        )
+
+    for node in order:
+        if node.is_input:
+            continue
+        for x in node.input_tensors:
+            if id(x) not in computable:
+                raise disconnected(x, f"layer '{node.layer.name}'")
+        accessed.append(node.layer.name)
+        computable.update(id(x) for x in node.output_tensors)
+        run.append(node)
+    for x in outputs:
+        if id(x) not in computable:
+            raise disconnected(x, "the model's outputs")
+    return run
+
+
+def layers_by_depth(order: list[Node], layer_rank: dict, inputs: list) -> list[Any]:
+    """Keras' layer order: by depth (longest path to an output), deepest first; a shared
+    layer takes the depth of its deepest call; ties keep the order the walk met them."""
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(order):
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        node_depth[id(node)] = depth
+        layer_depth[id(node.layer)] = depth
+        for x in node.input_tensors:
+            parent = producer(x)
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    rank = {key: value[0] for key, value in layer_rank.items()}
+    layers = {key: value[1] for key, value in layer_rank.items()}
+    for x in inputs:  # an Input no output uses: depth 0, ahead of the other depth-0 layers
+        layer = producer(x).layer
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            rank[id(layer)] = -1
+            layers[id(layer)] = layer
+    keys = sorted(layer_depth, key=lambda k: (-layer_depth[k], rank[k]))
+    return [layers[k] for k in keys]

@@ -23,7 +23,17 @@ from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import get_layer_class, register_layer
-from dendrite.layers.symbolic import KerasTensor, Node, flatten, map_structure, pack_like
+from dendrite.layers.symbolic import (
+    KerasTensor,
+    Node,
+    check_connected,
+    flatten,
+    layers_by_depth,
+    map_structure,
+    pack_like,
+    producer,
+    walk_graph,
+)
 from dendrite.models.model import Model
 from dendrite.models.summary import format_shape
 
@@ -52,7 +62,7 @@ class Functional(Model):
         self._inputs = flatten(inputs)
         self._outputs = flatten(outputs)
         for x in self._inputs:
-            node = _producer(x)
+            node = producer(x)
             if not node.is_input:
                 raise ValueError(
                     f"Model '{self.name}': every input must come from keras.Input(...); "
@@ -61,8 +71,8 @@ class Functional(Model):
                 )
         if len({id(x) for x in self._inputs}) != len(self._inputs):
             raise ValueError(f"Model '{self.name}': the same Input is given twice in inputs.")
-        order, layer_rank = _walk(self._inputs, self._outputs)
-        self._run_nodes = _check_connected(order, self._inputs, self._outputs)
+        order, layer_rank = walk_graph(self._inputs, self._outputs)
+        self._run_nodes = check_connected(order, self._inputs, self._outputs)
         # Per node: the input's id when the call is plain layer(x), the output's id when it
         # makes one tensor (the replay then skips walking structures).
         self._plan = [
@@ -75,7 +85,7 @@ class Functional(Model):
             )
             for node in self._run_nodes
         ]
-        self._graph_layers = _layers_by_depth(order, layer_rank, self._inputs)
+        self._graph_layers = layers_by_depth(order, layer_rank, self._inputs)
         names = [layer.name for layer in self._graph_layers]
         for layer_name in names:
             if names.count(layer_name) > 1:
@@ -85,7 +95,7 @@ class Functional(Model):
                 )
         self._network_nodes = {id(node) for node in order}
         for x in self._inputs:  # inputs that no output uses still belong to the model
-            self._network_nodes.add(id(_producer(x)))
+            self._network_nodes.add(id(producer(x)))
         self._dtypes = [np.dtype(x.dtype) for x in self._inputs]
         self.output_names = [x._keras_history[0].name for x in self._outputs]
         if isinstance(outputs, dict):
@@ -231,7 +241,7 @@ class Functional(Model):
             for node in nodes:
                 for x in node.input_tensors:
                     source, _, tensor_index = x._keras_history
-                    index = self._node_index(_producer(x))
+                    index = self._node_index(producer(x))
                     connections.append(f"{source.name}[{index}][{tensor_index}]")
             params = sum(v.data.size for v in layer.weights) if layer.built else 0
             rows.append(
@@ -251,7 +261,7 @@ class Functional(Model):
 
         def tensor_ref(x: KerasTensor) -> list:
             layer, _, tensor_index = x._keras_history
-            return [layer.name, self._node_index(_producer(x)), tensor_index]
+            return [layer.name, self._node_index(producer(x)), tensor_index]
 
         def serialize(value: Any) -> Any:
             if isinstance(value, KerasTensor):
@@ -356,107 +366,6 @@ def _check_keras_tensors(structure: Any, what: str) -> None:
             )
         if x._keras_history is None:
             raise ValueError(f"{x!r} in `{what}` was not produced by Input or a layer call.")
-
-
-def _producer(x: KerasTensor) -> Node:
-    layer, node_index, _ = x._keras_history
-    return layer._inbound_nodes[node_index]
-
-
-def _walk(inputs: list, outputs: list) -> tuple[list[Node], dict[int, tuple[int, Layer]]]:
-    """Depth-first from the outputs with an explicit stack; stops at the model's inputs.
-
-    Returns the nodes in post-order (each after every node it consumes) and, per layer, the
-    order in which the walk first met it (Keras sorts layers of equal depth by it).
-    """
-    input_ids = {id(x) for x in inputs}
-    finished: set[int] = set()
-    in_progress: set[int] = set()
-    order: list[Node] = []
-    layer_rank: dict[int, tuple[int, Layer]] = {}
-
-    def open_frame(tensor: KerasTensor) -> tuple | None:
-        node = _producer(tensor)
-        if id(node) in finished:
-            return None
-        if id(node) in in_progress:
-            raise ValueError(f"{tensor!r} from layer '{node.layer.name}' is part of a cycle.")
-        in_progress.add(id(node))
-        layer_rank.setdefault(id(node.layer), (len(layer_rank), node.layer))
-        parents = [] if node.is_input or id(tensor) in input_ids else node.input_tensors
-        return node, iter(parents)
-
-    for output in outputs:
-        frame = open_frame(output)
-        stack = [frame] if frame is not None else []
-        while stack:
-            node, parents = stack[-1]
-            for tensor in parents:
-                frame = open_frame(tensor)
-                if frame is not None:
-                    stack.append(frame)
-                    break
-            else:
-                stack.pop()
-                in_progress.discard(id(node))
-                finished.add(id(node))
-                order.append(node)
-    return order, layer_rank
-
-
-def _check_connected(order: list[Node], inputs: list, outputs: list) -> list[Node]:
-    """The nodes to run, in order; a Keras-worded error when some tensor cannot be computed
-    from ``inputs`` (an output depends on an Input the model was not given)."""
-    computable = {id(x) for x in inputs}
-    accessed: list[str] = []
-    run: list[Node] = []
-
-    def disconnected(x: KerasTensor, where: str) -> ValueError:
-        source = x._keras_history[0]
-        return ValueError(
-            f"Graph disconnected: cannot find parent for {x!r} at {where}. It is the output "
-            f"of layer '{source.name}' ({type(source).__name__}), which is not among the "
-            f"model's inputs {[i.name for i in inputs]}: pass it in `inputs`. The following "
-            f"previous layers were accessed without issue: {accessed}"
-        )
-
-    for node in order:
-        if node.is_input:
-            continue
-        for x in node.input_tensors:
-            if id(x) not in computable:
-                raise disconnected(x, f"layer '{node.layer.name}'")
-        accessed.append(node.layer.name)
-        computable.update(id(x) for x in node.output_tensors)
-        run.append(node)
-    for x in outputs:
-        if id(x) not in computable:
-            raise disconnected(x, "the model's outputs")
-    return run
-
-
-def _layers_by_depth(order: list[Node], layer_rank: dict, inputs: list) -> list[Layer]:
-    """Keras' layer order: by depth (longest path to an output), deepest first; a shared
-    layer takes the depth of its deepest call; ties keep the order the walk met them."""
-    node_depth: dict[int, int] = {}
-    layer_depth: dict[int, int] = {}
-    for node in reversed(order):
-        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
-        node_depth[id(node)] = depth
-        layer_depth[id(node.layer)] = depth
-        for x in node.input_tensors:
-            parent = _producer(x)
-            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-    rank = {key: value[0] for key, value in layer_rank.items()}
-    layers = {key: value[1] for key, value in layer_rank.items()}
-    for x in inputs:  # an Input no output depends on still heads the list
-        layer = _producer(x).layer
-        if id(layer) not in layer_depth:
-            layer_depth[id(layer)] = 0
-            rank[id(layer)] = -1
-            layers[id(layer)] = layer
-    keys = sorted(layer_depth, key=lambda k: (-layer_depth[k], rank[k]))
-    return [layers[k] for k in keys]
 
 
 # --- calling --------------------------------------------------------------------------------
