@@ -50,7 +50,12 @@ class Embedding(Layer):
         input_length: deprecated in Keras 3 and ignored.
     """
 
-    example = {"kwargs": {"input_dim": 7, "output_dim": 3}, "input_shape": (2, 5)}
+    example = {
+        "kwargs": {"input_dim": 7, "output_dim": 3},
+        "input_shape": (2, 5),
+        "input_dtype": "int64",
+        "input_range": (0, 7),
+    }
 
     def __init__(
         self,
