@@ -1,0 +1,430 @@
+"""Recurrent layers: RNN (any cell), SimpleRNN, LSTM and GRU, with Keras 3's arguments.
+
+A recurrent layer reads a sequence ``x`` of shape (batch, timesteps, features) one step at
+a time, carrying a state: ``(output_t, states_t) = cell(x_t, states_{t-1})``. It returns the
+last output (batch, units), or every output (batch, timesteps, units) with
+``return_sequences=True``, followed by the final states with ``return_state=True``.
+
+SimpleRNN, LSTM and GRU run their whole sequence as one fused primitive
+(``ops/recurrent.py``: the input projection of all steps in one GEMM, then the time loop
+and its hand-written backward pass on arrays) when their activations are among the fused
+ones (tanh, sigmoid, relu, hard_sigmoid, linear); otherwise, and for ``RNN(cell)`` with any
+cell, the cell is called step by step on Tensors.
+
+Masking (Keras' rules): where ``mask[b, t]`` is False the states are carried over
+unchanged and the output repeats the previous step's output (zeros before the first
+unmasked step, or zeros everywhere masked with ``zero_output_for_mask=True``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dendrite import ops
+from dendrite.core import Tensor
+from dendrite.layers.base import Layer
+from dendrite.layers.input_spec import InputSpec
+from dendrite.layers.registry import get_layer_class, register_layer
+from dendrite.layers.rnn_cells import CELLS, GRUCell, LSTMCell, SimpleRNNCell
+from dendrite.ops.recurrent import gru_sequence, lstm_sequence, simple_rnn_sequence
+
+
+def deserialize_layer(config: Any, custom_objects: dict | None = None) -> Any:
+    """A layer (or cell) from ``{"class_name": ..., "config": {...}}``; objects pass through."""
+    if not isinstance(config, dict):
+        return config
+    name = config.get("class_name")
+    cls = CELLS.get(name) if not (custom_objects and name in custom_objects) else None
+    cls = cls or get_layer_class(name, custom_objects)
+    return cls.from_config(dict(config.get("config", {})))
+
+
+def serialize_layer(layer: Any) -> dict:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+@register_layer
+class RNN(Layer):
+    """Base recurrent layer: runs ``cell`` over the time axis.
+
+    Args:
+        cell: a cell (a Layer with ``call(x_t, states, training)`` returning
+            ``(output, new_states)``, and ``state_size``), or its config dict.
+        return_sequences: return every step's output, not only the last.
+        return_state: also return the final states (after the output).
+        go_backwards: process the sequence backwards; with return_sequences the outputs
+            are in that reversed order (as in Keras).
+        stateful: not supported (raises NotImplementedError).
+        unroll: accepted for compatibility and ignored.
+        zero_output_for_mask: output zeros at masked steps instead of repeating the
+            previous output.
+
+    Call arguments: ``sequences`` (batch, timesteps, features); ``initial_state``: a tensor
+    or list of tensors (batch, state_size) (default zeros); ``mask`` (batch, timesteps),
+    True where a step is used; ``training`` (turns dropout on).
+    """
+
+    example = {
+        "kwargs": lambda dtype=None: {"cell": SimpleRNNCell(3, dtype=dtype)},
+        "input_shape": (2, 4, 3),
+    }
+
+    def __init__(
+        self,
+        cell: Any,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        cell = deserialize_layer(cell)
+        if isinstance(cell, (list, tuple)):
+            raise NotImplementedError(
+                "RNN: a list of cells (StackedRNNCells) is not supported; stack recurrent "
+                "layers with return_sequences=True instead."
+            )
+        if not callable(getattr(cell, "call", None)) or not hasattr(cell, "state_size"):
+            raise ValueError(
+                f"Argument `cell` of RNN should have a `call` method and a `state_size` "
+                f"attribute. Received: cell={cell!r}"
+            )
+        super().__init__(**kwargs)
+        if stateful:
+            raise NotImplementedError(
+                f"Layer '{self.name}': stateful=True is not supported by dendrite's recurrent "
+                f"layers; pass the states explicitly with initial_state= and return_state=True."
+            )
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = False
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.supports_masking = True
+        self.input_spec = InputSpec(ndim=3)
+
+    @property
+    def state_size(self) -> list[int]:
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    def build(self, sequences_shape: tuple, initial_state_shape: Any = None) -> None:
+        sequences_shape = tuple(sequences_shape)
+        InputSpec(ndim=3).check(self.name, 0, sequences_shape)
+        if isinstance(self.cell, Layer) and not self.cell.built:
+            self.cell.build((sequences_shape[0], *sequences_shape[2:]))
+            self.cell.built = True
+            for variable in self.cell._own_weights:
+                variable.path = f"{self.name}/{variable.path}"
+        self.input_spec = InputSpec(ndim=3, axes={-1: sequences_shape[-1]})
+        self.built = True
+
+    def compute_output_shape(self, sequences_shape: tuple, initial_state_shape: Any = None):
+        batch, steps = sequences_shape[0], sequences_shape[1]
+        units = getattr(self.cell, "output_size", None) or self.state_size[0]
+        output = (batch, steps, units) if self.return_sequences else (batch, units)
+        if self.return_state:
+            return [output, *[(batch, size) for size in self.state_size]]
+        return output
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self.state_size)
+        return output_mask
+
+    # --- calling ---------------------------------------------------------------------------
+    def call(
+        self,
+        sequences: Tensor,
+        initial_state: Any = None,
+        mask: Any = None,
+        training: Any = None,
+    ) -> Any:
+        if sequences.dtype.kind != "f":
+            sequences = ops.cast(sequences, self.dtype)
+        batch = sequences.shape[0]
+        given = initial_state is not None
+        states = self._initial_states(initial_state, batch) if given else None
+        if states is None:
+            states = self._zero_states(batch)
+        mask = self._mask_array(mask, sequences.shape)
+        try:
+            sequence, last, states = self._inner_loop(sequences, states, mask, training, given)
+        finally:
+            reset = getattr(self.cell, "reset_dropout_masks", None)
+            if reset is not None:
+                reset()
+        output = sequence if self.return_sequences else last
+        if self.return_state:
+            return (output, *states)
+        return output
+
+    def _zero_states(self, batch: int) -> list:
+        get_initial = getattr(self.cell, "get_initial_state", None)
+        if get_initial is not None:
+            states = get_initial(batch_size=batch)
+            return list(states) if isinstance(states, (list, tuple)) else [states]
+        return [Tensor._make(np.zeros((batch, s), dtype=self.dtype)) for s in self.state_size]
+
+    def _initial_states(self, initial_state: Any, batch: int) -> list:
+        states = (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        )
+        expected = [(batch, size) for size in self.state_size]
+        converted = []
+        for state in states:
+            if not isinstance(state, Tensor):
+                state = Tensor._make(np.asarray(state, dtype=self.dtype))
+            elif state.dtype != self.dtype:
+                state = ops.cast(state, self.dtype)
+            converted.append(state)
+        received = [tuple(s.shape) for s in converted]
+        if received != expected:
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(expected)} initial state(s) of shape(s) "
+                f"{expected} (batch, state_size), but received initial_state with shape(s) "
+                f"{received}."
+            )
+        return converted
+
+    def _mask_array(self, mask: Any, shape: tuple) -> np.ndarray | None:
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if mask is None:
+            return None
+        array = np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
+        if array.shape != tuple(shape[:2]):
+            raise ValueError(
+                f"Layer '{self.name}': the mask must have shape (batch, timesteps) = "
+                f"{tuple(shape[:2])} to match the inputs of shape {tuple(shape)}, but has "
+                f"shape {array.shape}."
+            )
+        return array
+
+    def _inner_loop(
+        self, sequences: Tensor, states: list, mask: Any, training: Any, given: bool
+    ) -> tuple:
+        """Call the cell at every step (any cell); returns (outputs or None, last, states)."""
+        steps = sequences.shape[1]
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        single = not isinstance(self.cell.state_size, (list, tuple))
+        outputs: list[Tensor] = []
+        for t in order:
+            x_t = sequences[:, t]
+            output, new_states = self.cell(x_t, states[0] if single else states, training=training)
+            new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+            if mask is not None:
+                keep = mask[:, t, None]
+                if outputs and not self.zero_output_for_mask:
+                    previous = outputs[-1]
+                else:
+                    previous = Tensor._make(np.zeros(output.shape, dtype=output.dtype))
+                output = ops.where(keep, output, previous)
+                new_states = [ops.where(keep, n, s) for n, s in zip(new_states, states)]
+            outputs.append(output)
+            states = new_states
+        sequence = ops.stack(outputs, axis=1) if self.return_sequences else None
+        return sequence, outputs[-1], states
+
+    def _fused_outputs(self, hidden: Tensor, mask: Any, given: bool) -> tuple:
+        """Keras' masked outputs from the carried hidden states (processing order)."""
+        last_state = hidden[:, -1]
+        sequence = hidden if self.return_sequences else None
+        last = last_state
+        if mask is not None:
+            keep = mask[:, ::-1] if self.go_backwards else mask
+            if self.zero_output_for_mask:
+                factor = keep
+            elif given:
+                # The carried state is the initial state until the first used step, where
+                # Keras outputs zeros.
+                factor = np.logical_or.accumulate(keep, axis=1)
+            else:
+                factor = None
+            if factor is not None and not factor.all():
+                factor = factor.astype(hidden.dtype)[:, :, None]
+                if sequence is not None:
+                    sequence = sequence * factor
+                last = last_state * factor[:, -1]
+        return sequence, last, last_state
+
+    def _fused_inputs(self, sequences: Tensor, training: Any) -> tuple:
+        """The projected inputs of all steps (one GEMM) and the recurrent dropout mask."""
+        cell = self.cell
+        batch, _, features = sequences.shape
+        drop = cell.dropout_mask(batch, features, training)
+        x = sequences * drop[:, None, :] if drop is not None else sequences
+        return cell.project(x), cell.recurrent_dropout_mask(batch, training)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "cell": serialize_layer(self.cell),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+
+_RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll")
+_LAYER_ARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape")
+_LAYER_ARGS += ("input_dim", "batch_size", "autocast", "zero_output_for_mask")
+
+
+class _CellLayer(RNN):
+    """A recurrent layer that builds its own cell from Keras' flat arguments."""
+
+    cell_class: type = SimpleRNNCell
+    cell_name = "simple_rnn_cell"
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        kwargs.pop("use_cudnn", None)
+        kwargs.pop("cell", None)
+        activity_regularizer = kwargs.pop("activity_regularizer", None)
+        rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS + _LAYER_ARGS if k in kwargs}
+        cell = self.cell_class(
+            units,
+            name=self.cell_name,
+            dtype=rnn_kwargs.get("dtype"),
+            trainable=rnn_kwargs.get("trainable", True),
+            **kwargs,
+        )
+        super().__init__(cell, **rnn_kwargs)
+        from dendrite.layers import regularizers
+
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+
+    def __getattr__(self, name: str) -> Any:
+        # Keras exposes the cell's arguments on the layer (lstm.units, lstm.dropout, ...).
+        cell = self.__dict__.get("cell")
+        if cell is not None and not name.startswith("_") and hasattr(cell, name):
+            return getattr(cell, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def get_config(self) -> dict:
+        from dendrite.layers import regularizers
+
+        config = {**super().get_config(), **self.cell.get_config()}
+        del config["cell"]
+        config["name"] = self.name
+        config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    def _inner_loop(self, sequences, states, mask, training, given):  # noqa: ANN001, ANN202
+        names = self.cell.fused_activations()
+        if names is None:
+            return super()._inner_loop(sequences, states, mask, training, given)
+        xw, rmask = self._fused_inputs(sequences, training)
+        return self._run_fused(xw, states, mask, rmask, names, given)
+
+
+@register_layer
+class SimpleRNN(_CellLayer):
+    """Fully-connected RNN: ``h_t = activation(x_t W + h_{t-1} U + b)``; output ``h``.
+
+    Weights: kernel (features, units), recurrent_kernel (units, units), bias (units,).
+    Arguments: those of ``SimpleRNNCell`` (units, activation='tanh', use_bias, the
+    initializers, regularizers and constraints, dropout, recurrent_dropout, seed) and of
+    ``RNN`` (return_sequences, return_state, go_backwards, stateful, unroll).
+    """
+
+    example = {"kwargs": {"units": 3, "return_sequences": True}, "input_shape": (2, 4, 3)}
+    cell_class = SimpleRNNCell
+    cell_name = "simple_rnn_cell"
+
+    def _run_fused(self, xw, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
+        hidden = simple_rnn_sequence(
+            xw,
+            states[0],
+            self.cell.recurrent_kernel,
+            mask=mask,
+            recurrent_mask=rmask,
+            activation=names[0],
+            reverse=self.go_backwards,
+        )
+        sequence, last, h = self._fused_outputs(hidden, mask, given)
+        return sequence, last, [h]
+
+
+@register_layer
+class LSTM(_CellLayer):
+    """Long Short-Term Memory (Hochreiter & Schmidhuber 1997), gates i, f, c, o:
+
+    ``c_t = s(z_f) * c_{t-1} + s(z_i) * a(z_c)``, ``h_t = s(z_o) * a(c_t)`` with
+    ``[z_i, z_f, z_c, z_o] = x_t W + h_{t-1} U + b`` (``s`` = recurrent_activation,
+    sigmoid; ``a`` = activation, tanh). States [h, c]; output h.
+
+    Weights: kernel (features, 4 units), recurrent_kernel (units, 4 units), bias
+    (4 units,), the forget-gate part initialised to 1 (unit_forget_bias=True). PyTorch's
+    nn.LSTM has the same gate order (its ``weight_ih`` is ``kernel.T``, and its two biases
+    sum to ``bias``). Arguments: those of ``LSTMCell`` and of ``RNN``.
+    """
+
+    example = {"kwargs": {"units": 3}, "input_shape": (2, 4, 3)}
+    cell_class = LSTMCell
+    cell_name = "lstm_cell"
+
+    def _run_fused(self, xw, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
+        packed = lstm_sequence(
+            xw,
+            states[0],
+            states[1],
+            self.cell.recurrent_kernel,
+            mask=mask,
+            recurrent_mask=rmask,
+            activation=names[0],
+            recurrent_activation=names[1],
+            reverse=self.go_backwards,
+        )
+        sequence, last, h = self._fused_outputs(packed[0], mask, given)
+        if not self.return_state:
+            return sequence, last, [h]
+        return sequence, last, [h, packed[1, :, -1]]
+
+
+@register_layer
+class GRU(_CellLayer):
+    """Gated Recurrent Unit (Cho et al. 2014), gates z, r, h:
+
+    ``z = s(x W_z + h U_z + b_z)``, ``r = s(x W_r + h U_r + b_r)``,
+    ``hh = a(x W_h + r * (h U_h + b_rec_h))`` (reset_after=True, Keras 3's default) or
+    ``a(x W_h + (r * h) U_h + b_h)`` (reset_after=False); ``h_t = z * h + (1 - z) * hh``.
+
+    Weights: kernel (features, 3 units), recurrent_kernel (units, 3 units), bias
+    (2, 3 units) with reset_after=True (input bias, recurrent bias) or (3 units,).
+    PyTorch's nn.GRU equals reset_after=True with its gates in the order r, z, n.
+    Arguments: those of ``GRUCell`` (with reset_after) and of ``RNN``.
+    """
+
+    example = {"kwargs": {"units": 3}, "input_shape": (2, 4, 3)}
+    cell_class = GRUCell
+    cell_name = "gru_cell"
+
+    def _run_fused(self, xw, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
+        cell = self.cell
+        hidden = gru_sequence(
+            xw,
+            states[0],
+            cell.recurrent_kernel,
+            cell.recurrent_bias(),
+            mask=mask,
+            recurrent_mask=rmask,
+            activation=names[0],
+            recurrent_activation=names[1],
+            reset_after=cell.reset_after,
+            reverse=self.go_backwards,
+        )
+        sequence, last, h = self._fused_outputs(hidden, mask, given)
+        return sequence, last, [h]
