@@ -511,3 +511,18 @@ def test_embedding_mask_reaches_the_rnn_inside_a_model() -> None:
     padded = model.predict(np.array([[1, 2, 0, 0, 0]]), verbose=0)
     short = model.predict(np.array([[1, 2]]), verbose=0)
     np.testing.assert_allclose(padded, short, rtol=1e-6, atol=1e-7)
+
+
+def test_dict_inputs_round_trip() -> None:
+    a = Input(shape=(2,), name="a")
+    b = Input(shape=(3,), name="b")
+    joined = AddPair(name="join")([Dense(4, name="da")(a), Dense(4, name="db")(b)])
+    model = Model({"a": a, "b": b}, Dense(1, name="out")(joined))
+    assert model.get_config()["input_layers"] == {"a": ["a", 0, 0], "b": ["b", 0, 0]}
+    rng = np.random.default_rng(8)
+    xs = {"a": rng.standard_normal((3, 2)), "b": rng.standard_normal((3, 3))}
+    np.testing.assert_array_equal(model(xs).data, model([xs["a"], xs["b"]]).data)
+    clone = Model.from_config(json.loads(json.dumps(model.get_config())), CUSTOM)
+    assert isinstance(clone.input, dict)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone(xs).data, model(xs).data)
