@@ -325,9 +325,9 @@ class Layer:
         if mask is not None or self._computes_mask:
             _attach_mask(outputs, self.compute_mask(inputs, mask))
         if self.activity_regularizer is not None:
+            # Keras 3 adds the penalty of the whole batch (TF-Keras 2 divided by batch size).
             for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
-                batch = max(out.shape[0], 1) if out.ndim else 1
-                self._call_losses.append(self.activity_regularizer(out) / batch)
+                self._call_losses.append(self.activity_regularizer(out))
         return outputs
 
     # Layers that create a mask from their inputs (Embedding(mask_zero=True), Masking) set

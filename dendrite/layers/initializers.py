@@ -270,6 +270,9 @@ INITIALIZERS: dict[str, type[Initializer]] = {
     "lecun_normal": LecunNormal,
     "orthogonal": Orthogonal,
     "identity": Identity,
+    # Keras' short aliases.
+    "uniform": RandomUniform,
+    "normal": RandomNormal,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in INITIALIZERS.values()}
 

@@ -117,6 +117,7 @@ class Sequential(Model):
         shape = tuple(input_shape)
         self._output_shapes = []
         for layer in self._stack:
+            layer._maybe_build(shape)
             shape = layer.compute_output_shape(shape)
             self._output_shapes.append(shape)
         self._built_input_shape = tuple(input_shape)
