@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dendrite import ops
-from dendrite.core import Tensor, enable_grad, is_grad_enabled, no_grad
+from dendrite.core import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 
 
 def leaf(values, dtype=np.float64) -> Tensor:
@@ -216,3 +216,43 @@ def test_python_scalars_do_not_upcast(expression):
 def test_integer_tensors_stay_integer_with_int_scalars():
     i = Tensor(np.array([1, 2], np.int32))
     assert (i + 1).dtype == np.int32 and (i * 2).dtype == np.int32
+
+
+# --- nodes that pass no gradient ----------------------------------------------------------------
+class _Blocker(Function):
+    """Identity forward whose VJP passes nothing back (like a stop-gradient node)."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return None
+
+
+class _TooManyGradients(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g, g
+
+
+def test_a_node_that_passes_no_gradient_does_not_stall_the_sweep():
+    x = leaf([2.0])
+    h = x * 3  # feeds both the blocked path and the live one
+    blocked = _Blocker.apply(h * h)
+    y = ops.sum(blocked * 5 + h)
+    y.backward()
+    np.testing.assert_allclose(x.grad, [3.0])
+
+
+def test_a_vjp_with_the_wrong_number_of_gradients_is_reported():
+    x = leaf([1.0])
+    with pytest.raises(RuntimeError, match="_TooManyGradients.backward returned 2 gradients for 1"):
+        ops.sum(_TooManyGradients.apply(x)).backward()
+
+
+def test_backward_on_a_leaf_sets_its_gradient():
+    x = leaf(2.0)
+    x.backward()
+    assert x.grad == 1.0

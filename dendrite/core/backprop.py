@@ -2,81 +2,116 @@
 
 For an output ``y`` and seed ``g = dL/dy`` every node ``z = f(a, b, ...)`` passes on
 ``dL/da = g_z * dz/da`` (its vector-Jacobian product); where a tensor feeds several nodes
-the contributions add up. Nodes are visited in reverse topological order, found with an
-explicit stack, so a 10,000-step chain needs no deep Python recursion.
+the contributions add up. A node may run its VJP only once the gradient of its output is
+complete, that is after every node that consumed that output has run. So the sweep first
+counts, for each node, the edges that consume its output (one pass with an explicit stack),
+then runs the nodes whose count has dropped to zero (Kahn's order). Neither pass recurses,
+so a 10,000-step chain needs no deep Python stack.
+
+Gradients are keyed by the node that produced a tensor (a non-leaf tensor has exactly one),
+and by ``id`` for leaves; both dicts live only in this call, so calling it twice on a
+retained graph gives the same result twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+_RELEASED = (
+    "Trying to back-propagate through a graph a second time, but its saved arrays were "
+    "released by the first backward(). Pass retain_graph=True to the first call (or use "
+    "GradientTape(persistent=True))."
+)
 
-def _topological_order(root: Any) -> list:
-    """Tensors that ``root`` depends on (and that need gradients), inputs before outputs."""
-    order: list = []
-    visited: set[int] = set()
-    stack: list = [(root, False)]
+
+def _consumer_counts(root_ctx: Any) -> dict:
+    """For each node reachable from ``root_ctx``: how many recorded edges consume its output."""
+    counts = {root_ctx: 0}
+    stack = [root_ctx]
+    pop, push = stack.pop, stack.append
     while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        ctx = tensor._ctx
-        if ctx is None:
-            continue
-        if ctx.inputs is None:
-            raise RuntimeError(
-                "Trying to back-propagate through a graph a second time, but its saved arrays "
-                "were released by the first backward(). Pass retain_graph=True to the first "
-                "call (or use GradientTape(persistent=True))."
-            )
-        for parent in ctx.inputs:
-            if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
-    return order
+        inputs = pop().inputs
+        if inputs is None:
+            raise RuntimeError(_RELEASED)
+        for parent in inputs:
+            ctx = parent._ctx
+            if ctx is not None:
+                if ctx in counts:
+                    counts[ctx] += 1
+                else:
+                    counts[ctx] = 1
+                    push(ctx)
+    return counts
 
 
 def backprop(
     root: Any,
     seed: np.ndarray,
     retain_graph: bool = False,
-    wanted: frozenset[int] = frozenset(),
+    wanted: Iterable[Any] = (),
 ) -> dict[int, tuple[Any, np.ndarray]]:
     """Gradients of ``root`` (seeded with ``seed``) with respect to the tensors it depends on.
 
     Returns ``{id(tensor): (tensor, gradient)}`` for every leaf (a tensor that requires
-    gradients and was not computed by a recorded op) and for every tensor whose id is in
-    ``wanted``. Intermediate gradients live only in this call, so calling it twice on a
-    retained graph gives the same result twice.
+    gradients and was not computed by a recorded op) that the root depends on, and for each
+    tensor of ``wanted`` (intermediate tensors included) that it depends on.
     """
-    order = _topological_order(root)
-    grads: dict[int, np.ndarray] = {id(root): seed}
     result: dict[int, tuple[Any, np.ndarray]] = {}
-    for tensor in reversed(order):
-        key = id(tensor)
-        grad = grads.pop(key, None)
-        if grad is None:
-            continue
-        ctx = tensor._ctx
-        if ctx is None or key in wanted:
-            result[key] = (tensor, grad)
-        if ctx is None:
-            continue
-        parent_grads = ctx.backward(grad)
-        if not isinstance(parent_grads, tuple):
-            parent_grads = (parent_grads,)
-        for parent, parent_grad, needed in zip(ctx.inputs, parent_grads, ctx.needs_grad):
-            if not needed or parent_grad is None:
-                continue
-            pkey = id(parent)
-            previous = grads.get(pkey)
-            grads[pkey] = parent_grad if previous is None else previous + parent_grad
+    root_ctx = root._ctx
+    if root_ctx is None:
+        if root.requires_grad:
+            result[id(root)] = (root, seed)
+        return result
+    watched = {t._ctx: t for t in wanted if t._ctx is not None}
+    counts = _consumer_counts(root_ctx)
+    grads = {root_ctx: seed}
+    leaves: dict[int, list] = {}
+    ready = [root_ctx]
+    while ready:
+        node = ready.pop()
+        inputs = node.inputs
+        grad = grads.pop(node, None)
+        if grad is None:  # nothing flowed into this node: just let its inputs' counts drop
+            for parent in inputs:
+                ctx = parent._ctx
+                if ctx is not None:
+                    counts[ctx] -= 1
+                    if counts[ctx] == 0:
+                        ready.append(ctx)
+        else:
+            if watched and node in watched:
+                tensor = watched[node]
+                result[id(tensor)] = (tensor, grad)
+            parent_grads = node.backward(grad)
+            if type(parent_grads) is not tuple:
+                parent_grads = (parent_grads,)
+            if len(parent_grads) != len(inputs):
+                raise RuntimeError(
+                    f"{type(node).__name__}.backward returned {len(parent_grads)} gradients "
+                    f"for {len(inputs)} inputs."
+                )
+            for parent, parent_grad, needed in zip(inputs, parent_grads, node.needs_grad):
+                ctx = parent._ctx
+                if ctx is None:
+                    if needed and parent_grad is not None:
+                        entry = leaves.get(id(parent))
+                        if entry is None:
+                            leaves[id(parent)] = [parent, parent_grad]
+                        else:
+                            entry[1] = entry[1] + parent_grad
+                    continue
+                if needed and parent_grad is not None:
+                    previous = grads.get(ctx)
+                    grads[ctx] = parent_grad if previous is None else previous + parent_grad
+                remaining = counts[ctx] - 1
+                counts[ctx] = remaining
+                if remaining == 0:
+                    ready.append(ctx)
         if not retain_graph:
-            ctx.release()
+            node.release()
+    for key, (tensor, grad) in leaves.items():
+        result[key] = (tensor, grad)
     return result

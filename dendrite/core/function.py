@@ -63,7 +63,8 @@ def _to_tensor_like(value: Any, reference_dtype: np.dtype | None) -> Tensor:
     integer for an integer ``i``.
     """
     if reference_dtype is not None and isinstance(value, (int, float)):
-        if np.issubdtype(reference_dtype, np.inexact) or isinstance(value, int):
+        kind = reference_dtype.kind
+        if kind in "fc" or (kind in "iu" and isinstance(value, int)):
             return Tensor._make(np.asarray(value, dtype=reference_dtype))
     return Tensor._make(as_array(value))
 
@@ -86,24 +87,40 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        """Run the primitive on ``inputs`` and record the node when some input needs it.
+
+        This is the hot path of every operation, so it stays lean: Tensors are recognised by
+        their ``requires_grad`` attribute (numbers and ndarrays have none), and only those
+        other inputs take the slower conversion path.
+        """
         ctx = object.__new__(cls)
-        reference = None
-        for value in inputs:
-            if isinstance(value, Tensor):
-                reference = value.data.dtype
-                break
-        tensors = tuple(
+        ctx.saved = None
+        needs = tuple([getattr(t, "requires_grad", None) for t in inputs])
+        if None in needs:
+            inputs = _as_tensors(inputs)
+            needs = tuple([t.requires_grad for t in inputs])
+        if _GradMode.enabled and True in needs:
+            ctx.needs_grad = needs
+            ctx.inputs = inputs
+            return Tensor._make(ctx.forward(*[t.data for t in inputs], **options), ctx)
+        ctx.needs_grad = ()
+        ctx.inputs = None
+        return Tensor._make(ctx.forward(*[t.data for t in inputs], **options))
+
+
+def _as_tensors(inputs: tuple) -> tuple:
+    """Wrap the non-Tensor inputs; numbers take the dtype of the first Tensor among them."""
+    reference = None
+    for value in inputs:
+        if isinstance(value, Tensor):
+            reference = value.data.dtype
+            break
+    return tuple(
+        [
             value if isinstance(value, Tensor) else _to_tensor_like(value, reference)
             for value in inputs
-        )
-        record = _GradMode.enabled and any(t.requires_grad for t in tensors)
-        ctx.needs_grad = tuple(t.requires_grad for t in tensors) if record else ()
-        ctx.saved = None
-        out = ctx.forward(*[t.data for t in tensors], **options)
-        if record:
-            ctx.inputs = tensors
-            return Tensor._make(out, ctx)
-        return Tensor._make(out)
+        ]
+    )
 
 
 def register(name: str | None = None) -> Callable[[type[Function]], type[Function]]:

@@ -89,7 +89,7 @@ class GradientTape:
                 target,
                 seed,
                 retain_graph=self.persistent,
-                wanted=frozenset(id(s) for s in flat),
+                wanted=[s for s in flat if isinstance(s, Tensor)],
             )
         grads = []
         for source in flat:

@@ -165,7 +165,7 @@ class Tensor:
                     f"shape {self.data.shape}; pass gradient= with that shape (for example "
                     f"ones) or reduce it first (sum, mean)."
                 )
-            seed = np.ones_like(self.data)
+            seed = np.ones(self.data.shape, dtype=self.data.dtype)
         else:
             seed = as_array(gradient, self.data.dtype)
             if seed.shape != self.data.shape:
