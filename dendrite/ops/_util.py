@@ -27,17 +27,23 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return grad
     extra = grad.ndim - len(shape)
     if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        grad = _add_reduce(grad, axis=tuple(range(extra)))
+    axes = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        grad = _add_reduce(grad, axis=axes, keepdims=True)
     return grad.reshape(shape)
+
+
+# The ufunc's own reduce skips the Python wrappers of np.sum / ndarray.sum (hot path).
+_add_reduce = np.add.reduce
 
 
 def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
     """``axis`` (None, int or sequence; negatives allowed) as a sorted tuple of positives."""
     if axis is None:
         return None
+    if type(axis) is int and -ndim <= axis < ndim:
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     result = []
     for a in axes:
@@ -60,6 +66,18 @@ def reduced_grad(grad: np.ndarray, shape: tuple[int, ...], axes: Any, keepdims: 
     """Put back the reduced axes of ``grad`` (size 1) so it broadcasts against ``shape``."""
     if axes is None:
         return grad.reshape((1,) * len(shape))
-    if not keepdims:
-        grad = np.expand_dims(grad, axes)
-    return grad
+    if keepdims:
+        return grad
+    return grad.reshape(tuple([1 if i in axes else n for i, n in enumerate(shape)]))
+
+
+def expand_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``grad`` broadcast to ``shape``, as a fresh writable array.
+
+    (``np.broadcast_to`` gives a read-only view but costs several microseconds of Python
+    per call; the copy is cheaper at the sizes where that matters, and leaves need a
+    writable gradient anyway.)
+    """
+    out = np.empty(shape, dtype=grad.dtype)
+    out[...] = grad
+    return out

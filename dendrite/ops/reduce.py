@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
-from dendrite.ops._util import normalize_axis, raw, reduced_grad
+from dendrite.ops._util import expand_to, normalize_axis, raw, reduced_grad
 from dendrite.ops.arithmetic import subtract
 from dendrite.ops.unary import square
 
@@ -35,11 +35,11 @@ class Sum(Function):
     def forward(self, x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
         axes = _checked_axes(axis, x.ndim, "sum")
         self.saved = (x.shape, axes, keepdims)
-        return np.sum(x, axis=axes, keepdims=keepdims)
+        return np.add.reduce(x, axis=axes, keepdims=keepdims)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         shape, axes, keepdims = self.saved
-        return np.broadcast_to(reduced_grad(g, shape, axes, keepdims), shape)
+        return expand_to(reduced_grad(g, shape, axes, keepdims), shape)
 
 
 @register("mean")
@@ -48,12 +48,13 @@ class Mean(Function):
         axes = _checked_axes(axis, x.ndim, "mean")
         count = x.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
         self.saved = (x.shape, axes, keepdims, count)
-        return np.mean(x, axis=axes, keepdims=keepdims)
+        if x.dtype.kind != "f":
+            return np.mean(x, axis=axes, keepdims=keepdims)
+        return np.add.reduce(x, axis=axes, keepdims=keepdims) / (count or 1)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         shape, axes, keepdims, count = self.saved
-        g = reduced_grad(g, shape, axes, keepdims) / (count or 1)
-        return np.broadcast_to(g, shape)
+        return expand_to(reduced_grad(g, shape, axes, keepdims) / (count or 1), shape)
 
 
 class _Extreme(Function):

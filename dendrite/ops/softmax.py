@@ -19,11 +19,13 @@ import numpy as np
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import normalize_axis
 
+_sum = np.add.reduce  # the ufunc's reduce, without np.sum's Python wrapper
+
 
 def _shift(x: np.ndarray, axes: tuple | None) -> np.ndarray:
     """max over ``axes`` (kept), with non-finite maxima (all -inf, say) replaced by 0."""
-    m = np.max(x, axis=axes, keepdims=True)
-    if not np.all(np.isfinite(m)):
+    m = np.maximum.reduce(x, axis=axes, keepdims=True)
+    if not np.isfinite(_sum(m, axis=None)):  # rare: an all -inf slice (say, fully masked)
         m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     return m
 
@@ -41,14 +43,14 @@ class Softmax(Function):
     def forward(self, x: np.ndarray, axis: Any = -1) -> np.ndarray:
         axes = _axes(axis, x.ndim, "softmax")
         e = np.exp(x - _shift(x, axes))
-        out = e / np.sum(e, axis=axes, keepdims=True)
+        out = e / _sum(e, axis=axes, keepdims=True)
         self.saved = (out, axes)
         return out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         y, axes = self.saved
         gy = g * y
-        return gy - y * np.sum(gy, axis=axes, keepdims=True)
+        return gy - y * _sum(gy, axis=axes, keepdims=True)
 
 
 @register("log_softmax")
@@ -56,13 +58,13 @@ class LogSoftmax(Function):
     def forward(self, x: np.ndarray, axis: Any = -1) -> np.ndarray:
         axes = _axes(axis, x.ndim, "log_softmax")
         shifted = x - _shift(x, axes)
-        out = shifted - np.log(np.sum(np.exp(shifted), axis=axes, keepdims=True))
+        out = shifted - np.log(_sum(np.exp(shifted), axis=axes, keepdims=True))
         self.saved = (out, axes)
         return out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         y, axes = self.saved
-        return g - np.exp(y) * np.sum(g, axis=axes, keepdims=True)
+        return g - np.exp(y) * _sum(g, axis=axes, keepdims=True)
 
 
 @register("logsumexp")
@@ -70,7 +72,7 @@ class LogSumExp(Function):
     def forward(self, x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
         axes = normalize_axis(axis, x.ndim)
         m = _shift(x, axes)
-        kept = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        kept = np.log(_sum(np.exp(x - m), axis=axes, keepdims=True)) + m
         self.saved = (x, kept)
         if keepdims:
             return kept
