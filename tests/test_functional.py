@@ -152,11 +152,6 @@ def test_two_inputs_residual_two_outputs_trains() -> None:
     assert set(result) >= {"loss", "cls_accuracy"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training/trainer.py: compute_loss keeps the per-output losses in "
-    "self._last_loss_parts but fit/evaluate never log them (Keras logs <output>_loss)",
-)
 def test_history_has_per_output_losses() -> None:
     model = two_in_two_out()
     model.compile("adam", {"reg": "mse", "cls": "sparse_categorical_crossentropy"})
@@ -456,11 +451,6 @@ def test_summary_prints_connections() -> None:
     assert "Total params: 180" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layers/base.py: Layer.__call__ resets _call_losses on every call, so a shared "
-    "layer keeps only the activity penalty of its last call (Keras sums both)",
-)
 def test_shared_layer_activity_penalties_add_up() -> None:
     x = Input(shape=(2,))
     shared = Dense(2, activity_regularizer="l2", kernel_initializer="ones", use_bias=False)

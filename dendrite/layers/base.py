@@ -46,6 +46,8 @@ class _CallContext:
     """The ``training`` flag of the outermost call, inherited by nested layers."""
 
     training: bool | None = None
+    depth = 0  # how many Layer.__call__ are running (0: the next call is an outermost one)
+    call_id = 0  # counts outermost calls
 
 
 _SIGNATURES: dict[type, tuple[bool, bool]] = {}
@@ -316,12 +318,20 @@ class Layer:
             mask = _input_mask(inputs)
         if takes_mask and mask is not None:
             kwargs["mask"] = mask
+        if _CallContext.depth == 0:
+            _CallContext.call_id += 1
+        if self._losses_call_id != _CallContext.call_id:
+            # Penalties from earlier forward passes go; a layer called twice in this pass
+            # (shared) keeps both, as in Keras.
+            self._call_losses = []
+            self._losses_call_id = _CallContext.call_id
         _CallContext.training = training
-        self._call_losses = []
+        _CallContext.depth += 1
         try:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
             _CallContext.training = previous
+            _CallContext.depth -= 1
         if mask is not None or self._computes_mask:
             _attach_mask(outputs, self.compute_mask(inputs, mask))
         if self.activity_regularizer is not None:
@@ -329,6 +339,8 @@ class Layer:
             for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
                 self._call_losses.append(self.activity_regularizer(out))
         return outputs
+
+    _losses_call_id = -1
 
     # Layers that create a mask from their inputs (Embedding(mask_zero=True), Masking) set
     # this so compute_mask runs even when no mask came in.

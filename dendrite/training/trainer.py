@@ -103,6 +103,7 @@ class Trainer:
     def compute_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         """The training objective: the compiled loss plus every penalty in ``self.losses``."""
         total = None
+        self._last_loss_parts = {}
         if self.compiled_loss is not None:
             total, self._last_loss_parts = self.compiled_loss(y, y_pred, sample_weight)
         for penalty in self.losses:
@@ -254,13 +255,15 @@ class Trainer:
         )
         self.stop_training = False
         self.history = history
+        self._initial_epoch = None
         callback_list.on_train_begin()
+        # A callback (BackupAndRestore) may resume from a later epoch, as in Keras.
+        initial_epoch = self._initial_epoch or initial_epoch
         logs: dict[str, Any] = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch)
-            loss_sum = 0.0
-            seen = 0
+            tracker = _LossTracker()
             batch_hook = callback_list.on_train_batch_end
             for step, index in enumerate(data_utils.batch_indices(n, batch_size, shuffle, steps)):
                 xb = data_utils.take(x, index)
@@ -268,13 +271,12 @@ class Trainer:
                 sw = data_utils.take(sample_weight, index)
                 count = len(data_utils.leaves(xb)[0])
                 callback_list.on_train_batch_begin(step)
-                loss_sum += self.train_step(xb, yb, sw) * count
-                seen += count
-                logs = {"loss": loss_sum / seen, **self._metric_results()}
+                tracker.update(self.train_step(xb, yb, sw), self, count)
+                logs = {**tracker.result(), **self._metric_results()}
                 batch_hook(step, logs)
                 if self.stop_training:
                     break
-            logs = self._epoch_logs(loss_sum, seen)
+            logs = self._epoch_logs(tracker)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 self._in_fit = True
                 try:
@@ -296,10 +298,10 @@ class Trainer:
         callback_list.on_train_end(logs)
         return history
 
-    def _epoch_logs(self, loss_sum: float, seen: int) -> dict[str, Any]:
+    def _epoch_logs(self, tracker: _LossTracker) -> dict[str, Any]:
         metrics = self._metric_results()
         logs = {k: metrics[k] for k in sorted(metrics)}
-        logs["loss"] = loss_sum / max(seen, 1)
+        logs.update(tracker.result())
         return logs
 
     def _callbacks(self, callbacks: Any, history: History | None, verbose: int, **params):
@@ -333,8 +335,7 @@ class Trainer:
         callback_list = self._callbacks(callbacks, None, verbose, steps=steps)
         self.reset_metrics()
         callback_list.on_test_begin()
-        loss_sum = 0.0
-        seen = 0
+        tracker = _LossTracker()
         for step, index in enumerate(data_utils.batch_indices(n, batch_size, False, steps)):
             callback_list.on_test_batch_begin(step)
             xb = data_utils.take(x, index)
@@ -342,10 +343,9 @@ class Trainer:
             batch_loss = self.test_step(
                 xb, data_utils.take(y, index), data_utils.take(sample_weight, index)
             )
-            loss_sum += batch_loss * count
-            seen += count
-            callback_list.on_test_batch_end(step, {"loss": loss_sum / seen})
-        logs = self._epoch_logs(loss_sum, seen)
+            tracker.update(batch_loss, self, count)
+            callback_list.on_test_batch_end(step, tracker.result())
+        logs = self._epoch_logs(tracker)
         callback_list.on_test_end(logs)
         if return_dict:
             return logs
@@ -415,11 +415,33 @@ class Trainer:
         return _to_numpy(self.predict_step(data_utils.to_arrays(x, "x")))
 
     def _batch_result(self, loss: float, return_dict: bool) -> Any:
-        logs = self._epoch_logs(loss, 1)
+        tracker = _LossTracker()
+        tracker.update(loss, self, 1)
+        logs = self._epoch_logs(tracker)
         if return_dict:
             return logs
         ordered = [logs["loss"], *[v for k, v in logs.items() if k != "loss"]]
         return ordered[0] if len(ordered) == 1 else ordered
+
+
+class _LossTracker:
+    """Running means of the total loss and of each output's loss, weighted by batch size
+    (what Keras logs as ``loss`` and ``<output>_loss``)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.parts: dict[str, float] = {}
+        self.seen = 0
+
+    def update(self, loss: float, model: Any, count: int) -> None:
+        self.total += loss * count
+        self.seen += count
+        for name, value in getattr(model, "_last_loss_parts", {}).items():
+            self.parts[name] = self.parts.get(name, 0.0) + float(value.data) * count
+
+    def result(self) -> dict[str, float]:
+        seen = max(self.seen, 1)
+        return {"loss": self.total / seen, **{k: v / seen for k, v in self.parts.items()}}
 
 
 def _batch_size(batch_size: Any, default: int) -> int:
