@@ -1,0 +1,735 @@
+"""Convolution primitives, channels_last: ``Conv`` and ``ConvTranspose`` (1-D and 2-D; a 1-D
+input is a 2-D one of height 1), and the Keras ops built on them (``conv``,
+``depthwise_conv``, ``separable_conv``, ``conv_transpose``).
+
+A convolution layer computes a cross-correlation (as Keras and every framework do). With
+``x`` zero-padded to ``xp`` of shape (N, Hp, Wp, C), a kernel ``K`` of shape
+(kh, kw, C, F) (Keras' layout), strides ``s`` and dilation ``d``:
+
+    y[n, p, q, f] = b[f] + sum_{i, j, c} xp[n, p s_h + i d_h, q s_w + j d_w, c] K[i, j, c, f]
+
+**im2col.** The windows of ``xp`` are read through a strided view (no copy) and laid out
+once as the rows of ``X = cols(xp)`` of shape (N OH OW, kh kw C); then the whole batch is
+ONE matrix product ``Y = X K_2 + b`` with ``K_2 = K.reshape(kh kw C, F)`` (BLAS), and ``Y``
+reshapes to (N, OH, OW, F) without a transpose.
+
+**VJP.** With ``G = dL/dY`` of shape (N OH OW, F):
+
+- ``dL/dK_2 = X^T G`` (one product), ``dL/db = sum_rows G``;
+- ``dL/dX = G K_2^T``, and ``dL/dxp`` is its col2im: every kernel offset (i, j) read a
+  strided slab of ``xp``, so its column block is added back onto that slab, kh * kw
+  slice-adds in all (no scatter, no loop over pixels); the padding is then cropped.
+
+**Groups** split the C input channels and F filters into ``groups`` contiguous blocks
+convolved separately (a loop over the few groups); when every group holds one input
+channel (depthwise) the sum runs over kernel offsets as whole-array products instead.
+
+**Transposed convolution** (Keras kernel (kh, kw, F, C)) is the input-gradient above run as
+a forward pass: ``y = crop(col2im(x_2 K_2^T))``, whose VJP is a convolution:
+``dL/dx = cols(pad(g)) K_2`` and ``dL/dK_2 = cols(pad(g))^T x_2``.
+
+Padding follows Keras (TensorFlow): 'same' pads ``max((ceil(n/s) - 1) s + (k - 1) d + 1 - n,
+0)`` in total, the odd pixel at the end; 'causal' (1-D) pads ``(k - 1) d`` at the start.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from dendrite.core import Function, Tensor, register
+from dendrite.ops.movement import reshape, transpose
+
+
+class Geometry(NamedTuple):
+    """Kernel size, strides, dilation and output size of a 2-D window sweep."""
+
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    oh: int
+    ow: int
+
+
+# --- argument helpers (shared with pooling and the layers) --------------------------------
+def normalize_tuple(value: Any, n: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:
+    """``value`` (an int or n ints) as a tuple of n ints, each > 0 (>= 0 with allow_zero)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        values = (int(value),) * n
+    else:
+        try:
+            values = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"The `{name}` argument must be an int or a tuple of {n} integers. "
+                f"Received: {name}={value!r}"
+            ) from None
+        if len(values) != n:
+            raise ValueError(
+                f"The `{name}` argument must be a tuple of {n} integers. Received: {name}={value!r}"
+            )
+    lowest = 0 if allow_zero else 1
+    if any(v < lowest for v in values):
+        condition = ">= 0" if allow_zero else "> 0"
+        raise ValueError(
+            f"The `{name}` argument must be a tuple of {n} integers, each {condition}. "
+            f"Received: {name}={value!r}"
+        )
+    return values
+
+
+def standardize_data_format(data_format: str | None) -> str:
+    """'channels_last' (the default) or 'channels_first'."""
+    if data_format is None:
+        return "channels_last"
+    value = str(data_format).lower()
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"The `data_format` argument must be one of 'channels_first', 'channels_last'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return value
+
+
+def standardize_padding(padding: Any, allow_causal: bool = False) -> str:
+    """'valid', 'same' (or 'causal' where allowed), case-insensitive."""
+    value = str(padding).lower() if isinstance(padding, str) else padding
+    allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
+    if value not in allowed:
+        raise ValueError(
+            f"The `padding` argument must be one of {', '.join(map(repr, allowed))}. "
+            f"Received: padding={padding!r}"
+        )
+    return value
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's 'same' padding (before, after): the odd pixel goes at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_output_length(
+    size: int | None, kernel: int, padding: str, stride: int, dilation: int = 1
+) -> int | None:
+    """Output length of a convolution (or pooling) window sweep; may be <= 0 (invalid)."""
+    if size is None:
+        return None
+    if padding == "same":
+        return -(-size // stride)
+    effective = (kernel - 1) * dilation + 1
+    if padding == "causal":
+        size = size + effective - 1
+    return (size - effective) // stride + 1
+
+
+def transpose_output_length(
+    size: int | None,
+    kernel: int,
+    padding: str,
+    stride: int,
+    output_padding: int | None = None,
+    dilation: int = 1,
+) -> int | None:
+    """Output length of a transposed convolution (Keras' formula)."""
+    if size is None:
+        return None
+    effective = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(effective, stride) - effective if output_padding is None else output_padding
+        return (size - 1) * stride + effective + extra
+    if output_padding is None:
+        return size * stride
+    return (size - 1) * stride + effective % 2 + output_padding
+
+
+def explicit_padding(
+    padding: Any,
+    sizes: tuple[int, ...],
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> tuple[tuple[int, int], ...]:
+    """'valid' / 'same' / 'causal' (1-D) as one (before, after) pair per spatial axis."""
+    if not isinstance(padding, str):
+        pairs = tuple((int(a), int(b)) for a, b in padding)
+        if len(pairs) != len(sizes) or any(a < 0 or b < 0 for a, b in pairs):
+            raise ValueError(f"Invalid explicit padding {padding!r} for {len(sizes)} axes.")
+        return pairs
+    mode = padding.lower()
+    if mode == "valid":
+        return ((0, 0),) * len(sizes)
+    if mode == "same":
+        return tuple(same_padding(*args) for args in zip(sizes, kernel, strides, dilation))
+    if mode == "causal" and len(sizes) == 1:
+        return (((kernel[0] - 1) * dilation[0], 0),)
+    raise ValueError(f"Unknown padding {padding!r}: expected 'valid', 'same' or 'causal' (1-D).")
+
+
+# --- raw-array building blocks ------------------------------------------------------------
+def pad_spatial(x: np.ndarray, pads: tuple, fill: float = 0.0) -> np.ndarray:
+    """``x`` (N, H, W, C) with ``pads`` ((top, bottom), (left, right)) of ``fill`` around it."""
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        return x
+    n, h, w, c = x.shape
+    shape = (n, h + pt + pb, w + pl + pr, c)
+    out = np.zeros(shape, x.dtype) if fill == 0 else np.full(shape, fill, x.dtype)
+    out[:, pt : pt + h, pl : pl + w] = x
+    return out
+
+
+def crop_spatial(x: np.ndarray, pads: tuple, shape: tuple) -> np.ndarray:
+    """The inverse of ``pad_spatial``: the (H, W) window of ``x`` that ``pads`` surround."""
+    (pt, _), (pl, _) = pads
+    if x.shape[1:3] == tuple(shape[1:3]):
+        return x
+    return x[:, pt : pt + shape[1], pl : pl + shape[2]]
+
+
+def window(i: int, j: int, geom: Geometry) -> tuple:
+    """The index of the strided slab that kernel offset (i, j) reads, for every output."""
+    top, left = i * geom.dh, j * geom.dw
+    return (
+        slice(None),
+        slice(top, top + (geom.oh - 1) * geom.sh + 1, geom.sh),
+        slice(left, left + (geom.ow - 1) * geom.sw + 1, geom.sw),
+    )
+
+
+def im2col(xp: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The windows of ``xp`` (N, Hp, Wp, C) as a C-contiguous (N OH OW, kh kw C) matrix."""
+    n, _, _, c = xp.shape
+    kh, kw, sh, sw, dh, dw, oh, ow = geom
+    rows, width = n * oh * ow, kh * kw * c
+    if kh == kw == sh == sw == 1:
+        return xp[:, :oh, :ow].reshape(rows, width)
+    cols = np.empty((n, oh, ow, kh, kw, c), xp.dtype)
+    if c >= 8:
+        # One copy through a strided view of all the windows: inner runs of c values.
+        s_n, s_h, s_w, s_c = xp.strides
+        windows = as_strided(
+            xp,
+            (n, oh, ow, kh, kw, c),
+            (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+            writeable=False,
+        )
+        np.copyto(cols, windows)
+    else:
+        # Few channels: one slab copy per kernel offset has the longer contiguous runs.
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, i, j, :] = xp[window(i, j, geom)]
+    return cols.reshape(rows, width)
+
+
+def col2im(cols: np.ndarray, shape: tuple, geom: Geometry) -> np.ndarray:
+    """The adjoint of ``im2col``: add each kernel offset's column block back onto the slab
+    of a zero (N, Hp, Wp, C) array that it was read from (kh * kw slice-adds)."""
+    n, hp, wp, c = shape
+    kh, kw, sh, sw, _, _, oh, ow = geom
+    blocks = cols.reshape(n, oh, ow, kh, kw, c)
+    if kh == kw == sh == sw == 1 and (oh, ow) == (hp, wp):
+        return blocks.reshape(shape)
+    out = np.zeros(shape, cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[window(i, j, geom)] += blocks[:, :, :, i, j, :]
+    return out
+
+
+def input_grad(g2: np.ndarray, kernel: np.ndarray, shape: tuple, geom: Geometry) -> np.ndarray:
+    """``col2im(g2 K_2^T)`` for a kernel (kh, kw, C, F): the gradient of a convolution with
+    respect to its padded input of ``shape`` (N, Hp, Wp, C).
+
+    With many channels, one (rows, F) x (F, C) product per kernel offset is added to its
+    slab directly: the slab-adds then run over contiguous (OW, C) blocks, much faster than
+    over the C-long pieces of one big product."""
+    kh, kw, c, f = kernel.shape
+    if c < 16 or kh * kw == 1:
+        return col2im(g2 @ kernel.reshape(kh * kw * c, f).T, shape, geom)
+    n = shape[0]
+    out = np.zeros(shape, np.result_type(g2, kernel))
+    block = np.empty((g2.shape[0], c), out.dtype)
+    slab_view = block.reshape(n, geom.oh, geom.ow, c)
+    for i in range(kh):
+        for j in range(kw):
+            np.matmul(g2, kernel[i, j].T, out=block)
+            out[window(i, j, geom)] += slab_view
+    return out
+
+
+def column_sums(g2: np.ndarray) -> np.ndarray:
+    """``g2.sum(axis=0)`` as a matrix-vector product (BLAS; several times faster)."""
+    return np.ones(g2.shape[0], g2.dtype) @ g2
+
+
+def _relu_mask(g: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    # A product with the boolean mask is several times faster than np.where.
+    return g if out is None else g * (out > 0)
+
+
+def _as_2d(x: np.ndarray, kernel: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
+    if x.ndim not in (3, 4) or kernel.ndim != x.ndim:
+        raise ValueError(
+            f"{op}: expected a channels_last input of rank 3 (batch, length, channels) or 4 "
+            f"(batch, height, width, channels) and a kernel of the same rank, got input "
+            f"{x.shape} and kernel {kernel.shape}."
+        )
+    if x.ndim == 3:
+        return x[:, None], kernel[None]
+    return x, kernel
+
+
+def _check_bias(bias: np.ndarray | None, filters: int, op: str) -> None:
+    if bias is not None and bias.shape != (filters,):
+        raise ValueError(f"{op}: expected a bias of shape ({filters},), got {bias.shape}.")
+
+
+# --- the primitives -----------------------------------------------------------------------
+@register("conv")
+class Conv(Function):
+    """Fused ``relu?(conv(x, K) + b)`` on channels_last input (see the module docstring).
+
+    Options: strides, dilation (2 ints each), padding (((top, bottom), (left, right))),
+    groups, relu. A rank-3 input (N, L, C) with a (k, C/groups, F) kernel is the 1-D case.
+    """
+
+    def forward(
+        self,
+        x: np.ndarray,
+        kernel: np.ndarray,
+        bias: np.ndarray | None = None,
+        strides: tuple = (1, 1),
+        padding: tuple = ((0, 0), (0, 0)),
+        dilation: tuple = (1, 1),
+        groups: int = 1,
+        relu: bool = False,
+    ) -> np.ndarray:
+        one_d = x.ndim == 3
+        x, kernel = _as_2d(x, kernel, "conv")
+        n, h, w, c = x.shape
+        kh, kw, cg, f = kernel.shape
+        if cg * groups != c or f % groups:
+            raise ValueError(
+                f"conv: the input has {c} channels, but the kernel of shape {kernel.shape} "
+                f"with groups={groups} expects {cg * groups} (and filters divisible by "
+                f"groups)."
+            )
+        _check_bias(bias, f, "conv")
+        (pt, pb), (pl, pr) = padding
+        (sh, sw), (dh, dw) = strides, dilation
+        oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+        ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+        if oh <= 0 or ow <= 0:
+            raise ValueError(
+                f"conv: the kernel {kernel.shape[:2]} with dilation {tuple(dilation)} does "
+                f"not fit the padded input {(h + pt + pb, w + pl + pr)} (input shape "
+                f"{x.shape}); the output would have size {(oh, ow)}."
+            )
+        geom = Geometry(kh, kw, sh, sw, dh, dw, oh, ow)
+        xp = pad_spatial(x, padding)
+        needs = self.needs_grad or (False, False, False)
+        if groups == 1:
+            cols = im2col(xp, geom)
+            out = cols @ kernel.reshape(kh * kw * c, f)
+            kept = cols if needs[1] else None
+        elif cg == 1:
+            out = _depthwise_forward(xp, kernel, geom)
+            kept = xp if needs[1] else None
+        else:
+            kept, out = _grouped_forward(xp, kernel, geom, groups, needs[1])
+        if bias is not None:
+            out += bias
+        if relu:
+            np.maximum(out, 0, out=out)
+        out = out.reshape(n, oh, ow, f)
+        if self.needs_grad:
+            self.saved = (
+                kept,
+                kernel if needs[0] else None,
+                out if relu else None,
+                xp.shape,
+                x.shape,
+                kernel.shape,
+                padding,
+                geom,
+                groups,
+                one_d,
+            )
+        return out[:, 0] if one_d else out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        kept, kernel, out, xp_shape, x_shape, k_shape, padding, geom, groups, one_d = self.saved
+        if one_d:
+            g = g[:, None]
+        g = _relu_mask(g, out)
+        n, oh, ow, f = g.shape
+        g2 = g.reshape(n * oh * ow, f)
+        needs = self.needs_grad
+        gb = column_sums(g2) if len(needs) > 2 and needs[2] else None
+        cg = k_shape[2]
+        gx = gk = None
+        if groups == 1:
+            if needs[1]:
+                gk = (kept.T @ g2).reshape(k_shape)
+            if needs[0]:
+                gx = input_grad(g2, kernel, xp_shape, geom)
+        elif cg == 1:
+            gx, gk = _depthwise_backward(g2, kept, kernel, xp_shape, k_shape, geom, needs)
+        else:
+            gx, gk = _grouped_backward(g2, kept, kernel, xp_shape, k_shape, geom, groups, needs)
+        if gx is not None:
+            gx = crop_spatial(gx, padding, x_shape)
+            if one_d:
+                gx = gx[:, 0]
+        if gk is not None and one_d:
+            gk = gk[0]
+        return (gx, gk, gb)[: len(self.needs_grad)]
+
+
+def _depthwise_forward(xp: np.ndarray, kernel: np.ndarray, geom: Geometry) -> np.ndarray:
+    """One input channel per group: y[..., c, m] = sum_ij xp_ij[..., c] K[i, j, c, m]."""
+    n, _, _, c = xp.shape
+    kh, kw, _, f = kernel.shape
+    mult = f // c
+    k = kernel.reshape(kh, kw, c, mult)
+    dtype = np.result_type(xp, kernel)
+    out = np.zeros((n, geom.oh, geom.ow, c, mult), dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out += xp[window(i, j, geom)][..., None] * k[i, j]
+    return out.reshape(-1, f)
+
+
+def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple:
+    kh, kw, _, f = k_shape
+    n, _, _, c = xp_shape
+    mult = f // c
+    g5 = g2.reshape(n, geom.oh, geom.ow, c, mult)
+    gx = np.zeros(xp_shape, g2.dtype) if needs[0] else None
+    gk = np.empty((kh, kw, c, mult), g2.dtype) if needs[1] else None
+    k = kernel.reshape(kh, kw, c, mult) if needs[0] else None
+    for i in range(kh):
+        for j in range(kw):
+            slab = window(i, j, geom)
+            if gk is not None:
+                gk[i, j] = (xp[slab][..., None] * g5).sum(axis=(0, 1, 2))
+            if gx is not None:
+                gx[slab] += (g5 * k[i, j]).sum(axis=-1)
+    return gx, None if gk is None else gk.reshape(k_shape)
+
+
+def _grouped_forward(xp, kernel, geom, groups, keep) -> tuple:
+    n, _, _, c = xp.shape
+    kh, kw, cg, f = kernel.shape
+    fg = f // groups
+    out = np.empty((n * geom.oh * geom.ow, f), np.result_type(xp, kernel))
+    kept = []
+    for k in range(groups):
+        cols = im2col(xp[..., k * cg : (k + 1) * cg], geom)
+        out[:, k * fg : (k + 1) * fg] = cols @ kernel[..., k * fg : (k + 1) * fg].reshape(-1, fg)
+        kept.append(cols if keep else None)
+    return (kept if keep else None), out
+
+
+def _grouped_backward(g2, kept, kernel, xp_shape, k_shape, geom, groups, needs) -> tuple:
+    kh, kw, cg, f = k_shape
+    fg = f // groups
+    gx = np.zeros(xp_shape, g2.dtype) if needs[0] else None
+    gk = np.empty(k_shape, g2.dtype) if needs[1] else None
+    for k in range(groups):
+        gg = g2[:, k * fg : (k + 1) * fg]
+        if gk is not None:
+            gk[..., k * fg : (k + 1) * fg] = (kept[k].T @ gg).reshape(kh, kw, cg, fg)
+        if gx is not None:
+            shape = (*xp_shape[:3], cg)
+            part = input_grad(gg, kernel[..., k * fg : (k + 1) * fg], shape, geom)
+            gx[..., k * cg : (k + 1) * cg] += part
+    return gx, gk
+
+
+@register("conv_transpose")
+class ConvTranspose(Function):
+    """Fused ``relu?(conv_transpose(x, K) + b)``, channels_last, kernel (kh, kw, F, C).
+
+    Options: strides, dilation, padding (the (before, after) pairs that the matching
+    convolution would put around the output), output_size (its spatial size), relu.
+    """
+
+    def forward(
+        self,
+        x: np.ndarray,
+        kernel: np.ndarray,
+        bias: np.ndarray | None = None,
+        strides: tuple = (1, 1),
+        padding: tuple = ((0, 0), (0, 0)),
+        output_size: tuple = (1, 1),
+        dilation: tuple = (1, 1),
+        relu: bool = False,
+    ) -> np.ndarray:
+        one_d = x.ndim == 3
+        x, kernel = _as_2d(x, kernel, "conv_transpose")
+        n, h, w, c = x.shape
+        kh, kw, f, kc = kernel.shape
+        if kc != c:
+            raise ValueError(
+                f"conv_transpose: the input has {c} channels, but the kernel of shape "
+                f"{kernel.shape} (kh, kw, filters, in_channels) expects {kc}."
+            )
+        _check_bias(bias, f, "conv_transpose")
+        (pt, pb), (pl, pr) = padding
+        (sh, sw), (dh, dw) = strides, dilation
+        out_h, out_w = output_size
+        hp, wp = out_h + pt + pb, out_w + pl + pr
+        if (hp - (kh - 1) * dh - 1) // sh + 1 != h or (wp - (kw - 1) * dw - 1) // sw + 1 != w:
+            raise ValueError(
+                f"conv_transpose: an output of size {tuple(output_size)} with padding "
+                f"{tuple(padding)} does not match the input {x.shape} for kernel "
+                f"{kernel.shape[:2]}, strides {tuple(strides)}, dilation {tuple(dilation)}."
+            )
+        geom = Geometry(kh, kw, sh, sw, dh, dw, h, w)
+        x2 = x.reshape(n * h * w, c)
+        k2 = kernel.reshape(kh * kw * f, c)
+        full = input_grad(x2, kernel, (n, hp, wp, f), geom)
+        out = crop_spatial(full, padding, (n, out_h, out_w))
+        out = np.ascontiguousarray(out)
+        if bias is not None:
+            out += bias
+        if relu:
+            np.maximum(out, 0, out=out)
+        if self.needs_grad:
+            needs = self.needs_grad
+            self.saved = (
+                x2 if needs[1] else None,
+                k2 if needs[0] else None,
+                out if relu else None,
+                x.shape,
+                kernel.shape,
+                padding,
+                geom,
+                one_d,
+            )
+        return out[:, 0] if one_d else out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        x2, k2, out, x_shape, k_shape, padding, geom, one_d = self.saved
+        if one_d:
+            g = g[:, None]
+        g = _relu_mask(g, out)
+        needs = self.needs_grad
+        gb = column_sums(g.reshape(-1, g.shape[-1])) if len(needs) > 2 and needs[2] else None
+        cols = im2col(pad_spatial(g, padding), geom)
+        gx = (cols @ k2).reshape(x_shape) if needs[0] else None
+        gk = (cols.T @ x2).reshape(k_shape) if needs[1] else None
+        if one_d:
+            gx = None if gx is None else gx[:, 0]
+            gk = None if gk is None else gk[0]
+        return (gx, gk, gb)[: len(self.needs_grad)]
+
+
+# --- functional API -----------------------------------------------------------------------
+def _spatial_rank(x: Any, op: str) -> int:
+    rank = len(x.shape) - 2
+    if rank not in (1, 2):
+        raise ValueError(
+            f"{op}: expected an input of rank 3 (1-D) or 4 (2-D) including the batch and "
+            f"channel axes, got shape {tuple(x.shape)}."
+        )
+    return rank
+
+
+def fused_conv(
+    x: Any,
+    kernel: Any,
+    bias: Any = None,
+    strides: Any = 1,
+    padding: Any = "valid",
+    dilation_rate: Any = 1,
+    groups: int = 1,
+    relu: bool = False,
+) -> Tensor:
+    """``relu?(conv(x, kernel) + bias)`` for channels_last x of rank 3 or 4, as one node.
+
+    Args:
+        x: (batch, length, channels) or (batch, height, width, channels).
+        kernel: (k, channels / groups, filters) or (kh, kw, channels / groups, filters).
+        bias: (filters,) or None.
+        strides, dilation_rate: an int or one per spatial axis.
+        padding: 'valid', 'same', 'causal' (1-D) or explicit (before, after) pairs.
+        groups: number of channel groups.
+        relu: apply max(., 0) in place.
+    """
+    rank = _spatial_rank(x, "conv")
+    kernel_size = tuple(kernel.shape[:rank])
+    strides = normalize_tuple(strides, rank, "strides")
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    pads = explicit_padding(padding, tuple(x.shape[1:-1]), kernel_size, strides, dilation)
+    if rank == 1:
+        strides, dilation, pads = (1, *strides), (1, *dilation), ((0, 0), *pads)
+    args = (x, kernel) if bias is None else (x, kernel, bias)
+    return Conv.apply(
+        *args, strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu
+    )
+
+
+def fused_conv_transpose(
+    x: Any,
+    kernel: Any,
+    bias: Any = None,
+    strides: Any = 1,
+    padding: str = "valid",
+    output_padding: Any = None,
+    dilation_rate: Any = 1,
+    relu: bool = False,
+) -> Tensor:
+    """``relu?(conv_transpose(x, kernel) + bias)``, channels_last, kernel (k..., F, C)."""
+    rank = _spatial_rank(x, "conv_transpose")
+    kernel_size = tuple(kernel.shape[:rank])
+    strides = normalize_tuple(strides, rank, "strides")
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    padding = standardize_padding(padding)
+    if output_padding is not None:
+        output_padding = normalize_tuple(output_padding, rank, "output_padding", allow_zero=True)
+    sizes = []
+    pads = []
+    for axis in range(rank):
+        extra = None if output_padding is None else output_padding[axis]
+        k, s, d = kernel_size[axis], strides[axis], dilation[axis]
+        size = transpose_output_length(x.shape[1 + axis], k, padding, s, extra, d)
+        if padding == "same":
+            total = max((x.shape[1 + axis] - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            pads.append((0, 0))
+        sizes.append(size)
+    if rank == 1:
+        strides, dilation = (1, *strides), (1, *dilation)
+        pads, sizes = [(0, 0), *pads], [1, *sizes]
+    args = (x, kernel) if bias is None else (x, kernel, bias)
+    return ConvTranspose.apply(
+        *args,
+        strides=strides,
+        padding=tuple(pads),
+        output_size=tuple(sizes),
+        dilation=dilation,
+        relu=relu,
+    )
+
+
+def to_channels_last(x: Any, rank: int) -> Tensor:
+    """(N, C, *spatial) -> (N, *spatial, C)."""
+    return transpose(x, (0, *range(2, rank + 2), 1))
+
+
+def to_channels_first(x: Any, rank: int) -> Tensor:
+    """(N, *spatial, C) -> (N, C, *spatial)."""
+    return transpose(x, (0, rank + 1, *range(1, rank + 1)))
+
+
+def conv(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+) -> Tensor:
+    """Keras' ``ops.conv``: a 1-D or 2-D convolution; kernel (k..., C / groups, F), with the
+    number of groups read off the kernel (``C // kernel.shape[-2]``)."""
+    data_format = standardize_data_format(data_format)
+    rank = _spatial_rank(inputs, "conv")
+    channels = inputs.shape[-1] if data_format == "channels_last" else inputs.shape[1]
+    if channels % kernel.shape[-2]:
+        raise ValueError(
+            f"conv: the number of input channels ({channels}, input shape "
+            f"{tuple(inputs.shape)}) must be divisible by kernel.shape[-2] "
+            f"({kernel.shape[-2]}, kernel shape {tuple(kernel.shape)})."
+        )
+    groups = channels // kernel.shape[-2]
+    x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
+    out = fused_conv(
+        x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate, groups=groups
+    )
+    return out if data_format == "channels_last" else to_channels_first(out, rank)
+
+
+def depthwise_conv(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+) -> Tensor:
+    """Keras' ``ops.depthwise_conv``: each channel convolved with its own ``depth_multiplier``
+    filters; kernel (k..., C, M), output channel ``c M + m``."""
+    data_format = standardize_data_format(data_format)
+    rank = _spatial_rank(inputs, "depthwise_conv")
+    *spatial, channels, mult = kernel.shape
+    x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
+    if x.shape[-1] != channels:
+        raise ValueError(
+            f"depthwise_conv: the input has {x.shape[-1]} channels (shape "
+            f"{tuple(inputs.shape)}), but the kernel of shape {tuple(kernel.shape)} expects "
+            f"{channels}."
+        )
+    grouped = reshape(kernel, (*spatial, 1, channels * mult))
+    out = fused_conv(
+        x,
+        grouped,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        groups=channels,
+    )
+    return out if data_format == "channels_last" else to_channels_first(out, rank)
+
+
+def separable_conv(
+    inputs: Any,
+    depthwise_kernel: Any,
+    pointwise_kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+) -> Tensor:
+    """Keras' ``ops.separable_conv``: a depthwise convolution, then a 1x1 (pointwise) one."""
+    data_format = standardize_data_format(data_format)
+    rank = _spatial_rank(inputs, "separable_conv")
+    x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
+    depthwise = depthwise_conv(x, depthwise_kernel, strides, padding, None, dilation_rate)
+    out = fused_conv(depthwise, pointwise_kernel)
+    return out if data_format == "channels_last" else to_channels_first(out, rank)
+
+
+def conv_transpose(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    output_padding: Any = None,
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+) -> Tensor:
+    """Keras' ``ops.conv_transpose`` (the gradient of ``conv`` with respect to its input);
+    kernel (k..., filters, C)."""
+    data_format = standardize_data_format(data_format)
+    rank = _spatial_rank(inputs, "conv_transpose")
+    x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
+    out = fused_conv_transpose(
+        x,
+        kernel,
+        strides=strides,
+        padding=padding,
+        output_padding=output_padding,
+        dilation_rate=dilation_rate,
+    )
+    return out if data_format == "channels_last" else to_channels_first(out, rank)
