@@ -1,7 +1,16 @@
 """Layers with Keras names: ``dendrite.layers.Dense`` and friends."""
 
 from dendrite.layers import activations, initializers, regularizers
+from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from dendrite.layers.base import Layer
+from dendrite.layers.conv import Conv1D, Conv2D
+from dendrite.layers.conv_depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
+from dendrite.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose
 from dendrite.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from dendrite.layers.embedding import Embedding, Masking
 from dendrite.layers.input_layer import Input, InputLayer
@@ -29,6 +38,17 @@ from dendrite.layers.normalization import (
     GroupNormalization,
     LayerNormalization,
 )
+from dendrite.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from dendrite.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from dendrite.layers.registry import LAYER_REGISTRY, get_layer_class, register_layer
 from dendrite.layers.regularization import (
     ActivityRegularization,
@@ -38,39 +58,87 @@ from dendrite.layers.regularization import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
+from dendrite.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Permute,
+    RepeatVector,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
+from dendrite.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 from dendrite.layers.symbolic import KerasTensor
+from dendrite.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation",
     "ActivityRegularization",
     "Add",
+    "AdditiveAttention",
+    "Attention",
     "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
     "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Cropping1D",
+    "Cropping2D",
     "Dense",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "Dot",
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRU",
+    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
     "GroupNormalization",
     "Input",
     "InputLayer",
     "InputSpec",
     "KerasTensor",
     "LAYER_REGISTRY",
+    "LSTM",
+    "LSTMCell",
     "Layer",
     "LayerNormalization",
     "Masking",
+    "MaxPooling1D",
+    "MaxPooling2D",
     "Maximum",
     "Minimum",
+    "MultiHeadAttention",
     "Multiply",
+    "Permute",
+    "RNN",
+    "RepeatVector",
     "Reshape",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "SimpleRNN",
+    "SimpleRNNCell",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
     "Subtract",
+    "TimeDistributed",
+    "UpSampling1D",
+    "UpSampling2D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
     "activations",
     "add",
     "average",
