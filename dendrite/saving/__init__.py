@@ -1,5 +1,83 @@
-"""Model files: weights in safetensors, written atomically; never pickle."""
+"""Model files: config JSON + safetensors weights in one zip, written atomically; never
+pickle, never code from a file.
 
-from dendrite.saving.weights import WeightsLoadError, load_weights, save_weights
+``save_model`` / ``load_model`` (whole models), ``save_weights`` / ``load_weights``,
+``model_from_json``, custom objects by registered name (``register_keras_serializable``,
+``custom_object_scope``), and ``ModelLoadError``, the one error every bad file raises.
+"""
 
-__all__ = ["WeightsLoadError", "load_weights", "save_weights"]
+from dendrite.layers import lambda_layer as _lambda_layer
+from dendrite.saving import object_registration as _registration
+from dendrite.saving.errors import ModelLoadError, WeightsLoadError
+from dendrite.saving.object_registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
+from dendrite.saving.weights import load_weights, save_weights
+from dendrite.training.callbacks import backup as _backup
+
+__all__ = [
+    "CustomObjectScope",
+    "ModelLoadError",
+    "WeightsLoadError",
+    "custom_object_scope",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "load_model",
+    "load_weights",
+    "model_from_json",
+    "model_to_json",
+    "register_keras_serializable",
+    "save_model",
+    "save_weights",
+]
+
+
+def save_model(model, filepath, overwrite=True, **kwargs):  # noqa: ANN001, ANN201
+    """Save a whole model to one ``.dendrite`` (or ``.keras``) file; see ``model_file``."""
+    from dendrite.saving.model_file import save_model as _save
+
+    _save(model, filepath, overwrite=overwrite, **kwargs)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002, ANN001, ANN201
+    """Load a model saved by ``save_model``; see ``model_file.load_model``."""
+    from dendrite.saving.model_file import load_model as _load
+
+    return _load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+
+
+def model_from_json(json_string, custom_objects=None):  # noqa: ANN001, ANN201
+    """A freshly initialised model from ``model.to_json()``'s output."""
+    from dendrite.saving.model_file import model_from_json as _from_json
+
+    return _from_json(json_string, custom_objects=custom_objects)
+
+
+def model_to_json(model, **kwargs):  # noqa: ANN001, ANN201
+    """``model.to_json()``: the architecture as a JSON string."""
+    from dendrite.saving.model_file import model_to_json as _to_json
+
+    return _to_json(model, **kwargs)
+
+
+def _install_hooks() -> None:
+    """Give the layers and callbacks below saving what they need from it (they may not
+    import it): the custom-object registry for ``Lambda`` and the checkpoint format for
+    ``BackupAndRestore``."""
+    from dendrite.saving.atomic import remove_stale_temporaries
+    from dendrite.saving.checkpoint import restore_for_backup, write_checkpoint
+
+    def name_of(fn):  # noqa: ANN001, ANN202
+        return _registration.get_registered_name(fn) if _registration.is_registered(fn) else None
+
+    _lambda_layer.install_registry(name_of, _registration.get_registered_object)
+    _backup.install_checkpoint_io(write_checkpoint, restore_for_backup, remove_stale_temporaries)
+
+
+_install_hooks()

@@ -1,83 +1,150 @@
 """``save_weights`` / ``load_weights``: a model's weights as one safetensors file.
 
 Tensors are named ``<index>:<variable path>`` in ``model.weights`` order, so the file is
-readable by any safetensors reader (PyTorch's too) and loading checks every name and shape
-against the model before changing any weight.
+readable by any safetensors reader (PyTorch's too). Loading matches tensors to weights by
+index, checks the count, every shape and dtype (naming the layer and both shapes) before
+changing any weight, then assigns them all.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Any
 
 import numpy as np
 
 from dendrite.saving.atomic import atomic_write_bytes
+from dendrite.saving.errors import ModelLoadError, WeightsLoadError
+from dendrite.saving.safetensors_io import TensorInfo, parse_header, read_tensors, tensors_to_bytes
+
+WEIGHTS_SUFFIX = ".weights.safetensors"
+MODEL_SUFFIXES = (".dendrite", ".keras")
+_NAME = re.compile(r"^(\d{1,9}):(.*)$", re.DOTALL)
 
 
-class WeightsLoadError(ValueError):
-    """A weights file that does not match the model or is not a valid safetensors file."""
+def variable_label(variable: Any) -> str:
+    return str(getattr(variable, "path", None) or getattr(variable, "name", None) or "variable")
 
 
-def weights_to_dict(variables: list) -> dict[str, np.ndarray]:
-    return {
-        f"{i:04d}:{v.path or v.name}": np.ascontiguousarray(v.data) for i, v in enumerate(variables)
-    }
+def variables_to_dict(variables: list) -> dict[str, np.ndarray]:
+    """``{"0000:dense/kernel": array, ...}`` in the order of ``variables``."""
+    return {f"{i:04d}:{variable_label(v)}": v.data for i, v in enumerate(variables)}
+
+
+def ordered_names(infos: dict[str, TensorInfo], what: str) -> list[str]:
+    """Tensor names sorted by their index prefix, which must be exactly 0..n-1."""
+    indexed = {}
+    for name in infos:
+        match = _NAME.match(name)
+        if match is None:
+            raise ModelLoadError(
+                f"{what}: tensor name {name!r} is not of the form '<index>:<path>' written by "
+                f"dendrite."
+            )
+        index = int(match.group(1))
+        if index in indexed:
+            raise ModelLoadError(
+                f"{what}: tensors {indexed[index]!r} and {name!r} have the same index {index}."
+            )
+        indexed[index] = name
+    if sorted(indexed) != list(range(len(indexed))):
+        raise ModelLoadError(f"{what}: the tensor indices are not 0..{len(indexed) - 1}.")
+    return [indexed[i] for i in range(len(indexed))]
+
+
+def _layer_and_weight(variable: Any) -> tuple[str, str]:
+    label = variable_label(variable)
+    if "/" in label:
+        layer, weight = label.rsplit("/", 1)
+        return layer, weight
+    return "?", label
+
+
+def check_against(
+    variables: list,
+    infos: dict[str, TensorInfo],
+    what: str,
+    owner: str = "the model",
+    skip_mismatch: bool = False,
+) -> list[tuple[Any, str]]:
+    """Pair ``variables`` with the tensors of a checked header; raise on any mismatch.
+
+    Returns ``(variable, tensor name)`` pairs to assign (mismatched ones dropped, with a
+    warning, when ``skip_mismatch``).
+    """
+    names = ordered_names(infos, what)
+    if len(names) != len(variables):
+        listed = ", ".join(variable_label(v) for v in variables[:12])
+        raise WeightsLoadError(
+            f"{what} holds {len(names)} weights but {owner} has {len(variables)}"
+            f"{' (' + listed + (', ...' if len(variables) > 12 else '') + ')' if variables else ''}"
+            f": the architecture does not match."
+        )
+    pairs = []
+    for name, variable in zip(names, variables):
+        info = infos[name]
+        layer, weight = _layer_and_weight(variable)
+        if info.shape != tuple(variable.data.shape):
+            message = (
+                f"{what}: layer '{layer}' weight '{weight}' expects shape "
+                f"{tuple(variable.data.shape)}, but the file's tensor {name!r} has shape "
+                f"{info.shape}."
+            )
+            if skip_mismatch:
+                warnings.warn(f"Skipping: {message}", stacklevel=3)
+                continue
+            raise WeightsLoadError(message)
+        if info.dtype != variable.data.dtype:
+            message = (
+                f"{what}: layer '{layer}' weight '{weight}' is {variable.data.dtype}, but the "
+                f"file's tensor {name!r} is {info.dtype}."
+            )
+            if skip_mismatch:
+                warnings.warn(f"Skipping: {message}", stacklevel=3)
+                continue
+            raise WeightsLoadError(message)
+        pairs.append((variable, name))
+    return pairs
+
+
+def load_into(
+    variables: list, payload: bytes, what: str, owner: str = "the model", skip_mismatch=False
+):
+    """Check safetensors ``payload`` against ``variables``, then assign every tensor."""
+    infos, _ = parse_header(payload, what)
+    pairs = check_against(variables, infos, what, owner, skip_mismatch)
+    tensors, _ = read_tensors(payload, what)
+    for variable, name in pairs:
+        variable.data[...] = tensors[name]
 
 
 def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
     """Write ``model.weights`` to ``filepath`` (``.weights.safetensors``), atomically."""
-    from safetensors.numpy import save
-
     path = str(filepath)
-    if not path.endswith(".weights.safetensors"):
-        raise ValueError(
-            f"The filename must end in `.weights.safetensors`. Received: filepath={path}"
-        )
-    atomic_write_bytes(path, save(weights_to_dict(model.weights)), overwrite=overwrite)
-
-
-def read_tensors(payload: bytes, what: str) -> dict[str, np.ndarray]:
-    """Parse safetensors bytes, turning any parser failure into one clear error."""
-    from safetensors.numpy import load
-
-    try:
-        return load(payload)
-    except Exception as error:  # the parser raises several types for corrupt input
-        raise WeightsLoadError(f"{what} is not a valid safetensors file: {error}") from None
-
-
-def assign_weights(variables: list, tensors: dict[str, np.ndarray], what: str) -> None:
-    """Check every tensor against ``variables`` (count, order, shapes), then assign all."""
-    expected = weights_to_dict(variables)
-    if len(tensors) != len(expected):
-        raise WeightsLoadError(
-            f"{what} holds {len(tensors)} weights but the model has {len(expected)}."
-        )
-    ordered = sorted(tensors, key=lambda name: name.split(":", 1)[0])
-    for name, variable in zip(ordered, variables):
-        array = tensors[name]
-        if array.shape != variable.shape:
-            raise WeightsLoadError(
-                f"{what}: weight {name!r} has shape {array.shape} but layer weight "
-                f"{variable.path!r} expects {variable.shape}."
-            )
-        if array.dtype != variable.dtype:
-            raise WeightsLoadError(
-                f"{what}: weight {name!r} has dtype {array.dtype} but {variable.path!r} is "
-                f"{variable.dtype}."
-            )
-    for name, variable in zip(ordered, variables):
-        variable.data[...] = tensors[name]
+    if not path.endswith(WEIGHTS_SUFFIX):
+        raise ValueError(f"The filename must end in `{WEIGHTS_SUFFIX}`. Received: filepath={path}")
+    payload = tensors_to_bytes(variables_to_dict(model.weights), {"format": "dendrite.weights"})
+    atomic_write_bytes(path, payload, overwrite=overwrite)
 
 
 def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None:
-    """Load weights saved by ``save_weights`` into a model of the same architecture."""
+    """Load weights saved by ``save_weights`` (or the weights of a ``.dendrite`` model file)
+    into a built model of the same architecture. Nothing changes unless all match."""
     path = str(filepath)
-    with open(path, "rb") as stream:
-        payload = stream.read()
     if not model.built:
         raise WeightsLoadError(
             f"Model '{model.name}' has no weights yet: build it first (call it on data or "
             f"pass input_shape) before load_weights."
         )
-    assign_weights(model.weights, read_tensors(payload, path), path)
+    if path.endswith(MODEL_SUFFIXES):
+        from dendrite.saving.model_file import read_model_members
+
+        payload = read_model_members(path)["model.weights.safetensors"]
+    else:
+        try:
+            with open(path, "rb") as stream:
+                payload = stream.read()
+        except OSError as error:
+            raise WeightsLoadError(f"Cannot read {path}: {error.strerror or error}.") from None
+    load_into(model.weights, payload, path, f"model '{model.name}'", skip_mismatch)

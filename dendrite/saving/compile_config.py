@@ -1,0 +1,257 @@
+"""The compile settings and optimizer state of a saved model.
+
+``encode_compile`` writes what ``model.compile`` was given (optimizer config, loss,
+loss_weights, metrics) by name; ``decode_compile`` turns it back into compile arguments,
+resolving custom names through the registry. The optimizer's state (``iterations``, the
+learning rate, every slot) is saved as safetensors in ``optimizer.variables`` order, with
+the indices of the model's trainable weights it was built on, so loading can rebuild it on
+the same weights and continue exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from dendrite.saving import object_registration as registration
+from dendrite.saving.errors import ModelLoadError
+from dendrite.saving.safetensors_io import parse_header, tensors_to_bytes
+from dendrite.saving.weights import check_against, load_into, variables_to_dict
+
+
+# --- saving -------------------------------------------------------------------------------
+def encode_compile(model: Any) -> dict[str, Any] | None:
+    """The compile arguments of ``model`` as JSON values (None if not compiled)."""
+    if not getattr(model, "_compiled", False):
+        return None
+    compiled_loss = getattr(model, "compiled_loss", None)
+    return {
+        "optimizer": encode_optimizer(model.optimizer),
+        "loss": _encode(getattr(model, "loss", None), "loss"),
+        "loss_weights": None if compiled_loss is None else compiled_loss.loss_weights,
+        "metrics": _encode(_spec(model, "compiled_metrics"), "metric"),
+        "weighted_metrics": _encode(_spec(model, "compiled_weighted_metrics"), "metric"),
+    }
+
+
+def _spec(model: Any, attribute: str) -> Any:
+    holder = getattr(model, attribute, None)
+    return None if holder is None else holder.spec
+
+
+def encode_optimizer(optimizer: Any) -> dict[str, Any] | None:
+    if optimizer is None:
+        return None
+    from dendrite import optimizers
+
+    try:
+        entry = optimizers.serialize(optimizer)
+    except TypeError as error:
+        raise ValueError(f"Cannot save the optimizer: {error}") from None
+    if registration.is_registered(type(optimizer)):
+        entry["registered_name"] = registration.get_registered_name(type(optimizer))
+    return entry
+
+
+def _encode(spec: Any, kind: str) -> Any:
+    """A loss or metric spec (name, object, function, or a list/dict of them) as JSON."""
+    from dendrite import losses, metrics
+
+    if spec is None or isinstance(spec, (str, int, float, bool)):
+        return spec
+    if isinstance(spec, (list, tuple)):
+        return [_encode(item, kind) for item in spec]
+    if isinstance(spec, dict):
+        return {str(key): _encode(value, kind) for key, value in spec.items()}
+    if isinstance(spec, (losses.Loss, metrics.Metric)):
+        if type(spec) is metrics.MeanMetricWrapper:
+            return _function_name(spec._fn, kind)
+        fn = getattr(spec, "fn", None)
+        if type(spec) is losses.LossFunctionWrapper and _function_name(fn, kind, False) is None:
+            return _function_name(fn, kind)
+        entry = {"class_name": type(spec).__name__, "config": spec.get_config()}
+        if registration.is_registered(type(spec)):
+            entry["registered_name"] = registration.get_registered_name(type(spec))
+        return entry
+    if isinstance(spec, type):
+        return registration.get_registered_name(spec)
+    if callable(spec):
+        return _function_name(spec, kind)
+    raise ValueError(f"Cannot save the {kind} {spec!r} in the compile settings.")
+
+
+def _function_name(fn: Any, kind: str, fallback: bool = True) -> str | None:
+    from dendrite import losses
+
+    name = getattr(fn, "__name__", None)
+    if name in losses.LOSS_FUNCTIONS and losses.LOSS_FUNCTIONS[name] is fn:
+        return name
+    if registration.is_registered(fn):
+        return registration.get_registered_name(fn)
+    if not fallback:
+        return None
+    warnings.warn(
+        f"The {kind} function {name!r} is not registered: the saved model will compile only "
+        f"if it is passed in custom_objects when loading. Decorate it with "
+        f"@dendrite.saving.register_keras_serializable(package='my_package').",
+        stacklevel=4,
+    )
+    return str(name)
+
+
+# --- loading --------------------------------------------------------------------------------
+def decode_compile(config: Any, custom_objects: dict[str, Any], what: str) -> dict[str, Any]:
+    """Arguments for ``model.compile`` from ``encode_compile``'s output."""
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{what}: compile_config must be an object.")
+    unknown = set(config) - {"optimizer", "loss", "loss_weights", "metrics", "weighted_metrics"}
+    if unknown:
+        raise ModelLoadError(f"{what}: compile_config has unknown keys {sorted(unknown)}.")
+    weights = config.get("loss_weights")
+    if not _numbers(weights):
+        raise ModelLoadError(f"{what}: loss_weights must be numbers (a list or an object).")
+    return {
+        "optimizer": decode_optimizer(config.get("optimizer"), custom_objects, what),
+        "loss": _decode(config.get("loss"), "loss", custom_objects, what),
+        "loss_weights": weights,
+        "metrics": _decode(config.get("metrics"), "metric", custom_objects, what),
+        "weighted_metrics": _decode(config.get("weighted_metrics"), "metric", custom_objects, what),
+    }
+
+
+def _numbers(value: Any) -> bool:
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    if isinstance(value, list):
+        return all(_numbers(v) and not isinstance(v, (list, dict)) for v in value)
+    if isinstance(value, dict):
+        return all(_numbers(v) and not isinstance(v, (list, dict)) for v in value.values())
+    return False
+
+
+def decode_optimizer(entry: Any, custom_objects: dict[str, Any], what: str) -> Any:
+    from dendrite import optimizers
+
+    if entry is None:
+        return "rmsprop"
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ModelLoadError(f"{what}: the optimizer must be {{'class_name', 'config'}}.")
+    if not isinstance(entry.get("config", {}), dict):
+        raise ModelLoadError(f"{what}: the optimizer config must be an object.")
+    name = entry.get("registered_name") or entry["class_name"]
+    custom = registration.get_registered_object(name, custom_objects) or custom_objects.get(
+        entry["class_name"]
+    )
+    if custom is None and entry["class_name"].lower() not in optimizers.ALL_OPTIMIZERS:
+        raise ModelLoadError(f"{what}: {registration.how_to_register('optimizer', name)}")
+    try:
+        if custom is not None:
+            return custom.from_config(dict(entry.get("config") or {}))
+        return optimizers.deserialize(
+            {"class_name": entry["class_name"], "config": entry.get("config") or {}},
+            custom_objects=custom_objects,
+        )
+    except Exception as error:
+        raise ModelLoadError(
+            f"{what}: the optimizer {entry['class_name']!r} could not be rebuilt: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+
+
+def _decode(spec: Any, kind: str, custom_objects: dict[str, Any], what: str) -> Any:
+    from dendrite import losses, metrics
+
+    if spec is None or isinstance(spec, (int, float, bool)):
+        return spec
+    if isinstance(spec, list):
+        return [_decode(item, kind, custom_objects, what) for item in spec]
+    table = losses.LOSSES if kind == "loss" else metrics.METRICS
+    if isinstance(spec, str):
+        found = registration.get_registered_object(spec, custom_objects)
+        if found is not None:
+            return found
+        if spec in table or (kind == "metric" and spec in ("accuracy", "acc")):
+            return spec
+        raise ModelLoadError(f"{what}: {registration.how_to_register(kind, spec)}")
+    if isinstance(spec, dict) and "class_name" in spec:
+        name = spec.get("registered_name") or spec["class_name"]
+        if not isinstance(name, str) or not isinstance(spec.get("config", {}), dict):
+            raise ModelLoadError(f"{what}: a {kind} entry is malformed.")
+        cls = registration.get_registered_object(name, custom_objects)
+        if cls is None and isinstance(table.get(spec["class_name"]), type):
+            cls = table[spec["class_name"]]
+        if cls is None:
+            raise ModelLoadError(f"{what}: {registration.how_to_register(kind, name)}")
+        try:
+            return cls.from_config(dict(spec.get("config") or {}))
+        except Exception as error:
+            raise ModelLoadError(
+                f"{what}: the {kind} {name!r} could not be rebuilt: {type(error).__name__}: {error}"
+            ) from None
+    if isinstance(spec, dict):
+        return {key: _decode(value, kind, custom_objects, what) for key, value in spec.items()}
+    raise ModelLoadError(f"{what}: cannot read the {kind} {spec!r}.")
+
+
+# --- optimizer state ------------------------------------------------------------------------
+def encode_optimizer_state(model: Any) -> tuple[dict[str, Any], bytes] | None:
+    """(description, safetensors bytes) of the optimizer's variables, or None."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "variables"):
+        return None
+    built_on: list[int] | None = None
+    if getattr(optimizer, "built", False):
+        positions = {id(v): i for i, v in enumerate(model.trainable_weights)}
+        built_on = []
+        for variable in getattr(optimizer, "_trainable_variables", []):
+            if id(variable) not in positions:
+                raise ValueError(
+                    f"Cannot save the optimizer state: it updates {variable!r}, which is not "
+                    f"a trainable weight of the model."
+                )
+            built_on.append(positions[id(variable)])
+    payload = tensors_to_bytes(variables_to_dict(optimizer.variables))
+    return {"built_on": built_on, "class_name": type(optimizer).__name__}, payload
+
+
+def restore_optimizer_state(
+    model: Any, description: Any, payload: bytes, what: str, check_only: bool = False
+) -> None:
+    """Build the model's optimizer on the saved weights and load its variables; every
+    count, shape and dtype is checked before the first one is written."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return
+    if not isinstance(description, dict):
+        raise ModelLoadError(f"{what}: optimizer_state must be an object.")
+    saved_class = description.get("class_name")
+    if saved_class is not None and saved_class != type(optimizer).__name__:
+        raise ModelLoadError(
+            f"{what}: the optimizer state is for {saved_class!r} but the model's optimizer is "
+            f"{type(optimizer).__name__!r}."
+        )
+    built_on = description.get("built_on")
+    trainable = model.trainable_weights
+    if built_on is not None:
+        if not isinstance(built_on, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(trainable)
+            for i in built_on
+        ):
+            raise ModelLoadError(
+                f"{what}: optimizer_state.built_on must list indices of the model's "
+                f"{len(trainable)} trainable weights."
+            )
+        if len(set(built_on)) != len(built_on):
+            raise ModelLoadError(f"{what}: optimizer_state.built_on repeats a weight.")
+    infos, _ = parse_header(payload, f"{what} (optimizer state)")
+    if built_on is not None and not optimizer.built:
+        try:
+            optimizer.build([trainable[i] for i in built_on])
+        except Exception as error:
+            raise ModelLoadError(
+                f"{what}: the optimizer could not be built: {type(error).__name__}: {error}"
+            ) from None
+    owner = f"optimizer '{getattr(optimizer, 'name', type(optimizer).__name__)}'"
+    check_against(optimizer.variables, infos, f"{what} (optimizer state)", owner)
+    if not check_only:
+        load_into(optimizer.variables, payload, f"{what} (optimizer state)", owner)

@@ -1,0 +1,218 @@
+"""``save_model`` / ``load_model``: a whole model in one zip file, never pickle.
+
+The file (``.dendrite``, or ``.keras`` for Keras habits) holds:
+
+- ``config.json``: format and dendrite versions, the architecture (Keras's
+  ``class_name``/``config``/``build_config``), the compile settings, and how the optimizer
+  state maps onto the model's weights;
+- ``model.weights.safetensors``: ``model.weights`` in order;
+- ``optimizer.safetensors``: ``optimizer.variables`` (iterations, learning rate, slots).
+
+It is written atomically. Loading checks the zip, the JSON, every class name, every tensor
+header and the sizes before building anything, then checks every weight's shape and dtype
+against the built architecture before assigning any; a bad file raises one
+``ModelLoadError`` that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dendrite.saving import architecture, compile_config
+from dendrite.saving import object_registration as registration
+from dendrite.saving.archive import read_archive, write_archive
+from dendrite.saving.errors import ModelLoadError
+from dendrite.saving.safe_json import MAX_JSON_BYTES, loads_checked
+from dendrite.saving.safetensors_io import parse_header, tensors_to_bytes
+from dendrite.saving.weights import (
+    MODEL_SUFFIXES,
+    check_against,
+    load_into,
+    ordered_names,
+    variables_to_dict,
+)
+
+FORMAT = "dendrite.model"
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+WEIGHTS = "model.weights.safetensors"
+OPTIMIZER = "optimizer.safetensors"
+TENSOR_LIMIT = 1 << 40
+_DOCUMENT_KEYS = {
+    "format": str,
+    "format_version": int,
+    "dendrite_version": str,
+    "date_saved": str,
+    "module": (str, type(None)),
+    "class_name": str,
+    "registered_name": (str, type(None)),
+    "config": dict,
+    "build_config": (dict, type(None)),
+    "compile_config": (dict, type(None)),
+    "optimizer_state": (dict, type(None)),
+}
+
+
+def _version() -> str:
+    # The package is loaded before any of its modules; reading it needs no import.
+    return str(getattr(sys.modules.get("dendrite"), "__version__", "unknown"))
+
+
+def model_document(model: Any, include_optimizer: bool = True) -> tuple[dict, dict[str, bytes]]:
+    """(config.json document, tensor members) describing ``model``."""
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "dendrite_version": _version(),
+        "date_saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **architecture.encode_model(model),
+        "compile_config": None,
+        "optimizer_state": None,
+    }
+    members = {
+        WEIGHTS: tensors_to_bytes(variables_to_dict(model.weights), {"format": "dendrite.weights"})
+    }
+    if include_optimizer and getattr(model, "_compiled", False):
+        document["compile_config"] = compile_config.encode_compile(model)
+        state = compile_config.encode_optimizer_state(model)
+        if state is not None:
+            document["optimizer_state"], members[OPTIMIZER] = state
+    return document, members
+
+
+def save_model(
+    model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True, **kwargs
+) -> None:
+    """Save the architecture, weights, compile settings and optimizer state to one file
+    (``.dendrite`` or ``.keras``), atomically: a crash mid-save leaves the old file."""
+    if kwargs.pop("zipped", True) is False:
+        raise ValueError("dendrite model files are always zipped; zipped=False is not supported.")
+    if kwargs:
+        raise TypeError(f"save_model() got unexpected arguments {sorted(kwargs)}.")
+    path = str(filepath)
+    if not path.endswith(MODEL_SUFFIXES):
+        raise ValueError(
+            f"Invalid filepath extension for saving. Please add either a `.dendrite` or "
+            f"`.keras` extension for the native model format (or use save_weights with a "
+            f"`.weights.safetensors` file). Received: filepath={path}"
+        )
+    document, members = model_document(model, include_optimizer)
+    write_archive(path, {CONFIG: architecture.to_json_bytes(document), **members}, overwrite)
+
+
+def read_model_members(path: Any) -> dict[str, bytes]:
+    """The checked members of a model file (see ``archive.read_archive``)."""
+    limits = {CONFIG: MAX_JSON_BYTES, WEIGHTS: TENSOR_LIMIT, OPTIMIZER: TENSOR_LIMIT}
+    return read_archive(path, limits, required=(CONFIG, WEIGHTS))
+
+
+def check_document(document: Any, what: str) -> None:
+    """The top-level schema of config.json: known keys, their types, the format."""
+    if not isinstance(document, dict):
+        raise ModelLoadError(f"{what}: config.json must hold a JSON object.")
+    if document.get("format") != FORMAT:
+        raise ModelLoadError(
+            f"{what}: config.json is not a dendrite model description (format is "
+            f"{document.get('format')!r}, expected {FORMAT!r})."
+        )
+    unknown = set(document) - set(_DOCUMENT_KEYS)
+    if unknown:
+        raise ModelLoadError(f"{what}: config.json has unknown keys {sorted(unknown)}.")
+    for key, kind in _DOCUMENT_KEYS.items():
+        if key not in document:
+            raise ModelLoadError(f"{what}: config.json lacks {key!r}.")
+        value = document[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ModelLoadError(
+                f"{what}: config.json {key!r} has the wrong type ({type(value).__name__})."
+            )
+    version = document["format_version"]
+    if not 1 <= version <= FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{what}: format version {version} is not supported by this dendrite "
+            f"({_version()}, which reads versions 1..{FORMAT_VERSION}); it was saved by "
+            f"dendrite {document['dendrite_version']}."
+        )
+
+
+def load_model(
+    filepath: Any,
+    custom_objects: dict[str, Any] | None = None,
+    compile: bool = True,  # noqa: A002 (Keras' name)
+    safe_mode: bool = True,
+) -> Any:
+    """Load a model saved with ``model.save``: architecture, weights, compile settings and
+    optimizer state. Custom classes and functions are found by their registered names
+    (``register_keras_serializable``) or in ``custom_objects``; no code is read from the
+    file (``safe_mode`` is accepted for Keras compatibility and is always on)."""
+    path = str(filepath)
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError("custom_objects must be a dict of name -> class or function.")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"No model file at {path}.")
+    members = read_model_members(path)
+    return load_from_members(members, path, custom_objects, compile)
+
+
+def load_from_members(
+    members: dict[str, bytes],
+    what: str,
+    custom_objects: dict[str, Any] | None = None,
+    compile: bool = True,  # noqa: A002
+) -> Any:
+    document = loads_checked(members[CONFIG], f"{what} (config.json)")
+    check_document(document, what)
+    weight_infos, _ = parse_header(members[WEIGHTS], f"{what} ({WEIGHTS})")
+    ordered_names(weight_infos, f"{what} ({WEIGHTS})")
+    weight_elements = sum(info.size for info in weight_infos.values())
+    state = document["optimizer_state"]
+    if state is not None and OPTIMIZER not in members:
+        raise ModelLoadError(f"{what}: optimizer_state is described but {OPTIMIZER} is missing.")
+    if OPTIMIZER in members:
+        ordered_names(parse_header(members[OPTIMIZER], f"{what} ({OPTIMIZER})")[0], what)
+    custom = registration.all_custom_objects(custom_objects)
+    entry = architecture.check_architecture(document, custom, weight_elements, what)
+    arguments = None
+    if compile and document["compile_config"] is not None:
+        arguments = compile_config.decode_compile(document["compile_config"], custom, what)
+    model = architecture.build_model(entry, custom, weight_elements, what, len(weight_infos))
+    owner = f"model '{model.name}'"
+    check_against(model.weights, weight_infos, f"{what} ({WEIGHTS})", owner)
+    load_into(model.weights, members[WEIGHTS], f"{what} ({WEIGHTS})", owner)
+    if arguments is not None:
+        try:
+            model.compile(**arguments)
+        except Exception as error:
+            raise ModelLoadError(
+                f"{what}: the saved compile settings do not work: {type(error).__name__}: "
+                f"{error}. Pass compile=False to load the model without them."
+            ) from None
+        if state is not None:
+            compile_config.restore_optimizer_state(model, state, members[OPTIMIZER], what)
+    return model
+
+
+def model_to_json(model: Any, **kwargs: Any) -> str:
+    """The architecture as a JSON string (no weights): ``model.to_json()``."""
+    entry = {"format": FORMAT, "dendrite_version": _version(), **architecture.encode_model(model)}
+    return json.dumps(json.loads(architecture.to_json_bytes(entry)), **kwargs)
+
+
+def model_from_json(
+    json_string: str | bytes,
+    custom_objects: dict[str, Any] | None = None,
+    max_weight_elements: int | None = architecture.DEFAULT_WEIGHT_BUDGET,
+) -> Any:
+    """A new (freshly initialised) model from ``to_json``'s output, checked as a file's
+    architecture is. ``max_weight_elements`` bounds the weights the JSON may create."""
+    what = "model JSON"
+    entry = loads_checked(json_string, what)
+    if isinstance(entry, dict):
+        entry = {k: v for k, v in entry.items() if k not in ("format", "dendrite_version")}
+    custom = registration.all_custom_objects(custom_objects)
+    entry = architecture.check_architecture(entry, custom, None, what)
+    return architecture.build_model(entry, custom, max_weight_elements, what)

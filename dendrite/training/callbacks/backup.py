@@ -1,0 +1,117 @@
+"""``BackupAndRestore``: resume an interrupted ``fit`` where it stopped, bit for bit.
+
+At the end of each epoch (or every ``save_freq`` batches) one checkpoint file is written
+atomically: weights, optimizer variables, the epoch and the state of every random
+generator. When ``fit`` starts again with the same callback, the checkpoint is checked
+against the model, restored, and training continues from the next epoch: with epoch
+checkpoints, the resumed run ends with the same weights as one that never stopped.
+A process killed while the checkpoint is being written leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+from dendrite.training.callbacks.base import Callback
+
+CHECKPOINT = "latest.checkpoint"
+
+# The checkpoint file format lives in dendrite.saving, above training; saving installs its
+# writer and reader here when it is imported (imports flow one way: training never imports
+# saving).
+_CHECKPOINT_IO: dict[str, Callable] = {}
+
+
+def install_checkpoint_io(write: Callable, read: Callable, clean: Callable) -> None:
+    """Called by ``dendrite.saving``: ``write(model, path, state)`` writes a checkpoint
+    atomically; ``read(model, path)`` checks and restores one, returning its state with a
+    valid ``"epoch"``; ``clean(path)`` removes files left by killed writes."""
+    _CHECKPOINT_IO.update(write=write, read=read, clean=clean)
+
+
+def _io(name: str) -> Callable:
+    if name not in _CHECKPOINT_IO:
+        raise RuntimeError(
+            "BackupAndRestore writes its checkpoints with dendrite.saving: `import dendrite` "
+            "(or `import dendrite.saving`) before calling fit."
+        )
+    return _CHECKPOINT_IO[name]
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state to ``backup_dir`` and restore it when ``fit`` restarts.
+
+    Args:
+        backup_dir: a directory used only by this callback.
+        save_freq: ``"epoch"`` (bit-identical resume from the last finished epoch) or a
+            number of batches (as Keras: the interrupted epoch restarts from its beginning
+            with the weights saved mid-epoch, so that run is not bit-identical).
+        delete_checkpoint: remove ``backup_dir`` when training finishes.
+    """
+
+    def __init__(self, backup_dir: Any, save_freq: Any = "epoch", delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch" and (
+            not isinstance(save_freq, int) or isinstance(save_freq, bool) or save_freq < 1
+        ):
+            raise ValueError(
+                f"Invalid value for argument `save_freq`. Received: save_freq={save_freq}. "
+                f"Expected either 'epoch' or an integer value."
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        self._checkpoint_path = os.path.join(self.backup_dir, CHECKPOINT)
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self.model.built:
+            raise ValueError(
+                f"To use the BackupAndRestore callback, your model must be built before you "
+                f"call `fit()`. Model {self.model.name} is unbuilt: call it on a batch of data."
+            )
+        _io("clean")(self._checkpoint_path)
+        self._current_epoch = 0
+        if os.path.exists(self._checkpoint_path):
+            epoch = _io("read")(self.model, self._checkpoint_path)["epoch"]
+            self._current_epoch = epoch
+            self.model._initial_epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save_model()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._should_save_on_batch(batch):
+            self._save_model()
+
+    def _save_model(self) -> None:
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        _io("write")(self.model, self._checkpoint_path, state)
+
+    def _should_save_on_batch(self, batch: int) -> bool:
+        if self.save_freq == "epoch":
+            return False
+        if batch <= self._last_batch_seen:  # a new epoch
+            add_batches = batch + 1
+        else:
+            add_batches = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add_batches
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
