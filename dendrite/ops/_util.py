@@ -27,7 +27,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return grad
     extra = grad.ndim - len(shape)
     if extra > 0:
-        grad = _add_reduce(grad, axis=tuple(range(extra)))
+        grad = _add_reduce(grad, axis=0 if extra == 1 else tuple(range(extra)))
+        if grad.shape == shape:  # the usual bias case: only leading axes were added
+            return grad
     axes = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
     if axes:
         grad = _add_reduce(grad, axis=axes, keepdims=True)

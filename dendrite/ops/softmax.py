@@ -19,13 +19,15 @@ import numpy as np
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import normalize_axis
 
-_sum = np.add.reduce  # the ufunc's reduce, without np.sum's Python wrapper
+# The ufuncs' own reduce, without the Python wrappers of np.sum / np.all (hot path).
+_sum = np.add.reduce
+_all = np.logical_and.reduce
 
 
 def _shift(x: np.ndarray, axes: tuple | None) -> np.ndarray:
     """max over ``axes`` (kept), with non-finite maxima (all -inf, say) replaced by 0."""
     m = np.maximum.reduce(x, axis=axes, keepdims=True)
-    if not np.isfinite(_sum(m, axis=None)):  # rare: an all -inf slice (say, fully masked)
+    if not _all(np.isfinite(m), axis=None):  # rare: an all -inf slice (say, fully masked)
         m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     return m
 
