@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -360,15 +359,15 @@ def test_damaged_checkpoint_is_refused_and_leaves_the_model_unchanged(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
-def test_crc_damage_anywhere_is_one_clear_error(valid, tmp_path):
+def test_a_damaged_byte_anywhere_is_one_clear_error(valid, tmp_path):
     whole = _zip(tmp_path / "w.dendrite", valid, method=zipfile.ZIP_STORED).read_bytes()
-    rng = np.random.default_rng(0)
-    for position in rng.integers(0, len(whole), 40):
+    refused = 0
+    for position in np.random.default_rng(0).integers(0, len(whole), 40):
         data = bytearray(whole)
         data[position] ^= 0x5A
         (tmp_path / "x.dendrite").write_bytes(bytes(data))
         try:
-            load_model(tmp_path / "x.dendrite")
+            load_model(tmp_path / "x.dendrite")  # a byte in an unused zip field may load
         except ModelLoadError:
-            pass
-    assert zlib.crc32(whole) == zlib.crc32(whole)
+            refused += 1
+    assert refused >= 30  # the CRCs catch damage to every member

@@ -181,6 +181,14 @@ def load_from_members(
         arguments = compile_config.decode_compile(document["compile_config"], custom, what)
     model = architecture.build_model(entry, custom, weight_elements, what, len(weight_infos))
     owner = f"model '{model.name}'"
+    if weight_infos and not model.weights and document["build_config"] is None:
+        raise ModelLoadError(
+            f"{what}: the file holds {len(weight_infos)} weights but the rebuilt model "
+            f"'{model.name}' ({document['class_name']}) has none, and the file does not record "
+            f"its input shape. Build the model before saving it (call it on data or "
+            f"model.build(input_shape)), or load the weights with model.load_weights after "
+            f"building a new instance."
+        )
     check_against(model.weights, weight_infos, f"{what} ({WEIGHTS})", owner)
     load_into(model.weights, members[WEIGHTS], f"{what} ({WEIGHTS})", owner)
     if arguments is not None:
