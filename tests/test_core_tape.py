@@ -85,6 +85,15 @@ def test_watch_a_constant_tensor():
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), [6.0])
 
 
+def test_watching_ends_with_the_tape_but_its_record_stays():
+    x = Tensor(np.array([3.0]))
+    with GradientTape() as tape:
+        tape.watch([x])
+        y = ops.sum(x * x)
+    assert not x.requires_grad and not (x * 2).requires_grad
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), [6.0])
+
+
 def test_unwatched_constant_has_no_gradient():
     x = Tensor(np.array([3.0]))
     with GradientTape() as tape:

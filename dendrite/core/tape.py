@@ -35,6 +35,7 @@ class GradientTape:
         self.watch_accessed_variables = watch_accessed_variables
         self._used = False
         self._previous = True
+        self._watched: list[Tensor] = []
 
     def __enter__(self) -> GradientTape:
         self._previous = _GradMode.enabled
@@ -43,15 +44,22 @@ class GradientTape:
 
     def __exit__(self, *exc: Any) -> None:
         _GradMode.enabled = self._previous
+        # Watching lasts as long as the tape records (TensorFlow's rule); what was recorded
+        # stays differentiable, since each node keeps which of its inputs needed gradients.
+        for item in self._watched:
+            item.requires_grad = False
+        self._watched.clear()
 
     def watch(self, tensor: Any) -> None:
-        """Record operations on ``tensor`` (or each tensor of a list) from now on."""
+        """Record operations on ``tensor`` (or each tensor of a list) until the tape closes."""
         for item in tensor if isinstance(tensor, (list, tuple)) else [tensor]:
             if not isinstance(item, Tensor):
                 raise TypeError(f"tape.watch expects Tensors, got {type(item).__name__}.")
             if not np.issubdtype(item.dtype, np.inexact):
                 raise TypeError(f"tape.watch needs a floating tensor, got dtype {item.dtype}.")
-            item.requires_grad = True
+            if not item.requires_grad:
+                item.requires_grad = True
+                self._watched.append(item)
 
     def gradient(
         self,

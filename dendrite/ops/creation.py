@@ -51,13 +51,13 @@ def cast(x: Any, dtype: Any) -> Tensor:
     return Cast.apply(x, dtype=target)
 
 
-def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Tensor:
+def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None, ragged: Any = None) -> Tensor:
     """A Tensor from x (a Tensor is returned as it is unless ``dtype`` differs).
 
     Python floats and lists of them become ``floatx()``; ndarrays keep their dtype.
     """
-    if sparse:
-        raise ValueError("convert_to_tensor: sparse tensors are not supported.")
+    if sparse or ragged:
+        raise ValueError("convert_to_tensor: sparse and ragged tensors are not supported.")
     if isinstance(x, Tensor):
         return x if dtype is None else cast(x, dtype)
     return Tensor(x, dtype=None if dtype is None else _dtype(dtype))
