@@ -21,6 +21,8 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.ops.creation import Cast
+from dendrite.testing._torch_refs import t as _t
+from dendrite.testing._torch_refs import torch_pad, torch_reduce, torch_std, torch_var
 
 # The modules whose primitives this table must cover, every one of them.
 COVERED_MODULES = frozenset(
@@ -70,24 +72,6 @@ def sample(domain: str, shape: tuple, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def _torch() -> Any:
-    import torch
-
-    return torch
-
-
-def _t(path: str) -> Callable[..., Any]:
-    """A torch function by dotted name, resolved lazily (torch is optional)."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        target: Any = _torch()
-        for part in path.split("."):
-            target = getattr(target, part)
-        return target(*args, **kwargs)
-
-    return call
-
-
 UNARY_SHAPES = ((), (1,), (5,), (3, 1), (2, 3, 4))
 BINARY_SHAPES = (((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((1,), (1,)))
 REDUCE_SHAPES = ((4,), (3, 5), (2, 1, 3))
@@ -105,29 +89,6 @@ def _binary(op: str, fn: Callable, torch: Callable | None, domain: str = "real")
 
 def _reduce(op: str, fn: Callable, torch: Callable | None, domain: str = "real", name: str = ""):
     return OpCase(op, fn, tuple((s,) for s in REDUCE_SHAPES), torch, "reduce", domain, name)
-
-
-def _torch_var(x: Any, axis: Any, keepdims: bool) -> Any:
-    dims = tuple(range(x.ndim)) if axis is None else axis
-    return _t("var")(x, dim=dims, correction=0, keepdim=keepdims)
-
-
-def _torch_std(x: Any, axis: Any, keepdims: bool) -> Any:
-    dims = tuple(range(x.ndim)) if axis is None else axis
-    return _t("std")(x, dim=dims, correction=0, keepdim=keepdims)
-
-
-def _torch_reduce(name: str) -> Callable[..., Any]:
-    def call(x: Any, axis: Any, keepdims: bool) -> Any:
-        dims = tuple(range(x.ndim)) if axis is None else axis
-        return _t(name)(x, dim=dims, keepdim=keepdims)
-
-    return call
-
-
-def _torch_pad(x: Any, widths: tuple, mode: str) -> Any:
-    """PyTorch pads the last two axes of a batch in these modes: add a batch axis."""
-    return _t("nn.functional.pad")(x[None], widths, mode=mode)[0]
 
 
 def _softmax_axis(axis: Any) -> int:
@@ -197,13 +158,13 @@ CASES: tuple[OpCase, ...] = (
     _unary("softplus", ops.log_sigmoid, _t("nn.functional.logsigmoid"), "wide", "log_sigmoid"),
     _unary("softsign", ops.softsign, _t("nn.functional.softsign"), "wide"),
     # --- reductions and the softmax family -----------------------------------------------------
-    _reduce("sum", ops.sum, _torch_reduce("sum")),
-    _reduce("mean", ops.mean, _torch_reduce("mean")),
-    _reduce("max", ops.max, _torch_reduce("amax")),
-    _reduce("min", ops.min, _torch_reduce("amin")),
-    _reduce("logsumexp", ops.logsumexp, _torch_reduce("logsumexp"), "wide"),
-    _reduce("mean", ops.var, _torch_var, name="var"),
-    _reduce("std", ops.std, _torch_std),
+    _reduce("sum", ops.sum, torch_reduce("sum")),
+    _reduce("mean", ops.mean, torch_reduce("mean")),
+    _reduce("max", ops.max, torch_reduce("amax")),
+    _reduce("min", ops.min, torch_reduce("amin")),
+    _reduce("logsumexp", ops.logsumexp, torch_reduce("logsumexp"), "wide"),
+    _reduce("mean", ops.var, torch_var, name="var"),
+    _reduce("std", ops.std, torch_std),
     _reduce(
         "softmax",
         lambda x, axis, keepdims: ops.softmax(x, axis=_softmax_axis(axis)),
@@ -379,14 +340,14 @@ CASES: tuple[OpCase, ...] = (
         "pad",
         lambda x: ops.pad(x, 2, mode="reflect"),
         (((3, 4),),),
-        lambda x: _torch_pad(x, (2, 2, 2, 2), "reflect"),
+        lambda x: torch_pad(x, (2, 2, 2, 2), "reflect"),
         name="pad_reflect",
     ),
     OpCase(
         "pad",
         lambda x: ops.pad(x, ((1, 2),), mode="edge"),
         (((3, 2),),),
-        lambda x: _torch_pad(x, (1, 2, 1, 2), "replicate"),
+        lambda x: torch_pad(x, (1, 2, 1, 2), "replicate"),
         name="pad_edge",
     ),
     OpCase("pad", lambda x: ops.pad(x, 1, mode="symmetric"), (((2, 3),),), name="pad_symmetric"),
@@ -394,7 +355,7 @@ CASES: tuple[OpCase, ...] = (
         "pad",
         lambda x: ops.pad(x, 1, mode="wrap"),
         (((2, 3),),),
-        lambda x: _torch_pad(x, (1, 1, 1, 1), "circular"),
+        lambda x: torch_pad(x, (1, 1, 1, 1), "circular"),
         name="pad_wrap",
     ),
     # --- selection and dtype -------------------------------------------------------------------
