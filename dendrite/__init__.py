@@ -14,6 +14,7 @@ from dendrite import (
     models,
     ops,
     optimizers,
+    saving,
     utils,
 )
 from dendrite._backend import floatx, set_floatx
@@ -24,6 +25,11 @@ from dendrite.ops import convert_to_numpy, convert_to_tensor
 from dendrite.training import callbacks
 
 __version__ = "0.1.0"
+
+# Loading lives in saving, above models in the import order; Keras users find it in models.
+models.load_model = saving.load_model
+models.save_model = saving.save_model
+models.model_from_json = saving.model_from_json
 
 keras = _sys.modules[__name__]
 for _name in (
@@ -36,6 +42,7 @@ for _name in (
     "datasets",
     "utils",
     "ops",
+    "saving",
     "activations",
     "initializers",
     "regularizers",
@@ -67,6 +74,7 @@ __all__ = [
     "ops",
     "optimizers",
     "regularizers",
+    "saving",
     "set_floatx",
     "utils",
 ]

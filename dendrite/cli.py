@@ -180,7 +180,7 @@ def _run_settings(args: argparse.Namespace) -> tuple[Path, dict, bool]:
 
 def train(args: argparse.Namespace) -> int:
     import dendrite as tf
-    from dendrite.saving.atomic import atomic_write_bytes
+    from dendrite._atomic import atomic_write_bytes
     from dendrite.training.callbacks import BackupAndRestore, LambdaCallback
     from dendrite.training.plotting import plot_history
 
@@ -282,7 +282,7 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dendrite.saving.atomic import atomic_writer
+    from dendrite._atomic import atomic_writer
 
     model = _load(args.model)
     if args.input:

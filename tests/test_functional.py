@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+import dendrite
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
@@ -132,9 +133,10 @@ def test_deep_chain_needs_no_recursion() -> None:
 
 # --- training -------------------------------------------------------------------------------
 def test_two_inputs_residual_two_outputs_trains() -> None:
+    dendrite.utils.set_random_seed(0)
     model = two_in_two_out()
     model.compile(
-        optimizer="adam",
+        optimizer=dendrite.optimizers.Adam(0.01),
         loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
         loss_weights={"reg": 1.0, "cls": 0.5},
         metrics={"cls": ["accuracy"]},

@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dendrite"
 # Rank of each top-level part of the package: a module may import ranks <= its own.
 RANKS = {
     "_backend": 0,
+    "_atomic": 0,
     "core": 1,
     "ops": 2,
     "layers": 3,

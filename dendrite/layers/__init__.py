@@ -15,6 +15,7 @@ from dendrite.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from dendrite.layers.embedding import Embedding, Masking
 from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.input_spec import InputSpec
+from dendrite.layers.lambda_layer import Lambda
 from dendrite.layers.merging import (
     Add,
     Average,
@@ -113,6 +114,7 @@ __all__ = [
     "LAYER_REGISTRY",
     "LSTM",
     "LSTMCell",
+    "Lambda",
     "Layer",
     "LayerNormalization",
     "Masking",

@@ -289,6 +289,8 @@ class Layer:
 
     def _maybe_build(self, input_shape: Any) -> None:
         if not self.built:
+            # Kept so a model file can rebuild a subclassed model from its input shape.
+            self._build_input_shape = input_shape
             self.build(input_shape)
             self.built = True
 

@@ -70,6 +70,7 @@ class Model(Trainer, Layer):
         if input_shape is not None and not self.built and not self.__dict__.get("_building"):
             from dendrite.layers.symbolic import infer_output_shape
 
+            self._build_input_shape = input_shape
             # The placeholder call re-enters __call__ -> build; the flag stops the recursion.
             self._building = True
             try:
@@ -91,16 +92,30 @@ class Model(Trainer, Layer):
 
     def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
         """Save architecture, weights, optimizer state and compile settings to one file."""
-        from dendrite.saving import save_model
-
-        save_model(self, filepath, overwrite=overwrite, **kwargs)
+        _file_format("save_model")(self, filepath, overwrite=overwrite, **kwargs)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
-        from dendrite.saving import save_weights
-
-        save_weights(self, filepath, overwrite=overwrite)
+        """Save the weights alone to a ``.weights.safetensors`` file."""
+        _file_format("save_weights")(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: Any, **kwargs: Any) -> None:
-        from dendrite.saving import load_weights
+        """Load weights saved by ``save_weights`` (or a whole-model file's weights)."""
+        _file_format("load_weights")(self, filepath, **kwargs)
 
-        load_weights(self, filepath, **kwargs)
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as a JSON string (``models.model_from_json`` rebuilds it)."""
+        return _file_format("model_to_json")(self, **kwargs)
+
+
+# Filled in by dendrite.saving when it is imported: models sit below saving in the import
+# order, so they reach the file format through these entries instead of importing it.
+FILE_FORMAT: dict[str, Any] = {}
+
+
+def _file_format(name: str) -> Any:
+    function = FILE_FORMAT.get(name)
+    if function is None:
+        raise RuntimeError(
+            f"{name} needs dendrite.saving: `import dendrite` (or `import dendrite.saving`) first."
+        )
+    return function

@@ -70,13 +70,21 @@ def _install_hooks() -> None:
     """Give the layers and callbacks below saving what they need from it (they may not
     import it): the custom-object registry for ``Lambda`` and the checkpoint format for
     ``BackupAndRestore``."""
-    from dendrite.saving.atomic import remove_stale_temporaries
+    from dendrite._atomic import remove_stale_temporaries
     from dendrite.saving.checkpoint import restore_for_backup, write_checkpoint
 
     def name_of(fn):  # noqa: ANN001, ANN202
         return _registration.get_registered_name(fn) if _registration.is_registered(fn) else None
 
     _lambda_layer.install_registry(name_of, _registration.get_registered_object)
+    from dendrite.models import model as model_module
+
+    model_module.FILE_FORMAT.update(
+        save_model=save_model,
+        save_weights=save_weights,
+        load_weights=load_weights,
+        model_to_json=model_to_json,
+    )
     _backup.install_checkpoint_io(write_checkpoint, restore_for_backup, remove_stale_temporaries)
 
 

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from dendrite.saving.atomic import atomic_writer
+from dendrite._atomic import atomic_writer
 from dendrite.saving.errors import ModelLoadError
 
 MAX_MEMBERS = 16

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite.saving.atomic import atomic_write_bytes
+from dendrite._atomic import atomic_write_bytes
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
 from dendrite.saving.safetensors_io import TensorInfo, parse_header, read_tensors, tensors_to_bytes
 

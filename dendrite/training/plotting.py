@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dendrite.saving.atomic import atomic_write_bytes
+from dendrite._atomic import atomic_write_bytes
 
 
 def matplotlib_available() -> bool:
