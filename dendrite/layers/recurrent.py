@@ -258,12 +258,16 @@ class RNN(Layer):
         return sequence, last, last_state
 
     def _fused_inputs(self, sequences: Tensor, training: Any) -> tuple:
-        """The projected inputs of all steps (one GEMM) and the recurrent dropout mask."""
+        """The inputs after dropout, the input kernel and bias, and the recurrent dropout
+        mask, for the fused primitives."""
         cell = self.cell
         batch, _, features = sequences.shape
         drop = cell.dropout_mask(batch, features, training)
         x = sequences * drop[:, None, :] if drop is not None else sequences
-        return cell.project(x), cell.recurrent_dropout_mask(batch, training)
+        bias = cell.input_bias()
+        if bias is None:
+            bias = np.zeros(cell.kernel.shape[1], dtype=self.dtype)
+        return (x, cell.kernel, bias), cell.recurrent_dropout_mask(batch, training)
 
     def get_config(self) -> dict:
         return {
@@ -326,8 +330,8 @@ class _CellLayer(RNN):
         names = self.cell.fused_activations()
         if names is None:
             return super()._inner_loop(sequences, states, mask, training, given)
-        xw, rmask = self._fused_inputs(sequences, training)
-        return self._run_fused(xw, states, mask, rmask, names, given)
+        inputs, rmask = self._fused_inputs(sequences, training)
+        return self._run_fused(inputs, states, mask, rmask, names, given)
 
 
 @register_layer
@@ -344,9 +348,9 @@ class SimpleRNN(_CellLayer):
     cell_class = SimpleRNNCell
     cell_name = "simple_rnn_cell"
 
-    def _run_fused(self, xw, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
+    def _run_fused(self, inputs, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
         hidden = simple_rnn_sequence(
-            xw,
+            *inputs,
             states[0],
             self.cell.recurrent_kernel,
             mask=mask,
@@ -376,9 +380,9 @@ class LSTM(_CellLayer):
     cell_class = LSTMCell
     cell_name = "lstm_cell"
 
-    def _run_fused(self, xw, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
+    def _run_fused(self, inputs, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
         packed = lstm_sequence(
-            xw,
+            *inputs,
             states[0],
             states[1],
             self.cell.recurrent_kernel,
@@ -412,10 +416,10 @@ class GRU(_CellLayer):
     cell_class = GRUCell
     cell_name = "gru_cell"
 
-    def _run_fused(self, xw, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
+    def _run_fused(self, inputs, states, mask, rmask, names, given):  # noqa: ANN001, ANN202
         cell = self.cell
         hidden = gru_sequence(
-            xw,
+            *inputs,
             states[0],
             cell.recurrent_kernel,
             cell.recurrent_bias(),
