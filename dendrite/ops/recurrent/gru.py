@@ -1,0 +1,183 @@
+"""The fused GRU sequence, gates z, r, h; reset_after=True or False (see the package docstring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dendrite.core import Tensor, register
+from dendrite.ops.recurrent._common import (
+    Recurrence,
+    activate_,
+    batch_major,
+    columns,
+    derivative,
+    previous,
+    sigmoid_prescaled_,
+    weight_gradient,
+)
+
+
+@register("gru_sequence")
+class GRUSequence(Recurrence):
+    """Returns the hidden states (batch, T, units). ``recurrent_bias`` (3 units,) is added to
+    ``h U`` with reset_after=True; with reset_after=False it is ignored (give zeros), as the
+    only bias is the input one."""
+
+    def forward(
+        self,
+        x: np.ndarray,
+        kernel: np.ndarray,
+        bias: np.ndarray,
+        h0: np.ndarray,
+        recurrent_kernel: np.ndarray,
+        recurrent_bias: np.ndarray,
+        mask: Any = None,
+        recurrent_mask: Any = None,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        reset_after: bool = True,
+        reverse: bool = False,
+    ) -> np.ndarray:
+        width = recurrent_kernel.shape[1]
+        u = width // 3
+        fast = recurrent_activation == "sigmoid"
+        scale = None
+        scaled, r_bias = recurrent_kernel, recurrent_bias
+        if fast:  # halve the z, r rows once: s(x) = (1 + tanh(x / 2)) / 2
+            scale = np.ones(width, dtype=x.dtype)
+            scale[: 2 * u] = 0.5
+            scaled, r_bias = recurrent_kernel * scale, recurrent_bias * scale
+        # The projected inputs become the gate values z r hh, step by step.
+        inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
+        rmask = None if recurrent_mask is None else columns(recurrent_mask)
+        r_bias = r_bias[:, None]
+        u_all, u_zr, u_h = (
+            columns(scaled),
+            columns(scaled[:, : 2 * u]),
+            columns(scaled[:, 2 * u :]),
+        )
+        steps, _, batch = gates.shape
+        hs = np.empty((steps, u, batch), dtype=gates.dtype)
+        # reset_after: the recurrent candidate term U_h^T h + b; otherwise r * h_in.
+        inner = np.empty_like(hs)
+        h0 = columns(h0)
+        h = h0
+        for k in range(steps):
+            zr, hh = gates[k, : 2 * u], gates[k, 2 * u :]
+            h_in = h * rmask if rmask is not None else h
+            if reset_after:
+                hu = u_all @ h_in
+                hu += r_bias
+                zr += hu[: 2 * u]
+                inner[k] = hu[2 * u :]
+            else:
+                zr += u_zr @ h_in
+            if fast:
+                sigmoid_prescaled_(zr)
+            else:
+                activate_(recurrent_activation, zr)
+            if reset_after:
+                hh += zr[u:] * inner[k]
+            else:
+                hh += u_h @ np.multiply(zr[u:], h_in, out=inner[k])
+            activate_(activation, hh)
+            h_new = np.subtract(h, hh, out=hs[k])  # h_t = hh + z (h_{t-1} - hh)
+            h_new *= zr[:u]
+            h_new += hh
+            if keep is not None:
+                np.copyto(h_new, h, where=~keep[k])
+            h = h_new
+        self.saved = (inputs, gates, hs, inner, h0, kernel, recurrent_kernel, keep, rmask)
+        self.options = (activation, recurrent_activation, reset_after, reverse)
+        return batch_major(hs, False)
+
+    def backward(self, g: np.ndarray) -> tuple:
+        inputs, gates, hs, inner, h0, kernel, recurrent_kernel, keep, rmask = self.saved
+        activation, recurrent_activation, reset_after, reverse = self.options
+        steps, width, batch = gates.shape
+        u = width // 3
+        z, r, hh = gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u :]
+        h_prev = previous(h0, hs)
+        h_in = h_prev * rmask if rmask is not None else h_prev
+        scratch = np.empty_like(hs)
+        z_coef = np.subtract(h_prev, hh)  # dh_t / dz_pre = (h_{t-1} - hh) s'(z)
+        z_coef *= derivative(recurrent_activation, z, out=scratch)
+        hh_coef = derivative(activation, hh)  # dh_t / dhh_pre = (1 - z) a'(hh)
+        hh_coef *= np.subtract(1, z, out=scratch)
+        # dhh_pre / dr_pre: (U_h^T h + b) s'(r) after, or (via r * h_in) h_in s'(r) before.
+        r_coef = derivative(recurrent_activation, r)
+        r_coef *= inner if reset_after else h_in
+        g = self._gradient_in(g)
+        dx = np.empty_like(gates)  # dL/dxw, processing order
+        # reset_after: dL/d(U^T h_in + b) (3 u); otherwise dL/d(U_zr^T h_in) is dx[:, :2u].
+        dhu = np.empty_like(gates) if reset_after else None
+        u_zr, u_h = recurrent_kernel[:, : 2 * u], recurrent_kernel[:, 2 * u :]
+        dh = np.zeros_like(h0)
+        for k in range(steps - 1, -1, -1):
+            dh += g[k]
+            dh_new, carry = self._split(dh, keep, k)
+            dxk = dx[k]
+            np.multiply(dh_new, z_coef[k], out=dxk[:u])
+            d_hh = np.multiply(dh_new, hh_coef[k], out=dxk[2 * u :])
+            if reset_after:
+                np.multiply(d_hh, r_coef[k], out=dxk[u : 2 * u])
+                dhu[k, : 2 * u] = dxk[: 2 * u]
+                np.multiply(d_hh, r[k], out=dhu[k, 2 * u :])
+                dh_in = recurrent_kernel @ dhu[k]
+            else:
+                d_rh = u_h @ d_hh
+                np.multiply(d_rh, r_coef[k], out=dxk[u : 2 * u])
+                dh_in = u_zr @ dxk[: 2 * u]
+                dh_in += d_rh * r[k]
+            if rmask is not None:
+                dh_in *= rmask
+            dh = dh_new * z[k]
+            dh += dh_in
+            if carry is not None:
+                dh += carry
+        need_x, need_w, need_b, need_h0, need_u, need_rb = self.needs_grad
+        dxs, dw, db = self._input_gradients(inputs, kernel, dx, (need_x, need_w, need_b), reverse)
+        du = drb = None
+        if need_u:
+            if reset_after:
+                du = weight_gradient(h_in, dhu)
+            else:
+                du = np.empty_like(recurrent_kernel)
+                du[:, : 2 * u] = weight_gradient(h_in, dx[:, : 2 * u])
+                du[:, 2 * u :] = weight_gradient(inner, dx[:, 2 * u :])
+        if need_rb:
+            drb = dhu.sum(axis=(0, 2)) if reset_after else np.zeros(width, dtype=gates.dtype)
+        return dxs, dw, db, (columns(dh) if need_h0 else None), du, drb
+
+
+def gru_sequence(
+    x: Any,
+    kernel: Any,
+    bias: Any,
+    h0: Any,
+    recurrent_kernel: Any,
+    recurrent_bias: Any,
+    mask: Any = None,
+    recurrent_mask: Any = None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    reset_after: bool = True,
+    reverse: bool = False,
+) -> Tensor:
+    """All hidden states (batch, T, units) of a GRU over x (batch, T, features)."""
+    return GRUSequence.apply(
+        x,
+        kernel,
+        bias,
+        h0,
+        recurrent_kernel,
+        recurrent_bias,
+        mask=mask,
+        recurrent_mask=recurrent_mask,
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+        reset_after=reset_after,
+        reverse=reverse,
+    )

@@ -1,0 +1,159 @@
+"""The fused LSTM sequence, gates i, f, c, o (see the package docstring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dendrite.core import Tensor, register
+from dendrite.ops.recurrent._common import (
+    Recurrence,
+    activate_,
+    activate_into,
+    columns,
+    derivative,
+    weight_gradient,
+)
+
+
+@register("lstm_sequence")
+class LSTMSequence(Recurrence):
+    """Returns ``(2, batch, T, units)``: the hidden states h and the cell states c."""
+
+    def forward(
+        self,
+        x: np.ndarray,
+        kernel: np.ndarray,
+        bias: np.ndarray,
+        h0: np.ndarray,
+        c0: np.ndarray,
+        recurrent_kernel: np.ndarray,
+        mask: Any = None,
+        recurrent_mask: Any = None,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        reverse: bool = False,
+    ) -> np.ndarray:
+        width = recurrent_kernel.shape[1]
+        u = width // 4
+        fast = recurrent_activation == "sigmoid" and activation == "tanh"
+        scale = offset = None
+        scaled = recurrent_kernel
+        if fast:
+            # s(x) = (1 + tanh(x / 2)) / 2: halve the i, f, o rows once, then one tanh pass
+            # gives all four gates.
+            scale = np.full(width, 0.5, dtype=x.dtype)
+            scale[2 * u : 3 * u] = 1
+            offset = ((scale != 1).astype(x.dtype) * np.asarray(0.5, x.dtype))[:, None]
+            scaled = recurrent_kernel * scale
+        # The projected inputs become the gate values i f c o, step by step.
+        inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
+        rmask = None if recurrent_mask is None else columns(recurrent_mask)
+        u_t = columns(scaled)
+        steps, _, batch = gates.shape
+        hs = np.empty((steps, u, batch), dtype=gates.dtype)
+        cs = np.empty_like(hs)
+        act_c = np.empty_like(hs)
+        h0, c0 = columns(h0), columns(c0)
+        h, c = h0, c0
+        for k in range(steps):
+            z = gates[k]
+            z += u_t @ (h * rmask if rmask is not None else h)
+            if fast:
+                np.tanh(z, out=z)
+                z *= scale[:, None]
+                z += offset
+            else:
+                activate_(recurrent_activation, z[: 2 * u])
+                activate_(activation, z[2 * u : 3 * u])
+                activate_(recurrent_activation, z[3 * u :])
+            c_new = np.multiply(z[u : 2 * u], c, out=cs[k])
+            c_new += z[:u] * z[2 * u : 3 * u]
+            a = activate_into(activation, c_new, act_c[k])
+            h_new = np.multiply(z[3 * u :], a, out=hs[k])
+            if keep is not None:
+                np.copyto(h_new, h, where=~keep[k])
+                np.copyto(c_new, c, where=~keep[k])
+            h, c = h_new, c_new
+        self.saved = (inputs, gates, hs, cs, act_c, h0, c0, kernel, recurrent_kernel, keep, rmask)
+        self.options = (activation, recurrent_activation, reverse)
+        out = np.empty((2, batch, steps, u), dtype=gates.dtype)
+        out[0] = hs.transpose(2, 0, 1)
+        out[1] = cs.transpose(2, 0, 1)
+        return out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        inputs, gates, hs, cs, act_c, h0, c0, kernel, recurrent_kernel, keep, rmask = self.saved
+        activation, recurrent_activation, reverse = self.options
+        steps, width, batch = gates.shape
+        u = width // 4
+        i, f, cc, o = (gates[:, n * u : (n + 1) * u] for n in range(4))
+        # Everything that does not depend on the incoming gradient, for all steps at once:
+        # dL/dz = [dc * cc * s'(i), dc * c_prev * s'(f), dc * i * a'(cc), dh * a(c) * s'(o)].
+        coef = np.empty((steps, 4, u, batch), dtype=gates.dtype)
+        derivative(recurrent_activation, i, out=coef[:, 0])
+        coef[:, 0] *= cc
+        derivative(recurrent_activation, f, out=coef[:, 1])
+        coef[0, 1] *= c0
+        coef[1:, 1] *= cs[:-1]  # c_{t-1}
+        derivative(activation, cc, out=coef[:, 2])
+        coef[:, 2] *= i
+        derivative(recurrent_activation, o, out=coef[:, 3])
+        coef[:, 3] *= act_c
+        dc_dh = derivative(activation, act_c)  # dc_t / dh_t = o * a'(c_t)
+        dc_dh *= o
+        g = self._gradient_in(g)  # (2, T, u, batch)
+        dz = np.empty_like(coef)
+        dh = np.zeros_like(h0)
+        dc = np.zeros_like(c0)
+        for k in range(steps - 1, -1, -1):
+            dh += g[0, k]
+            dc += g[1, k]
+            dh_new, carry_h = self._split(dh, keep, k)
+            dc_new, carry_c = self._split(dc, keep, k)
+            dc_new += dh_new * dc_dh[k]
+            np.multiply(dc_new, coef[k, :3], out=dz[k, :3])
+            np.multiply(dh_new, coef[k, 3], out=dz[k, 3])
+            dc = dc_new * f[k]
+            dh = recurrent_kernel @ dz[k].reshape(width, batch)
+            if rmask is not None:
+                dh *= rmask
+            if carry_h is not None:
+                dh += carry_h
+                dc += carry_c
+        dz = dz.reshape(steps, width, batch)
+        need_x, need_w, need_b, need_h0, need_c0, need_u = self.needs_grad
+        dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
+        du = weight_gradient(self._states_in(h0, hs, rmask), dz) if need_u else None
+        dh0 = columns(dh) if need_h0 else None
+        return dx, dw, db, dh0, (columns(dc) if need_c0 else None), du
+
+
+def lstm_sequence(
+    x: Any,
+    kernel: Any,
+    bias: Any,
+    h0: Any,
+    c0: Any,
+    recurrent_kernel: Any,
+    mask: Any = None,
+    recurrent_mask: Any = None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    reverse: bool = False,
+) -> Tensor:
+    """Hidden and cell states, stacked as (2, batch, T, units), of an LSTM over x."""
+    return LSTMSequence.apply(
+        x,
+        kernel,
+        bias,
+        h0,
+        c0,
+        recurrent_kernel,
+        mask=mask,
+        recurrent_mask=recurrent_mask,
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+        reverse=reverse,
+    )
