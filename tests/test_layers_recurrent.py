@@ -376,3 +376,33 @@ def test_trains_in_a_sequential_model() -> None:
     history = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < losses[0]
+
+
+def test_encoder_decoder_with_initial_state_in_a_functional_model() -> None:
+    from dendrite.layers.core import Dense
+    from dendrite.layers.input_layer import Input
+    from dendrite.models.model import Model
+
+    encoder_inputs, decoder_inputs = Input(shape=(None, 4)), Input(shape=(None, 3))
+    _, h, c = LSTM(8, return_state=True)(encoder_inputs)
+    decoded = LSTM(8, return_sequences=True)(decoder_inputs, initial_state=[h, c])
+    model = Model([encoder_inputs, decoder_inputs], Dense(3, activation="softmax")(decoded))
+    rng = np.random.default_rng(0)
+    x = [rng.random((5, 6, 4)).astype("float32"), rng.random((5, 7, 3)).astype("float32")]
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, (5, 7))]
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    assert np.isfinite(model.train_on_batch(x, y))
+    clone = Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_embedding_mask_zero_feeds_the_recurrent_mask() -> None:
+    from dendrite.layers.embedding import Embedding
+
+    ids = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2]])
+    embedded = Embedding(10, 4, mask_zero=True)(ids)
+    layer = SimpleRNN(U, return_state=True)
+    last, state = layer(embedded)
+    alone, _ = layer(embedded.data[:1, :3])
+    np.testing.assert_allclose(last.data[0], alone.data[0], atol=1e-6)
