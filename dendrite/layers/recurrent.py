@@ -6,7 +6,7 @@ last output (batch, units), or every output (batch, timesteps, units) with
 ``return_sequences=True``, followed by the final states with ``return_state=True``.
 
 SimpleRNN, LSTM and GRU run their whole sequence as one fused primitive
-(``ops/recurrent.py``: the input projection of all steps in one GEMM, then the time loop
+(``dendrite.ops.recurrent``: the input projection of all steps at once, then the time loop
 and its hand-written backward pass on arrays) when their activations are among the fused
 ones (tanh, sigmoid, relu, hard_sigmoid, linear); otherwise, and for ``RNN(cell)`` with any
 cell, the cell is called step by step on Tensors.

@@ -3,7 +3,7 @@ weight layouts).
 
 A cell maps ``(x_t, states_{t-1})`` to ``(output_t, states_t)``. The recurrent layers in
 ``layers/recurrent.py`` own a cell: they run the whole sequence through the fused
-primitives of ``ops/recurrent.py`` when the activations allow it, and call the cell step by
+primitives of ``dendrite.ops.recurrent`` when the activations allow it, and call the cell step by
 step otherwise (or for user-written cells). Weights, with ``k`` gates (1, 4 or 3):
 
 - ``kernel`` (input_dim, k units): applied to the inputs, gates side by side;
