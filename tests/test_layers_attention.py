@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from test_layers_recurrent import check_gradients
 
 from dendrite.core import Tensor
 from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from dendrite.layers.base import Layer
 from dendrite.layers.core import Dense
-from tests.test_layers_recurrent import check_gradients
 
 B, T, S, E = 2, 4, 5, 6
 

@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from test_layers_recurrent import _flat, _mask, _x, check_gradients
 
 from dendrite.core import Tensor
 from dendrite.layers.core import Dense
 from dendrite.layers.recurrent import GRU, LSTM, SimpleRNN
 from dendrite.layers.wrappers import Bidirectional, TimeDistributed
-from tests.test_layers_recurrent import _flat, _mask, _x, check_gradients
 
 B, T, F, U = 3, 5, 4, 6
 
