@@ -288,3 +288,13 @@ def test_tensor_methods():
     assert y.shape == (2, 3) and y.requires_grad
     assert x.softmax().numpy().sum(axis=-1) == pytest.approx([1, 1])
     assert x.var().item() == pytest.approx(np.var(x.numpy()))
+
+
+def test_fully_masked_slices():
+    z = Tensor(np.array([[-np.inf, -np.inf], [0.0, -np.inf]]), requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lse = ops.logsumexp(z, axis=-1)
+        probabilities = ops.softmax(z).numpy()
+    assert lse.numpy()[0] == -np.inf and lse.numpy()[1] == 0.0  # log of an empty sum
+    np.testing.assert_array_equal(probabilities[1], [1.0, 0.0])
+    assert np.isnan(probabilities[0]).all()  # 0/0, as in PyTorch and TensorFlow

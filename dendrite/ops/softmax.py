@@ -19,17 +19,25 @@ import numpy as np
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import normalize_axis
 
-# The ufuncs' own reduce, without the Python wrappers of np.sum / np.all (hot path).
+# The ufunc's own reduce, without the Python wrapper of np.sum (hot path).
 _sum = np.add.reduce
-_all = np.logical_and.reduce
 
 
 def _shift(x: np.ndarray, axes: tuple | None) -> np.ndarray:
-    """max over ``axes`` (kept), with non-finite maxima (all -inf, say) replaced by 0."""
-    m = np.maximum.reduce(x, axis=axes, keepdims=True)
-    if not _all(np.isfinite(m), axis=None):  # rare: an all -inf slice (say, fully masked)
-        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
-    return m
+    """max over ``axes`` (kept), never below the dtype's lowest finite value.
+
+    The floor keeps an all -inf slice (say, fully masked) from turning the shift into
+    ``-inf - -inf = NaN``: its shifted values stay -inf, so logsumexp gives -inf there.
+    """
+    if x.dtype.kind != "f":
+        return np.maximum.reduce(x, axis=axes, keepdims=True)
+    lowest = _LOWEST.get(x.dtype)
+    if lowest is None:
+        lowest = _LOWEST[x.dtype] = np.finfo(x.dtype).min
+    return np.maximum.reduce(x, axis=axes, keepdims=True, initial=lowest)
+
+
+_LOWEST: dict = {}
 
 
 def _axes(axis: Any, ndim: int, op: str) -> tuple:
