@@ -121,7 +121,8 @@ class Trainer:
         if not self.compiled_metrics.built:
             self._build_compiled(y, y_pred, sample_weight)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
-        variables = self.trainable_weights
+        # fit() looks the weights up once per epoch; other callers get them fresh.
+        variables = self.__dict__.get("_epoch_variables") or self.trainable_weights
         if not self.optimizer.built:
             self.optimizer.build(variables)
         if loss.requires_grad:
@@ -264,7 +265,8 @@ class Trainer:
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch)
             tracker = _LossTracker()
-            batch_hook = callback_list.on_train_batch_end
+            want_logs = callback_list.wants_batch_logs("train")
+            self._epoch_variables = self.trainable_weights
             for step, index in enumerate(data_utils.batch_indices(n, batch_size, shuffle, steps)):
                 xb = data_utils.take(x, index)
                 yb = data_utils.take(y, index)
@@ -272,10 +274,12 @@ class Trainer:
                 count = len(data_utils.leaves(xb)[0])
                 callback_list.on_train_batch_begin(step)
                 tracker.update(self.train_step(xb, yb, sw), self, count)
-                logs = {**tracker.result(), **self._metric_results()}
-                batch_hook(step, logs)
+                if want_logs:
+                    logs = {**tracker.result(), **self._metric_results()}
+                    callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
+            self._epoch_variables = None
             logs = self._epoch_logs(tracker)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 self._in_fit = True

@@ -80,6 +80,16 @@ class CallbackList(Callback):
             for when in ("begin", "end")
         )
 
+    def wants_batch_logs(self, kind: str) -> bool:
+        """Whether any callback reads the logs of each ``kind`` batch (building them every
+        step costs time, so the loop skips it when nobody looks)."""
+        hook = f"on_{kind}_batch_end"
+        return any(
+            getattr(type(cb), hook, None) is not getattr(Callback, hook)
+            and getattr(cb, "needs_batch_logs", True)
+            for cb in self.callbacks
+        )
+
     def __iter__(self):
         return iter(self.callbacks)
 
