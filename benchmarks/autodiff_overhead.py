@@ -132,6 +132,9 @@ def compare(name: str, problem: dict, repeats: int, steps: int) -> float | None:
     fastest = dict.fromkeys(sides, float("inf"))
     for _ in range(repeats):  # alternate, so that a noisy machine hurts every side alike
         for key, fn in sides.items():
+            # Let the other side's idle worker threads (OpenBLAS, PyTorch's OpenMP pool) stop
+            # spinning first: on 2 cores their busy-wait would be charged to this side.
+            time.sleep(0.05)
             mean, best = time_steps(fn, steps)
             means[key].append(mean)
             fastest[key] = min(fastest[key], best)
