@@ -43,6 +43,7 @@ from dendrite.ops.comparison import (
     not_equal,
     where,
 )
+from dendrite.ops.conv import conv, conv_transpose, depthwise_conv, separable_conv
 from dendrite.ops.creation import (
     arange,
     cast,
@@ -73,6 +74,15 @@ from dendrite.ops.movement import (
     tile,
     transpose,
 )
+from dendrite.ops.nn import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    sparse_categorical_crossentropy,
+    sparse_softmax_cross_entropy,
+)
+from dendrite.ops.pooling import average_pool, max_pool
 from dendrite.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from dendrite.ops.softmax import log_softmax, logsumexp, softmax
 from dendrite.ops.unary import (
@@ -108,14 +118,20 @@ __all__ = [
     "arange",
     "argmax",
     "argmin",
+    "average_pool",
+    "binary_crossentropy",
     "broadcast_to",
     "cast",
+    "categorical_crossentropy",
     "ceil",
     "clip",
     "concatenate",
+    "conv",
+    "conv_transpose",
     "convert_to_numpy",
     "convert_to_tensor",
     "cos",
+    "depthwise_conv",
     "divide",
     "elu",
     "equal",
@@ -152,6 +168,7 @@ __all__ = [
     "logsumexp",
     "matmul",
     "max",
+    "max_pool",
     "maximum",
     "mean",
     "min",
@@ -174,14 +191,19 @@ __all__ = [
     "round",
     "rsqrt",
     "selu",
+    "separable_conv",
     "shape",
     "sigmoid",
+    "sigmoid_binary_cross_entropy",
     "sign",
     "silu",
     "sin",
     "softmax",
+    "softmax_cross_entropy",
     "softplus",
     "softsign",
+    "sparse_categorical_crossentropy",
+    "sparse_softmax_cross_entropy",
     "split",
     "sqrt",
     "square",
