@@ -34,245 +34,40 @@ Padding follows Keras (TensorFlow): 'same' pads ``max((ceil(n/s) - 1) s + (k - 1
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from dendrite.core import Function, Tensor, register
-from dendrite.ops.movement import reshape, transpose
-
-
-class Geometry(NamedTuple):
-    """Kernel size, strides, dilation and output size of a 2-D window sweep."""
-
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    dh: int
-    dw: int
-    oh: int
-    ow: int
-
-
-# --- argument helpers (shared with pooling and the layers) --------------------------------
-def normalize_tuple(value: Any, n: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:
-    """``value`` (an int or n ints) as a tuple of n ints, each > 0 (>= 0 with allow_zero)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        values = (int(value),) * n
-    else:
-        try:
-            values = tuple(int(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"The `{name}` argument must be an int or a tuple of {n} integers. "
-                f"Received: {name}={value!r}"
-            ) from None
-        if len(values) != n:
-            raise ValueError(
-                f"The `{name}` argument must be a tuple of {n} integers. Received: {name}={value!r}"
-            )
-    lowest = 0 if allow_zero else 1
-    if any(v < lowest for v in values):
-        condition = ">= 0" if allow_zero else "> 0"
-        raise ValueError(
-            f"The `{name}` argument must be a tuple of {n} integers, each {condition}. "
-            f"Received: {name}={value!r}"
-        )
-    return values
-
-
-def standardize_data_format(data_format: str | None) -> str:
-    """'channels_last' (the default) or 'channels_first'."""
-    if data_format is None:
-        return "channels_last"
-    value = str(data_format).lower()
-    if value not in ("channels_last", "channels_first"):
-        raise ValueError(
-            f"The `data_format` argument must be one of 'channels_first', 'channels_last'. "
-            f"Received: data_format={data_format!r}"
-        )
-    return value
-
-
-def standardize_padding(padding: Any, allow_causal: bool = False) -> str:
-    """'valid', 'same' (or 'causal' where allowed), case-insensitive."""
-    value = str(padding).lower() if isinstance(padding, str) else padding
-    allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
-    if value not in allowed:
-        raise ValueError(
-            f"The `padding` argument must be one of {', '.join(map(repr, allowed))}. "
-            f"Received: padding={padding!r}"
-        )
-    return value
-
-
-def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TensorFlow's 'same' padding (before, after): the odd pixel goes at the end."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def conv_output_length(
-    size: int | None, kernel: int, padding: str, stride: int, dilation: int = 1
-) -> int | None:
-    """Output length of a convolution (or pooling) window sweep; may be <= 0 (invalid)."""
-    if size is None:
-        return None
-    if padding == "same":
-        return -(-size // stride)
-    effective = (kernel - 1) * dilation + 1
-    if padding == "causal":
-        size = size + effective - 1
-    return (size - effective) // stride + 1
-
-
-def transpose_output_length(
-    size: int | None,
-    kernel: int,
-    padding: str,
-    stride: int,
-    output_padding: int | None = None,
-    dilation: int = 1,
-) -> int | None:
-    """Output length of a transposed convolution (Keras' formula)."""
-    if size is None:
-        return None
-    effective = (kernel - 1) * dilation + 1
-    if padding == "valid":
-        extra = max(effective, stride) - effective if output_padding is None else output_padding
-        return (size - 1) * stride + effective + extra
-    if output_padding is None:
-        return size * stride
-    return (size - 1) * stride + effective % 2 + output_padding
-
-
-def explicit_padding(
-    padding: Any,
-    sizes: tuple[int, ...],
-    kernel: tuple[int, ...],
-    strides: tuple[int, ...],
-    dilation: tuple[int, ...],
-) -> tuple[tuple[int, int], ...]:
-    """'valid' / 'same' / 'causal' (1-D) as one (before, after) pair per spatial axis."""
-    if not isinstance(padding, str):
-        pairs = tuple((int(a), int(b)) for a, b in padding)
-        if len(pairs) != len(sizes) or any(a < 0 or b < 0 for a, b in pairs):
-            raise ValueError(f"Invalid explicit padding {padding!r} for {len(sizes)} axes.")
-        return pairs
-    mode = padding.lower()
-    if mode == "valid":
-        return ((0, 0),) * len(sizes)
-    if mode == "same":
-        return tuple(same_padding(*args) for args in zip(sizes, kernel, strides, dilation))
-    if mode == "causal" and len(sizes) == 1:
-        return (((kernel[0] - 1) * dilation[0], 0),)
-    raise ValueError(f"Unknown padding {padding!r}: expected 'valid', 'same' or 'causal' (1-D).")
-
-
-# --- raw-array building blocks ------------------------------------------------------------
-def pad_spatial(x: np.ndarray, pads: tuple, fill: float = 0.0) -> np.ndarray:
-    """``x`` (N, H, W, C) with ``pads`` ((top, bottom), (left, right)) of ``fill`` around it."""
-    (pt, pb), (pl, pr) = pads
-    if not (pt or pb or pl or pr):
-        return x
-    n, h, w, c = x.shape
-    shape = (n, h + pt + pb, w + pl + pr, c)
-    out = np.zeros(shape, x.dtype) if fill == 0 else np.full(shape, fill, x.dtype)
-    out[:, pt : pt + h, pl : pl + w] = x
-    return out
-
-
-def crop_spatial(x: np.ndarray, pads: tuple, shape: tuple) -> np.ndarray:
-    """The inverse of ``pad_spatial``: the (H, W) window of ``x`` that ``pads`` surround."""
-    (pt, _), (pl, _) = pads
-    if x.shape[1:3] == tuple(shape[1:3]):
-        return x
-    return x[:, pt : pt + shape[1], pl : pl + shape[2]]
-
-
-def window(i: int, j: int, geom: Geometry) -> tuple:
-    """The index of the strided slab that kernel offset (i, j) reads, for every output."""
-    top, left = i * geom.dh, j * geom.dw
-    return (
-        slice(None),
-        slice(top, top + (geom.oh - 1) * geom.sh + 1, geom.sh),
-        slice(left, left + (geom.ow - 1) * geom.sw + 1, geom.sw),
-    )
-
-
-def im2col(xp: np.ndarray, geom: Geometry) -> np.ndarray:
-    """The windows of ``xp`` (N, Hp, Wp, C) as a C-contiguous (N OH OW, kh kw C) matrix."""
-    n, _, _, c = xp.shape
-    kh, kw, sh, sw, dh, dw, oh, ow = geom
-    rows, width = n * oh * ow, kh * kw * c
-    if kh == kw == sh == sw == 1:
-        return xp[:, :oh, :ow].reshape(rows, width)
-    cols = np.empty((n, oh, ow, kh, kw, c), xp.dtype)
-    if c >= 8:
-        # One copy through a strided view of all the windows: inner runs of c values.
-        s_n, s_h, s_w, s_c = xp.strides
-        windows = as_strided(
-            xp,
-            (n, oh, ow, kh, kw, c),
-            (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
-            writeable=False,
-        )
-        np.copyto(cols, windows)
-    else:
-        # Few channels: one slab copy per kernel offset has the longer contiguous runs.
-        for i in range(kh):
-            for j in range(kw):
-                cols[:, :, :, i, j, :] = xp[window(i, j, geom)]
-    return cols.reshape(rows, width)
-
-
-def col2im(cols: np.ndarray, shape: tuple, geom: Geometry) -> np.ndarray:
-    """The adjoint of ``im2col``: add each kernel offset's column block back onto the slab
-    of a zero (N, Hp, Wp, C) array that it was read from (kh * kw slice-adds)."""
-    n, hp, wp, c = shape
-    kh, kw, sh, sw, _, _, oh, ow = geom
-    blocks = cols.reshape(n, oh, ow, kh, kw, c)
-    if kh == kw == sh == sw == 1 and (oh, ow) == (hp, wp):
-        return blocks.reshape(shape)
-    out = np.zeros(shape, cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[window(i, j, geom)] += blocks[:, :, :, i, j, :]
-    return out
-
-
-def input_grad(g2: np.ndarray, kernel: np.ndarray, shape: tuple, geom: Geometry) -> np.ndarray:
-    """``col2im(g2 K_2^T)`` for a kernel (kh, kw, C, F): the gradient of a convolution with
-    respect to its padded input of ``shape`` (N, Hp, Wp, C).
-
-    With many channels, one (rows, F) x (F, C) product per kernel offset is added to its
-    slab directly: the slab-adds then run over contiguous (OW, C) blocks, much faster than
-    over the C-long pieces of one big product."""
-    kh, kw, c, f = kernel.shape
-    if c < 16 or kh * kw == 1:
-        return col2im(g2 @ kernel.reshape(kh * kw * c, f).T, shape, geom)
-    n = shape[0]
-    out = np.zeros(shape, np.result_type(g2, kernel))
-    block = np.empty((g2.shape[0], c), out.dtype)
-    slab_view = block.reshape(n, geom.oh, geom.ow, c)
-    for i in range(kh):
-        for j in range(kw):
-            np.matmul(g2, kernel[i, j].T, out=block)
-            out[window(i, j, geom)] += slab_view
-    return out
-
-
-def column_sums(g2: np.ndarray) -> np.ndarray:
-    """``g2.sum(axis=0)`` as a matrix-vector product (BLAS; several times faster)."""
-    return np.ones(g2.shape[0], g2.dtype) @ g2
+from dendrite.ops.movement import reshape
+from dendrite.ops.windows import (
+    Geometry,
+    crop_spatial,
+    explicit_padding,
+    im2col,
+    input_grad,
+    normalize_tuple,
+    pad_spatial,
+    standardize_data_format,
+    standardize_padding,
+    to_channels_first,
+    to_channels_last,
+    transpose_output_length,
+    window,
+)
 
 
 def _relu_mask(g: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     # A product with the boolean mask is several times faster than np.where.
     return g if out is None else g * (out > 0)
+
+
+def _finish(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> None:
+    """``out += bias`` then ``max(out, 0)``, in place."""
+    if bias is not None:
+        out += bias
+    if relu:
+        np.maximum(out, 0, out=out)
 
 
 def _as_2d(x: np.ndarray, kernel: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
@@ -293,6 +88,10 @@ def _check_bias(bias: np.ndarray | None, filters: int, op: str) -> None:
 
 
 # --- the primitives -----------------------------------------------------------------------
+# Products with at most this many columns (kh kw C) fold the bias into the kernel matrix.
+_FOLD_BIAS_WIDTH = 64
+
+
 @register("conv")
 class Conv(Function):
     """Fused ``relu?(conv(x, K) + b)`` on channels_last input (see the module docstring).
@@ -336,22 +135,29 @@ class Conv(Function):
         geom = Geometry(kh, kw, sh, sw, dh, dw, oh, ow)
         xp = pad_spatial(x, padding)
         needs = self.needs_grad or (False, False, False)
+        fold = False
         if groups == 1:
-            cols = im2col(xp, geom)
-            out = cols @ kernel.reshape(kh * kw * c, f)
-            kept = cols if needs[1] else None
+            # A narrow product (a first layer: few channels) takes the bias as one more
+            # row of the kernel matrix: no separate pass over the output, and dL/db comes
+            # out of the kernel-gradient product as its last row.
+            width = kh * kw * c
+            fold = bias is not None and width <= _FOLD_BIAS_WIDTH
+            cols = im2col(xp, geom, ones_column=fold)
+            k2 = kernel.reshape(width, f)
+            if fold:
+                k2 = np.concatenate([k2, bias.reshape(1, f).astype(k2.dtype, copy=False)])
+            out = cols @ k2
+            kept = cols if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
         elif cg == 1:
             out = _depthwise_forward(xp, kernel, geom)
             kept = xp if needs[1] else None
         else:
             kept, out = _grouped_forward(xp, kernel, geom, groups, needs[1])
-        if bias is not None:
-            out += bias
-        if relu:
-            np.maximum(out, 0, out=out)
+        _finish(out, None if fold else bias, relu)
         out = out.reshape(n, oh, ow, f)
         if self.needs_grad:
             self.saved = (
+                fold,
                 kept,
                 kernel if needs[0] else None,
                 out if relu else None,
@@ -366,18 +172,25 @@ class Conv(Function):
         return out[:, 0] if one_d else out
 
     def backward(self, g: np.ndarray) -> tuple:
-        kept, kernel, out, xp_shape, x_shape, k_shape, padding, geom, groups, one_d = self.saved
+        fold, kept, kernel, out, xp_shape, x_shape, k_shape, padding, geom, groups, one_d = (
+            self.saved
+        )
         if one_d:
             g = g[:, None]
         g = _relu_mask(g, out)
         n, oh, ow, f = g.shape
         g2 = g.reshape(n * oh * ow, f)
         needs = self.needs_grad
-        gb = column_sums(g2) if len(needs) > 2 and needs[2] else None
+        need_bias = len(needs) > 2 and needs[2]
+        gb = g2.sum(axis=0) if need_bias and not fold else None
         cg = k_shape[2]
         gx = gk = None
         if groups == 1:
-            if needs[1]:
+            if fold and (needs[1] or need_bias):
+                product = kept.T @ g2  # (kh kw C + 1, F): the kernel rows, then the bias row
+                gk = product[:-1].reshape(k_shape) if needs[1] else None
+                gb = product[-1] if need_bias else None
+            elif needs[1]:
                 gk = (kept.T @ g2).reshape(k_shape)
             if needs[0]:
                 gx = input_grad(g2, kernel, xp_shape, geom)
@@ -500,10 +313,7 @@ class ConvTranspose(Function):
         full = input_grad(x2, kernel, (n, hp, wp, f), geom)
         out = crop_spatial(full, padding, (n, out_h, out_w))
         out = np.ascontiguousarray(out)
-        if bias is not None:
-            out += bias
-        if relu:
-            np.maximum(out, 0, out=out)
+        _finish(out, bias, relu)
         if self.needs_grad:
             needs = self.needs_grad
             self.saved = (
@@ -524,7 +334,7 @@ class ConvTranspose(Function):
             g = g[:, None]
         g = _relu_mask(g, out)
         needs = self.needs_grad
-        gb = column_sums(g.reshape(-1, g.shape[-1])) if len(needs) > 2 and needs[2] else None
+        gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if len(needs) > 2 and needs[2] else None
         cols = im2col(pad_spatial(g, padding), geom)
         gx = (cols @ k2).reshape(x_shape) if needs[0] else None
         gk = (cols.T @ x2).reshape(k_shape) if needs[1] else None
@@ -621,16 +431,6 @@ def fused_conv_transpose(
         dilation=dilation,
         relu=relu,
     )
-
-
-def to_channels_last(x: Any, rank: int) -> Tensor:
-    """(N, C, *spatial) -> (N, *spatial, C)."""
-    return transpose(x, (0, *range(2, rank + 2), 1))
-
-
-def to_channels_first(x: Any, rank: int) -> Tensor:
-    """(N, *spatial, C) -> (N, C, *spatial)."""
-    return transpose(x, (0, rank + 1, *range(1, rank + 1)))
 
 
 def conv(

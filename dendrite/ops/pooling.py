@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
-from dendrite.ops.conv import (
+from dendrite.ops.windows import (
     Geometry,
     crop_spatial,
     explicit_padding,
@@ -63,10 +63,50 @@ def _offsets(geom: Geometry) -> list[tuple[int, int]]:
     return [(i, j) for i in range(geom.kh) for j in range(geom.kw)]
 
 
+def _first_max_routes(slabs: list[np.ndarray], best: np.ndarray) -> list[np.ndarray]:
+    """Boolean masks, one per candidate: True where that candidate equals ``best`` and no
+    earlier candidate does (so ties go to the first maximum, as in TensorFlow and PyTorch)."""
+    if len(slabs) == 2:
+        second = np.greater(slabs[1], slabs[0])
+        return [np.logical_not(second), second]
+    routes = []
+    taken = None
+    for k, slab in enumerate(slabs):
+        hit = np.equal(slab, best)
+        if taken is None:
+            routes.append(hit)
+            taken = hit
+        else:
+            routes.append(np.greater(hit, taken))  # hit and not taken
+            if k < len(slabs) - 1:
+                taken = taken | hit
+    return routes
+
+
+def _running_max(slabs: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        out = slabs[0].copy()
+    else:
+        np.copyto(out, slabs[0])
+    for slab in slabs[1:]:
+        np.maximum(out, slab, out=out)
+    return out
+
+
+def _tiles(geom: Geometry) -> bool:
+    return geom.sh == geom.kh and geom.sw == geom.kw
+
+
 @register("max_pool")
 class MaxPool(Function):
     """Max over each window (see the module docstring). Options: pool, strides (2 ints
-    each), padding (((top, bottom), (left, right)))."""
+    each), padding (((top, bottom), (left, right))).
+
+    When the windows tile the input (strides == pool size, the usual case) the maximum is
+    taken separably: first along each window's row (j), then across its rows (i), where
+    whole output rows are contiguous; picking the first maximum of the first row that
+    holds the window's maximum is exactly the first maximum in row-major order.
+    """
 
     def forward(
         self,
@@ -77,24 +117,16 @@ class MaxPool(Function):
     ) -> np.ndarray:
         x, one_d, geom = _setup(x, pool, strides, padding, "max_pool")
         xp = pad_spatial(x, padding, fill=-np.inf)
-        offsets = _offsets(geom)
-        out = xp[window(0, 0, geom)].copy()
-        for i, j in offsets[1:]:
-            np.maximum(out, xp[window(i, j, geom)], out=out)
-        if self.needs_grad:
-            # Boolean routes: offset k takes the gradient where it holds the window's
-            # maximum and no earlier offset does (the first maximum, as TF and PyTorch).
-            routes = []
-            taken = None
-            for k, (i, j) in enumerate(offsets):
-                hit = np.equal(xp[window(i, j, geom)], out)
-                if taken is None:
-                    routes.append(hit)
-                    taken = hit.copy() if len(offsets) > 1 else hit
-                    continue
-                routes.append(np.greater(hit, taken))  # hit and not taken
-                if k < len(offsets) - 1:
-                    np.logical_or(taken, hit, out=taken)
+        n, c = xp.shape[0], xp.shape[3]
+        record = bool(self.needs_grad)
+        out = np.empty((n, geom.oh, geom.ow, c), xp.dtype)
+        if _tiles(geom):
+            routes = _tiled_max(xp, geom, out, record)
+        else:
+            slabs = [xp[window(i, j, geom)] for i, j in _offsets(geom)]
+            _running_max(slabs, out)
+            routes = _first_max_routes(slabs, out) if record else None
+        if record:
             self.saved = (routes, xp.shape, x.shape, padding, geom, one_d)
         return out[:, 0] if one_d else out
 
@@ -102,23 +134,66 @@ class MaxPool(Function):
         routes, xp_shape, x_shape, padding, geom, one_d = self.saved
         if one_d:
             g = g[:, None]
-        disjoint = geom.sh >= geom.kh and geom.sw >= geom.kw
-        tiled = (
-            geom.sh == geom.kh
-            and geom.sw == geom.kw
-            and geom.oh * geom.sh == xp_shape[1]
-            and geom.ow * geom.sw == xp_shape[2]
-        )
+        ph, pw, oh, ow = geom.kh, geom.kw, geom.oh, geom.ow
+        exact = _tiles(geom) and oh * ph == xp_shape[1] and ow * pw == xp_shape[2]
         # Windows that tile the input exactly write every element once: no zero fill.
-        gx = np.empty(xp_shape, g.dtype) if tiled else np.zeros(xp_shape, g.dtype)
-        for route, (i, j) in zip(routes, _offsets(geom)):
-            slab = gx[window(i, j, geom)]
-            if disjoint:
-                np.multiply(g, route, out=slab)
-            else:
-                slab += g * route
+        gx = np.empty(xp_shape, g.dtype) if exact else np.zeros(xp_shape, g.dtype)
+        if _tiles(geom):
+            _tiled_max_backward(g, routes, gx, geom)
+        else:
+            disjoint = geom.sh >= ph and geom.sw >= pw
+            for route, (i, j) in zip(routes, _offsets(geom)):
+                slab = gx[window(i, j, geom)]
+                if disjoint:
+                    np.multiply(g, route, out=slab)
+                else:
+                    slab += g * route
         gx = crop_spatial(gx, padding, x_shape)
         return gx[:, 0] if one_d else gx
+
+
+def _tiled_max(xp: np.ndarray, geom: Geometry, out: np.ndarray, record: bool) -> Any:
+    """Separable max of tiling windows into ``out`` (N, oh, ow, C); returns the routes."""
+    n, _, _, c = xp.shape
+    ph, pw, oh, ow = geom.kh, geom.kw, geom.oh, geom.ow
+    # (N, oh ph, ow, pw, C): a view, even when a remainder row/column is cut off.
+    cells = xp[:, : oh * ph, : ow * pw].reshape(n, oh * ph, ow, pw, c)
+    columns = [cells[:, :, :, j] for j in range(pw)]
+    flat = out.reshape(n, oh, ow * c)
+    if ph == 1:
+        row_max = _running_max(columns, out)
+        lines = None
+    else:
+        row_max = _running_max(columns)  # (N, oh ph, ow, C), contiguous
+        rows = row_max.reshape(n, oh, ph, ow * c)
+        lines = [rows[:, :, i] for i in range(ph)]
+        _running_max(lines, flat)
+    if not record:
+        return None
+    across = _first_max_routes(columns, row_max) if pw > 1 else None
+    down = _first_max_routes(lines, flat) if lines is not None else None
+    return across, down
+
+
+def _tiled_max_backward(g: np.ndarray, routes: tuple, gx: np.ndarray, geom: Geometry) -> None:
+    across, down = routes
+    n, c = gx.shape[0], gx.shape[3]
+    ph, pw, oh, ow = geom.kh, geom.kw, geom.oh, geom.ow
+    if down is None:
+        g_rows = g
+    else:
+        # Down the window's rows: whole output rows at a time (contiguous runs).
+        g_rows = np.empty((n, oh, ph, ow * c), g.dtype)
+        flat = g.reshape(n, oh, ow * c)
+        for i, route in enumerate(down):
+            np.multiply(flat, route, out=g_rows[:, :, i])
+        g_rows = g_rows.reshape(n, oh * ph, ow, c)
+    cells = gx[:, : oh * ph, : ow * pw].reshape(n, oh * ph, ow, pw, c)
+    if across is None:
+        cells[:, :, :, 0] = g_rows
+    else:
+        for j, route in enumerate(across):
+            np.multiply(g_rows, route, out=cells[:, :, :, j])
 
 
 def _window_counts(size: int, pool: int, stride: int, pad: tuple, out: int) -> np.ndarray:
@@ -140,15 +215,15 @@ class AvgPool(Function):
     ) -> np.ndarray:
         x, one_d, geom = _setup(x, pool, strides, padding, "average_pool")
         xp = pad_spatial(x, padding)
-        out = xp[window(0, 0, geom)].copy()
-        for i, j in _offsets(geom)[1:]:
-            out += xp[window(i, j, geom)]
         if any(p for pair in padding for p in pair):
             rows = _window_counts(x.shape[1], geom.kh, geom.sh, padding[0], geom.oh)
             cols = _window_counts(x.shape[2], geom.kw, geom.sw, padding[1], geom.ow)
-            scale = (1.0 / (rows[:, None] * cols[None, :])).astype(out.dtype)[..., None]
+            scale = (1.0 / (rows[:, None] * cols[None, :])).astype(xp.dtype)[..., None]
         else:
-            scale = np.asarray(1.0 / (geom.kh * geom.kw), out.dtype)
+            scale = np.asarray(1.0 / (geom.kh * geom.kw), xp.dtype)
+        out = xp[window(0, 0, geom)].copy()
+        for i, j in _offsets(geom)[1:]:
+            out += xp[window(i, j, geom)]
         out *= scale
         if self.needs_grad:
             self.saved = (scale, xp.shape, x.shape, padding, geom, one_d)
