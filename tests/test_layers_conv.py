@@ -28,10 +28,9 @@ from dendrite.ops.conv import (
     depthwise_conv,
     fused_conv,
     fused_conv_transpose,
-    same_padding,
     separable_conv,
-    transpose_output_length,
 )
+from dendrite.ops.windows import same_padding, transpose_output_length
 from dendrite.testing import gradcheck
 
 RNG = np.random.default_rng(7)

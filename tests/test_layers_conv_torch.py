@@ -14,7 +14,7 @@ from dendrite.core import Tensor
 from dendrite.layers.conv import Conv1D, Conv2D
 from dendrite.layers.conv_depthwise import DepthwiseConv2D, SeparableConv2D
 from dendrite.layers.conv_transpose import Conv2DTranspose
-from dendrite.ops.conv import same_padding
+from dendrite.ops.windows import same_padding
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -228,3 +228,20 @@ def test_max_pooling1d_matches_torch():
     yt.sum().backward()
     np.testing.assert_allclose(out.data, np.moveaxis(yt.detach().numpy(), 1, -1))
     np.testing.assert_allclose(inp.grad, np.moveaxis(xt.grad.numpy(), 1, -1))
+
+
+@pytest.mark.parametrize("pool", [2, 3, (2, 3), (1, 2), (3, 1)])
+def test_max_pool_ties_route_like_torch(pool):
+    """Integer-valued inputs tie everywhere; the gradient still goes where PyTorch's does
+    (the first maximum of each window in row-major order)."""
+    torch = pytest.importorskip("torch")
+    x = RNG.integers(0, 3, (3, 9, 9, 4)).astype(np.float32)
+    inp = Tensor(x, requires_grad=True)
+    out = max_pool(inp, pool)
+    upstream = RNG.standard_normal(out.shape).astype(np.float32)
+    out.backward(upstream)
+    xt = torch.tensor(np.moveaxis(x, -1, 1).copy(), requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, pool)
+    yt.backward(torch.tensor(np.moveaxis(upstream, -1, 1).copy()))
+    np.testing.assert_array_equal(out.data, np.moveaxis(yt.detach().numpy(), 1, -1))
+    np.testing.assert_array_equal(inp.grad, np.moveaxis(xt.grad.numpy(), 1, -1))

@@ -26,9 +26,9 @@ from dendrite.layers import activations, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
-from dendrite.ops.conv import (
+from dendrite.ops.conv import fused_conv
+from dendrite.ops.windows import (
     conv_output_length,
-    fused_conv,
     normalize_tuple,
     standardize_data_format,
     standardize_padding,

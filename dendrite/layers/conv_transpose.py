@@ -21,7 +21,8 @@ from dendrite.core import Tensor
 from dendrite.layers import initializers, regularizers
 from dendrite.layers.conv import BaseConv, _positive
 from dendrite.layers.registry import register_layer
-from dendrite.ops.conv import fused_conv_transpose, normalize_tuple, transpose_output_length
+from dendrite.ops.conv import fused_conv_transpose
+from dendrite.ops.windows import normalize_tuple, transpose_output_length
 
 
 class ConvTranspose(BaseConv):

@@ -23,13 +23,13 @@ from dendrite.core import Tensor
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
-from dendrite.ops.conv import (
+from dendrite.ops.pooling import average_pool, max_pool
+from dendrite.ops.windows import (
     conv_output_length,
     normalize_tuple,
     standardize_data_format,
     standardize_padding,
 )
-from dendrite.ops.pooling import average_pool, max_pool
 
 
 class BasePooling(Layer):

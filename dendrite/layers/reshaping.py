@@ -23,7 +23,7 @@ from dendrite.core import Tensor
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
-from dendrite.ops.conv import normalize_tuple, standardize_data_format
+from dendrite.ops.windows import normalize_tuple, standardize_data_format
 
 
 def _pairs(value: Any, rank: int, name: str, cls: str) -> tuple[tuple[int, int], ...]:
