@@ -132,6 +132,7 @@ CONV_CASES = [
     ((2, 5, 6, 3), (3, 3), 6, (2, 2), "same", (1, 1), 3),  # depthwise, multiplier 2
     ((1, 5, 5, 20), (3, 3), 16, (1, 1), "same", (1, 1), 1),  # many-channel input gradient
     ((1, 5, 5, 32), (3, 3), 32, (2, 1), "valid", (1, 1), 2),
+    ((1, 4, 5, 64), (3, 3), 3, (1, 1), "same", (1, 1), 1),  # wide: bias added, not folded
 ]
 
 

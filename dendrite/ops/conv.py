@@ -11,11 +11,13 @@ A convolution layer computes a cross-correlation (as Keras and every framework d
 **im2col.** The windows of ``xp`` are read through a strided view (no copy) and laid out
 once as the rows of ``X = cols(xp)`` of shape (N OH OW, kh kw C); then the whole batch is
 ONE matrix product ``Y = X K_2 + b`` with ``K_2 = K.reshape(kh kw C, F)`` (BLAS), and ``Y``
-reshapes to (N, OH, OW, F) without a transpose.
+reshapes to (N, OH, OW, F) without a transpose. The bias usually rides inside the product:
+``[X 1] [K_2; b]`` (a column of ones, a bias row), which saves a pass over ``Y``.
 
-**VJP.** With ``G = dL/dY`` of shape (N OH OW, F):
+**VJP.** With ``G = dL/dY`` of shape (N OH OW, F) (times ``[Y > 0]`` after a fused ReLU):
 
-- ``dL/dK_2 = X^T G`` (one product), ``dL/db = sum_rows G``;
+- ``dL/dK_2 = X^T G`` (one product); ``dL/db = sum_rows G``, the last row of
+  ``[X 1]^T G`` when the bias is folded in;
 - ``dL/dX = G K_2^T``, and ``dL/dxp`` is its col2im: every kernel offset (i, j) read a
   strided slab of ``xp``, so its column block is added back onto that slab, kh * kw
   slice-adds in all (no scatter, no loop over pixels); the padding is then cropped.
@@ -89,7 +91,7 @@ def _check_bias(bias: np.ndarray | None, filters: int, op: str) -> None:
 
 # --- the primitives -----------------------------------------------------------------------
 # Products with at most this many columns (kh kw C) fold the bias into the kernel matrix.
-_FOLD_BIAS_WIDTH = 64
+_FOLD_BIAS_WIDTH = 512
 
 
 @register("conv")
@@ -137,9 +139,9 @@ class Conv(Function):
         needs = self.needs_grad or (False, False, False)
         fold = False
         if groups == 1:
-            # A narrow product (a first layer: few channels) takes the bias as one more
-            # row of the kernel matrix: no separate pass over the output, and dL/db comes
-            # out of the kernel-gradient product as its last row.
+            # The bias rides in the product as one more row of the kernel matrix (times a
+            # column of ones): no separate pass over the output, and dL/db comes out of
+            # the kernel-gradient product as its last row.
             width = kh * kw * c
             fold = bias is not None and width <= _FOLD_BIAS_WIDTH
             cols = im2col(xp, geom, ones_column=fold)

@@ -84,11 +84,14 @@ def _first_max_routes(slabs: list[np.ndarray], best: np.ndarray) -> list[np.ndar
 
 
 def _running_max(slabs: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
-    if out is None:
-        out = slabs[0].copy()
-    else:
+    """The element-wise maximum of the slabs (into ``out`` when given)."""
+    if len(slabs) == 1:
+        if out is None:
+            return slabs[0].copy()
         np.copyto(out, slabs[0])
-    for slab in slabs[1:]:
+        return out
+    out = np.maximum(slabs[0], slabs[1], out=out)
+    for slab in slabs[2:]:
         np.maximum(out, slab, out=out)
     return out
 
