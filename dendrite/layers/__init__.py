@@ -73,6 +73,22 @@ from dendrite.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 from dendrite.layers.symbolic import KerasTensor
 from dendrite.layers.wrappers import Bidirectional, TimeDistributed
 
+# Keras' alternative names.
+MaxPool1D = MaxPooling1D
+MaxPool2D = MaxPooling2D
+AvgPool1D = AveragePooling1D
+AvgPool2D = AveragePooling2D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalMaxPool2D = GlobalMaxPooling2D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalAvgPool2D = GlobalAveragePooling2D
+Convolution1D = Conv1D
+Convolution2D = Conv2D
+Convolution1DTranspose = Conv1DTranspose
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
+SeparableConvolution2D = SeparableConv2D
+
 __all__ = [
     "Activation",
     "ActivityRegularization",
@@ -82,6 +98,8 @@ __all__ = [
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
+    "AvgPool1D",
+    "AvgPool2D",
     "BatchNormalization",
     "Bidirectional",
     "Concatenate",
@@ -89,6 +107,10 @@ __all__ = [
     "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
+    "Convolution1D",
+    "Convolution1DTranspose",
+    "Convolution2D",
+    "Convolution2DTranspose",
     "Cropping1D",
     "Cropping2D",
     "Dense",
@@ -104,6 +126,10 @@ __all__ = [
     "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
     "GroupNormalization",
@@ -118,6 +144,8 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "Masking",
+    "MaxPool1D",
+    "MaxPool2D",
     "MaxPooling1D",
     "MaxPooling2D",
     "Maximum",
@@ -130,6 +158,8 @@ __all__ = [
     "Reshape",
     "SeparableConv1D",
     "SeparableConv2D",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
     "SimpleRNN",
     "SimpleRNNCell",
     "SpatialDropout1D",
