@@ -6,7 +6,10 @@ the default float type ``floatx()`` (float32, as in Keras) and one explicit rand
 
 from __future__ import annotations
 
+import ctypes
+import os
 import random
+import sys
 
 import numpy as np
 
@@ -42,3 +45,29 @@ def set_seed(seed: int) -> None:
     _rng = np.random.default_rng(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed blocks up to 32 MiB in the heap (``mallopt``: mmap
+    threshold 32 MiB, trim threshold 1 GiB) instead of handing them back to the kernel.
+
+    Training allocates the same large temporaries every step; returned to the kernel, they
+    are page-faulted in again at the next allocation (measured: ~3,700 faults and ~17 ms of
+    kernel time per step of the Fashion-MNIST CNN, about 1,800 per LSTM step). Applied once
+    at import, process-wide; ``DENDRITE_KEEP_FREED_MEMORY=0`` switches it off. Returns
+    whether it applied (False off Linux/glibc).
+    """
+    if os.environ.get("DENDRITE_KEEP_FREED_MEMORY", "1") == "0" or sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
+    mmap_ok = mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+    trim_ok = mallopt(m_trim_threshold, 1 << 30)
+    return bool(mmap_ok and trim_ok)
+
+
+KEEPS_FREED_MEMORY = keep_freed_memory()

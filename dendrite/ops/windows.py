@@ -6,19 +6,10 @@
 - raw-array blocks: zero/-inf padding and its crop, the strided slab that one kernel offset
   reads (``window``), ``im2col`` (all windows as the rows of one matrix) and its adjoint
   ``col2im`` (kh * kw slice-adds: no scatter, no loop over pixels);
-- ``keep_freed_memory``: convolution training allocates the same large temporaries every
-  step; glibc hands freed blocks of that size back to the kernel and page-faults them in
-  again on the next allocation (measured: ~3,700 faults and ~17 ms of kernel time per step
-  of the Fashion-MNIST CNN, a third of the step). Raising its mmap and trim thresholds
-  keeps them in the heap for reuse. Applied at import; DENDRITE_KEEP_FREED_MEMORY=0
-  switches it off.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import platform
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,27 +17,6 @@ from numpy.lib.stride_tricks import as_strided
 
 from dendrite.core import Tensor
 from dendrite.ops.movement import transpose
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed blocks up to 32 MiB in the heap (``mallopt``:
-    mmap threshold 32 MiB, trim threshold 1 GiB) instead of returning them to the kernel.
-    Returns whether it applied (False off glibc, or when switched off)."""
-    if os.environ.get("DENDRITE_KEEP_FREED_MEMORY", "1") == "0":
-        return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
-    mmap_ok = libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
-    trim_ok = libc.mallopt(m_trim_threshold, 1 << 30)
-    return bool(mmap_ok and trim_ok)
-
-
-KEEPS_FREED_MEMORY = keep_freed_memory()
 
 
 class Geometry(NamedTuple):
