@@ -33,6 +33,7 @@ def plot_history(history: Any, path: Any, title: str | None = None) -> bool:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     logs = history.history if hasattr(history, "history") else dict(history)
     names = [k for k in logs if not k.startswith("val_")]
@@ -47,6 +48,7 @@ def plot_history(history: Any, path: Any, title: str | None = None) -> bool:
         if f"val_{name}" in logs:
             axis.plot(epochs, logs[f"val_{name}"], marker="s", label=f"validation {name}")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
         axis.legend()
