@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import os
 import re
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,6 +235,8 @@ def download(
     """
     cache = cache_dir(spec.name)
     bases = _mirrors(spec, mirrors)
+    import http.client  # only when downloading: keeps `import dendrite` fast
+
     paths = []
     for file in spec.files:
         cached = _find_file(cache, file)
@@ -266,6 +266,8 @@ def _fetch_one(url: str, file: RemoteFile, target: Path) -> Path:
     """Download ``url`` to ``target`` atomically, verifying ``file``'s size and SHA-256."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"only http:// and https:// mirrors are supported, got {url!r}")
+    import urllib.request  # only when downloading: keeps `import dendrite` fast
+
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{file.name}.", suffix=".part")
     try:
         digest, size = hashlib.sha256(), 0
