@@ -21,6 +21,7 @@ from dendrite import _backend
 from dendrite.core import Tensor, Variable
 from dendrite.layers import initializers, regularizers
 from dendrite.layers.input_spec import InputSpec
+from dendrite.layers.symbolic import KerasTensor, infer_output_shape, symbolic_call
 
 _NAME_COUNTS: dict[str, int] = {}
 
@@ -299,8 +300,6 @@ class Layer:
             inputs, args = args[0], args[1:]
         else:
             inputs = kwargs.pop("inputs")
-        from dendrite.layers.symbolic import KerasTensor, symbolic_call
-
         if _contains(inputs, KerasTensor):
             return symbolic_call(self, inputs, args, kwargs)
         inputs = self._convert(inputs)
@@ -380,8 +379,6 @@ class Layer:
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Output shape for ``input_shape``, found by running the layer on placeholder data."""
-        from dendrite.layers.symbolic import infer_output_shape
-
         return infer_output_shape(self, input_shape)
 
     # --- configuration --------------------------------------------------------------------
