@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dendrite.training.callbacks.base import Callback
+from dendrite.training.callbacks.save_frequency import SaveFrequency
 
 CHECKPOINT = "latest.checkpoint"
 
@@ -41,7 +42,7 @@ def _io(name: str) -> Callable:
     return _CHECKPOINT_IO[name]
 
 
-class BackupAndRestore(Callback):
+class BackupAndRestore(SaveFrequency, Callback):
     """Back up the training state to ``backup_dir`` and restore it when ``fit`` restarts.
 
     Args:
@@ -97,20 +98,6 @@ class BackupAndRestore(Callback):
     def _save_model(self) -> None:
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         _io("write")(self.model, self._checkpoint_path, state)
-
-    def _should_save_on_batch(self, batch: int) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.delete_checkpoint and os.path.exists(self.backup_dir):

@@ -11,12 +11,13 @@ import numpy as np
 
 from dendrite.training.callbacks.base import Callback
 from dendrite.training.callbacks.monitor import check_mode, direction
+from dendrite.training.callbacks.save_frequency import SaveFrequency
 
 MODEL_SUFFIXES = (".dendrite", ".keras")
 WEIGHTS_SUFFIX = ".weights.safetensors"
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(SaveFrequency, Callback):
     """Save ``model.save(path)`` (or ``model.save_weights(path)``) during training (Keras).
 
     Args:
@@ -96,20 +97,6 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.save_freq == "epoch":
             self._save_model(epoch=epoch, batch=None, logs=logs)
-
-    def _should_save_on_batch(self, batch: int) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _should_save_model(self, epoch: int, logs: dict, filepath: str) -> bool:
         if not self.save_best_only:
