@@ -351,10 +351,7 @@ class Trainer:
             callback_list.on_test_batch_end(step, tracker.result())
         logs = self._epoch_logs(tracker)
         callback_list.on_test_end(logs)
-        if return_dict:
-            return logs
-        ordered = [logs["loss"], *[v for k, v in logs.items() if k != "loss"]]
-        return ordered[0] if len(ordered) == 1 else ordered
+        return _keras_result(logs, return_dict)
 
     def predict(
         self,
@@ -421,11 +418,16 @@ class Trainer:
     def _batch_result(self, loss: float, return_dict: bool) -> Any:
         tracker = _LossTracker()
         tracker.update(loss, self, 1)
-        logs = self._epoch_logs(tracker)
-        if return_dict:
-            return logs
-        ordered = [logs["loss"], *[v for k, v in logs.items() if k != "loss"]]
-        return ordered[0] if len(ordered) == 1 else ordered
+        return _keras_result(self._epoch_logs(tracker), return_dict)
+
+
+def _keras_result(logs: dict[str, Any], return_dict: bool) -> Any:
+    """What evaluate / *_on_batch return: the logs dict, or the loss alone, or the list
+    [loss, metric, ...] (Keras' order: the loss first)."""
+    if return_dict:
+        return logs
+    ordered = [logs["loss"], *[v for k, v in logs.items() if k != "loss"]]
+    return ordered[0] if len(ordered) == 1 else ordered
 
 
 class _LossTracker:
