@@ -238,7 +238,8 @@ class Trainer:
         else:
             val = None
         if val is not None:
-            val = self._prepare(*val, "fit")[:3]
+            # Checked once here; each epoch's validation reuses the checked arrays.
+            val = self._prepare(*val, "fit")
         if class_weight is not None:
             if not isinstance(y, np.ndarray):
                 raise ValueError("class_weight is only supported for models with one output.")
@@ -284,14 +285,12 @@ class Trainer:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 self._in_fit = True
                 try:
-                    val_logs = self.evaluate(
-                        val[0],
-                        val[1],
-                        sample_weight=val[2],
-                        batch_size=validation_batch_size or batch_size,
+                    val_logs = self._evaluate_checked(
+                        *val,
+                        batch_size=_batch_size(validation_batch_size, batch_size),
                         verbose=0,
                         steps=validation_steps,
-                        return_dict=True,
+                        callbacks=None,
                     )
                 finally:
                     self._in_fit = False
@@ -332,8 +331,30 @@ class Trainer:
     ) -> Any:
         """The loss (and metrics) on the given data: a scalar, a list, or a dict."""
         x, y, sample_weight, n = self._prepare(x, y, sample_weight, "evaluate")
-        batch_size = _batch_size(batch_size, 32)
-        verbose = _verbosity(verbose)
+        logs = self._evaluate_checked(
+            x,
+            y,
+            sample_weight,
+            n,
+            _batch_size(batch_size, 32),
+            _verbosity(verbose),
+            steps,
+            callbacks,
+        )
+        return _keras_result(logs, return_dict)
+
+    def _evaluate_checked(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        n: int,
+        batch_size: int,
+        verbose: int,
+        steps: int | None,
+        callbacks: list[Callback] | None,
+    ) -> dict[str, Any]:
+        """evaluate() on data that ``_prepare`` has already converted and checked."""
         total = math.ceil(n / batch_size)
         steps = total if steps is None else min(int(steps), total)
         callback_list = self._callbacks(callbacks, None, verbose, steps=steps)
@@ -351,7 +372,7 @@ class Trainer:
             callback_list.on_test_batch_end(step, tracker.result())
         logs = self._epoch_logs(tracker)
         callback_list.on_test_end(logs)
-        return _keras_result(logs, return_dict)
+        return logs
 
     def predict(
         self,
