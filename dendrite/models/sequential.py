@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dendrite.layers.base import Layer, shape_of
+from dendrite.layers.fusion import call_conv_pool, fusable_conv_pool
 from dendrite.layers.input_layer import InputLayer
 from dendrite.layers.registry import get_layer_class, register_layer
 from dendrite.layers.symbolic import KerasTensor
@@ -125,8 +126,18 @@ class Sequential(Model):
 
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         x = inputs
-        for layer in self._stack:
+        stack = self._stack
+        index = 0
+        while index < len(stack):
+            layer = stack[index]
+            if index + 1 < len(stack) and fusable_conv_pool(layer, stack[index + 1]):
+                fused = call_conv_pool(layer, stack[index + 1], x)
+                if fused is not None:
+                    x = fused
+                    index += 2
+                    continue
             x = layer(x)
+            index += 1
         return x
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -72,7 +72,7 @@ def _finish(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> None:
         np.maximum(out, 0, out=out)
 
 
-def _as_2d(x: np.ndarray, kernel: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
+def as_2d(x: np.ndarray, kernel: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim not in (3, 4) or kernel.ndim != x.ndim:
         raise ValueError(
             f"{op}: expected a channels_last input of rank 3 (batch, length, channels) or 4 "
@@ -84,7 +84,7 @@ def _as_2d(x: np.ndarray, kernel: np.ndarray, op: str) -> tuple[np.ndarray, np.n
     return x, kernel
 
 
-def _check_bias(bias: np.ndarray | None, filters: int, op: str) -> None:
+def check_bias(bias: np.ndarray | None, filters: int, op: str) -> None:
     if bias is not None and bias.shape != (filters,):
         raise ValueError(f"{op}: expected a bias of shape ({filters},), got {bias.shape}.")
 
@@ -114,7 +114,7 @@ class Conv(Function):
         relu: bool = False,
     ) -> np.ndarray:
         one_d = x.ndim == 3
-        x, kernel = _as_2d(x, kernel, "conv")
+        x, kernel = as_2d(x, kernel, "conv")
         n, h, w, c = x.shape
         kh, kw, cg, f = kernel.shape
         if cg * groups != c or f % groups:
@@ -123,7 +123,7 @@ class Conv(Function):
                 f"with groups={groups} expects {cg * groups} (and filters divisible by "
                 f"groups)."
             )
-        _check_bias(bias, f, "conv")
+        check_bias(bias, f, "conv")
         (pt, pb), (pl, pr) = padding
         (sh, sw), (dh, dw) = strides, dilation
         oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
@@ -290,7 +290,7 @@ class ConvTranspose(Function):
         relu: bool = False,
     ) -> np.ndarray:
         one_d = x.ndim == 3
-        x, kernel = _as_2d(x, kernel, "conv_transpose")
+        x, kernel = as_2d(x, kernel, "conv_transpose")
         n, h, w, c = x.shape
         kh, kw, f, kc = kernel.shape
         if kc != c:
@@ -298,7 +298,7 @@ class ConvTranspose(Function):
                 f"conv_transpose: the input has {c} channels, but the kernel of shape "
                 f"{kernel.shape} (kh, kw, filters, in_channels) expects {kc}."
             )
-        _check_bias(bias, f, "conv_transpose")
+        check_bias(bias, f, "conv_transpose")
         (pt, pb), (pl, pr) = padding
         (sh, sw), (dh, dw) = strides, dilation
         out_h, out_w = output_size
@@ -347,7 +347,7 @@ class ConvTranspose(Function):
 
 
 # --- functional API -----------------------------------------------------------------------
-def _spatial_rank(x: Any, op: str) -> int:
+def spatial_rank(x: Any, op: str) -> int:
     rank = len(x.shape) - 2
     if rank not in (1, 2):
         raise ValueError(
@@ -378,7 +378,7 @@ def fused_conv(
         groups: number of channel groups.
         relu: apply max(., 0) in place.
     """
-    rank = _spatial_rank(x, "conv")
+    rank = spatial_rank(x, "conv")
     kernel_size = tuple(kernel.shape[:rank])
     strides = normalize_tuple(strides, rank, "strides")
     dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
@@ -402,7 +402,7 @@ def fused_conv_transpose(
     relu: bool = False,
 ) -> Tensor:
     """``relu?(conv_transpose(x, kernel) + bias)``, channels_last, kernel (k..., F, C)."""
-    rank = _spatial_rank(x, "conv_transpose")
+    rank = spatial_rank(x, "conv_transpose")
     kernel_size = tuple(kernel.shape[:rank])
     strides = normalize_tuple(strides, rank, "strides")
     dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
@@ -446,7 +446,7 @@ def conv(
     """Keras' ``ops.conv``: a 1-D or 2-D convolution; kernel (k..., C / groups, F), with the
     number of groups read off the kernel (``C // kernel.shape[-2]``)."""
     data_format = standardize_data_format(data_format)
-    rank = _spatial_rank(inputs, "conv")
+    rank = spatial_rank(inputs, "conv")
     channels = inputs.shape[-1] if data_format == "channels_last" else inputs.shape[1]
     if channels % kernel.shape[-2]:
         raise ValueError(
@@ -473,7 +473,7 @@ def depthwise_conv(
     """Keras' ``ops.depthwise_conv``: each channel convolved with its own ``depth_multiplier``
     filters; kernel (k..., C, M), output channel ``c M + m``."""
     data_format = standardize_data_format(data_format)
-    rank = _spatial_rank(inputs, "depthwise_conv")
+    rank = spatial_rank(inputs, "depthwise_conv")
     *spatial, channels, mult = kernel.shape
     x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
     if x.shape[-1] != channels:
@@ -505,7 +505,7 @@ def separable_conv(
 ) -> Tensor:
     """Keras' ``ops.separable_conv``: a depthwise convolution, then a 1x1 (pointwise) one."""
     data_format = standardize_data_format(data_format)
-    rank = _spatial_rank(inputs, "separable_conv")
+    rank = spatial_rank(inputs, "separable_conv")
     x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
     depthwise = depthwise_conv(x, depthwise_kernel, strides, padding, None, dilation_rate)
     out = fused_conv(depthwise, pointwise_kernel)
@@ -524,7 +524,7 @@ def conv_transpose(
     """Keras' ``ops.conv_transpose`` (the gradient of ``conv`` with respect to its input);
     kernel (k..., filters, C)."""
     data_format = standardize_data_format(data_format)
-    rank = _spatial_rank(inputs, "conv_transpose")
+    rank = spatial_rank(inputs, "conv_transpose")
     x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
     out = fused_conv_transpose(
         x,

@@ -169,46 +169,68 @@ def crop_spatial(x: np.ndarray, pads: tuple, shape: tuple) -> np.ndarray:
     return x[:, pt : pt + shape[1], pl : pl + shape[2]]
 
 
-def window(i: int, j: int, geom: Geometry) -> tuple:
-    """The index of the strided slab that kernel offset (i, j) reads, for every output."""
-    top, left = i * geom.dh, j * geom.dw
+def window(i: int, j: int, geom: Geometry, di: int = 0, dj: int = 0, pool: tuple = (1, 1)) -> tuple:
+    """The index of the strided slab that kernel offset (i, j) reads, for every output.
+
+    With ``pool`` (ph, pw) the outputs are grouped by their place (di, dj) in a pooling
+    window that tiles them: output (ph p + di, pw q + dj) for the (oh, ow) pooled
+    positions (p, q)."""
+    (ph, pw), (sh, sw) = pool, (geom.sh, geom.sw)
+    top, left = di * sh + i * geom.dh, dj * sw + j * geom.dw
+    step_h, step_w = ph * sh, pw * sw
     return (
         slice(None),
-        slice(top, top + (geom.oh - 1) * geom.sh + 1, geom.sh),
-        slice(left, left + (geom.ow - 1) * geom.sw + 1, geom.sw),
+        slice(top, top + (geom.oh - 1) * step_h + 1, step_h),
+        slice(left, left + (geom.ow - 1) * step_w + 1, step_w),
     )
 
 
-def im2col(xp: np.ndarray, geom: Geometry, ones_column: bool = False) -> np.ndarray:
+def _offsets(geom: Geometry, pool: tuple) -> list[tuple[int, int, int, int]]:
+    """Every (kernel row i, kernel column j, pool row di, pool column dj)."""
+    kh, kw, (ph, pw) = geom.kh, geom.kw, pool
+    return [
+        (i, j, di, dj) for i in range(kh) for j in range(kw) for di in range(ph) for dj in range(pw)
+    ]
+
+
+def im2col(
+    xp: np.ndarray, geom: Geometry, ones_column: bool = False, pool: tuple = (1, 1)
+) -> np.ndarray:
     """The windows of ``xp`` (N, Hp, Wp, C) as a (N OH OW, kh kw C) matrix, with a last
     column of ones when ``ones_column`` (it multiplies the bias row of a kernel matrix,
-    which folds the bias into the product)."""
+    which folds the bias into the product).
+
+    With ``pool`` (ph, pw) the rows are ordered (di, dj, n, p, q): output (ph p + di, pw q
+    + dj), so each place in a tiling pooling window is one contiguous block of rows (and
+    outputs no pooling window covers are left out); ``geom.oh``, ``geom.ow`` then count
+    pooled positions."""
     n, _, _, c = xp.shape
     kh, kw, sh, sw, dh, dw, oh, ow = geom
-    rows, width = n * oh * ow, kh * kw * c
-    if kh == kw == sh == sw == 1 and not ones_column:
+    ph, pw = pool
+    rows, width = ph * pw * n * oh * ow, kh * kw * c
+    if kh == kw == sh == sw == ph == pw == 1 and not ones_column:
         return xp[:, :oh, :ow].reshape(rows, width)
     if c < 8:
         # Few channels (a first layer): build the transpose, one contiguous row per kernel
         # offset and channel, copied from a slab in runs of OW values, and return its
         # (Fortran-ordered) transpose view; BLAS takes either order at the same speed.
         matrix_t = np.empty((width + ones_column, rows), xp.dtype)
-        by_offset = matrix_t[:width].reshape(kh, kw, c, n, oh, ow)
-        for i in range(kh):
-            for j in range(kw):
-                np.copyto(by_offset[i, j], xp[window(i, j, geom)].transpose(3, 0, 1, 2))
+        by_offset = matrix_t[:width].reshape(kh, kw, c, ph, pw, n, oh, ow)
+        for i, j, di, dj in _offsets(geom, pool):
+            slab = xp[window(i, j, geom, di, dj, pool)]
+            np.copyto(by_offset[i, j, :, di, dj], slab.transpose(3, 0, 1, 2))
         if ones_column:
             matrix_t[width] = 1
         return matrix_t.T
     matrix = np.empty((rows, width + ones_column), xp.dtype)
     # A view, even with the ones column: splitting axes never needs a copy.
-    cols = matrix[:, :width].reshape(n, oh, ow, kh, kw, c)
+    cols = matrix[:, :width].reshape(ph, pw, n, oh, ow, kh, kw, c)
     # One copy through a strided view of all the windows: inner runs of c values.
     s_n, s_h, s_w, s_c = xp.strides
     windows = as_strided(
         xp,
-        (n, oh, ow, kh, kw, c),
-        (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+        (ph, pw, n, oh, ow, kh, kw, c),
+        (s_h * sh, s_w * sw, s_n, s_h * sh * ph, s_w * sw * pw, s_h * dh, s_w * dw, s_c),
         writeable=False,
     )
     np.copyto(cols, windows)
@@ -232,22 +254,25 @@ def col2im(cols: np.ndarray, shape: tuple, geom: Geometry) -> np.ndarray:
     return out
 
 
-def input_grad(g2: np.ndarray, kernel: np.ndarray, shape: tuple, geom: Geometry) -> np.ndarray:
+def input_grad(
+    g2: np.ndarray, kernel: np.ndarray, shape: tuple, geom: Geometry, pool: tuple = (1, 1)
+) -> np.ndarray:
     """``col2im(g2 K_2^T)`` for a kernel (kh, kw, C, F): the gradient of a convolution with
-    respect to its padded input of ``shape`` (N, Hp, Wp, C).
+    respect to its padded input of ``shape`` (N, Hp, Wp, C); the rows of ``g2`` are ordered
+    as ``im2col(..., pool=pool)`` orders them.
 
     With several channels the product is stacked by kernel offset, (kh kw, rows, C), so
     that each offset's block is contiguous and its slab-add runs over whole (OW, C) rows
     instead of C-long pieces (about twice as fast for 32 channels)."""
     kh, kw, c, f = kernel.shape
-    if c < 2 or kh * kw == 1:
+    ph, pw = pool
+    if (c < 2 or kh * kw == 1) and ph == pw == 1:
         return col2im(g2 @ kernel.reshape(kh * kw * c, f).T, shape, geom)
     stacked = kernel.reshape(kh * kw, c, f).transpose(0, 2, 1)  # (kh kw, F, C)
-    blocks = np.matmul(g2, stacked).reshape(kh, kw, shape[0], geom.oh, geom.ow, c)
+    blocks = np.matmul(g2, stacked).reshape(kh, kw, ph, pw, shape[0], geom.oh, geom.ow, c)
     out = np.zeros(shape, blocks.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[window(i, j, geom)] += blocks[i, j]
+    for i, j, di, dj in _offsets(geom, pool):
+        out[window(i, j, geom, di, dj, pool)] += blocks[i, j, di, dj]
     return out
 
 

@@ -1,0 +1,191 @@
+"""A convolution followed by max pooling as one primitive: ``relu?(maxpool(conv(x, K)) + b)``,
+channels_last, for pooling windows that tile the convolution's output (strides equal to
+the pool size, 'valid' padding), the usual ``Conv2D(..., activation="relu")`` then
+``MaxPooling2D()`` of image and sequence models.
+
+It equals the two ops run one after the other, value and gradient, because
+
+- a per-channel bias and ReLU commute with the maximum of a window: ``max_k(z_k + b) =
+  max_k(z_k) + b`` and ``max_k relu(z_k) = relu(max_k z_k)``, so both run on the pooled
+  output, a quarter of the convolution's size for 2x2 windows;
+- the gradient still goes to the first maximum of each window in row-major order (as
+  TensorFlow and PyTorch route it), and where the window's maximum is <= 0 the ReLU sends
+  nothing back, as ReLU's gradient (0 at 0) does when applied first.
+
+**Layout.** The convolution's output rows are computed in the order (di, dj, n, p, q):
+output pixel (ph p + di, pw q + dj), see ``windows.im2col(..., pool=)``. Each place (di,
+dj) in a pooling window is then one contiguous (N PH PW, F) block of ``Z = cols K_2``,
+so the pooling is ph * pw - 1 element-wise maxima of contiguous blocks, and its VJP
+writes ``dL/dZ_k = g * [winner = k]`` block by block. Output pixels that no pooling window
+covers (the last row of an odd-sized output) are never computed: their gradient is 0.
+
+**VJP.** With ``G`` = dL/dZ (its rows in the same order) the convolution's VJP is the
+usual ``dL/dK_2 = cols^T G`` and ``dL/dxp = col2im(G K_2^T)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dendrite.core import Function, Tensor, register
+from dendrite.ops.conv import as_2d, check_bias, spatial_rank
+from dendrite.ops.windows import (
+    Geometry,
+    crop_spatial,
+    explicit_padding,
+    im2col,
+    input_grad,
+    normalize_tuple,
+    pad_spatial,
+)
+
+
+def _first_max(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The element-wise maximum of ``candidates`` (K, ...) and, when K > 1, the index of the
+    first candidate that holds it (uint8): a later candidate takes over only where it is
+    strictly greater, so the winner is the last k that took over, ``max_k k [took over]``."""
+    best = candidates[0].copy()
+    if len(candidates) == 1:
+        return best, None
+    winner = None
+    for k in range(1, len(candidates)):
+        took_over = np.greater(candidates[k], best).view(np.uint8)
+        if winner is None:
+            winner = took_over  # k = 1: the index is the flag itself
+        else:
+            np.maximum(winner, took_over * np.uint8(k), out=winner)
+        np.maximum(best, candidates[k], out=best)
+    return best, winner
+
+
+@register("conv_max_pool")
+class ConvMaxPool(Function):
+    """Fused ``relu?(maxpool(conv(x, K)) + b)`` (see the module docstring).
+
+    Options: strides, dilation (2 ints each), padding (((top, bottom), (left, right))) of
+    the convolution; pool (2 ints, the tiling windows of the max pooling); relu. A rank-3
+    input (N, L, C) with a (k, C, F) kernel is the 1-D case.
+    """
+
+    def forward(
+        self,
+        x: np.ndarray,
+        kernel: np.ndarray,
+        bias: np.ndarray | None = None,
+        strides: tuple = (1, 1),
+        padding: tuple = ((0, 0), (0, 0)),
+        dilation: tuple = (1, 1),
+        pool: tuple = (2, 2),
+        relu: bool = False,
+    ) -> np.ndarray:
+        one_d = x.ndim == 3
+        x, kernel = as_2d(x, kernel, "conv_max_pool")
+        n, h, w, c = x.shape
+        kh, kw, kc, f = kernel.shape
+        if kc != c:
+            raise ValueError(
+                f"conv_max_pool: the input has {c} channels, but the kernel of shape "
+                f"{kernel.shape} expects {kc}."
+            )
+        check_bias(bias, f, "conv_max_pool")
+        (pt, pb), (pl, pr) = padding
+        (sh, sw), (dh, dw), (ph, pw) = strides, dilation, pool
+        oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+        ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+        if oh // ph <= 0 or ow // pw <= 0:
+            raise ValueError(
+                f"conv_max_pool: the pool size {tuple(pool)} does not fit the convolution's "
+                f"output of size {(oh, ow)} (input shape {x.shape}, kernel {kernel.shape})."
+            )
+        geom = Geometry(kh, kw, sh, sw, dh, dw, oh // ph, ow // pw)
+        xp = pad_spatial(x, padding)
+        cols = im2col(xp, geom, pool=(ph, pw))
+        z = cols @ kernel.reshape(kh * kw * c, f)
+        out, winner = _first_max(z.reshape(ph * pw, -1, f))
+        if bias is not None:
+            out += bias
+        if relu:
+            np.maximum(out, 0, out=out)
+        needs = self.needs_grad
+        if needs:
+            self.saved = (
+                cols if needs[1] else None,
+                kernel if needs[0] else None,
+                winner,
+                out if relu else None,
+                xp.shape,
+                x.shape,
+                padding,
+                geom,
+                (ph, pw),
+                one_d,
+            )
+        out = out.reshape(n, geom.oh, geom.ow, f)
+        return out[:, 0] if one_d else out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
+        f = g.shape[-1]
+        g2 = g.reshape(-1, f)
+        if out is not None:
+            g2 = g2 * (out > 0)
+        needs = self.needs_grad
+        gb = g2.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        gx = gk = None
+        if needs[0] or needs[1]:
+            places = pool[0] * pool[1]
+            gz = np.empty((places, *g2.shape), g2.dtype)
+            if winner is None:
+                gz[0] = g2
+            for k in range(places if winner is not None else 0):
+                np.multiply(g2, winner == k, out=gz[k])
+            gz = gz.reshape(-1, f)
+            if needs[1]:
+                k_shape = (geom.kh, geom.kw, cols.shape[1] // (geom.kh * geom.kw), f)
+                gk = (cols.T @ gz).reshape(k_shape)
+                if one_d:
+                    gk = gk[0]
+            if needs[0]:
+                gx = input_grad(gz, kernel, xp_shape, geom, pool)
+                gx = crop_spatial(gx, padding, x_shape)
+                if one_d:
+                    gx = gx[:, 0]
+        return (gx, gk, gb)[: len(needs)]
+
+
+def conv_max_pool(
+    x: Any,
+    kernel: Any,
+    bias: Any = None,
+    strides: Any = 1,
+    padding: Any = "valid",
+    dilation_rate: Any = 1,
+    pool_size: Any = 2,
+    relu: bool = False,
+) -> Tensor:
+    """``relu?(max_pool(conv(x, kernel) + bias))`` for channels_last x of rank 3 or 4, as one
+    node; the pooling windows tile the convolution's output ('valid', strides = pool_size).
+
+    Args:
+        x: (batch, length, channels) or (batch, height, width, channels).
+        kernel: (k, channels, filters) or (kh, kw, channels, filters).
+        bias: (filters,) or None.
+        strides, dilation_rate: the convolution's, an int or one per spatial axis.
+        padding: the convolution's: 'valid', 'same', 'causal' (1-D) or (before, after) pairs.
+        pool_size: the max pooling's window (and stride), an int or one per spatial axis.
+        relu: apply max(., 0).
+    """
+    rank = spatial_rank(x, "conv_max_pool")
+    kernel_size = tuple(kernel.shape[:rank])
+    strides = normalize_tuple(strides, rank, "strides")
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    pool = normalize_tuple(pool_size, rank, "pool_size")
+    pads = explicit_padding(padding, tuple(x.shape[1:-1]), kernel_size, strides, dilation)
+    if rank == 1:
+        strides, dilation, pool, pads = (1, *strides), (1, *dilation), (1, *pool), ((0, 0), *pads)
+    args = (x, kernel) if bias is None else (x, kernel, bias)
+    return ConvMaxPool.apply(
+        *args, strides=strides, padding=pads, dilation=dilation, pool=pool, relu=relu
+    )
