@@ -182,9 +182,7 @@ def test_sequential_fuses_conv_and_pool_with_the_same_values_and_gradients():
     model = _cnn()
     x = RNG.standard_normal((4, 12, 12, 3)).astype(np.float32)
     x[:, :5] = 0.0
-    fused, fused_grads, kinds = _model_value_and_grads(
-        lambda x: model(x, training=True), model, x
-    )
+    fused, fused_grads, kinds = _model_value_and_grads(lambda x: model(x, training=True), model, x)
     plain, plain_grads, plain_kinds = _model_value_and_grads(
         lambda x: _layer_by_layer(model, x), model, x
     )
