@@ -14,6 +14,8 @@ commits can be compared.
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import json
 import os
 import statistics
@@ -70,8 +72,20 @@ def cnn_floor() -> float:
     return 855e9 / rate
 
 
+def compile_bytecode(module: str) -> None:
+    """Write the package's .pyc files, as a (non-editable) pip install does, so that the
+    import timing does not include compiling the sources: an editable install under
+    PYTHONDONTWRITEBYTECODE=1 (this machine's default) would otherwise recompile every
+    module on every import, which no installed competitor has to do."""
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            compileall.compile_dir(location, quiet=1)
+
+
 def import_seconds(module: str, repeats: int = 5) -> float | None:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    compile_bytecode(module)
     samples = []
     for _ in range(repeats):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
