@@ -340,3 +340,45 @@ def test_y_without_a_compiled_loss():
     with pytest.raises(ValueError, match="without a loss"):
         model.fit(x, y, verbose=0)
     assert_untouched(model, before)
+
+
+def test_fit_ends_on_the_moving_averages_with_use_ema():
+    """As in Keras, fit finishes by overwriting the weights with the optimizer's moving
+    averages (finalize_variable_values) when use_ema is set; callbacks during training see
+    the raw weights, and on_train_end already sees the averaged ones."""
+    seen = {}
+
+    class Capture(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen["epoch_end"] = [w.copy() for w in self.model.get_weights()]
+
+        def on_train_end(self, logs=None):
+            seen["train_end"] = [w.copy() for w in self.model.get_weights()]
+
+    tf.utils.set_random_seed(0)
+    x, y = blobs(n=64)
+    model = mlp()
+    optimizer = tf.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[Capture()])
+    averages = [a.data for a in optimizer._averages]
+    for final, average, raw in zip(model.get_weights(), averages, seen["epoch_end"]):
+        np.testing.assert_array_equal(final, average)
+        assert not np.array_equal(final, raw)
+    for final, at_end in zip(model.get_weights(), seen["train_end"]):
+        np.testing.assert_array_equal(final, at_end)
+
+
+def test_fit_without_use_ema_keeps_the_last_weights():
+    tf.utils.set_random_seed(0)
+    x, y = blobs(n=64)
+    model = compiled()
+    weights = []
+
+    class Capture(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            weights[:] = [w.copy() for w in self.model.get_weights()]
+
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[Capture()])
+    for final, last in zip(model.get_weights(), weights):
+        np.testing.assert_array_equal(final, last)
