@@ -279,3 +279,50 @@ def test_registered_as_a_primitive():
     from dendrite.core import OP_REGISTRY
 
     assert OP_REGISTRY["conv_max_pool"] is ConvMaxPool
+
+
+# --- the functional fusion ----------------------------------------------------------------
+def _functional(branch_off: bool = False):
+    inputs = dn.keras.Input((12, 12, 3))
+    conv = Conv2D(4, 3, activation="relu")(inputs)
+    pooled = MaxPooling2D(2)(conv)
+    x = dn.keras.layers.Flatten()(pooled)
+    outputs = [dn.keras.layers.Dense(3)(x)]
+    if branch_off:  # the convolution's output is used twice: no fusion
+        outputs.append(dn.keras.layers.GlobalAveragePooling2D()(conv))
+    return dn.keras.Model(inputs, outputs if branch_off else outputs[0])
+
+
+@pytest.mark.parametrize("branch_off", [False, True])
+def test_functional_model_fuses_only_a_privately_used_conv_output(branch_off):
+    dn.keras.utils.set_random_seed(2)
+    model = _functional(branch_off)
+    x = RNG.standard_normal((3, 12, 12, 3)).astype(np.float32)
+    x[:, :4] = 0.0
+
+    def by_layers(x):
+        values = {}
+        conv, pool, flatten, dense = [
+            layer for layer in model.layers if not isinstance(layer, dn.keras.layers.InputLayer)
+        ][:4]
+        values["conv"] = conv(x)
+        out = dense(flatten(pool(values["conv"])))
+        return out
+
+    first = (lambda y: y[0]) if branch_off else (lambda y: y)
+    fused, grads, kinds = _model_value_and_grads(lambda x: first(model(x)), model, x)
+    plain, plain_grads, _ = _model_value_and_grads(by_layers, model, x)
+    assert ("ConvMaxPool" in kinds) == (not branch_off)
+    np.testing.assert_allclose(fused.data, plain.data, rtol=1e-5, atol=1e-6)
+    if not branch_off:
+        for got, expected in zip(grads, plain_grads):
+            np.testing.assert_allclose(got.data, expected.data, rtol=1e-4, atol=1e-5)
+
+
+def test_functional_model_keeps_a_conv_output_that_is_a_model_output():
+    inputs = dn.keras.Input((8, 8, 1))
+    conv = Conv2D(2, 3)(inputs)
+    pooled = MaxPooling2D(2)(conv)
+    model = dn.keras.Model(inputs, [conv, pooled])
+    conv_out, pooled_out = model(np.ones((1, 8, 8, 1), np.float32))
+    assert conv_out.shape == (1, 6, 6, 2) and pooled_out.shape == (1, 3, 3, 2)

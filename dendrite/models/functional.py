@@ -22,6 +22,7 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
+from dendrite.layers.fusion import call_conv_pool, fusable_conv_pool
 from dendrite.layers.registry import get_layer_class, register_layer
 from dendrite.layers.symbolic import (
     KerasTensor,
@@ -85,6 +86,7 @@ class Functional(Model):
             )
             for node in self._run_nodes
         ]
+        self._fusable_next = _fusable_pairs(self._plan, self._outputs)
         self._graph_layers = layers_by_depth(order, layer_rank, self._inputs)
         names = [layer.name for layer in self._graph_layers]
         for layer_name in names:
@@ -167,7 +169,17 @@ class Functional(Model):
         def resolve(v: Any) -> Any:
             return values[id(v)] if isinstance(v, KerasTensor) else v
 
-        for node, simple_input, simple_output in self._plan:
+        plan = self._plan
+        index = 0
+        while index < len(plan):
+            node, simple_input, simple_output = plan[index]
+            index += 1
+            if index in self._fusable_next and fusable_conv_pool(node.layer, plan[index][0].layer):
+                fused = call_conv_pool(node.layer, plan[index][0].layer, values[simple_input])
+                if fused is not None:
+                    values[plan[index][2]] = fused
+                    index += 1
+                    continue
             if simple_input is not None:  # layer(x): the common case, no structure to walk
                 result = node.layer(values[simple_input])
             else:
@@ -395,6 +407,31 @@ def _to_input(x: Any, spec: KerasTensor, dtype: np.dtype, model_name: str) -> Te
 # --- configuration --------------------------------------------------------------------------
 class _NotCreatedYet(Exception):
     """A node refers to a call of a layer that has not been replayed yet."""
+
+
+def _fusable_pairs(plan: list, outputs: list) -> set[int]:
+    """Plan positions ``k`` whose node is a plain ``layer(x)`` call that only the next node,
+    also a plain call, consumes (and that is no model output): candidates for running the
+    two layers as one fused primitive (``layers.fusion``), checked again at call time."""
+    uses: dict[int, int] = {}
+    for node, _, _ in plan:
+        for x in flatten((node.inputs, node.args, node.kwargs)):
+            if isinstance(x, KerasTensor):
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    kept = {id(x) for x in outputs}
+    pairs = set()
+    for k in range(1, len(plan)):
+        (_, first_input, first_output), (_, second_input, second_output) = plan[k - 1], plan[k]
+        if (
+            first_input is not None
+            and first_output is not None
+            and second_input == first_output
+            and second_output is not None
+            and uses.get(first_output) == 1
+            and first_output not in kept
+        ):
+            pairs.add(k)
+    return pairs
 
 
 def deserialize_layer(entry: dict, custom_objects: dict | None = None) -> Layer:
