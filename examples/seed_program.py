@@ -15,18 +15,18 @@ x_train = x_train.reshape(-1, 784).astype("float32") / 255.0
 x_test = x_test.reshape(-1, 784).astype("float32") / 255.0
 
 # 定义模型
-model = tf.keras.Sequential([
-  tf.keras.layers.Dense(128, activation='relu', input_shape=(784,)),
-  tf.keras.layers.Dense(10, activation='softmax')
-])
+model = tf.keras.Sequential(
+    [
+        tf.keras.layers.Dense(128, activation="relu", input_shape=(784,)),
+        tf.keras.layers.Dense(10, activation="softmax"),
+    ]
+)
 
 # 编译模型
-model.compile(optimizer='adam',
-              loss='sparse_categorical_crossentropy',
-              metrics=['accuracy'])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 # 训练模型
 model.fit(x_train, y_train, epochs=5)
 
 # 评估模型
-model.evaluate(x_test,  y_test, verbose=2)
+model.evaluate(x_test, y_test, verbose=2)

@@ -1,11 +1,12 @@
 """The Fashion-MNIST CNN example: its architecture, and (slow: 2-10 minutes on two cores)
-five epochs of training to at least 87.5% test accuracy.
+five epochs of training to at least 90% test accuracy.
 
-The threshold is below the 90% first asked for because this model, optimizer, batch size
-and epoch count do not reach 90% in any framework we measured: PyTorch with the same
-setup (Glorot-uniform weights, Adam lr 1e-3 eps 1e-7, batch 128, 5 epochs) ends at
-88.5-88.7% (seeds 0 and 1), and still below 90% with learning rate 2e-3 or 3e-3
-(89.2-89.8%) or with 'same' padding (89.4%). dendrite ends at 88.1-88.2% (seed 0).
+The example standardises the inputs and runs Adam at 3e-3 with a cosine decay and a
+moving average of the weights (see its docstring). Measured on the project's machine:
+90.19% at seed 0 (the example's seed; 89.97% at seed 1); Keras 3.15 with the same recipe
+89.70%; with [0, 1] inputs and Adam's defaults, dendrite 88.1%, Keras 88.2%, PyTorch
+88.5-88.7%. Training is deterministic for a given machine and BLAS (same seed, same
+result), so the margin above 90% is the seed-0 run's.
 """
 
 from __future__ import annotations
@@ -43,9 +44,23 @@ def test_cnn_model_shapes_and_parameters():
     assert model.count_params() == 34826
 
 
+def test_cnn_optimizer_recipe():
+    import dendrite as tf
+
+    example = _load_example()
+    optimizer = example.build_optimizer(total_steps=2345)
+    schedule = optimizer._learning_rate  # the schedule itself (learning_rate is its value)
+    assert isinstance(optimizer, tf.keras.optimizers.Adam) and optimizer.use_ema
+    assert isinstance(schedule, tf.keras.optimizers.schedules.CosineDecay)
+    assert float(schedule(0)) == pytest.approx(3e-3)
+    assert float(schedule(2345)) == pytest.approx(0.0, abs=1e-12)
+    plain = example.build_optimizer(total_steps=2345, plain=True)
+    assert not plain.use_ema and plain.learning_rate == pytest.approx(1e-3)
+
+
 @pytest.mark.slow
-def test_fashion_mnist_cnn_trains_to_87_5_percent():
+def test_fashion_mnist_cnn_trains_to_90_percent():
     if not _have_data():
         pytest.skip("Fashion-MNIST is not available (apt-get install dataset-fashion-mnist)")
     result = _load_example().main(epochs=5, batch_size=128, verbose=0)
-    assert result["test_accuracy"] >= 0.875, result
+    assert result["test_accuracy"] >= 0.90, result
