@@ -85,7 +85,8 @@ def compile_bytecode(module: str) -> None:
 
 def import_seconds(module: str, repeats: int = 5) -> float | None:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    compile_bytecode(module)
+    if module == "dendrite":  # installed competitors were byte-compiled by pip
+        compile_bytecode(module)
     samples = []
     for _ in range(repeats):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -95,6 +96,9 @@ def import_seconds(module: str, repeats: int = 5) -> float | None:
     return statistics.median(samples)
 
 
+# The peak is read from /proc/self/status (VmHWM, this process's own high-water mark):
+# getrusage's ru_maxrss would report the benchmark's own (larger) footprint, which a child
+# inherits across fork and exec on Linux.
 _RSS_CODE = """
 import resource, sys
 sys.path.insert(0, {root!r})
@@ -102,7 +106,12 @@ from benchmarks import mlp
 x, y, xt, yt = mlp.load_data()
 epoch, _ = mlp.RUNNERS[{name!r}](x, y, xt, yt, 32)
 epoch()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+try:
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except OSError:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(kb / 1024)
 """
 
 
