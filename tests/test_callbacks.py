@@ -408,3 +408,48 @@ def test_backup_and_restore_keeps_checkpoint_and_validates(tmp_path):
         BackupAndRestore(backup, save_freq="sometimes")
     with pytest.raises(ValueError, match="Empty"):
         BackupAndRestore("")
+
+
+def test_fit_validation_runs_the_callbacks_test_hooks_as_keras():
+    """Keras' fit evaluates the validation data with its own callback list: on_test_begin,
+    on_test_batch_* and on_test_end fire once per validation run, and the callbacks keep
+    the training parameters (steps per epoch) they were given."""
+    import dendrite as tf
+
+    events = []
+
+    class Recorder(tf.keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            events.append(("test_begin", self.params.get("steps")))
+
+        def on_test_batch_end(self, batch, logs=None):
+            events.append(("test_batch", batch))
+
+        def on_test_end(self, logs=None):
+            events.append(("test_end", sorted(logs)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            events.append(("epoch_end", epoch))
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = tf.keras.Sequential([tf.keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(
+        x[:30],
+        y[:30],
+        batch_size=10,
+        epochs=2,
+        verbose=0,
+        validation_data=(x[30:], y[30:]),
+        validation_batch_size=5,
+        callbacks=[Recorder()],
+    )
+    per_epoch = [
+        ("test_begin", 3),  # the training steps per epoch: validation has 2 batches
+        ("test_batch", 0),
+        ("test_batch", 1),
+        ("test_end", ["accuracy", "loss"]),
+    ]
+    assert events == per_epoch + [("epoch_end", 0)] + per_epoch + [("epoch_end", 1)]

@@ -290,7 +290,7 @@ class Trainer:
                         batch_size=_batch_size(validation_batch_size, batch_size),
                         verbose=0,
                         steps=validation_steps,
-                        callbacks=None,
+                        callbacks=callback_list,
                     )
                 finally:
                     self._in_fit = False
@@ -360,7 +360,12 @@ class Trainer:
         """evaluate() on data that ``_prepare`` has already converted and checked."""
         total = math.ceil(n / batch_size)
         steps = total if steps is None else min(int(steps), total)
-        callback_list = self._callbacks(callbacks, None, verbose, steps=steps)
+        if getattr(self, "_in_fit", False) and isinstance(callbacks, CallbackList):
+            # fit's validation runs its own callbacks' on_test_* hooks, as in Keras, without
+            # replacing the parameters (steps, epochs) they were given for training.
+            callback_list = callbacks
+        else:
+            callback_list = self._callbacks(callbacks, None, verbose, steps=steps)
         self.reset_metrics()
         callback_list.on_test_begin()
         tracker = _LossTracker()
