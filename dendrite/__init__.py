@@ -19,7 +19,7 @@ from dendrite import (
 )
 from dendrite._backend import floatx, set_floatx
 from dendrite.core import GradientTape, Tensor, Variable, enable_grad, no_grad
-from dendrite.layers import Input, activations, initializers, regularizers
+from dendrite.layers import Input, activations, constraints, initializers, regularizers
 from dendrite.models import Model, Sequential
 from dendrite.ops import convert_to_numpy, convert_to_tensor
 from dendrite.training import callbacks
@@ -44,6 +44,7 @@ for _name in (
     "ops",
     "saving",
     "activations",
+    "constraints",
     "initializers",
     "regularizers",
 ):
@@ -59,6 +60,7 @@ __all__ = [
     "Variable",
     "activations",
     "callbacks",
+    "constraints",
     "convert_to_numpy",
     "convert_to_tensor",
     "datasets",

@@ -17,7 +17,7 @@ class Variable(Tensor):
     existing buffer, so references held by optimizers stay valid.
     """
 
-    __slots__ = ("trainable", "path")
+    __slots__ = ("trainable", "path", "constraint")
 
     def __init__(
         self,
@@ -25,6 +25,7 @@ class Variable(Tensor):
         dtype: Any = None,
         trainable: bool = True,
         name: str | None = None,
+        constraint: Any = None,
     ) -> None:
         value = initial_value() if callable(initial_value) else initial_value
         data = np.array(as_array(value, dtype), copy=True)
@@ -33,6 +34,8 @@ class Variable(Tensor):
         super().__init__(data, requires_grad=trainable, name=name)
         self.trainable = bool(trainable)
         self.path = name
+        # Applied by the optimizer after each update, as Keras does: ``w <- constraint(w)``.
+        self.constraint = constraint
 
     @property
     def value(self) -> Tensor:

@@ -1,6 +1,6 @@
 """Layers with Keras names: ``dendrite.layers.Dense`` and friends."""
 
-from dendrite.layers import activations, initializers, regularizers
+from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from dendrite.layers.base import Layer
 from dendrite.layers.conv import Conv1D, Conv2D
@@ -177,6 +177,7 @@ __all__ = [
     "concatenate",
     "dot",
     "get_layer_class",
+    "constraints",
     "initializers",
     "maximum",
     "minimum",

@@ -16,7 +16,7 @@ import numpy as np
 
 from dendrite import _backend, ops
 from dendrite.core import Tensor
-from dendrite.layers import initializers, regularizers
+from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
 from dendrite.ops.dense import dense
@@ -133,8 +133,8 @@ class MultiHeadAttention(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
         self._query_shape: tuple | None = None
@@ -344,7 +344,9 @@ class MultiHeadAttention(Layer):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
             "seed": self.seed,
         }

@@ -19,7 +19,7 @@ import numpy as np
 
 from dendrite import _backend
 from dendrite.core import Tensor, Variable
-from dendrite.layers import initializers, regularizers
+from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.symbolic import KerasTensor, infer_output_shape, symbolic_call
 
@@ -117,7 +117,6 @@ class Layer:
         self.supports_masking = False
         self._own_weights: list[Variable] = []
         self._regularized: list[tuple[Variable, Any]] = []
-        self._constraints: list[tuple[Variable, Any]] = []
         self._call_losses: list[Tensor] = []
         self.activity_regularizer = None
         if batch_input_shape is not None:
@@ -180,14 +179,14 @@ class Layer:
         init = initializers.get(initializer)
         value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
         name = name or f"variable_{len(self._own_weights)}"
-        variable = Variable(value, trainable=trainable, name=name)
+        variable = Variable(
+            value, trainable=trainable, name=name, constraint=constraints.get(constraint)
+        )
         variable.path = f"{self.name}/{variable.name}"
         self._own_weights.append(variable)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self._regularized.append((variable, regularizer))
-        if constraint is not None:
-            self._constraints.append((variable, constraint))
         return variable
 
     def _all_weights(self) -> list[Variable]:

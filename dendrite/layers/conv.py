@@ -22,7 +22,7 @@ from typing import Any
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers import activations, initializers, regularizers
+from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
@@ -90,7 +90,7 @@ class BaseConv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.bias_constraint = bias_constraint
+        self.bias_constraint = constraints.get(bias_constraint)
         self.input_spec = InputSpec(ndim=rank + 2)
 
     def _allow_causal(self) -> bool:
@@ -186,7 +186,7 @@ class BaseConv(Layer):
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "bias_constraint": self.bias_constraint,
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 
@@ -238,7 +238,7 @@ class Conv(BaseConv):
             )
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.kernel_constraint = kernel_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
 
     def _build_kernels(self, channels: int) -> None:
         if channels % self.groups:
@@ -277,7 +277,7 @@ class Conv(BaseConv):
             "groups": self.groups,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "kernel_constraint": self.kernel_constraint,
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
         }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers import initializers, regularizers
+from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.conv import BaseConv, _positive
 from dendrite.layers.registry import register_layer
 from dendrite.ops.conv import fused_conv
@@ -60,7 +60,7 @@ class DepthwiseConv(BaseConv):
         self.depth_multiplier = _positive(depth_multiplier, "depth_multiplier", type(self).__name__)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.depthwise_constraint = depthwise_constraint
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
 
     def _build_kernels(self, channels: int) -> None:
         self.kernel = self.add_weight(
@@ -94,7 +94,7 @@ class DepthwiseConv(BaseConv):
             "depth_multiplier": self.depth_multiplier,
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-            "depthwise_constraint": self.depthwise_constraint,
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
         }
 
 
@@ -170,8 +170,8 @@ class SeparableConv(BaseConv):
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
-        self.depthwise_constraint = depthwise_constraint
-        self.pointwise_constraint = pointwise_constraint
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
 
     def _build_kernels(self, channels: int) -> None:
         self.depthwise_kernel = self.add_weight(
@@ -214,8 +214,8 @@ class SeparableConv(BaseConv):
             "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
             "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
             "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
-            "depthwise_constraint": self.depthwise_constraint,
-            "pointwise_constraint": self.pointwise_constraint,
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
         }
 
 

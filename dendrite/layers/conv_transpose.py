@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from dendrite.core import Tensor
-from dendrite.layers import initializers, regularizers
+from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.conv import BaseConv, _positive
 from dendrite.layers.registry import register_layer
 from dendrite.ops.conv import fused_conv_transpose
@@ -79,7 +79,7 @@ class ConvTranspose(BaseConv):
                 )
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.kernel_constraint = kernel_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
 
     def _build_kernels(self, channels: int) -> None:
         self.kernel = self.add_weight(
@@ -121,7 +121,7 @@ class ConvTranspose(BaseConv):
             "output_padding": self.output_padding,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "kernel_constraint": self.kernel_constraint,
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
         }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from dendrite import _backend, ops
 from dendrite.core import Tensor
-from dendrite.layers import activations, initializers, regularizers
+from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
@@ -65,8 +65,8 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape: tuple) -> None:
@@ -114,7 +114,9 @@ class Dense(Layer):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
         }
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers import initializers, regularizers
+from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
 from dendrite.ops.normalization import embedding_lookup
@@ -82,7 +82,7 @@ class Embedding(Layer):
         self.output_dim = int(output_dim)
         self.embeddings_initializer = _initializer(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = embeddings_constraint
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero
@@ -147,6 +147,7 @@ class Embedding(Layer):
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
             "mask_zero": self.mask_zero,
         }

@@ -14,7 +14,7 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers import initializers, regularizers
+from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
@@ -66,8 +66,8 @@ class _Normalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.supports_masking = True
         self.gamma = None
         self.beta = None
@@ -108,7 +108,9 @@ class _Normalization(Layer):
             "beta_initializer": initializers.serialize(self.beta_initializer),
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
             "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
             "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
         }
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from dendrite import _backend, ops
 from dendrite.core import Tensor
-from dendrite.layers import activations, initializers, regularizers
+from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.ops.dense import dense
 from dendrite.ops.recurrent import FUSED_ACTIVATIONS
@@ -95,9 +95,9 @@ class RecurrentCell(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.recurrent_constraint = recurrent_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = min(1.0, max(0.0, float(dropout)))
         self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
         self.seed = seed
@@ -213,8 +213,11 @@ class RecurrentCell(Layer):
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,

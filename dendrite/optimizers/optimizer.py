@@ -313,6 +313,12 @@ class Optimizer:
         if self.use_ema:
             self._update_moving_averages()
         self._iterations.data += 1
+        for variable in variables:
+            # As Keras: a variable's constraint projects it back after every update.
+            constraint = getattr(variable, "constraint", None)
+            if constraint is not None:
+                value = constraint(Tensor._make(variable.data))
+                variable.data[...] = value.data if isinstance(value, Tensor) else value
         if int(self._iterations.data) % _FLUSH_EVERY == 0:
             self._flush_subnormals()
 

@@ -130,7 +130,6 @@ class Trainer:
             pairs = [(found[id(v)][1], v) for v in variables if id(v) in found]
             if pairs:
                 self.optimizer.apply_gradients(pairs)
-                self._apply_constraints()
         self._update_metrics(y, y_pred, sample_weight)
         return float(loss.data)
 
@@ -151,15 +150,6 @@ class Trainer:
         self.compiled_metrics.update(y, y_pred)
         if sample_weight is not None:
             self.compiled_weighted_metrics.update(y, y_pred, sample_weight)
-
-    def _apply_constraints(self) -> None:
-        constraints = getattr(self, "_constraint_cache", None)
-        if constraints is None:
-            constraints = _collect_constraints(self)
-            self._constraint_cache = constraints
-        for variable, constraint in constraints:
-            value = constraint(Tensor._make(variable.data))
-            variable.data[...] = value.data if isinstance(value, Tensor) else value
 
     def _metric_results(self) -> dict[str, Any]:
         results = {}
@@ -513,13 +503,6 @@ def _concatenate(batches: list) -> Any:
     if isinstance(first, list):
         return [np.concatenate([b[i] for b in batches]) for i in range(len(first))]
     return np.concatenate(batches)
-
-
-def _collect_constraints(layer: Any) -> list:
-    found = list(getattr(layer, "_constraints", []))
-    for sub in getattr(layer, "_sublayers", []):
-        found += _collect_constraints(sub)
-    return found
 
 
 def _validate_loss_names(loss: Any) -> None:

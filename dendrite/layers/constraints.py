@@ -1,0 +1,172 @@
+"""Weight constraints, Keras' ``keras.constraints``: a function applied to a weight after
+every optimizer update (``fit`` and ``train_on_batch`` apply them), projecting it back
+into an allowed set.
+
+With ``n = sqrt(sum_axis w^2)`` the norm of each slice along ``axis`` (kept as a size-1
+axis) and ``e = 1e-7`` (Keras' epsilon):
+
+- ``MaxNorm(m)``: ``w * clip(n, 0, m) / (e + n)`` (slices longer than m are shrunk to m);
+- ``MinMaxNorm(lo, hi, rate)``: ``w * (rate clip(n, lo, hi) + (1 - rate) n) / (e + n)``;
+- ``UnitNorm``: ``w / (e + n)``;
+- ``NonNeg``: ``w [w >= 0]``.
+
+For a Dense kernel (inputs, units) the default ``axis=0`` constrains each unit's incoming
+weight vector; for a Conv2D kernel (kh, kw, C, F) use ``axis=[0, 1, 2]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dendrite import ops
+from dendrite.core import Tensor
+
+_EPSILON = 1e-7
+
+
+class Constraint:
+    """Base class: ``constraint(w) -> w`` projected; the identity here."""
+
+    def __call__(self, w: Tensor) -> Tensor:
+        return w
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Constraint:
+        return cls(**config)
+
+
+def _axis(axis: Any) -> Any:
+    return tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else int(axis)
+
+
+def _norms(w: Tensor, axis: Any) -> Tensor:
+    return ops.sqrt(ops.sum(ops.square(w), axis=axis, keepdims=True))
+
+
+def _config_axis(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+class MaxNorm(Constraint):
+    """Each slice along ``axis`` gets a norm of at most ``max_value`` (Keras default 2)."""
+
+    def __init__(self, max_value: float = 2.0, axis: Any = 0) -> None:
+        self.max_value = float(max_value)
+        self.axis = _axis(axis)
+
+    def __call__(self, w: Tensor) -> Tensor:
+        norms = _norms(w, self.axis)
+        desired = ops.clip(norms, 0.0, self.max_value)
+        return w * (desired / (_EPSILON + norms))
+
+    def get_config(self) -> dict:
+        return {"max_value": self.max_value, "axis": _config_axis(self.axis)}
+
+
+class MinMaxNorm(Constraint):
+    """Each slice's norm moves towards [min_value, max_value] at ``rate`` (1: all the way)."""
+
+    def __init__(
+        self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0, axis: Any = 0
+    ) -> None:
+        self.min_value = float(min_value)
+        self.max_value = float(max_value)
+        self.rate = float(rate)
+        self.axis = _axis(axis)
+
+    def __call__(self, w: Tensor) -> Tensor:
+        norms = _norms(w, self.axis)
+        desired = self.rate * ops.clip(norms, self.min_value, self.max_value)
+        desired = desired + (1.0 - self.rate) * norms
+        return w * (desired / (_EPSILON + norms))
+
+    def get_config(self) -> dict:
+        return {
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "rate": self.rate,
+            "axis": _config_axis(self.axis),
+        }
+
+
+class UnitNorm(Constraint):
+    """Each slice along ``axis`` is scaled to norm 1."""
+
+    def __init__(self, axis: Any = 0) -> None:
+        self.axis = _axis(axis)
+
+    def __call__(self, w: Tensor) -> Tensor:
+        return w / (_EPSILON + _norms(w, self.axis))
+
+    def get_config(self) -> dict:
+        return {"axis": _config_axis(self.axis)}
+
+
+class NonNeg(Constraint):
+    """Negative entries become 0."""
+
+    def __call__(self, w: Tensor) -> Tensor:
+        return w * ops.cast(ops.greater_equal(w, 0.0), w.dtype)
+
+
+# Keras' function-style aliases (``keras.constraints.max_norm(3)``).
+max_norm = MaxNorm
+min_max_norm = MinMaxNorm
+unit_norm = UnitNorm
+non_neg = NonNeg
+
+CONSTRAINTS: dict[str, type[Constraint]] = {
+    "Constraint": Constraint,
+    "MaxNorm": MaxNorm,
+    "MinMaxNorm": MinMaxNorm,
+    "UnitNorm": UnitNorm,
+    "NonNeg": NonNeg,
+    "max_norm": MaxNorm,
+    "min_max_norm": MinMaxNorm,
+    "unit_norm": UnitNorm,
+    "non_neg": NonNeg,
+}
+
+
+def get(identifier: Any) -> Any:
+    """A constraint from None, a name ('max_norm', 'NonNeg', ...), a config dict
+    (``{"class_name": ..., "config": ...}``) or a callable (returned as it is)."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        cls = CONSTRAINTS.get(identifier)
+        if cls is None:
+            raise ValueError(
+                f"Could not interpret constraint identifier: {identifier!r}. Known names: "
+                f"{', '.join(sorted(CONSTRAINTS))}."
+            )
+        return cls()
+    if isinstance(identifier, dict):
+        name = identifier.get("class_name")
+        cls = CONSTRAINTS.get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise ValueError(f"Could not interpret constraint config: {identifier!r}.")
+        return cls.from_config(dict(identifier.get("config") or {}))
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}.")
+
+
+def serialize(constraint: Any) -> Any:
+    """Keras' config form of a constraint (None stays None)."""
+    if constraint is None:
+        return None
+    if isinstance(constraint, Constraint):
+        return {
+            "module": "keras.constraints",
+            "class_name": type(constraint).__name__,
+            "config": constraint.get_config(),
+            "registered_name": None,
+        }
+    raise ValueError(
+        f"Cannot serialize the constraint {constraint!r}: only keras.constraints classes (or "
+        f"subclasses of Constraint with get_config) can be saved in a model config."
+    )
