@@ -349,8 +349,6 @@ def test_errors_name_the_layer_and_the_shapes() -> None:
         layer(_x("float32"), mask=np.ones((3, 4), dtype=bool))
     with pytest.raises(ValueError, match="units"):
         GRU(0)
-    with pytest.raises(NotImplementedError, match="stateful"):
-        SimpleRNN(3, stateful=True)
 
 
 def test_ten_thousand_steps() -> None:

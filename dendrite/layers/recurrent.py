@@ -56,7 +56,9 @@ class RNN(Layer):
         return_state: also return the final states (after the output).
         go_backwards: process the sequence backwards; with return_sequences the outputs
             are in that reversed order (as in Keras).
-        stateful: not supported (raises NotImplementedError).
+        stateful: carry the final states of each call over as the initial states of the
+            next (sample i of a batch continues sample i of the previous batch), until
+            ``reset_states()``; the batch size must then stay the same.
         unroll: accepted for compatibility and ignored.
         zero_output_for_mask: output zeros at masked steps instead of repeating the
             previous output.
@@ -94,16 +96,12 @@ class RNN(Layer):
                 f"attribute. Received: cell={cell!r}"
             )
         super().__init__(**kwargs)
-        if stateful:
-            raise NotImplementedError(
-                f"Layer '{self.name}': stateful=True is not supported by dendrite's recurrent "
-                f"layers; pass the states explicitly with initial_state= and return_state=True."
-            )
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.stateful = False
+        self.stateful = bool(stateful)
+        self._kept_states: list[np.ndarray] | None = None
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
@@ -154,6 +152,8 @@ class RNN(Layer):
         batch = sequences.shape[0]
         given = initial_state is not None
         states = self._initial_states(initial_state, batch) if given else None
+        if states is None and self._kept_states is not None:
+            states, given = self._carried_states(batch), True
         if states is None:
             states = self._zero_states(batch)
         mask = self._mask_array(mask, sequences.shape)
@@ -163,10 +163,49 @@ class RNN(Layer):
             reset = getattr(self.cell, "reset_dropout_masks", None)
             if reset is not None:
                 reset()
+        if self.stateful:
+            self._kept_states = [np.array(state.data, copy=True) for state in states]
         output = sequence if self.return_sequences else last
         if self.return_state:
             return (output, *states)
         return output
+
+    # --- stateful layers ---------------------------------------------------------------
+    @property
+    def states(self) -> list[np.ndarray] | None:
+        """A stateful layer's kept states (batch, state_size) each, or None before its
+        first call and after ``reset_states()``."""
+        return self._kept_states
+
+    def reset_states(self, states: Any = None) -> None:
+        """Forget the kept states (the next call starts from zeros), or set them to
+        ``states`` (arrays of shape (batch, state_size), one per state)."""
+        if not self.stateful:
+            raise AttributeError(
+                f"Layer '{self.name}' is not stateful: pass stateful=True to keep states "
+                f"between calls."
+            )
+        if states is None:
+            self._kept_states = None
+            return
+        items = list(states) if isinstance(states, (list, tuple)) else [states]
+        arrays = [np.array(getattr(s, "data", s), dtype=self.dtype) for s in items]
+        batch = arrays[0].shape[0] if arrays and arrays[0].ndim == 2 else None
+        self._initial_states(arrays, batch)  # checks the count and the shapes
+        self._kept_states = arrays
+
+    reset_state = reset_states
+
+    def _carried_states(self, batch: int) -> list:
+        kept = self._kept_states
+        if kept[0].shape[0] != batch:
+            raise ValueError(
+                f"Layer '{self.name}' is stateful: its states hold a batch of "
+                f"{kept[0].shape[0]} sequences, but it received a batch of {batch}. Keep the "
+                f"batch size fixed (and the number of samples a multiple of it), or call "
+                f"reset_states() first."
+            )
+        return [Tensor._make(state.copy()) for state in kept]
 
     def _zero_states(self, batch: int) -> list:
         get_initial = getattr(self.cell, "get_initial_state", None)
@@ -393,7 +432,7 @@ class LSTM(_CellLayer):
             reverse=self.go_backwards,
         )
         sequence, last, h = self._fused_outputs(packed[0], mask, given)
-        if not self.return_state:
+        if not (self.return_state or self.stateful):
             return sequence, last, [h]
         return sequence, last, [h, packed[1, :, -1]]
 

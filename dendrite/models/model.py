@@ -90,6 +90,15 @@ class Model(Trainer, Layer):
             return target.from_config(config, custom_objects=custom_objects)
         return cls(**config)
 
+    def reset_states(self) -> None:
+        """Forget the kept states of every stateful recurrent layer in the model."""
+        pending = list(self._sublayers)
+        while pending:
+            layer = pending.pop()
+            if getattr(layer, "stateful", False) and callable(getattr(layer, "reset_states", None)):
+                layer.reset_states()
+            pending.extend(getattr(layer, "_sublayers", ()))
+
     def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
         """Save architecture, weights, optimizer state and compile settings to one file."""
         _file_format("save_model")(self, filepath, overwrite=overwrite, **kwargs)

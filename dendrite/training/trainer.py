@@ -8,7 +8,9 @@ epochs, with callbacks deciding when to stop. The trainer uses the model only th
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -184,7 +186,7 @@ class Trainer:
     def _dry_run(self, x: Any, y: Any) -> None:
         """Build the model and check shapes and labels on one sample before training."""
         one = data_utils.take(x, slice(0, 1))
-        with no_grad():
+        with no_grad(), _stateful_states_set_aside(self):
             y_pred = self(one, training=False)
         if not self.compiled_metrics.built:
             self._build_compiled(data_utils.take(y, slice(0, 1)), y_pred)
@@ -503,6 +505,26 @@ def _concatenate(batches: list) -> Any:
     if isinstance(first, list):
         return [np.concatenate([b[i] for b in batches]) for i in range(len(first))]
     return np.concatenate(batches)
+
+
+@contextlib.contextmanager
+def _stateful_states_set_aside(model: Any) -> Iterator[None]:
+    """Run a check call without touching stateful recurrent layers' kept states (the
+    one-sample dry run must neither read nor replace them)."""
+    layers, pending = [], list(getattr(model, "_sublayers", ()))
+    while pending:
+        layer = pending.pop()
+        if getattr(layer, "stateful", False) and hasattr(layer, "_kept_states"):
+            layers.append(layer)
+        pending.extend(getattr(layer, "_sublayers", ()))
+    kept = [layer._kept_states for layer in layers]
+    for layer in layers:
+        layer._kept_states = None
+    try:
+        yield
+    finally:
+        for layer, states in zip(layers, kept):
+            layer._kept_states = states
 
 
 def _validate_loss_names(loss: Any) -> None:
