@@ -1,6 +1,7 @@
 """Layers with Keras names: ``dendrite.layers.Dense`` and friends."""
 
 from dendrite.layers import activations, constraints, initializers, regularizers
+from dendrite.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from dendrite.layers.base import Layer
 from dendrite.layers.conv import Conv1D, Conv2D
@@ -49,6 +50,7 @@ from dendrite.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from dendrite.layers.preprocessing import Identity, Normalization, Rescaling, UnitNormalization
 from dendrite.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from dendrite.layers.registry import LAYER_REGISTRY, get_layer_class, register_layer
 from dendrite.layers.regularization import (
@@ -90,6 +92,15 @@ SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
 
 __all__ = [
+    "UnitNormalization",
+    "Rescaling",
+    "Normalization",
+    "Identity",
+    "Softmax",
+    "ReLU",
+    "PReLU",
+    "LeakyReLU",
+    "ELU",
     "Activation",
     "ActivityRegularization",
     "Add",
