@@ -7,6 +7,7 @@ so ``tf.keras.layers.Dense`` is ``dendrite.layers.Dense``.
 import sys as _sys
 
 from dendrite import (
+    backend,
     datasets,
     layers,
     losses,
@@ -44,6 +45,7 @@ for _name in (
     "ops",
     "saving",
     "activations",
+    "backend",
     "constraints",
     "initializers",
     "regularizers",
@@ -59,6 +61,7 @@ __all__ = [
     "Tensor",
     "Variable",
     "activations",
+    "backend",
     "callbacks",
     "constraints",
     "convert_to_numpy",

@@ -32,6 +32,7 @@ RANKS = {
     "datasets": 3,
     "training": 4,
     "utils": 4,
+    "backend": 4,
     "models": 5,
     "saving": 6,
     "__init__": 7,  # the facade: ``import dendrite`` pulls in everything but the CLI

@@ -54,3 +54,21 @@ def test_keras_namespace_is_dendrite_itself():
     from dendrite.keras import layers as keras_layers
 
     assert keras_layers is dendrite.layers
+
+
+def test_keras_backend_namespace():
+    from dendrite.keras import backend
+
+    import dendrite as tf
+
+    assert backend is tf.keras.backend
+    assert backend.floatx() == "float32" and backend.epsilon() == 1e-7
+    assert backend.image_data_format() == "channels_last" and backend.backend() == "numpy"
+    backend.set_epsilon(1e-6)
+    try:
+        assert backend.epsilon() == 1e-6
+    finally:
+        backend.set_epsilon(1e-7)
+    tf.keras.layers.Dense(1)
+    backend.clear_session()
+    assert tf.keras.layers.Dense(1).name == "dense"

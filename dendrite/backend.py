@@ -1,0 +1,46 @@
+"""``keras.backend``: the global settings Keras code reads and sets.
+
+``floatx`` / ``set_floatx`` (the default float dtype, float32), ``epsilon`` /
+``set_epsilon`` (the fuzz factor 1e-7), ``image_data_format`` (channels_last),
+``clear_session`` (forget automatic layer names) and ``backend()`` (the array backend's
+name: "numpy").
+"""
+
+from __future__ import annotations
+
+from dendrite._backend import floatx, set_floatx
+from dendrite.utils import clear_session
+
+_EPSILON = 1e-7
+
+
+def epsilon() -> float:
+    """The fuzz factor Keras uses in numeric expressions (1e-7)."""
+    return _EPSILON
+
+
+def set_epsilon(value: float) -> None:
+    """Set the fuzz factor returned by ``epsilon()``."""
+    global _EPSILON
+    _EPSILON = float(value)
+
+
+def image_data_format() -> str:
+    """The default image layout of convolution and pooling layers: 'channels_last'."""
+    return "channels_last"
+
+
+def backend() -> str:
+    """The name of the array backend."""
+    return "numpy"
+
+
+__all__ = [
+    "backend",
+    "clear_session",
+    "epsilon",
+    "floatx",
+    "image_data_format",
+    "set_epsilon",
+    "set_floatx",
+]
