@@ -154,7 +154,16 @@ def test_subclassed_model_as_a_layer_of_a_functional_model() -> None:
     assert not np.array_equal(before, inner.hidden.kernel.data)
 
 
-def test_model_does_not_take_inputs_outputs_in_a_subclass() -> None:
+def test_a_model_subclass_built_from_inputs_and_outputs_is_functional() -> None:
+    """As Keras: Model subclasses accept (inputs, outputs) and become functional graphs
+    that keep the subclass's methods (the usual home of a custom train_step)."""
+
+    class Graph(Model):
+        def describe(self) -> str:
+            return "mine"
+
     x = Input(shape=(3,))
-    with pytest.raises(TypeError, match="functional model"):
-        TwoLayer(inputs=x, outputs=Dense(1)(x))
+    model = Graph(inputs=x, outputs=Dense(1)(x))
+    assert isinstance(model, Graph) and type(model).__name__ == "Graph"
+    assert model.describe() == "mine" and len(model.layers) == 2
+    assert model(np.ones((2, 3), "float32")).shape == (2, 1)

@@ -16,10 +16,16 @@ class Model(Trainer, Layer):
     """A trainable layer graph. See ``Sequential`` and the functional API."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
-        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+        if len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs:
             from dendrite.models.functional import Functional
 
-            return object.__new__(Functional)
+            if cls is Model:
+                return object.__new__(Functional)
+            if not issubclass(cls, Functional):
+                # A Model subclass built as Model(inputs, outputs), as in Keras (a custom
+                # train_step on a functional graph): the same class, with Functional's
+                # graph behind it.
+                return object.__new__(_functional_subclass(cls, Functional))
         return object.__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -119,6 +125,19 @@ class Model(Trainer, Layer):
 # Filled in by dendrite.saving when it is imported: models sit below saving in the import
 # order, so they reach the file format through these entries instead of importing it.
 FILE_FORMAT: dict[str, Any] = {}
+
+
+_FUNCTIONAL_SUBCLASSES: dict[type, type] = {}
+
+
+def _functional_subclass(cls: type, functional: type) -> type:
+    """``cls`` with ``Functional`` after it in the method order (made once per class)."""
+    combined = _FUNCTIONAL_SUBCLASSES.get(cls)
+    if combined is None:
+        combined = type(cls.__name__, (cls, functional), {"__module__": cls.__module__})
+        combined.__qualname__ = cls.__qualname__
+        _FUNCTIONAL_SUBCLASSES[cls] = combined
+    return combined
 
 
 def _file_format(name: str) -> Any:

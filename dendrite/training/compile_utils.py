@@ -83,7 +83,27 @@ class CompileLoss:
             self.entries.append((key, name, loss, 1.0 if weight is None else float(weight)))
         self.built = True
 
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tuple:
+    def __call__(
+        self,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any = None,
+        regularization_losses: Any = None,
+    ) -> Any:
+        """The total loss Tensor of one batch, plus ``regularization_losses`` (TF-Keras 2's
+        ``self.compiled_loss(y, y_pred, regularization_losses=self.losses)`` in a custom
+        ``train_step``)."""
+        if not self.built:
+            self.build(y_pred, self.output_names(y_pred) if self.output_names else ["output"])
+        total, _ = self.compute(y_true, y_pred, sample_weight)
+        for penalty in regularization_losses or ():
+            total = total + penalty
+        return total
+
+    # Set by the trainer: the model's output names for a prediction (to build lazily).
+    output_names: Any = None
+
+    def compute(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tuple:
         """(total loss Tensor, {log name: per-output loss Tensor}) for one batch."""
         total = None
         parts = {}
@@ -145,11 +165,37 @@ def _select_optional(data: Any, key: Any, name: str | None) -> Any:
 class CompileMetrics:
     """The compiled metrics, resolved per output once the outputs are known."""
 
-    def __init__(self, metrics: Any, loss_spec: Any) -> None:
+    def __init__(
+        self,
+        metrics: Any,
+        loss_spec: Any,
+        name: str = "compile_metrics",
+        prefix: str = "",
+        output_names: Any = None,
+    ) -> None:
         self.spec = metrics
         self.loss_spec = loss_spec
         self.entries: list[tuple[Any, str | None, Any]] = []
         self.built = False
+        # Keras 3 keeps the compiled metrics in one metric-like container, which a custom
+        # train_step updates (update_state) and reads (result) like any metric.
+        self.name = name
+        self.prefix = prefix
+        self.output_names = output_names
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Update every compiled metric (building them on the first batch)."""
+        if not self.built:
+            names = self.output_names(y_pred) if self.output_names else ["output"]
+            self.build(y_true, y_pred, names)
+        self.update(y_true, y_pred, sample_weight)
+
+    def result(self) -> dict[str, Any]:
+        """{log name: value} of every compiled metric."""
+        return {f"{self.prefix}{k}": v for k, v in self.results().items()}
+
+    def reset_state(self) -> None:
+        self.reset()
 
     def build(self, y_true: Any, y_pred: Any, output_names: list[str]) -> None:
         keys = _structure_keys(y_pred, output_names)

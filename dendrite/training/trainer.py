@@ -15,12 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import metrics as metrics_module
 from dendrite import optimizers as optimizers_module
 from dendrite.core import Tensor, no_grad
 from dendrite.core.backprop import backprop
 from dendrite.training import data as data_utils
 from dendrite.training.callbacks import Callback, CallbackList, History, ProgbarLogger
 from dendrite.training.compile_utils import CompileLoss, CompileMetrics
+from dendrite.training.custom_steps import (
+    logs_to_python,
+    overrides_with_data,
+    pack_x_y_sample_weight,
+)
 
 
 def _verbosity(verbose: Any) -> int:
@@ -57,8 +63,17 @@ class Trainer:
         if loss is not None and not self.compiled_loss.built:
             # Resolve names now, so an unknown loss fails at compile as in Keras.
             _validate_loss_names(loss)
-        self.compiled_metrics = CompileMetrics(metrics, loss)
-        self.compiled_weighted_metrics = CompileMetrics(weighted_metrics, loss)
+            self.compiled_loss.output_names = self._output_names
+        self.compiled_metrics = CompileMetrics(metrics, loss, output_names=self._output_names)
+        self.compiled_weighted_metrics = CompileMetrics(
+            weighted_metrics,
+            loss,
+            name="weighted_compile_metrics",
+            prefix="weighted_",
+            output_names=self._output_names,
+        )
+        # Keras 3's loss tracker: the running mean of the loss, first in ``self.metrics``.
+        self._loss_tracker = metrics_module.Mean(name="loss")
         if metrics is not None:
             _validate_metric_names(metrics)
         self._compiled = True
@@ -74,9 +89,13 @@ class Trainer:
 
     @property
     def metrics(self) -> list:
-        found = []
-        if getattr(self, "compiled_metrics", None) is not None:
-            found += self.compiled_metrics.metrics + self.compiled_weighted_metrics.metrics
+        """As Keras 3: the loss tracker (a Mean named "loss") and the compiled metrics'
+        container ("compile_metrics", whose result() is a dict), once compiled."""
+        if getattr(self, "compiled_metrics", None) is None:
+            return []
+        found = [self._loss_tracker, self.compiled_metrics]
+        if self.compiled_weighted_metrics.spec is not None:
+            found.append(self.compiled_weighted_metrics)
         return found
 
     @property
@@ -102,12 +121,21 @@ class Trainer:
             self.compiled_weighted_metrics.build(y, y_pred, names)
 
     # --- one step -------------------------------------------------------------------------
-    def compute_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Tensor:
         """The training objective: the compiled loss plus every penalty in ``self.losses``."""
         total = None
         self._last_loss_parts = {}
         if self.compiled_loss is not None:
-            total, self._last_loss_parts = self.compiled_loss(y, y_pred, sample_weight)
+            if not self.compiled_loss.built:
+                self._build_compiled(y, y_pred, sample_weight)
+            total, self._last_loss_parts = self.compiled_loss.compute(y, y_pred, sample_weight)
         for penalty in self.losses:
             total = penalty if total is None else total + penalty
         if total is None:
@@ -133,7 +161,9 @@ class Trainer:
             if pairs:
                 self.optimizer.apply_gradients(pairs)
         self._update_metrics(y, y_pred, sample_weight)
-        return float(loss.data)
+        value = float(loss.data)
+        self._loss_tracker.update_state(value, sample_weight=len(y_pred_leaf(y_pred)))
+        return value
 
     def test_step(self, x: Any, y: Any, sample_weight: Any = None) -> float:
         with no_grad():
@@ -142,7 +172,9 @@ class Trainer:
                 self._build_compiled(y, y_pred, sample_weight)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
         self._update_metrics(y, y_pred, sample_weight)
-        return float(loss.data)
+        value = float(loss.data)
+        self._loss_tracker.update_state(value, sample_weight=len(y_pred_leaf(y_pred)))
+        return value
 
     def predict_step(self, x: Any) -> Any:
         with no_grad():
@@ -163,16 +195,26 @@ class Trainer:
         return results
 
     def reset_metrics(self) -> None:
+        """Reset every metric in ``self.metrics`` (a subclass may list its own trackers)."""
         self.compiled_metrics.reset()
         self.compiled_weighted_metrics.reset()
+        for metric in self.metrics:
+            metric.reset_state()
 
     # --- checks before any weight changes -------------------------------------------------
+    def _custom_step(self, name: str) -> bool:
+        """Whether this model overrides ``name`` with Keras' one-argument ``(data)`` form."""
+        return overrides_with_data(type(self), name, getattr(Trainer, name))
+
     def _prepare(self, x: Any, y: Any, sample_weight: Any, method: str) -> tuple:
         self._assert_compiled(method)
         x = data_utils.to_arrays(x, "x")
         y = data_utils.to_arrays(y, "y")
         sample_weight = data_utils.to_arrays(sample_weight, "sample_weight")
-        if y is not None and self.compiled_loss is None:
+        step = "train_step" if method in ("fit", "train_on_batch") else "test_step"
+        if self._custom_step(step):
+            pass  # the step computes its own loss, with or without a compiled one
+        elif y is not None and self.compiled_loss is None:
             raise ValueError(
                 f"`{method}()` received targets y, but the model was compiled without a loss. "
                 f"Pass loss= to compile()."
@@ -190,7 +232,7 @@ class Trainer:
             y_pred = self(one, training=False)
         if not self.compiled_metrics.built:
             self._build_compiled(data_utils.take(y, slice(0, 1)), y_pred)
-        if self.compiled_loss is not None:
+        if self.compiled_loss is not None and y is not None:
             self.compiled_loss.check_targets(y, y_pred)
 
     # --- fit / evaluate / predict ---------------------------------------------------------
@@ -259,21 +301,29 @@ class Trainer:
             callback_list.on_epoch_begin(epoch)
             tracker = _LossTracker()
             want_logs = callback_list.wants_batch_logs("train")
+            custom = self._custom_step("train_step")
+            step_logs: dict[str, Any] = {}
             self._epoch_variables = self.trainable_weights
             for step, index in enumerate(data_utils.batch_indices(n, batch_size, shuffle, steps)):
                 xb = data_utils.take(x, index)
                 yb = data_utils.take(y, index)
                 sw = data_utils.take(sample_weight, index)
-                count = len(data_utils.leaves(xb)[0])
                 callback_list.on_train_batch_begin(step)
-                tracker.update(self.train_step(xb, yb, sw), self, count)
-                if want_logs:
-                    logs = {**tracker.result(), **self._metric_results()}
-                    callback_list.on_train_batch_end(step, logs)
+                if custom:
+                    data = pack_x_y_sample_weight(xb, yb, sw)
+                    step_logs = logs_to_python(self.train_step(data), "train_step")
+                    if want_logs:
+                        callback_list.on_train_batch_end(step, step_logs)
+                else:
+                    count = len(data_utils.leaves(xb)[0])
+                    tracker.update(self.train_step(xb, yb, sw), self, count)
+                    if want_logs:
+                        logs = {**tracker.result(), **self._metric_results()}
+                        callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             self._epoch_variables = None
-            logs = self._epoch_logs(tracker)
+            logs = dict(step_logs) if custom else self._epoch_logs(tracker)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 self._in_fit = True
                 try:
@@ -361,16 +411,21 @@ class Trainer:
         self.reset_metrics()
         callback_list.on_test_begin()
         tracker = _LossTracker()
+        custom = self._custom_step("test_step")
+        step_logs: dict[str, Any] = {}
         for step, index in enumerate(data_utils.batch_indices(n, batch_size, False, steps)):
             callback_list.on_test_batch_begin(step)
             xb = data_utils.take(x, index)
+            yb, sw = data_utils.take(y, index), data_utils.take(sample_weight, index)
+            if custom:
+                data = pack_x_y_sample_weight(xb, yb, sw)
+                step_logs = logs_to_python(self.test_step(data), "test_step")
+                callback_list.on_test_batch_end(step, step_logs)
+                continue
             count = len(data_utils.leaves(xb)[0])
-            batch_loss = self.test_step(
-                xb, data_utils.take(y, index), data_utils.take(sample_weight, index)
-            )
-            tracker.update(batch_loss, self, count)
+            tracker.update(self.test_step(xb, yb, sw), self, count)
             callback_list.on_test_batch_end(step, tracker.result())
-        logs = self._epoch_logs(tracker)
+        logs = dict(step_logs) if custom else self._epoch_logs(tracker)
         callback_list.on_test_end(logs)
         return logs
 
@@ -394,7 +449,7 @@ class Trainer:
         outputs: list = []
         for step, index in enumerate(data_utils.batch_indices(n, batch_size, False, steps)):
             callback_list.on_predict_batch_begin(step)
-            out = self.predict_step(data_utils.take(x, index))
+            out = self._predict_batch(data_utils.take(x, index))
             outputs.append(_to_numpy(out))
             callback_list.on_predict_batch_end(step)
         callback_list.on_predict_end()
@@ -402,8 +457,13 @@ class Trainer:
             return self._empty_prediction(x)
         return _concatenate(outputs)
 
+    def _predict_batch(self, x: Any) -> Any:
+        if self._custom_step("predict_step"):
+            return self.predict_step((x,))
+        return self.predict_step(x)
+
     def _empty_prediction(self, x: Any) -> Any:
-        return _to_numpy(self.predict_step(x))
+        return _to_numpy(self._predict_batch(x))
 
     def train_on_batch(
         self,
@@ -420,6 +480,10 @@ class Trainer:
             sample_weight = weights if sample_weight is None else sample_weight * weights
         self._dry_run(x, y)
         self.reset_metrics()
+        if self._custom_step("train_step"):
+            data = pack_x_y_sample_weight(x, y, sample_weight)
+            logs = logs_to_python(self.train_step(data), "train_step")
+            return _keras_result(logs, return_dict)
         loss = self.train_step(x, y, sample_weight)
         return self._batch_result(loss, return_dict)
 
@@ -429,12 +493,15 @@ class Trainer:
         """The loss (and metrics) on exactly this batch, without training."""
         x, y, sample_weight, _ = self._prepare(x, y, sample_weight, "test_on_batch")
         self.reset_metrics()
+        if self._custom_step("test_step"):
+            data = pack_x_y_sample_weight(x, y, sample_weight)
+            return _keras_result(logs_to_python(self.test_step(data), "test_step"), return_dict)
         loss = self.test_step(x, y, sample_weight)
         return self._batch_result(loss, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Model outputs for exactly this batch, as ndarrays."""
-        return _to_numpy(self.predict_step(data_utils.to_arrays(x, "x")))
+        return _to_numpy(self._predict_batch(data_utils.to_arrays(x, "x")))
 
     def _batch_result(self, loss: float, return_dict: bool) -> Any:
         tracker = _LossTracker()
@@ -469,6 +536,13 @@ class _LossTracker:
     def result(self) -> dict[str, float]:
         seen = max(self.seen, 1)
         return {"loss": self.total / seen, **{k: v / seen for k, v in self.parts.items()}}
+
+
+def y_pred_leaf(y_pred: Any) -> Any:
+    """The first output array of a prediction (its length is the batch size)."""
+    while isinstance(y_pred, (list, tuple, dict)):
+        y_pred = next(iter(y_pred.values())) if isinstance(y_pred, dict) else y_pred[0]
+    return y_pred.data if isinstance(y_pred, Tensor) else y_pred
 
 
 def _batch_size(batch_size: Any, default: int) -> int:
