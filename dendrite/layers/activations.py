@@ -38,6 +38,27 @@ def linear(x: Any) -> Any:
     return x
 
 
+# Keras exposes each activation as a function of this module (keras.activations.relu(x)):
+# they are the ops themselves, so that Dense(activation=activations.relu) is recognised
+# (and fused) exactly as Dense(activation="relu").
+relu = ops.relu
+relu6 = ops.relu6
+leaky_relu = ops.leaky_relu
+elu = ops.elu
+selu = ops.selu
+gelu = ops.gelu
+silu = ops.silu
+swish = ops.silu
+sigmoid = ops.sigmoid
+hard_sigmoid = ops.hard_sigmoid
+tanh = ops.tanh
+softplus = ops.softplus
+softsign = ops.softsign
+softmax = ops.softmax
+log_softmax = ops.log_softmax
+exponential = ops.exp
+
+
 def get(identifier: Any) -> Callable[[Any], Any]:
     """The activation function for a Keras name, None (linear) or a callable."""
     if identifier is None:

@@ -275,6 +275,26 @@ class Layer:
         """Add a scalar penalty (computed in ``call``) to the training loss."""
         self._call_losses.append(loss if isinstance(loss, Tensor) else Tensor(loss))
 
+    # --- the layer's place in a functional graph -------------------------------------------
+    @property
+    def output(self) -> Any:
+        """The symbolic output of this layer's first call on symbolic inputs (Keras'
+        ``layer.output``, e.g. for a feature-extraction ``Model(inputs, layer.output)``)."""
+        return self._first_node("output").outputs
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of this layer's first call on symbolic inputs."""
+        return self._first_node("input").inputs
+
+    def _first_node(self, what: str) -> Any:
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined {what}."
+            )
+        return nodes[0]
+
     @property
     def layers(self) -> list[Layer]:
         return list(self._sublayers)

@@ -58,11 +58,9 @@ class InputLayer(Layer):
         self.batch_shape = tuple(None if s is None else int(s) for s in batch_shape)
         self._batch_input_shape = self.batch_shape
         self.built = True
-        self._inbound_nodes: list[Node] = []
-        self.output = KerasTensor(
-            self.batch_shape, self.dtype, name=self.name, history=(self, 0, 0)
-        )
-        self._inbound_nodes.append(Node(self, [], (), {}, self.output))
+        # Its one node holds the symbolic tensor (``layer.output``, as for any layer).
+        output = KerasTensor(self.batch_shape, self.dtype, name=self.name, history=(self, 0, 0))
+        self._inbound_nodes: list[Node] = [Node(self, [], (), {}, output)]
 
     def call(self, inputs: Tensor) -> Tensor:
         return inputs

@@ -7,7 +7,7 @@ from typing import Any
 
 from dendrite.layers.base import Layer, shape_of
 from dendrite.layers.fusion import call_conv_pool, fusable_conv_pool
-from dendrite.layers.input_layer import InputLayer
+from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.registry import get_layer_class, register_layer
 from dendrite.layers.symbolic import KerasTensor
 from dendrite.models.model import Model
@@ -147,6 +147,45 @@ class Sequential(Model):
             self.built = True
             self._built_input_shape = _batchless(shape_of(args[0]))
         return super().__call__(*args, **kwargs)
+
+    # --- the stack as a functional graph (Keras' model.inputs / layer.output) -------------
+    def _graph(self) -> tuple:
+        """(input, output) KerasTensors of the stack called on a symbolic input, made once
+        per stack (again after add/pop), so that each layer's ``output`` is defined."""
+        graph = self.__dict__.get("_symbolic_graph")
+        if graph is not None and graph[2] == [id(layer) for layer in self._stack]:
+            return graph[0], graph[1]
+        shape = getattr(self, "_built_input_shape", None) or self._declared_input_shape()
+        if shape is None:
+            raise AttributeError(
+                f"Sequential model '{self.name}' has no defined input yet: start it with "
+                f"keras.Input(shape=...) or call it on data first."
+            )
+        if self._input_layer is not None:
+            x = self._input_layer.output
+        else:
+            x = Input(batch_shape=tuple(shape))
+        y = x
+        for layer in self._stack:
+            y = layer(y)
+        object.__setattr__(self, "_symbolic_graph", (x, y, [id(layer) for layer in self._stack]))
+        return x, y
+
+    @property
+    def inputs(self) -> list:
+        return [self._graph()[0]]
+
+    @property
+    def outputs(self) -> list:
+        return [self._graph()[1]]
+
+    @property
+    def input(self) -> Any:
+        return self._graph()[0]
+
+    @property
+    def output(self) -> Any:
+        return self._graph()[1]
 
     @property
     def output_names(self) -> list[str]:
