@@ -110,7 +110,8 @@ class Model(Trainer, Layer):
         _file_format("save_model")(self, filepath, overwrite=overwrite, **kwargs)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
-        """Save the weights alone to a ``.weights.safetensors`` file."""
+        """Save the weights alone to a ``.weights.safetensors`` (or, with h5py, a
+        ``.weights.h5``) file."""
         _file_format("save_weights")(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: Any, **kwargs: Any) -> None:

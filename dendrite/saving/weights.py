@@ -16,6 +16,7 @@ import numpy as np
 
 from dendrite._atomic import atomic_write_bytes
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
+from dendrite.saving.h5_weights import H5_WEIGHTS_SUFFIX, load_weights_h5, save_weights_h5
 from dendrite.saving.safetensors_io import TensorInfo, parse_header, read_tensors, tensors_to_bytes
 
 WEIGHTS_SUFFIX = ".weights.safetensors"
@@ -120,10 +121,17 @@ def load_into(
 
 
 def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
-    """Write ``model.weights`` to ``filepath`` (``.weights.safetensors``), atomically."""
+    """Write ``model.weights`` to ``filepath`` (``.weights.safetensors``, or ``.weights.h5``
+    with h5py installed), atomically."""
     path = str(filepath)
+    if path.endswith(H5_WEIGHTS_SUFFIX):
+        save_weights_h5(model, path, overwrite, label=variable_label)
+        return
     if not path.endswith(WEIGHTS_SUFFIX):
-        raise ValueError(f"The filename must end in `{WEIGHTS_SUFFIX}`. Received: filepath={path}")
+        raise ValueError(
+            f"The filename must end in `{WEIGHTS_SUFFIX}` (or `{H5_WEIGHTS_SUFFIX}`). "
+            f"Received: filepath={path}"
+        )
     payload = tensors_to_bytes(variables_to_dict(model.weights), {"format": "dendrite.weights"})
     atomic_write_bytes(path, payload, overwrite=overwrite)
 
@@ -137,6 +145,14 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None
             f"Model '{model.name}' has no weights yet: build it first (call it on data or "
             f"pass input_shape) before load_weights."
         )
+    if path.endswith(H5_WEIGHTS_SUFFIX):
+        owner = f"model '{model.name}'"
+
+        def check(infos: dict) -> list:
+            return check_against(model.weights, infos, path, owner, skip_mismatch)
+
+        load_weights_h5(model.weights, path, check)
+        return
     if path.endswith(MODEL_SUFFIXES):
         from dendrite.saving.model_file import read_model_members
 

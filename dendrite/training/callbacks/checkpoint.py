@@ -14,7 +14,7 @@ from dendrite.training.callbacks.monitor import check_mode, direction
 from dendrite.training.callbacks.save_frequency import SaveFrequency
 
 MODEL_SUFFIXES = (".dendrite", ".keras")
-WEIGHTS_SUFFIX = ".weights.safetensors"
+WEIGHTS_SUFFIXES = (".weights.safetensors", ".weights.h5")
 
 
 class ModelCheckpoint(SaveFrequency, Callback):
@@ -24,7 +24,7 @@ class ModelCheckpoint(SaveFrequency, Callback):
         filepath: where to save; may hold ``str.format`` fields filled with ``epoch``
             (from 1), ``batch`` and the logs, e.g. ``"ckpt/{epoch:02d}-{val_loss:.2f}.dendrite"``.
             Must end in ``.dendrite`` or ``.keras`` (whole model) or, with
-            ``save_weights_only``, in ``.weights.safetensors``.
+            ``save_weights_only``, in ``.weights.safetensors`` (or ``.weights.h5``).
         monitor: the log that decides "best" for ``save_best_only``.
         verbose: 1 prints each save.
         save_best_only: save only when ``monitor`` improves on the best so far.
@@ -65,11 +65,11 @@ class ModelCheckpoint(SaveFrequency, Callback):
                 f"integer values"
             )
         if save_weights_only:
-            if not self.filepath.endswith(WEIGHTS_SUFFIX):
+            if not self.filepath.endswith(WEIGHTS_SUFFIXES):
                 raise ValueError(
                     f"When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
-                    f"provided must end in `{WEIGHTS_SUFFIX}` (dendrite weights format). "
-                    f"Received: filepath={self.filepath}"
+                    f"provided must end in `.weights.safetensors` (dendrite weights format) "
+                    f"or `.weights.h5` (HDF5, needs h5py). Received: filepath={self.filepath}"
                 )
         elif not self.filepath.endswith(MODEL_SUFFIXES):
             raise ValueError(
