@@ -3,6 +3,13 @@
 from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
+from dendrite.layers.augmentation import (
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Resizing,
+)
 from dendrite.layers.base import Layer
 from dendrite.layers.conv import Conv1D, Conv2D
 from dendrite.layers.conv_depthwise import (
@@ -92,6 +99,11 @@ SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
 
 __all__ = [
+    "Resizing",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomRotation",
+    "RandomFlip",
     "UnitNormalization",
     "Rescaling",
     "Normalization",
