@@ -144,10 +144,23 @@ class _RandomAffine(_ImageLayer):
         self.interpolation = _check(interpolation, _INTERPOLATIONS, "interpolation", cls)
         self.seed = seed
         self.fill_value = float(fill_value)
-        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def build(self, input_shape: Any) -> None:
+        if self.seed is not None:
+            # With a seed, call k draws from default_rng([seed, k]); the count is a weight,
+            # so a saved and reloaded model continues the same sequence (Keras saves its
+            # seed generator's state too).
+            self._draws = self.add_weight(
+                (), initializer="zeros", dtype="int64", trainable=False, name="seed_state"
+            )
+        self.built = True
 
     def _generator(self) -> np.random.Generator:
-        return self._rng if self._rng is not None else _backend.rng()
+        if self.seed is None:
+            return _backend.rng()
+        count = int(self._draws.data)
+        self._draws.data[...] = count + 1
+        return np.random.default_rng([int(self.seed), count])
 
     def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
