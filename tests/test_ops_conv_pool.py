@@ -326,3 +326,9 @@ def test_functional_model_keeps_a_conv_output_that_is_a_model_output():
     model = dn.keras.Model(inputs, [conv, pooled])
     conv_out, pooled_out = model(np.ones((1, 8, 8, 1), np.float32))
     assert conv_out.shape == (1, 6, 6, 2) and pooled_out.shape == (1, 3, 3, 2)
+
+
+def test_empty_and_single_sample_batches_through_a_fused_cnn():
+    model = _cnn()
+    assert model.predict(np.zeros((0, 12, 12, 3), "float32"), verbose=0).shape == (0, 3)
+    assert model.predict(np.ones((1, 12, 12, 3), "float64"), verbose=0).shape == (1, 3)

@@ -199,7 +199,8 @@ class Flatten(Layer):
         x = inputs
         if self.data_format == "channels_first" and x.ndim > 2:
             x = ops.transpose(x, (0, *range(2, x.ndim), 1))
-        return ops.reshape(x, (x.shape[0], -1))
+        # The width is spelled out: with an empty batch, -1 could not be inferred.
+        return ops.reshape(x, (x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64))))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         rest = input_shape[1:]
