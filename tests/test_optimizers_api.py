@@ -384,9 +384,43 @@ def test_bad_hyperparameters(cls, kwargs, match):
         cls(**kwargs)
 
 
-def test_gradient_accumulation_is_not_supported_yet():
-    with pytest.raises(NotImplementedError, match="gradient_accumulation_steps"):
-        Adam(gradient_accumulation_steps=2)
+@pytest.mark.parametrize("steps", [1, 0, 2.5, True])
+def test_gradient_accumulation_steps_must_be_an_integer_of_at_least_two(steps):
+    with pytest.raises(ValueError, match="must be an integer >= 2"):
+        Adam(gradient_accumulation_steps=steps)
+
+
+def test_gradient_accumulation_updates_every_n_steps_with_the_mean_gradient():
+    rng = np.random.default_rng(4)
+    start = rng.standard_normal((3, 2)).astype("float32")
+    variable = Variable(start.copy())
+    optimizer = optimizers.SGD(0.5, gradient_accumulation_steps=3, clipvalue=10.0)
+    grads = [rng.standard_normal((3, 2)).astype("float32") for _ in range(6)]
+    for step, grad in enumerate(grads[:3]):
+        optimizer.apply([grad], [variable])
+        if step < 2:
+            np.testing.assert_array_equal(variable.data, start)  # only accumulating
+    expected = start - 0.5 * (grads[0] + grads[1] + grads[2]) / 3
+    np.testing.assert_allclose(variable.data, expected, rtol=1e-6)
+    assert int(optimizer.iterations.data) == 3
+    for grad in grads[3:]:
+        optimizer.apply([grad], [variable])
+    expected = expected - 0.5 * (grads[3] + grads[4] + grads[5]) / 3
+    np.testing.assert_allclose(variable.data, expected, rtol=1e-6)
+    accumulator_names = [v.name for v in optimizer.variables if "accumulator" in v.name]
+    assert accumulator_names and optimizer.get_config()["gradient_accumulation_steps"] == 3
+
+
+def test_fit_with_gradient_accumulation_trains():
+    import dendrite as tf
+
+    tf.utils.set_random_seed(0)
+    x = np.random.default_rng(1).standard_normal((64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-1.0], [2.0]], "float32")
+    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=Adam(0.05, gradient_accumulation_steps=4), loss="mse")
+    history = model.fit(x, y, batch_size=4, epochs=5, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
 
 
 def test_legacy_decay_argument_warns():

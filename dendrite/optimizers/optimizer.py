@@ -66,7 +66,9 @@ class Optimizer:
             this many steps.
         loss_scale_factor: if set, gradients are divided by it (and ``scale_loss`` multiplies
             the loss by it).
-        gradient_accumulation_steps: not supported yet; must be None.
+        gradient_accumulation_steps: if set (an int >= 2), the variables change only every
+            this many steps, by the mean of the gradients since the last change (kept in
+            ``gradient_accumulator`` slots); ``iterations`` still counts every step.
         name: the optimizer's name; by default the class name in snake case.
     """
 
@@ -97,9 +99,14 @@ class Optimizer:
                 f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
                 f"global_clipnorm={global_clipnorm}"
             )
-        if gradient_accumulation_steps is not None:
-            raise NotImplementedError(
-                "dendrite optimizers do not support `gradient_accumulation_steps` yet."
+        if gradient_accumulation_steps is not None and (
+            isinstance(gradient_accumulation_steps, bool)
+            or not isinstance(gradient_accumulation_steps, (int, np.integer))
+            or gradient_accumulation_steps < 2
+        ):
+            raise ValueError(
+                "`gradient_accumulation_steps` must be an integer >= 2. Received: "
+                f"gradient_accumulation_steps={gradient_accumulation_steps!r}"
             )
         self.name = name if name is not None else snake_case(type(self).__name__)
         self.weight_decay = None
@@ -120,7 +127,9 @@ class Optimizer:
             )
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.loss_scale_factor = check_positive_or_none("loss_scale_factor", loss_scale_factor)
-        self.gradient_accumulation_steps = None
+        self.gradient_accumulation_steps = (
+            None if gradient_accumulation_steps is None else int(gradient_accumulation_steps)
+        )
 
         self.built = False
         self._variables: list[Variable] = []
@@ -217,6 +226,8 @@ class Optimizer:
         self._grad_buffers = [None] * len(variables)
         if self.use_ema:
             self._averages = self.add_optimizer_variables(variables, "average")
+        if self.gradient_accumulation_steps:
+            self._accumulators = self.add_optimizer_variables(variables, "gradient_accumulator")
         self.built = True
 
     def _get_variable_index(self, variable: Variable) -> int:
@@ -306,10 +317,11 @@ class Optimizer:
                 "correspond one to one."
             )
         grads, variables = self._prepare_gradients(grads, variables)
-        learning_rate = self._current_learning_rate()
-        if self.weight_decay:
-            self._apply_weight_decay(variables, learning_rate)
-        self._update_variables(grads, variables, learning_rate)
+        if grads:  # empty on a step that only accumulates
+            learning_rate = self._current_learning_rate()
+            if self.weight_decay:
+                self._apply_weight_decay(variables, learning_rate)
+            self._update_variables(grads, variables, learning_rate)
         if self.use_ema:
             self._update_moving_averages()
         self._iterations.data += 1
@@ -384,6 +396,8 @@ class Optimizer:
                 arrays[k] = buffer
         if self.loss_scale_factor is not None:
             self._scale(arrays, indices, [1.0 / self.loss_scale_factor] * len(arrays))
+        if self.gradient_accumulation_steps and not self._accumulate(arrays, indices):
+            return [], kept
         if self.clipvalue is not None:
             limit = self.clipvalue
             for k, index in enumerate(indices):
@@ -394,6 +408,23 @@ class Optimizer:
             scale = global_clipnorm_scale(arrays, self.global_clipnorm)
             self._scale(arrays, indices, [scale] * len(arrays))
         return arrays, kept
+
+    def _accumulate(self, arrays: list[np.ndarray], indices: list[int]) -> bool:
+        """Add the gradients to the accumulators; on every ``gradient_accumulation_steps``-th
+        step replace them by the mean since the last update (and reset the accumulators)
+        and return True (as Keras: the clipping and the update then use that mean)."""
+        steps = self.gradient_accumulation_steps
+        update = (int(self._iterations.data) + 1) % steps == 0
+        for k, index in enumerate(indices):
+            accumulator = self._accumulators[index].data
+            if not update:
+                accumulator += arrays[k]
+                continue
+            mean = np.add(arrays[k], accumulator, out=self._grad_buffer(index))
+            mean /= steps
+            arrays[k] = mean
+            accumulator[...] = 0
+        return update
 
     def _scale(self, arrays: list[np.ndarray], indices: list[int], factors: list[float]) -> None:
         for k, (index, factor) in enumerate(zip(indices, factors)):
