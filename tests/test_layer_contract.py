@@ -92,6 +92,7 @@ NO_EXAMPLE = {
     "Sequential": "a model: built from other layers, tested in test_sequential/test_training",
     "Functional": "a model: built from a graph of other layers, tested in test_functional",
     "InputLayer": "the model entry point: built at construction, no weights, no call maths",
+    "TextVectorization": "string inputs, no weights, not differentiable: test_layers_text",
 }
 
 ALLOWED_KEYS = {

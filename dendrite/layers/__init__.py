@@ -80,6 +80,7 @@ from dendrite.layers.reshaping import (
 )
 from dendrite.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 from dendrite.layers.symbolic import KerasTensor
+from dendrite.layers.text import TextVectorization
 from dendrite.layers.wrappers import Bidirectional, TimeDistributed
 
 # Keras' alternative names.
@@ -99,6 +100,7 @@ SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
 
 __all__ = [
+    "TextVectorization",
     "Resizing",
     "RandomZoom",
     "RandomTranslation",

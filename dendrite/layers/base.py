@@ -110,6 +110,8 @@ class Layer:
         self._trainable = bool(trainable)
         if isinstance(dtype, dict):
             dtype = dtype.get("config", {}).get("name")
+        if dtype in ("string", "str"):  # Keras' string inputs (TextVectorization)
+            dtype = "object"
         self.dtype = np.dtype(dtype or _backend.floatx()).name
         self.autocast = autocast
         self.built = False
@@ -403,7 +405,7 @@ class Layer:
     # --- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:
         """The constructor arguments that rebuild this layer (weights excluded)."""
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": _dtype_name(self.dtype)}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
         return config
@@ -414,6 +416,11 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _dtype_name(dtype: str) -> str:
+    """The dtype as a config writes it: Keras' "string" for string inputs."""
+    return "string" if dtype == "object" else dtype
 
 
 def _input_mask(inputs: Any) -> Any:

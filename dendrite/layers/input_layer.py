@@ -69,7 +69,8 @@ class InputLayer(Layer):
         return tuple(input_shape)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype, "batch_shape": list(self.batch_shape)}
+        dtype = "string" if self.dtype == "object" else self.dtype
+        return {"name": self.name, "dtype": dtype, "batch_shape": list(self.batch_shape)}
 
 
 def Input(  # noqa: N802 (Keras' name)

@@ -45,6 +45,7 @@ NUMERIC_DTYPES = {
     "uint32",
     "uint64",
     "bool",
+    "string",  # a string Input (TextVectorization); arrays of it never come from files
 }
 MAX_CLASS_ENTRIES = 20_000
 MIN_SIZE_CAP = 1 << 24  # elements any one shape, or one size argument, may have
