@@ -72,3 +72,19 @@ def test_clone_model_copies_the_architecture_not_the_weights():
         model, clone_function=lambda layer: layers.Dense(layer.units, activation="relu")
     )
     assert relu.layers[-1].activation is tf.activations.relu or relu.layers[-1]._fuse_relu
+
+
+def test_a_subclass_may_name_its_own_attributes_input_and_output():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.input = layers.Dense(4, activation="relu")
+            self.output = layers.Dense(1)
+
+        def call(self, x):
+            return self.output(self.input(x))
+
+    model = Net()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(X, np.ones((5, 1), "float32"), verbose=0)
+    assert len(model.trainable_weights) == 4 and isinstance(model.output, layers.Dense)

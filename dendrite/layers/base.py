@@ -282,12 +282,26 @@ class Layer:
     def output(self) -> Any:
         """The symbolic output of this layer's first call on symbolic inputs (Keras'
         ``layer.output``, e.g. for a feature-extraction ``Model(inputs, layer.output)``)."""
+        if "_assigned_output" in self.__dict__:
+            return self.__dict__["_assigned_output"]
         return self._first_node("output").outputs
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        # A subclass may use the name for its own attribute (self.output = Dense(1));
+        # __setattr__ has already tracked a layer.
+        self.__dict__["_assigned_output"] = value
 
     @property
     def input(self) -> Any:
         """The symbolic input of this layer's first call on symbolic inputs."""
+        if "_assigned_input" in self.__dict__:
+            return self.__dict__["_assigned_input"]
         return self._first_node("input").inputs
+
+    @input.setter
+    def input(self, value: Any) -> None:
+        self.__dict__["_assigned_input"] = value
 
     def _first_node(self, what: str) -> Any:
         nodes = self.__dict__.get("_inbound_nodes")
