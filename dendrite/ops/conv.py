@@ -89,6 +89,40 @@ def check_bias(bias: np.ndarray | None, filters: int, op: str) -> None:
         raise ValueError(f"{op}: expected a bias of shape ({filters},), got {bias.shape}.")
 
 
+def checked_output_size(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    padding: tuple,
+    strides: tuple,
+    dilation: tuple,
+    groups: int,
+    op: str,
+) -> tuple[int, int]:
+    """The (OH, OW) of a convolution of channels_last ``x`` (N, H, W, C) by ``kernel``
+    (kh, kw, C / groups, F), after checking the channels, the bias and that the kernel
+    fits the padded input (each failure a ValueError naming ``op`` and the shapes)."""
+    _, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if cg * groups != c or f % groups:
+        raise ValueError(
+            f"{op}: the input has {c} channels, but the kernel of shape {kernel.shape} "
+            f"with groups={groups} expects {cg * groups} (and filters divisible by groups)."
+        )
+    check_bias(bias, f, op)
+    (pt, pb), (pl, pr) = padding
+    (sh, sw), (dh, dw) = strides, dilation
+    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+    ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    if oh <= 0 or ow <= 0:
+        raise ValueError(
+            f"{op}: the kernel {kernel.shape[:2]} with dilation {tuple(dilation)} does not "
+            f"fit the padded input {(h + pt + pb, w + pl + pr)} (input shape {x.shape}); "
+            f"the output would have size {(oh, ow)}."
+        )
+    return oh, ow
+
+
 # --- the primitives -----------------------------------------------------------------------
 # Products with at most this many columns (kh kw C) fold the bias into the kernel matrix.
 _FOLD_BIAS_WIDTH = 512
@@ -117,23 +151,8 @@ class Conv(Function):
         x, kernel = as_2d(x, kernel, "conv")
         n, h, w, c = x.shape
         kh, kw, cg, f = kernel.shape
-        if cg * groups != c or f % groups:
-            raise ValueError(
-                f"conv: the input has {c} channels, but the kernel of shape {kernel.shape} "
-                f"with groups={groups} expects {cg * groups} (and filters divisible by "
-                f"groups)."
-            )
-        check_bias(bias, f, "conv")
-        (pt, pb), (pl, pr) = padding
+        oh, ow = checked_output_size(x, kernel, bias, padding, strides, dilation, groups, "conv")
         (sh, sw), (dh, dw) = strides, dilation
-        oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-        ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
-        if oh <= 0 or ow <= 0:
-            raise ValueError(
-                f"conv: the kernel {kernel.shape[:2]} with dilation {tuple(dilation)} does "
-                f"not fit the padded input {(h + pt + pb, w + pl + pr)} (input shape "
-                f"{x.shape}); the output would have size {(oh, ow)}."
-            )
         geom = Geometry(kh, kw, sh, sw, dh, dw, oh, ow)
         xp = pad_spatial(x, padding)
         needs = self.needs_grad or (False, False, False)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
-from dendrite.ops.conv import as_2d, check_bias, spatial_rank
+from dendrite.ops.conv import as_2d, checked_output_size, spatial_rank
 from dendrite.ops.windows import (
     Geometry,
     crop_spatial,
@@ -82,18 +82,11 @@ class ConvMaxPool(Function):
     ) -> np.ndarray:
         one_d = x.ndim == 3
         x, kernel = as_2d(x, kernel, "conv_max_pool")
-        n, h, w, c = x.shape
-        kh, kw, kc, f = kernel.shape
-        if kc != c:
-            raise ValueError(
-                f"conv_max_pool: the input has {c} channels, but the kernel of shape "
-                f"{kernel.shape} expects {kc}."
-            )
-        check_bias(bias, f, "conv_max_pool")
-        (pt, pb), (pl, pr) = padding
+        n, _, _, c = x.shape
+        kh, kw, _, f = kernel.shape
+        op = "conv_max_pool"
+        oh, ow = checked_output_size(x, kernel, bias, padding, strides, dilation, 1, op)
         (sh, sw), (dh, dw), (ph, pw) = strides, dilation, pool
-        oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-        ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
         if oh // ph <= 0 or ow // pw <= 0:
             raise ValueError(
                 f"conv_max_pool: the pool size {tuple(pool)} does not fit the convolution's "
