@@ -161,9 +161,7 @@ class Trainer:
             if pairs:
                 self.optimizer.apply_gradients(pairs)
         self._update_metrics(y, y_pred, sample_weight)
-        value = float(loss.data)
-        self._loss_tracker.update_state(value, sample_weight=len(y_pred_leaf(y_pred)))
-        return value
+        return float(loss.data)
 
     def test_step(self, x: Any, y: Any, sample_weight: Any = None) -> float:
         with no_grad():
@@ -172,9 +170,7 @@ class Trainer:
                 self._build_compiled(y, y_pred, sample_weight)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
         self._update_metrics(y, y_pred, sample_weight)
-        value = float(loss.data)
-        self._loss_tracker.update_state(value, sample_weight=len(y_pred_leaf(y_pred)))
-        return value
+        return float(loss.data)
 
     def predict_step(self, x: Any) -> Any:
         with no_grad():
@@ -350,6 +346,11 @@ class Trainer:
         metrics = self._metric_results()
         logs = {k: metrics[k] for k in sorted(metrics)}
         logs.update(tracker.result())
+        # Keras' loss tracker (model.metrics[0]) holds the same batch-weighted mean, set
+        # once here rather than updated at every step.
+        self._loss_tracker.reset_state()
+        if tracker.seen:
+            self._loss_tracker.update_state(logs["loss"], sample_weight=tracker.seen)
         return logs
 
     def _callbacks(self, callbacks: Any, history: History | None, verbose: int, **params):
@@ -536,13 +537,6 @@ class _LossTracker:
     def result(self) -> dict[str, float]:
         seen = max(self.seen, 1)
         return {"loss": self.total / seen, **{k: v / seen for k, v in self.parts.items()}}
-
-
-def y_pred_leaf(y_pred: Any) -> Any:
-    """The first output array of a prediction (its length is the batch size)."""
-    while isinstance(y_pred, (list, tuple, dict)):
-        y_pred = next(iter(y_pred.values())) if isinstance(y_pred, dict) else y_pred[0]
-    return y_pred.data if isinstance(y_pred, Tensor) else y_pred
 
 
 def _batch_size(batch_size: Any, default: int) -> int:
