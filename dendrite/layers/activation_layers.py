@@ -20,7 +20,7 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers import constraints, initializers, regularizers
-from dendrite.layers.base import Layer
+from dendrite.layers.base import ShapePreservingLayer
 from dendrite.layers.registry import register_layer
 
 
@@ -33,7 +33,7 @@ def _relu_general(x: Tensor, max_value: float | None, slope: float, threshold: f
 
 
 @register_layer
-class ReLU(Layer):
+class ReLU(ShapePreservingLayer):
     """Rectified linear unit with Keras' options (see the module docstring)."""
 
     example = {"kwargs": {"max_value": 1.5, "negative_slope": 0.1}, "input_shape": (3, 4)}
@@ -62,15 +62,11 @@ class ReLU(Layer):
         self.max_value = None if max_value is None else float(max_value)
         self.negative_slope = float(negative_slope)
         self.threshold = float(threshold)
-        self.supports_masking = True
 
     def call(self, inputs: Tensor) -> Tensor:
         if self.max_value is None and not self.negative_slope and not self.threshold:
             return ops.relu(inputs)
         return _relu_general(inputs, self.max_value, self.negative_slope, self.threshold)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         return {
@@ -82,7 +78,7 @@ class ReLU(Layer):
 
 
 @register_layer
-class LeakyReLU(Layer):
+class LeakyReLU(ShapePreservingLayer):
     """``x`` for ``x >= 0``, ``negative_slope x`` otherwise (Keras 3's default slope 0.3;
     the old name ``alpha`` is accepted)."""
 
@@ -98,20 +94,16 @@ class LeakyReLU(Layer):
                 f"value. Expected a float. Received: negative_slope={negative_slope}"
             )
         self.negative_slope = float(negative_slope)
-        self.supports_masking = True
 
     def call(self, inputs: Tensor) -> Tensor:
         return ops.leaky_relu(inputs, negative_slope=self.negative_slope)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
 @register_layer
-class PReLU(Layer):
+class PReLU(ShapePreservingLayer):
     """Parametric ReLU: ``max(x, 0) - alpha max(-x, 0)`` with a learned ``alpha``."""
 
     example = {
@@ -128,7 +120,6 @@ class PReLU(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.supports_masking = True
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
@@ -174,9 +165,6 @@ class PReLU(Layer):
             )
         return ops.relu(inputs) - self.alpha * ops.relu(-inputs)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
-
     def get_config(self) -> dict:
         return {
             **super().get_config(),
@@ -188,7 +176,7 @@ class PReLU(Layer):
 
 
 @register_layer
-class ELU(Layer):
+class ELU(ShapePreservingLayer):
     """Exponential linear unit: ``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise."""
 
     example = {"kwargs": {"alpha": 0.5}, "input_shape": (3, 4)}
@@ -196,20 +184,16 @@ class ELU(Layer):
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = float(alpha)
-        self.supports_masking = True
 
     def call(self, inputs: Tensor) -> Tensor:
         return ops.elu(inputs, alpha=self.alpha)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha}
 
 
 @register_layer
-class Softmax(Layer):
+class Softmax(ShapePreservingLayer):
     """Softmax along ``axis``; masked positions (mask False) get probability 0."""
 
     example = {"kwargs": {"axis": -1}, "input_shape": (3, 4)}
@@ -217,7 +201,6 @@ class Softmax(Layer):
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = axis
-        self.supports_masking = True
 
     def call(self, inputs: Tensor, mask: Any = None) -> Tensor:
         if mask is None:
@@ -227,9 +210,6 @@ class Softmax(Layer):
             keep = keep[..., None]
         logits = inputs + Tensor._make((1.0 - keep) * np.asarray(-1e9, inputs.dtype))
         return ops.softmax(logits, axis=self.axis) * Tensor._make(keep)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}

@@ -432,6 +432,18 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+class ShapePreservingLayer(Layer):
+    """A layer whose output has its input's shape and mask (activations, noise, scaling):
+    ``compute_output_shape`` is the identity and masks pass through."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return tuple(input_shape)
+
+
 def _dtype_name(dtype: str) -> str:
     """The dtype as a config writes it: Keras' "string" for string inputs."""
     return "string" if dtype == "object" else dtype

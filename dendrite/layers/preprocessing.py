@@ -18,14 +18,14 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers.base import Layer
+from dendrite.layers.base import ShapePreservingLayer
 from dendrite.layers.registry import register_layer
 
 _EPSILON = 1e-7
 
 
 @register_layer
-class Rescaling(Layer):
+class Rescaling(ShapePreservingLayer):
     """``y = x * scale + offset`` (see the module docstring)."""
 
     example = {"kwargs": {"scale": 1.0 / 255, "offset": -0.5}, "input_shape": (2, 4, 4, 3)}
@@ -34,16 +34,12 @@ class Rescaling(Layer):
         super().__init__(**kwargs)
         self.scale = scale
         self.offset = offset
-        self.supports_masking = True
 
     def call(self, inputs: Tensor) -> Tensor:
         x = inputs if inputs.dtype == np.dtype(self.dtype) else ops.cast(inputs, self.dtype)
         scale = np.asarray(self.scale, dtype=self.dtype)
         offset = np.asarray(self.offset, dtype=self.dtype)
         return x * Tensor._make(scale) + Tensor._make(offset)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         def plain(value: Any) -> Any:
@@ -53,7 +49,7 @@ class Rescaling(Layer):
 
 
 @register_layer
-class Normalization(Layer):
+class Normalization(ShapePreservingLayer):
     """Feature-wise standardisation with given or adapted statistics (see the module
     docstring).
 
@@ -92,7 +88,6 @@ class Normalization(Layer):
         self.input_mean = mean
         self.input_variance = variance
         self.invert = bool(invert)
-        self.supports_masking = True
         self._stats: tuple | None = None
 
     def _kept_axes(self, ndim: int) -> tuple:
@@ -177,9 +172,6 @@ class Normalization(Layer):
             return Tensor._make(mean) + x * Tensor._make(scale)
         return (x - Tensor._make(mean)) / Tensor._make(scale)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
-
     def get_config(self) -> dict:
         def plain(value: Any) -> Any:
             return np.asarray(value).tolist() if value is not None else None
@@ -194,7 +186,7 @@ class Normalization(Layer):
 
 
 @register_layer
-class UnitNormalization(Layer):
+class UnitNormalization(ShapePreservingLayer):
     """Scales each slice along ``axis`` to unit L2 norm."""
 
     example = {"kwargs": {"axis": -1}, "input_shape": (3, 4)}
@@ -202,15 +194,11 @@ class UnitNormalization(Layer):
     def __init__(self, axis: Any = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
-        self.supports_masking = True
 
     def call(self, inputs: Tensor) -> Tensor:
         x = inputs if inputs.dtype == np.dtype(self.dtype) else ops.cast(inputs, self.dtype)
         square_sum = ops.sum(ops.square(x), axis=self.axis, keepdims=True)
         return x * ops.rsqrt(ops.maximum(square_sum, 1e-12))
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
@@ -218,17 +206,10 @@ class UnitNormalization(Layer):
 
 
 @register_layer
-class Identity(Layer):
+class Identity(ShapePreservingLayer):
     """Returns its input unchanged (a placeholder in a stack)."""
 
     example = {"kwargs": {}, "input_shape": (3, 4)}
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
     def call(self, inputs: Tensor) -> Tensor:
         return inputs
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)

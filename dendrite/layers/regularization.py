@@ -15,7 +15,7 @@ import numpy as np
 from dendrite import _backend
 from dendrite.core import Tensor
 from dendrite.layers import regularizers
-from dendrite.layers.base import Layer
+from dendrite.layers.base import Layer, ShapePreservingLayer
 from dendrite.layers.core import Dropout
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
@@ -124,7 +124,7 @@ def _normal(rng: np.random.Generator, shape: tuple, dtype: np.dtype) -> np.ndarr
 
 
 @register_layer
-class GaussianNoise(Layer):
+class GaussianNoise(ShapePreservingLayer):
     """Additive zero-centred Gaussian noise, in training only: ``y = x + n``,
     ``n ~ N(0, stddev^2)``; at inference ``y = x``.
 
@@ -145,7 +145,6 @@ class GaussianNoise(Layer):
         self.stddev = float(stddev)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
-        self.supports_masking = True
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         if not training or self.stddev == 0:
@@ -154,15 +153,12 @@ class GaussianNoise(Layer):
         noise *= np.asarray(self.stddev, inputs.dtype)
         return inputs + noise
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
-
     def get_config(self) -> dict:
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
 
 
 @register_layer
-class GaussianDropout(Layer):
+class GaussianDropout(ShapePreservingLayer):
     """Multiplicative Gaussian noise of mean 1, in training only:
     ``y = x * n``, ``n ~ N(1, rate / (1 - rate))``; at inference ``y = x``.
 
@@ -183,7 +179,6 @@ class GaussianDropout(Layer):
         self.rate = float(rate)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
-        self.supports_masking = True
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         if not training or self.rate == 0:
@@ -194,15 +189,12 @@ class GaussianDropout(Layer):
         noise += np.asarray(1.0, inputs.dtype)
         return inputs * noise
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
-
     def get_config(self) -> dict:
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 @register_layer
-class ActivityRegularization(Layer):
+class ActivityRegularization(ShapePreservingLayer):
     """The identity, plus the activity penalty ``l1 * sum|y| + l2 * sum y^2`` added to the
     training loss (through the layer's ``activity_regularizer``, as Keras does).
 
@@ -218,13 +210,9 @@ class ActivityRegularization(Layer):
         self.l1 = float(l1)
         self.l2 = float(l2)
         self.activity_regularizer = regularizers.L1L2(l1=self.l1, l2=self.l2)
-        self.supports_masking = True
 
     def call(self, inputs: Tensor) -> Tensor:
         return inputs
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "l1": self.l1, "l2": self.l2}
