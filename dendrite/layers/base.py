@@ -74,6 +74,25 @@ def shape_of(x: Any) -> Any:
     return tuple(x.shape)
 
 
+class _FirstCall:
+    """``layer.output`` / ``layer.input``: that part of the layer's first call on symbolic
+    inputs. A non-data descriptor, so a subclass may still assign an attribute of the same
+    name (``self.output = Dense(1)``), which then shadows it."""
+
+    def __init__(self, what: str, field: str) -> None:
+        self.what, self.field = what, field
+
+    def __get__(self, layer: Layer | None, owner: type | None = None) -> Any:
+        if layer is None:
+            return self
+        nodes = layer.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"The layer {layer.name} has never been called and thus has no defined {self.what}."
+            )
+        return getattr(nodes[0], self.field)
+
+
 class Layer:
     """Base class of all layers.
 
@@ -278,38 +297,10 @@ class Layer:
         self._call_losses.append(loss if isinstance(loss, Tensor) else Tensor(loss))
 
     # --- the layer's place in a functional graph -------------------------------------------
-    @property
-    def output(self) -> Any:
-        """The symbolic output of this layer's first call on symbolic inputs (Keras'
-        ``layer.output``, e.g. for a feature-extraction ``Model(inputs, layer.output)``)."""
-        if "_assigned_output" in self.__dict__:
-            return self.__dict__["_assigned_output"]
-        return self._first_node("output").outputs
-
-    @output.setter
-    def output(self, value: Any) -> None:
-        # A subclass may use the name for its own attribute (self.output = Dense(1));
-        # __setattr__ has already tracked a layer.
-        self.__dict__["_assigned_output"] = value
-
-    @property
-    def input(self) -> Any:
-        """The symbolic input of this layer's first call on symbolic inputs."""
-        if "_assigned_input" in self.__dict__:
-            return self.__dict__["_assigned_input"]
-        return self._first_node("input").inputs
-
-    @input.setter
-    def input(self, value: Any) -> None:
-        self.__dict__["_assigned_input"] = value
-
-    def _first_node(self, what: str) -> Any:
-        nodes = self.__dict__.get("_inbound_nodes")
-        if not nodes:
-            raise AttributeError(
-                f"The layer {self.name} has never been called and thus has no defined {what}."
-            )
-        return nodes[0]
+    # Keras' ``layer.output`` / ``layer.input``, e.g. for a feature-extraction
+    # ``Model(inputs, layer.output)``.
+    output = _FirstCall("output", "outputs")
+    input = _FirstCall("input", "inputs")
 
     @property
     def layers(self) -> list[Layer]:
