@@ -150,7 +150,7 @@ class _RandomAffine(_ImageLayer):
             # With a seed, call k draws from default_rng([seed, k]); the count is a weight,
             # so a saved and reloaded model continues the same sequence (Keras saves its
             # seed generator's state too).
-            self._draws = self.add_weight(
+            self._seed_state = self.add_weight(
                 (), initializer="zeros", dtype="int64", trainable=False, name="seed_state"
             )
         self.built = True
@@ -158,8 +158,8 @@ class _RandomAffine(_ImageLayer):
     def _generator(self) -> np.random.Generator:
         if self.seed is None:
             return _backend.rng()
-        count = int(self._draws.data)
-        self._draws.data[...] = count + 1
+        count = int(self._seed_state.data)
+        self._seed_state.data[...] = count + 1
         return np.random.default_rng([int(self.seed), count])
 
     def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -253,55 +253,9 @@ class RandomRotation(_RandomAffine):
         return {**super().get_config(), "factor": self.factor}
 
 
-@register_layer
-class RandomTranslation(_RandomAffine):
-    """Shifts each image by random fractions of its height and width (each a float f:
-    [-f, f], or a pair)."""
-
-    example = {
-        "kwargs": {"height_factor": 0.2, "width_factor": 0.2, "seed": 3},
-        "input_shape": (2, 5, 5, 2),
-    }
-
-    def __init__(
-        self,
-        height_factor: Any,
-        width_factor: Any,
-        fill_mode: str = "reflect",
-        interpolation: str = "bilinear",
-        seed: int | None = None,
-        fill_value: float = 0.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
-        self.height_factor, self.width_factor = height_factor, width_factor
-        self._bounds = (
-            _range(height_factor, "height_factor", "RandomTranslation"),
-            _range(width_factor, "width_factor", "RandomTranslation"),
-        )
-
-    def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        ys, xs = _grid(n, h, w)
-        rng = self._generator()
-        dy = rng.uniform(*self._bounds[0], size=n)[:, None, None] * h
-        dx = rng.uniform(*self._bounds[1], size=n)[:, None, None] * w
-        return ys - dy, xs - dx
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "height_factor": self.height_factor,
-            "width_factor": self.width_factor,
-        }
-
-
-@register_layer
-class RandomZoom(_RandomAffine):
-    """Zooms each image by ``1 + u`` with ``u`` drawn from ``height_factor`` (a float f:
-    [-f, f], or a pair; positive values zoom out) and from ``width_factor`` (default: the
-    same draw as the height, keeping the aspect ratio)."""
-
-    example = {"kwargs": {"height_factor": 0.3, "seed": 4}, "input_shape": (2, 5, 5, 2)}
+class _PerAxis(_RandomAffine):
+    """A random transform with one draw per image and axis: ``height_factor`` and
+    ``width_factor`` (each a float f: [-f, f], or a pair; width None: the height's draw)."""
 
     def __init__(
         self,
@@ -314,23 +268,18 @@ class RandomZoom(_RandomAffine):
         **kwargs: Any,
     ) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
+        cls = type(self).__name__
         self.height_factor, self.width_factor = height_factor, width_factor
-        self._bounds = (
-            _range(height_factor, "height_factor", "RandomZoom"),
-            None if width_factor is None else _range(width_factor, "width_factor", "RandomZoom"),
-        )
+        self._height = _range(height_factor, "height_factor", cls)
+        self._width = None if width_factor is None else _range(width_factor, "width_factor", cls)
 
-    def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        ys, xs = _grid(n, h, w)
+    def _per_axis(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per image, the height and width draws, shaped (n, 1, 1)."""
         rng = self._generator()
-        zy = 1.0 + rng.uniform(*self._bounds[0], size=n)[:, None, None]
-        zx = (
-            zy
-            if self._bounds[1] is None
-            else 1.0 + rng.uniform(*self._bounds[1], size=n)[:, None, None]
-        )
-        cy, cx = (h - 1) / 2, (w - 1) / 2
-        return cy + zy * (ys - cy), cx + zx * (xs - cx)
+        along_h = rng.uniform(*self._height, size=n)[:, None, None]
+        if self._width is None:
+            return along_h, along_h
+        return along_h, rng.uniform(*self._width, size=n)[:, None, None]
 
     def get_config(self) -> dict:
         return {
@@ -338,6 +287,40 @@ class RandomZoom(_RandomAffine):
             "height_factor": self.height_factor,
             "width_factor": self.width_factor,
         }
+
+
+@register_layer
+class RandomTranslation(_PerAxis):
+    """Shifts each image by random fractions of its height and width (each a float f:
+    [-f, f], or a pair)."""
+
+    example = {
+        "kwargs": {"height_factor": 0.2, "width_factor": 0.2, "seed": 3},
+        "input_shape": (2, 5, 5, 2),
+    }
+
+    def __init__(self, height_factor: Any, width_factor: Any, **kwargs: Any) -> None:
+        super().__init__(height_factor, width_factor, **kwargs)
+
+    def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        ys, xs = _grid(n, h, w)
+        dy, dx = self._per_axis(n)
+        return ys - dy * h, xs - dx * w
+
+
+@register_layer
+class RandomZoom(_PerAxis):
+    """Zooms each image by ``1 + u`` with ``u`` drawn from ``height_factor`` (a float f:
+    [-f, f], or a pair; positive values zoom out) and from ``width_factor`` (default: the
+    same draw as the height, keeping the aspect ratio)."""
+
+    example = {"kwargs": {"height_factor": 0.3, "seed": 4}, "input_shape": (2, 5, 5, 2)}
+
+    def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        ys, xs = _grid(n, h, w)
+        zy, zx = self._per_axis(n)
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+        return cy + (1.0 + zy) * (ys - cy), cx + (1.0 + zx) * (xs - cx)
 
 
 @register_layer
