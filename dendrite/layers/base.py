@@ -306,6 +306,27 @@ class Layer:
     def layers(self) -> list[Layer]:
         return list(self._sublayers)
 
+    def _descendants(self) -> list[Layer]:
+        """Every layer nested in this one, at any depth, each once."""
+        found: list[Layer] = []
+        seen: set[int] = set()
+        pending = list(self._sublayers)
+        while pending:
+            layer = pending.pop()
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                found.append(layer)
+                pending.extend(layer.__dict__.get("_sublayers", ()))
+        return found
+
+    def _stateful_layers(self) -> list[Layer]:
+        """The nested recurrent layers that keep states between calls (stateful=True)."""
+        return [
+            layer
+            for layer in self._descendants()
+            if getattr(layer, "stateful", False) and hasattr(layer, "_kept_states")
+        ]
+
     # --- building and calling -------------------------------------------------------------
     def build(self, input_shape: Any) -> None:
         """Create the weights for inputs of ``input_shape`` (batch axis first, may be None)."""
@@ -410,7 +431,7 @@ class Layer:
     # --- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:
         """The constructor arguments that rebuild this layer (weights excluded)."""
-        config = {"name": self.name, "trainable": self.trainable, "dtype": _dtype_name(self.dtype)}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_name(self.dtype)}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
         return config
@@ -435,7 +456,7 @@ class ShapePreservingLayer(Layer):
         return tuple(input_shape)
 
 
-def _dtype_name(dtype: str) -> str:
+def dtype_name(dtype: str) -> str:
     """The dtype as a config writes it: Keras' "string" for string inputs."""
     return "string" if dtype == "object" else dtype
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Tensor
-from dendrite.layers.base import Layer
+from dendrite.layers.base import Layer, dtype_name
 from dendrite.layers.registry import register_layer
 from dendrite.layers.symbolic import KerasTensor, Node
 
@@ -69,7 +69,7 @@ class InputLayer(Layer):
         return tuple(input_shape)
 
     def get_config(self) -> dict:
-        dtype = "string" if self.dtype == "object" else self.dtype
+        dtype = dtype_name(self.dtype)
         return {"name": self.name, "dtype": dtype, "batch_shape": list(self.batch_shape)}
 
 

@@ -98,12 +98,8 @@ class Model(Trainer, Layer):
 
     def reset_states(self) -> None:
         """Forget the kept states of every stateful recurrent layer in the model."""
-        pending = list(self._sublayers)
-        while pending:
-            layer = pending.pop()
-            if getattr(layer, "stateful", False) and callable(getattr(layer, "reset_states", None)):
-                layer.reset_states()
-            pending.extend(getattr(layer, "_sublayers", ()))
+        for layer in self._stateful_layers():
+            layer.reset_states()
 
     def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
         """Save architecture, weights, optimizer state and compile settings to one file."""

@@ -579,12 +579,7 @@ def _concatenate(batches: list) -> Any:
 def _stateful_states_set_aside(model: Any) -> Iterator[None]:
     """Run a check call without touching stateful recurrent layers' kept states (the
     one-sample dry run must neither read nor replace them)."""
-    layers, pending = [], list(getattr(model, "_sublayers", ()))
-    while pending:
-        layer = pending.pop()
-        if getattr(layer, "stateful", False) and hasattr(layer, "_kept_states"):
-            layers.append(layer)
-        pending.extend(getattr(layer, "_sublayers", ()))
+    layers = model._stateful_layers()
     kept = [layer._kept_states for layer in layers]
     for layer in layers:
         layer._kept_states = None
