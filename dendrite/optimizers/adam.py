@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Variable
+from dendrite.optimizers import fused
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
 
@@ -90,8 +91,13 @@ class Adam(Optimizer):
         alpha = learning_rate * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
         m = self._momentums[index].data
         v = self._velocities[index].data
+        w = variable.data
+        if not self.amsgrad and fused.fusable(w, gradient, m, v):
+            fused.kernels.adam(
+                w, gradient, m, v, 1.0 - self.beta_1, 1.0 - self.beta_2, self.epsilon, alpha
+            )
+            return
         buf = self._scratch[index]
-
         np.subtract(gradient, m, out=buf)
         buf *= 1.0 - self.beta_1
         m += buf
@@ -106,7 +112,7 @@ class Adam(Optimizer):
         buf += self.epsilon
         np.divide(m, buf, out=buf)
         buf *= alpha
-        variable.data -= buf
+        w -= buf
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -1,0 +1,148 @@
+"""The compiled fused updates (optimizers/_kernels.c) against the NumPy passes they replace.
+
+The fused path must give bit-identical weights and slots; every case it cannot take
+(AMSGrad, float16, a non-contiguous gradient, the kernels switched off) must fall back to
+NumPy and still update correctly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dendrite as dn
+from dendrite.optimizers import adam as adam_module
+from dendrite.optimizers import fused
+
+
+def _train(make_optimizer, dtype, kernels, monkeypatch, steps: int = 25, grads=None):
+    """Run ``steps`` updates on two variables from a fixed gradient stream, with
+    ``fused.kernels`` set to ``kernels`` (None: the NumPy passes)."""
+    monkeypatch.setattr(fused, "kernels", kernels)
+    rng = np.random.default_rng(0)
+    kernel = dn.Variable(rng.standard_normal((13, 7)).astype(dtype), name="kernel")
+    bias = dn.Variable(rng.standard_normal((7,)).astype(dtype), name="bias")
+    optimizer = make_optimizer()
+    for _ in range(steps):
+        g_kernel = rng.standard_normal((13, 7)).astype(dtype) * 10.0 ** rng.uniform(-6, 1)
+        g_bias = rng.standard_normal((7,)).astype(dtype)
+        if grads is not None:
+            g_kernel = grads(g_kernel)
+        optimizer.apply([g_kernel, g_bias], [kernel, bias])
+    monkeypatch.undo()
+    return [kernel.data.copy(), bias.data.copy()] + [v.data.copy() for v in optimizer.variables]
+
+
+def test_the_kernels_are_built_here():
+    # CI installs with a C compiler, so the fast path must be the one under test.
+    assert fused.kernels is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: dn.optimizers.Adam(),
+        lambda: dn.optimizers.Adam(learning_rate=0.05, beta_1=0.5, beta_2=0.9, epsilon=1e-3),
+        lambda: dn.optimizers.AdamW(learning_rate=0.01),
+        lambda: dn.optimizers.Adam(
+            learning_rate=dn.optimizers.schedules.ExponentialDecay(0.01, 5, 0.5),
+            global_clipnorm=1.0,
+        ),
+    ],
+    ids=["defaults", "hyperparameters", "adamw", "schedule+clipping"],
+)
+def test_fused_adam_is_bit_identical_to_numpy(make, dtype, monkeypatch):
+    fast = _train(make, dtype, fused.kernels, monkeypatch)
+    reference = _train(make, dtype, None, monkeypatch)
+    for a, b in zip(fast, reference):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fused_path_is_taken_for_float32(monkeypatch):
+    calls = []
+    real = fused.kernels
+
+    class Spy:
+        def adam(self, *args):
+            calls.append(args[0].shape)
+            return real.adam(*args)
+
+    monkeypatch.setattr(fused, "kernels", Spy())
+    variable = dn.Variable(np.ones((3, 2), np.float32))
+    dn.optimizers.Adam().apply([np.ones((3, 2), np.float32)], [variable])
+    assert calls == [(3, 2)]
+    assert np.all(variable.data < 1.0)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["amsgrad", "float16", "non_contiguous_gradient"],
+)
+def test_cases_the_kernel_cannot_take_fall_back_to_numpy(case, monkeypatch):
+    calls = []
+    real = fused.kernels
+
+    class Spy:
+        def adam(self, *args):
+            calls.append(1)
+            return real.adam(*args)
+
+    dtype = np.float16 if case == "float16" else np.float32
+    amsgrad = case == "amsgrad"
+    grads = (lambda g: np.asfortranarray(g)) if case == "non_contiguous_gradient" else None
+
+    def make():
+        return dn.optimizers.Adam(learning_rate=0.01, amsgrad=amsgrad)
+
+    with_spy = _train(make, dtype, Spy(), monkeypatch, steps=5, grads=grads)
+    reference = _train(make, dtype, None, monkeypatch, steps=5, grads=grads)
+    for a, b in zip(with_spy, reference):
+        np.testing.assert_array_equal(a, b)
+    # Only the contiguous float32 bias of the non-contiguous case may use the kernel.
+    assert len(calls) == (5 if case == "non_contiguous_gradient" else 0)
+
+
+def test_kernel_rejects_mismatched_buffers():
+    kernels = fused.kernels
+    w = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        kernels.adam(
+            w, np.zeros(4, np.float64), np.zeros(4, np.float32), w.copy(), 0.1, 0.1, 1e-7, 1.0
+        )
+    with pytest.raises(ValueError, match="float32 or float64"):
+        kernels.adam(
+            w, np.zeros(5, np.float32), np.zeros(4, np.float32), w.copy(), 0.1, 0.1, 1e-7, 1.0
+        )
+    with pytest.raises(ValueError, match="float32 or float64"):
+        z = np.zeros(4, np.int32)
+        kernels.adam(z, z.copy(), z.copy(), z.copy(), 0.1, 0.1, 1e-7, 1.0)
+    with pytest.raises((TypeError, BufferError, ValueError)):
+        read_only = np.zeros(4, np.float32)
+        read_only.flags.writeable = False
+        kernels.adam(read_only, w, w.copy(), w.copy(), 0.1, 0.1, 1e-7, 1.0)
+
+
+def test_the_kernels_can_be_switched_off_by_environment():
+    code = "from dendrite.optimizers import fused; print(fused.kernels is None)"
+    env = {**os.environ, "DENDRITE_NO_KERNELS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_adam_update_matches_the_formula_on_the_fused_path():
+    """One step from zero slots: m = (1-b1) g, v = (1-b2) g^2, and the weight moves by
+    alpha * m / (sqrt(v) + eps) with alpha = lr sqrt(1-b2) / (1-b1)."""
+    g = np.array([0.5, -2.0, 0.0, 3.0], np.float64)
+    w = dn.Variable(np.zeros(4, np.float64))
+    optimizer = adam_module.Adam(learning_rate=0.1)
+    optimizer.apply([g], [w])
+    m = 0.1 * g
+    v = 0.001 * g * g
+    alpha = 0.1 * np.sqrt(0.001) / 0.1
+    np.testing.assert_allclose(w.data, -alpha * m / (np.sqrt(v) + 1e-7), rtol=1e-12)
