@@ -352,8 +352,12 @@ class Layer:
         inputs = self._convert(inputs)
         if not self.built:
             self._maybe_build(shape_of(inputs))
-        if self.input_spec is not None:
-            self._check_input_spec(inputs)
+        spec = self.input_spec
+        if spec is not None:
+            if type(spec) is InputSpec and isinstance(inputs, Tensor):
+                spec.check(self.name, 0, inputs.data.shape)
+            else:
+                self._check_input_spec(inputs)
         takes_training, takes_mask = _call_arguments(type(self))
         previous = _CallContext.training
         training = kwargs.pop("training", None)
@@ -371,8 +375,10 @@ class Layer:
         if self._losses_call_id != _CallContext.call_id:
             # Penalties from earlier forward passes go; a layer called twice in this pass
             # (shared) keeps both, as in Keras.
-            self._call_losses = []
-            self._losses_call_id = _CallContext.call_id
+            # Straight into __dict__: these are never layers or weights to track.
+            state = self.__dict__
+            state["_call_losses"] = []
+            state["_losses_call_id"] = _CallContext.call_id
         _CallContext.training = training
         _CallContext.depth += 1
         try:

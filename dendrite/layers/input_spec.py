@@ -25,28 +25,27 @@ class InputSpec:
 
     def check(self, layer_name: str, index: int, shape: tuple) -> None:
         """Raise ValueError (naming the layer, expected and received shape) on a mismatch."""
-        prefix = f"Input {index} of layer '{layer_name}' is incompatible with the layer: "
         rank = len(shape)
         if self.ndim is not None and rank != self.ndim:
-            raise ValueError(
-                f"{prefix}expected ndim={self.ndim}, found ndim={rank}. "
-                f"Full shape received: {shape}"
-            )
+            _fail(layer_name, index, f"expected ndim={self.ndim}, found ndim={rank}", shape)
         if self.min_ndim is not None and rank < self.min_ndim:
-            raise ValueError(
-                f"{prefix}expected min_ndim={self.min_ndim}, found ndim={rank}. "
-                f"Full shape received: {shape}"
-            )
+            _fail(layer_name, index, f"expected min_ndim={self.min_ndim}, found ndim={rank}", shape)
         if self.max_ndim is not None and rank > self.max_ndim:
-            raise ValueError(
-                f"{prefix}expected max_ndim={self.max_ndim}, found ndim={rank}. "
-                f"Full shape received: {shape}"
-            )
+            _fail(layer_name, index, f"expected max_ndim={self.max_ndim}, found ndim={rank}", shape)
         for axis, value in self.axes.items():
             if value is None:
                 continue
             if not -rank <= axis < rank or shape[axis] not in (value, None):
                 raise ValueError(
-                    f"{prefix}expected axis {axis} of input shape to have value {value}, "
+                    f"Input {index} of layer '{layer_name}' is incompatible with the layer: "
+                    f"expected axis {axis} of input shape to have value {value}, "
                     f"but received input with shape {shape}"
                 )
+
+
+def _fail(layer_name: str, index: int, problem: str, shape: tuple) -> None:
+    # The message is built only on failure: check() runs on every layer call.
+    raise ValueError(
+        f"Input {index} of layer '{layer_name}' is incompatible with the layer: "
+        f"{problem}. Full shape received: {shape}"
+    )
