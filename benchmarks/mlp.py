@@ -1,6 +1,6 @@
 """One epoch of the design document's MLP on Fashion-MNIST: dendrite vs PyTorch (and
-Keras/TensorFlow when installed), timed alternately (A B A B ...) in one process so that
-each sees the same machine load; prints median seconds per epoch and the ratios.
+Keras/TensorFlow when installed), each in its own process, timed in turn (A B A B ...) so
+that each sees the same machine load; prints median seconds per epoch and the ratios.
 
 Model: Dense(128, relu) on 784 inputs -> Dense(10, softmax); Adam (lr 1e-3, epsilon 1e-7,
 Keras' default, also given to PyTorch); sparse categorical cross-entropy; batches sliced
@@ -15,9 +15,14 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+# Run as a script, the package that holds the worker processes' entry points is one up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def load_data(limit: int | None = None) -> tuple:
@@ -104,24 +109,29 @@ def keras_runner(x, y, xt, yt, batch: int) -> tuple[Callable[[], float], Callabl
 RUNNERS = {"dendrite": dendrite_runner, "pytorch": torch_runner, "keras": keras_runner}
 
 
-def compare(batch: int, rounds: int, limit: int | None = None) -> dict:
-    """Median epoch seconds and final test accuracy of each available framework."""
+def worker(name: str, batch: int, limit: int | None) -> tuple[Callable, Callable]:
+    """Build ``name``'s runner inside its own benchmark process (see isolated.py)."""
     x, y, xt, yt = load_data(limit)
-    runners, missing = {}, []
-    for name, make in RUNNERS.items():
-        try:
-            runners[name] = make(x, y, xt, yt, batch)
-        except ImportError:
-            missing.append(name)
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, (epoch, _) in runners.items():
-            times[name].append(epoch())
-    scale = 60000 / len(x)
+    return RUNNERS[name](x, y, xt, yt, batch)
+
+
+def compare(batch: int, rounds: int, limit: int | None = None) -> dict:
+    """Median epoch seconds and final test accuracy of each available framework, each in
+    its own process, taking turns."""
+    from benchmarks import isolated
+
+    specs = {name: ("benchmarks.mlp", "worker", (name, batch, limit)) for name in RUNNERS}
+    workers, missing = isolated.start(specs)
+    try:
+        times = isolated.alternate(workers, rounds)
+        accuracy = {name: worker.call(1) for name, worker in workers.items()}
+    finally:
+        isolated.close(workers)
+    scale = 60000 / min(limit or 60000, 60000)
     result = {
         name: {
             "seconds_per_epoch": statistics.median(values) * scale,
-            "test_accuracy": runners[name][1](),
+            "test_accuracy": accuracy[name],
         }
         for name, values in times.items()
     }

@@ -146,3 +146,81 @@ def test_adam_update_matches_the_formula_on_the_fused_path():
     v = 0.001 * g * g
     alpha = 0.1 * np.sqrt(0.001) / 0.1
     np.testing.assert_allclose(w.data, -alpha * m / (np.sqrt(v) + 1e-7), rtol=1e-12)
+
+
+def _numpy_adam_step(w, g, m, v, c1, c2, eps, alpha):
+    """The NumPy passes of Adam.update_step, on copies."""
+    w, m, v = w.copy(), m.copy(), v.copy()
+    buf = g - m
+    buf *= c1
+    m += buf
+    buf = g * g
+    buf -= v
+    buf *= c2
+    v += buf
+    buf = np.sqrt(v)
+    buf += eps
+    buf = m / buf
+    buf *= alpha
+    w -= buf
+    return w, m, v
+
+
+def _random_state(n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    w, g, m = (rng.standard_normal(n).astype(dtype) for _ in range(3))
+    v = rng.random(n).astype(dtype)
+    return w, g, m, v
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [32768, 300_001])  # at the split threshold; many odd chunks
+def test_large_updates_shared_with_the_helper_thread_are_bit_identical(dtype, n):
+    w, g, m, v = _random_state(n, dtype, n)
+    args = (dtype(0.1).item(), dtype(0.001).item(), 1e-7, 3e-4)
+    expected = _numpy_adam_step(w, g, m, v, *args)
+    for _ in range(3):  # the helper is reused from one call to the next
+        got = [a.copy() for a in (w, m, v)]
+        fused.kernels.adam(got[0], g, got[1], got[2], *args)
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_callers_each_get_their_own_update():
+    """The kernel runs without the GIL: callers from several threads at once must not mix
+    their jobs (one of them shares the helper, the others run alone)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    states = [_random_state(200_000, np.float32, seed) for seed in range(6)]
+    args = (0.1, 0.001, 1e-7, 1e-3)
+    expected = [_numpy_adam_step(*state, *args) for state in states]
+
+    def run(state):
+        w, g, m, v = (a.copy() for a in state)
+        fused.kernels.adam(w, g, m, v, *args)
+        return w, m, v
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(run, states))
+    for got, want in zip(results, expected):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_starts_its_own_helper():
+    import multiprocessing
+
+    w, g, m, v = _random_state(100_000, np.float32, 1)
+    args = (0.1, 0.001, 1e-7, 1e-3)
+    fused.kernels.adam(w.copy(), g, m.copy(), v.copy(), *args)  # the parent's helper runs
+    expected = _numpy_adam_step(w, g, m, v, *args)[0]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        got = pool.apply(_update_in_child, (w, g, m, v, args))
+    np.testing.assert_array_equal(got, expected)
+
+
+def _update_in_child(w, g, m, v, args):
+    fused.kernels.adam(w, g, m, v, *args)
+    return w

@@ -3,7 +3,8 @@
 An optimizer's NumPy passes are the reference; a fused kernel does the same operations in
 one pass over memory, bit for bit (tested). It is used when it was built (``setup.py``
 compiles it when a C compiler is there), ``DENDRITE_NO_KERNELS`` is not set, and every
-array of the update is C-contiguous float32 or float64 of one dtype.
+array of the update is C-contiguous float32 or float64 of one dtype. A large update is
+shared with one helper thread (see the C file), which changes no result.
 """
 
 from __future__ import annotations
