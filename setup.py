@@ -1,20 +1,22 @@
-"""Build the one optional compiled piece, the fused optimizer kernels.
+"""Build the one optional compiled piece, dendrite._kernels (csrc/).
 
 Everything else is in pyproject.toml. ``optional=True``: without a C compiler the install
-still succeeds and the optimizers use their NumPy passes (same results, slower).
+still succeeds, and dendrite uses its NumPy paths (the same results, slower).
 """
 
 import sys
 
 from setuptools import Extension, setup
 
-flags = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-ffp-contract=off"]
+flags = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
 
 setup(
     ext_modules=[
         Extension(
-            "dendrite.optimizers._kernels",
-            ["dendrite/optimizers/_kernels.c"],
+            "dendrite._kernels",
+            sources=["csrc/module.c", "csrc/parallel.c", "csrc/adam.c", "csrc/pooling.c"],
+            depends=["csrc/kernels.h"],
+            include_dirs=["csrc"],
             extra_compile_args=flags,
             optional=True,
         )

@@ -1,6 +1,6 @@
 """One training epoch of the Fashion-MNIST CNN: dendrite vs PyTorch (and Keras/TensorFlow
-when it is installed), timed alternately (A B A B ...) in one process so that both see the
-same machine load, and reported as median seconds per epoch and the ratio to PyTorch.
+when it is installed), each in its own process, timed in turn (A B A B ...) so that all see
+the same machine load, and reported as median seconds per epoch and the ratios.
 
 Model (examples/fashion_mnist_cnn.py): Conv2D(32, 3x3, relu) -> MaxPool 2x2 ->
 Conv2D(64, 3x3, relu) -> MaxPool 2x2 -> Flatten -> Dropout(0.5) -> Dense(10, softmax);
@@ -19,9 +19,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# Run as a script, the package that holds the worker processes' entry points is one up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 BATCH = 128
 
@@ -123,7 +127,21 @@ def keras_runner(x: np.ndarray, y: np.ndarray) -> Callable[[], float] | None:
     return keras_api_runner(tf.keras, x, y)
 
 
+RUNNERS = {"dendrite": "dendrite_runner", "pytorch": "torch_runner", "keras": "keras_runner"}
+
+
+def worker(name: str, steps: int, threads: int) -> Callable[[], float] | None:
+    """Build ``name``'s runner on the first ``steps`` batches, inside its own benchmark
+    process (see isolated.py)."""
+    x, y = load_data(steps * BATCH)
+    if name == "pytorch":
+        return torch_runner(x, y, threads)
+    return globals()[RUNNERS[name]](x, y)
+
+
 def main(argv: list[str] | None = None) -> dict:
+    from benchmarks import isolated
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=469, help="batches timed per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs per framework")
@@ -131,23 +149,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     full_steps = math.ceil(60000 / BATCH)
     steps = max(1, min(args.steps, full_steps))
-    x, y = load_data(steps * BATCH)
     scale = full_steps / steps
-    runners = {"dendrite": dendrite_runner(x, y)}
-    missing = []
-    for name, make in (
-        ("pytorch", lambda: torch_runner(x, y, args.threads)),
-        ("keras", lambda: keras_runner(x, y)),
-    ):
-        runner = make()
-        if runner is None:
-            missing.append(name)
-        else:
-            runners[name] = runner
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            times[name].append(run() * scale)
+    specs = {name: ("benchmarks.cnn", "worker", (name, steps, args.threads)) for name in RUNNERS}
+    workers, missing = isolated.start(specs)
+    try:
+        raw = isolated.alternate(workers, args.rounds)
+    finally:
+        isolated.close(workers)
+    times = {name: [t * scale for t in values] for name, values in raw.items()}
     print(
         f"CNN epoch (batch {BATCH}, {steps}/{full_steps} steps timed, x{scale:.2f}), "
         f"{args.rounds} rounds, cpu count {os.cpu_count()}, Python {sys.version.split()[0]}"

@@ -23,6 +23,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dendrite"
 RANKS = {
     "_backend": 0,
     "_atomic": 0,
+    "_compiled": 0,
+    "_kernels": 0,  # the compiled extension (csrc/), loaded by _compiled
     "core": 1,
     "ops": 2,
     "layers": 3,
@@ -95,7 +97,13 @@ def _imports(path: Path, module: str | None = None) -> list[tuple[int, str]]:
     return [(line, name) for line, name in unique if name.split(".")[0] == "dendrite"]
 
 
+# Compiled extension modules (built from csrc/ by setup.py; absent without a compiler).
+COMPILED = {"dendrite._kernels"}
+
+
 def _exists(module: str) -> bool:
+    if module in COMPILED:
+        return True
     relative = Path(*module.split("."))
     base = PACKAGE.parent / relative
     return base.with_suffix(".py").exists() or (base / "__init__.py").exists()

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import dendrite as dn
+from dendrite import _compiled as fused
 from dendrite.optimizers import adam as adam_module
-from dendrite.optimizers import fused
 
 
 def _train(make_optimizer, dtype, kernels, monkeypatch, steps: int = 25, grads=None):
@@ -129,7 +129,7 @@ def test_kernel_rejects_mismatched_buffers():
 
 
 def test_the_kernels_can_be_switched_off_by_environment():
-    code = "from dendrite.optimizers import fused; print(fused.kernels is None)"
+    code = "from dendrite import _compiled; print(_compiled.kernels is None)"
     env = {**os.environ, "DENDRITE_NO_KERNELS": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "True", out.stderr

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _compiled
 from dendrite.core import Function, Tensor, register
 from dendrite.ops.conv import as_2d, checked_output_size, spatial_rank
 from dendrite.ops.windows import (
@@ -58,6 +59,37 @@ def _first_max(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             np.maximum(winner, took_over * np.uint8(k), out=winner)
         np.maximum(best, candidates[k], out=best)
     return best, winner
+
+
+def _pool(
+    z: np.ndarray, bias: np.ndarray | None, relu: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``relu?(max_k z[k] + bias)`` over the places k of z (K, rows, F), and the winners."""
+    places, rows, features = z.shape
+    if places > 1 and _compiled.usable(z, *([] if bias is None else [bias])):
+        out = np.empty((rows, features), z.dtype)
+        winner = np.empty((rows, features), np.uint8)
+        _compiled.kernels.pool_max(z, bias, out, winner, places, features, relu)
+        return out, winner
+    out, winner = _first_max(z)
+    if bias is not None:
+        out += bias
+    if relu:
+        np.maximum(out, 0, out=out)
+    return out, winner
+
+
+def _unpool(g: np.ndarray, winner: np.ndarray | None, places: int) -> np.ndarray:
+    """The pooling's VJP: (places, *g.shape), ``g * [winner == k]`` in block k."""
+    out = np.empty((places, *g.shape), g.dtype)
+    if winner is None:
+        out[0] = g
+    elif _compiled.usable(out, g, winner):
+        _compiled.kernels.pool_scatter(g, winner, out, places)
+    else:
+        for k in range(places):
+            np.multiply(g, winner == k, out=out[k])
+    return out
 
 
 @register("conv_max_pool")
@@ -96,11 +128,7 @@ class ConvMaxPool(Function):
         xp = pad_spatial(x, padding)
         cols = im2col(xp, geom, pool=(ph, pw))
         z = cols @ kernel.reshape(kh * kw * c, f)
-        out, winner = _first_max(z.reshape(ph * pw, -1, f))
-        if bias is not None:
-            out += bias
-        if relu:
-            np.maximum(out, 0, out=out)
+        out, winner = _pool(z.reshape(ph * pw, -1, f), bias, relu)
         needs = self.needs_grad
         if needs:
             self.saved = (
@@ -128,13 +156,7 @@ class ConvMaxPool(Function):
         gb = g2.sum(axis=0) if len(needs) > 2 and needs[2] else None
         gx = gk = None
         if needs[0] or needs[1]:
-            places = pool[0] * pool[1]
-            gz = np.empty((places, *g2.shape), g2.dtype)
-            if winner is None:
-                gz[0] = g2
-            for k in range(places if winner is not None else 0):
-                np.multiply(g2, winner == k, out=gz[k])
-            gz = gz.reshape(-1, f)
+            gz = _unpool(g2, winner, pool[0] * pool[1]).reshape(-1, f)
             if needs[1]:
                 k_shape = (geom.kh, geom.kw, cols.shape[1] // (geom.kh * geom.kw), f)
                 gk = (cols.T @ gz).reshape(k_shape)

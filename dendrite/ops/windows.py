@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from dendrite import _compiled
 from dendrite.core import Tensor
 from dendrite.ops.movement import transpose
 
@@ -270,6 +271,13 @@ def input_grad(
         return col2im(g2 @ kernel.reshape(kh * kw * c, f).T, shape, geom)
     stacked = kernel.reshape(kh * kw, c, f).transpose(0, 2, 1)  # (kh kw, F, C)
     blocks = np.matmul(g2, stacked).reshape(kh, kw, ph, pw, shape[0], geom.oh, geom.ow, c)
+    if _compiled.usable(blocks, blocks):
+        # The same slab-adds, in the same order, one batch sample at a time (in cache).
+        out = np.empty(shape, blocks.dtype)
+        sizes = (kh, kw, ph, pw, shape[0], geom.oh, geom.ow, c)
+        steps = (geom.sh, geom.sw, geom.dh, geom.dw)
+        _compiled.kernels.col2im(blocks, out, sizes, steps, tuple(shape[1:3]))
+        return out
     out = np.zeros(shape, blocks.dtype)
     for i, j, di, dj in _offsets(geom, pool):
         out[window(i, j, geom, di, dj, pool)] += blocks[i, j, di, dj]

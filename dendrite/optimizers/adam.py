@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _compiled
 from dendrite.core import Variable
-from dendrite.optimizers import fused
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
 
@@ -92,8 +92,8 @@ class Adam(Optimizer):
         m = self._momentums[index].data
         v = self._velocities[index].data
         w = variable.data
-        if not self.amsgrad and fused.fusable(w, gradient, m, v):
-            fused.kernels.adam(
+        if not self.amsgrad and _compiled.usable(w, gradient, m, v):
+            _compiled.kernels.adam(
                 w, gradient, m, v, 1.0 - self.beta_1, 1.0 - self.beta_2, self.epsilon, alpha
             )
             return

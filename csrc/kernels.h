@@ -1,0 +1,66 @@
+/* dendrite's optional compiled kernels: shared declarations.
+ *
+ * Each kernel does, element by element, exactly the operations of a NumPy path in
+ * dendrite (the reference, used when this extension is missing), in the same order and
+ * precision, without fused multiply-adds (-ffp-contract=off): both give the same bits, and
+ * the tests compare them. NumPy needs one pass over memory per operation; a kernel makes
+ * one pass for all of them, and shares large jobs with a helper thread (parallel.c).
+ */
+#ifndef DENDRITE_KERNELS_H
+#define DENDRITE_KERNELS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+/* Several vector widths, chosen at load time by the CPU (GCC function multiversioning). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/* parallel.c: run fn(context, 0 .. count-1), shared with the helper thread when `split`
+ * (each index exactly once; returns when all are done). */
+typedef void (*chunk_fn)(const void *context, long index);
+void parallel_for(long count, chunk_fn fn, const void *context, int split);
+void parallel_init(void);
+
+/* adam.c */
+typedef struct {
+    char *w, *g, *m, *v;
+    Py_ssize_t n;
+    int single;
+    double c1, c2, eps, alpha;
+} AdamJob;
+void adam_run(const AdamJob *job);
+
+/* pooling.c */
+typedef struct {
+    const char *z;   /* (places, rows, features) convolution outputs */
+    const char *bias; /* (features,) or NULL */
+    char *out;       /* (rows, features) */
+    uint8_t *winner; /* (rows, features) */
+    Py_ssize_t places, rows, features;
+    int single, relu;
+} PoolMaxJob;
+void pool_max_run(const PoolMaxJob *job);
+
+typedef struct {
+    const char *g;          /* (rows, features) */
+    const uint8_t *winner;  /* (rows, features) */
+    char *out;              /* (places, rows, features) */
+    Py_ssize_t places, size; /* size = rows * features */
+    int single;
+} PoolScatterJob;
+void pool_scatter_run(const PoolScatterJob *job);
+
+typedef struct {
+    const char *blocks; /* (kh, kw, ph, pw, n, oh, ow, c) */
+    char *out;          /* (n, hp, wp, c) */
+    Py_ssize_t kh, kw, ph, pw, n, oh, ow, c, sh, sw, dh, dw, hp, wp;
+    int single;
+} Col2imJob;
+void col2im_run(const Col2imJob *job);
+
+#endif

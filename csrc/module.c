@@ -1,0 +1,230 @@
+/* The Python module dendrite._kernels: argument checks, then the kernels without the GIL.
+ *
+ * Arrays come through the buffer protocol (no NumPy headers needed) and must be
+ * C-contiguous; the float ones all float32 ('f') or all float64 ('d'). The Python side
+ * (dendrite/_compiled.py) checks dtypes and layouts before calling, so the errors here are
+ * a last line of defence, never a user's error message.
+ */
+#include "kernels.h"
+
+#include <string.h>
+
+/* Get `count` buffers; `writable` is a bitmask of the ones written. */
+static int
+get_buffers(PyObject **objects, Py_buffer *views, int count, unsigned writable)
+{
+    for (int k = 0; k < count; k++) {
+        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
+        if (writable & (1u << k))
+            flags |= PyBUF_WRITABLE;
+        if (PyObject_GetBuffer(objects[k], &views[k], flags) < 0) {
+            while (k-- > 0)
+                PyBuffer_Release(&views[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+release(Py_buffer *views, int count)
+{
+    for (int k = 0; k < count; k++)
+        PyBuffer_Release(&views[k]);
+}
+
+static int
+is_float(const Py_buffer *view)
+{
+    const char *format = view->format;
+    if (format[0] == '<' || format[0] == '=' || format[0] == '@')
+        format++;
+    return (format[0] == 'f' || format[0] == 'd') && format[1] == '\0';
+}
+
+static int
+is_single(const Py_buffer *view)
+{
+    return view->itemsize == 4;
+}
+
+/* The float buffers in `indices` share one type, and each holds `elements` items. */
+static int
+check_floats(Py_buffer *views, const int *indices, int count, const Py_ssize_t *elements)
+{
+    for (int k = 0; k < count; k++) {
+        Py_buffer *view = &views[indices[k]];
+        if (!is_float(view) || view->itemsize != views[indices[0]].itemsize ||
+            view->len / view->itemsize != elements[k]) {
+            PyErr_SetString(PyExc_ValueError,
+                            "dendrite kernels need contiguous float32 or float64 arrays of "
+                            "one dtype and of the expected sizes");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+check_bytes(const Py_buffer *view, Py_ssize_t elements)
+{
+    if (view->itemsize != 1 || view->len != elements) {
+        PyErr_SetString(PyExc_ValueError, "dendrite kernels: expected a uint8 index array");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+adam(PyObject *self, PyObject *args)
+{
+    PyObject *objects[4];
+    double c1, c2, eps, alpha;
+    if (!PyArg_ParseTuple(args, "OOOOdddd:adam", &objects[0], &objects[1], &objects[2],
+                          &objects[3], &c1, &c2, &eps, &alpha))
+        return NULL;
+    Py_buffer views[4];
+    if (get_buffers(objects, views, 4, 0xd) < 0) /* w, m, v written; g read */
+        return NULL;
+    Py_ssize_t n = views[0].len / (views[0].itemsize ? views[0].itemsize : 1);
+    const int all[4] = {0, 1, 2, 3};
+    const Py_ssize_t sizes[4] = {n, n, n, n};
+    if (check_floats(views, all, 4, sizes) < 0) {
+        release(views, 4);
+        return NULL;
+    }
+    AdamJob job = {views[0].buf, views[1].buf, views[2].buf, views[3].buf, n,
+                   is_single(&views[0]), c1, c2, eps, alpha};
+    Py_BEGIN_ALLOW_THREADS
+    adam_run(&job);
+    Py_END_ALLOW_THREADS
+    release(views, 4);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+pool_max(PyObject *self, PyObject *args)
+{
+    PyObject *objects[4];
+    Py_ssize_t places, features;
+    int relu;
+    if (!PyArg_ParseTuple(args, "OOOOnnp:pool_max", &objects[0], &objects[1], &objects[2],
+                          &objects[3], &places, &features, &relu))
+        return NULL;
+    int has_bias = objects[1] != Py_None;
+    Py_buffer views[4];
+    /* z, bias?, out, winner: without a bias its slot reuses z's buffer, never written */
+    if (!has_bias)
+        objects[1] = objects[0];
+    if (get_buffers(objects, views, 4, 0xc) < 0)
+        return NULL;
+    Py_ssize_t size = views[2].len / (views[2].itemsize ? views[2].itemsize : 1);
+    if (places < 1 || places > 255 || features < 1 || size % features != 0) {
+        release(views, 4);
+        PyErr_SetString(PyExc_ValueError, "pool_max: bad places or features");
+        return NULL;
+    }
+    const int floats[3] = {0, 1, 2};
+    const Py_ssize_t sizes[3] = {places * size, has_bias ? features : places * size, size};
+    if (check_floats(views, floats, 3, sizes) < 0 || check_bytes(&views[3], size) < 0) {
+        release(views, 4);
+        return NULL;
+    }
+    PoolMaxJob job = {views[0].buf, has_bias ? views[1].buf : NULL, views[2].buf,
+                      views[3].buf, places, size / features, features,
+                      is_single(&views[0]), relu};
+    Py_BEGIN_ALLOW_THREADS
+    pool_max_run(&job);
+    Py_END_ALLOW_THREADS
+    release(views, 4);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+pool_scatter(PyObject *self, PyObject *args)
+{
+    PyObject *objects[3];
+    Py_ssize_t places;
+    if (!PyArg_ParseTuple(args, "OOOn:pool_scatter", &objects[0], &objects[1], &objects[2],
+                          &places))
+        return NULL;
+    Py_buffer views[3];
+    if (get_buffers(objects, views, 3, 0x4) < 0) /* g, winner read; out written */
+        return NULL;
+    Py_ssize_t size = views[0].len / (views[0].itemsize ? views[0].itemsize : 1);
+    const int floats[2] = {0, 2};
+    const Py_ssize_t sizes[2] = {size, places * size};
+    if (places < 1 || places > 255 || check_floats(views, floats, 2, sizes) < 0 ||
+        check_bytes(&views[1], size) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "pool_scatter: bad places");
+        release(views, 3);
+        return NULL;
+    }
+    PoolScatterJob job = {views[0].buf, views[1].buf, views[2].buf, places, size,
+                          is_single(&views[0])};
+    Py_BEGIN_ALLOW_THREADS
+    pool_scatter_run(&job);
+    Py_END_ALLOW_THREADS
+    release(views, 3);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+col2im(PyObject *self, PyObject *args)
+{
+    PyObject *objects[2];
+    Col2imJob job;
+    if (!PyArg_ParseTuple(args, "OO(nnnnnnnn)(nnnn)(nn):col2im", &objects[0], &objects[1],
+                          &job.kh, &job.kw, &job.ph, &job.pw, &job.n, &job.oh, &job.ow, &job.c,
+                          &job.sh, &job.sw, &job.dh, &job.dw, &job.hp, &job.wp))
+        return NULL;
+    Py_buffer views[2];
+    if (get_buffers(objects, views, 2, 0x2) < 0)
+        return NULL;
+    const int floats[2] = {0, 1};
+    const Py_ssize_t sizes[2] = {job.kh * job.kw * job.ph * job.pw * job.n * job.oh * job.ow * job.c,
+                                 job.n * job.hp * job.wp * job.c};
+    /* every slab must lie inside the output */
+    int fits = job.kh > 0 && job.kw > 0 && job.ph > 0 && job.pw > 0 && job.oh > 0 && job.ow > 0 &&
+               job.sh > 0 && job.sw > 0 && job.dh > 0 && job.dw > 0 &&
+               (job.ph - 1) * job.sh + (job.kh - 1) * job.dh + (job.oh - 1) * job.ph * job.sh < job.hp &&
+               (job.pw - 1) * job.sw + (job.kw - 1) * job.dw + (job.ow - 1) * job.pw * job.sw < job.wp;
+    if (!fits || check_floats(views, floats, 2, sizes) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "col2im: the windows do not fit the output");
+        release(views, 2);
+        return NULL;
+    }
+    job.blocks = views[0].buf;
+    job.out = views[1].buf;
+    job.single = is_single(&views[0]);
+    Py_BEGIN_ALLOW_THREADS
+    col2im_run(&job);
+    Py_END_ALLOW_THREADS
+    release(views, 2);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"adam", adam, METH_VARARGS,
+     "adam(w, g, m, v, c1, c2, epsilon, alpha): one Adam step, in place on w, m, v."},
+    {"pool_max", pool_max, METH_VARARGS,
+     "pool_max(z, bias_or_None, out, winner, places, features, relu): max over places."},
+    {"pool_scatter", pool_scatter, METH_VARARGS,
+     "pool_scatter(g, winner, out, places): out[k] = g * (winner == k)."},
+    {"col2im", col2im, METH_VARARGS,
+     "col2im(blocks, out, (kh, kw, ph, pw, n, oh, ow, c), (sh, sw, dh, dw), (hp, wp))."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels", "dendrite's optional compiled kernels.", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__kernels(void)
+{
+    parallel_init();
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,142 @@
+/* One helper thread for large, memory-bound jobs.
+ *
+ * By the time an optimizer or a pooling backward runs, its arrays are no longer in this
+ * core's cache (the forward and backward passes came in between), and one core cannot
+ * pull them from the shared cache as fast as two. So a large job is cut into chunks that
+ * the calling thread and one helper thread claim one at a time. The caller never waits
+ * for the helper to start: if the helper wakes late, the caller has taken most chunks
+ * itself, and it waits at most for the chunk the helper is doing. Every chunk is computed
+ * as it would be in one thread, so the result does not depend on who did which.
+ *
+ * A claim is a compare-and-swap on a ticket holding (job generation, next chunk), so a
+ * helper that wakes after its job ended can never take a chunk of the next job. One
+ * caller at a time uses the helper (the kernels run without the GIL, so several Python
+ * threads may call at once); the others run their job alone. A forked child starts its
+ * own helper when it first needs one.
+ */
+#include "kernels.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#define GENERATION_SHIFT 32
+#define LOW_BITS 0xffffffffL
+
+typedef struct {
+    chunk_fn fn;
+    const void *context;
+    long count;
+} Job;
+
+static Job job;                  /* written under `lock` */
+static unsigned long generation; /* written under `lock` */
+static atomic_long ticket;       /* (generation << GENERATION_SHIFT) | next chunk */
+static atomic_long chunks_done;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t caller_lock = PTHREAD_MUTEX_INITIALIZER;
+static int helper_started; /* written under `caller_lock` */
+
+/* Claim and run chunks of job `gen` until none is left. */
+static void
+run_chunks(const Job *mine, unsigned long gen)
+{
+    long current = atomic_load(&ticket);
+    for (;;) {
+        if (((unsigned long)current >> GENERATION_SHIFT) != (gen & LOW_BITS))
+            return;
+        long index = current & LOW_BITS;
+        if (index >= mine->count)
+            return;
+        if (!atomic_compare_exchange_weak(&ticket, &current, current + 1))
+            continue; /* `current` now holds the fresh ticket */
+        mine->fn(mine->context, index);
+        atomic_fetch_add(&chunks_done, 1);
+        current = atomic_load(&ticket);
+    }
+}
+
+static void *
+helper_main(void *unused)
+{
+    (void)unused;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        while (generation == seen)
+            pthread_cond_wait(&wake, &lock);
+        seen = generation;
+        Job mine = job;
+        pthread_mutex_unlock(&lock);
+        run_chunks(&mine, seen);
+        pthread_mutex_lock(&lock);
+    }
+    return NULL;
+}
+
+static void
+after_fork_in_child(void)
+{
+    pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_t fresh_caller_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_wake = PTHREAD_COND_INITIALIZER;
+    lock = fresh_lock;
+    caller_lock = fresh_caller_lock;
+    wake = fresh_wake;
+    helper_started = 0;
+}
+
+void
+parallel_init(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+static int
+ensure_helper(void)
+{
+    if (helper_started)
+        return 1;
+    pthread_t thread;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    helper_started = pthread_create(&thread, &attributes, helper_main, NULL) == 0;
+    pthread_attr_destroy(&attributes);
+    return helper_started;
+}
+
+static void
+run_alone(long count, chunk_fn fn, const void *context)
+{
+    for (long index = 0; index < count; index++)
+        fn(context, index);
+}
+
+void
+parallel_for(long count, chunk_fn fn, const void *context, int split)
+{
+    if (!split || count < 2 || count > LOW_BITS || pthread_mutex_trylock(&caller_lock) != 0) {
+        run_alone(count, fn, context);
+        return;
+    }
+    if (!ensure_helper()) {
+        pthread_mutex_unlock(&caller_lock);
+        run_alone(count, fn, context);
+        return;
+    }
+    Job mine = {fn, context, count};
+    pthread_mutex_lock(&lock);
+    generation++;
+    unsigned long gen = generation;
+    job = mine;
+    atomic_store(&chunks_done, 0);
+    atomic_store(&ticket, (long)((gen & LOW_BITS) << GENERATION_SHIFT));
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+    run_chunks(&mine, gen);
+    while (atomic_load(&chunks_done) < count)
+        sched_yield();
+    pthread_mutex_unlock(&caller_lock);
+}

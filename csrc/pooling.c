@@ -1,0 +1,186 @@
+/* The memory-bound halves of a convolution fused with max pooling (the NumPy reference is
+ * ops/conv_pool.py and ops/windows.py).
+ *
+ * pool_max      out = relu?(max_k z[k] + bias), winner = first k holding the maximum
+ *               (a later k takes over only where strictly greater; NaN wins and stays);
+ * pool_scatter  out[k] = g * (winner == k), for each place k of the pooling window;
+ * col2im        out = 0, then for each (i, j, di, dj) in that order, add the block of
+ *               kernel offset (i, j) and pool place (di, dj) onto the slab it was read
+ *               from: out[n, di sh + i dh + p ph sh, dj sw + j dw + q pw sw, :] +=
+ *               blocks[i, j, di, dj, n, p, q, :].
+ */
+#include "kernels.h"
+
+#include <string.h>
+
+#define CHUNK_ELEMENTS 16384
+#define SPLIT_FROM (4 * CHUNK_ELEMENTS)
+
+/* Place by place over a chunk small enough to stay in cache, so each loop vectorises. */
+#define POOL_MAX_BODY(T)                                                                   \
+    Py_ssize_t count = stop - start;                                                       \
+    T *restrict o = out + start;                                                           \
+    uint8_t *restrict w = winner + start;                                                  \
+    for (Py_ssize_t i = 0; i < count; i++) {                                               \
+        o[i] = z[start + i];                                                               \
+        w[i] = 0;                                                                          \
+    }                                                                                      \
+    for (Py_ssize_t k = 1; k < places; k++) {                                              \
+        const T *restrict candidates = z + k * size + start;                               \
+        uint8_t place = (uint8_t)k;                                                        \
+        for (Py_ssize_t i = 0; i < count; i++) {                                           \
+            T candidate = candidates[i], best = o[i];                                      \
+            /* np.maximum: NaN if either is NaN; np.greater: False with a NaN */            \
+            w[i] = candidate > best ? place : w[i];                                        \
+            o[i] = (!(candidate <= best) && best == best) ? candidate : best;              \
+        }                                                                                  \
+    }                                                                                      \
+    if (bias)                                                                              \
+        for (Py_ssize_t row = 0; row < count; row += features)                             \
+            for (Py_ssize_t f = 0; f < features; f++)                                      \
+                o[row + f] = o[row + f] + bias[f];                                         \
+    if (relu)                                                                              \
+        for (Py_ssize_t i = 0; i < count; i++)                                             \
+            o[i] = o[i] < 0 ? 0 : o[i];
+
+VECTOR_CLONES static void
+pool_max_f32(const float *restrict z, const float *restrict bias, float *restrict out,
+             uint8_t *restrict winner, Py_ssize_t places, Py_ssize_t size, Py_ssize_t features,
+             int relu, Py_ssize_t start, Py_ssize_t stop)
+{
+    POOL_MAX_BODY(float)
+}
+
+VECTOR_CLONES static void
+pool_max_f64(const double *restrict z, const double *restrict bias, double *restrict out,
+             uint8_t *restrict winner, Py_ssize_t places, Py_ssize_t size, Py_ssize_t features,
+             int relu, Py_ssize_t start, Py_ssize_t stop)
+{
+    POOL_MAX_BODY(double)
+}
+
+/* Chunks hold whole rows, so that the bias lines up with each chunk's features. */
+static Py_ssize_t
+rows_per_chunk(Py_ssize_t features)
+{
+    Py_ssize_t rows = CHUNK_ELEMENTS / (features > 0 ? features : 1);
+    return rows > 0 ? rows : 1;
+}
+
+static void
+pool_max_chunk(const void *context, long index)
+{
+    const PoolMaxJob *j = context;
+    Py_ssize_t size = j->rows * j->features, step = rows_per_chunk(j->features) * j->features;
+    Py_ssize_t start = (Py_ssize_t)index * step;
+    Py_ssize_t stop = start + step < size ? start + step : size;
+    if (j->single)
+        pool_max_f32((const float *)j->z, (const float *)j->bias, (float *)j->out, j->winner,
+                     j->places, size, j->features, j->relu, start, stop);
+    else
+        pool_max_f64((const double *)j->z, (const double *)j->bias, (double *)j->out,
+                     j->winner, j->places, size, j->features, j->relu, start, stop);
+}
+
+void
+pool_max_run(const PoolMaxJob *job)
+{
+    Py_ssize_t per_chunk = rows_per_chunk(job->features);
+    long chunks = (long)((job->rows + per_chunk - 1) / per_chunk);
+    parallel_for(chunks, pool_max_chunk, job, job->rows * job->features >= SPLIT_FROM);
+}
+
+#define POOL_SCATTER_BODY(T)                                                               \
+    for (Py_ssize_t k = 0; k < places; k++) {                                              \
+        T *restrict dst = out + k * size + start;                                          \
+        const T *restrict from = g + start;                                                \
+        const uint8_t *restrict won = winner + start;                                      \
+        const uint8_t place = (uint8_t)k;                                                  \
+        for (Py_ssize_t i = 0; i < stop - start; i++)                                      \
+            dst[i] = from[i] * (T)(won[i] == place);                                       \
+    }
+
+VECTOR_CLONES static void
+pool_scatter_f32(const float *restrict g, const uint8_t *restrict winner, float *restrict out,
+                 Py_ssize_t places, Py_ssize_t size, Py_ssize_t start, Py_ssize_t stop)
+{
+    POOL_SCATTER_BODY(float)
+}
+
+VECTOR_CLONES static void
+pool_scatter_f64(const double *restrict g, const uint8_t *restrict winner, double *restrict out,
+                 Py_ssize_t places, Py_ssize_t size, Py_ssize_t start, Py_ssize_t stop)
+{
+    POOL_SCATTER_BODY(double)
+}
+
+static void
+pool_scatter_chunk(const void *context, long index)
+{
+    const PoolScatterJob *j = context;
+    Py_ssize_t start = (Py_ssize_t)index * CHUNK_ELEMENTS;
+    Py_ssize_t stop = start + CHUNK_ELEMENTS < j->size ? start + CHUNK_ELEMENTS : j->size;
+    if (j->single)
+        pool_scatter_f32((const float *)j->g, j->winner, (float *)j->out, j->places, j->size,
+                         start, stop);
+    else
+        pool_scatter_f64((const double *)j->g, j->winner, (double *)j->out, j->places, j->size,
+                         start, stop);
+}
+
+void
+pool_scatter_run(const PoolScatterJob *job)
+{
+    long chunks = (long)((job->size + CHUNK_ELEMENTS - 1) / CHUNK_ELEMENTS);
+    parallel_for(chunks, pool_scatter_chunk, job, job->size * job->places >= SPLIT_FROM);
+}
+
+#define COL2IM_BODY(T)                                                                     \
+    const T *blocks = (const T *)j->blocks;                                                \
+    T *out = (T *)j->out + (size_t)n * j->hp * j->wp * j->c;                               \
+    memset(out, 0, sizeof(T) * (size_t)(j->hp * j->wp * j->c));                           \
+    for (Py_ssize_t i = 0; i < j->kh; i++)                                                 \
+        for (Py_ssize_t jj = 0; jj < j->kw; jj++)                                          \
+            for (Py_ssize_t di = 0; di < j->ph; di++)                                      \
+                for (Py_ssize_t dj = 0; dj < j->pw; dj++) {                                \
+                    Py_ssize_t block = ((i * j->kw + jj) * j->ph + di) * j->pw + dj;       \
+                    const T *src = blocks + ((size_t)block * j->n + n) * j->oh * j->ow * j->c; \
+                    for (Py_ssize_t p = 0; p < j->oh; p++) {                               \
+                        Py_ssize_t row = di * j->sh + i * j->dh + p * j->ph * j->sh;       \
+                        for (Py_ssize_t q = 0; q < j->ow; q++) {                           \
+                            Py_ssize_t col = dj * j->sw + jj * j->dw + q * j->pw * j->sw;  \
+                            T *restrict dst = out + (row * j->wp + col) * j->c;            \
+                            const T *restrict from = src + (p * j->ow + q) * j->c;         \
+                            for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
+                                dst[ch] += from[ch];                                       \
+                        }                                                                  \
+                    }                                                                      \
+                }
+
+VECTOR_CLONES static void
+col2im_f32(const Col2imJob *j, Py_ssize_t n)
+{
+    COL2IM_BODY(float)
+}
+
+VECTOR_CLONES static void
+col2im_f64(const Col2imJob *j, Py_ssize_t n)
+{
+    COL2IM_BODY(double)
+}
+
+static void
+col2im_chunk(const void *context, long index)
+{
+    const Col2imJob *j = context;
+    if (j->single)
+        col2im_f32(j, index);
+    else
+        col2im_f64(j, index);
+}
+
+void
+col2im_run(const Col2imJob *job)
+{
+    parallel_for((long)job->n, col2im_chunk, job, job->n * job->hp * job->wp * job->c >= SPLIT_FROM);
+}

@@ -1,0 +1,47 @@
+"""The optional compiled kernels (``csrc/``, built by ``setup.py`` as ``dendrite._kernels``)
+and when a NumPy path may hand its work to them.
+
+A NumPy path is always the reference: a kernel does the same operations in one pass over
+memory (sharing large jobs with one helper thread) and gives the same bits, which the
+tests check. The kernels are used when they were built (a C compiler was there at
+install time), ``DENDRITE_NO_KERNELS`` is not set, and every array is C-contiguous, the
+float ones float32 or float64 of one dtype.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+import numpy as np
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get("DENDRITE_NO_KERNELS"):
+        return None
+    try:
+        from dendrite import _kernels
+    except ImportError:
+        return None
+    return _kernels
+
+
+kernels: ModuleType | None = _load()
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def usable(written: np.ndarray, *arrays: np.ndarray) -> bool:
+    """Whether a kernel may write ``written`` in place and read ``arrays``: all C-contiguous,
+    the floating ones of ``written``'s dtype (float32 or float64), the others uint8."""
+    if kernels is None or written.dtype not in _FLOATS:
+        return False
+    if not (written.flags.c_contiguous and written.flags.writeable):
+        return False
+    dtype = written.dtype
+    for array in arrays:
+        if not array.flags.c_contiguous:
+            return False
+        if array.dtype != dtype and array.dtype != np.uint8:
+            return False
+    return True
