@@ -14,7 +14,7 @@ setup(
     ext_modules=[
         Extension(
             "dendrite._kernels",
-            sources=["csrc/module.c", "csrc/parallel.c", "csrc/adam.c", "csrc/pooling.c"],
+            sources=["csrc/module.c", "csrc/parallel.c", "csrc/adam.c", "csrc/pooling.c", "csrc/col2im.c"],
             depends=["csrc/kernels.h"],
             include_dirs=["csrc"],
             extra_compile_args=flags,

@@ -55,9 +55,10 @@ typedef struct {
 } PoolScatterJob;
 void pool_scatter_run(const PoolScatterJob *job);
 
+/* col2im.c */
 typedef struct {
-    const char *blocks; /* (kh, kw, ph, pw, n, oh, ow, c) */
-    char *out;          /* (n, hp, wp, c) */
+    const char *cols; /* (ph pw n oh ow, kh kw c) */
+    char *out;        /* (n, hp, wp, c) */
     Py_ssize_t kh, kw, ph, pw, n, oh, ow, c, sh, sw, dh, dw, hp, wp;
     int single;
 } Col2imJob;

@@ -196,7 +196,7 @@ col2im(PyObject *self, PyObject *args)
         release(views, 2);
         return NULL;
     }
-    job.blocks = views[0].buf;
+    job.cols = views[0].buf;
     job.out = views[1].buf;
     job.single = is_single(&views[0]);
     Py_BEGIN_ALLOW_THREADS
@@ -214,7 +214,7 @@ static PyMethodDef methods[] = {
     {"pool_scatter", pool_scatter, METH_VARARGS,
      "pool_scatter(g, winner, out, places): out[k] = g * (winner == k)."},
     {"col2im", col2im, METH_VARARGS,
-     "col2im(blocks, out, (kh, kw, ph, pw, n, oh, ow, c), (sh, sw, dh, dw), (hp, wp))."},
+     "col2im(cols, out, (kh, kw, ph, pw, n, oh, ow, c), (sh, sw, dh, dw), (hp, wp))."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,13 +1,9 @@
 /* The memory-bound halves of a convolution fused with max pooling (the NumPy reference is
- * ops/conv_pool.py and ops/windows.py).
+ * ops/conv_pool.py: _pool and _unpool).
  *
  * pool_max      out = relu?(max_k z[k] + bias), winner = first k holding the maximum
  *               (a later k takes over only where strictly greater; NaN wins and stays);
- * pool_scatter  out[k] = g * (winner == k), for each place k of the pooling window;
- * col2im        out = 0, then for each (i, j, di, dj) in that order, add the block of
- *               kernel offset (i, j) and pool place (di, dj) onto the slab it was read
- *               from: out[n, di sh + i dh + p ph sh, dj sw + j dw + q pw sw, :] +=
- *               blocks[i, j, di, dj, n, p, q, :].
+ * pool_scatter  out[k] = g * (winner == k), for each place k of the pooling window.
  */
 #include "kernels.h"
 
@@ -133,54 +129,4 @@ pool_scatter_run(const PoolScatterJob *job)
 {
     long chunks = (long)((job->size + CHUNK_ELEMENTS - 1) / CHUNK_ELEMENTS);
     parallel_for(chunks, pool_scatter_chunk, job, job->size * job->places >= SPLIT_FROM);
-}
-
-#define COL2IM_BODY(T)                                                                     \
-    const T *blocks = (const T *)j->blocks;                                                \
-    T *out = (T *)j->out + (size_t)n * j->hp * j->wp * j->c;                               \
-    memset(out, 0, sizeof(T) * (size_t)(j->hp * j->wp * j->c));                           \
-    for (Py_ssize_t i = 0; i < j->kh; i++)                                                 \
-        for (Py_ssize_t jj = 0; jj < j->kw; jj++)                                          \
-            for (Py_ssize_t di = 0; di < j->ph; di++)                                      \
-                for (Py_ssize_t dj = 0; dj < j->pw; dj++) {                                \
-                    Py_ssize_t block = ((i * j->kw + jj) * j->ph + di) * j->pw + dj;       \
-                    const T *src = blocks + ((size_t)block * j->n + n) * j->oh * j->ow * j->c; \
-                    for (Py_ssize_t p = 0; p < j->oh; p++) {                               \
-                        Py_ssize_t row = di * j->sh + i * j->dh + p * j->ph * j->sh;       \
-                        for (Py_ssize_t q = 0; q < j->ow; q++) {                           \
-                            Py_ssize_t col = dj * j->sw + jj * j->dw + q * j->pw * j->sw;  \
-                            T *restrict dst = out + (row * j->wp + col) * j->c;            \
-                            const T *restrict from = src + (p * j->ow + q) * j->c;         \
-                            for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
-                                dst[ch] += from[ch];                                       \
-                        }                                                                  \
-                    }                                                                      \
-                }
-
-VECTOR_CLONES static void
-col2im_f32(const Col2imJob *j, Py_ssize_t n)
-{
-    COL2IM_BODY(float)
-}
-
-VECTOR_CLONES static void
-col2im_f64(const Col2imJob *j, Py_ssize_t n)
-{
-    COL2IM_BODY(double)
-}
-
-static void
-col2im_chunk(const void *context, long index)
-{
-    const Col2imJob *j = context;
-    if (j->single)
-        col2im_f32(j, index);
-    else
-        col2im_f64(j, index);
-}
-
-void
-col2im_run(const Col2imJob *job)
-{
-    parallel_for((long)job->n, col2im_chunk, job, job->n * job->hp * job->wp * job->c >= SPLIT_FROM);
 }

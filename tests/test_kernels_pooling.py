@@ -136,7 +136,7 @@ def test_kernels_refuse_buffers_that_do_not_fit():
         kernels.pool_scatter(
             np.zeros(6, np.float32), np.zeros(6, np.uint8), np.empty(23, np.float32), 4
         )
-    blocks = np.zeros((3, 3, 2, 2, 1, 5, 5, 2), np.float32)
+    blocks = np.zeros((2 * 2 * 1 * 5 * 5, 3 * 3 * 2), np.float32)
     with pytest.raises(ValueError, match="do not fit"):
         # 5 x 5 pooled positions of a 3 x 3 kernel need a 12 x 12 input, not 11 x 11
         kernels.col2im(
