@@ -12,7 +12,6 @@
 #include <math.h>
 
 #define CHUNK 8192
-#define SPLIT_FROM (4 * CHUNK)
 
 #define ADAM_BODY(T, SQRT)                                                                 \
     for (Py_ssize_t i = 0; i < n; i++) {                                                   \

@@ -13,7 +13,6 @@
 
 #include <string.h>
 
-#define SPLIT_FROM 65536
 
 #define COL2IM_BODY(T)                                                                     \
     const Py_ssize_t row_length = j->kh * j->kw * j->c;                                    \

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define CHUNK_ELEMENTS 16384
-#define SPLIT_FROM (4 * CHUNK_ELEMENTS)
 
 /* Place by place over a chunk small enough to stay in cache, so each loop vectorises. */
 #define POOL_MAX_BODY(T)                                                                   \
