@@ -75,30 +75,61 @@ check_bytes(const Py_buffer *view, Py_ssize_t elements)
     return 0;
 }
 
+/* adam(updates, c1, c2, epsilon, alpha): `updates` a sequence of (w, g, m, v); one call
+ * for all the variables of a step, so the per-variable cost is a tuple, not a Python call.
+ * Every buffer is checked before any is written. */
 static PyObject *
 adam(PyObject *self, PyObject *args)
 {
-    PyObject *objects[4];
+    PyObject *updates;
     double c1, c2, eps, alpha;
-    if (!PyArg_ParseTuple(args, "OOOOdddd:adam", &objects[0], &objects[1], &objects[2],
-                          &objects[3], &c1, &c2, &eps, &alpha))
+    if (!PyArg_ParseTuple(args, "Odddd:adam", &updates, &c1, &c2, &eps, &alpha))
         return NULL;
-    Py_buffer views[4];
-    if (get_buffers(objects, views, 4, 0xd) < 0) /* w, m, v written; g read */
+    PyObject *sequence = PySequence_Fast(updates, "adam: updates must be a sequence");
+    if (sequence == NULL)
         return NULL;
-    Py_ssize_t n = views[0].len / (views[0].itemsize ? views[0].itemsize : 1);
-    const int all[4] = {0, 1, 2, 3};
-    const Py_ssize_t sizes[4] = {n, n, n, n};
-    if (check_floats(views, all, 4, sizes) < 0) {
-        release(views, 4);
-        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
+    Py_buffer *views = PyMem_Calloc((size_t)(count > 0 ? count : 1) * 4, sizeof(Py_buffer));
+    AdamJob *jobs = PyMem_Calloc((size_t)(count > 0 ? count : 1), sizeof(AdamJob));
+    Py_ssize_t held = 0; /* updates whose 4 buffers are held */
+    int ok = views != NULL && jobs != NULL;
+    if (!ok)
+        PyErr_NoMemory();
+    for (Py_ssize_t k = 0; ok && k < count; k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(sequence, k);
+        PyObject *objects[4];
+        if (!PyArg_ParseTuple(item, "OOOO:adam update", &objects[0], &objects[1], &objects[2],
+                              &objects[3]) ||
+            get_buffers(objects, views + 4 * k, 4, 0xd) < 0) { /* w, m, v written */
+            ok = 0;
+            break;
+        }
+        held++;
+        Py_buffer *v = views + 4 * k;
+        Py_ssize_t n = v[0].len / (v[0].itemsize ? v[0].itemsize : 1);
+        const int all[4] = {0, 1, 2, 3};
+        const Py_ssize_t sizes[4] = {n, n, n, n};
+        if (check_floats(v, all, 4, sizes) < 0) {
+            ok = 0;
+            break;
+        }
+        AdamJob job = {v[0].buf, v[1].buf, v[2].buf, v[3].buf, n, is_single(&v[0]),
+                       c1, c2, eps, alpha};
+        jobs[k] = job;
     }
-    AdamJob job = {views[0].buf, views[1].buf, views[2].buf, views[3].buf, n,
-                   is_single(&views[0]), c1, c2, eps, alpha};
-    Py_BEGIN_ALLOW_THREADS
-    adam_run(&job);
-    Py_END_ALLOW_THREADS
-    release(views, 4);
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = 0; k < count; k++)
+            adam_run(&jobs[k]);
+        Py_END_ALLOW_THREADS
+    }
+    for (Py_ssize_t k = 0; k < held; k++)
+        release(views + 4 * k, 4);
+    PyMem_Free(views);
+    PyMem_Free(jobs);
+    Py_DECREF(sequence);
+    if (!ok)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -208,7 +239,7 @@ col2im(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"adam", adam, METH_VARARGS,
-     "adam(w, g, m, v, c1, c2, epsilon, alpha): one Adam step, in place on w, m, v."},
+     "adam(updates, c1, c2, epsilon, alpha): one Adam step for each (w, g, m, v) in updates, in place on w, m, v."},
     {"pool_max", pool_max, METH_VARARGS,
      "pool_max(z, bias_or_None, out, winner, places, features, relu): max over places."},
     {"pool_scatter", pool_scatter, METH_VARARGS,

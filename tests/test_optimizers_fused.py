@@ -69,9 +69,9 @@ def test_fused_path_is_taken_for_float32(monkeypatch):
     real = fused.kernels
 
     class Spy:
-        def adam(self, *args):
-            calls.append(args[0].shape)
-            return real.adam(*args)
+        def adam(self, updates, *args):
+            calls.extend(update[0].shape for update in updates)
+            return real.adam(updates, *args)
 
     monkeypatch.setattr(fused, "kernels", Spy())
     variable = dn.Variable(np.ones((3, 2), np.float32))
@@ -89,9 +89,9 @@ def test_cases_the_kernel_cannot_take_fall_back_to_numpy(case, monkeypatch):
     real = fused.kernels
 
     class Spy:
-        def adam(self, *args):
-            calls.append(1)
-            return real.adam(*args)
+        def adam(self, updates, *args):
+            calls.extend(1 for _ in updates)
+            return real.adam(updates, *args)
 
     dtype = np.float16 if case == "float16" else np.float32
     amsgrad = case == "amsgrad"
@@ -108,24 +108,39 @@ def test_cases_the_kernel_cannot_take_fall_back_to_numpy(case, monkeypatch):
     assert len(calls) == (5 if case == "non_contiguous_gradient" else 0)
 
 
-def test_kernel_rejects_mismatched_buffers():
+def test_kernel_rejects_mismatched_buffers_before_writing_any():
     kernels = fused.kernels
+    args = (0.1, 0.1, 1e-7, 1.0)
     w = np.zeros(4, np.float32)
-    with pytest.raises(ValueError, match="float32 or float64"):
-        kernels.adam(
-            w, np.zeros(4, np.float64), np.zeros(4, np.float32), w.copy(), 0.1, 0.1, 1e-7, 1.0
+
+    def update(w=w, g=None, m=None, v=None):
+        return (
+            w,
+            np.zeros(4, np.float32) if g is None else g,
+            m if m is not None else w.copy(),
+            v if v is not None else w.copy(),
         )
+
     with pytest.raises(ValueError, match="float32 or float64"):
-        kernels.adam(
-            w, np.zeros(5, np.float32), np.zeros(4, np.float32), w.copy(), 0.1, 0.1, 1e-7, 1.0
-        )
+        kernels.adam([update(g=np.zeros(4, np.float64))], *args)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        kernels.adam([update(g=np.zeros(5, np.float32))], *args)
     with pytest.raises(ValueError, match="float32 or float64"):
         z = np.zeros(4, np.int32)
-        kernels.adam(z, z.copy(), z.copy(), z.copy(), 0.1, 0.1, 1e-7, 1.0)
+        kernels.adam([(z, z.copy(), z.copy(), z.copy())], *args)
     with pytest.raises((TypeError, BufferError, ValueError)):
         read_only = np.zeros(4, np.float32)
         read_only.flags.writeable = False
-        kernels.adam(read_only, w, w.copy(), w.copy(), 0.1, 0.1, 1e-7, 1.0)
+        kernels.adam([update(w=read_only)], *args)
+    with pytest.raises(TypeError):
+        kernels.adam([(w, w)], *args)
+    # A bad second update leaves the first one unwritten.
+    first = np.ones(4, np.float32)
+    with pytest.raises(ValueError):
+        kernels.adam(
+            [update(w=first, g=np.ones(4, np.float32)), update(g=np.zeros(3, np.float32))], *args
+        )
+    np.testing.assert_array_equal(first, np.ones(4, np.float32))
 
 
 def test_the_kernels_can_be_switched_off_by_environment():
@@ -181,7 +196,7 @@ def test_large_updates_shared_with_the_helper_thread_are_bit_identical(dtype, n)
     expected = _numpy_adam_step(w, g, m, v, *args)
     for _ in range(3):  # the helper is reused from one call to the next
         got = [a.copy() for a in (w, m, v)]
-        fused.kernels.adam(got[0], g, got[1], got[2], *args)
+        fused.kernels.adam([(got[0], g, got[1], got[2])], *args)
         for a, b in zip(got, expected):
             np.testing.assert_array_equal(a, b)
 
@@ -197,7 +212,7 @@ def test_concurrent_callers_each_get_their_own_update():
 
     def run(state):
         w, g, m, v = (a.copy() for a in state)
-        fused.kernels.adam(w, g, m, v, *args)
+        fused.kernels.adam([(w, g, m, v)], *args)
         return w, m, v
 
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -213,7 +228,7 @@ def test_a_forked_child_starts_its_own_helper():
 
     w, g, m, v = _random_state(300_000, np.float32, 1)
     args = (0.1, 0.001, 1e-7, 1e-3)
-    fused.kernels.adam(w.copy(), g, m.copy(), v.copy(), *args)  # the parent's helper runs
+    fused.kernels.adam([(w.copy(), g, m.copy(), v.copy())], *args)  # the parent's helper runs
     expected = _numpy_adam_step(w, g, m, v, *args)[0]
     context = multiprocessing.get_context("fork")
     with context.Pool(1) as pool:
@@ -222,5 +237,20 @@ def test_a_forked_child_starts_its_own_helper():
 
 
 def _update_in_child(w, g, m, v, args):
-    fused.kernels.adam(w, g, m, v, *args)
+    fused.kernels.adam([(w, g, m, v)], *args)
     return w
+
+
+def test_a_subclass_that_overrides_update_step_is_not_bypassed():
+    seen = []
+
+    class Custom(dn.optimizers.Adam):
+        def update_step(self, gradient, variable, learning_rate):
+            seen.append(variable.name)
+            super().update_step(gradient, variable, learning_rate)
+
+    kernel = dn.Variable(np.ones((3, 2), np.float32), name="kernel")
+    bias = dn.Variable(np.ones(2, np.float32), name="bias")
+    Custom().apply([np.ones((3, 2), np.float32), np.ones(2, np.float32)], [kernel, bias])
+    assert seen == ["kernel", "bias"]
+    assert np.all(kernel.data < 1.0)

@@ -85,25 +85,46 @@ class Adam(Optimizer):
         if self.amsgrad:
             self._velocity_hats = self.add_optimizer_variables(variables, "velocity_hat")
 
-    def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
-        index = self._get_variable_index(variable)
+    def _step_scalars(self, learning_rate: float) -> tuple[float, float, float]:
+        """(1 - beta_1, 1 - beta_2, alpha) of the coming step."""
         t = int(self._iterations.data) + 1
         alpha = learning_rate * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+        return 1.0 - self.beta_1, 1.0 - self.beta_2, alpha
+
+    def _update_variables(
+        self, grads: list[np.ndarray], variables: list[Variable], learning_rate: float
+    ) -> None:
+        # All the variables the compiled kernel can take go to it in one call (the NumPy
+        # update_step stays the reference, and the path of a subclass that overrides it).
+        if self.amsgrad or type(self).update_step is not Adam.update_step:
+            return super()._update_variables(grads, variables, learning_rate)
+        fused = []
+        for gradient, variable in zip(grads, variables):
+            index = self._index[id(variable)]
+            w = variable.data
+            m = self._momentums[index].data
+            v = self._velocities[index].data
+            if _compiled.usable(w, gradient, m, v):
+                fused.append((w, gradient, m, v))
+            else:
+                self.update_step(gradient, variable, learning_rate)
+        if fused:
+            c1, c2, alpha = self._step_scalars(learning_rate)
+            _compiled.kernels.adam(fused, c1, c2, self.epsilon, alpha)
+
+    def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
+        index = self._get_variable_index(variable)
+        c1, c2, alpha = self._step_scalars(learning_rate)
         m = self._momentums[index].data
         v = self._velocities[index].data
         w = variable.data
-        if not self.amsgrad and _compiled.usable(w, gradient, m, v):
-            _compiled.kernels.adam(
-                w, gradient, m, v, 1.0 - self.beta_1, 1.0 - self.beta_2, self.epsilon, alpha
-            )
-            return
         buf = self._scratch[index]
         np.subtract(gradient, m, out=buf)
-        buf *= 1.0 - self.beta_1
+        buf *= c1
         m += buf
         np.multiply(gradient, gradient, out=buf)
         buf -= v
-        buf *= 1.0 - self.beta_2
+        buf *= c2
         v += buf
         if self.amsgrad:
             v_hat = self._velocity_hats[index].data
