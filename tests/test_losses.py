@@ -332,3 +332,28 @@ def test_wrapper_config_round_trip():
     y, p = RNG.standard_normal((3, 2)), RNG.standard_normal((3, 2))
     np.testing.assert_allclose(clone(y, p).data, wrapped(y, p).data)
     assert losses.serialize(losses.mse) == "mean_squared_error"
+
+
+def test_a_compiled_sparse_crossentropy_keeps_integer_labels():
+    """compile(loss="sparse_categorical_crossentropy") wraps the function; the wrapper must
+    not cast the labels to float on their way (float32 cannot hold every label above
+    2**24, and the round trip costs passes over the batch)."""
+    from dendrite.losses.loss import LossFunctionWrapper
+
+    seen = []
+
+    def spy(y_true, y_pred):
+        seen.append(np.asarray(y_true.data if hasattr(y_true, "data") else y_true).dtype)
+        return losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+    spy.integer_targets = True
+    wrapper = LossFunctionWrapper(losses.sparse_categorical_crossentropy)
+    assert wrapper.integer_targets
+    labels = np.array([16_777_217, 3], np.int64)
+    probs = np.full((2, 16_777_218), 1e-9, np.float32)
+    probs[0, 16_777_217] = 1.0
+    probs[1, 3] = 1.0
+    loss = wrapper(labels, probs)
+    assert float(loss.data) < 0.2  # the right class was picked: -log(~1) plus clipping
+    LossFunctionWrapper(spy)(labels[1:], probs[1:, :8])
+    assert seen and seen[0].kind == "i"

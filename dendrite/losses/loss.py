@@ -232,6 +232,8 @@ class LossFunctionWrapper(Loss):
             name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype
         )
         self.fn = fn
+        if getattr(fn, "integer_targets", False):
+            self.integer_targets = True
         self._fn_kwargs = kwargs
 
     def call(self, y_true: Any, y_pred: Tensor) -> Tensor:

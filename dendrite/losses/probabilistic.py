@@ -250,6 +250,12 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         return {**Loss.get_config(self), **self._fn_kwargs}
 
 
+# A LossFunctionWrapper around it (compile(loss="sparse_categorical_crossentropy")) keeps
+# the labels integer, as the class does: casting them to float and back costs four array
+# passes a step and loses labels above 2**24 in float32.
+sparse_categorical_crossentropy.integer_targets = True  # type: ignore[attr-defined]
+
+
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for integer labels (see ``sparse_categorical_crossentropy``).
 

@@ -153,7 +153,7 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         # Hot path: argmax, compare, count.
         y_pred = to_array(y_pred)
         y_true = _sparse_labels(to_array(y_true), y_pred)
-        hits = np.count_nonzero(np.argmax(y_pred, axis=-1) == y_true)
+        hits = np.count_nonzero(y_pred.argmax(axis=-1) == y_true)
         size = max(y_true.size, 1)
         samples = y_true.shape[0] if y_true.ndim else 1
         self.total += hits * samples / size

@@ -44,7 +44,7 @@ class Dense(Function):
         needs_x, needs_kernel, needs_bias = self.needs_grad
         gx = (g @ kernel.T).reshape(x_shape) if needs_x else None
         gk = flat.T @ g if needs_kernel else None
-        gb = g.sum(axis=0) if needs_bias else None
+        gb = np.add.reduce(g, axis=0) if needs_bias else None
         return gx, gk, gb
 
 

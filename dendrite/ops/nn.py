@@ -138,10 +138,11 @@ class SparseSoftmaxCrossEntropy(Function):
             )
         labels, valid = check_sparse_labels(labels, logits.shape[axis], ignore_class, op)
         z = _moved_to_last(logits, axis)
-        top = z.max(axis=-1, keepdims=True)
+        # The ufuncs' own reductions: ndarray.max/sum add a Python wrapper (hot path).
+        top = np.maximum.reduce(z, axis=-1, keepdims=True)
         exp = z - top
         np.exp(exp, out=exp)
-        total = exp.sum(axis=-1, keepdims=True)
+        total = np.add.reduce(exp, axis=-1, keepdims=True)
         classes = z.shape[-1]
         rows = z.reshape(-1, classes)  # a view unless axis was moved
         picked = rows[np.arange(rows.shape[0]), labels.reshape(-1)].reshape(labels.shape)
@@ -186,7 +187,7 @@ def check_sparse_labels(
         labels = np.where(keep, labels, 0)
         valid = keep
     if labels.size:
-        low, high = labels.min(), labels.max()
+        low, high = np.minimum.reduce(labels, axis=None), np.maximum.reduce(labels, axis=None)
         if low < 0 or high >= classes:
             bad = int(low) if low < 0 else int(high)
             raise ValueError(
