@@ -144,8 +144,11 @@ class SparseSoftmaxCrossEntropy(Function):
         np.exp(exp, out=exp)
         total = np.add.reduce(exp, axis=-1, keepdims=True)
         classes = z.shape[-1]
-        rows = z.reshape(-1, classes)  # a view unless axis was moved
-        picked = rows[np.arange(rows.shape[0]), labels.reshape(-1)].reshape(labels.shape)
+        # Each sample's label as an index into the flattened logits (1-D indexing is about
+        # twice as fast as a pair of index arrays, and the backward reuses it).
+        at_label = np.arange(0, labels.size * classes, classes)
+        at_label += labels.reshape(-1)
+        picked = z.reshape(-1)[at_label].reshape(labels.shape)
         # -log softmax(z)_k = m + log sum e^(z - m) - z_k
         loss = np.log(total[..., 0])
         loss += top[..., 0]
@@ -154,18 +157,16 @@ class SparseSoftmaxCrossEntropy(Function):
             loss *= valid
         if self.needs_grad and self.needs_grad[1]:
             exp /= total
-            self.saved = (labels, exp, valid, axis)
+            self.saved = (at_label, exp, valid, axis)
         return loss
 
     def backward(self, g: np.ndarray) -> tuple:
-        labels, softmax, valid, axis = self.saved
+        at_label, softmax, valid, axis = self.saved
         if valid is not None:
             g = g * valid
-        grad = softmax * g[..., None]
-        classes = grad.shape[-1]
-        flat = grad.reshape(-1, classes)
-        flat[np.arange(flat.shape[0]), labels.reshape(-1)] -= g.reshape(-1)
-        grad = flat.reshape(grad.shape)
+        # C order (the softmax keeps the layout of moved logits), so that reshape is a view
+        grad = np.multiply(softmax, g[..., None], order="C")
+        grad.reshape(-1)[at_label] -= g.reshape(-1)
         if axis != grad.ndim - 1:
             grad = np.moveaxis(grad, -1, axis)
         return None, grad

@@ -130,12 +130,13 @@ class Trainer:
         training: bool = True,
     ) -> Tensor:
         """The training objective: the compiled loss plus every penalty in ``self.losses``."""
-        total = None
-        self._last_loss_parts = {}
+        total, parts = None, {}
         if self.compiled_loss is not None:
             if not self.compiled_loss.built:
                 self._build_compiled(y, y_pred, sample_weight)
-            total, self._last_loss_parts = self.compiled_loss.compute(y, y_pred, sample_weight)
+            total, parts = self.compiled_loss.compute(y, y_pred, sample_weight)
+        # Straight into __dict__: Layer's tracking __setattr__ is not needed for a dict.
+        self.__dict__["_last_loss_parts"] = parts
         for penalty in self.losses:
             total = penalty if total is None else total + penalty
         if total is None:
@@ -156,7 +157,7 @@ class Trainer:
         if not self.optimizer.built:
             self.optimizer.build(variables)
         if loss.requires_grad:
-            found = backprop(loss, np.ones_like(loss.data))
+            found = backprop(loss, np.ones(loss.data.shape, loss.data.dtype))
             pairs = [(found[id(v)][1], v) for v in variables if id(v) in found]
             if pairs:
                 self.optimizer.apply_gradients(pairs)
