@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._util import sum_rows
 from dendrite.ops.movement import reshape
 from dendrite.ops.windows import (
     Geometry,
@@ -203,7 +204,7 @@ class Conv(Function):
         g2 = g.reshape(n * oh * ow, f)
         needs = self.needs_grad
         need_bias = len(needs) > 2 and needs[2]
-        gb = g2.sum(axis=0) if need_bias and not fold else None
+        gb = sum_rows(g2) if need_bias and not fold else None
         cg = k_shape[2]
         gx = gk = None
         if groups == 1:
@@ -355,7 +356,7 @@ class ConvTranspose(Function):
             g = g[:, None]
         g = _relu_mask(g, out)
         needs = self.needs_grad
-        gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if len(needs) > 2 and needs[2] else None
+        gb = sum_rows(g.reshape(-1, g.shape[-1])) if len(needs) > 2 and needs[2] else None
         cols = im2col(pad_spatial(g, padding), geom)
         gx = (cols @ k2).reshape(x_shape) if needs[0] else None
         gk = (cols.T @ x2).reshape(k_shape) if needs[1] else None

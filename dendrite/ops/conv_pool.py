@@ -31,6 +31,7 @@ import numpy as np
 
 from dendrite import _compiled
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._util import sum_rows
 from dendrite.ops.conv import as_2d, checked_output_size, spatial_rank
 from dendrite.ops.windows import (
     Geometry,
@@ -153,7 +154,7 @@ class ConvMaxPool(Function):
         if out is not None:
             g2 = g2 * (out > 0)
         needs = self.needs_grad
-        gb = g2.sum(axis=0) if len(needs) > 2 and needs[2] else None
+        gb = sum_rows(g2) if len(needs) > 2 and needs[2] else None
         gx = gk = None
         if needs[0] or needs[1]:
             gz = _unpool(g2, winner, pool[0] * pool[1]).reshape(-1, f)
