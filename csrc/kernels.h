@@ -55,6 +55,8 @@ typedef struct {
     const char *g;          /* (rows, features) */
     const uint8_t *winner;  /* (rows, features) */
     char *out;              /* (places, rows, features) */
+    const char *relu_out;   /* (rows, features) or NULL */
+    char *masked;           /* (rows, features), written when relu_out is given */
     Py_ssize_t places, size; /* size = rows * features */
     int single;
 } PoolScatterJob;

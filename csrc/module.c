@@ -171,33 +171,44 @@ pool_max(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* pool_scatter(g, winner, out, places, relu_out=None, masked=None) */
 static PyObject *
 pool_scatter(PyObject *self, PyObject *args)
 {
-    PyObject *objects[3];
+    PyObject *objects[5];
+    PyObject *relu_out = Py_None, *masked = Py_None;
     Py_ssize_t places;
-    if (!PyArg_ParseTuple(args, "OOOn:pool_scatter", &objects[0], &objects[1], &objects[2],
-                          &places))
+    if (!PyArg_ParseTuple(args, "OOOn|OO:pool_scatter", &objects[0], &objects[1], &objects[2],
+                          &places, &relu_out, &masked))
         return NULL;
-    Py_buffer views[3];
-    if (get_buffers(objects, views, 3, 0x4) < 0) /* g, winner read; out written */
+    int relu = relu_out != Py_None;
+    if (relu != (masked != Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "pool_scatter: relu_out and masked go together");
+        return NULL;
+    }
+    objects[3] = relu_out;
+    objects[4] = masked;
+    int count = relu ? 5 : 3;
+    Py_buffer views[5];
+    if (get_buffers(objects, views, count, 0x14)) /* out and masked written */
         return NULL;
     Py_ssize_t size = views[0].len / (views[0].itemsize ? views[0].itemsize : 1);
-    const int floats[2] = {0, 2};
-    const Py_ssize_t sizes[2] = {size, places * size};
-    if (places < 1 || places > 255 || check_floats(views, floats, 2, sizes) < 0 ||
+    const int floats[4] = {0, 2, 3, 4};
+    const Py_ssize_t sizes[4] = {size, places * size, size, size};
+    if (places < 1 || places > 255 || check_floats(views, floats, relu ? 4 : 2, sizes) < 0 ||
         check_bytes(&views[1], size) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "pool_scatter: bad places");
-        release(views, 3);
+        release(views, count);
         return NULL;
     }
-    PoolScatterJob job = {views[0].buf, views[1].buf, views[2].buf, places, size,
-                          is_single(&views[0])};
+    PoolScatterJob job = {views[0].buf, views[1].buf, views[2].buf,
+                          relu ? views[3].buf : NULL, relu ? views[4].buf : NULL,
+                          places, size, is_single(&views[0])};
     Py_BEGIN_ALLOW_THREADS
     pool_scatter_run(&job);
     Py_END_ALLOW_THREADS
-    release(views, 3);
+    release(views, count);
     Py_RETURN_NONE;
 }
 
@@ -243,7 +254,7 @@ static PyMethodDef methods[] = {
     {"pool_max", pool_max, METH_VARARGS,
      "pool_max(z, bias_or_None, out, winner, places, features, relu): max over places."},
     {"pool_scatter", pool_scatter, METH_VARARGS,
-     "pool_scatter(g, winner, out, places): out[k] = g * (winner == k)."},
+     "pool_scatter(g, winner, out, places[, relu_out, masked]): out[k] = g * (winner == k)."},
     {"col2im", col2im, METH_VARARGS,
      "col2im(cols, out, (kh, kw, ph, pw, n, oh, ow, c), (sh, sw, dh, dw), (hp, wp))."},
     {NULL, NULL, 0, NULL},

@@ -3,7 +3,8 @@
  *
  * pool_max      out = relu?(max_k z[k] + bias), winner = first k holding the maximum
  *               (a later k takes over only where strictly greater; NaN wins and stays);
- * pool_scatter  out[k] = g * (winner == k), for each place k of the pooling window.
+ * pool_scatter  out[k] = g * (winner == k), for each place k of the pooling window (g first
+ *               masked by a ReLU's output when one is given).
  */
 #include "kernels.h"
 
@@ -85,25 +86,37 @@ pool_max_run(const PoolMaxJob *job)
     parallel_for(chunks, pool_max_chunk, job, job->rows * job->features >= SPLIT_FROM);
 }
 
+/* With `relu_out` (the pooled output of a ReLU), the gradient is first masked where that
+ * output is not positive, g * (relu_out > 0), and the masked gradient kept in `masked`. */
 #define POOL_SCATTER_BODY(T)                                                               \
+    const T *restrict from = g + start;                                                    \
+    Py_ssize_t count = stop - start;                                                       \
+    if (relu_out) {                                                                        \
+        const T *restrict o = relu_out + start;                                            \
+        T *restrict kept = masked + start;                                                 \
+        for (Py_ssize_t i = 0; i < count; i++)                                             \
+            kept[i] = from[i] * (T)(o[i] > 0);                                             \
+        from = kept;                                                                       \
+    }                                                                                      \
     for (Py_ssize_t k = 0; k < places; k++) {                                              \
         T *restrict dst = out + k * size + start;                                          \
-        const T *restrict from = g + start;                                                \
         const uint8_t *restrict won = winner + start;                                      \
         const uint8_t place = (uint8_t)k;                                                  \
-        for (Py_ssize_t i = 0; i < stop - start; i++)                                      \
+        for (Py_ssize_t i = 0; i < count; i++)                                             \
             dst[i] = from[i] * (T)(won[i] == place);                                       \
     }
 
 VECTOR_CLONES static void
 pool_scatter_f32(const float *restrict g, const uint8_t *restrict winner, float *restrict out,
-                 Py_ssize_t places, Py_ssize_t size, Py_ssize_t start, Py_ssize_t stop)
+                 const float *restrict relu_out, float *restrict masked, Py_ssize_t places,
+                 Py_ssize_t size, Py_ssize_t start, Py_ssize_t stop)
 {
     POOL_SCATTER_BODY(float)
 }
 
 VECTOR_CLONES static void
-pool_scatter_f64(const double *restrict g, const uint8_t *restrict winner, double *restrict out,
+pool_scatter_f64(const double *restrict g, const uint8_t *restrict winner,
+                 double *restrict out, const double *restrict relu_out, double *restrict masked,
                  Py_ssize_t places, Py_ssize_t size, Py_ssize_t start, Py_ssize_t stop)
 {
     POOL_SCATTER_BODY(double)
@@ -116,10 +129,12 @@ pool_scatter_chunk(const void *context, long index)
     Py_ssize_t start = (Py_ssize_t)index * CHUNK_ELEMENTS;
     Py_ssize_t stop = start + CHUNK_ELEMENTS < j->size ? start + CHUNK_ELEMENTS : j->size;
     if (j->single)
-        pool_scatter_f32((const float *)j->g, j->winner, (float *)j->out, j->places, j->size,
+        pool_scatter_f32((const float *)j->g, j->winner, (float *)j->out,
+                         (const float *)j->relu_out, (float *)j->masked, j->places, j->size,
                          start, stop);
     else
-        pool_scatter_f64((const double *)j->g, j->winner, (double *)j->out, j->places, j->size,
+        pool_scatter_f64((const double *)j->g, j->winner, (double *)j->out,
+                         (const double *)j->relu_out, (double *)j->masked, j->places, j->size,
                          start, stop);
 }
 

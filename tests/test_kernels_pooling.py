@@ -51,14 +51,21 @@ def test_pool_max_and_its_winners_match_numpy(dtype, places, bias, relu, monkeyp
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(7, 3), (300, 257)])
-def test_pool_scatter_matches_numpy(dtype, shape, monkeypatch):
+@pytest.mark.parametrize("shape", [(7, 3), (300, 257), (1100, 257)])  # the last one is split
+@pytest.mark.parametrize("relu", [False, True])
+def test_pool_scatter_matches_numpy(dtype, shape, relu, monkeypatch):
     rng = np.random.default_rng(0)
     g = rng.standard_normal(shape).astype(dtype)
     g[0, 0] = np.nan
     winner = rng.integers(0, 4, size=shape).astype(np.uint8)
-    fast, reference = _both(monkeypatch, lambda: conv_pool._unpool(g, winner, 4))
-    _assert_same([fast], [reference])
+    relu_out = None
+    if relu:
+        relu_out = np.maximum(rng.standard_normal(shape), 0).astype(dtype)
+        relu_out[1, 1] = np.nan
+    fast, reference = _both(monkeypatch, lambda: conv_pool._unpool(g, winner, 4, relu_out))
+    _assert_same(fast, reference)
+    if relu:
+        assert np.all(fast[0][(relu_out == 0) & ~np.isnan(g)] == 0)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +143,9 @@ def test_kernels_refuse_buffers_that_do_not_fit():
         kernels.pool_scatter(
             np.zeros(6, np.float32), np.zeros(6, np.uint8), np.empty(23, np.float32), 4
         )
+    with pytest.raises(ValueError, match="go together"):
+        g = np.zeros(6, np.float32)
+        kernels.pool_scatter(g, np.zeros(6, np.uint8), np.empty(24, np.float32), 4, g)
     blocks = np.zeros((2 * 2 * 1 * 5 * 5, 3 * 3 * 2), np.float32)
     with pytest.raises(ValueError, match="do not fit"):
         # 5 x 5 pooled positions of a 3 x 3 kernel need a 12 x 12 input, not 11 x 11

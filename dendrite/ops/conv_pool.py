@@ -80,17 +80,27 @@ def _pool(
     return out, winner
 
 
-def _unpool(g: np.ndarray, winner: np.ndarray | None, places: int) -> np.ndarray:
-    """The pooling's VJP: (places, *g.shape), ``g * [winner == k]`` in block k."""
+def _unpool(
+    g: np.ndarray, winner: np.ndarray | None, places: int, relu_out: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The VJP of the pooling (and of the ReLU before it, when ``relu_out`` is the pooled
+    ReLU output): ``g`` masked by ``relu_out > 0``, and (places, *g.shape) holding that
+    masked gradient times ``[winner == k]`` in block k."""
     out = np.empty((places, *g.shape), g.dtype)
+    if winner is not None and _compiled.usable(
+        out, g, winner, *([relu_out] if relu_out is not None else [])
+    ):
+        masked = None if relu_out is None else np.empty_like(g)
+        _compiled.kernels.pool_scatter(g, winner, out, places, relu_out, masked)
+        return (g if masked is None else masked), out
+    if relu_out is not None:
+        g = g * (relu_out > 0)
     if winner is None:
         out[0] = g
-    elif _compiled.usable(out, g, winner):
-        _compiled.kernels.pool_scatter(g, winner, out, places)
     else:
         for k in range(places):
             np.multiply(g, winner == k, out=out[k])
-    return out
+    return g, out
 
 
 @register("conv_max_pool")
@@ -151,13 +161,15 @@ class ConvMaxPool(Function):
         cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
         f = g.shape[-1]
         g2 = g.reshape(-1, f)
-        if out is not None:
-            g2 = g2 * (out > 0)
         needs = self.needs_grad
-        gb = sum_rows(g2) if len(needs) > 2 and needs[2] else None
-        gx = gk = None
+        gx = gk = gz = None
         if needs[0] or needs[1]:
-            gz = _unpool(g2, winner, pool[0] * pool[1]).reshape(-1, f)
+            g2, gz = _unpool(g2, winner, pool[0] * pool[1], out)
+            gz = gz.reshape(-1, f)
+        elif out is not None:
+            g2 = g2 * (out > 0)
+        gb = sum_rows(g2) if len(needs) > 2 and needs[2] else None
+        if gz is not None:
             if needs[1]:
                 k_shape = (geom.kh, geom.kw, cols.shape[1] // (geom.kh * geom.kw), f)
                 gk = (cols.T @ gz).reshape(k_shape)
