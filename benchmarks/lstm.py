@@ -1,7 +1,7 @@
 """An LSTM over Fashion-MNIST rows (28 steps of 28 pixels): dendrite vs PyTorch.
 
-Two measurements, each timed alternately (A B A B ...) in one process so that both sides
-see the same machine load, reported as medians and the ratio dendrite / PyTorch:
+Two measurements, each framework in its own process, timed in turn (A B A B ...) so that
+both see the same machine load, reported as medians and the ratio dendrite / PyTorch:
 
 1. one training epoch of examples/sequence_lstm.py: LSTM(128) -> Dense(10, softmax), Adam,
    sparse categorical cross-entropy, batch 32 (1875 steps), against nn.LSTM(batch_first)
@@ -24,8 +24,12 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+
+# Run as a script, the package that holds the worker processes' entry points is one up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 UNITS = 128
 
@@ -131,14 +135,6 @@ def torch_layer(x: np.ndarray, repeats: int) -> Callable[[], float]:
     return run
 
 
-def alternate(runners: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            times[name].append(run())
-    return times
-
-
 def report(title: str, times: dict[str, list[float]], unit: str, scale: float) -> dict:
     print(title)
     medians = {name: statistics.median(values) * scale for name, values in times.items()}
@@ -150,7 +146,21 @@ def report(title: str, times: dict[str, list[float]], unit: str, scale: float) -
     return medians
 
 
+def worker(name: str, steps: int, batch: int, threads: int) -> tuple[Callable, Callable]:
+    """(epoch, layer) runners of ``name``, built inside its own benchmark process (see
+    isolated.py)."""
+    x, y = load_data(steps * batch)
+    if name == "pytorch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return torch_epoch(x, y, batch), torch_layer(x[:batch], 50)
+    return dendrite_epoch(x, y, batch), dendrite_layer(x[:batch], 50)
+
+
 def main(argv: list[str] | None = None) -> dict:
+    from benchmarks import isolated
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="batches timed per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per framework")
@@ -159,42 +169,32 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     full_steps = math.ceil(60000 / args.batch)
     steps = max(1, min(args.steps, full_steps))
-    x, y = load_data(steps * args.batch)
-    try:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        have_torch = True
-    except ImportError:
-        have_torch = False
     print(
         f"cpu count {os.cpu_count()}, Python {sys.version.split()[0]}, NumPy {np.__version__}, "
-        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
-        + (f", PyTorch {torch.__version__} ({args.threads} threads)" if have_torch else "")
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+        f"PyTorch threads {args.threads}"
     )
-    runners = {"dendrite": dendrite_epoch(x, y, args.batch)}
-    if have_torch:
-        runners["pytorch"] = torch_epoch(x, y, args.batch)
+    specs = {
+        name: ("benchmarks.lstm", "worker", (name, steps, args.batch, args.threads))
+        for name in ("dendrite", "pytorch")
+    }
+    workers, missing = isolated.start(specs)
+    try:
+        epochs = isolated.alternate(workers, args.rounds, index=0)
+        layers = isolated.alternate(workers, max(args.rounds, 5), index=1)
+    finally:
+        isolated.close(workers)
     scale = full_steps / steps
     medians = report(
         f"LSTM({UNITS}) epoch on Fashion-MNIST rows (batch {args.batch}, {steps}/{full_steps} "
         f"steps timed, x{scale:.2f}), {args.rounds} rounds",
-        alternate(runners, args.rounds),
+        epochs,
         "s/epoch",
         scale,
     )
-    sample = x[: args.batch]
-    layers = {"dendrite": dendrite_layer(sample, 50)}
-    if have_torch:
-        layers["pytorch"] = torch_layer(sample, 50)
-    report(
-        f"LSTM({UNITS}) layer forward + backward, one batch of {args.batch}",
-        alternate(layers, max(args.rounds, 5)),
-        "ms",
-        1e3,
-    )
-    if not have_torch:
-        print("  pytorch   missing (not importable)")
+    report(f"LSTM({UNITS}) layer forward + backward, one batch of {args.batch}", layers, "ms", 1e3)
+    for name in missing:
+        print(f"  {name:9s} missing (not importable)")
     return medians
 
 

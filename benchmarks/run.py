@@ -1,5 +1,6 @@
 """All of dendrite's speed targets in one run: each workload in dendrite, PyTorch and (when
-installed) Keras/TensorFlow, one after another in the same invocation (A B A B), as ratios.
+installed) Keras/TensorFlow, one after another in the same invocation (A B A B), as ratios;
+each framework runs in its own process (benchmarks/isolated.py).
 
 Run: python -m benchmarks.run [--quick] [--json PATH]     (or python benchmarks/run.py)
 
@@ -126,21 +127,30 @@ def peak_rss_mb(name: str) -> float | None:
 
 def predict_workload(rounds: int) -> dict:
     """``predict`` on the 10,000 test images with the document's MLP (batch 32, Keras'
-    default), untrained weights: only the inference path is timed."""
-    _, _, xt, _ = mlp.load_data(limit=32)
-    runners = {}
-    for name in FRAMEWORKS:
-        try:
-            runners[name] = _predictor(name, xt)
-        except ImportError:
-            continue
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+    default), untrained weights: only the inference path is timed. Each framework in its
+    own process, taking turns."""
+    from benchmarks import isolated
+
+    specs = {name: ("benchmarks.run", "predictor", (name,)) for name in FRAMEWORKS}
+    workers, _ = isolated.start(specs)
+    try:
+        times = isolated.alternate(workers, rounds)
+    finally:
+        isolated.close(workers)
     return {name: statistics.median(v) for name, v in times.items()}
+
+
+def predictor(name: str):  # noqa: ANN201
+    """A timed ``predict`` of ``name`` on the test images (built in its worker process)."""
+    _, _, xt, _ = mlp.load_data(limit=32)
+    run = _predictor(name, xt)
+
+    def timed() -> float:
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
+
+    return timed
 
 
 def _predictor(name: str, xt: np.ndarray):  # noqa: ANN202

@@ -347,9 +347,15 @@ class Layer:
             inputs, args = args[0], args[1:]
         else:
             inputs = kwargs.pop("inputs")
-        if _contains(inputs, KerasTensor):
+        if type(inputs) is Tensor:
+            # The common case, inline (every layer call of every step comes here).
+            data = inputs.data
+            if self.autocast and data.dtype.kind == "f" and data.dtype != self.dtype:
+                inputs = self._convert(inputs)
+        elif _contains(inputs, KerasTensor):
             return symbolic_call(self, inputs, args, kwargs)
-        inputs = self._convert(inputs)
+        else:
+            inputs = self._convert(inputs)
         if not self.built:
             self._maybe_build(shape_of(inputs))
         spec = self.input_spec
@@ -367,7 +373,7 @@ class Layer:
             kwargs["training"] = training
         mask = kwargs.pop("mask", None)
         if mask is None:
-            mask = _input_mask(inputs)
+            mask = inputs._keras_mask if type(inputs) is Tensor else _input_mask(inputs)
         if takes_mask and mask is not None:
             kwargs["mask"] = mask
         if _CallContext.depth == 0:
