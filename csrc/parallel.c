@@ -9,7 +9,9 @@
  * as it would be in one thread, so the result does not depend on who did which.
  *
  * A claim is a compare-and-swap on a ticket holding (job generation, next chunk), so a
- * helper that wakes after its job ended can never take a chunk of the next job. One
+ * helper that wakes after its job ended can never take a chunk of the next job. There is
+ * no helper on a one-CPU machine or when DENDRITE_NUM_THREADS, OPENBLAS_NUM_THREADS or
+ * OMP_NUM_THREADS is 1. One
  * caller at a time uses the helper (the kernels run without the GIL, so several Python
  * threads may call at once); the others run their job alone. A forked child starts its
  * own helper when it first needs one.
@@ -19,6 +21,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define GENERATION_SHIFT 32
 #define LOW_BITS 0xffffffffL
@@ -37,6 +42,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t caller_lock = PTHREAD_MUTEX_INITIALIZER;
 static int helper_started; /* written under `caller_lock` */
+static int helper_allowed = 1;
 
 /* Claim and run chunks of job `gen` until none is left. */
 static void
@@ -87,9 +93,19 @@ after_fork_in_child(void)
     helper_started = 0;
 }
 
+/* No helper on one CPU, nor when the user asked for one thread (as for BLAS and OpenMP). */
 void
 parallel_init(void)
 {
+    static const char *const limits[] = {"DENDRITE_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                         "OMP_NUM_THREADS"};
+    for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+        const char *value = getenv(limits[k]);
+        if (value != NULL && strcmp(value, "1") == 0)
+            helper_allowed = 0;
+    }
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        helper_allowed = 0;
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
@@ -117,7 +133,8 @@ run_alone(long count, chunk_fn fn, const void *context)
 void
 parallel_for(long count, chunk_fn fn, const void *context, int split)
 {
-    if (!split || count < 2 || count > LOW_BITS || pthread_mutex_trylock(&caller_lock) != 0) {
+    if (!split || !helper_allowed || count < 2 || count > LOW_BITS ||
+        pthread_mutex_trylock(&caller_lock) != 0) {
         run_alone(count, fn, context);
         return;
     }

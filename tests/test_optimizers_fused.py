@@ -254,3 +254,27 @@ def test_a_subclass_that_overrides_update_step_is_not_bypassed():
     Custom().apply([np.ones((3, 2), np.float32), np.ones(2, np.float32)], [kernel, bias])
     assert seen == ["kernel", "bias"]
     assert np.all(kernel.data < 1.0)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+@pytest.mark.parametrize("limit, helper_expected", [(None, True), ("1", False)])
+def test_the_helper_thread_respects_a_one_thread_limit(limit, helper_expected):
+    code = (
+        "import os, numpy as np\n"
+        "from dendrite import _compiled\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "w, g, m, v = (np.ones(600_000, np.float32) for _ in range(4))\n"
+        "_compiled.kernels.adam([(w, g, m, v)], 0.1, 0.001, 1e-7, 1e-3)\n"
+        "print(len(os.listdir('/proc/self/task')) - before, float(w[0]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DENDRITE_NUM_THREADS"}
+    if limit is not None:
+        env["DENDRITE_NUM_THREADS"] = limit
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    added, weight = out.stdout.split()
+    assert float(weight) < 1.0, out.stderr
+    limited = any(os.environ.get(k) == "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+    if (os.cpu_count() or 1) > 1 and not limited:
+        assert (int(added) == 1) is helper_expected
+    else:
+        assert int(added) == 0
