@@ -212,6 +212,43 @@ pool_scatter(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* a * b (both >= 0) into *out; 0 when it would overflow. */
+static int
+multiply(Py_ssize_t a, Py_ssize_t b, Py_ssize_t *out)
+{
+    if (a < 0 || b < 0 || (a != 0 && b > PY_SSIZE_T_MAX / a))
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* The product of `count` factors (each >= 0) into *out; 0 when it would overflow. */
+static int
+product(const Py_ssize_t *factors, int count, Py_ssize_t *out)
+{
+    Py_ssize_t total = 1;
+    for (int k = 0; k < count; k++)
+        if (!multiply(total, factors[k], &total))
+            return 0;
+    *out = total;
+    return 1;
+}
+
+/* The last index a window touches along one axis, (pool - 1) step + (kernel - 1) dilation +
+ * (outputs - 1) pool step, is below `size` (without overflow). */
+static int
+window_fits(Py_ssize_t kernel, Py_ssize_t pool, Py_ssize_t outputs, Py_ssize_t step,
+            Py_ssize_t dilation, Py_ssize_t size)
+{
+    Py_ssize_t a, b, c;
+    const Py_ssize_t last_window[3] = {outputs - 1, pool, step};
+    if (kernel < 1 || pool < 1 || outputs < 1 || step < 1 || dilation < 1 ||
+        !multiply(pool - 1, step, &a) || !multiply(kernel - 1, dilation, &b) ||
+        !product(last_window, 3, &c) || a > PY_SSIZE_T_MAX - b || a + b > PY_SSIZE_T_MAX - c)
+        return 0;
+    return a + b + c < size;
+}
+
 static PyObject *
 col2im(PyObject *self, PyObject *args)
 {
@@ -221,20 +258,24 @@ col2im(PyObject *self, PyObject *args)
                           &job.kh, &job.kw, &job.ph, &job.pw, &job.n, &job.oh, &job.ow, &job.c,
                           &job.sh, &job.sw, &job.dh, &job.dw, &job.hp, &job.wp))
         return NULL;
+    const Py_ssize_t cols_factors[8] = {job.kh, job.kw, job.ph, job.pw,
+                                        job.n, job.oh, job.ow, job.c};
+    const Py_ssize_t out_factors[4] = {job.n, job.hp, job.wp, job.c};
+    Py_ssize_t sizes[2];
+    /* every slab must lie inside the output, and no size may overflow */
+    int fits = job.n >= 0 && job.c >= 1 && product(cols_factors, 8, &sizes[0]) &&
+               product(out_factors, 4, &sizes[1]) &&
+               window_fits(job.kh, job.ph, job.oh, job.sh, job.dh, job.hp) &&
+               window_fits(job.kw, job.pw, job.ow, job.sw, job.dw, job.wp);
+    if (!fits) {
+        PyErr_SetString(PyExc_ValueError, "col2im: the windows do not fit the output");
+        return NULL;
+    }
     Py_buffer views[2];
     if (get_buffers(objects, views, 2, 0x2) < 0)
         return NULL;
     const int floats[2] = {0, 1};
-    const Py_ssize_t sizes[2] = {job.kh * job.kw * job.ph * job.pw * job.n * job.oh * job.ow * job.c,
-                                 job.n * job.hp * job.wp * job.c};
-    /* every slab must lie inside the output */
-    int fits = job.kh > 0 && job.kw > 0 && job.ph > 0 && job.pw > 0 && job.oh > 0 && job.ow > 0 &&
-               job.sh > 0 && job.sw > 0 && job.dh > 0 && job.dw > 0 &&
-               (job.ph - 1) * job.sh + (job.kh - 1) * job.dh + (job.oh - 1) * job.ph * job.sh < job.hp &&
-               (job.pw - 1) * job.sw + (job.kw - 1) * job.dw + (job.ow - 1) * job.pw * job.sw < job.wp;
-    if (!fits || check_floats(views, floats, 2, sizes) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "col2im: the windows do not fit the output");
+    if (check_floats(views, floats, 2, sizes) < 0) {
         release(views, 2);
         return NULL;
     }

@@ -81,15 +81,23 @@ helper_main(void *unused)
     return NULL;
 }
 
+/* The child of a fork has no helper, and no job: a parent's thread may have been inside
+ * parallel_for, leaving a ticket and a context (on its stack) that a new helper must never
+ * see. */
 static void
 after_fork_in_child(void)
 {
     pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_t fresh_caller_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t fresh_wake = PTHREAD_COND_INITIALIZER;
+    Job no_job = {NULL, NULL, 0};
     lock = fresh_lock;
     caller_lock = fresh_caller_lock;
     wake = fresh_wake;
+    job = no_job;
+    generation = 0;
+    atomic_store(&ticket, 0);
+    atomic_store(&chunks_done, 0);
     helper_started = 0;
 }
 

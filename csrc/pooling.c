@@ -2,7 +2,8 @@
  * ops/conv_pool.py: _pool and _unpool).
  *
  * pool_max      out = relu?(max_k z[k] + bias), winner = first k holding the maximum
- *               (a later k takes over only where strictly greater; NaN wins and stays);
+ *               (a later k takes over only where strictly greater; NaN wins and stays;
+ *               zeros keep np.maximum's sign: the second operand of a tie);
  * pool_scatter  out[k] = g * (winner == k), for each place k of the pooling window (g first
  *               masked by a ReLU's output when one is given).
  */
@@ -26,18 +27,19 @@
         uint8_t place = (uint8_t)k;                                                        \
         for (Py_ssize_t i = 0; i < count; i++) {                                           \
             T candidate = candidates[i], best = o[i];                                      \
-            /* np.maximum: NaN if either is NaN; np.greater: False with a NaN */            \
+            /* np.greater: False with a NaN. np.maximum(best, candidate): NaN if either  \
+             * is, else the second operand unless the first is greater (+0 over -0). */    \
             w[i] = candidate > best ? place : w[i];                                        \
-            o[i] = (!(candidate <= best) && best == best) ? candidate : best;              \
+            o[i] = (best != best || best > candidate) ? best : candidate;                  \
         }                                                                                  \
     }                                                                                      \
     if (bias)                                                                              \
         for (Py_ssize_t row = 0; row < count; row += features)                             \
             for (Py_ssize_t f = 0; f < features; f++)                                      \
                 o[row + f] = o[row + f] + bias[f];                                         \
-    if (relu)                                                                              \
+    if (relu) /* np.maximum(o, 0): NaN stays, -0 becomes +0 */                           \
         for (Py_ssize_t i = 0; i < count; i++)                                             \
-            o[i] = o[i] < 0 ? 0 : o[i];
+            o[i] = (o[i] != o[i] || o[i] > 0) ? o[i] : 0;
 
 VECTOR_CLONES static void
 pool_max_f32(const float *restrict z, const float *restrict bias, float *restrict out,

@@ -31,17 +31,19 @@ kernels: ModuleType | None = _load()
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def usable(written: np.ndarray, *arrays: np.ndarray) -> bool:
-    """Whether a kernel may write ``written`` in place and read ``arrays``: all C-contiguous,
-    the floating ones of ``written``'s dtype (float32 or float64), the others uint8."""
+def usable(written: np.ndarray, *floats: np.ndarray, indices: tuple = ()) -> bool:
+    """Whether a kernel may write ``written`` in place and read ``floats`` and ``indices``:
+    all C-contiguous, ``written`` and ``floats`` float32 or float64 of one dtype, the
+    ``indices`` (pooling winners) uint8."""
     if kernels is None or written.dtype not in _FLOATS:
         return False
     if not (written.flags.c_contiguous and written.flags.writeable):
         return False
     dtype = written.dtype
-    for array in arrays:
-        if not array.flags.c_contiguous:
+    for array in floats:
+        if array.dtype != dtype or not array.flags.c_contiguous:
             return False
-        if array.dtype != dtype and array.dtype != np.uint8:
+    for array in indices:
+        if array.dtype != np.uint8 or not array.flags.c_contiguous:
             return False
     return True

@@ -40,13 +40,17 @@ def _assert_same(a, b):
 @pytest.mark.parametrize("relu", [False, True])
 def test_pool_max_and_its_winners_match_numpy(dtype, places, bias, relu, monkeypatch):
     rng = np.random.default_rng(places)
-    # small integers: many ties, where the first maximum must win
-    z = rng.integers(-3, 4, size=(places, 20_003, 5)).astype(dtype)
+    # small integers: many ties, where the first maximum must win; 70,001 x 4 is split
+    # between the caller and the helper thread
+    z = rng.integers(-3, 4, size=(places, 70_001, 4)).astype(dtype)
+    z[:, 20:40] = rng.choice(np.array([0.0, -0.0], dtype), size=(places, 20, 4))
     z[rng.integers(0, places), 7, 2] = np.nan
     z[:, 11, 1] = np.nan
-    b = rng.standard_normal(5).astype(dtype) if bias else None
+    b = rng.standard_normal(4).astype(dtype) if bias else None
     fast, reference = _both(monkeypatch, lambda: conv_pool._pool(z, b, relu))
     _assert_same(fast, reference)
+    # the same bits: zeros keep the same sign (np.maximum returns +0 for max(-0, +0))
+    np.testing.assert_array_equal(np.signbit(fast[0]), np.signbit(reference[0]))
     assert np.isnan(fast[0][7, 2]) and np.isnan(fast[0][11, 1])
 
 
@@ -74,7 +78,7 @@ def test_pool_scatter_matches_numpy(dtype, shape, relu, monkeypatch):
         ((3, 13, 13, 4), (3, 3, 4, 6), (1, 1), (1, 1), (2, 2)),
         ((2, 17, 15, 3), (3, 2, 3, 5), (2, 1), (1, 2), (2, 3)),
         ((2, 12, 12, 8), (2, 2, 8, 4), (1, 1), (1, 1), (1, 1)),
-        ((40, 9, 9, 16), (3, 3, 16, 8), (1, 1), (1, 1), (2, 2)),  # enough to split
+        ((40, 13, 13, 40), (3, 3, 40, 8), (1, 1), (1, 1), (2, 2)),  # enough to split
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -155,4 +159,30 @@ def test_kernels_refuse_buffers_that_do_not_fit():
             (3, 3, 2, 2, 1, 5, 5, 2),
             (1, 1, 1, 1),
             (11, 11),
+        )
+
+
+def test_a_bias_of_another_dtype_takes_the_numpy_path(monkeypatch):
+    z = np.arange(24, dtype=np.float32).reshape(2, 4, 3)
+    bias = np.array([1, 2, 3], np.uint8)
+    fast, reference = _both(monkeypatch, lambda: conv_pool._pool(z, bias, True))
+    _assert_same(fast, reference)
+
+
+def test_col2im_sizes_that_would_overflow_are_refused():
+    with pytest.raises(ValueError, match="do not fit"):
+        _compiled.kernels.col2im(
+            np.empty(0, np.float32),
+            np.empty(0, np.float32),
+            (1, 1, 1, 1, 4, 1, 1, 2**62),
+            (1, 1, 1, 1),
+            (1, 1),
+        )
+    with pytest.raises(ValueError, match="do not fit"):
+        _compiled.kernels.col2im(
+            np.empty(0, np.float32),
+            np.empty(0, np.float32),
+            (1, 1, 1, 1, -1, 1, 1, 1),
+            (1, 1, 1, 1),
+            (1, 1),
         )

@@ -1,4 +1,4 @@
-"""The compiled fused updates (optimizers/_kernels.c) against the NumPy passes they replace.
+"""The compiled Adam update (csrc/adam.c) against the NumPy passes it replaces.
 
 The fused path must give bit-identical weights and slots; every case it cannot take
 (AMSGrad, float16, a non-contiguous gradient, the kernels switched off) must fall back to

@@ -67,7 +67,7 @@ def _pool(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``relu?(max_k z[k] + bias)`` over the places k of z (K, rows, F), and the winners."""
     places, rows, features = z.shape
-    if places > 1 and _compiled.usable(z, *([] if bias is None else [bias])):
+    if 1 < places <= 255 and _compiled.usable(z, *(() if bias is None else (bias,))):
         out = np.empty((rows, features), z.dtype)
         winner = np.empty((rows, features), np.uint8)
         _compiled.kernels.pool_max(z, bias, out, winner, places, features, relu)
@@ -87,9 +87,8 @@ def _unpool(
     ReLU output): ``g`` masked by ``relu_out > 0``, and (places, *g.shape) holding that
     masked gradient times ``[winner == k]`` in block k."""
     out = np.empty((places, *g.shape), g.dtype)
-    if winner is not None and _compiled.usable(
-        out, g, winner, *([relu_out] if relu_out is not None else [])
-    ):
+    relu = () if relu_out is None else (relu_out,)
+    if winner is not None and _compiled.usable(out, g, *relu, indices=(winner,)):
         masked = None if relu_out is None else np.empty_like(g)
         _compiled.kernels.pool_scatter(g, winner, out, places, relu_out, masked)
         return (g if masked is None else masked), out
