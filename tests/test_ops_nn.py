@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dendrite import ops
 from dendrite.core import Tensor, no_grad
+from dendrite.ops import nn
 from dendrite.ops.nn import (
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
@@ -344,3 +346,25 @@ def test_keras_ops_probabilities_and_logits():
         sparse_categorical_crossentropy(y, z)
     with pytest.raises(ValueError, match="label 4 is out of range for 4 classes"):
         sparse_categorical_crossentropy(np.array([0, 4, 1, 1, 2]), p)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_crossentropy_of_a_recorded_softmax_reuses_it_exactly(dtype):
+    """With y = softmax(z) in the graph, the cross-entropy takes the softmax's own shift,
+    sum and probabilities: the loss and the gradient are the bits that the fused op
+    computes from the logits."""
+    rng = np.random.default_rng(5)
+    z_data = (rng.standard_normal((7, 5)) * 4).astype(dtype)
+    labels = rng.integers(0, 5, 7)
+    upstream = rng.standard_normal(7).astype(dtype)
+    results = []
+    for through_softmax in (True, False):
+        z = Tensor(z_data, requires_grad=True)
+        if through_softmax:
+            loss = nn.sparse_categorical_crossentropy(labels, ops.softmax(z))
+        else:
+            loss = nn.sparse_softmax_cross_entropy(labels, z)
+        loss.backward(upstream)
+        results.append((loss.data, z.grad))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

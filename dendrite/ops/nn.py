@@ -127,6 +127,7 @@ class SparseSoftmaxCrossEntropy(Function):
         logits: np.ndarray,
         axis: int = -1,
         ignore_class: int | None = None,
+        softmax: tuple | None = None,
     ) -> np.ndarray:
         op = "sparse_softmax_cross_entropy"
         axis = _class_axis(axis, logits.ndim, op)
@@ -138,11 +139,16 @@ class SparseSoftmaxCrossEntropy(Function):
             )
         labels, valid = check_sparse_labels(labels, logits.shape[axis], ignore_class, op)
         z = _moved_to_last(logits, axis)
-        # The ufuncs' own reductions: ndarray.max/sum add a Python wrapper (hot path).
-        top = np.maximum.reduce(z, axis=-1, keepdims=True)
-        exp = z - top
-        np.exp(exp, out=exp)
-        total = np.add.reduce(exp, axis=-1, keepdims=True)
+        if softmax is not None and axis == logits.ndim - 1:
+            # The recorded softmax of these logits already holds e^(z - m) / sum, m and sum.
+            probabilities, _, top, total = softmax
+        else:
+            probabilities = None
+            # The ufuncs' own reductions: ndarray.max/sum add a Python wrapper (hot path).
+            top = np.maximum.reduce(z, axis=-1, keepdims=True)
+            exp = z - top
+            np.exp(exp, out=exp)
+            total = np.add.reduce(exp, axis=-1, keepdims=True)
         classes = z.shape[-1]
         # Each sample's label as an index into the flattened logits (1-D indexing is about
         # twice as fast as a pair of index arrays, and the backward reuses it).
@@ -156,8 +162,10 @@ class SparseSoftmaxCrossEntropy(Function):
         if valid is not None:
             loss *= valid
         if self.needs_grad and self.needs_grad[1]:
-            exp /= total
-            self.saved = (at_label, exp, valid, axis)
+            if probabilities is None:
+                exp /= total
+                probabilities = exp
+            self.saved = (at_label, probabilities, valid, axis)
         return loss
 
     def backward(self, g: np.ndarray) -> tuple:
@@ -386,9 +394,15 @@ def sparse_categorical_crossentropy(
             f"output without its class axis: expected {expected} (or with a trailing 1), "
             f"got {labels.shape} for an output of shape {output.shape}."
         )
-    logits = output if from_logits else softmax_logits(output, axis)
+    if from_logits:
+        return sparse_softmax_cross_entropy(labels, output, axis=axis, ignore_class=ignore_class)
+    logits = softmax_logits(output, axis)
     if logits is not None:
-        return sparse_softmax_cross_entropy(labels, logits, axis=axis, ignore_class=ignore_class)
+        # The softmax's own shift, sum and probabilities: the same values the fused op
+        # would compute again from the logits.
+        return SparseSoftmaxCrossEntropy.apply(
+            labels, logits, axis=axis, ignore_class=ignore_class, softmax=output._ctx.saved
+        )
     labels, valid = check_sparse_labels(labels, output.shape[axis], ignore_class, op)
     p = clip(output / reduce_sum(output, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
     picked = take_along_axis(p, np.expand_dims(labels, axis), axis=axis)

@@ -52,13 +52,17 @@ def _axes(axis: Any, ndim: int, op: str) -> tuple:
 class Softmax(Function):
     def forward(self, x: np.ndarray, axis: Any = -1) -> np.ndarray:
         axes = _axes(axis, x.ndim, "softmax")
-        e = np.exp(x - _shift(x, axes))
-        out = e / _sum(e, axis=axes, keepdims=True)
-        self.saved = (out, axes)
+        shift = _shift(x, axes)
+        e = np.exp(x - shift)
+        total = _sum(e, axis=axes, keepdims=True)
+        out = e / total
+        # shift and total are kept for a cross-entropy that follows (ops.nn reuses them
+        # instead of computing them again from the logits).
+        self.saved = (out, axes, shift, total)
         return out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        y, axes = self.saved
+        y, axes = self.saved[:2]
         gy = g * y
         return gy - y * _sum(gy, axis=axes, keepdims=True)
 
