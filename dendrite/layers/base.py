@@ -347,23 +347,14 @@ class Layer:
             inputs, args = args[0], args[1:]
         else:
             inputs = kwargs.pop("inputs")
-        if type(inputs) is Tensor:
-            # The common case, inline (every layer call of every step comes here).
-            data = inputs.data
-            if self.autocast and data.dtype.kind == "f" and data.dtype != self.dtype:
-                inputs = self._convert(inputs)
-        elif _contains(inputs, KerasTensor):
+        # A plain Tensor (every layer call of a training step) is never symbolic.
+        if type(inputs) is not Tensor and _contains(inputs, KerasTensor):
             return symbolic_call(self, inputs, args, kwargs)
-        else:
-            inputs = self._convert(inputs)
+        inputs = self._convert(inputs)
         if not self.built:
             self._maybe_build(shape_of(inputs))
-        spec = self.input_spec
-        if spec is not None:
-            if type(spec) is InputSpec and isinstance(inputs, Tensor):
-                spec.check(self.name, 0, inputs.data.shape)
-            else:
-                self._check_input_spec(inputs)
+        if self.input_spec is not None:
+            self._check_input_spec(inputs)
         takes_training, takes_mask = _call_arguments(type(self))
         previous = _CallContext.training
         training = kwargs.pop("training", None)
@@ -373,7 +364,7 @@ class Layer:
             kwargs["training"] = training
         mask = kwargs.pop("mask", None)
         if mask is None:
-            mask = inputs._keras_mask if type(inputs) is Tensor else _input_mask(inputs)
+            mask = _input_mask(inputs)
         if takes_mask and mask is not None:
             kwargs["mask"] = mask
         if _CallContext.depth == 0:
@@ -430,7 +421,11 @@ class Layer:
         return Tensor._make(array)
 
     def _check_input_spec(self, inputs: Any) -> None:
-        specs = self.input_spec if isinstance(self.input_spec, list) else [self.input_spec]
+        spec = self.input_spec
+        if isinstance(inputs, Tensor) and isinstance(spec, InputSpec):
+            spec.check(self.name, 0, inputs.data.shape)  # one input, one spec: no lists
+            return
+        specs = spec if isinstance(spec, list) else [spec]
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         for index, (spec, x) in enumerate(zip(specs, items)):
             if spec is not None:

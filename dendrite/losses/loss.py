@@ -174,8 +174,7 @@ class Loss:
         if not self.integer_targets:
             y_true = targets_like(y_true, y_pred)
         values = self.call(y_true, y_pred)
-        if type(values) is not Tensor or values.data.dtype != y_pred.data.dtype:
-            values = as_float_tensor(values, y_pred.dtype)
+        values = as_float_tensor(values, y_pred.dtype)
         mask = self.loss_mask(y_true, values)
         if in_mask is not None:
             in_mask = as_array(in_mask).astype(bool, copy=False)

@@ -259,10 +259,9 @@ sparse_categorical_crossentropy.integer_targets = True  # type: ignore[attr-defi
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for integer labels (see ``sparse_categorical_crossentropy``).
 
-    With ``ignore_class``, samples with that label are left out of the mean.
+    With ``ignore_class``, samples with that label are left out of the mean. The labels stay
+    integer (``integer_targets``, from the function).
     """
-
-    integer_targets = True
 
     def __init__(
         self,
