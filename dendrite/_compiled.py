@@ -31,17 +31,22 @@ kernels: ModuleType | None = _load()
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def usable(written: np.ndarray, *floats: np.ndarray, indices: tuple = ()) -> bool:
-    """Whether a kernel may write ``written`` in place and read ``floats`` and ``indices``:
-    all C-contiguous, ``written`` and ``floats`` float32 or float64 of one dtype, the
-    ``indices`` (pooling winners) uint8."""
-    if kernels is None or written.dtype not in _FLOATS:
+def usable(*floats: np.ndarray, written: tuple = (), indices: tuple = ()) -> bool:
+    """Whether a kernel may read ``floats``, update ``written`` in place and read the uint8
+    ``indices`` (pooling winners): all C-contiguous, the float ones (``floats`` and
+    ``written``) float32 or float64 of one dtype, the ``written`` ones writeable. Arrays a
+    caller allocates for a kernel's output need no check."""
+    if kernels is None:
         return False
-    if not (written.flags.c_contiguous and written.flags.writeable):
+    arrays = floats + written
+    dtype = arrays[0].dtype
+    if dtype not in _FLOATS:
         return False
-    dtype = written.dtype
-    for array in floats:
+    for array in arrays:
         if array.dtype != dtype or not array.flags.c_contiguous:
+            return False
+    for array in written:
+        if not array.flags.writeable:
             return False
     for array in indices:
         if array.dtype != np.uint8 or not array.flags.c_contiguous:

@@ -88,7 +88,7 @@ def _unpool(
     masked gradient times ``[winner == k]`` in block k."""
     out = np.empty((places, *g.shape), g.dtype)
     relu = () if relu_out is None else (relu_out,)
-    if winner is not None and _compiled.usable(out, g, *relu, indices=(winner,)):
+    if winner is not None and _compiled.usable(g, *relu, indices=(winner,)):
         masked = None if relu_out is None else np.empty_like(g)
         _compiled.kernels.pool_scatter(g, winner, out, places, relu_out, masked)
         return (g if masked is None else masked), out

@@ -250,7 +250,7 @@ def col2im(cols: np.ndarray, shape: tuple, geom: Geometry, pool: tuple = (1, 1))
     ph, pw = pool
     if kh == kw == sh == sw == ph == pw == 1 and (oh, ow) == (hp, wp):
         return cols.reshape(shape)
-    if _compiled.usable(cols, cols):
+    if _compiled.usable(cols):
         out = np.empty(shape, cols.dtype)
         sizes = (kh, kw, ph, pw, n, oh, ow, c)
         _compiled.kernels.col2im(cols, out, sizes, (sh, sw, dh, dw), (hp, wp))

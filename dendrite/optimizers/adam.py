@@ -104,7 +104,7 @@ class Adam(Optimizer):
             w = variable.data
             m = self._momentums[index].data
             v = self._velocities[index].data
-            if _compiled.usable(w, gradient, m, v):
+            if _compiled.usable(gradient, written=(w, m, v)):
                 fused.append((w, gradient, m, v))
             else:
                 self.update_step(gradient, variable, learning_rate)
