@@ -41,7 +41,7 @@ from dendrite.ops.creation import cast
 from dendrite.ops.indexing import take_along_axis
 from dendrite.ops.movement import reshape
 from dendrite.ops.reduce import sum as reduce_sum
-from dendrite.ops.softmax import Softmax
+from dendrite.ops.softmax import recorded_softmax
 from dendrite.ops.unary import log, negative
 
 _vecdot = getattr(np, "vecdot", None)
@@ -118,7 +118,9 @@ class SparseSoftmaxCrossEntropy(Function):
     """Per-sample ``-log_softmax(z)[k]`` for integer labels ``k`` (see the module docstring).
 
     ``ignore_class``: labels equal to it give loss 0 and gradient 0 (Keras's option, for
-    "void" pixels in segmentation).
+    "void" pixels in segmentation). ``softmax``: (probabilities, shift, sum) of these
+    logits from a recorded softmax over the last axis (``recorded_softmax``), used instead
+    of computing them again; the result is the same.
     """
 
     def forward(
@@ -140,8 +142,8 @@ class SparseSoftmaxCrossEntropy(Function):
         labels, valid = check_sparse_labels(labels, logits.shape[axis], ignore_class, op)
         z = _moved_to_last(logits, axis)
         if softmax is not None and axis == logits.ndim - 1:
-            # The recorded softmax of these logits already holds e^(z - m) / sum, m and sum.
-            probabilities, _, top, total = softmax
+            # The recorded softmax of these logits: e^(z - m) / sum, m and sum.
+            probabilities, top, total = softmax
         else:
             probabilities = None
             # The ufuncs' own reductions: ndarray.max/sum add a Python wrapper (hot path).
@@ -293,17 +295,10 @@ EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [eps, 
 
 
 def softmax_logits(output: Any, axis: int = -1) -> Tensor | None:
-    """The logits ``z`` when ``output = softmax(z)`` over ``axis`` is in the recorded graph.
-
-    TensorFlow-Keras keeps the logits of a softmax output for the same purpose: a
-    cross-entropy then starts from them, exact and stable even for saturated outputs.
-    """
-    ctx = getattr(output, "_ctx", None)
-    if not isinstance(ctx, Softmax) or ctx.inputs is None or not isinstance(ctx.saved, tuple):
-        return None
-    if tuple(ctx.saved[1]) != (axis % max(output.ndim, 1),):
-        return None
-    return ctx.inputs[0]
+    """The logits ``z`` when ``output = softmax(z)`` over ``axis`` is in the recorded graph
+    (see ``recorded_softmax``)."""
+    found = recorded_softmax(output, axis)
+    return None if found is None else found.logits
 
 
 def sigmoid_logits(output: Any) -> Tensor | None:
@@ -396,12 +391,16 @@ def sparse_categorical_crossentropy(
         )
     if from_logits:
         return sparse_softmax_cross_entropy(labels, output, axis=axis, ignore_class=ignore_class)
-    logits = softmax_logits(output, axis)
-    if logits is not None:
-        # The softmax's own shift, sum and probabilities: the same values the fused op
-        # would compute again from the logits.
+    found = recorded_softmax(output, axis)
+    if found is not None:
+        # The softmax's own probabilities, shift and sum: the values the fused op would
+        # compute again from the logits.
         return SparseSoftmaxCrossEntropy.apply(
-            labels, logits, axis=axis, ignore_class=ignore_class, softmax=output._ctx.saved
+            labels,
+            found.logits,
+            axis=axis,
+            ignore_class=ignore_class,
+            softmax=(found.probabilities, found.shift, found.total),
         )
     labels, valid = check_sparse_labels(labels, output.shape[axis], ignore_class, op)
     p = clip(output / reduce_sum(output, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)

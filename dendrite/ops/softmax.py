@@ -12,7 +12,7 @@ primitives: the compositions would be slower and would lose the stability of the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,8 +56,7 @@ class Softmax(Function):
         e = np.exp(x - shift)
         total = _sum(e, axis=axes, keepdims=True)
         out = e / total
-        # shift and total are kept for a cross-entropy that follows (ops.nn reuses them
-        # instead of computing them again from the logits).
+        # shift and total are kept for a cross-entropy that follows (recorded_softmax).
         self.saved = (out, axes, shift, total)
         return out
 
@@ -65,6 +64,28 @@ class Softmax(Function):
         y, axes = self.saved[:2]
         gy = g * y
         return gy - y * _sum(gy, axis=axes, keepdims=True)
+
+
+class RecordedSoftmax(NamedTuple):
+    """``probabilities = e^(logits - shift) / total`` as a recorded Softmax node computed it."""
+
+    logits: Tensor
+    probabilities: np.ndarray
+    shift: np.ndarray
+    total: np.ndarray
+
+
+def recorded_softmax(output: Any, axis: int = -1) -> RecordedSoftmax | None:
+    """The logits and intermediate values of ``output = softmax(logits)`` over ``axis`` when
+    that node is in the recorded graph (a cross-entropy then starts from them, exact and
+    stable even for saturated outputs, as TensorFlow-Keras does); None otherwise."""
+    ctx = getattr(output, "_ctx", None)
+    if not isinstance(ctx, Softmax) or ctx.inputs is None or not isinstance(ctx.saved, tuple):
+        return None
+    probabilities, axes, shift, total = ctx.saved
+    if tuple(axes) != (axis % max(output.ndim, 1),):
+        return None
+    return RecordedSoftmax(ctx.inputs[0], probabilities, shift, total)
 
 
 @register("log_softmax")
