@@ -150,7 +150,7 @@ pool_max(PyObject *self, PyObject *args)
     if (get_buffers(objects, views, 4, 0xc) < 0)
         return NULL;
     Py_ssize_t size = views[2].len / (views[2].itemsize ? views[2].itemsize : 1);
-    if (places < 1 || places > 255 || features < 1 || size % features != 0) {
+    if (places < 1 || places > 256 || features < 1 || size % features != 0) {
         release(views, 4);
         PyErr_SetString(PyExc_ValueError, "pool_max: bad places or features");
         return NULL;
@@ -195,7 +195,7 @@ pool_scatter(PyObject *self, PyObject *args)
     Py_ssize_t size = views[0].len / (views[0].itemsize ? views[0].itemsize : 1);
     const int floats[4] = {0, 2, 3, 4};
     const Py_ssize_t sizes[4] = {size, places * size, size, size};
-    if (places < 1 || places > 255 || check_floats(views, floats, relu ? 4 : 2, sizes) < 0 ||
+    if (places < 1 || places > 256 || check_floats(views, floats, relu ? 4 : 2, sizes) < 0 ||
         check_bytes(&views[1], size) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "pool_scatter: bad places");

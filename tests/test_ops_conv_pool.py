@@ -130,6 +130,16 @@ def test_errors_name_the_op_and_shapes():
         conv_max_pool(x, kernel, bias, pool_size=4)
     with pytest.raises(ValueError, match=r"bias of shape \(4,\)"):
         conv_max_pool(x, kernel, np.zeros(3))
+    big, k2, _ = _inputs((1, 19, 19, 1), (3, 3, 1, 2))
+    with pytest.raises(ValueError, match=r"17 x 17 = 289 places.*256.*separate ops"):
+        conv_max_pool(big, k2, pool_size=17)
+
+
+def test_the_largest_pool_window_it_indexes_equals_the_unfused_ops():
+    x, kernel, bias = _inputs((2, 18, 18, 2), (3, 3, 2, 3))
+    fused = conv_max_pool(x, kernel, bias, pool_size=16, relu=True)
+    unfused = max_pool(fused_conv(x, kernel, bias, relu=True), 16)
+    np.testing.assert_array_equal(fused.data, unfused.data)
 
 
 # --- the Sequential fusion ----------------------------------------------------------------
@@ -199,14 +209,16 @@ def test_sequential_fuses_conv_and_pool_with_the_same_values_and_gradients():
         MaxPooling2D(2, padding="same"),
         MaxPooling2D(2, strides=1),
         MaxPooling2D(2, data_format="channels_first"),
+        MaxPooling2D(17),
     ],
-    ids=["same", "overlapping", "channels_first"],
+    ids=["same", "overlapping", "channels_first", "over_256_places"],
 )
 def test_pairs_that_are_not_fused(pool_layer):
+    size = 8 if pool_layer.pool_size[0] < 8 else pool_layer.pool_size[0] + 2
     model = dn.keras.Sequential(
-        [dn.keras.Input((8, 8, 3)), Conv2D(4, 3, activation="relu"), pool_layer]
+        [dn.keras.Input((size, size, 3)), Conv2D(4, 3, activation="relu"), pool_layer]
     )
-    y = model(np.ones((2, 8, 8, 3), np.float32))
+    y = model(np.ones((2, size, size, 3), np.float32))
     assert "ConvMaxPool" not in _nodes(y)
 
 

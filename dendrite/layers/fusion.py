@@ -11,11 +11,13 @@ TensorFlow's Conv2D + BiasAdd + Relu remapping.
 
 A pair is fused only when both layers are exactly these built-in classes (a subclass may
 override ``call``), already built, channels_last, without groups, activity regularizers or
-an input mask, and the pooling is 'valid' with strides equal to its pool size.
+an input mask, and the pooling is 'valid' with strides equal to its pool size and a window
+of at most 256 places (the op keeps each window's winner as a uint8).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from dendrite.core import Tensor
@@ -24,7 +26,7 @@ from dendrite.layers.base import Layer
 from dendrite.layers.conv import Conv1D, Conv2D
 from dendrite.layers.pooling import MaxPooling1D, MaxPooling2D
 from dendrite.layers.symbolic import KerasTensor
-from dendrite.ops.conv_pool import conv_max_pool
+from dendrite.ops.conv_pool import MAX_PLACES, conv_max_pool
 
 _POOL_AFTER = {Conv1D: MaxPooling1D, Conv2D: MaxPooling2D}
 
@@ -43,6 +45,7 @@ def fusable_conv_pool(conv: Layer, pool: Layer) -> bool:
         and pool.activity_regularizer is None
         and pool.padding == "valid"
         and pool.strides == pool.pool_size
+        and math.prod(pool.pool_size) <= MAX_PLACES
     )
 
 

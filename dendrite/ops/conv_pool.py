@@ -43,6 +43,9 @@ from dendrite.ops.windows import (
     pad_spatial,
 )
 
+# The winner of each pooling window is kept as a uint8: at most this many places.
+MAX_PLACES = 256
+
 
 def _first_max(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The element-wise maximum of ``candidates`` (K, ...) and, when K > 1, the index of the
@@ -67,7 +70,7 @@ def _pool(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``relu?(max_k z[k] + bias)`` over the places k of z (K, rows, F), and the winners."""
     places, rows, features = z.shape
-    if 1 < places <= 255 and _compiled.usable(z, *(() if bias is None else (bias,))):
+    if places > 1 and _compiled.usable(z, *(() if bias is None else (bias,))):
         out = np.empty((rows, features), z.dtype)
         winner = np.empty((rows, features), np.uint8)
         _compiled.kernels.pool_max(z, bias, out, winner, places, features, relu)
@@ -129,6 +132,12 @@ class ConvMaxPool(Function):
         op = "conv_max_pool"
         oh, ow = checked_output_size(x, kernel, bias, padding, strides, dilation, 1, op)
         (sh, sw), (dh, dw), (ph, pw) = strides, dilation, pool
+        if ph * pw > MAX_PLACES:
+            raise ValueError(
+                f"conv_max_pool: a pool window of {ph} x {pw} = {ph * pw} places is larger than "
+                f"the {MAX_PLACES} this op indexes (the winner of each window is a uint8); "
+                f"run the convolution and MaxPooling as separate ops."
+            )
         if oh // ph <= 0 or ow // pw <= 0:
             raise ValueError(
                 f"conv_max_pool: the pool size {tuple(pool)} does not fit the convolution's "
