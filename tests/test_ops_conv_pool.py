@@ -86,6 +86,22 @@ def test_fused_gradchecks_in_float64(case, relu):
     gradcheck(fn, x, kernel, bias, name=f"conv_max_pool{case}")
 
 
+@pytest.mark.parametrize("op", ["fused", "conv"])
+def test_gradchecks_with_enough_rows_for_the_matrix_vector_bias_gradient(op):
+    # 8 x 12 x 12 = 1,152 pooled rows (and 4,608 convolution rows): the bias gradient is
+    # then summed by ones @ g (ops._util.sum_rows), not by NumPy's reduction.
+    x = RNG.standard_normal((8, 26, 26, 1))
+    kernel = RNG.standard_normal((3, 3, 1, 2))
+    bias = RNG.standard_normal(2)
+
+    def fn(x, k, b):
+        if op == "fused":
+            return conv_max_pool(x, k, b, pool_size=2, relu=True)
+        return fused_conv(x, k, b)
+
+    gradcheck(fn, x, kernel, bias, name=f"{op} with many rows")
+
+
 def test_fused_without_bias_and_with_only_the_kernel_trainable():
     x, kernel = RNG.standard_normal((2, 6, 6, 3)), RNG.standard_normal((3, 3, 3, 2))
     gradcheck(lambda x, k: conv_max_pool(x, k, pool_size=2, relu=True), x, kernel)

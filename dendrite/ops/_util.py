@@ -43,8 +43,11 @@ _add_reduce = np.add.reduce
 def sum_rows(g2: np.ndarray) -> np.ndarray:
     """The column sums of a 2-D ``g2`` (the gradient of a bias added to every row).
 
-    As a matrix-vector product: NumPy's reduction over the outer axis runs one short inner
-    loop per row, about five times slower for a convolution's (N H W, C) gradient."""
+    Many rows (a convolution's (N H W, C) gradient) as a matrix-vector product: NumPy's
+    reduction over the outer axis runs one short inner loop per row, about five times
+    slower there. A few rows (a dense layer's batch) directly, without BLAS' call."""
+    if g2.shape[0] < 1024:
+        return _add_reduce(g2, axis=0)
     return np.ones(g2.shape[0], g2.dtype) @ g2
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._util import sum_rows
 
 
 @register("dense")
@@ -44,7 +45,7 @@ class Dense(Function):
         needs_x, needs_kernel, needs_bias = self.needs_grad
         gx = (g @ kernel.T).reshape(x_shape) if needs_x else None
         gk = flat.T @ g if needs_kernel else None
-        gb = np.add.reduce(g, axis=0) if needs_bias else None
+        gb = sum_rows(g) if needs_bias else None
         return gx, gk, gb
 
 
