@@ -2,7 +2,7 @@
  *
  * Arrays come through the buffer protocol (no NumPy headers needed) and must be
  * C-contiguous; the float ones all float32 ('f') or all float64 ('d'). The Python side
- * (dendrite/_compiled.py) checks dtypes and layouts before calling, so the errors here are
+ * (dendrite/_native.py) checks dtypes and layouts before calling, so the errors here are
  * a last line of defence, never a user's error message.
  */
 #include "kernels.h"

@@ -18,7 +18,7 @@ from dendrite import (
     saving,
     utils,
 )
-from dendrite._backend import floatx, set_floatx
+from dendrite._settings import floatx, set_floatx
 from dendrite.core import GradientTape, Tensor, Variable, enable_grad, no_grad
 from dendrite.layers import Input, activations, constraints, initializers, regularizers
 from dendrite.models import Model, Sequential
@@ -26,11 +26,6 @@ from dendrite.ops import convert_to_numpy, convert_to_tensor
 from dendrite.training import callbacks
 
 __version__ = "0.1.0"
-
-# Loading lives in saving, above models in the import order; Keras users find it in models.
-models.load_model = saving.load_model
-models.save_model = saving.save_model
-models.model_from_json = saving.model_from_json
 
 keras = _sys.modules[__name__]
 for _name in (

@@ -8,21 +8,8 @@ name: "numpy").
 
 from __future__ import annotations
 
-from dendrite._backend import floatx, set_floatx
+from dendrite._settings import epsilon, floatx, set_epsilon, set_floatx
 from dendrite.utils import clear_session
-
-_EPSILON = 1e-7
-
-
-def epsilon() -> float:
-    """The fuzz factor Keras uses in numeric expressions (1e-7)."""
-    return _EPSILON
-
-
-def set_epsilon(value: float) -> None:
-    """Set the fuzz factor returned by ``epsilon()``."""
-    global _EPSILON
-    _EPSILON = float(value)
 
 
 def image_data_format() -> str:

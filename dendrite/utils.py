@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.layers.base import reset_names
 
 
@@ -16,7 +16,7 @@ def set_random_seed(seed: int) -> None:
     Python's, so a run can be repeated bit for bit on the CPU."""
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"set_random_seed expects a non-negative integer, got {seed!r}.")
-    _backend.set_seed(int(seed))
+    _settings.set_seed(int(seed))
 
 
 def clear_session() -> None:
@@ -44,14 +44,14 @@ def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
         raise ValueError(
             f"to_categorical: label {labels.max()} is out of range for num_classes={num_classes}."
         )
-    out = np.zeros((*labels.shape, num_classes), dtype=_backend.floatx())
+    out = np.zeros((*labels.shape, num_classes), dtype=_settings.floatx())
     np.put_along_axis(out, labels[..., None], 1.0, axis=-1)
     return out
 
 
 def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
     """Divide by the ``order``-norm along ``axis`` (zero vectors stay zero)."""
-    array = np.asarray(x, dtype=_backend.floatx())
+    array = np.asarray(x, dtype=_settings.floatx())
     norm = np.linalg.norm(array, ord=order, axis=axis, keepdims=True)
     return array / np.where(norm == 0, 1, norm)
 

@@ -1,7 +1,7 @@
 """Imports flow one way (DESIGN.md):
 
-    _backend <- core <- ops <- {layers, losses, metrics, optimizers, datasets} <- training
-    <- models <- saving <- cli
+    {_settings, _atomic, _native, registry} <- core <- ops
+    <- {layers, losses, metrics, optimizers, datasets} <- saving <- training <- models <- cli
 
 A module may import its own layer and the layers below it, never one above. ``utils`` sits
 beside ``training`` and may import ``layers`` and below; ``testing`` may import anything and
@@ -21,10 +21,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dendrite"
 
 # Rank of each top-level part of the package: a module may import ranks <= its own.
 RANKS = {
-    "_backend": 0,
+    "_settings": 0,
     "_atomic": 0,
-    "_compiled": 0,
-    "_kernels": 0,  # the compiled extension (csrc/), loaded by _compiled
+    "_native": 0,
+    "registry": 0,
+    "_kernels": 0,  # the compiled extension (csrc/), loaded by _native
     "core": 1,
     "ops": 2,
     "layers": 3,
@@ -32,11 +33,11 @@ RANKS = {
     "metrics": 3,
     "optimizers": 3,
     "datasets": 3,
-    "training": 4,
-    "utils": 4,
-    "backend": 4,
-    "models": 5,
-    "saving": 6,
+    "saving": 4,
+    "training": 5,
+    "utils": 5,
+    "backend": 5,
+    "models": 6,
     "__init__": 7,  # the facade: ``import dendrite`` pulls in everything but the CLI
     "cli": 8,
     "__main__": 9,

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 
 import dendrite as dn
-from dendrite import _compiled as fused
+from dendrite import _native as native
 from dendrite.optimizers import adam as adam_module
 
 
 def _train(make_optimizer, dtype, kernels, monkeypatch, steps: int = 25, grads=None):
     """Run ``steps`` updates on two variables from a fixed gradient stream, with
-    ``fused.kernels`` set to ``kernels`` (None: the NumPy passes)."""
-    monkeypatch.setattr(fused, "kernels", kernels)
+    ``native.kernels`` set to ``kernels`` (None: the NumPy passes)."""
+    monkeypatch.setattr(native, "kernels", kernels)
     rng = np.random.default_rng(0)
     kernel = dn.Variable(rng.standard_normal((13, 7)).astype(dtype), name="kernel")
     bias = dn.Variable(rng.standard_normal((7,)).astype(dtype), name="bias")
@@ -39,7 +39,7 @@ def _train(make_optimizer, dtype, kernels, monkeypatch, steps: int = 25, grads=N
 
 def test_the_kernels_are_built_here():
     # CI installs with a C compiler, so the fast path must be the one under test.
-    assert fused.kernels is not None
+    assert native.kernels is not None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -57,7 +57,7 @@ def test_the_kernels_are_built_here():
     ids=["defaults", "hyperparameters", "adamw", "schedule+clipping"],
 )
 def test_fused_adam_is_bit_identical_to_numpy(make, dtype, monkeypatch):
-    fast = _train(make, dtype, fused.kernels, monkeypatch)
+    fast = _train(make, dtype, native.kernels, monkeypatch)
     reference = _train(make, dtype, None, monkeypatch)
     for a, b in zip(fast, reference):
         assert a.dtype == b.dtype
@@ -66,14 +66,14 @@ def test_fused_adam_is_bit_identical_to_numpy(make, dtype, monkeypatch):
 
 def test_fused_path_is_taken_for_float32(monkeypatch):
     calls = []
-    real = fused.kernels
+    real = native.kernels
 
     class Spy:
         def adam(self, updates, *args):
             calls.extend(update[0].shape for update in updates)
             return real.adam(updates, *args)
 
-    monkeypatch.setattr(fused, "kernels", Spy())
+    monkeypatch.setattr(native, "kernels", Spy())
     variable = dn.Variable(np.ones((3, 2), np.float32))
     dn.optimizers.Adam().apply([np.ones((3, 2), np.float32)], [variable])
     assert calls == [(3, 2)]
@@ -86,7 +86,7 @@ def test_fused_path_is_taken_for_float32(monkeypatch):
 )
 def test_cases_the_kernel_cannot_take_fall_back_to_numpy(case, monkeypatch):
     calls = []
-    real = fused.kernels
+    real = native.kernels
 
     class Spy:
         def adam(self, updates, *args):
@@ -109,7 +109,7 @@ def test_cases_the_kernel_cannot_take_fall_back_to_numpy(case, monkeypatch):
 
 
 def test_kernel_rejects_mismatched_buffers_before_writing_any():
-    kernels = fused.kernels
+    kernels = native.kernels
     args = (0.1, 0.1, 1e-7, 1.0)
     w = np.zeros(4, np.float32)
 
@@ -144,7 +144,7 @@ def test_kernel_rejects_mismatched_buffers_before_writing_any():
 
 
 def test_the_kernels_can_be_switched_off_by_environment():
-    code = "from dendrite import _compiled; print(_compiled.kernels is None)"
+    code = "from dendrite import _native; print(_native.kernels is None)"
     env = {**os.environ, "DENDRITE_NO_KERNELS": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "True", out.stderr
@@ -196,7 +196,7 @@ def test_large_updates_shared_with_the_helper_thread_are_bit_identical(dtype, n)
     expected = _numpy_adam_step(w, g, m, v, *args)
     for _ in range(3):  # the helper is reused from one call to the next
         got = [a.copy() for a in (w, m, v)]
-        fused.kernels.adam([(got[0], g, got[1], got[2])], *args)
+        native.kernels.adam([(got[0], g, got[1], got[2])], *args)
         for a, b in zip(got, expected):
             np.testing.assert_array_equal(a, b)
 
@@ -212,7 +212,7 @@ def test_concurrent_callers_each_get_their_own_update():
 
     def run(state):
         w, g, m, v = (a.copy() for a in state)
-        fused.kernels.adam([(w, g, m, v)], *args)
+        native.kernels.adam([(w, g, m, v)], *args)
         return w, m, v
 
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -228,7 +228,7 @@ def test_a_forked_child_starts_its_own_helper():
 
     w, g, m, v = _random_state(300_000, np.float32, 1)
     args = (0.1, 0.001, 1e-7, 1e-3)
-    fused.kernels.adam([(w.copy(), g, m.copy(), v.copy())], *args)  # the parent's helper runs
+    native.kernels.adam([(w.copy(), g, m.copy(), v.copy())], *args)  # the parent's helper runs
     expected = _numpy_adam_step(w, g, m, v, *args)[0]
     context = multiprocessing.get_context("fork")
     with context.Pool(1) as pool:
@@ -237,7 +237,7 @@ def test_a_forked_child_starts_its_own_helper():
 
 
 def _update_in_child(w, g, m, v, args):
-    fused.kernels.adam([(w, g, m, v)], *args)
+    native.kernels.adam([(w, g, m, v)], *args)
     return w
 
 
@@ -261,10 +261,10 @@ def test_a_subclass_that_overrides_update_step_is_not_bypassed():
 def test_the_helper_thread_respects_a_one_thread_limit(limit, helper_expected):
     code = (
         "import os, numpy as np\n"
-        "from dendrite import _compiled\n"
+        "from dendrite import _native\n"
         "before = len(os.listdir('/proc/self/task'))\n"
         "w, g, m, v = (np.ones(600_000, np.float32) for _ in range(4))\n"
-        "_compiled.kernels.adam([(w, g, m, v)], 0.1, 0.001, 1e-7, 1e-3)\n"
+        "_native.kernels.adam([(w, g, m, v)], 0.1, 0.001, 1e-7, 1e-3)\n"
         "print(len(os.listdir('/proc/self/task')) - before, float(w[0]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "DENDRITE_NUM_THREADS"}

@@ -1,6 +1,6 @@
 """The compiled pooling and col2im kernels against the NumPy paths they replace.
 
-``_compiled.kernels`` set to None forces the NumPy path; the kernels must give the same
+``_native.kernels`` set to None forces the NumPy path; the kernels must give the same
 bits, ties (first maximum wins), NaN and the helper thread's chunking included.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dendrite import _compiled
+from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.ops import conv_pool, windows
 from dendrite.ops.conv import conv
@@ -17,9 +17,9 @@ from dendrite.ops.conv import conv
 
 def _both(monkeypatch, run):
     """``run()`` with the kernels, then with the NumPy paths."""
-    assert _compiled.kernels is not None, "the kernels must be built for these tests"
+    assert _native.kernels is not None, "the kernels must be built for these tests"
     fast = run()
-    monkeypatch.setattr(_compiled, "kernels", None)
+    monkeypatch.setattr(_native, "kernels", None)
     reference = run()
     monkeypatch.undo()
     return fast, reference
@@ -133,7 +133,7 @@ def test_plain_convolution_gradient_matches_numpy(monkeypatch):
 
 
 def test_kernels_refuse_buffers_that_do_not_fit():
-    kernels = _compiled.kernels
+    kernels = _native.kernels
     z = np.zeros((4, 10, 3), np.float32)
     with pytest.raises(ValueError):
         kernels.pool_max(
@@ -171,7 +171,7 @@ def test_a_bias_of_another_dtype_takes_the_numpy_path(monkeypatch):
 
 def test_col2im_sizes_that_would_overflow_are_refused():
     with pytest.raises(ValueError, match="do not fit"):
-        _compiled.kernels.col2im(
+        _native.kernels.col2im(
             np.empty(0, np.float32),
             np.empty(0, np.float32),
             (1, 1, 1, 1, 4, 1, 1, 2**62),
@@ -179,7 +179,7 @@ def test_col2im_sizes_that_would_overflow_are_refused():
             (1, 1),
         )
     with pytest.raises(ValueError, match="do not fit"):
-        _compiled.kernels.col2im(
+        _native.kernels.col2im(
             np.empty(0, np.float32),
             np.empty(0, np.float32),
             (1, 1, 1, 1, -1, 1, 1, 1),

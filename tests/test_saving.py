@@ -367,7 +367,7 @@ def test_lambda_with_unregistered_function_cannot_be_saved(tmp_path):
 def test_lambda_file_naming_unregistered_function_fails_to_load(tmp_path):
     model = tf.Sequential([Lambda(doubled, input_shape=(2,))])
     model.save(tmp_path / "m.dendrite")
-    from dendrite.saving import object_registration as registry
+    from dendrite.registry import custom_objects as registry
 
     saved = registry.GLOBAL_CUSTOM_OBJECTS.pop("tests_saving>doubled")
     try:

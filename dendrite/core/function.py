@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,37 +25,43 @@ import numpy as np
 from dendrite.core.tensor import Tensor, as_array
 
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Whether operations are recorded, per thread (as PyTorch's grad mode): inference under
+    ``no_grad`` in one thread never changes what another thread records."""
+
     enabled = True
+
+
+GRAD_MODE = _GradMode()
 
 
 def is_grad_enabled() -> bool:
     """Whether operations are being recorded for backpropagation."""
-    return _GradMode.enabled
+    return GRAD_MODE.enabled
 
 
 class no_grad(contextlib.ContextDecorator):
     """Context manager (and decorator) under which no operation is recorded."""
 
     def __enter__(self) -> no_grad:
-        self._previous = _GradMode.enabled
-        _GradMode.enabled = False
+        self._previous = GRAD_MODE.enabled
+        GRAD_MODE.enabled = False
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _GradMode.enabled = self._previous
+        GRAD_MODE.enabled = self._previous
 
 
 class enable_grad(contextlib.ContextDecorator):
     """Context manager (and decorator) that turns recording back on inside ``no_grad``."""
 
     def __enter__(self) -> enable_grad:
-        self._previous = _GradMode.enabled
-        _GradMode.enabled = True
+        self._previous = GRAD_MODE.enabled
+        GRAD_MODE.enabled = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _GradMode.enabled = self._previous
+        GRAD_MODE.enabled = self._previous
 
 
 def _to_tensor_like(value: Any, reference_dtype: np.dtype | None) -> Tensor:
@@ -104,7 +111,7 @@ class Function:
             need_a = getattr(a, "requires_grad", None)
             need_b = getattr(b, "requires_grad", None)
             if need_a is not None and need_b is not None:
-                if (need_a or need_b) and _GradMode.enabled:
+                if (need_a or need_b) and GRAD_MODE.enabled:
                     ctx.needs_grad = (need_a, need_b)
                     ctx.inputs = inputs
                     ctx.seq = _next_seq()
@@ -116,7 +123,7 @@ class Function:
             a = inputs[0]
             need_a = getattr(a, "requires_grad", None)
             if need_a is not None:
-                if need_a and _GradMode.enabled:
+                if need_a and GRAD_MODE.enabled:
                     ctx.needs_grad = (True,)
                     ctx.inputs = inputs
                     ctx.seq = _next_seq()
@@ -128,7 +135,7 @@ class Function:
         if None in needs:
             inputs = _as_tensors(inputs)
             needs = tuple([t.requires_grad for t in inputs])
-        if _GradMode.enabled and True in needs:
+        if GRAD_MODE.enabled and True in needs:
             ctx.needs_grad = needs
             ctx.inputs = inputs
             ctx.seq = _next_seq()

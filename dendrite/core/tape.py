@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core.backprop import backprop
-from dendrite.core.function import _GradMode
+from dendrite.core.function import GRAD_MODE
 from dendrite.core.tensor import Tensor, as_array, owned_gradient
 
 
@@ -38,12 +38,12 @@ class GradientTape:
         self._watched: list[Tensor] = []
 
     def __enter__(self) -> GradientTape:
-        self._previous = _GradMode.enabled
-        _GradMode.enabled = True
+        self._previous = GRAD_MODE.enabled
+        GRAD_MODE.enabled = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _GradMode.enabled = self._previous
+        GRAD_MODE.enabled = self._previous
         # Watching lasts as long as the tape records (TensorFlow's rule); what was recorded
         # stays differentiable, since each node keeps which of its inputs needed gradients.
         for item in self._watched:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.core.backprop import backprop
 
 
@@ -33,7 +33,7 @@ def as_array(value: Any, dtype: Any = None) -> np.ndarray:
         return np.asarray(value)
     array = np.asarray(value)
     if array.dtype == np.float64:
-        array = array.astype(_backend.floatx())
+        array = array.astype(_settings.floatx())
     return array
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend, ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.base import Layer
@@ -52,7 +52,7 @@ def _masked_softmax(scores: Tensor, mask: np.ndarray | None) -> Tensor:
 def _dropout(x: Tensor, rate: float, rng: np.random.Generator | None, training: Any) -> Tensor:
     if not training or rate <= 0:
         return x
-    rng = rng if rng is not None else _backend.rng()
+    rng = rng if rng is not None else _settings.rng()
     keep = rng.random(x.shape) >= rate
     return x * (keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - rate), x.dtype))
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend, ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
@@ -157,7 +157,7 @@ class _RandomAffine(_ImageLayer):
 
     def _generator(self) -> np.random.Generator:
         if self.seed is None:
-            return _backend.rng()
+            return _settings.rng()
         count = int(self._seed_state.data)
         self._seed_state.data[...] = count + 1
         return np.random.default_rng([int(self.seed), count])

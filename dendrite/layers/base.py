@@ -11,13 +11,15 @@ symbolic (functional-API) calls.
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.core import Tensor, Variable
 from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.input_spec import InputSpec
@@ -43,12 +45,18 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-class _CallContext:
-    """The ``training`` flag of the outermost call, inherited by nested layers."""
+class _CallContext(threading.local):
+    """The ``training`` flag of the outermost call, inherited by nested layers; per thread,
+    so a model serving predictions in one thread never sees another thread's training."""
 
     training: bool | None = None
     depth = 0  # how many Layer.__call__ are running (0: the next call is an outermost one)
-    call_id = 0  # counts outermost calls
+    call_id = 0  # the outermost call this thread is in
+
+
+_CALL = _CallContext()
+# One counter for every thread, so two threads' outermost calls never share an id.
+_CALL_IDS = itertools.count(1)
 
 
 _SIGNATURES: dict[type, tuple[bool, bool]] = {}
@@ -131,7 +139,7 @@ class Layer:
             dtype = dtype.get("config", {}).get("name")
         if dtype in ("string", "str"):  # Keras' string inputs (TextVectorization)
             dtype = "object"
-        self.dtype = np.dtype(dtype or _backend.floatx()).name
+        self.dtype = np.dtype(dtype or _settings.floatx()).name
         self.autocast = autocast
         self.built = False
         self.input_spec: InputSpec | list | None = None
@@ -356,7 +364,7 @@ class Layer:
         if self.input_spec is not None:
             self._check_input_spec(inputs)
         takes_training, takes_mask = _call_arguments(type(self))
-        previous = _CallContext.training
+        previous = _CALL.training
         training = kwargs.pop("training", None)
         if training is None:
             training = previous
@@ -367,22 +375,23 @@ class Layer:
             mask = _input_mask(inputs)
         if takes_mask and mask is not None:
             kwargs["mask"] = mask
-        if _CallContext.depth == 0:
-            _CallContext.call_id += 1
-        if self._losses_call_id != _CallContext.call_id:
+        context = _CALL
+        if context.depth == 0:
+            context.call_id = next(_CALL_IDS)
+        if self._losses_call_id != context.call_id:
             # Penalties from earlier forward passes go; a layer called twice in this pass
             # (shared) keeps both, as in Keras.
             # Straight into __dict__: these are never layers or weights to track.
             state = self.__dict__
             state["_call_losses"] = []
-            state["_losses_call_id"] = _CallContext.call_id
-        _CallContext.training = training
-        _CallContext.depth += 1
+            state["_losses_call_id"] = context.call_id
+        context.training = training
+        context.depth += 1
         try:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
-            _CallContext.training = previous
-            _CallContext.depth -= 1
+            context.training = previous
+            context.depth -= 1
         if mask is not None or self._computes_mask:
             _attach_mask(outputs, self.compute_mask(inputs, mask))
         if self.activity_regularizer is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend, ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.base import Layer
@@ -171,7 +171,7 @@ class Dropout(Layer):
         shape = inputs.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
-        rng = self._rng if self._rng is not None else _backend.rng()
+        rng = self._rng if self._rng is not None else _settings.rng()
         keep = rng.random(shape, dtype=np.float32) >= self.rate
         mask = keep.astype(inputs.dtype) * np.asarray(1.0 / (1.0 - self.rate), inputs.dtype)
         return inputs * mask

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 
 
 class Initializer:
@@ -41,14 +41,14 @@ class _Seeded(Initializer):
 
     def _rng(self) -> np.random.Generator:
         # A fixed seed gives the same values at every call, as in Keras.
-        return _backend.rng() if self.seed is None else np.random.default_rng(self.seed)
+        return _settings.rng() if self.seed is None else np.random.default_rng(self.seed)
 
     def get_config(self) -> dict:
         return {"seed": self.seed}
 
 
 def _dtype(dtype: Any) -> np.dtype:
-    return np.dtype(dtype or _backend.floatx())
+    return np.dtype(dtype or _settings.floatx())
 
 
 def compute_fans(shape: tuple[int, ...]) -> tuple[float, float]:

@@ -16,28 +16,16 @@ from typing import Any
 from dendrite import ops
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
+from dendrite.registry import custom_objects
 
 OPS_PACKAGE = "dendrite.ops"
-
-# The registry of custom objects lives in dendrite.saving, above layers; it installs its
-# look-ups here when imported (imports flow one way: layers never import saving).
-_REGISTRY: dict[str, Callable] = {}
-
-
-def install_registry(name_of: Callable, resolve: Callable) -> None:
-    """Called by ``dendrite.saving``: ``name_of(fn)`` gives a registered function's
-    ``"package>name"`` (or None), ``resolve(name)`` the object registered (or in a
-    custom-object scope) under ``name`` (or None)."""
-    _REGISTRY["name_of"] = name_of
-    _REGISTRY["resolve"] = resolve
 
 
 def function_name(fn: Callable, layer_name: str, what: str = "function") -> str:
     """The name a Lambda's ``fn`` is saved under, or a ValueError that says how to
     register it."""
-    registered = _REGISTRY["name_of"](fn) if "name_of" in _REGISTRY else None
-    if registered:
-        return registered
+    if custom_objects.is_registered(fn):
+        return custom_objects.get_registered_name(fn)
     name = getattr(fn, "__name__", None)
     if name in getattr(ops, "__all__", ()) and getattr(ops, name) is fn:
         return f"{OPS_PACKAGE}>{name}"
@@ -67,7 +55,7 @@ def resolve_function(name: Any, layer_name: str, what: str = "function") -> Call
             f"Lambda layer '{layer_name}': its {what} must be saved as a registered name, got "
             f"{type(name).__name__}."
         )
-    found = _REGISTRY["resolve"](name) if "resolve" in _REGISTRY else None
+    found = custom_objects.get_registered_object(name)
     if found is None and name.startswith(f"{OPS_PACKAGE}>"):
         short = name.split(">", 1)[1]
         if short in getattr(ops, "__all__", ()):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.core import Tensor
 from dendrite.layers import regularizers
 from dendrite.layers.base import Layer, ShapePreservingLayer
@@ -114,7 +114,7 @@ class SpatialDropout3D(_SpatialDropout):
 
 
 def _generator(layer: Any) -> np.random.Generator:
-    return layer._rng if layer._rng is not None else _backend.rng()
+    return layer._rng if layer._rng is not None else _settings.rng()
 
 
 def _normal(rng: np.random.Generator, shape: tuple, dtype: np.dtype) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend, ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.base import Layer
@@ -158,7 +158,7 @@ class RecurrentCell(Layer):
 
     # --- dropout ---------------------------------------------------------------------------
     def _draw(self, shape: tuple, rate: float) -> np.ndarray:
-        rng = self._rng if self._rng is not None else _backend.rng()
+        rng = self._rng if self._rng is not None else _settings.rng()
         keep = rng.random(shape) >= rate
         return keep.astype(self.dtype) * np.asarray(1.0 / (1.0 - rate), dtype=self.dtype)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend, ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor, as_array
 
 EPSILON = 1e-7  # Keras's backend.epsilon()
@@ -56,13 +56,13 @@ def as_float_tensor(value: Any, dtype: Any = None) -> Tensor:
         if dtype is not None and value.dtype != dtype:
             return ops.cast(value, dtype)
         if dtype is None and value.dtype.kind != "f":
-            return ops.cast(value, _backend.floatx())
+            return ops.cast(value, _settings.floatx())
         return value
     array = as_array(value)
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     elif array.dtype.kind != "f":
-        array = array.astype(_backend.floatx())
+        array = array.astype(_settings.floatx())
     return Tensor._make(array)
 
 

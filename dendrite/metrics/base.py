@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.core import Tensor, no_grad
 
 
@@ -80,7 +80,7 @@ class Metric:
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         self.name = name or snake_case(type(self).__name__)
-        self.dtype = str(np.dtype(dtype or _backend.floatx()))
+        self.dtype = str(np.dtype(dtype or _settings.floatx()))
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError

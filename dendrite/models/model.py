@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dendrite import saving
 from dendrite.layers.base import Layer
 from dendrite.training.trainer import Trainer
 
@@ -103,25 +104,20 @@ class Model(Trainer, Layer):
 
     def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
         """Save architecture, weights, optimizer state and compile settings to one file."""
-        _file_format("save_model")(self, filepath, overwrite=overwrite, **kwargs)
+        saving.save_model(self, filepath, overwrite=overwrite, **kwargs)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Save the weights alone to a ``.weights.safetensors`` (or, with h5py, a
         ``.weights.h5``) file."""
-        _file_format("save_weights")(self, filepath, overwrite=overwrite)
+        saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath: Any, **kwargs: Any) -> None:
         """Load weights saved by ``save_weights`` (or a whole-model file's weights)."""
-        _file_format("load_weights")(self, filepath, **kwargs)
+        saving.load_weights(self, filepath, **kwargs)
 
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as a JSON string (``models.model_from_json`` rebuilds it)."""
-        return _file_format("model_to_json")(self, **kwargs)
-
-
-# Filled in by dendrite.saving when it is imported: models sit below saving in the import
-# order, so they reach the file format through these entries instead of importing it.
-FILE_FORMAT: dict[str, Any] = {}
+        return saving.model_to_json(self, **kwargs)
 
 
 _FUNCTIONAL_SUBCLASSES: dict[type, type] = {}
@@ -135,12 +131,3 @@ def _functional_subclass(cls: type, functional: type) -> type:
         combined.__qualname__ = cls.__qualname__
         _FUNCTIONAL_SUBCLASSES[cls] = combined
     return combined
-
-
-def _file_format(name: str) -> Any:
-    function = FILE_FORMAT.get(name)
-    if function is None:
-        raise RuntimeError(
-            f"{name} needs dendrite.saving: `import dendrite` (or `import dendrite.saving`) first."
-        )
-    return function

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _compiled
+from dendrite import _native
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import sum_rows
 from dendrite.ops.conv import as_2d, checked_output_size, spatial_rank
@@ -70,10 +70,10 @@ def _pool(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``relu?(max_k z[k] + bias)`` over the places k of z (K, rows, F), and the winners."""
     places, rows, features = z.shape
-    if places > 1 and _compiled.usable(z, *(() if bias is None else (bias,))):
+    if places > 1 and _native.usable(z, *(() if bias is None else (bias,))):
         out = np.empty((rows, features), z.dtype)
         winner = np.empty((rows, features), np.uint8)
-        _compiled.kernels.pool_max(z, bias, out, winner, places, features, relu)
+        _native.kernels.pool_max(z, bias, out, winner, places, features, relu)
         return out, winner
     out, winner = _first_max(z)
     if bias is not None:
@@ -91,9 +91,9 @@ def _unpool(
     masked gradient times ``[winner == k]`` in block k."""
     out = np.empty((places, *g.shape), g.dtype)
     relu = () if relu_out is None else (relu_out,)
-    if winner is not None and _compiled.usable(g, *relu, indices=(winner,)):
+    if winner is not None and _native.usable(g, *relu, indices=(winner,)):
         masked = None if relu_out is None else np.empty_like(g)
-        _compiled.kernels.pool_scatter(g, winner, out, places, relu_out, masked)
+        _native.kernels.pool_scatter(g, winner, out, places, relu_out, masked)
         return (g if masked is None else masked), out
     if relu_out is not None:
         g = g * (relu_out > 0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import raw
 
@@ -20,7 +20,7 @@ from dendrite.ops._util import raw
 def _dtype(dtype: Any) -> np.dtype:
     """A NumPy dtype from a name, a NumPy dtype or None (``floatx()``)."""
     if dtype is None:
-        return np.dtype(_backend.floatx())
+        return np.dtype(_settings.floatx())
     try:
         return np.dtype(dtype)
     except TypeError:
@@ -126,7 +126,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Te
     elif all(isinstance(v, (int, np.integer)) for v in values):
         target = np.dtype(np.int64)
     else:
-        target = np.dtype(_backend.floatx())
+        target = np.dtype(_settings.floatx())
     return Tensor._make(np.arange(start, stop, step).astype(target, copy=False))
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite._backend import floatx
+from dendrite._settings import floatx
 from dendrite.core import Function, Tensor, as_array, register
 from dendrite.ops._util import unbroadcast
 from dendrite.ops.activations import Sigmoid

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from dendrite import _compiled
+from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.ops.movement import transpose
 
@@ -250,10 +250,10 @@ def col2im(cols: np.ndarray, shape: tuple, geom: Geometry, pool: tuple = (1, 1))
     ph, pw = pool
     if kh == kw == sh == sw == ph == pw == 1 and (oh, ow) == (hp, wp):
         return cols.reshape(shape)
-    if _compiled.usable(cols):
+    if _native.usable(cols):
         out = np.empty(shape, cols.dtype)
         sizes = (kh, kw, ph, pw, n, oh, ow, c)
-        _compiled.kernels.col2im(cols, out, sizes, (sh, sw, dh, dw), (hp, wp))
+        _native.kernels.col2im(cols, out, sizes, (sh, sw, dh, dw), (hp, wp))
         return out
     blocks = cols.reshape(ph, pw, n, oh, ow, kh, kw, c)
     out = np.zeros(shape, cols.dtype)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _compiled
+from dendrite import _native
 from dendrite.core import Variable
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
@@ -104,13 +104,13 @@ class Adam(Optimizer):
             w = variable.data
             m = self._momentums[index].data
             v = self._velocities[index].data
-            if _compiled.usable(gradient, written=(w, m, v)):
+            if _native.usable(gradient, written=(w, m, v)):
                 fused.append((w, gradient, m, v))
             else:
                 self.update_step(gradient, variable, learning_rate)
         if fused:
             c1, c2, alpha = self._step_scalars(learning_rate)
-            _compiled.kernels.adam(fused, c1, c2, self.epsilon, alpha)
+            _native.kernels.adam(fused, c1, c2, self.epsilon, alpha)
 
     def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
         index = self._get_variable_index(variable)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.core import Tensor, Variable
 from dendrite.optimizers import schedules
 from dendrite.optimizers._utils import (
@@ -175,7 +175,7 @@ class Optimizer:
     ) -> Variable:
         """Create and track a non-trainable state Variable filled with ``initializer``."""
         variable = Variable(
-            np.full(tuple(shape), initializer, dtype=dtype or _backend.floatx()),
+            np.full(tuple(shape), initializer, dtype=dtype or _settings.floatx()),
             trainable=False,
             name=name,
         )

@@ -6,10 +6,7 @@ pickle, never code from a file.
 ``custom_object_scope``), and ``ModelLoadError``, the one error every bad file raises.
 """
 
-from dendrite.layers import lambda_layer as _lambda_layer
-from dendrite.saving import object_registration as _registration
-from dendrite.saving.errors import ModelLoadError, WeightsLoadError
-from dendrite.saving.object_registration import (
+from dendrite.registry.custom_objects import (
     CustomObjectScope,
     custom_object_scope,
     get_custom_objects,
@@ -17,8 +14,8 @@ from dendrite.saving.object_registration import (
     get_registered_object,
     register_keras_serializable,
 )
+from dendrite.saving.errors import ModelLoadError, WeightsLoadError
 from dendrite.saving.weights import load_weights, save_weights
-from dendrite.training.callbacks import backup as _backup
 
 __all__ = [
     "CustomObjectScope",
@@ -64,28 +61,3 @@ def model_to_json(model, **kwargs):  # noqa: ANN001, ANN201
     from dendrite.saving.model_file import model_to_json as _to_json
 
     return _to_json(model, **kwargs)
-
-
-def _install_hooks() -> None:
-    """Give the layers and callbacks below saving what they need from it (they may not
-    import it): the custom-object registry for ``Lambda`` and the checkpoint format for
-    ``BackupAndRestore``."""
-    from dendrite._atomic import remove_stale_temporaries
-    from dendrite.saving.checkpoint import restore_for_backup, write_checkpoint
-
-    def name_of(fn):  # noqa: ANN001, ANN202
-        return _registration.get_registered_name(fn) if _registration.is_registered(fn) else None
-
-    _lambda_layer.install_registry(name_of, _registration.get_registered_object)
-    from dendrite.models import model as model_module
-
-    model_module.FILE_FORMAT.update(
-        save_model=save_model,
-        save_weights=save_weights,
-        load_weights=load_weights,
-        model_to_json=model_to_json,
-    )
-    _backup.install_checkpoint_io(write_checkpoint, restore_for_backup, remove_stale_temporaries)
-
-
-_install_hooks()

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite.saving import object_registration as registration
+from dendrite.registry import custom_objects as registration
 from dendrite.saving.errors import ModelLoadError
 
 ACTIVATION_KEYS = ("activation", "recurrent_activation")

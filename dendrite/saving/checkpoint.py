@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.saving import compile_config
 from dendrite.saving.archive import read_archive, write_archive
 from dendrite.saving.errors import ModelLoadError
@@ -33,7 +33,7 @@ def random_state() -> dict[str, Any]:
     legacy = np.random.get_state(legacy=False)
     version, internal, gauss = random.getstate()
     return {
-        "dendrite": _backend.rng().bit_generator.state,
+        "dendrite": _settings.rng().bit_generator.state,
         "numpy": {
             "bit_generator": legacy["bit_generator"],
             "state": {
@@ -50,7 +50,7 @@ def random_state() -> dict[str, Any]:
 def set_random_state(state: Any, what: str) -> None:
     """Restore ``random_state()``'s output (checked first; nothing changes on error)."""
     try:
-        generator = np.random.Generator(type(_backend.rng().bit_generator)())
+        generator = np.random.Generator(type(_settings.rng().bit_generator)())
         generator.bit_generator.state = state["dendrite"]
         numpy_state = dict(state["numpy"])
         numpy_state["state"] = {
@@ -64,7 +64,7 @@ def set_random_state(state: Any, what: str) -> None:
         random.Random().setstate(python_state)
     except Exception as error:
         raise ModelLoadError(f"{what}: the random generator state is invalid: {error}") from None
-    _backend.rng().bit_generator.state = state["dendrite"]
+    _settings.rng().bit_generator.state = state["dendrite"]
     np.random.set_state(numpy_state)
     random.setstate(python_state)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from dendrite.saving import object_registration as registration
+from dendrite.registry import custom_objects as registration
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.safetensors_io import parse_header, tensors_to_bytes
 from dendrite.saving.weights import check_against, load_into, variables_to_dict

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dendrite.registry import custom_objects as registration
 from dendrite.saving import architecture, compile_config
-from dendrite.saving import object_registration as registration
 from dendrite.saving.archive import read_archive, write_archive
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.safe_json import MAX_JSON_BYTES, loads_checked

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _backend
+from dendrite import _settings
 from dendrite.core import Tensor
 
 
@@ -35,7 +35,7 @@ def to_arrays(data: Any, what: str) -> Any:
     if array.dtype == object:
         raise TypeError(f"{what} has an unsupported type or ragged shape: {type(data).__name__}.")
     if array.dtype == np.float64:
-        array = array.astype(_backend.floatx())
+        array = array.astype(_settings.floatx())
     return array
 
 
@@ -118,7 +118,7 @@ def batch_indices(
 
     The last partial batch is kept, as in Keras. ``steps`` limits the number of batches.
     """
-    order = _backend.rng().permutation(n) if shuffle else None
+    order = _settings.rng().permutation(n) if shuffle else None
     total = math.ceil(n / batch_size)
     for step in range(total if steps is None else min(steps, total)):
         start = step * batch_size
@@ -139,4 +139,4 @@ def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.nda
     table = np.ones(int(max(labels.max(initial=0) + 1, max(class_weight, default=0) + 1)))
     for key, value in class_weight.items():
         table[int(key)] = value
-    return table[labels].astype(_backend.floatx())
+    return table[labels].astype(_settings.floatx())

@@ -12,34 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from typing import Any
 
+from dendrite._atomic import remove_stale_temporaries
+from dendrite.saving.checkpoint import restore_for_backup, write_checkpoint
 from dendrite.training.callbacks.base import Callback
 from dendrite.training.callbacks.save_frequency import SaveFrequency
 
 CHECKPOINT = "latest.checkpoint"
-
-# The checkpoint file format lives in dendrite.saving, above training; saving installs its
-# writer and reader here when it is imported (imports flow one way: training never imports
-# saving).
-_CHECKPOINT_IO: dict[str, Callable] = {}
-
-
-def install_checkpoint_io(write: Callable, read: Callable, clean: Callable) -> None:
-    """Called by ``dendrite.saving``: ``write(model, path, state)`` writes a checkpoint
-    atomically; ``read(model, path)`` checks and restores one, returning its state with a
-    valid ``"epoch"``; ``clean(path)`` removes files left by killed writes."""
-    _CHECKPOINT_IO.update(write=write, read=read, clean=clean)
-
-
-def _io(name: str) -> Callable:
-    if name not in _CHECKPOINT_IO:
-        raise RuntimeError(
-            "BackupAndRestore writes its checkpoints with dendrite.saving: `import dendrite` "
-            "(or `import dendrite.saving`) before calling fit."
-        )
-    return _CHECKPOINT_IO[name]
 
 
 class BackupAndRestore(SaveFrequency, Callback):
@@ -78,10 +58,10 @@ class BackupAndRestore(SaveFrequency, Callback):
                 f"To use the BackupAndRestore callback, your model must be built before you "
                 f"call `fit()`. Model {self.model.name} is unbuilt: call it on a batch of data."
             )
-        _io("clean")(self._checkpoint_path)
+        remove_stale_temporaries(self._checkpoint_path)
         self._current_epoch = 0
         if os.path.exists(self._checkpoint_path):
-            epoch = _io("read")(self.model, self._checkpoint_path)["epoch"]
+            epoch = restore_for_backup(self.model, self._checkpoint_path)["epoch"]
             self._current_epoch = epoch
             self.model._initial_epoch = epoch
 
@@ -97,7 +77,7 @@ class BackupAndRestore(SaveFrequency, Callback):
 
     def _save_model(self) -> None:
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        _io("write")(self.model, self._checkpoint_path, state)
+        write_checkpoint(self.model, self._checkpoint_path, state)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.delete_checkpoint and os.path.exists(self.backup_dir):

@@ -1,7 +1,8 @@
-"""The array module and global numeric settings.
+"""The global numeric settings: the default float type ``floatx()`` (float32, as in Keras),
+the fuzz factor ``epsilon()`` (1e-7) and the one random generator behind every draw.
 
-Everything numeric in dendrite goes through ``xp`` (NumPy today; CuPy could stand in later),
-the default float type ``floatx()`` (float32, as in Keras) and one explicit random generator.
+Arrays are NumPy arrays, made with ``np`` directly: there is no array-module indirection
+(a GPU array library would enter as its own backend, not as an alias here).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import sys
 
 import numpy as np
 
-xp = np
-
 _FLOATX = "float32"
+_EPSILON = 1e-7
 _rng = np.random.default_rng()
 
 
@@ -32,6 +32,22 @@ def set_floatx(dtype: str) -> None:
             f"Unknown floatx {dtype!r}: expected one of 'float16', 'float32', 'float64'."
         )
     _FLOATX = dtype
+
+
+def epsilon() -> float:
+    """The fuzz factor Keras uses in numeric expressions (1e-7): probabilities are clipped
+    to ``[epsilon, 1 - epsilon]`` and denominators kept above it. Read at each use, so
+    ``set_epsilon`` takes effect everywhere at once."""
+    return _EPSILON
+
+
+def set_epsilon(value: float) -> None:
+    """Set the fuzz factor returned by ``epsilon()``."""
+    global _EPSILON
+    value = float(value)
+    if not 0.0 < value < 0.5:
+        raise ValueError(f"epsilon must be a small positive number below 0.5, got {value!r}.")
+    _EPSILON = value
 
 
 def rng() -> np.random.Generator:
