@@ -33,6 +33,7 @@ from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
+from dendrite.ops.creation import as_float_tensor
 
 _FILL_MODES = ("reflect", "wrap", "nearest", "constant")
 _INTERPOLATIONS = ("bilinear", "nearest")
@@ -99,7 +100,7 @@ class _ImageLayer(Layer):
                 f"(batch, height, width, channels) or (height, width, channels), received "
                 f"{tuple(inputs.shape)}."
             )
-        x = inputs if inputs.dtype.kind == "f" else ops.cast(inputs, self.dtype)
+        x = inputs if inputs.dtype.kind == "f" else as_float_tensor(inputs, self.dtype)
         if len(x.shape) == 3:
             return ops.reshape(x, (1, *x.shape)), True
         return x, False

@@ -18,6 +18,7 @@ from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
+from dendrite.ops.creation import as_float_tensor
 from dendrite.ops.normalization import NormStats, normalize, scale_shift
 
 
@@ -92,7 +93,7 @@ class _Normalization(Layer):
             )
 
     def _float(self, inputs: Tensor) -> Tensor:
-        return inputs if inputs.data.dtype.kind == "f" else ops.cast(inputs, self.dtype)
+        return inputs if inputs.data.dtype.kind == "f" else as_float_tensor(inputs, self.dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         # Building here too lets a model built from shapes alone create the weights.

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _settings, ops
+from dendrite import ops
 from dendrite.core import Tensor, as_array
+from dendrite.ops.creation import as_float_tensor
 
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -47,23 +48,6 @@ def snake_case(name: str) -> str:
     name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def as_float_tensor(value: Any, dtype: Any = None) -> Tensor:
-    """``value`` as a floating Tensor: ``dtype`` when given, else its own float dtype (float64
-    stays float64), else ``floatx()``. Casting a Tensor keeps its gradient path."""
-    if isinstance(value, Tensor):
-        if dtype is not None and value.dtype != dtype:
-            return ops.cast(value, dtype)
-        if dtype is None and value.dtype.kind != "f":
-            return ops.cast(value, _settings.floatx())
-        return value
-    array = as_array(value)
-    if dtype is not None:
-        array = array.astype(dtype, copy=False)
-    elif array.dtype.kind != "f":
-        array = array.astype(_settings.floatx())
-    return Tensor._make(array)
 
 
 def targets_like(y_true: Any, y_pred: Tensor) -> Tensor:

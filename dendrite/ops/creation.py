@@ -51,6 +51,25 @@ def cast(x: Any, dtype: Any) -> Tensor:
     return Cast.apply(x, dtype=target)
 
 
+def as_float_tensor(value: Any, dtype: Any = None) -> Tensor:
+    """``value`` as a floating Tensor: ``dtype`` when given, else its own float dtype (float64
+    stays float64), else ``floatx()`` (integers and booleans become float32). The one
+    integer-to-float rule of losses, metrics and layers; casting a Tensor keeps its gradient
+    path."""
+    if isinstance(value, Tensor):
+        if dtype is not None and value.data.dtype != dtype:
+            return cast(value, dtype)
+        if dtype is None and value.data.dtype.kind != "f":
+            return cast(value, _settings.floatx())
+        return value
+    array = raw(value)
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    elif array.dtype.kind != "f":
+        array = array.astype(_settings.floatx())
+    return Tensor._make(array)
+
+
 def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None, ragged: Any = None) -> Tensor:
     """A Tensor from x (a Tensor is returned as it is unless ``dtype`` differs).
 

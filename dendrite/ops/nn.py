@@ -32,12 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from dendrite._settings import floatx
 from dendrite.core import Function, Tensor, as_array, register
 from dendrite.ops._util import unbroadcast
 from dendrite.ops.activations import Sigmoid
 from dendrite.ops.comparison import clip
-from dendrite.ops.creation import cast
+from dendrite.ops.creation import as_float_tensor, cast
 from dendrite.ops.indexing import take_along_axis
 from dendrite.ops.movement import reshape
 from dendrite.ops.reduce import sum as reduce_sum
@@ -309,13 +308,6 @@ def sigmoid_logits(output: Any) -> Tensor | None:
     return ctx.inputs[0]
 
 
-def _float_tensor(value: Any) -> Tensor:
-    if isinstance(value, Tensor):
-        return value if value.dtype.kind == "f" else cast(value, floatx())
-    array = as_array(value)
-    return Tensor._make(array if array.dtype.kind == "f" else array.astype(floatx()))
-
-
 def _target_like(target: Any, output: Tensor) -> Tensor:
     if isinstance(target, Tensor):
         return target if target.dtype == output.dtype else cast(target, output.dtype)
@@ -328,7 +320,7 @@ def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> 
     With logits (``from_logits=True``, or ``output`` a recorded sigmoid) the fused stable
     ``sigmoid_binary_cross_entropy``; otherwise ``p`` is clipped to ``[eps, 1 - eps]``.
     """
-    output = _float_tensor(output)
+    output = as_float_tensor(output)
     target = _target_like(target, output)
     logits = output if from_logits else sigmoid_logits(output)
     if logits is not None:
@@ -346,7 +338,7 @@ def categorical_crossentropy(
     fused ``softmax_cross_entropy``; otherwise ``p`` is renormalised to sum to 1 and clipped
     to ``[eps, 1 - eps]``, as Keras.
     """
-    output = _float_tensor(output)
+    output = as_float_tensor(output)
     axis = _class_axis(axis, output.ndim, "categorical_crossentropy")
     target = _target_like(target, output)
     if target.shape != output.shape:
@@ -377,7 +369,7 @@ def sparse_categorical_crossentropy(
     clipped as in ``categorical_crossentropy``. ``ignore_class``: loss 0 for that label.
     """
     op = "sparse_categorical_crossentropy"
-    output = _float_tensor(output)
+    output = as_float_tensor(output)
     axis = _class_axis(axis, output.ndim, op)
     labels = as_array(target)
     if labels.ndim == output.ndim and labels.shape[-1] == 1:
