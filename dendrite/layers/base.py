@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from dendrite.core import Tensor, Variable
 from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.symbolic import KerasTensor, infer_output_shape, symbolic_call
+from dendrite.registry.naming import snake_case
 
 _NAME_COUNTS: dict[str, int] = {}
 
@@ -38,11 +38,6 @@ def unique_name(base: str) -> str:
 def reset_names() -> None:
     """Forget automatic names (``dendrite.utils.clear_session``)."""
     _NAME_COUNTS.clear()
-
-
-def snake_case(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class _CallContext(threading.local):

@@ -18,7 +18,6 @@ entries only (Keras's rule: the mask is scaled by ``n / valid``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor, as_array
 from dendrite.ops.creation import as_float_tensor
+from dendrite.registry.naming import snake_case
 
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -41,13 +41,6 @@ def standardize_reduction(reduction: Any) -> str | None:
             f"'mean', 'mean_with_sample_weight', 'none' or None."
         )
     return reduction
-
-
-def snake_case(name: str) -> str:
-    """``"MeanSquaredError"`` -> ``"mean_squared_error"`` (Keras's rule)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def targets_like(y_true: Any, y_pred: Tensor) -> Tensor:

@@ -11,7 +11,6 @@ Weighting follows Keras: a per-sample value ``v_i`` with weight ``w_i`` contribu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from dendrite import _settings
 from dendrite.core import Tensor, no_grad
+from dendrite.registry.naming import snake_case
 
 
 def to_array(value: Any) -> np.ndarray:
@@ -58,13 +58,6 @@ def masked_weight(y_pred: Any, sample_weight: Any) -> Any:
         return mask
     mask, weight = squeeze_or_expand(mask, np.asarray(to_array(sample_weight), np.float64))
     return weight * mask
-
-
-def snake_case(name: str) -> str:
-    """``"SparseCategoricalAccuracy"`` -> ``"sparse_categorical_accuracy"`` (Keras's rule)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class Metric:

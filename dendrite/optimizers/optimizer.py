@@ -36,10 +36,10 @@ from dendrite.optimizers._utils import (
     clipnorm_scales,
     global_clipnorm_scale,
     is_number,
-    snake_case,
     variable_label,
 )
 from dendrite.optimizers.schedules import LearningRateSchedule
+from dendrite.registry.naming import snake_case
 
 # See Optimizer._flush_subnormals.
 _FLUSH_EVERY = 64
