@@ -3,7 +3,7 @@ every optimizer update (``fit`` and ``train_on_batch`` apply them), projecting i
 into an allowed set.
 
 With ``n = sqrt(sum_axis w^2)`` the norm of each slice along ``axis`` (kept as a size-1
-axis) and ``e = 1e-7`` (Keras' epsilon):
+axis) and ``e`` Keras' epsilon (``dendrite.backend.epsilon()``, 1e-7 unless set):
 
 - ``MaxNorm(m)``: ``w * clip(n, 0, m) / (e + n)`` (slices longer than m are shrunk to m);
 - ``MinMaxNorm(lo, hi, rate)``: ``w * (rate clip(n, lo, hi) + (1 - rate) n) / (e + n)``;
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dendrite import ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
-
-_EPSILON = 1e-7
 
 
 class Constraint:
@@ -60,7 +58,7 @@ class MaxNorm(Constraint):
     def __call__(self, w: Tensor) -> Tensor:
         norms = _norms(w, self.axis)
         desired = ops.clip(norms, 0.0, self.max_value)
-        return w * (desired / (_EPSILON + norms))
+        return w * (desired / (_settings.epsilon() + norms))
 
     def get_config(self) -> dict:
         return {"max_value": self.max_value, "axis": _config_axis(self.axis)}
@@ -81,7 +79,7 @@ class MinMaxNorm(Constraint):
         norms = _norms(w, self.axis)
         desired = self.rate * ops.clip(norms, self.min_value, self.max_value)
         desired = desired + (1.0 - self.rate) * norms
-        return w * (desired / (_EPSILON + norms))
+        return w * (desired / (_settings.epsilon() + norms))
 
     def get_config(self) -> dict:
         return {
@@ -99,7 +97,7 @@ class UnitNorm(Constraint):
         self.axis = _axis(axis)
 
     def __call__(self, w: Tensor) -> Tensor:
-        return w / (_EPSILON + _norms(w, self.axis))
+        return w / (_settings.epsilon() + _norms(w, self.axis))
 
     def get_config(self) -> dict:
         return {"axis": _config_axis(self.axis)}

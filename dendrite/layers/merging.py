@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
@@ -286,9 +286,10 @@ class Concatenate(_Merge):
 
 
 def _l2_normalize(x: Tensor, axis: int) -> Tensor:
-    # Keras: x / max(||x||, 1e-7), written with rsqrt so that a zero vector gives 0, not NaN.
+    # Keras: x / max(||x||, epsilon), written with rsqrt so that a zero vector gives 0, not
+    # NaN.
     square_sum = ops.sum(x * x, axis=axis, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(square_sum, 1e-14))
+    return x * ops.rsqrt(ops.maximum(square_sum, _settings.epsilon() ** 2))
 
 
 @register_layer

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.base import Layer
@@ -266,7 +266,7 @@ class BatchNormalization(_Normalization):
         weights = Tensor._make(mask.astype(x.dtype)[..., None])
         axes = self._reduction_axes
         count = np.broadcast_to(weights.data, x.shape).sum(axis=axes, keepdims=True)
-        count += np.asarray(1e-7, x.dtype)
+        count += np.asarray(_settings.epsilon(), x.dtype)
         weighted = x * weights
         mean = ops.sum(weighted, axis=axes, keepdims=True) / count
         centered = weighted - mean

@@ -2,8 +2,9 @@
 ``adapt``), UnitNormalization and Identity.
 
 - ``Rescaling(scale, offset=0)``: ``y = x scale + offset`` (integer images become floats);
-- ``Normalization(axis=-1)``: ``y = (x - mean) / max(sqrt(var), 1e-7)`` per feature along
-  ``axis`` (``invert=True``: ``y = mean + x max(sqrt(var), 1e-7)``); ``mean`` and
+- ``Normalization(axis=-1)``: ``y = (x - mean) / max(sqrt(var), eps)`` per feature along
+  ``axis`` (``invert=True``: ``y = mean + x max(sqrt(var), eps)``), with ``eps`` the
+  backend's ``epsilon()`` (1e-7 unless set); ``mean`` and
   ``variance`` are given, or learnt from data by ``adapt(data)``, which averages over every
   other axis. Adapted statistics are non-trainable weights, saved with the model;
 - ``UnitNormalization(axis=-1)``: ``y = x / sqrt(max(sum_axis x^2, 1e-12))``;
@@ -16,12 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers.base import ShapePreservingLayer
 from dendrite.layers.registry import register_layer
-
-_EPSILON = 1e-7
 
 
 @register_layer
@@ -167,7 +166,7 @@ class Normalization(ShapePreservingLayer):
                 f"statistics have shape {mean.shape} (1 on the averaged axes), but it "
                 f"received an input of shape {tuple(x.shape)}."
             )
-        scale = np.maximum(np.sqrt(variance), np.asarray(_EPSILON, variance.dtype))
+        scale = np.maximum(np.sqrt(variance), np.asarray(_settings.epsilon(), variance.dtype))
         if self.invert:
             return Tensor._make(mean) + x * Tensor._make(scale)
         return (x - Tensor._make(mean)) / Tensor._make(scale)

@@ -28,8 +28,6 @@ from dendrite.core import Tensor, as_array
 from dendrite.ops.creation import as_float_tensor
 from dendrite.registry.naming import snake_case
 
-EPSILON = 1e-7  # Keras's backend.epsilon()
-
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
 

@@ -1,7 +1,7 @@
 """Regression, hinge and divergence losses (Keras names and formulas).
 
 Each function returns one value per sample, reducing the last axis (``e = y_pred - y_true``,
-``eps = 1e-7``):
+``eps = dendrite.backend.epsilon()``, 1e-7 unless set, read at each call):
 
 - mean_squared_error:             ``mean(e^2)``
 - mean_absolute_error:            ``mean(|e|)``
@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import ops
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.losses.loss import (
-    EPSILON,
     Loss,
     LossFunctionWrapper,
     as_float_tensor,
@@ -61,15 +60,16 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
     """``100 * mean(|y_true - y_pred| / max(|y_true|, eps))`` over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred)
-    diff = ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), EPSILON))
+    diff = ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), _settings.epsilon()))
     return 100.0 * ops.mean(diff, axis=-1)
 
 
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
     """Mean squared difference of ``log(1 + max(x, eps))`` over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred)
-    first = ops.log1p(ops.maximum(y_pred, EPSILON))
-    second = ops.log1p(ops.maximum(y_true, EPSILON))
+    eps = _settings.epsilon()
+    first = ops.log1p(ops.maximum(y_pred, eps))
+    second = ops.log1p(ops.maximum(y_true, eps))
     return ops.mean(ops.square(first - second), axis=-1)
 
 
@@ -93,22 +93,24 @@ def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
 def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
     """Kullback-Leibler divergence ``sum(y log(y / p))`` over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred, align=False)
-    y_true = ops.clip(y_true, EPSILON, 1.0)
-    y_pred = ops.clip(y_pred, EPSILON, 1.0)
+    eps = _settings.epsilon()
+    y_true = ops.clip(y_true, eps, 1.0)
+    y_pred = ops.clip(y_pred, eps, 1.0)
     return ops.sum(y_true * ops.log(y_true / y_pred), axis=-1)
 
 
 def poisson(y_true: Any, y_pred: Any) -> Tensor:
     """Poisson negative log-likelihood (up to a constant), mean over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred, align=False)
-    return ops.mean(y_pred - y_true * ops.log(y_pred + EPSILON), axis=-1)
+    return ops.mean(y_pred - y_true * ops.log(y_pred + _settings.epsilon()), axis=-1)
 
 
 def _l2_normalize(x: Tensor, axis: int) -> Tensor:
     # x / max(|x|, eps) as Keras (x * min(rsqrt(sum x^2), 1/eps)); the bound goes inside so
     # a zero vector has gradient 0, not NaN.
     squares = ops.sum(ops.square(x), axis=axis, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(squares, EPSILON * EPSILON))
+    eps = _settings.epsilon()
+    return x * ops.rsqrt(ops.maximum(squares, eps * eps))
 
 
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:

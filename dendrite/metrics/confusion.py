@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _settings
 from dendrite.metrics.base import Metric, squeeze_or_expand, to_array
 
 NEG_INF = -1e10
-EPSILON = 1e-7
 
 
 def _divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -219,11 +219,12 @@ class AUC(Metric):
                 '"interpolation", "minoring" or "majoring".'
             )
         self._init_from_thresholds = thresholds is not None
+        eps = _settings.epsilon()  # as Keras: read when the metric is made
         if thresholds is not None:
             inner = sorted(_parse_thresholds(thresholds, 0.5))
             self.num_thresholds = len(inner) + 2
             grid = np.arange(self.num_thresholds) / (self.num_thresholds - 1)
-            self._evenly = bool(np.allclose([0.0, *inner, 1.0], grid, atol=EPSILON))
+            self._evenly = bool(np.allclose([0.0, *inner, 1.0], grid, atol=eps))
         else:
             if num_thresholds <= 1:
                 raise ValueError(
@@ -232,7 +233,7 @@ class AUC(Metric):
             self.num_thresholds = int(num_thresholds)
             inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._evenly = True
-        self._thresholds = np.array([0.0 - EPSILON, *inner, 1.0 + EPSILON])
+        self._thresholds = np.array([0.0 - eps, *inner, 1.0 + eps])
         self.curve = curve_key
         self.summation_method = method
         self.multi_label = multi_label

@@ -1,7 +1,7 @@
 """Regression and probabilistic metrics on NumPy arrays, each the running mean of a
 per-sample value (errors are averaged over the last axis, as the Keras losses of the same
-names, and a 1-D batch counts one value per element; ``eps = 1e-7`` is Keras's backend
-epsilon):
+names, and a 1-D batch counts one value per element; ``eps`` is Keras's backend epsilon,
+``dendrite.backend.epsilon()`` (1e-7), read at each update):
 
 - mean_squared_error:              ``mean((y - p)^2)``
 - mean_absolute_error:             ``mean(|y - p|)``
@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _settings
 from dendrite.metrics.base import Mean, MeanMetricWrapper, squeeze_or_expand, to_array
-
-EPSILON = 1e-7
 
 
 def _aligned(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -55,14 +54,15 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> np.ndarray:
     """Per-sample ``100 mean(|y_true - y_pred| / max(|y_true|, eps))``."""
     y_true, y_pred = _aligned(y_true, y_pred)
-    diff = np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), EPSILON))
+    diff = np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), _settings.epsilon()))
     return 100.0 * _last_axis_mean(diff)
 
 
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> np.ndarray:
     """Per-sample ``mean((log1p(max(y_pred, eps)) - log1p(max(y_true, eps)))^2)``."""
     y_true, y_pred = _aligned(y_true, y_pred)
-    diff = np.log1p(np.maximum(y_pred, EPSILON)) - np.log1p(np.maximum(y_true, EPSILON))
+    eps = _settings.epsilon()
+    diff = np.log1p(np.maximum(y_pred, eps)) - np.log1p(np.maximum(y_true, eps))
     return _last_axis_mean(np.square(diff))
 
 
@@ -76,7 +76,8 @@ def binary_crossentropy(
     if from_logits:
         values = np.maximum(y_pred, 0) - y_pred * y_true + np.log1p(np.exp(-np.abs(y_pred)))
     else:
-        p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        eps = _settings.epsilon()
+        p = np.clip(y_pred, eps, 1.0 - eps)
         values = -(y_true * np.log(p) + (1.0 - y_true) * np.log1p(-p))
     return _last_axis_mean(values)
 
@@ -86,7 +87,8 @@ def _log_probabilities(y_pred: np.ndarray, from_logits: bool) -> np.ndarray:
         shifted = y_pred - y_pred.max(axis=-1, keepdims=True)
         return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
     p = y_pred / np.sum(y_pred, axis=-1, keepdims=True)
-    return np.log(np.clip(p, EPSILON, 1.0 - EPSILON))
+    eps = _settings.epsilon()
+    return np.log(np.clip(p, eps, 1.0 - eps))
 
 
 def categorical_crossentropy(
