@@ -138,10 +138,19 @@ def test_softmax_detection_requires_matching_axis():
     )
 
 
-def test_unrecorded_softmax_uses_probabilities():
+def test_unrecorded_softmax_uses_its_logits_too():
+    # Evaluation runs without recording: the loss must still start from the logits, or
+    # validation would report another number than training for the same weights.
     z = np.array([[1000.0, 0.0, -1000.0]])
     with no_grad():
         p = ops.softmax(Tensor(z))
+    for loss in (losses.categorical_crossentropy, losses.sparse_categorical_crossentropy):
+        y = onehot(np.array([1]), 3) if loss is losses.categorical_crossentropy else [1]
+        np.testing.assert_allclose(loss(y, p).data, [1000.0], rtol=1e-12)
+
+
+def test_plain_probabilities_are_clipped():
+    p = np.array([[1.0, 0.0, 0.0]])
     out = losses.categorical_crossentropy(onehot(np.array([1]), 3), p)
     np.testing.assert_allclose(out.data, [-np.log(EPS)], rtol=1e-6)
 

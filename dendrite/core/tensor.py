@@ -49,7 +49,19 @@ class Tensor:
     """
 
     # _keras_mask: the boolean (batch, time) mask a masking layer attached (Keras' protocol).
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "_keras_mask", "__weakref__")
+    # _origin: what a probability came from, (kind, logits, axis) for the softmax and
+    # sigmoid ops, set whether or not the op was recorded, so a cross-entropy starts from
+    # the logits in training and evaluation alike (Keras' ``_keras_logits``).
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "_ctx",
+        "name",
+        "_keras_mask",
+        "_origin",
+        "__weakref__",
+    )
     # Lets ``ndarray + Tensor`` defer to ``Tensor.__radd__`` instead of broadcasting over it.
     __array_priority__ = 1000
 
@@ -70,6 +82,7 @@ class Tensor:
         self._ctx = None
         self.name = name
         self._keras_mask = None
+        self._origin = None
 
     @classmethod
     def _make(cls, data: np.ndarray, ctx: Any = None) -> Tensor:
@@ -79,6 +92,7 @@ class Tensor:
         out.grad = None
         out.name = None
         out._keras_mask = None
+        out._origin = None
         out._ctx = ctx
         out.requires_grad = ctx is not None
         return out

@@ -94,7 +94,7 @@ def binary_focal_crossentropy(
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         y_pred = ops.sigmoid(y_pred)
-    p = ops.clip(y_pred, nn.EPSILON, 1.0 - nn.EPSILON)
+    p = nn.clip_probabilities(y_pred)
     bce = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
     p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
     focal = ops.power(1.0 - p_t, gamma) * bce

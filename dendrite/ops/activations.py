@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite.core import Function, Tensor, register
+from dendrite.core import Function, Tensor, as_array, register
 from dendrite.ops.arithmetic import add, divide, multiply
 from dendrite.ops.unary import erf_array, negative
 
@@ -196,8 +196,12 @@ def gelu(x: Any, approximate: bool = True) -> Tensor:
 
 
 def sigmoid(x: Any) -> Tensor:
-    """1 / (1 + e^-x), stable for any |x|."""
-    return Sigmoid.apply(x)
+    """1 / (1 + e^-x), stable for any |x|. The result remembers its logits
+    (``_origin``), recorded or not, for a binary cross-entropy that follows."""
+    logits = x if isinstance(x, Tensor) else Tensor._make(as_array(x))
+    out = Sigmoid.apply(logits)
+    out._origin = ("sigmoid", logits, ())
+    return out
 
 
 def softplus(x: Any) -> Tensor:

@@ -20,10 +20,10 @@ PyTorch calls them ``F.cross_entropy`` and ``F.binary_cross_entropy_with_logits`
 
 Keras's own ops, ``binary_crossentropy``, ``categorical_crossentropy`` and
 ``sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1)``, take logits
-or probabilities: with ``from_logits=True``, or when ``output`` is the recorded result of
-the softmax (sigmoid) op, whose input is then read from the graph, they use the fused
-primitives above; otherwise they clip probabilities to ``[eps, 1 - eps]`` (``eps = 1e-7``),
-renormalising categorical ones to sum to 1, exactly as Keras.
+or probabilities: with ``from_logits=True``, or when ``output`` came from the softmax
+(sigmoid) op, whose logits it keeps (``_origin``, recorded or not), they use the fused
+primitives above; otherwise they clip probabilities to ``[eps, 1 - eps]`` (``eps =
+epsilon()``, 1e-7), renormalising categorical ones to sum to 1, exactly as Keras.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _settings
 from dendrite.core import Function, Tensor, as_array, register
 from dendrite.ops._util import unbroadcast
-from dendrite.ops.activations import Sigmoid
 from dendrite.ops.comparison import clip
 from dendrite.ops.creation import as_float_tensor, cast
 from dendrite.ops.indexing import take_along_axis
 from dendrite.ops.movement import reshape
 from dendrite.ops.reduce import sum as reduce_sum
-from dendrite.ops.softmax import recorded_softmax
+from dendrite.ops.softmax import softmax_origin
 from dendrite.ops.unary import log, negative
 
 _vecdot = getattr(np, "vecdot", None)
@@ -118,7 +118,7 @@ class SparseSoftmaxCrossEntropy(Function):
 
     ``ignore_class``: labels equal to it give loss 0 and gradient 0 (Keras's option, for
     "void" pixels in segmentation). ``softmax``: (probabilities, shift, sum) of these
-    logits from a recorded softmax over the last axis (``recorded_softmax``), used instead
+    logits from a recorded softmax over the last axis (``softmax_origin``), used instead
     of computing them again; the result is the same.
     """
 
@@ -290,22 +290,22 @@ def sigmoid_binary_cross_entropy(labels: Any, logits: Any) -> Tensor:
 
 
 # --- Keras's ``keras.ops`` cross-entropies: logits or probabilities ----------------------------
-EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [eps, 1 - eps]
-
-
 def softmax_logits(output: Any, axis: int = -1) -> Tensor | None:
-    """The logits ``z`` when ``output = softmax(z)`` over ``axis`` is in the recorded graph
-    (see ``recorded_softmax``)."""
-    found = recorded_softmax(output, axis)
+    """The logits ``z`` when ``output = softmax(z)`` over ``axis`` (see ``softmax_origin``)."""
+    found = softmax_origin(output, axis)
     return None if found is None else found.logits
 
 
 def sigmoid_logits(output: Any) -> Tensor | None:
-    """The logits ``z`` when ``output = sigmoid(z)`` is in the recorded graph."""
-    ctx = getattr(output, "_ctx", None)
-    if not isinstance(ctx, Sigmoid) or ctx.inputs is None:
-        return None
-    return ctx.inputs[0]
+    """The logits ``z`` when ``output = sigmoid(z)``, recorded or not (``_origin``)."""
+    origin = getattr(output, "_origin", None)
+    return origin[1] if origin is not None and origin[0] == "sigmoid" else None
+
+
+def clip_probabilities(p: Tensor) -> Tensor:
+    """``p`` clipped to ``[eps, 1 - eps]`` with Keras' ``epsilon()`` (1e-7 by default)."""
+    eps = _settings.epsilon()
+    return clip(p, eps, 1.0 - eps)
 
 
 def _target_like(target: Any, output: Tensor) -> Tensor:
@@ -317,7 +317,7 @@ def _target_like(target: Any, output: Tensor) -> Tensor:
 def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Tensor:
     """Element-wise binary cross-entropy ``-(y log p + (1 - y) log(1 - p))`` (Keras's op).
 
-    With logits (``from_logits=True``, or ``output`` a recorded sigmoid) the fused stable
+    With logits (``from_logits=True``, or ``output`` from the sigmoid op) the fused stable
     ``sigmoid_binary_cross_entropy``; otherwise ``p`` is clipped to ``[eps, 1 - eps]``.
     """
     output = as_float_tensor(output)
@@ -325,7 +325,7 @@ def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> 
     logits = output if from_logits else sigmoid_logits(output)
     if logits is not None:
         return sigmoid_binary_cross_entropy(target, logits)
-    p = clip(output, EPSILON, 1.0 - EPSILON)
+    p = clip_probabilities(output)
     return negative(target * log(p) + (1.0 - target) * log(1.0 - p))
 
 
@@ -334,7 +334,7 @@ def categorical_crossentropy(
 ) -> Tensor:
     """Cross-entropy ``-sum(y log p)`` over the class ``axis`` (Keras's op).
 
-    With logits (``from_logits=True``, or ``output`` a recorded softmax over ``axis``) the
+    With logits (``from_logits=True``, or ``output`` from the softmax op over ``axis``) the
     fused ``softmax_cross_entropy``; otherwise ``p`` is renormalised to sum to 1 and clipped
     to ``[eps, 1 - eps]``, as Keras.
     """
@@ -350,7 +350,7 @@ def categorical_crossentropy(
     logits = output if from_logits else softmax_logits(output, axis)
     if logits is not None:
         return softmax_cross_entropy(target, logits, axis=axis)
-    p = clip(output / reduce_sum(output, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    p = clip_probabilities(output / reduce_sum(output, axis=axis, keepdims=True))
     return negative(reduce_sum(target * log(p), axis=axis))
 
 
@@ -364,7 +364,7 @@ def sparse_categorical_crossentropy(
     """Cross-entropy ``-log p[label]`` for integer labels (Keras's op).
 
     ``target`` has ``output``'s shape without ``axis`` (a trailing size-1 axis is
-    accepted); labels outside ``[0, classes)`` raise ValueError. With logits (or a recorded
+    accepted); labels outside ``[0, classes)`` raise ValueError. With logits (or a softmax
     softmax) the fused ``sparse_softmax_cross_entropy``; otherwise ``p`` renormalised and
     clipped as in ``categorical_crossentropy``. ``ignore_class``: loss 0 for that label.
     """
@@ -383,19 +383,16 @@ def sparse_categorical_crossentropy(
         )
     if from_logits:
         return sparse_softmax_cross_entropy(labels, output, axis=axis, ignore_class=ignore_class)
-    found = recorded_softmax(output, axis)
+    found = softmax_origin(output, axis)
     if found is not None:
-        # The softmax's own probabilities, shift and sum: the values the fused op would
-        # compute again from the logits.
+        # A recorded softmax's own probabilities, shift and sum: the values the fused op
+        # would compute again from the logits (it does, when the softmax was not recorded).
+        kept = None if found.shift is None else (found.probabilities, found.shift, found.total)
         return SparseSoftmaxCrossEntropy.apply(
-            labels,
-            found.logits,
-            axis=axis,
-            ignore_class=ignore_class,
-            softmax=(found.probabilities, found.shift, found.total),
+            labels, found.logits, axis=axis, ignore_class=ignore_class, softmax=kept
         )
     labels, valid = check_sparse_labels(labels, output.shape[axis], ignore_class, op)
-    p = clip(output / reduce_sum(output, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    p = clip_probabilities(output / reduce_sum(output, axis=axis, keepdims=True))
     picked = take_along_axis(p, np.expand_dims(labels, axis), axis=axis)
     values = negative(log(reshape(picked, labels.shape)))
     if valid is not None:

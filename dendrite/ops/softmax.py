@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from dendrite.core import Function, Tensor, register
+from dendrite.core import Function, Tensor, as_array, register
 from dendrite.ops._util import normalize_axis
 
 # The ufunc's own reduce, without the Python wrapper of np.sum (hot path).
@@ -56,7 +56,7 @@ class Softmax(Function):
         e = np.exp(x - shift)
         total = _sum(e, axis=axes, keepdims=True)
         out = e / total
-        # shift and total are kept for a cross-entropy that follows (recorded_softmax).
+        # shift and total are kept for a cross-entropy that follows (softmax_origin).
         self.saved = (out, axes, shift, total)
         return out
 
@@ -66,26 +66,35 @@ class Softmax(Function):
         return gy - y * _sum(gy, axis=axes, keepdims=True)
 
 
-class RecordedSoftmax(NamedTuple):
-    """``probabilities = e^(logits - shift) / total`` as a recorded Softmax node computed it."""
+class SoftmaxOrigin(NamedTuple):
+    """``probabilities = softmax(logits)`` over one axis. ``shift`` and ``total`` (the max
+    and the sum of ``e^(logits - shift)``) are the softmax node's own values when it was
+    recorded, so a cross-entropy that follows need not compute them again; None when it ran
+    without recording (evaluation, ``no_grad``), where the cross-entropy computes the same
+    values from the logits."""
 
     logits: Tensor
     probabilities: np.ndarray
-    shift: np.ndarray
-    total: np.ndarray
+    shift: np.ndarray | None
+    total: np.ndarray | None
 
 
-def recorded_softmax(output: Any, axis: int = -1) -> RecordedSoftmax | None:
-    """The logits and intermediate values of ``output = softmax(logits)`` over ``axis`` when
-    that node is in the recorded graph (a cross-entropy then starts from them, exact and
-    stable even for saturated outputs, as TensorFlow-Keras does); None otherwise."""
-    ctx = getattr(output, "_ctx", None)
-    if not isinstance(ctx, Softmax) or ctx.inputs is None or not isinstance(ctx.saved, tuple):
+def softmax_origin(output: Any, axis: int = -1) -> SoftmaxOrigin | None:
+    """Where ``output`` came from when it is ``softmax(logits)`` over ``axis`` (the
+    ``_origin`` the softmax op leaves on its result, recorded or not): a cross-entropy then
+    starts from the logits, exact and stable even for saturated outputs, as Keras does with
+    ``_keras_logits``. None for any other tensor."""
+    origin = getattr(output, "_origin", None)
+    if origin is None or origin[0] != "softmax":
         return None
-    probabilities, axes, shift, total = ctx.saved
+    _, logits, axes = origin
     if tuple(axes) != (axis % max(output.ndim, 1),):
         return None
-    return RecordedSoftmax(ctx.inputs[0], probabilities, shift, total)
+    ctx = output._ctx
+    if isinstance(ctx, Softmax) and isinstance(ctx.saved, tuple):
+        probabilities, _, shift, total = ctx.saved
+        return SoftmaxOrigin(logits, probabilities, shift, total)
+    return SoftmaxOrigin(logits, output.data, None, None)
 
 
 @register("log_softmax")
@@ -119,8 +128,13 @@ class LogSumExp(Function):
 
 
 def softmax(x: Any, axis: Any = -1) -> Tensor:
-    """e^x normalised to sum to 1 along ``axis`` (an int or a tuple; default the last)."""
-    return Softmax.apply(x, axis=axis)
+    """e^x normalised to sum to 1 along ``axis`` (an int or a tuple; default the last).
+
+    The result remembers its logits (``softmax_origin``), recorded or not."""
+    logits = x if isinstance(x, Tensor) else Tensor._make(as_array(x))
+    out = Softmax.apply(logits, axis=axis)
+    out._origin = ("softmax", logits, _axes(axis, logits.ndim, "softmax"))
+    return out
 
 
 def log_softmax(x: Any, axis: Any = -1) -> Tensor:
