@@ -94,8 +94,8 @@ class Adam(Optimizer):
     def _update_variables(
         self, grads: list[np.ndarray], variables: list[Variable], learning_rate: float
     ) -> None:
-        # All the variables the compiled kernel can take go to it in one call (the NumPy
-        # update_step stays the reference, and the path of a subclass that overrides it).
+        # All the variables the Adam kernel (csrc/adam.c) can take go to it in one call (the
+        # NumPy update_step stays the reference, and the path of a subclass that overrides it).
         if self.amsgrad or type(self).update_step is not Adam.update_step:
             return super()._update_variables(grads, variables, learning_rate)
         fused = []
