@@ -8,12 +8,12 @@ both sides:
 
 A "tiny" variant (8-16-4, batch 4) has almost no arithmetic, so it measures the pure
 per-op cost of recording the graph and walking it back. The same step written by hand in
-NumPy (no graph, fused softmax/cross-entropy gradient) is shown as the floor. The runs
-alternate (dendrite, PyTorch, NumPy, dendrite, ...) so that a noisy machine hurts all alike;
-the headline figure is the median over the repeats of the mean time per step. The fastest
-single step of each side is printed too: on a shared, busy machine (where a BLAS or PyTorch
-worker thread can wait a whole scheduler slice) it is the steadier comparison. A ratio
-below 1 means dendrite is faster.
+NumPy (no graph; softmax and cross-entropy differentiated together, p - onehot) is shown
+as the floor. The runs alternate (dendrite, PyTorch, NumPy, dendrite, ...) so that a noisy
+machine hurts all alike; the headline figure is the median over the repeats of the mean
+time per step. The fastest single step of each side is printed too: on a shared, busy
+machine (where a BLAS or PyTorch worker thread can wait a whole scheduler slice) it is the
+steadier comparison. A ratio below 1 means dendrite is faster.
 
     python benchmarks/autodiff_overhead.py [--repeats 9] [--steps 200]
 """

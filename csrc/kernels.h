@@ -1,9 +1,10 @@
-/* dendrite's optional compiled kernels: shared declarations.
+/* dendrite's optional C kernels (the extension dendrite._kernels, loaded by
+ * dendrite/_native.py): shared declarations.
  *
  * Each kernel does, element by element, exactly the operations of a NumPy path in
  * dendrite (the reference, used when this extension is missing), in the same order and
- * precision, without fused multiply-adds (-ffp-contract=off): both give the same bits, and
- * the tests compare them. NumPy needs one pass over memory per operation; a kernel makes
+ * precision, with no multiply and add contracted into one FMA instruction
+ * (-ffp-contract=off): both give the same bits, and the tests compare them. NumPy needs one pass over memory per operation; a kernel makes
  * one pass for all of them, and shares large jobs with a helper thread (parallel.c).
  */
 #ifndef DENDRITE_KERNELS_H

@@ -1,5 +1,5 @@
-/* The memory-bound halves of a convolution fused with max pooling (the NumPy reference is
- * ops/conv_pool.py: _pool and _unpool).
+/* The memory-bound halves of the fused primitive ConvMaxPool, a convolution and its max
+ * pooling as one graph node (the NumPy reference is ops/conv_pool.py: _pool and _unpool).
  *
  * pool_max      out = relu?(max_k z[k] + bias), winner = first k holding the maximum
  *               (a later k takes over only where strictly greater; NaN wins and stays;

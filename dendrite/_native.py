@@ -1,5 +1,5 @@
-"""The optional compiled kernels (``csrc/``, built by ``setup.py`` as ``dendrite._kernels``)
-and when a NumPy path may hand its work to them.
+"""The optional C kernels (``csrc/``, built by ``setup.py`` as the extension
+``dendrite._kernels``) and when a NumPy path may hand its work to them.
 
 A NumPy path is always the reference: a kernel does the same operations in one pass over
 memory (sharing large jobs with one helper thread) and gives the same bits, which the

@@ -2,7 +2,7 @@
 and Keras' ``max_pool`` / ``average_pool`` ops on them.
 
 With windows of size (ph, pw) moved by strides (sh, sw) over the padded input ``xp``, each
-kernel offset (i, j) reads one strided slab ``xp_ij[n, p, q, c] = xp[n, p sh + i, q sw + j,
+window offset (i, j) reads one strided slab ``xp_ij[n, p, q, c] = xp[n, p sh + i, q sw + j,
 c]``, so a pool is a loop over the ph * pw offsets of whole-array operations (never over
 pixels):
 

@@ -243,8 +243,8 @@ def im2col(
 def col2im(cols: np.ndarray, shape: tuple, geom: Geometry, pool: tuple = (1, 1)) -> np.ndarray:
     """The adjoint of ``im2col`` (same ``pool`` row order): add each kernel offset's column
     block back onto the slab of a zero (N, Hp, Wp, C) array that it was read from, offset
-    by offset (kh * kw * ph * pw slice-adds; the compiled kernel does the same adds in the
-    same order, one batch sample at a time)."""
+    by offset (kh * kw * ph * pw slice-adds; the C kernel, csrc/col2im.c, does the same adds
+    in the same order, one batch sample at a time)."""
     n, hp, wp, c = shape
     kh, kw, sh, sw, dh, dw, oh, ow = geom
     ph, pw = pool
