@@ -4,8 +4,8 @@ that each sees the same machine load; prints median seconds per epoch and the ra
 
 Model: Dense(128, relu) on 784 inputs -> Dense(10, softmax); Adam (lr 1e-3, epsilon 1e-7,
 Keras' default, also given to PyTorch); sparse categorical cross-entropy; batches sliced
-from one shuffled index per epoch. PyTorch is run as ANCHORS.md describes:
-``nn.Sequential(Linear, ReLU, Linear)`` with ``CrossEntropyLoss`` on logits.
+from one shuffled index per epoch. PyTorch is run as docs/performance.md#reference-figures
+describes: ``nn.Sequential(Linear, ReLU, Linear)`` with ``CrossEntropyLoss`` on logits.
 
 Run: python benchmarks/mlp.py [--batch-size 32] [--rounds 3] [--limit N]
 """

@@ -67,7 +67,8 @@ def mlp_floor(batch: int) -> float:
 
 
 def cnn_floor() -> float:
-    """The CNN's ~855 GFLOP per epoch (ANCHORS.md) at numpy's peak GEMM rate (2048^3)."""
+    """The CNN's ~855 GFLOP per epoch (docs/performance.md#reference-figures) at numpy's
+    peak GEMM rate (2048^3)."""
     seconds = gemm_seconds([(2048, 2048, 2048)], repeats=5)
     rate = 2 * 2048**3 / seconds
     return 855e9 / rate
