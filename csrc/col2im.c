@@ -1,6 +1,7 @@
 /* col2im, the adjoint of im2col (the NumPy reference is ops/windows.py, col2im):
  *
- *   out = 0; then for each kernel offset (i, j) and pool place (di, dj), in that order,
+ *   out = 0; then for each offset (i, j) in the convolution's window and each pool place
+ *   (di, dj), in that order,
  *   out[n, di sh + i dh + p ph sh, dj sw + j dw + q pw sw, :] +=
  *       cols[(di, dj, n, p, q), (i, j, :)]
  *

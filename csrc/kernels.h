@@ -4,8 +4,9 @@
  * Each kernel does, element by element, exactly the operations of a NumPy path in
  * dendrite (the reference, used when this extension is missing), in the same order and
  * precision, with no multiply and add contracted into one FMA instruction
- * (-ffp-contract=off): both give the same bits, and the tests compare them. NumPy needs one pass over memory per operation; a kernel makes
- * one pass for all of them, and shares large jobs with a helper thread (parallel.c).
+ * (-ffp-contract=off): both give the same bits, and the tests compare them. NumPy needs
+ * one pass over memory per operation; a kernel makes one pass for all of them, and shares
+ * large jobs with a helper thread (parallel.c).
  */
 #ifndef DENDRITE_KERNELS_H
 #define DENDRITE_KERNELS_H

@@ -302,7 +302,8 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_kernels", "dendrite's optional C kernels (see dendrite/_native.py).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "dendrite's optional C kernels (loaded by dendrite/_native.py).", -1, methods,
 };
 
 PyMODINIT_FUNC
