@@ -93,6 +93,9 @@ NO_EXAMPLE = {
     "Functional": "a model: built from a graph of other layers, tested in test_functional",
     "InputLayer": "the model entry point: built at construction, no weights, no call maths",
     "TextVectorization": "string inputs, no weights, not differentiable: test_layers_text",
+    "SimpleRNNCell": "an RNN cell, called with (inputs, states) by RNN: test_layers_recurrent",
+    "LSTMCell": "an RNN cell, called with (inputs, states) by RNN: test_layers_recurrent",
+    "GRUCell": "an RNN cell, called with (inputs, states) by RNN: test_layers_recurrent",
 }
 
 ALLOWED_KEYS = {

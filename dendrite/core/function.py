@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from dendrite import registry
 from dendrite.core.tensor import Tensor, as_array
 
 
@@ -166,13 +167,16 @@ def _as_tensors(inputs: tuple) -> tuple:
 
 
 def register(name: str | None = None) -> Callable[[type[Function]], type[Function]]:
-    """Class decorator: name a Function in the op registry (used by tests and the docs)."""
+    """Class decorator: record a Function in the registry as the op ``name`` (default: its
+    class name in lower case), where the op-case tests and the docs find it. Two different
+    Functions under one name raise a ValueError."""
 
     def decorate(cls: type[Function]) -> type[Function]:
-        OP_REGISTRY[name or cls.__name__.lower()] = cls
-        return cls
+        return registry.register("op", name or cls.__name__.lower())(cls)
 
     return decorate
 
 
-OP_REGISTRY: dict[str, type[Function]] = {}
+#: The registered primitives, op name -> Function class: a live, read-only view of the
+#: registry's "op" kind.
+OP_REGISTRY: Mapping[str, type[Function]] = registry.table("op")

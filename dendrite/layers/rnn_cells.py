@@ -25,6 +25,7 @@ from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.base import Layer
+from dendrite.layers.registry import register_layer
 from dendrite.ops.dense import dense
 from dendrite.ops.recurrent import FUSED_ACTIVATIONS
 
@@ -228,6 +229,7 @@ def _first(states: Any) -> Tensor:
     return states[0] if isinstance(states, (list, tuple)) else states
 
 
+@register_layer
 class SimpleRNNCell(RecurrentCell):
     """One step of a fully-connected RNN: ``h_t = a(x_t W + h_{t-1} U + b)``."""
 
@@ -238,6 +240,7 @@ class SimpleRNNCell(RecurrentCell):
         return h, ([h] if isinstance(states, (list, tuple)) else h)
 
 
+@register_layer
 class LSTMCell(RecurrentCell):
     """One LSTM step (Hochreiter & Schmidhuber 1997), Keras' gate order i, f, c, o:
 
@@ -297,6 +300,7 @@ class LSTMCell(RecurrentCell):
         }
 
 
+@register_layer
 class GRUCell(RecurrentCell):
     """One GRU step (Cho et al. 2014), Keras' gate order z (update), r (reset), h:
 
