@@ -308,7 +308,7 @@ def test_get_other_identifiers():
     assert built.from_logits is True and built.axis == 1
     with pytest.raises(ValueError, match=r"Unknown loss 'msee'.*mean_squared_error"):
         losses.get("msee")
-    with pytest.raises(ValueError, match="Unknown loss class"):
+    with pytest.raises(ValueError, match="Unknown loss 'Nope'"):
         losses.get({"class_name": "Nope"})
     with pytest.raises(ValueError, match="Could not interpret"):
         losses.get(42)

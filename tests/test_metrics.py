@@ -271,7 +271,7 @@ def test_get_other_identifiers():
     assert isinstance(wrapped, metrics.MeanMetricWrapper) and wrapped.name == "my_metric"
     with pytest.raises(ValueError, match=r"Unknown metric 'accuracyy'.*sparse_categorical"):
         metrics.get("accuracyy")
-    with pytest.raises(ValueError, match="Unknown metric class"):
+    with pytest.raises(ValueError, match="Unknown metric 'Nope'"):
         metrics.get({"class_name": "Nope"})
     with pytest.raises(ValueError, match="Could not interpret"):
         metrics.get(3)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from dendrite import optimizers
+from dendrite import optimizers, registry
 from dendrite.core import Variable
 from dendrite.optimizers import (
     SGD,
@@ -263,11 +263,11 @@ def test_callable_learning_rate():
 
 
 # --- get / serialize / config ----------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(optimizers.ALL_OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(registry.items("optimizer")))
 def test_get_by_name_any_case(name):
-    for spelling in (name, name.upper(), name.capitalize()):
+    for spelling in (name, name.lower(), name.upper(), name.capitalize()):
         optimizer = optimizers.get(spelling)
-        assert type(optimizer) is optimizers.ALL_OPTIMIZERS[name]
+        assert type(optimizer) is registry.get("optimizer", name)
     assert optimizers.get(name) is not optimizers.get(name)  # a fresh one each time
 
 

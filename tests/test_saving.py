@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
-from dendrite import optimizers
+from dendrite import optimizers, registry
 from dendrite.layers.base import Layer
 from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.lambda_layer import Lambda
@@ -143,7 +143,8 @@ def _assert_equal_outputs(a: Any, b: Any) -> None:
 
 def _optimizer_cases() -> list:
     cases = [
-        pytest.param(cls(), id=name) for name, cls in sorted(optimizers.ALL_OPTIMIZERS.items())
+        pytest.param(cls(), id=name.lower())
+        for name, cls in sorted(registry.items("optimizer").items())
     ]
     schedule = optimizers.schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.5)
     cases += [

@@ -9,30 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dendrite import ops
-
-# Keras name -> name of the op in dendrite.ops.
-_NAMES = {
-    "linear": "linear",
-    "relu": "relu",
-    "relu6": "relu6",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-    "selu": "selu",
-    "gelu": "gelu",
-    "silu": "silu",
-    "swish": "silu",
-    "sigmoid": "sigmoid",
-    "hard_sigmoid": "hard_sigmoid",
-    "tanh": "tanh",
-    "softplus": "softplus",
-    "softsign": "softsign",
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "exponential": "exp",
-}
+from dendrite import ops, registry
+from dendrite.registry import register
 
 
+@register("activation")
 def linear(x: Any) -> Any:
     """The identity."""
     return x
@@ -40,39 +21,33 @@ def linear(x: Any) -> Any:
 
 # Keras exposes each activation as a function of this module (keras.activations.relu(x)):
 # they are the ops themselves, so that Dense(activation=activations.relu) is recognised
-# (and fused) exactly as Dense(activation="relu").
-relu = ops.relu
-relu6 = ops.relu6
-leaky_relu = ops.leaky_relu
-elu = ops.elu
-selu = ops.selu
-gelu = ops.gelu
-silu = ops.silu
-swish = ops.silu
-sigmoid = ops.sigmoid
-hard_sigmoid = ops.hard_sigmoid
-tanh = ops.tanh
-softplus = ops.softplus
-softsign = ops.softsign
-softmax = ops.softmax
-log_softmax = ops.log_softmax
-exponential = ops.exp
+# (and fused) exactly as Dense(activation="relu"). The ops live in dendrite.ops, which knows
+# nothing of Keras's names; they are registered under those names here.
+relu = register("activation")(ops.relu)
+relu6 = register("activation")(ops.relu6)
+leaky_relu = register("activation")(ops.leaky_relu)
+elu = register("activation")(ops.elu)
+selu = register("activation")(ops.selu)
+gelu = register("activation")(ops.gelu)
+silu = swish = register("activation", "silu", aliases=("swish",))(ops.silu)
+sigmoid = register("activation")(ops.sigmoid)
+hard_sigmoid = register("activation")(ops.hard_sigmoid)
+tanh = register("activation")(ops.tanh)
+softplus = register("activation")(ops.softplus)
+softsign = register("activation")(ops.softsign)
+softmax = register("activation")(ops.softmax)
+log_softmax = register("activation")(ops.log_softmax)
+exponential = register("activation", "exponential")(ops.exp)
 
 
 def get(identifier: Any) -> Callable[[Any], Any]:
-    """The activation function for a Keras name, None (linear) or a callable."""
+    """The activation function for a Keras name, a config dict, None (linear) or a
+    callable (returned as it is). Names are found by ``dendrite.registry.get("activation",
+    ...)``: custom-object scopes and registered functions, then Keras's names."""
     if identifier is None:
         return linear
     if isinstance(identifier, str):
-        op_name = _NAMES.get(identifier)
-        fn = getattr(ops, op_name, None) if op_name else None
-        if op_name == "linear":
-            return linear
-        if fn is None:
-            raise ValueError(
-                f"Unknown activation {identifier!r}. Valid names: {', '.join(sorted(_NAMES))}."
-            )
-        return fn
+        return registry.get("activation", identifier)
     if isinstance(identifier, dict):
         return get(identifier.get("config", {}).get("name", identifier.get("class_name")))
     if callable(identifier):
@@ -81,12 +56,11 @@ def get(identifier: Any) -> Callable[[Any], Any]:
 
 
 def serialize(fn: Callable[[Any], Any]) -> str:
-    """The Keras name of an activation (the inverse of ``get`` for built-in ones)."""
-    if fn is linear:
-        return "linear"
-    for keras_name, op_name in _NAMES.items():
-        if getattr(ops, op_name, None) is fn:
-            return keras_name
+    """The Keras name of an activation (the inverse of ``get`` for built-in ones; a custom
+    function gives its ``__name__``)."""
+    name = registry.name_of("activation", fn)
+    if name is not None:
+        return name
     name = getattr(fn, "__name__", None)
     if name is None:
         raise ValueError(f"Cannot serialize activation {fn!r}: it has no name.")

@@ -16,12 +16,15 @@ weight vector; for a Conv2D kernel (kh, kw, C, F) use ``axis=[0, 1, 2]``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from dendrite import _settings, ops
+from dendrite import _settings, ops, registry
 from dendrite.core import Tensor
+from dendrite.registry import register
 
 
+@register("constraint")
 class Constraint:
     """Base class: ``constraint(w) -> w`` projected; the identity here."""
 
@@ -48,6 +51,7 @@ def _config_axis(axis: Any) -> Any:
     return list(axis) if isinstance(axis, tuple) else axis
 
 
+@register("constraint")
 class MaxNorm(Constraint):
     """Each slice along ``axis`` gets a norm of at most ``max_value`` (Keras default 2)."""
 
@@ -64,6 +68,7 @@ class MaxNorm(Constraint):
         return {"max_value": self.max_value, "axis": _config_axis(self.axis)}
 
 
+@register("constraint")
 class MinMaxNorm(Constraint):
     """Each slice's norm moves towards [min_value, max_value] at ``rate`` (1: all the way)."""
 
@@ -90,6 +95,7 @@ class MinMaxNorm(Constraint):
         }
 
 
+@register("constraint")
 class UnitNorm(Constraint):
     """Each slice along ``axis`` is scaled to norm 1."""
 
@@ -103,6 +109,7 @@ class UnitNorm(Constraint):
         return {"axis": _config_axis(self.axis)}
 
 
+@register("constraint")
 class NonNeg(Constraint):
     """Negative entries become 0."""
 
@@ -116,37 +123,22 @@ min_max_norm = MinMaxNorm
 unit_norm = UnitNorm
 non_neg = NonNeg
 
-CONSTRAINTS: dict[str, type[Constraint]] = {
-    "Constraint": Constraint,
-    "MaxNorm": MaxNorm,
-    "MinMaxNorm": MinMaxNorm,
-    "UnitNorm": UnitNorm,
-    "NonNeg": NonNeg,
-    "max_norm": MaxNorm,
-    "min_max_norm": MinMaxNorm,
-    "unit_norm": UnitNorm,
-    "non_neg": NonNeg,
-}
+#: Every name ``get`` accepts (class names and their snake_case) -> class: a live,
+#: read-only view of the registry's "constraint" kind.
+CONSTRAINTS: Mapping[str, type[Constraint]] = registry.table("constraint", aliases=True)
 
 
 def get(identifier: Any) -> Any:
     """A constraint from None, a name ('max_norm', 'NonNeg', ...), a config dict
-    (``{"class_name": ..., "config": ...}``) or a callable (returned as it is)."""
+    (``{"class_name": ..., "config": ...}``) or a callable (returned as it is). Names are
+    found by ``dendrite.registry.get("constraint", ...)``."""
     if identifier is None:
         return None
     if isinstance(identifier, str):
-        cls = CONSTRAINTS.get(identifier)
-        if cls is None:
-            raise ValueError(
-                f"Could not interpret constraint identifier: {identifier!r}. Known names: "
-                f"{', '.join(sorted(CONSTRAINTS))}."
-            )
-        return cls()
+        found = registry.get("constraint", identifier)
+        return found() if isinstance(found, type) else found
     if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        cls = CONSTRAINTS.get(name) if isinstance(name, str) else None
-        if cls is None:
-            raise ValueError(f"Could not interpret constraint config: {identifier!r}.")
+        cls = registry.get("constraint", identifier.get("class_name"))
         return cls.from_config(dict(identifier.get("config") or {}))
     if callable(identifier):
         return identifier

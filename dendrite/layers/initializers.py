@@ -14,11 +14,13 @@ the product of the leading axes: ``fan_in = in * rf`` and ``fan_out = out * rf``
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from dendrite import _settings
+from dendrite import _settings, registry
+from dendrite.registry import register
 
 
 class Initializer:
@@ -71,16 +73,19 @@ def _truncated_normal(rng: np.random.Generator, shape: tuple, mean: float, std: 
     return mean + std * values
 
 
+@register("initializer")
 class Zeros(Initializer):
     def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
         return np.zeros(shape, dtype=_dtype(dtype))
 
 
+@register("initializer")
 class Ones(Initializer):
     def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
         return np.ones(shape, dtype=_dtype(dtype))
 
 
+@register("initializer")
 class Constant(Initializer):
     def __init__(self, value: float = 0.0) -> None:
         self.value = value
@@ -92,6 +97,7 @@ class Constant(Initializer):
         return {"value": self.value}
 
 
+@register("initializer", aliases=("normal",))
 class RandomNormal(_Seeded):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
@@ -105,6 +111,7 @@ class RandomNormal(_Seeded):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+@register("initializer", aliases=("uniform",))
 class RandomUniform(_Seeded):
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
         super().__init__(seed)
@@ -118,6 +125,7 @@ class RandomUniform(_Seeded):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
+@register("initializer")
 class TruncatedNormal(_Seeded):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
@@ -131,6 +139,7 @@ class TruncatedNormal(_Seeded):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+@register("initializer")
 class VarianceScaling(_Seeded):
     """Draws with variance ``scale / n`` (n from ``mode``), from ``distribution``."""
 
@@ -192,30 +201,37 @@ def _scaling(scale: float, mode: str, distribution: str) -> type:
     return Preset
 
 
+@register("initializer")
 class GlorotUniform(_scaling(1.0, "fan_avg", "uniform")):
     """Glorot (Xavier) uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out))."""
 
 
+@register("initializer")
 class GlorotNormal(_scaling(1.0, "fan_avg", "truncated_normal")):
     """Glorot normal: truncated normal with variance 2 / (fan_in + fan_out)."""
 
 
+@register("initializer")
 class HeUniform(_scaling(2.0, "fan_in", "uniform")):
     """He uniform: U(-l, l), l = sqrt(6 / fan_in)."""
 
 
+@register("initializer")
 class HeNormal(_scaling(2.0, "fan_in", "truncated_normal")):
     """He normal: truncated normal with variance 2 / fan_in."""
 
 
+@register("initializer")
 class LecunUniform(_scaling(1.0, "fan_in", "uniform")):
     """LeCun uniform: U(-l, l), l = sqrt(3 / fan_in)."""
 
 
+@register("initializer")
 class LecunNormal(_scaling(1.0, "fan_in", "truncated_normal")):
     """LeCun normal: truncated normal with variance 1 / fan_in."""
 
 
+@register("initializer")
 class Orthogonal(_Seeded):
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, times gain."""
 
@@ -239,6 +255,7 @@ class Orthogonal(_Seeded):
         return {"gain": self.gain, "seed": self.seed}
 
 
+@register("initializer")
 class Identity(Initializer):
     """gain * I for a 2-D shape."""
 
@@ -254,49 +271,26 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
-INITIALIZERS: dict[str, type[Initializer]] = {
-    "zeros": Zeros,
-    "ones": Ones,
-    "constant": Constant,
-    "random_normal": RandomNormal,
-    "random_uniform": RandomUniform,
-    "truncated_normal": TruncatedNormal,
-    "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform,
-    "glorot_normal": GlorotNormal,
-    "he_uniform": HeUniform,
-    "he_normal": HeNormal,
-    "lecun_uniform": LecunUniform,
-    "lecun_normal": LecunNormal,
-    "orthogonal": Orthogonal,
-    "identity": Identity,
-    # Keras' short aliases.
-    "uniform": RandomUniform,
-    "normal": RandomNormal,
-}
-_BY_CLASS_NAME = {cls.__name__: cls for cls in INITIALIZERS.values()}
+#: Every name ``get`` accepts (class names, their snake_case, Keras's "uniform" and
+#: "normal") -> class: a live, read-only view of the registry's "initializer" kind.
+INITIALIZERS: Mapping[str, type[Initializer]] = registry.table("initializer", aliases=True)
 
 
 def get(identifier: Any) -> Initializer:
-    """An initializer from a name ('glorot_uniform'), a config dict, a class or an instance."""
+    """An initializer from a name ('glorot_uniform', 'GlorotUniform', any case), a config
+    dict, a class or an instance; a callable ``fn(shape, dtype)`` is returned as it is.
+
+    Names and config class names are found by ``dendrite.registry.get("initializer", ...)``
+    (custom-object scopes and registered classes first)."""
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if isinstance(identifier, str):
-        key = identifier if identifier in _BY_CLASS_NAME else identifier.lower()
-        cls = INITIALIZERS.get(key) or _BY_CLASS_NAME.get(identifier)
-        if cls is None:
-            raise ValueError(
-                f"Unknown initializer {identifier!r}. Valid names: {', '.join(INITIALIZERS)}."
-            )
-        return cls()
+        found = registry.get("initializer", identifier)
+        return found() if isinstance(found, type) else found
     if isinstance(identifier, dict):
-        cls = _BY_CLASS_NAME.get(identifier.get("class_name")) or INITIALIZERS.get(
-            str(identifier.get("class_name")).lower()
-        )
-        if cls is None:
-            raise ValueError(f"Unknown initializer class {identifier.get('class_name')!r}.")
+        cls = registry.get("initializer", identifier.get("class_name"))
         return cls.from_config(identifier.get("config", {}))
     if callable(identifier):
         return identifier
@@ -304,4 +298,5 @@ def get(identifier: Any) -> Initializer:
 
 
 def serialize(initializer: Initializer) -> dict:
+    """``{"class_name", "config"}`` of an initializer (the inverse of ``get``)."""
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}

@@ -6,10 +6,12 @@ A regularizer maps a weight ``w`` to a penalty added to the training loss:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from dendrite import ops
+from dendrite import ops, registry
 from dendrite.core import Tensor
+from dendrite.registry import register
 
 
 class Regularizer:
@@ -33,6 +35,7 @@ def _check(name: str, value: Any) -> float:
     return value
 
 
+@register("regularizer", aliases=("l1_l2",))
 class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w^2)``."""
 
@@ -53,6 +56,7 @@ class L1L2(Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
+@register("regularizer")
 class L1(L1L2):
     """``l1 * sum(|w|)``."""
 
@@ -63,6 +67,7 @@ class L1(L1L2):
         return {"l1": self.l1}
 
 
+@register("regularizer")
 class L2(L1L2):
     """``l2 * sum(w^2)``."""
 
@@ -81,25 +86,22 @@ def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
 l1 = L1
 l2 = L2
 
-REGULARIZERS = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
-_BY_CLASS_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2}
+#: Every name ``get`` accepts ("l1", "L1", "l2", "L2", "l1_l2", "l1l2", "L1L2") -> class:
+#: a live, read-only view of the registry's "regularizer" kind.
+REGULARIZERS: Mapping[str, type[Regularizer]] = registry.table("regularizer", aliases=True)
 
 
 def get(identifier: Any) -> Any:
-    """A regularizer from None, a name ('l2'), a config dict, an instance or a callable."""
+    """A regularizer from None, a name ('l2', any case), a config dict, an instance or a
+    callable. Names and config class names are found by
+    ``dendrite.registry.get("regularizer", ...)``."""
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
     if isinstance(identifier, str):
-        cls = REGULARIZERS.get(identifier.lower()) or _BY_CLASS_NAME.get(identifier)
-        if cls is None:
-            raise ValueError(
-                f"Unknown regularizer {identifier!r}. Valid names: {', '.join(REGULARIZERS)}."
-            )
-        return cls()
+        found = registry.get("regularizer", identifier)
+        return found() if isinstance(found, type) else found
     if isinstance(identifier, dict):
-        cls = _BY_CLASS_NAME.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Unknown regularizer class {identifier.get('class_name')!r}.")
+        cls = registry.get("regularizer", identifier.get("class_name"))
         return cls.from_config(identifier.get("config", {}))
     if callable(identifier):
         return identifier
@@ -107,6 +109,7 @@ def get(identifier: Any) -> Any:
 
 
 def serialize(regularizer: Any) -> Any:
+    """``{"class_name", "config"}`` of a regularizer (None stays None)."""
     if regularizer is None:
         return None
     return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}

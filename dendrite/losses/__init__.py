@@ -9,10 +9,11 @@ as it is; ``LossFunctionWrapper(fn)`` gives it a reduction and sample weights).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from dendrite import registry
 from dendrite.losses.loss import (
-    LOSS_FUNCTIONS,
     REDUCTIONS,
     Loss,
     LossFunctionWrapper,
@@ -66,71 +67,17 @@ kld = KLD = kullback_leibler_divergence = kl_divergence
 bce = BCE = binary_crossentropy
 logcosh = log_cosh
 
-LOSS_CLASSES: tuple[type[Loss], ...] = (
-    MeanSquaredError,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredLogarithmicError,
-    Huber,
-    LogCosh,
-    KLDivergence,
-    Poisson,
-    CosineSimilarity,
-    Hinge,
-    SquaredHinge,
-    CategoricalHinge,
-    BinaryCrossentropy,
-    BinaryFocalCrossentropy,
-    CategoricalCrossentropy,
-    SparseCategoricalCrossentropy,
+#: every name ``get`` accepts -> class or function: class names (-> a new instance),
+#: function names and Keras's aliases (-> the function). A live, read-only view of the
+#: registry's "loss" kind.
+LOSSES: Mapping[str, Any] = registry.table("loss", aliases=True)
+#: The Loss classes that can be built from their name (every registered one but
+#: ``LossFunctionWrapper``, which needs a function).
+LOSS_CLASSES: tuple[type[Loss], ...] = tuple(
+    obj
+    for obj in registry.items("loss").values()
+    if isinstance(obj, type) and obj is not LossFunctionWrapper
 )
-
-_FUNCTIONS = (
-    mean_squared_error,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_logarithmic_error,
-    huber,
-    log_cosh,
-    kl_divergence,
-    poisson,
-    cosine_similarity,
-    hinge,
-    squared_hinge,
-    categorical_hinge,
-    binary_crossentropy,
-    binary_focal_crossentropy,
-    categorical_crossentropy,
-    sparse_categorical_crossentropy,
-)
-LOSS_FUNCTIONS.update({fn.__name__: fn for fn in _FUNCTIONS})
-
-#: every name ``get`` accepts: class names (-> a new instance), function names and Keras's
-#: aliases (-> the function)
-LOSSES: dict[str, Any] = {cls.__name__: cls for cls in (Loss, LossFunctionWrapper)}
-LOSSES.update({cls.__name__: cls for cls in LOSS_CLASSES})
-LOSSES.update(LOSS_FUNCTIONS)
-LOSSES.update(
-    {
-        "mse": mse,
-        "MSE": mse,
-        "mae": mae,
-        "MAE": mae,
-        "mape": mape,
-        "MAPE": mape,
-        "msle": msle,
-        "MSLE": msle,
-        "kld": kld,
-        "KLD": kld,
-        "kullback_leibler_divergence": kld,
-        "bce": bce,
-        "BCE": bce,
-        "logcosh": log_cosh,
-        "huber_loss": huber,
-    }
-)
-# Base classes cannot be built without arguments: not valid string identifiers.
-_STRING_NAMES = sorted(n for n in LOSSES if n not in ("Loss", "LossFunctionWrapper"))
 
 
 def get(identifier: Any) -> Any:
@@ -141,7 +88,9 @@ def get(identifier: Any) -> Any:
             "sparse_categorical_crossentropy" gives the function, a class name such as
             "MeanSquaredError" a new instance); a config dict ``{"class_name": ...,
             "config": {...}}``; a Loss class (built with its defaults) or instance; or any
-            callable ``fn(y_true, y_pred)`` (returned as it is).
+            callable ``fn(y_true, y_pred)`` (returned as it is). Names are found by
+            ``dendrite.registry.get("loss", ...)``: custom-object scopes and registered
+            objects first, then the built-in losses.
 
     Raises:
         ValueError: an unknown name (the message lists the valid ones) or an identifier
@@ -152,20 +101,16 @@ def get(identifier: Any) -> Any:
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        cls = LOSSES.get(name) if isinstance(name, str) else None
+        cls = registry.get("loss", identifier.get("class_name"))
         if not (isinstance(cls, type) and issubclass(cls, Loss)):
-            raise ValueError(
-                f"Unknown loss class {name!r} in config {identifier!r}. Known classes: "
-                f"{', '.join(c.__name__ for c in LOSS_CLASSES)}."
-            )
+            raise ValueError(f"The loss config {identifier!r} names {cls!r}, not a Loss class.")
         return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
-        found = LOSSES.get(identifier) if identifier in _STRING_NAMES else None
-        if found is None:
+        found = registry.get("loss", identifier)
+        if found is LossFunctionWrapper:
             raise ValueError(
-                f"Unknown loss {identifier!r}. Valid names: {', '.join(_STRING_NAMES)}; or "
-                "pass a Loss instance or a function fn(y_true, y_pred)."
+                "'LossFunctionWrapper' needs a function: pass LossFunctionWrapper(fn) or the "
+                "function itself."
             )
         return found() if isinstance(found, type) else found
     if isinstance(identifier, type) and issubclass(identifier, Loss):
@@ -179,8 +124,8 @@ def serialize(loss: Any) -> Any:
     """A JSON-able description of a loss: ``{"class_name", "config"}`` or a function name."""
     if isinstance(loss, Loss):
         return {"class_name": type(loss).__name__, "config": loss.get_config()}
-    name = getattr(loss, "__name__", None)
-    if name in LOSS_FUNCTIONS and LOSS_FUNCTIONS[name] is loss:
+    name = registry.name_of("loss", loss)
+    if name is not None and not isinstance(loss, type):
         return name
     raise ValueError(f"Cannot serialize loss {loss!r}: not a Loss or a built-in loss function.")
 

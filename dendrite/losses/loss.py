@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import ops
+from dendrite import ops, registry
 from dendrite.core import Tensor, as_array
 from dendrite.ops.creation import as_float_tensor
+from dendrite.registry import register
 from dendrite.registry.naming import snake_case
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -177,10 +178,7 @@ class Loss:
         return f"<{type(self).__name__} name={self.name!r} reduction={self.reduction!r}>"
 
 
-# Filled by dendrite.losses: function name -> function, for LossFunctionWrapper.from_config.
-LOSS_FUNCTIONS: dict[str, Callable] = {}
-
-
+@register("loss")
 class LossFunctionWrapper(Loss):
     """A ``Loss`` around a function ``fn(y_true, y_pred, **kwargs)`` of per-sample values.
 
@@ -229,12 +227,12 @@ class LossFunctionWrapper(Loss):
         if cls is not LossFunctionWrapper:
             return cls(**config)
         if isinstance(fn, str):
-            if fn not in LOSS_FUNCTIONS:
+            name, fn = fn, registry.get("loss", fn)
+            if isinstance(fn, type):
                 raise ValueError(
-                    f"LossFunctionWrapper.from_config: unknown loss function {fn!r}; known: "
-                    f"{', '.join(sorted(LOSS_FUNCTIONS))}."
+                    f"LossFunctionWrapper.from_config: fn={name!r} names a loss class; expected "
+                    f"the name of a loss function such as 'mean_squared_error'."
                 )
-            fn = LOSS_FUNCTIONS[fn]
         return cls(fn, **config)
 
     def __repr__(self) -> str:

@@ -32,6 +32,7 @@ from dendrite.losses.loss import (
     targets_like,
 )
 from dendrite.ops import nn
+from dendrite.registry import register
 
 
 def _check_axis(axis: Any) -> int:
@@ -40,6 +41,7 @@ def _check_axis(axis: Any) -> int:
     return int(axis)
 
 
+@register("loss", aliases=("bce", "BCE"))
 def binary_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -72,6 +74,7 @@ def binary_crossentropy(
     return ops.mean(values, axis=axis)
 
 
+@register("loss")
 def binary_focal_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -103,6 +106,7 @@ def binary_focal_crossentropy(
     return ops.mean(focal, axis=axis)
 
 
+@register("loss")
 def categorical_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -128,6 +132,7 @@ def categorical_crossentropy(
     return nn.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
 
+@register("loss")
 def sparse_categorical_crossentropy(
     y_true: Any,
     y_pred: Any,
@@ -152,6 +157,7 @@ def sparse_categorical_crossentropy(
     )
 
 
+@register("loss")
 class BinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy (see ``binary_crossentropy``), reduced over the batch."""
 
@@ -185,6 +191,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
         return {**Loss.get_config(self), **self._fn_kwargs}
 
 
+@register("loss")
 class BinaryFocalCrossentropy(LossFunctionWrapper):
     """Focal binary cross-entropy (see ``binary_focal_crossentropy``)."""
 
@@ -217,6 +224,7 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         return {**Loss.get_config(self), **self._fn_kwargs}
 
 
+@register("loss")
 class CategoricalCrossentropy(LossFunctionWrapper):
     """Categorical cross-entropy for one-hot labels (see ``categorical_crossentropy``)."""
 
@@ -256,6 +264,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 sparse_categorical_crossentropy.integer_targets = True  # type: ignore[attr-defined]
 
 
+@register("loss")
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for integer labels (see ``sparse_categorical_crossentropy``).
 

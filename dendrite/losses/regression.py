@@ -35,6 +35,7 @@ from dendrite.losses.loss import (
     squeeze_or_expand,
     targets_like,
 )
+from dendrite.registry import register
 
 
 def _pair(y_true: Any, y_pred: Any, align: bool = True) -> tuple[Tensor, Tensor]:
@@ -45,18 +46,21 @@ def _pair(y_true: Any, y_pred: Any, align: bool = True) -> tuple[Tensor, Tensor]
     return y_true, y_pred
 
 
+@register("loss", aliases=("mse", "MSE"))
 def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
     """Mean of squared errors over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred)
     return ops.mean(ops.square(y_true - y_pred), axis=-1)
 
 
+@register("loss", aliases=("mae", "MAE"))
 def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
     """Mean of absolute errors over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred)
     return ops.mean(ops.abs(y_true - y_pred), axis=-1)
 
 
+@register("loss", aliases=("mape", "MAPE"))
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
     """``100 * mean(|y_true - y_pred| / max(|y_true|, eps))`` over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred)
@@ -64,6 +68,7 @@ def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
     return 100.0 * ops.mean(diff, axis=-1)
 
 
+@register("loss", aliases=("msle", "MSLE"))
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
     """Mean squared difference of ``log(1 + max(x, eps))`` over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred)
@@ -73,6 +78,7 @@ def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
     return ops.mean(ops.square(first - second), axis=-1)
 
 
+@register("loss", aliases=("huber_loss",))
 def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Tensor:
     """Huber loss: quadratic for errors up to ``delta``, linear beyond (mean, last axis)."""
     y_true, y_pred = _pair(y_true, y_pred)
@@ -83,6 +89,7 @@ def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Tensor:
     return ops.mean(ops.where(abs_error.data <= delta, quadratic, linear), axis=-1)
 
 
+@register("loss", aliases=("logcosh",))
 def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
     """Mean of ``log(cosh(y_pred - y_true))`` over the last axis, overflow-free."""
     y_true, y_pred = _pair(y_true, y_pred)
@@ -90,6 +97,7 @@ def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
     return ops.mean(error + ops.softplus(-2.0 * error) - math.log(2.0), axis=-1)
 
 
+@register("loss", aliases=("kld", "KLD", "kullback_leibler_divergence"))
 def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
     """Kullback-Leibler divergence ``sum(y log(y / p))`` over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred, align=False)
@@ -99,6 +107,7 @@ def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
     return ops.sum(y_true * ops.log(y_true / y_pred), axis=-1)
 
 
+@register("loss")
 def poisson(y_true: Any, y_pred: Any) -> Tensor:
     """Poisson negative log-likelihood (up to a constant), mean over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred, align=False)
@@ -113,6 +122,7 @@ def _l2_normalize(x: Tensor, axis: int) -> Tensor:
     return x * ops.rsqrt(ops.maximum(squares, eps * eps))
 
 
+@register("loss")
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
     """Negative cosine similarity along ``axis``: -1 when aligned, 0 when orthogonal."""
     y_true, y_pred = _pair(y_true, y_pred)
@@ -127,12 +137,14 @@ def _signed_labels(y_true: Tensor) -> Tensor:
     return y_true
 
 
+@register("loss")
 def hinge(y_true: Any, y_pred: Any) -> Tensor:
     """Hinge loss ``mean(max(1 - y p, 0))`` over the last axis, labels in {-1, 1} (or 0/1)."""
     y_true, y_pred = _pair(y_true, y_pred, align=False)
     return ops.mean(ops.maximum(1.0 - _signed_labels(y_true) * y_pred, 0.0), axis=-1)
 
 
+@register("loss")
 def squared_hinge(y_true: Any, y_pred: Any) -> Tensor:
     """Squared hinge loss ``mean(max(1 - y p, 0)^2)`` over the last axis."""
     y_true, y_pred = _pair(y_true, y_pred, align=False)
@@ -140,6 +152,7 @@ def squared_hinge(y_true: Any, y_pred: Any) -> Tensor:
     return ops.mean(ops.square(margin), axis=-1)
 
 
+@register("loss")
 def categorical_hinge(y_true: Any, y_pred: Any) -> Tensor:
     """``max(neg - pos + 1, 0)`` with ``pos = sum(y p)``, ``neg = max((1 - y) p)``."""
     y_true, y_pred = _pair(y_true, y_pred, align=False)
@@ -171,6 +184,7 @@ class _Plain(_Wrapper):
         super().__init__(fn, reduction=reduction, name=name or self.default_name, dtype=dtype)
 
 
+@register("loss")
 class MeanSquaredError(_Plain):
     """Mean of squared errors (see ``mean_squared_error``)."""
 
@@ -178,6 +192,7 @@ class MeanSquaredError(_Plain):
     default_name = "mean_squared_error"
 
 
+@register("loss")
 class MeanAbsoluteError(_Plain):
     """Mean absolute error (see ``mean_absolute_error``)."""
 
@@ -185,6 +200,7 @@ class MeanAbsoluteError(_Plain):
     default_name = "mean_absolute_error"
 
 
+@register("loss")
 class MeanAbsolutePercentageError(_Plain):
     """Mean absolute percentage error (see ``mean_absolute_percentage_error``)."""
 
@@ -192,6 +208,7 @@ class MeanAbsolutePercentageError(_Plain):
     default_name = "mean_absolute_percentage_error"
 
 
+@register("loss")
 class MeanSquaredLogarithmicError(_Plain):
     """Mean squared logarithmic error (see ``mean_squared_logarithmic_error``)."""
 
@@ -199,6 +216,7 @@ class MeanSquaredLogarithmicError(_Plain):
     default_name = "mean_squared_logarithmic_error"
 
 
+@register("loss")
 class LogCosh(_Plain):
     """Log of the hyperbolic cosine of the error (see ``log_cosh``)."""
 
@@ -206,6 +224,7 @@ class LogCosh(_Plain):
     default_name = "log_cosh"
 
 
+@register("loss")
 class KLDivergence(_Plain):
     """Kullback-Leibler divergence (see ``kl_divergence``)."""
 
@@ -213,6 +232,7 @@ class KLDivergence(_Plain):
     default_name = "kl_divergence"
 
 
+@register("loss")
 class Poisson(_Plain):
     """Poisson loss (see ``poisson``)."""
 
@@ -220,6 +240,7 @@ class Poisson(_Plain):
     default_name = "poisson"
 
 
+@register("loss")
 class Hinge(_Plain):
     """Hinge loss, labels -1/1 or 0/1 (see ``hinge``)."""
 
@@ -227,6 +248,7 @@ class Hinge(_Plain):
     default_name = "hinge"
 
 
+@register("loss")
 class SquaredHinge(_Plain):
     """Squared hinge loss (see ``squared_hinge``)."""
 
@@ -234,6 +256,7 @@ class SquaredHinge(_Plain):
     default_name = "squared_hinge"
 
 
+@register("loss")
 class CategoricalHinge(_Plain):
     """Categorical hinge loss (see ``categorical_hinge``)."""
 
@@ -241,6 +264,7 @@ class CategoricalHinge(_Plain):
     default_name = "categorical_hinge"
 
 
+@register("loss")
 class Huber(_Wrapper):
     """Huber loss (see ``huber``) with threshold ``delta``."""
 
@@ -255,6 +279,7 @@ class Huber(_Wrapper):
         self.delta = delta
 
 
+@register("loss")
 class CosineSimilarity(_Wrapper):
     """Negative cosine similarity along ``axis`` (see ``cosine_similarity``)."""
 

@@ -12,11 +12,12 @@ fits a loss or the data, as Keras's ``compile`` does for ``metrics=["accuracy"]`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from dendrite import registry
 from dendrite.core import Tensor
 from dendrite.metrics.accuracy import (
     Accuracy,
@@ -57,51 +58,9 @@ mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 
-ALL_OBJECTS: tuple[type[Metric], ...] = (
-    Metric,
-    Mean,
-    Sum,
-    MeanMetricWrapper,
-    Accuracy,
-    BinaryAccuracy,
-    CategoricalAccuracy,
-    SparseCategoricalAccuracy,
-    TopKCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy,
-    MeanSquaredError,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredLogarithmicError,
-    RootMeanSquaredError,
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    SparseCategoricalCrossentropy,
-    AUC,
-    Precision,
-    Recall,
-)
-
-METRICS: dict[str, type[Metric]] = {cls.__name__: cls for cls in ALL_OBJECTS}
-METRICS.update({snake_case(cls.__name__): cls for cls in ALL_OBJECTS})
-METRICS.update(
-    {
-        "acc": Accuracy,
-        "mse": MeanSquaredError,
-        "MSE": MeanSquaredError,
-        "mae": MeanAbsoluteError,
-        "MAE": MeanAbsoluteError,
-        "mape": MeanAbsolutePercentageError,
-        "MAPE": MeanAbsolutePercentageError,
-        "msle": MeanSquaredLogarithmicError,
-        "MSLE": MeanSquaredLogarithmicError,
-        "rmse": RootMeanSquaredError,
-        "bce": BinaryCrossentropy,
-        "BCE": BinaryCrossentropy,
-    }
-)
-# Names that only make sense with arguments or as base classes are not string metrics.
-for _abstract in ("Metric", "metric", "MeanMetricWrapper", "mean_metric_wrapper"):
-    METRICS.pop(_abstract, None)
+#: every name ``get`` accepts (class names, their snake_case and Keras's aliases such as
+#: "acc", "mse", "rmse") -> class: a live, read-only view of the registry's "metric" kind.
+METRICS: Mapping[str, type[Metric]] = registry.table("metric", aliases=True)
 
 
 def get(identifier: Any) -> Metric | None:
@@ -111,7 +70,9 @@ def get(identifier: Any) -> Metric | None:
         identifier: None; a name ("accuracy", "acc", "mse", "auc", a class name, ...); a
             config dict ``{"class_name": ..., "config": {...}}``; a Metric class (built with
             its defaults) or instance (returned as is); or any ``fn(y_true, y_pred)``
-            returning per-sample values (wrapped in ``MeanMetricWrapper``).
+            returning per-sample values (wrapped in ``MeanMetricWrapper``). Names are found
+            by ``dendrite.registry.get("metric", ...)``: custom-object scopes and registered
+            objects first, then the built-in metrics.
 
     Raises:
         ValueError: an unknown name (the message lists the valid ones) or an identifier
@@ -124,22 +85,15 @@ def get(identifier: Any) -> Metric | None:
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
     if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        cls = METRICS.get(name) if isinstance(name, str) else None
-        if cls is None:
-            raise ValueError(
-                f"Unknown metric class {name!r} in config {identifier!r}. Valid names: "
-                f"{', '.join(sorted(METRICS))}."
-            )
+        cls = registry.get("metric", identifier.get("class_name"))
+        if not (isinstance(cls, type) and issubclass(cls, Metric)):
+            raise ValueError(f"The metric config {identifier!r} names {cls!r}, not a Metric class.")
         return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
-        cls = METRICS.get(identifier)
-        if cls is None:
-            raise ValueError(
-                f"Unknown metric {identifier!r}. Valid names: {', '.join(sorted(METRICS))}; "
-                "or pass a Metric instance or a function fn(y_true, y_pred)."
-            )
-        return cls()
+        found = registry.get("metric", identifier)
+        if isinstance(found, str):  # a custom_objects entry naming another name
+            raise ValueError(f"The metric {identifier!r} resolves to a name, {found!r}.")
+        return get(found)
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}.")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.metrics.base import MeanMetricWrapper, masked_weight, squeeze_or_expand, to_array
+from dendrite.registry import register
 
 
 def _per_sample(hits: np.ndarray) -> np.ndarray:
@@ -85,6 +86,7 @@ def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> n
     return _in_top_k(y_true, y_pred, k).astype(np.float64)
 
 
+@register("metric", aliases=("acc",))
 class Accuracy(MeanMetricWrapper):
     """How often predictions equal labels exactly."""
 
@@ -95,6 +97,7 @@ class Accuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@register("metric")
 class BinaryAccuracy(MeanMetricWrapper):
     """How often ``y_pred > threshold`` matches a 0/1 label.
 
@@ -129,6 +132,7 @@ class BinaryAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype, "threshold": self.threshold}
 
 
+@register("metric")
 class CategoricalAccuracy(MeanMetricWrapper):
     """How often the top-scoring class is the one-hot label's class."""
 
@@ -139,6 +143,7 @@ class CategoricalAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@register("metric")
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """How often the top-scoring class is the integer label (logits or probabilities)."""
 
@@ -163,6 +168,7 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@register("metric")
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the one-hot label's class is among the ``k`` top-scoring classes."""
 
@@ -174,6 +180,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype, "k": self.k}
 
 
+@register("metric")
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the integer label is among the ``k`` top-scoring classes."""
 

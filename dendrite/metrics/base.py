@@ -18,6 +18,7 @@ import numpy as np
 
 from dendrite import _settings
 from dendrite.core import Tensor, no_grad
+from dendrite.registry import register
 from dendrite.registry.naming import snake_case
 
 
@@ -131,6 +132,7 @@ def _reduce_samplewise(values: np.ndarray, weight: Any, reduce: Callable) -> tup
     return values, weight
 
 
+@register("metric")
 class Sum(Metric):
     """The (weighted) sum of the values seen: ``sum_i w_i v_i``."""
 
@@ -153,6 +155,7 @@ class Sum(Metric):
         self.total = 0.0
 
 
+@register("metric")
 class Mean(Metric):
     """The (weighted) mean of the values seen: ``sum_i w_i v_i / sum_i w_i``.
 

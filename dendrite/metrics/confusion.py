@@ -20,6 +20,7 @@ import numpy as np
 
 from dendrite import _settings
 from dendrite.metrics.base import Metric, squeeze_or_expand, to_array
+from dendrite.registry import register
 
 NEG_INF = -1e10
 
@@ -146,6 +147,7 @@ class _ThresholdMetric(Metric):
         }
 
 
+@register("metric")
 class Precision(_ThresholdMetric):
     """``TP / (TP + FP)``: the fraction of predicted positives that are positive.
 
@@ -162,6 +164,7 @@ class Precision(_ThresholdMetric):
         return self._report(_divide_no_nan(tp, tp + self.false_positives))
 
 
+@register("metric")
 class Recall(_ThresholdMetric):
     """``TP / (TP + FN)``: the fraction of positives that were predicted positive.
 
@@ -173,6 +176,7 @@ class Recall(_ThresholdMetric):
         return self._report(_divide_no_nan(tp, tp + self.false_negatives))
 
 
+@register("metric")
 class AUC(Metric):
     """Area under the ROC or precision-recall curve, from a confusion matrix at
     ``num_thresholds`` thresholds.

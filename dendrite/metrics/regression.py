@@ -21,6 +21,7 @@ import numpy as np
 
 from dendrite import _settings
 from dendrite.metrics.base import Mean, MeanMetricWrapper, squeeze_or_expand, to_array
+from dendrite.registry import register
 
 
 def _aligned(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +116,7 @@ def sparse_categorical_crossentropy(
     return -np.take_along_axis(_log_probabilities(y_pred, from_logits), labels, axis=-1)[..., 0]
 
 
+@register("metric", aliases=("mse", "MSE"))
 class MeanSquaredError(MeanMetricWrapper):
     """Running mean of the squared error."""
 
@@ -125,6 +127,7 @@ class MeanSquaredError(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@register("metric", aliases=("mae", "MAE"))
 class MeanAbsoluteError(MeanMetricWrapper):
     """Running mean of the absolute error."""
 
@@ -135,6 +138,7 @@ class MeanAbsoluteError(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@register("metric", aliases=("mape", "MAPE"))
 class MeanAbsolutePercentageError(MeanMetricWrapper):
     """Running mean of the absolute percentage error."""
 
@@ -145,6 +149,7 @@ class MeanAbsolutePercentageError(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@register("metric", aliases=("msle", "MSLE"))
 class MeanSquaredLogarithmicError(MeanMetricWrapper):
     """Running mean of the squared logarithmic error."""
 
@@ -155,6 +160,7 @@ class MeanSquaredLogarithmicError(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+@register("metric", aliases=("rmse",))
 class RootMeanSquaredError(Mean):
     """``sqrt(sum_i w_i e_i / sum_i w_i)`` with ``e_i`` the per-sample mean squared error."""
 
@@ -174,6 +180,7 @@ class _CrossentropyMetric(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
 
 
+@register("metric", aliases=("bce", "BCE"))
 class BinaryCrossentropy(_CrossentropyMetric):
     """Running mean of the binary cross-entropy."""
 
@@ -193,6 +200,7 @@ class BinaryCrossentropy(_CrossentropyMetric):
         )
 
 
+@register("metric")
 class CategoricalCrossentropy(_CrossentropyMetric):
     """Running mean of the categorical cross-entropy (one-hot labels)."""
 
@@ -212,6 +220,7 @@ class CategoricalCrossentropy(_CrossentropyMetric):
         )
 
 
+@register("metric")
 class SparseCategoricalCrossentropy(_CrossentropyMetric):
     """Running mean of the sparse categorical cross-entropy (integer labels)."""
 

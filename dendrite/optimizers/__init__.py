@@ -6,8 +6,10 @@ optimizer; ``serialize``/``deserialize`` convert to and from the dict form.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from dendrite import registry
 from dendrite.optimizers import schedules
 from dendrite.optimizers.adadelta import Adadelta
 from dendrite.optimizers.adagrad import Adagrad
@@ -18,11 +20,6 @@ from dendrite.optimizers.optimizer import Optimizer
 from dendrite.optimizers.rmsprop import RMSprop
 from dendrite.optimizers.sgd import SGD
 
-ALL_OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.__name__.lower(): cls
-    for cls in (Adadelta, Adagrad, Adam, AdamW, Adamax, Nadam, RMSprop, SGD)
-}
-
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """The optimizer's configuration as ``{"class_name": ..., "config": {...}}`` (no state)."""
@@ -32,19 +29,22 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Optimizer:
-    """A new optimizer from ``serialize``'s output. Built-in class names match in any case;
-    ``custom_objects`` maps the names of your own Optimizer subclasses to the classes."""
+    """A new optimizer from ``serialize``'s output.
+
+    The class is found by ``dendrite.registry.get("optimizer", ...)``: ``custom_objects``,
+    a custom-object scope, your registered classes, then the built-in optimizers, whose
+    names match in any case ("Adam", "adam", "ADAM").
+    """
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
             f"Expected a dict with 'class_name' and 'config' keys; received {config!r}."
         )
     name = config["class_name"]
-    custom_objects = custom_objects or {}
-    cls = custom_objects.get(name) or ALL_OPTIMIZERS.get(str(name).lower())
-    if cls is None:
-        valid = ", ".join(repr(n) for n in sorted(ALL_OPTIMIZERS))
-        raise ValueError(f"Unknown optimizer {name!r}. Valid names are: {valid}.")
-    return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects)
+    cls = registry.get("optimizer", name, custom_objects)
+    settings = dict(config.get("config") or {})
+    if "custom_objects" in inspect.signature(cls.from_config).parameters:
+        return cls.from_config(settings, custom_objects=custom_objects)
+    return cls.from_config(settings)  # a custom class whose from_config takes the config only
 
 
 def get(identifier: str | dict[str, Any] | Optimizer | None) -> Optimizer | None:

@@ -10,8 +10,10 @@ import numpy as np
 from dendrite.core import Variable
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
+from dendrite.registry import register
 
 
+@register("optimizer")
 class Adagrad(Optimizer):
     """Per-parameter rates that shrink with the sum of the squared gradients seen so far.
 

@@ -12,8 +12,10 @@ from dendrite import _native
 from dendrite.core import Variable
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
+from dendrite.registry import register
 
 
+@register("optimizer")
 class Adam(Optimizer):
     """Adaptive moment estimation.
 
@@ -148,6 +150,7 @@ class Adam(Optimizer):
         return config
 
 
+@register("optimizer")
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
 

@@ -10,8 +10,10 @@ import numpy as np
 from dendrite.core import Variable
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
+from dendrite.registry import register
 
 
+@register("optimizer")
 class Adamax(Optimizer):
     """Adam with the infinity norm in place of the second moment.
 

@@ -10,10 +10,12 @@ import numpy as np
 from dendrite.core import Variable
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
+from dendrite.registry import register
 
 _MOMENTUM_CACHE_DECAY = 0.96
 
 
+@register("optimizer")
 class Nadam(Optimizer):
     """Adam whose first moment looks one step ahead, with Dozat's momentum schedule.
 

@@ -10,8 +10,10 @@ import numpy as np
 from dendrite.core import Variable
 from dendrite.optimizers._utils import check_hyperparameter
 from dendrite.optimizers.optimizer import Optimizer
+from dendrite.registry import register
 
 
+@register("optimizer")
 class RMSprop(Optimizer):
     """Divide the gradient by a running root-mean-square of recent gradients.
 

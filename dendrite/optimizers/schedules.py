@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import registry
+from dendrite.registry import register
+
 
 def _steps(step: Any) -> np.ndarray:
     return np.asarray(step, dtype=np.float64)
@@ -97,6 +100,7 @@ class _StepDecay(LearningRateSchedule):
         }
 
 
+@register("schedule")
 class ExponentialDecay(_StepDecay):
     """``lr(step) = initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
@@ -115,6 +119,7 @@ class ExponentialDecay(_StepDecay):
         return self.initial_learning_rate * np.power(float(self.decay_rate), p)
 
 
+@register("schedule")
 class InverseTimeDecay(_StepDecay):
     """``lr(step) = initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
@@ -132,6 +137,7 @@ class InverseTimeDecay(_StepDecay):
         return self.initial_learning_rate / (1.0 + self.decay_rate * p)
 
 
+@register("schedule")
 class PiecewiseConstantDecay(LearningRateSchedule):
     """A step function: ``values[0]`` while ``step <= boundaries[0]``, ``values[1]`` while
     ``boundaries[0] < step <= boundaries[1]``, ..., ``values[-1]`` once
@@ -172,6 +178,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
+@register("schedule")
 class PolynomialDecay(LearningRateSchedule):
     """``lr(step) = (initial - end) * (1 - s / decay_steps) ** power + end``,
     with ``s = min(step, decay_steps)``.
@@ -228,6 +235,7 @@ class PolynomialDecay(LearningRateSchedule):
         }
 
 
+@register("schedule")
 class CosineDecay(LearningRateSchedule):
     """Optional linear warmup, then cosine decay (Loshchilov & Hutter, SGDR; Goyal et al.).
 
@@ -297,6 +305,7 @@ class CosineDecay(LearningRateSchedule):
         }
 
 
+@register("schedule")
 class CosineDecayRestarts(LearningRateSchedule):
     """Cosine decay with warm restarts (SGDR).
 
@@ -359,19 +368,6 @@ class CosineDecayRestarts(LearningRateSchedule):
         }
 
 
-ALL_SCHEDULES: dict[str, type[LearningRateSchedule]] = {
-    cls.__name__: cls
-    for cls in (
-        ExponentialDecay,
-        InverseTimeDecay,
-        PiecewiseConstantDecay,
-        PolynomialDecay,
-        CosineDecay,
-        CosineDecayRestarts,
-    )
-}
-
-
 def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
     """The schedule as a JSON-compatible ``{"class_name": ..., "config": {...}}``."""
     if not isinstance(learning_rate_schedule, LearningRateSchedule):
@@ -388,17 +384,13 @@ def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
 def deserialize(
     config: dict[str, Any], custom_objects: dict[str, Any] | None = None
 ) -> LearningRateSchedule:
-    """Rebuild a schedule from ``serialize``'s output; ``custom_objects`` maps names of user
-    schedule classes to the classes."""
+    """Rebuild a schedule from ``serialize``'s output. The class is found by
+    ``dendrite.registry.get("schedule", ...)``: ``custom_objects`` (names of your schedule
+    classes -> the classes), a custom-object scope, your registered classes, then the
+    built-in schedules."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
             f"Expected a dict with 'class_name' and 'config' keys; received {config!r}."
         )
-    name = config["class_name"]
-    classes = {**ALL_SCHEDULES, **(custom_objects or {})}
-    if name not in classes:
-        raise ValueError(
-            f"Unknown learning rate schedule {name!r}. Known schedules: "
-            f"{', '.join(sorted(classes))} (pass custom_objects for your own)."
-        )
-    return classes[name].from_config(dict(config.get("config", {})))
+    cls = registry.get("schedule", config["class_name"], custom_objects)
+    return cls.from_config(dict(config.get("config", {})))

@@ -4,10 +4,11 @@
 "config", "build_config"}``, with custom activations saved by their registered names.
 
 ``check_architecture`` walks a parsed entry before anything is built: every
-``class_name`` must be a class dendrite knows (a registered layer, initializer,
-regularizer, optimizer, schedule, loss or metric) or one the program registered or passed
-in ``custom_objects`` -- names are looked up in tables, never imported, so "os.system" is
-just an unknown name; every activation and ``Lambda`` function must resolve the same way;
+``class_name`` must be a class in ``dendrite.registry`` (a built-in layer, initializer,
+regularizer, constraint, schedule, optimizer, loss or metric) or one the program registered
+or passed in ``custom_objects`` -- names are looked up in the registry's tables, never
+imported, so "os.system" is just an unknown name; every activation and ``Lambda`` function
+must resolve the same way;
 every dtype must be a numeric dtype; and the integers that size tensors are bounded, so a
 small file cannot ask for a huge allocation while the model is built. ``build_model`` then
 builds under a weight budget: creating more weight elements than the file holds fails
@@ -24,12 +25,25 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import registry
 from dendrite.registry import custom_objects as registration
 from dendrite.saving.errors import ModelLoadError
 
 ACTIVATION_KEYS = ("activation", "recurrent_activation")
-# Structural markers of Keras's functional config (not classes).
-MARKERS = {"__keras_tensor__", "__tuple__"}
+# Structural markers of Keras's functional config, and Keras's dtype policies (not classes
+# dendrite builds: a dtype policy is read as its dtype name).
+MARKERS = {"__keras_tensor__", "__tuple__", "DTypePolicy", "FloatDTypePolicy", "Policy"}
+# The registry kinds whose classes a model config may name.
+CONFIG_KINDS = (
+    "layer",
+    "initializer",
+    "regularizer",
+    "constraint",
+    "schedule",
+    "optimizer",
+    "loss",
+    "metric",
+)
 CODE_MARKERS = {"__lambda__", "__bytecode__", "function_type"}
 NUMERIC_DTYPES = {
     "float16",
@@ -108,13 +122,7 @@ def _registered_name_for(name: str) -> str:
 
 
 def _builtin_activation(name: str) -> bool:
-    from dendrite.layers import activations
-
-    try:
-        activations.get(name)
-    except (ValueError, TypeError):
-        return False
-    return True
+    return name in registry.table("activation", aliases=True)
 
 
 def to_json_bytes(document: Any) -> bytes:
@@ -140,67 +148,10 @@ def to_json_bytes(document: Any) -> bytes:
         raise ValueError(str(error)) from None
 
 
-# --- known names ------------------------------------------------------------------------------
-def layer_classes() -> dict[str, type]:
-    from dendrite.layers.registry import LAYER_REGISTRY
-
-    return dict(LAYER_REGISTRY)
-
-
-def other_class_names() -> set[str]:
-    """Class names of the non-layer registries that may appear in a layer config."""
-    from dendrite import losses, metrics, optimizers
-    from dendrite.layers import initializers, regularizers
-    from dendrite.optimizers import schedules
-
-    names = set(MARKERS) | {"DTypePolicy", "FloatDTypePolicy", "Policy"}
-    names |= {cls.__name__ for cls in initializers.INITIALIZERS.values()}
-    names |= set(getattr(regularizers, "_BY_CLASS_NAME", {}))
-    names |= {cls.__name__ for cls in optimizers.ALL_OPTIMIZERS.values()}
-    names |= set(getattr(schedules, "ALL_SCHEDULES", {}))
-    names |= {n for n, v in losses.LOSSES.items() if isinstance(v, type)}
-    names |= {n for n, v in metrics.METRICS.items() if isinstance(v, type)}
-    names |= _dendrite_layer_class_names()
-    try:
-        from dendrite.layers import constraints  # type: ignore[attr-defined]
-
-        names |= {
-            name
-            for name, value in vars(constraints).items()
-            if isinstance(value, type) and hasattr(value, "get_config")
-        }
-    except ImportError:
-        pass
-    return names
-
-
-def _dendrite_layer_class_names() -> set[str]:
-    """Names of the Layer classes defined in dendrite's loaded layer modules (RNN cells
-    and other building blocks that configs nest but the layer registry does not list)."""
-    import sys
-
-    from dendrite.layers.base import Layer
-
-    names = set()
-    for module_name, module in list(sys.modules.items()):
-        if not module_name.startswith("dendrite.layers.") or module is None:
-            continue
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, Layer)
-                and value.__module__.startswith("dendrite.")
-            ):
-                names.add(value.__name__)
-    return names
-
-
 # --- checking a stranger's architecture -------------------------------------------------------
 class _Walk:
     def __init__(self, custom: dict[str, Any], weight_elements: int | None) -> None:
         self.custom = custom
-        self.layers = layer_classes()
-        self.others = other_class_names()
         self.entries = 0
         scale = 0 if weight_elements is None else weight_elements
         self.size_cap = max(MIN_SIZE_CAP, scale)
@@ -274,13 +225,15 @@ def _resolve_class(name: Any, walk: _Walk, path: str, what: str) -> Any:
         raise ModelLoadError(
             f"{what}: {path} is a {name!r} (Python code); dendrite never loads code from files."
         )
+    if name in MARKERS:
+        return name
     found = walk.custom.get(name)
     if found is not None:
         return found
-    if name in walk.layers:
-        return walk.layers[name]
-    if name in walk.others:
-        return name
+    for kind in CONFIG_KINDS:
+        found = registry.find(kind, name, walk.custom)
+        if isinstance(found, type):
+            return found
     raise ModelLoadError(f"{what}: at {path}: {registration.how_to_register('class', name)}")
 
 
@@ -442,7 +395,7 @@ def build_model(
     Any failure while building (a layer rejecting its arguments, shapes that do not fit)
     becomes a ``ModelLoadError`` naming the file.
     """
-    cls = custom_objects.get(entry["class_name"]) or layer_classes().get(entry["class_name"])
+    cls = registry.get("layer", entry["class_name"], custom_objects)
     try:
         with (
             registration.custom_object_scope(custom_objects),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from dendrite import registry
 from dendrite.registry import custom_objects as registration
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.safetensors_io import parse_header, tensors_to_bytes
@@ -81,11 +82,10 @@ def _encode(spec: Any, kind: str) -> Any:
 
 
 def _function_name(fn: Any, kind: str, fallback: bool = True) -> str | None:
-    from dendrite import losses
-
     name = getattr(fn, "__name__", None)
-    if name in losses.LOSS_FUNCTIONS and losses.LOSS_FUNCTIONS[name] is fn:
-        return name
+    builtin = registry.name_of("loss", fn)
+    if builtin is not None and not isinstance(fn, type):
+        return builtin
     if registration.is_registered(fn):
         return registration.get_registered_name(fn)
     if not fallback:
@@ -138,17 +138,13 @@ def decode_optimizer(entry: Any, custom_objects: dict[str, Any], what: str) -> A
         raise ModelLoadError(f"{what}: the optimizer must be {{'class_name', 'config'}}.")
     if not isinstance(entry.get("config", {}), dict):
         raise ModelLoadError(f"{what}: the optimizer config must be an object.")
-    name = entry.get("registered_name") or entry["class_name"]
-    custom = registration.get_registered_object(name, custom_objects) or custom_objects.get(
-        entry["class_name"]
-    )
-    if custom is None and entry["class_name"].lower() not in optimizers.ALL_OPTIMIZERS:
+    name = _found_name("optimizer", entry, custom_objects)
+    if name is None:
+        name = entry.get("registered_name") or entry["class_name"]
         raise ModelLoadError(f"{what}: {registration.how_to_register('optimizer', name)}")
     try:
-        if custom is not None:
-            return custom.from_config(dict(entry.get("config") or {}))
         return optimizers.deserialize(
-            {"class_name": entry["class_name"], "config": entry.get("config") or {}},
+            {"class_name": name, "config": entry.get("config") or {}},
             custom_objects=custom_objects,
         )
     except Exception as error:
@@ -158,30 +154,34 @@ def decode_optimizer(entry: Any, custom_objects: dict[str, Any], what: str) -> A
         ) from None
 
 
-def _decode(spec: Any, kind: str, custom_objects: dict[str, Any], what: str) -> Any:
-    from dendrite import losses, metrics
+def _found_name(kind: str, entry: dict[str, Any], custom_objects: dict[str, Any]) -> Any:
+    """The name under which the registry finds the class of a saved entry: its registered
+    name, else its class name; None when neither resolves to a class."""
+    for name in (entry.get("registered_name"), entry.get("class_name")):
+        if isinstance(name, str) and isinstance(registry.find(kind, name, custom_objects), type):
+            return name
+    return None
 
+
+def _decode(spec: Any, kind: str, custom_objects: dict[str, Any], what: str) -> Any:
     if spec is None or isinstance(spec, (int, float, bool)):
         return spec
     if isinstance(spec, list):
         return [_decode(item, kind, custom_objects, what) for item in spec]
-    table = losses.LOSSES if kind == "loss" else metrics.METRICS
     if isinstance(spec, str):
-        found = registration.get_registered_object(spec, custom_objects)
-        if found is not None:
-            return found
-        if spec in table or (kind == "metric" and spec in ("accuracy", "acc")):
-            return spec
-        raise ModelLoadError(f"{what}: {registration.how_to_register(kind, spec)}")
+        found = registry.find(kind, spec, custom_objects)
+        if found is None:
+            raise ModelLoadError(f"{what}: {registration.how_to_register(kind, spec)}")
+        # a built-in stays a name, so that compile resolves it as it did ("accuracy")
+        return spec if registry.name_of(kind, found) is not None else found
     if isinstance(spec, dict) and "class_name" in spec:
         name = spec.get("registered_name") or spec["class_name"]
         if not isinstance(name, str) or not isinstance(spec.get("config", {}), dict):
             raise ModelLoadError(f"{what}: a {kind} entry is malformed.")
-        cls = registration.get_registered_object(name, custom_objects)
-        if cls is None and isinstance(table.get(spec["class_name"]), type):
-            cls = table[spec["class_name"]]
-        if cls is None:
+        found_name = _found_name(kind, spec, custom_objects)
+        if found_name is None:
             raise ModelLoadError(f"{what}: {registration.how_to_register(kind, name)}")
+        cls = registry.get(kind, found_name, custom_objects)
         try:
             return cls.from_config(dict(spec.get("config") or {}))
         except Exception as error:

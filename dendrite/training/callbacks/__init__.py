@@ -1,5 +1,6 @@
-"""Callbacks with Keras' API."""
+"""Callbacks with Keras' API, each registered as a "callback" in ``dendrite.registry``."""
 
+from dendrite.registry import register
 from dendrite.training.callbacks.backup import BackupAndRestore
 from dendrite.training.callbacks.base import Callback, CallbackList
 from dendrite.training.callbacks.checkpoint import ModelCheckpoint
@@ -8,6 +9,11 @@ from dendrite.training.callbacks.early_stopping import EarlyStopping
 from dendrite.training.callbacks.history import History, ProgbarLogger
 from dendrite.training.callbacks.lr import LearningRateScheduler, ReduceLROnPlateau
 from dendrite.training.callbacks.misc import LambdaCallback, PlotHistory, TerminateOnNaN
+
+# backup.py and base.py are registered here rather than where they are defined.
+for _cls in (Callback, CallbackList, BackupAndRestore):
+    register("callback")(_cls)
+del _cls
 
 __all__ = [
     "BackupAndRestore",

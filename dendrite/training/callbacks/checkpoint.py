@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 from dendrite.training.callbacks.monitor import check_mode, direction
 from dendrite.training.callbacks.save_frequency import SaveFrequency
@@ -17,6 +18,7 @@ MODEL_SUFFIXES = (".dendrite", ".keras")
 WEIGHTS_SUFFIXES = (".weights.safetensors", ".weights.h5")
 
 
+@register("callback")
 class ModelCheckpoint(SaveFrequency, Callback):
     """Save ``model.save(path)`` (or ``model.save_weights(path)``) during training (Keras).
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 
 
+@register("callback")
 class CSVLogger(Callback):
     """Stream epoch results to a CSV file (Keras's format: an ``epoch`` column from 0,
     then the log names sorted; 1-D values are written as ``"[a, b]"``).

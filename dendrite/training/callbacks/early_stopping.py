@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 from dendrite.training.callbacks.monitor import check_mode, direction
 
 
+@register("callback")
 class EarlyStopping(Callback):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs (Keras).
 

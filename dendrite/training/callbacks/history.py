@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 from dendrite.training.progbar import Progbar
 
 
+@register("callback")
 class History(Callback):
     """Records the logs of every epoch: ``history.history['loss'][epoch]``, ``history.epoch``."""
 
@@ -26,6 +28,7 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
 
+@register("callback")
 class ProgbarLogger(Callback):
     """Prints ``Epoch i/n`` and Keras' progress bar (verbose=1) or one line (verbose=2)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 
 
@@ -19,6 +20,7 @@ def _learning_rate(model: Any) -> float:
     return float(optimizer.learning_rate)
 
 
+@register("callback")
 class LearningRateScheduler(Callback):
     """At the start of each epoch, set ``lr = schedule(epoch, lr)`` (or ``schedule(epoch)``).
 
@@ -51,6 +53,7 @@ class LearningRateScheduler(Callback):
             logs["learning_rate"] = _learning_rate(self.model)
 
 
+@register("callback")
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` after ``patience`` epochs without
     improvement of ``monitor`` (Keras's rules, including ``cooldown`` and ``min_lr``).

@@ -8,9 +8,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 
 
+@register("callback")
 class TerminateOnNaN(Callback):
     """Stop training as soon as a batch's loss is NaN or infinite."""
 
@@ -39,6 +41,7 @@ _LAMBDA_HOOKS = (
 )
 
 
+@register("callback")
 class LambdaCallback(Callback):
     """A callback from plain functions (Keras's signatures): ``on_epoch_begin(epoch,
     logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``,
@@ -100,6 +103,7 @@ def _dispatch(name: str) -> Callable:
     return hook
 
 
+@register("callback")
 class PlotHistory(Callback):
     """Redraw the training curves (loss and each metric, train and validation) to
     ``filepath`` (PNG) at the end of every epoch. Needs matplotlib; without it, warns once
