@@ -2,8 +2,9 @@
 
 The table (``dendrite.testing.op_cases.CASES``) lists each op with shapes that include
 broadcasting and size-1 axes; hypothesis adds generated shapes for the element-wise,
-broadcasting and reducing ops. A primitive registered without a case fails
-``test_every_registered_op_has_a_case``.
+broadcasting and reducing ops; cases with a NumPy reference (every fused primitive) also
+check their forward value. A primitive registered without a case (and not exempted, with
+the test that covers it, in ``op_cases.EXEMPT``) fails ``test_every_registered_op_has_a_case``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dendrite.ops
-from dendrite.core import OP_REGISTRY
+from dendrite import registry
+from dendrite.core import OP_REGISTRY, Tensor
 from dendrite.testing import gradcheck
-from dendrite.testing.op_cases import CASES, COVERED_MODULES, OpCase, cases_for, sample
+from dendrite.testing.fused_cases import FUSED_CASES
+from dendrite.testing.op_cases import CASES, EXEMPT, OpCase, cases_for, sample
 
 TESTS = pathlib.Path(__file__).parent
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)
@@ -37,26 +40,43 @@ def _check(case: OpCase, shapes: tuple, seed: int = 0, **kwargs) -> None:
         gradcheck(fn, *inputs, name=label, seed=seed, mode="elementwise")
 
 
+def _import_every_op_module() -> None:
+    for module in pkgutil.walk_packages(dendrite.ops.__path__, "dendrite.ops."):
+        importlib.import_module(module.name)
+
+
 def test_every_registered_op_has_a_case():
-    """Every primitive of the families the table covers has a case; primitives registered
-    elsewhere (fused layer and loss ops, tested by their own modules) must at least be named
-    in some test module."""
-    for module in pkgutil.iter_modules(dendrite.ops.__path__):
-        importlib.import_module(f"dendrite.ops.{module.name}")
+    """Every registered primitive has an OpCase in the table, or an entry in EXEMPT naming
+    the test that covers it; a name appearing somewhere in a test file is not enough."""
+    _import_every_op_module()
     covered = {case.op for case in CASES}
-    other_tests = "".join(p.read_text() for p in TESTS.glob("test_*.py"))
-    missing = []
-    for name, cls in sorted(OP_REGISTRY.items()):
-        if name in covered:
-            continue
-        if cls.__module__ not in COVERED_MODULES and name in other_tests:
-            continue
-        missing.append(f"{name} ({cls.__module__})")
+    missing = [
+        f"{name} ({cls.__module__}.{cls.__name__})"
+        for name, cls in sorted(registry.items("op").items())
+        if name not in covered and name not in EXEMPT
+    ]
     assert not missing, (
-        f"registered ops without a test: {missing}. Add an OpCase to "
-        f"dendrite/testing/op_cases.py (required for the modules it covers), or test the op "
-        f"in a tests/test_*.py module that names it."
+        f"registered ops without an OpCase: {missing}. Add one to "
+        f"dendrite/testing/op_cases.py (or fused_cases.py for a fused primitive, with a NumPy "
+        f"reference of its unfused maths), or, where a case cannot express it, list it in "
+        f"op_cases.EXEMPT with the test that covers it."
     )
+
+
+def test_exemptions_name_existing_tests_of_registered_ops_without_cases():
+    ops_by_name = registry.items("op")
+    covered = {case.op for case in CASES}
+    for name, where in EXEMPT.items():
+        assert name in ops_by_name, f"EXEMPT lists {name!r}, which is not a registered op"
+        assert name not in covered, f"EXEMPT lists {name!r}, which has an OpCase: remove it"
+        target, _, reason = where.partition(": ")
+        path, _, test_name = target.partition("::")
+        assert reason, f"EXEMPT[{name!r}] must say why a case cannot cover it"
+        source = TESTS.parent / path
+        assert source.exists(), f"EXEMPT[{name!r}] names {path}, which does not exist"
+        assert f"def {test_name}(" in source.read_text(), (
+            f"EXEMPT[{name!r}] names {target}, which is not a test in {path}"
+        )
 
 
 def test_cases_name_registered_ops():
@@ -77,6 +97,31 @@ FIXED = [
 @pytest.mark.parametrize("case,shapes", FIXED)
 def test_gradcheck_listed_shapes(case: OpCase, shapes: tuple):
     _check(case, shapes)
+
+
+REFERENCED = [
+    pytest.param(case, shapes, id=f"{case.id}-{'x'.join(map(str, shapes))}")
+    for case in CASES
+    if case.reference is not None
+    for shapes in case.shapes
+]
+
+
+@pytest.mark.parametrize("case,shapes", REFERENCED)
+def test_forward_matches_the_reference(case: OpCase, shapes: tuple):
+    """The value in float64 equals the case's NumPy reference (the unfused maths)."""
+    rng = np.random.default_rng(0)
+    arrays = [sample(case.domain, shape, rng) for shape in shapes]
+    value = case.fn(*[Tensor(a) for a in arrays])
+    expected = case.reference(*arrays)
+    assert value.dtype == np.float64, f"{case.id}: float64 inputs gave {value.dtype}"
+    assert value.shape == expected.shape, f"{case.id}: shape {value.shape} != {expected.shape}"
+    np.testing.assert_allclose(value.data, expected, rtol=1e-10, atol=1e-12, err_msg=case.id)
+
+
+def test_every_fused_primitive_case_has_a_reference():
+    missing = [case.id for case in FUSED_CASES if case.reference is None]
+    assert not missing, f"fused cases without a NumPy reference: {missing}"
 
 
 REDUCED = [

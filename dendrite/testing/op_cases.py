@@ -1,20 +1,20 @@
 """The op contract table: how to exercise every differentiable op in ``dendrite.ops``.
 
-Each ``OpCase`` names the registered primitive it covers (``op``), a function of Tensors in
-dendrite, optionally the same maths in PyTorch, and the input shapes to try (broadcasting
-and size-1 axes included). The tests run every case through ``gradcheck`` in float64 and,
-when PyTorch is installed, compare values and gradients with it in float32. A primitive
-registered without a case here fails the completeness test.
+Each ``OpCase`` (``dendrite.testing.op_case``) names the registered primitive it covers
+(``op``), a function of Tensors in dendrite, optionally the same maths in PyTorch and the
+expected forward value in NumPy, and the input shapes to try (broadcasting and size-1 axes
+included). The tests run every case through ``gradcheck`` in float64 and, when PyTorch is
+installed, compare values and gradients with it in float32. The fused primitives (dense,
+convolution, pooling, normalisation, cross-entropy, recurrences) have their cases in
+``dendrite.testing.fused_cases``, each with a NumPy reference of its unfused maths.
 
-``kind`` tells the property-based tests which shapes they may generate: "unary" (any
-shape), "binary" (two mutually broadcastable shapes), "reduce" (any shape, with an axis
-and keepdims; ``fn(x, axis, keepdims)``) or "fixed" (only the listed shapes).
+Every registered primitive must have a case here, or an entry in ``EXEMPT`` naming the test
+that covers it instead (``tests/test_ops_gradcheck.py`` checks both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,54 +23,8 @@ from dendrite import ops
 from dendrite.ops.creation import Cast
 from dendrite.testing._torch_refs import t as _t
 from dendrite.testing._torch_refs import torch_pad, torch_reduce, torch_std, torch_var
-
-# The modules whose primitives this table must cover, every one of them.
-COVERED_MODULES = frozenset(
-    f"dendrite.ops.{name}"
-    for name in (
-        "activations",
-        "arithmetic",
-        "comparison",
-        "creation",
-        "indexing",
-        "joining",
-        "linalg",
-        "movement",
-        "reduce",
-        "softmax",
-        "unary",
-    )
-)
-
-
-@dataclass(frozen=True)
-class OpCase:
-    op: str
-    fn: Callable[..., Any]
-    shapes: tuple
-    torch: Callable[..., Any] | None = None
-    kind: str = "fixed"
-    domain: str = "real"
-    name: str = ""
-
-    @property
-    def id(self) -> str:
-        return self.name or self.op
-
-
-def sample(domain: str, shape: tuple, rng: np.random.Generator) -> np.ndarray:
-    """Random float64 inputs inside an op's domain, away from its kinks and poles."""
-    x = rng.standard_normal(shape)
-    if domain == "positive":
-        return np.abs(x) + 0.5
-    if domain == "nonzero":
-        return np.where(x >= 0, 1.0, -1.0) * (np.abs(x) + 0.5)
-    if domain == "unit":
-        return rng.uniform(-0.9, 0.9, shape)
-    if domain == "wide":
-        return x * 4
-    return x
-
+from dendrite.testing.fused_cases import FUSED_CASES
+from dendrite.testing.op_case import OpCase, sample
 
 UNARY_SHAPES = ((), (1,), (5,), (3, 1), (2, 3, 4))
 BINARY_SHAPES = (((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((1,), (1,)))
@@ -100,7 +54,7 @@ def _softmax_axis(axis: Any) -> int:
 
 _CONDITION = np.array([[True, False, True, True], [False, False, True, False], [True] * 4])
 
-CASES: tuple[OpCase, ...] = (
+_PRIMITIVE_CASES: tuple[OpCase, ...] = (
     # --- arithmetic ---------------------------------------------------------------------------
     _binary("add", ops.add, _t("add")),
     _binary("subtract", ops.subtract, _t("sub")),
@@ -374,6 +328,14 @@ CASES: tuple[OpCase, ...] = (
 )
 
 
+CASES: tuple[OpCase, ...] = (*_PRIMITIVE_CASES, *FUSED_CASES)
+
+# Registered ops without a case, each with the test that covers it instead and why
+# (``"op": "tests/test_x.py::test_name: reason"``). The completeness test checks that the
+# named test exists and that no entry is stale. Empty: every op has a case.
+EXEMPT: dict[str, str] = {}
+
+
 def cases_for(kind: str) -> list[OpCase]:
     """The cases whose shapes the property tests may generate of this kind."""
     return [case for case in CASES if case.kind == kind]
@@ -382,3 +344,6 @@ def cases_for(kind: str) -> list[OpCase]:
 def torch_cases() -> list[OpCase]:
     """The cases with a PyTorch reference."""
     return [case for case in CASES if case.torch is not None]
+
+
+__all__ = ["CASES", "EXEMPT", "FUSED_CASES", "OpCase", "cases_for", "sample", "torch_cases"]

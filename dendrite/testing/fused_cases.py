@@ -1,0 +1,219 @@
+"""Op cases for the fused primitives: dense, convolutions, pooling, conv+pool, normalisation,
+embedding lookup, the cross-entropies and the recurrences.
+
+Each is a ``fixed``-shape ``OpCase`` with a ``reference``: the same maths unfused, in NumPy
+(``_numpy_refs``), so the tests check the forward value in float64 and the gradient by
+``gradcheck``, with no PyTorch needed. Integer inputs (labels, indices) are constants of the
+case: the Tensors a case takes are its floating inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dendrite.ops.conv import fused_conv, fused_conv_transpose
+from dendrite.ops.conv_pool import conv_max_pool
+from dendrite.ops.dense import dense
+from dendrite.ops.nn import (
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    sparse_softmax_cross_entropy,
+)
+from dendrite.ops.normalization import embedding_lookup, normalize, scale_shift
+from dendrite.ops.pooling import average_pool, max_pool
+from dendrite.ops.recurrent import gru_sequence, lstm_sequence, simple_rnn_sequence
+from dendrite.testing import _numpy_refs as ref
+from dendrite.testing.op_case import OpCase
+
+SAME_3 = ((1, 1), (1, 1))  # 'same' padding of a 3x3 kernel at stride 1
+VALID = ((0, 0), (0, 0))
+IDS = np.array([[0, 3, 3], [1, 0, 4]])  # embedding rows, one repeated
+LABELS = np.array([[2, 0, 1], [1, 1, 3]])  # sparse labels of (2, 3, 4) logits
+IGNORED = np.array([[2, -1, 1], [-1, 1, 3]])  # the same, with ignore_class=-1
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+FUSED_CASES: tuple[OpCase, ...] = (
+    # --- dense: relu?(x W + b) ------------------------------------------------------------------
+    OpCase(
+        "dense",
+        dense,
+        (((4, 3), (3, 2), (2,)), ((2, 2, 3), (3, 4), (4,)), ((1, 1), (1, 1), (1,))),
+        reference=lambda x, w, b: x @ w + b,
+    ),
+    OpCase(
+        "dense",
+        lambda x, w, b: dense(x, w, b, relu=True),
+        (((5, 3), (3, 4), (4,)),),
+        name="dense_relu",
+        reference=lambda x, w, b: _relu(x @ w + b),
+    ),
+    # --- convolutions ---------------------------------------------------------------------------
+    OpCase(
+        "conv",
+        lambda x, k, b: fused_conv(x, k, b, padding="same"),
+        (((2, 5, 4, 3), (3, 3, 3, 2), (2,)),),
+        reference=lambda x, k, b: ref.conv2d(x, k, b, pads=SAME_3),
+    ),
+    OpCase(
+        "conv",
+        lambda x, k, b: fused_conv(x, k, b, strides=2, dilation_rate=(1, 2), relu=True),
+        (((2, 7, 8, 2), (3, 2, 2, 3), (3,)),),
+        name="conv_strided_dilated_relu",
+        reference=lambda x, k, b: _relu(ref.conv2d(x, k, b, strides=(2, 2), dilation=(1, 2))),
+    ),
+    OpCase(
+        "conv",
+        lambda x, k, b: fused_conv(x, k, b, groups=2),
+        (((1, 4, 4, 4), (2, 2, 2, 4), (4,)),),
+        name="conv_grouped",
+        reference=lambda x, k, b: ref.conv2d(x, k, b, groups=2),
+    ),
+    OpCase(
+        "conv",
+        lambda x, k, b: fused_conv(x, k, b, padding="causal"),
+        (((2, 6, 3), (3, 3, 2), (2,)),),
+        name="conv1d_causal",
+        reference=lambda x, k, b: ref.conv1d(x, k, b, (2, 0)),
+    ),
+    OpCase(
+        "conv_transpose",
+        lambda x, k, b: fused_conv_transpose(x, k, b, strides=2),
+        (((2, 3, 2, 3), (3, 3, 2, 3), (2,)),),
+        reference=lambda x, k, b: ref.conv_transpose2d(x, k, b, (2, 2), (7, 5), (0, 0)),
+    ),
+    OpCase(
+        "conv_transpose",
+        lambda x, k, b: fused_conv_transpose(x, k, b, strides=2, padding="same"),
+        (((1, 3, 3, 2), (3, 3, 2, 2), (2,)),),
+        name="conv_transpose_same",
+        reference=lambda x, k, b: ref.conv_transpose2d(x, k, b, (2, 2), (6, 6), (0, 0)),
+    ),
+    # --- pooling and conv + pool ----------------------------------------------------------------
+    OpCase(
+        "max_pool",
+        lambda x: max_pool(x, 2),
+        (((2, 4, 6, 3),), ((1, 5, 5, 1),)),
+        reference=lambda x: ref.pool2d(x, (2, 2), (2, 2), VALID, "max"),
+    ),
+    OpCase(
+        "max_pool",
+        lambda x: max_pool(x, 3, strides=1, padding="same"),
+        (((2, 4, 5, 2),),),
+        name="max_pool_same_overlapping",
+        reference=lambda x: ref.pool2d(x, (3, 3), (1, 1), SAME_3, "max"),
+    ),
+    OpCase(
+        "average_pool",
+        lambda x: average_pool(x, 2),
+        (((2, 4, 6, 3),),),
+        reference=lambda x: ref.pool2d(x, (2, 2), (2, 2), VALID, "mean"),
+    ),
+    OpCase(
+        "average_pool",
+        lambda x: average_pool(x, 3, strides=1, padding="same"),
+        (((2, 4, 5, 2),),),
+        name="average_pool_same",
+        reference=lambda x: ref.pool2d(x, (3, 3), (1, 1), SAME_3, "mean"),
+    ),
+    OpCase(
+        "conv_max_pool",
+        lambda x, k, b: conv_max_pool(x, k, b, padding="same", relu=True),
+        (((2, 6, 4, 3), (3, 3, 3, 2), (2,)),),
+        reference=lambda x, k, b: ref.pool2d(
+            _relu(ref.conv2d(x, k, b, pads=SAME_3)), (2, 2), (2, 2), VALID, "max"
+        ),
+    ),
+    OpCase(
+        "conv_max_pool",
+        lambda x, k, b: conv_max_pool(x, k, b),
+        (((2, 9, 2), (3, 2, 3), (3,)),),
+        name="conv_max_pool_1d",
+        reference=lambda x, k, b: ref.pool2d(
+            ref.conv1d(x, k, b, (0, 0))[:, None], (1, 2), (1, 2), VALID, "max"
+        )[:, 0],
+    ),
+    # --- normalisation and lookup ---------------------------------------------------------------
+    OpCase(
+        "normalize",
+        lambda x, g, b: normalize(x, g, b, axes=-1),
+        (((3, 5), (5,), (5,)), ((2, 3, 4), (4,), (4,))),
+        name="normalize_layer",
+        reference=lambda x, g, b: ref.normalize(x, g, b, (x.ndim - 1,), g.shape),
+    ),
+    OpCase(
+        "normalize",
+        lambda x, g, b: normalize(x, g, b, axes=(0, 1), param_shape=(1, 1, 2)),
+        (((4, 3, 2), (2,), (2,)),),
+        name="normalize_batch",
+        reference=lambda x, g, b: ref.normalize(x, g, b, (0, 1), (1, 1, 2)),
+    ),
+    OpCase(
+        "scale_shift",
+        scale_shift,
+        (((3, 4), (4,), (4,)), ((2, 3, 4), (1, 3, 1), (4,))),
+        reference=lambda x, a, b: x * a + b,
+    ),
+    OpCase(
+        "embedding_lookup",
+        lambda table: embedding_lookup(table, IDS),
+        (((5, 3),), ((6, 1),)),
+        reference=lambda table: table[IDS],
+    ),
+    # --- cross-entropies (labels and logits both differentiable, where floating) ----------------
+    OpCase(
+        "softmax_cross_entropy",
+        softmax_cross_entropy,
+        (((3, 4), (3, 4)), ((1, 1), (1, 1))),
+        reference=lambda y, z: ref.softmax_cross_entropy(y, z, -1),
+    ),
+    OpCase(
+        "softmax_cross_entropy",
+        lambda y, z: softmax_cross_entropy(y, z, axis=1),
+        (((2, 3, 4), (2, 3, 4)),),
+        name="softmax_cross_entropy_axis1",
+        reference=lambda y, z: ref.softmax_cross_entropy(y, z, 1),
+    ),
+    OpCase(
+        "sparse_softmax_cross_entropy",
+        lambda z: sparse_softmax_cross_entropy(LABELS, z),
+        (((2, 3, 4),),),
+        domain="wide",
+        reference=lambda z: ref.sparse_softmax_cross_entropy(LABELS, z),
+    ),
+    OpCase(
+        "sparse_softmax_cross_entropy",
+        lambda z: sparse_softmax_cross_entropy(IGNORED, z, ignore_class=-1),
+        (((2, 3, 4),),),
+        name="sparse_softmax_cross_entropy_ignore_class",
+        reference=lambda z: ref.sparse_softmax_cross_entropy(IGNORED, z, ignore_class=-1),
+    ),
+    OpCase(
+        "sigmoid_binary_cross_entropy",
+        sigmoid_binary_cross_entropy,
+        (((3, 4), (3, 4)), ((4,), (3, 4)), ((1,), (1,))),
+        reference=ref.sigmoid_binary_cross_entropy,
+    ),
+    # --- recurrences: batch 2, 3 steps, 2 features, 3 units ---------------------------------------
+    OpCase(
+        "simple_rnn_sequence",
+        simple_rnn_sequence,
+        (((2, 3, 2), (2, 3), (3,), (2, 3), (3, 3)),),
+        reference=ref.simple_rnn,
+    ),
+    OpCase(
+        "lstm_sequence",
+        lstm_sequence,
+        (((2, 3, 2), (2, 12), (12,), (2, 3), (2, 3), (3, 12)),),
+        reference=ref.lstm,
+    ),
+    OpCase(
+        "gru_sequence",
+        gru_sequence,
+        (((2, 3, 2), (2, 9), (9,), (2, 3), (3, 9), (9,)),),
+        reference=ref.gru,
+    ),
+)
