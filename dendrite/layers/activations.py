@@ -10,10 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from dendrite import ops, registry
-from dendrite.registry import register
 
 
-@register("activation")
+@registry.register("activation")
 def linear(x: Any) -> Any:
     """The identity."""
     return x
@@ -23,21 +22,21 @@ def linear(x: Any) -> Any:
 # they are the ops themselves, so that Dense(activation=activations.relu) is recognised
 # (and fused) exactly as Dense(activation="relu"). The ops live in dendrite.ops, which knows
 # nothing of Keras's names; they are registered under those names here.
-relu = register("activation")(ops.relu)
-relu6 = register("activation")(ops.relu6)
-leaky_relu = register("activation")(ops.leaky_relu)
-elu = register("activation")(ops.elu)
-selu = register("activation")(ops.selu)
-gelu = register("activation")(ops.gelu)
-silu = swish = register("activation", "silu", aliases=("swish",))(ops.silu)
-sigmoid = register("activation")(ops.sigmoid)
-hard_sigmoid = register("activation")(ops.hard_sigmoid)
-tanh = register("activation")(ops.tanh)
-softplus = register("activation")(ops.softplus)
-softsign = register("activation")(ops.softsign)
-softmax = register("activation")(ops.softmax)
-log_softmax = register("activation")(ops.log_softmax)
-exponential = register("activation", "exponential")(ops.exp)
+relu = registry.register("activation")(ops.relu)
+relu6 = registry.register("activation")(ops.relu6)
+leaky_relu = registry.register("activation")(ops.leaky_relu)
+elu = registry.register("activation")(ops.elu)
+selu = registry.register("activation")(ops.selu)
+gelu = registry.register("activation")(ops.gelu)
+silu = swish = registry.register("activation", "silu", aliases=("swish",))(ops.silu)
+sigmoid = registry.register("activation")(ops.sigmoid)
+hard_sigmoid = registry.register("activation")(ops.hard_sigmoid)
+tanh = registry.register("activation")(ops.tanh)
+softplus = registry.register("activation")(ops.softplus)
+softsign = registry.register("activation")(ops.softsign)
+softmax = registry.register("activation")(ops.softmax)
+log_softmax = registry.register("activation")(ops.log_softmax)
+exponential = registry.register("activation", "exponential")(ops.exp)
 
 
 def get(identifier: Any) -> Callable[[Any], Any]:

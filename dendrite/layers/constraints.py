@@ -21,10 +21,9 @@ from typing import Any
 
 from dendrite import _settings, ops, registry
 from dendrite.core import Tensor
-from dendrite.registry import register
 
 
-@register("constraint")
+@registry.register("constraint")
 class Constraint:
     """Base class: ``constraint(w) -> w`` projected; the identity here."""
 
@@ -51,7 +50,7 @@ def _config_axis(axis: Any) -> Any:
     return list(axis) if isinstance(axis, tuple) else axis
 
 
-@register("constraint")
+@registry.register("constraint")
 class MaxNorm(Constraint):
     """Each slice along ``axis`` gets a norm of at most ``max_value`` (Keras default 2)."""
 
@@ -68,7 +67,7 @@ class MaxNorm(Constraint):
         return {"max_value": self.max_value, "axis": _config_axis(self.axis)}
 
 
-@register("constraint")
+@registry.register("constraint")
 class MinMaxNorm(Constraint):
     """Each slice's norm moves towards [min_value, max_value] at ``rate`` (1: all the way)."""
 
@@ -95,7 +94,7 @@ class MinMaxNorm(Constraint):
         }
 
 
-@register("constraint")
+@registry.register("constraint")
 class UnitNorm(Constraint):
     """Each slice along ``axis`` is scaled to norm 1."""
 
@@ -109,7 +108,7 @@ class UnitNorm(Constraint):
         return {"axis": _config_axis(self.axis)}
 
 
-@register("constraint")
+@registry.register("constraint")
 class NonNeg(Constraint):
     """Negative entries become 0."""
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from dendrite import _settings, registry
-from dendrite.registry import register
 
 
 class Initializer:
@@ -73,19 +72,19 @@ def _truncated_normal(rng: np.random.Generator, shape: tuple, mean: float, std: 
     return mean + std * values
 
 
-@register("initializer")
+@registry.register("initializer")
 class Zeros(Initializer):
     def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
         return np.zeros(shape, dtype=_dtype(dtype))
 
 
-@register("initializer")
+@registry.register("initializer")
 class Ones(Initializer):
     def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
         return np.ones(shape, dtype=_dtype(dtype))
 
 
-@register("initializer")
+@registry.register("initializer")
 class Constant(Initializer):
     def __init__(self, value: float = 0.0) -> None:
         self.value = value
@@ -97,7 +96,7 @@ class Constant(Initializer):
         return {"value": self.value}
 
 
-@register("initializer", aliases=("normal",))
+@registry.register("initializer", aliases=("normal",))
 class RandomNormal(_Seeded):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
@@ -111,7 +110,7 @@ class RandomNormal(_Seeded):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
-@register("initializer", aliases=("uniform",))
+@registry.register("initializer", aliases=("uniform",))
 class RandomUniform(_Seeded):
     def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
         super().__init__(seed)
@@ -125,7 +124,7 @@ class RandomUniform(_Seeded):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
-@register("initializer")
+@registry.register("initializer")
 class TruncatedNormal(_Seeded):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
@@ -139,7 +138,7 @@ class TruncatedNormal(_Seeded):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
-@register("initializer")
+@registry.register("initializer")
 class VarianceScaling(_Seeded):
     """Draws with variance ``scale / n`` (n from ``mode``), from ``distribution``."""
 
@@ -201,37 +200,37 @@ def _scaling(scale: float, mode: str, distribution: str) -> type:
     return Preset
 
 
-@register("initializer")
+@registry.register("initializer")
 class GlorotUniform(_scaling(1.0, "fan_avg", "uniform")):
     """Glorot (Xavier) uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out))."""
 
 
-@register("initializer")
+@registry.register("initializer")
 class GlorotNormal(_scaling(1.0, "fan_avg", "truncated_normal")):
     """Glorot normal: truncated normal with variance 2 / (fan_in + fan_out)."""
 
 
-@register("initializer")
+@registry.register("initializer")
 class HeUniform(_scaling(2.0, "fan_in", "uniform")):
     """He uniform: U(-l, l), l = sqrt(6 / fan_in)."""
 
 
-@register("initializer")
+@registry.register("initializer")
 class HeNormal(_scaling(2.0, "fan_in", "truncated_normal")):
     """He normal: truncated normal with variance 2 / fan_in."""
 
 
-@register("initializer")
+@registry.register("initializer")
 class LecunUniform(_scaling(1.0, "fan_in", "uniform")):
     """LeCun uniform: U(-l, l), l = sqrt(3 / fan_in)."""
 
 
-@register("initializer")
+@registry.register("initializer")
 class LecunNormal(_scaling(1.0, "fan_in", "truncated_normal")):
     """LeCun normal: truncated normal with variance 1 / fan_in."""
 
 
-@register("initializer")
+@registry.register("initializer")
 class Orthogonal(_Seeded):
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one, times gain."""
 
@@ -255,7 +254,7 @@ class Orthogonal(_Seeded):
         return {"gain": self.gain, "seed": self.seed}
 
 
-@register("initializer")
+@registry.register("initializer")
 class Identity(Initializer):
     """gain * I for a 2-D shape."""
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from dendrite import ops, registry
 from dendrite.core import Tensor
-from dendrite.registry import register
 
 
 class Regularizer:
@@ -35,7 +34,7 @@ def _check(name: str, value: Any) -> float:
     return value
 
 
-@register("regularizer", aliases=("l1_l2",))
+@registry.register("regularizer", aliases=("l1_l2",))
 class L1L2(Regularizer):
     """``l1 * sum(|w|) + l2 * sum(w^2)``."""
 
@@ -56,7 +55,7 @@ class L1L2(Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
-@register("regularizer")
+@registry.register("regularizer")
 class L1(L1L2):
     """``l1 * sum(|w|)``."""
 
@@ -67,7 +66,7 @@ class L1(L1L2):
         return {"l1": self.l1}
 
 
-@register("regularizer")
+@registry.register("regularizer")
 class L2(L1L2):
     """``l2 * sum(w^2)``."""
 

@@ -73,7 +73,8 @@ T = TypeVar("T")
 
 def _check_kind(kind: str) -> None:
     if kind not in _canonical:
-        raise ValueError(f"Unknown registry kind {kind!r}: expected one of {', '.join(KINDS)}.")
+        expected = ", ".join(repr(known) for known in KINDS)
+        raise ValueError(f"Unknown registry kind {kind!r}: expected one of {expected}.")
 
 
 def _same_definition(old: Any, new: Any) -> bool:

@@ -1,6 +1,6 @@
 """Callbacks with Keras' API, each registered as a "callback" in ``dendrite.registry``."""
 
-from dendrite.registry import register
+from dendrite import registry
 from dendrite.training.callbacks.backup import BackupAndRestore
 from dendrite.training.callbacks.base import Callback, CallbackList
 from dendrite.training.callbacks.checkpoint import ModelCheckpoint
@@ -12,7 +12,7 @@ from dendrite.training.callbacks.misc import LambdaCallback, PlotHistory, Termin
 
 # backup.py and base.py are registered here rather than where they are defined.
 for _cls in (Callback, CallbackList, BackupAndRestore):
-    register("callback")(_cls)
+    registry.register("callback")(_cls)
 del _cls
 
 __all__ = [
