@@ -63,6 +63,9 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
 
 
+_KEEPS_FREED_MEMORY: bool | None = None
+
+
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed blocks up to 32 MiB in the heap (``mallopt``: mmap
     threshold 32 MiB, trim threshold 1 GiB) instead of handing them back to the kernel.
@@ -70,9 +73,18 @@ def keep_freed_memory() -> bool:
     Training allocates the same large temporaries every step; returned to the kernel, they
     are page-faulted in again at the next allocation (measured: ~3,700 faults and ~17 ms of
     kernel time per step of the Fashion-MNIST CNN, about 1,800 per LSTM step). Applied once
-    at import, process-wide; ``DENDRITE_KEEP_FREED_MEMORY=0`` switches it off. Returns
-    whether it applied (False off Linux/glibc).
+    when ``fit`` starts (never at import: it changes the allocator of the whole host
+    process, so only a program that trains gets it), process-wide and once;
+    ``DENDRITE_KEEP_FREED_MEMORY=0`` switches it off. Returns whether it applied (False
+    off Linux/glibc).
     """
+    global _KEEPS_FREED_MEMORY
+    if _KEEPS_FREED_MEMORY is None:
+        _KEEPS_FREED_MEMORY = _apply_malloc_options()
+    return _KEEPS_FREED_MEMORY
+
+
+def _apply_malloc_options() -> bool:
     if os.environ.get("DENDRITE_KEEP_FREED_MEMORY", "1") == "0" or sys.platform != "linux":
         return False
     try:
@@ -84,6 +96,3 @@ def keep_freed_memory() -> bool:
     mmap_ok = mallopt(m_mmap_threshold, 32 * 1024 * 1024)
     trim_ok = mallopt(m_trim_threshold, 1 << 30)
     return bool(mmap_ok and trim_ok)
-
-
-KEEPS_FREED_MEMORY = keep_freed_memory()

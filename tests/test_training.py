@@ -79,9 +79,9 @@ def test_last_partial_batch_is_used():
     seen = []
     original = model.train_step
 
-    def counting_step(xb, yb, sw=None):
-        seen.append(len(xb))
-        return original(xb, yb, sw)
+    def counting_step(data):
+        seen.append(len(data[0]))
+        return original(data)
 
     model.train_step = counting_step
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[Sizes()])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -327,7 +327,7 @@ class Layer:
         return [
             layer
             for layer in self._descendants()
-            if getattr(layer, "stateful", False) and hasattr(layer, "_kept_states")
+            if getattr(layer, "stateful", False) and hasattr(layer, "reset_states")
         ]
 
     # --- building and calling -------------------------------------------------------------
@@ -337,6 +337,13 @@ class Layer:
 
     def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         return inputs
+
+    def fuse(self, following: Layer) -> Callable[[Any], Any] | None:
+        """A function computing ``following(self(x))`` as one fused primitive, or None (the
+        default: the two layers run one after the other). A model's execution plan asks
+        this once for each call that only the next call consumes (``models/plan.py``); the
+        function may still return None for inputs it cannot take."""
+        return None
 
     def _maybe_build(self, input_shape: Any) -> None:
         if not self.built:

@@ -18,6 +18,8 @@ bias and ReLU in place). Depthwise, separable and transposed convolutions live i
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from dendrite import ops
@@ -25,8 +27,11 @@ from dendrite.core import Tensor
 from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
+from dendrite.layers.pooling import MaxPooling1D, MaxPooling2D
 from dendrite.layers.registry import register_layer
+from dendrite.layers.symbolic import KerasTensor
 from dendrite.ops.conv import fused_conv
+from dendrite.ops.conv_pool import MAX_PLACES, conv_max_pool
 from dendrite.ops.windows import (
     conv_output_length,
     normalize_tuple,
@@ -270,6 +275,70 @@ class Conv(BaseConv):
             relu=self._fuse_relu,
         )
 
+    # --- fusion with a following max pooling (one pass of models/plan.py asks) ---------
+    def fuse(self, following: Layer) -> Callable[[Any], Tensor | None] | None:
+        """``following(self(x))`` as one ``ops.conv_pool.ConvMaxPool`` node, when
+        ``following`` is a MaxPooling of this rank whose windows tile this convolution's
+        output: ``relu(maxpool(conv(x) + b))``, with the bias and ReLU applied to the pooled
+        output (they commute with the maximum) and the pooling reading contiguous blocks of
+        the convolution's product. Values and gradients equal the two calls (tested); the
+        layers keep their weights, names and configs, like TensorFlow's Conv2D + BiasAdd +
+        Relu remapping. None when the pair cannot fuse (see ``_fusable_with``)."""
+        if not self._fusable_with(following):
+            return None
+
+        def conv_then_pool(inputs: Any) -> Tensor | None:
+            if not self._fusable_with(following):  # a layer changed since the plan was made
+                return None
+            return self._pooled_call(following, inputs)
+
+        return conv_then_pool
+
+    def _fusable_with(self, pool: Layer) -> bool:
+        """Both exactly the built-in classes (a subclass may override ``call``), built,
+        channels_last, no groups, ReLU or no activation, no activity regularizer, and a
+        'valid' pooling with strides equal to its pool size and at most ``MAX_PLACES``
+        places a window (the op keeps each window's winner as a uint8)."""
+        return (
+            type(self) in _POOL_AFTER
+            and _POOL_AFTER[type(self)] is type(pool)
+            and self.built
+            and pool.built
+            and self.data_format == "channels_last"
+            and pool.data_format == "channels_last"
+            and self.groups == 1
+            and (self._fuse_relu or self.activation is activations.linear)
+            and self.activity_regularizer is None
+            and pool.activity_regularizer is None
+            and pool.padding == "valid"
+            and pool.strides == pool.pool_size
+            and math.prod(pool.pool_size) <= MAX_PLACES
+        )
+
+    def _pooled_call(self, pool: Layer, inputs: Any) -> Tensor | None:
+        """The fused node, or None when these inputs need the layers' own calls (a mask, a
+        non-float dtype, or a shape the layers would reject with their own message)."""
+        if isinstance(inputs, KerasTensor):
+            return None
+        x = self._convert(inputs)
+        if not isinstance(x, Tensor) or x._keras_mask is not None or x.data.dtype.kind != "f":
+            return None
+        if self.input_spec is not None:
+            self._check_input_spec(x)
+        sizes = self.compute_output_shape(x.shape)[1:-1]
+        if any(size is None or size < p for size, p in zip(sizes, pool.pool_size)):
+            return None
+        return conv_max_pool(
+            x,
+            self.kernel,
+            self.bias,
+            strides=self.strides,
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+            pool_size=pool.pool_size,
+            relu=self._fuse_relu,
+        )
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),
@@ -309,3 +378,7 @@ class Conv2D(Conv):
         "kwargs": {"filters": 3, "kernel_size": 2, "strides": 2, "padding": "same"},
         "input_shape": (2, 5, 5, 2),
     }
+
+
+# The pooling each convolution rank fuses with (``Conv.fuse``).
+_POOL_AFTER = {Conv1D: MaxPooling1D, Conv2D: MaxPooling2D}

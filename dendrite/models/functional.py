@@ -22,20 +22,18 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
-from dendrite.layers.fusion import call_conv_pool, fusable_conv_pool
 from dendrite.layers.registry import get_layer_class, register_layer
 from dendrite.layers.symbolic import (
     KerasTensor,
     Node,
-    check_connected,
     flatten,
     layers_by_depth,
     map_structure,
     pack_like,
     producer,
-    walk_graph,
 )
 from dendrite.models.model import Model
+from dendrite.models.plan import ExecutionPlan
 from dendrite.models.summary import format_shape
 
 
@@ -72,22 +70,9 @@ class Functional(Model):
                 )
         if len({id(x) for x in self._inputs}) != len(self._inputs):
             raise ValueError(f"Model '{self.name}': the same Input is given twice in inputs.")
-        order, layer_rank = walk_graph(self._inputs, self._outputs)
-        self._run_nodes = check_connected(order, self._inputs, self._outputs)
-        # Per node: the input's id when the call is plain layer(x), the output's id when it
-        # makes one tensor (the replay then skips walking structures).
-        self._plan = [
-            (
-                node,
-                id(node.inputs)
-                if isinstance(node.inputs, KerasTensor) and not node.args and not node.kwargs
-                else None,
-                id(node.outputs) if isinstance(node.outputs, KerasTensor) else None,
-            )
-            for node in self._run_nodes
-        ]
-        self._fusable_next = _fusable_pairs(self._plan, self._outputs)
-        self._graph_layers = layers_by_depth(order, layer_rank, self._inputs)
+        self._plan = ExecutionPlan(self._inputs, self._outputs, self.name)
+        order = self._plan.order
+        self._graph_layers = layers_by_depth(order, self._plan.layer_rank, self._inputs)
         names = [layer.name for layer in self._graph_layers]
         for layer_name in names:
             if names.count(layer_name) > 1:
@@ -164,42 +149,7 @@ class Functional(Model):
             for x, m in zip(flat, masks):
                 if m is not None:
                     x._keras_mask = m
-        values: dict[int, Any] = {id(kt): x for kt, x in zip(self._inputs, flat)}
-
-        def resolve(v: Any) -> Any:
-            return values[id(v)] if isinstance(v, KerasTensor) else v
-
-        plan = self._plan
-        index = 0
-        while index < len(plan):
-            node, simple_input, simple_output = plan[index]
-            index += 1
-            if index in self._fusable_next and fusable_conv_pool(node.layer, plan[index][0].layer):
-                fused = call_conv_pool(node.layer, plan[index][0].layer, values[simple_input])
-                if fused is not None:
-                    values[plan[index][2]] = fused
-                    index += 1
-                    continue
-            if simple_input is not None:  # layer(x): the common case, no structure to walk
-                result = node.layer(values[simple_input])
-            else:
-                node_inputs = map_structure(resolve, node.inputs)
-                args = map_structure(resolve, node.args)
-                kwargs = {k: map_structure(resolve, v) for k, v in node.kwargs.items()}
-                result = node.layer(node_inputs, *args, **kwargs)
-            if simple_output is not None and not isinstance(result, (list, tuple, dict)):
-                values[simple_output] = result
-                continue
-            produced = flatten(result)
-            expected = flatten(node.outputs)
-            if len(produced) != len(expected):
-                raise ValueError(
-                    f"Layer '{node.layer.name}' returned {len(produced)} outputs when called "
-                    f"inside model '{self.name}', but {len(expected)} when the model was built."
-                )
-            for kt, value in zip(expected, produced):
-                values[id(kt)] = value
-        results = [values[id(kt)] for kt in self._outputs]
+        results = self._plan.run(flat)
         object.__setattr__(
             self, "_output_masks", [getattr(r, "_keras_mask", None) for r in results]
         )
@@ -407,31 +357,6 @@ def _to_input(x: Any, spec: KerasTensor, dtype: np.dtype, model_name: str) -> Te
 # --- configuration --------------------------------------------------------------------------
 class _NotCreatedYet(Exception):
     """A node refers to a call of a layer that has not been replayed yet."""
-
-
-def _fusable_pairs(plan: list, outputs: list) -> set[int]:
-    """Plan positions ``k`` whose node is a plain ``layer(x)`` call that only the next node,
-    also a plain call, consumes (and that is no model output): candidates for running the
-    two layers as one fused primitive (``layers.fusion``), checked again at call time."""
-    uses: dict[int, int] = {}
-    for node, _, _ in plan:
-        for x in flatten((node.inputs, node.args, node.kwargs)):
-            if isinstance(x, KerasTensor):
-                uses[id(x)] = uses.get(id(x), 0) + 1
-    kept = {id(x) for x in outputs}
-    pairs = set()
-    for k in range(1, len(plan)):
-        (_, first_input, first_output), (_, second_input, second_output) = plan[k - 1], plan[k]
-        if (
-            first_input is not None
-            and first_output is not None
-            and second_input == first_output
-            and second_output is not None
-            and uses.get(first_output) == 1
-            and first_output not in kept
-        ):
-            pairs.add(k)
-    return pairs
 
 
 def deserialize_layer(entry: dict, custom_objects: dict | None = None) -> Layer:

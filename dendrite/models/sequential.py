@@ -1,16 +1,26 @@
 """``Sequential``: a plain stack of layers, each feeding the next (the design document's
-input -> hidden -> output layers, 2.2)."""
+input -> hidden -> output layers, 2.2).
+
+As in Keras 3, a stack whose input is known (an ``Input`` first, or ``input_shape=`` on
+the first layer) is a functional graph from the moment it is made: each layer is called
+once on the symbolic input, so every layer's ``input``/``output``/``output_shape`` and the
+model's ``inputs``/``outputs``/``output_shape`` exist at once, and the model runs through
+the same ``ExecutionPlan`` as a functional model. A stack without a declared input makes
+that graph on its first call, from the data's shape.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from dendrite.layers.base import Layer, shape_of
-from dendrite.layers.fusion import call_conv_pool, fusable_conv_pool
 from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.registry import get_layer_class, register_layer
 from dendrite.layers.symbolic import KerasTensor
 from dendrite.models.model import Model
+from dendrite.models.plan import ExecutionPlan
 
 
 @register_layer
@@ -33,6 +43,8 @@ class Sequential(Model):
         super().__init__(trainable=trainable, name=name, **kwargs)
         self._stack: list[Layer] = []
         self._input_layer: InputLayer | None = None
+        self._graph: tuple | None = None  # (input, [each layer's output], plan)
+        self._implicit_input: KerasTensor | None = None
         for layer in layers or []:
             self.add(layer, rebuild=False)
         self._maybe_build_from_input()
@@ -59,29 +71,29 @@ class Sequential(Model):
                 )
             self._stack.append(layer)
             self._track_layer(layer)
-        self.built = False
+        self._forget_graph()
         if rebuild:
             self._maybe_build_from_input()
 
-    def pop(self) -> Layer:
+    def pop(self, rebuild: bool = True) -> Layer:
+        """Remove and return the last layer."""
         if not self._stack:
             raise TypeError("There are no layers in the model.")
         layer = self._stack.pop()
         self._sublayers = [s for s in self._sublayers if s is not layer]
-        self.built = False
-        self._maybe_build_from_input()
+        self._forget_graph()
+        if rebuild:
+            self._maybe_build_from_input()
         return layer
+
+    def _forget_graph(self) -> None:
+        self.built = False
+        object.__setattr__(self, "_graph", None)
 
     @property
     def layers(self) -> list[Layer]:
+        """The added layers (the ``InputLayer`` excluded, as in Keras)."""
         return list(self._stack)
-
-    @property
-    def input_shape(self) -> Any:
-        shape = self._declared_input_shape()
-        if shape is None:
-            raise AttributeError(f"Sequential model '{self.name}' has no defined input shape yet.")
-        return shape
 
     def _declared_input_shape(self) -> tuple | None:
         if self._input_layer is not None:
@@ -95,18 +107,11 @@ class Sequential(Model):
         if shape is not None and self._stack and not self.built:
             self.build(shape)
 
-    def layer_output_shapes(self) -> list:
-        """Each layer's output shape (for summary), from the input shape the model knows."""
-        shape = getattr(self, "_built_input_shape", None) or self._declared_input_shape()
-        if shape is None:
-            return ["?"] * len(self._stack)
-        shapes = []
-        for layer in self._stack:
-            shape = layer.compute_output_shape(shape)
-            shapes.append(shape)
-        return shapes
-
-    def build(self, input_shape: Any = None) -> None:
+    # --- the stack as a functional graph --------------------------------------------------
+    def build(self, input_shape: Any = None, dtype: Any = None) -> None:
+        """Call every layer once on a symbolic input of ``input_shape`` (batch axis first):
+        this builds the weights, defines each layer's ``output``, and makes the plan the
+        model runs by."""
         if input_shape is None:
             input_shape = self._declared_input_shape()
         if input_shape is None:
@@ -115,82 +120,99 @@ class Sequential(Model):
                 f"call the model on data, or pass input_shape= to the first layer, or start "
                 f"with keras.Input(shape=...)."
             )
-        shape = tuple(input_shape)
-        self._output_shapes = []
-        for layer in self._stack:
-            layer._maybe_build(shape)
-            shape = layer.compute_output_shape(shape)
-            self._output_shapes.append(shape)
-        self._built_input_shape = tuple(input_shape)
-        self.built = True
-
-    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
-        x = inputs
-        stack = self._stack
-        index = 0
-        while index < len(stack):
-            layer = stack[index]
-            if index + 1 < len(stack) and fusable_conv_pool(layer, stack[index + 1]):
-                fused = call_conv_pool(layer, stack[index + 1], x)
-                if fused is not None:
-                    x = fused
-                    index += 2
-                    continue
-            x = layer(x)
-            index += 1
-        return x
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # The stack is built layer by layer on the first call; skip Layer's shape-inference
-        # build so that first call costs one pass, not two.
-        if not self.built and args and not isinstance(args[0], KerasTensor):
-            self.built = True
-            self._built_input_shape = _batchless(shape_of(args[0]))
-        return super().__call__(*args, **kwargs)
-
-    # --- the stack as a functional graph (Keras' model.inputs / layer.output) -------------
-    def _graph(self) -> tuple:
-        """(input, output) KerasTensors of the stack called on a symbolic input, made once
-        per stack (again after add/pop), so that each layer's ``output`` is defined."""
-        graph = self.__dict__.get("_symbolic_graph")
-        if graph is not None and graph[2] == [id(layer) for layer in self._stack]:
-            return graph[0], graph[1]
-        shape = getattr(self, "_built_input_shape", None) or self._declared_input_shape()
-        if shape is None:
-            raise AttributeError(
-                f"Sequential model '{self.name}' has no defined input yet: start it with "
-                f"keras.Input(shape=...) or call it on data first."
-            )
-        if self._input_layer is not None:
-            x = self._input_layer.output
-        else:
-            x = Input(batch_shape=tuple(shape))
-        y = x
+        x = self._input_tensor(tuple(input_shape), dtype)
+        outputs, y = [], x
         for layer in self._stack:
             y = layer(y)
-        object.__setattr__(self, "_symbolic_graph", (x, y, [id(layer) for layer in self._stack]))
-        return x, y
+            outputs.append(y)
+        plan = ExecutionPlan([x], [y], self.name)
+        object.__setattr__(self, "_graph", (x, outputs, plan))
+        self._built_input_shape = tuple(x.shape)
+        self.built = True
+
+    def _input_tensor(self, shape: tuple, dtype: Any) -> KerasTensor:
+        """The graph's input: the declared ``Input``, else one made for ``shape`` (kept
+        while the shape stays, so that layers' outputs from an earlier build still connect
+        to the model's input)."""
+        if self._input_layer is not None:
+            return self._input_layer.output
+        kept = self._implicit_input
+        if kept is not None and kept.shape == shape and (dtype is None or kept.dtype == dtype):
+            return kept
+        made = Input(batch_shape=shape, dtype=dtype or self._stack[0].dtype)
+        object.__setattr__(self, "_implicit_input", made)
+        return made
+
+    def _built_graph(self) -> tuple:
+        graph = self._graph
+        if graph is None:
+            raise AttributeError(
+                f"Sequential model '{self.name}' has no defined input yet: start it with "
+                f"keras.Input(shape=...), pass input_shape= to its first layer, or call it "
+                f"on data first."
+            )
+        return graph
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.built and args and not isinstance(args[0], KerasTensor):
+            # Built on the first call from the data's shape (any batch size) and, for
+            # integer inputs (token ids), its dtype.
+            data = args[0]
+            shape = shape_of(data)
+            if isinstance(shape, tuple):
+                kind = np.asarray(getattr(data, "data", data)).dtype
+                self.build((None, *shape[1:]), None if kind.kind == "f" else kind.name)
+        return super().__call__(*args, **kwargs)
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if mask is not None and hasattr(inputs, "_keras_mask"):
+            inputs._keras_mask = mask
+        return self._built_graph()[2].run([inputs])[0]
+
+    def _convert(self, inputs: Any) -> Any:
+        # The first layer converts the data itself (its dtype, its autocast).
+        return inputs
 
     @property
     def inputs(self) -> list:
-        return [self._graph()[0]]
+        return [self._built_graph()[0]]
 
     @property
     def outputs(self) -> list:
-        return [self._graph()[1]]
+        return [self._built_graph()[1][-1]]
 
     @property
     def input(self) -> Any:
-        return self._graph()[0]
+        return self._built_graph()[0]
 
     @property
     def output(self) -> Any:
-        return self._graph()[1]
+        return self._built_graph()[1][-1]
+
+    @property
+    def input_shape(self) -> Any:
+        shape = self._declared_input_shape()
+        if shape is None and self._graph is not None:
+            shape = self._graph[0].shape
+        if shape is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no defined input shape yet.")
+        return shape
+
+    @property
+    def output_shape(self) -> Any:
+        return self.output.shape
+
+    def layer_output_shapes(self) -> list:
+        """Each layer's output shape (for summary), or "?" before the model is built."""
+        if self._graph is None:
+            return ["?"] * len(self._stack)
+        return [shape_of(y) if not isinstance(y, KerasTensor) else y.shape for y in self._graph[1]]
 
     @property
     def output_names(self) -> list[str]:
         return [self._stack[-1].name] if self._stack else ["output"]
 
+    # --- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "layers": []}
         if self._input_layer is not None:
@@ -206,12 +228,6 @@ class Sequential(Model):
             model.add(layer_cls.from_config(entry["config"]), rebuild=False)
         model._maybe_build_from_input()
         return model
-
-
-def _batchless(shape: Any) -> Any:
-    if isinstance(shape, tuple):
-        return (None, *shape[1:])
-    return shape
 
 
 def _serialize(layer: Layer) -> dict:

@@ -65,6 +65,8 @@ class CompileLoss:
         self.loss_weights = loss_weights
         self.built = False
         self.entries: list[tuple[Any, str | None, Any, float]] = []
+        # One running mean per named output ("<output>_loss"), as Keras 3 logs them.
+        self.metrics: list[Any] = []
 
     def build(self, y_pred: Any, output_names: list[str]) -> None:
         keys = _structure_keys(y_pred, output_names)
@@ -81,6 +83,8 @@ class CompileLoss:
             loss = _as_loss(identifier)
             name = None if key is None else (key if isinstance(key, str) else output_names[index])
             self.entries.append((key, name, loss, 1.0 if weight is None else float(weight)))
+            if name is not None and loss is not None:
+                self.metrics.append(metrics_module.Mean(name=f"{name}_loss"))
         self.built = True
 
     def __call__(
@@ -95,7 +99,7 @@ class CompileLoss:
         ``train_step``)."""
         if not self.built:
             self.build(y_pred, self.output_names(y_pred) if self.output_names else ["output"])
-        total, _ = self.compute(y_true, y_pred, sample_weight)
+        total = self.compute(y_true, y_pred, sample_weight)
         for penalty in regularization_losses or ():
             total = total + penalty
         return total
@@ -103,10 +107,11 @@ class CompileLoss:
     # Set by the trainer: the model's output names for a prediction (to build lazily).
     output_names: Any = None
 
-    def compute(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tuple:
-        """(total loss Tensor, {log name: per-output loss Tensor}) for one batch."""
+    def compute(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The total loss Tensor of one batch; each named output's loss also updates its
+        running mean in ``self.metrics`` (weighted by the batch size)."""
         total = None
-        parts = {}
+        trackers = iter(self.metrics)
         for key, name, loss, weight in self.entries:
             if loss is None:
                 continue
@@ -115,12 +120,13 @@ class CompileLoss:
             sw = sample_weight if key is None else _select_optional(sample_weight, key, name)
             value = loss(true, pred, sample_weight=sw)
             if name is not None:
-                parts[f"{name}_loss"] = value
+                pred_size = pred.shape[0] if pred.ndim else 1
+                next(trackers).update_state(float(value.data), sample_weight=pred_size)
             value = value * weight if weight != 1.0 else value
             total = value if total is None else total + value
         if total is None:
             raise ValueError("The model was compiled without any loss for its outputs.")
-        return total, parts
+        return total
 
     def check_targets(self, y_true: Any, y_pred: Any) -> None:
         """Validate labels against the output shapes before training (sparse label range)."""
