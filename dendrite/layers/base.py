@@ -22,7 +22,12 @@ from dendrite import _settings
 from dendrite.core import Tensor, Variable
 from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.input_spec import InputSpec
-from dendrite.layers.symbolic import KerasTensor, infer_output_shape, symbolic_call
+from dendrite.layers.symbolic import (
+    KerasTensor,
+    infer_output_shape,
+    map_structure,
+    symbolic_call,
+)
 from dendrite.registry.naming import snake_case
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -93,7 +98,16 @@ class _FirstCall:
             raise AttributeError(
                 f"The layer {layer.name} has never been called and thus has no defined {self.what}."
             )
-        return getattr(nodes[0], self.field)
+        value = getattr(nodes[0], self.field)
+        return map_structure(lambda t: t.shape, value) if self.shape else value
+
+    shape = False
+
+
+class _FirstCallShape(_FirstCall):
+    """``layer.output_shape`` / ``layer.input_shape``: the shape(s) of that tensor."""
+
+    shape = True
 
 
 class Layer:
@@ -304,6 +318,8 @@ class Layer:
     # ``Model(inputs, layer.output)``.
     output = _FirstCall("output", "outputs")
     input = _FirstCall("input", "inputs")
+    output_shape = _FirstCallShape("output shape", "outputs")
+    input_shape = _FirstCallShape("input shape", "inputs")
 
     @property
     def layers(self) -> list[Layer]:

@@ -1,0 +1,98 @@
+"""Process-global state that a web server would trip over: grad mode and the layer call
+context are per thread (as PyTorch's grad mode), and importing dendrite leaves the host
+program's allocator alone (mallopt only when training starts)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+
+import dendrite as tf
+from dendrite.core import Tensor, is_grad_enabled, no_grad
+
+
+def _in_thread(function):
+    found = {}
+
+    def run():
+        found["value"] = function()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return found["value"]
+
+
+def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
+    inside = threading.Event()
+    release = threading.Event()
+
+    def inference():
+        with no_grad():
+            inside.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=inference)
+    worker.start()
+    inside.wait(5)
+    try:
+        assert is_grad_enabled()
+        w = Tensor(np.ones(3), requires_grad=True)
+        (w * 2.0).sum().backward()
+        np.testing.assert_array_equal(w.grad, [2.0, 2.0, 2.0])
+    finally:
+        release.set()
+        worker.join()
+
+
+def test_a_new_thread_records_even_when_its_creator_is_under_no_grad():
+    with no_grad():
+        assert _in_thread(is_grad_enabled) is True
+        assert not is_grad_enabled()
+
+
+def test_the_training_flag_of_one_thread_is_not_seen_by_another():
+    seen = {}
+    entered = threading.Event()
+    release = threading.Event()
+
+    class Probe(tf.layers.Layer):
+        def call(self, inputs, training=None):
+            seen.setdefault(threading.current_thread().name, []).append(training)
+            if threading.current_thread().name == "trainer":
+                entered.set()
+                release.wait(5)
+            return inputs
+
+    probe = Probe()
+    outer = tf.Sequential([tf.Input((2,)), probe])
+    trainer = threading.Thread(
+        target=lambda: outer(np.ones((1, 2), "float32"), training=True), name="trainer"
+    )
+    trainer.start()
+    entered.wait(5)
+    try:
+        probe(np.ones((1, 2), "float32"))  # an outermost call here: training stays None
+    finally:
+        release.set()
+        trainer.join()
+    assert seen["trainer"] == [True]
+    assert seen[threading.current_thread().name][-1] is None
+
+
+def test_importing_dendrite_leaves_the_allocator_alone():
+    code = (
+        "import dendrite, numpy as np\n"
+        "from dendrite import _settings\n"
+        "assert _settings._KEEPS_FREED_MEMORY is None, 'mallopt ran at import'\n"
+        "m = dendrite.Sequential([dendrite.Input((2,)), dendrite.layers.Dense(1)])\n"
+        "m.compile(optimizer='sgd', loss='mse')\n"
+        "m.predict(np.ones((2, 2), 'float32'), verbose=0)\n"
+        "assert _settings._KEEPS_FREED_MEMORY is None, 'mallopt ran for predict'\n"
+        "m.fit(np.ones((2, 2), 'float32'), np.ones((2, 1), 'float32'), verbose=0)\n"
+        "assert _settings._KEEPS_FREED_MEMORY is not None, 'fit did not ask for it'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
