@@ -10,9 +10,6 @@ symbolic (functional-API) calls.
 
 from __future__ import annotations
 
-import inspect
-import itertools
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,11 +18,21 @@ import numpy as np
 from dendrite import _settings
 from dendrite.core import Tensor, Variable
 from dendrite.layers import constraints, initializers, regularizers
+from dendrite.layers.calling import (
+    CALL,
+    CALL_IDS,
+    attach_mask,
+    call_arguments,
+    contains,
+    input_mask,
+    shape_of,
+)
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.symbolic import (
+    FirstCall,
+    FirstCallShape,
     KerasTensor,
     infer_output_shape,
-    map_structure,
     symbolic_call,
 )
 from dendrite.registry.naming import snake_case
@@ -43,71 +50,6 @@ def unique_name(base: str) -> str:
 def reset_names() -> None:
     """Forget automatic names (``dendrite.utils.clear_session``)."""
     _NAME_COUNTS.clear()
-
-
-class _CallContext(threading.local):
-    """The ``training`` flag of the outermost call, inherited by nested layers; per thread,
-    so a model serving predictions in one thread never sees another thread's training."""
-
-    training: bool | None = None
-    depth = 0  # how many Layer.__call__ are running (0: the next call is an outermost one)
-    call_id = 0  # the outermost call this thread is in
-
-
-_CALL = _CallContext()
-# One counter for every thread, so two threads' outermost calls never share an id.
-_CALL_IDS = itertools.count(1)
-
-
-_SIGNATURES: dict[type, tuple[bool, bool]] = {}
-
-
-def _call_arguments(cls: type) -> tuple[bool, bool]:
-    """Whether ``cls.call`` accepts ``training`` and ``mask`` (looked up once per class)."""
-    found = _SIGNATURES.get(cls)
-    if found is None:
-        params = inspect.signature(cls.call).parameters
-        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        found = ("training" in params or var_kw, "mask" in params or var_kw)
-        _SIGNATURES[cls] = found
-    return found
-
-
-def shape_of(x: Any) -> Any:
-    """The shape of a tensor, or the nested list of shapes of a list of tensors."""
-    if isinstance(x, (list, tuple)):
-        return [shape_of(item) for item in x]
-    if isinstance(x, dict):
-        return {k: shape_of(v) for k, v in x.items()}
-    return tuple(x.shape)
-
-
-class _FirstCall:
-    """``layer.output`` / ``layer.input``: that part of the layer's first call on symbolic
-    inputs. A non-data descriptor, so a subclass may still assign an attribute of the same
-    name (``self.output = Dense(1)``), which then shadows it."""
-
-    def __init__(self, what: str, field: str) -> None:
-        self.what, self.field = what, field
-
-    def __get__(self, layer: Layer | None, owner: type | None = None) -> Any:
-        if layer is None:
-            return self
-        nodes = layer.__dict__.get("_inbound_nodes")
-        if not nodes:
-            raise AttributeError(
-                f"The layer {layer.name} has never been called and thus has no defined {self.what}."
-            )
-        value = getattr(nodes[0], self.field)
-        return map_structure(lambda t: t.shape, value) if self.shape else value
-
-    shape = False
-
-
-class _FirstCallShape(_FirstCall):
-    """``layer.output_shape`` / ``layer.input_shape``: the shape(s) of that tensor."""
-
-    shape = True
 
 
 class Layer:
@@ -316,10 +258,10 @@ class Layer:
     # --- the layer's place in a functional graph -------------------------------------------
     # Keras' ``layer.output`` / ``layer.input``, e.g. for a feature-extraction
     # ``Model(inputs, layer.output)``.
-    output = _FirstCall("output", "outputs")
-    input = _FirstCall("input", "inputs")
-    output_shape = _FirstCallShape("output shape", "outputs")
-    input_shape = _FirstCallShape("input shape", "inputs")
+    output = FirstCall("output", "outputs")
+    input = FirstCall("input", "inputs")
+    output_shape = FirstCallShape("output shape", "outputs")
+    input_shape = FirstCallShape("input shape", "inputs")
 
     @property
     def layers(self) -> list[Layer]:
@@ -374,15 +316,15 @@ class Layer:
         else:
             inputs = kwargs.pop("inputs")
         # A plain Tensor (every layer call of a training step) is never symbolic.
-        if type(inputs) is not Tensor and _contains(inputs, KerasTensor):
+        if type(inputs) is not Tensor and contains(inputs, KerasTensor):
             return symbolic_call(self, inputs, args, kwargs)
         inputs = self._convert(inputs)
         if not self.built:
             self._maybe_build(shape_of(inputs))
         if self.input_spec is not None:
             self._check_input_spec(inputs)
-        takes_training, takes_mask = _call_arguments(type(self))
-        previous = _CALL.training
+        takes_training, takes_mask = call_arguments(type(self))
+        previous = CALL.training
         training = kwargs.pop("training", None)
         if training is None:
             training = previous
@@ -390,12 +332,12 @@ class Layer:
             kwargs["training"] = training
         mask = kwargs.pop("mask", None)
         if mask is None:
-            mask = _input_mask(inputs)
+            mask = input_mask(inputs)
         if takes_mask and mask is not None:
             kwargs["mask"] = mask
-        context = _CALL
+        context = CALL
         if context.depth == 0:
-            context.call_id = next(_CALL_IDS)
+            context.call_id = next(CALL_IDS)
         if self._losses_call_id != context.call_id:
             # Penalties from earlier forward passes go; a layer called twice in this pass
             # (shared) keeps both, as in Keras.
@@ -411,7 +353,7 @@ class Layer:
             context.training = previous
             context.depth -= 1
         if mask is not None or self._computes_mask:
-            _attach_mask(outputs, self.compute_mask(inputs, mask))
+            attach_mask(outputs, self.compute_mask(inputs, mask))
         if self.activity_regularizer is not None:
             # Keras 3 adds the penalty of the whole batch (TF-Keras 2 divided by batch size).
             for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
@@ -495,25 +437,6 @@ def dtype_name(dtype: str) -> str:
     return "string" if dtype == "object" else dtype
 
 
-def _input_mask(inputs: Any) -> Any:
-    if isinstance(inputs, Tensor):
-        return inputs._keras_mask
-    if isinstance(inputs, (list, tuple)):
-        masks = [getattr(x, "_keras_mask", None) for x in inputs]
-        return None if all(m is None for m in masks) else masks
-    return None
-
-
-def _attach_mask(outputs: Any, mask: Any) -> None:
-    if isinstance(outputs, Tensor):
-        outputs._keras_mask = mask if not isinstance(mask, list) else None
-    elif isinstance(outputs, (list, tuple)):
-        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
-        for out, m in zip(outputs, masks):
-            if isinstance(out, Tensor):
-                out._keras_mask = m
-
-
 def _unique(variables: list[Variable]) -> list[Variable]:
     seen: set[int] = set()
     result = []
@@ -522,13 +445,3 @@ def _unique(variables: list[Variable]) -> list[Variable]:
             seen.add(id(v))
             result.append(v)
     return result
-
-
-def _contains(value: Any, kind: type) -> bool:
-    if isinstance(value, kind):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_contains(v, kind) for v in value)
-    if isinstance(value, dict):
-        return any(_contains(v, kind) for v in value.values())
-    return False

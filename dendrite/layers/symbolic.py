@@ -223,6 +223,35 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
     return outputs
 
 
+# --- a layer's place in the graph (Keras' layer.output, layer.input) -------------------------
+class FirstCall:
+    """``layer.output`` / ``layer.input``: that part of the layer's first call on symbolic
+    inputs. A non-data descriptor, so a subclass may still assign an attribute of the same
+    name (``self.output = Dense(1)``), which then shadows it."""
+
+    def __init__(self, what: str, field: str) -> None:
+        self.what, self.field = what, field
+
+    def __get__(self, layer: Any, owner: type | None = None) -> Any:
+        if layer is None:
+            return self
+        nodes = layer.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"The layer {layer.name} has never been called and thus has no defined {self.what}."
+            )
+        value = getattr(nodes[0], self.field)
+        return map_structure(lambda t: t.shape, value) if self.shape else value
+
+    shape = False
+
+
+class FirstCallShape(FirstCall):
+    """``layer.output_shape`` / ``layer.input_shape``: the shape(s) of that tensor."""
+
+    shape = True
+
+
 # --- the graph behind a model's outputs ------------------------------------------------------
 def producer(x: KerasTensor) -> Node:
     """The node (layer call) that made ``x``."""

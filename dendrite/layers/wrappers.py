@@ -10,7 +10,8 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers.base import Layer, _call_arguments
+from dendrite.layers.base import Layer
+from dendrite.layers.calling import call_arguments
 from dendrite.layers.core import Dense
 from dendrite.layers.recurrent import LSTM, deserialize_layer, serialize_layer
 from dendrite.layers.registry import register_layer
@@ -268,7 +269,7 @@ class TimeDistributed(Layer):
                 )
             # A (batch, steps) mask says which steps exist, not how to read inside one; a
             # mask with more axes is passed on to the wrapped layer, step by step.
-            if mask.ndim > 2 and _call_arguments(type(self.layer))[1]:
+            if mask.ndim > 2 and call_arguments(type(self.layer))[1]:
                 kwargs["mask"] = mask.reshape(batch * steps, *mask.shape[2:])
         flat = ops.reshape(inputs, (batch * steps, *shape[2:]))
         try:

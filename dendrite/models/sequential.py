@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from dendrite.layers.base import Layer, shape_of
+from dendrite.layers.base import Layer
+from dendrite.layers.calling import shape_of
 from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.registry import get_layer_class, register_layer
 from dendrite.layers.symbolic import KerasTensor
