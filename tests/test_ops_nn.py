@@ -368,3 +368,12 @@ def test_sparse_crossentropy_of_a_recorded_softmax_reuses_it_exactly(dtype):
         results.append((loss.data, z.grad))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_sigmoid_binary_cross_entropy_of_scalars():
+    z = Tensor(np.float64(0.3), requires_grad=True)
+    out = nn.sigmoid_binary_cross_entropy(np.float64(1.0), z)
+    assert out.shape == ()
+    np.testing.assert_allclose(out.data, np.log1p(np.exp(-0.3)), rtol=1e-12)
+    out.backward()
+    np.testing.assert_allclose(z.grad, 1.0 / (1.0 + np.exp(-0.3)) - 1.0, rtol=1e-12)

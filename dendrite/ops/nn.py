@@ -215,13 +215,13 @@ class SigmoidBinaryCrossEntropy(Function):
         if labels.dtype != logits.dtype:
             labels = labels.astype(logits.dtype)
         try:
-            zy = logits * labels
+            zy = np.asarray(logits * labels)  # a 0-d array, not a scalar: written in place below
         except ValueError:
             raise ValueError(
                 f"sigmoid_binary_cross_entropy: labels {labels.shape} and logits "
                 f"{logits.shape} cannot be broadcast together."
             ) from None
-        decay = np.abs(logits)
+        decay = np.asarray(np.abs(logits))
         np.negative(decay, out=decay)
         np.exp(decay, out=decay)  # e^(-|z|), in (0, 1]: never overflows
         loss = np.subtract(np.maximum(logits, 0), zy, out=zy)
