@@ -169,6 +169,11 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        if type(values) is float and type(sample_weight) in (int, float):
+            # A loss tracker's step: one number weighted by the batch size.
+            self.total += values * sample_weight
+            self.count += sample_weight
+            return
         values = to_array(values)
         if sample_weight is None:
             # Fast path (every training step): one sum; the mean over all but the first axis

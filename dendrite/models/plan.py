@@ -57,6 +57,19 @@ class ExecutionPlan:
             for node in self.nodes
         ]
         self.fused = self._fusion_pass()
+        self.chain = self._plain_chain()
+
+    def _plain_chain(self) -> list | None:
+        """The layers in order when the plan is one plain chain ``l_n(...l_1(x))`` with
+        nothing fused (the usual Sequential model): ``run`` then skips the bookkeeping."""
+        if self.fused or len(self.inputs) != 1 or len(self.outputs) != 1:
+            return None
+        previous = id(self.inputs[0])
+        for _, simple_input, simple_output in self.steps:
+            if simple_input != previous or simple_output is None:
+                return None
+            previous = simple_output
+        return [node.layer for node in self.nodes] if previous == id(self.outputs[0]) else None
 
     def _fusion_pass(self) -> dict[int, Callable[[Any], Any]]:
         """Step index -> the function running that step and the next as one primitive."""
@@ -84,6 +97,11 @@ class ExecutionPlan:
 
     def run(self, values: list[Any]) -> list[Any]:
         """The outputs for ``values`` (one per input, in order), by replaying every call."""
+        if self.chain is not None:
+            x = values[0]
+            for layer in self.chain:
+                x = layer(x)
+            return [x]
         found: dict[int, Any] = {id(kt): x for kt, x in zip(self.inputs, values)}
 
         def resolve(v: Any) -> Any:

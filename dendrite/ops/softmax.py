@@ -88,7 +88,7 @@ def softmax_origin(output: Any, axis: int = -1) -> SoftmaxOrigin | None:
     if origin is None or origin[0] != "softmax":
         return None
     _, logits, axes = origin
-    if tuple(axes) != (axis % max(output.ndim, 1),):
+    if _axes(axes, logits.ndim, "softmax") != (axis % max(output.ndim, 1),):
         return None
     ctx = output._ctx
     if isinstance(ctx, Softmax) and isinstance(ctx.saved, tuple):
@@ -133,7 +133,7 @@ def softmax(x: Any, axis: Any = -1) -> Tensor:
     The result remembers its logits (``softmax_origin``), recorded or not."""
     logits = x if isinstance(x, Tensor) else Tensor._make(as_array(x))
     out = Softmax.apply(logits, axis=axis)
-    out._origin = ("softmax", logits, _axes(axis, logits.ndim, "softmax"))
+    out._origin = ("softmax", logits, axis)  # the axis as given, normalised when read
     return out
 
 

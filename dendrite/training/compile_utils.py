@@ -198,6 +198,8 @@ class CompileMetrics:
 
     def result(self) -> dict[str, Any]:
         """{log name: value} of every compiled metric."""
+        if not self.prefix:
+            return self.results()
         return {f"{self.prefix}{k}": v for k, v in self.results().items()}
 
     def reset_state(self) -> None:
@@ -249,7 +251,8 @@ class CompileMetrics:
         out = {}
         for _, name, metric in self.entries:
             value = metric.result()
-            value = float(value) if np.ndim(value) == 0 else np.asarray(value)
+            if type(value) is not float:
+                value = float(value) if np.ndim(value) == 0 else np.asarray(value)
             out[metric.name if name is None else f"{name}_{metric.name}"] = value
         return out
 

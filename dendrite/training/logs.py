@@ -28,10 +28,10 @@ def logs_to_python(logs: Any, step: str) -> dict[str, Any]:
         )
     flat: dict[str, Any] = {}
     for name, value in sorted(logs.items()):
-        if isinstance(value, dict):
-            flat.update(logs_to_python(value, step))
-        elif isinstance(value, float):
+        if type(value) is float:
             flat[name] = value
+        elif isinstance(value, dict):
+            flat.update(logs_to_python(value, step))
         else:
             array = np.asarray(value.data if isinstance(value, Tensor) else value)
             flat[name] = float(array) if array.ndim == 0 else array

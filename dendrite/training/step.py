@@ -147,5 +147,7 @@ class StepMixin:
 
 def _batch_length(x: Any) -> int:
     """The number of samples in a batch (the first leaf's length; 1 for a scalar)."""
+    if type(x) is np.ndarray and x.ndim:
+        return x.shape[0]
     first = data_utils.leaves(x)[0] if not isinstance(x, (Tensor, np.ndarray)) else x
     return len(first) if np.ndim(first) else 1
