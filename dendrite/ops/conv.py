@@ -1,6 +1,9 @@
-"""Convolution primitives, channels_last: ``Conv`` and ``ConvTranspose`` (1-D and 2-D; a 1-D
-input is a 2-D one of height 1), and the Keras ops built on them (``conv``,
-``depthwise_conv``, ``separable_conv``, ``conv_transpose``).
+"""The convolution primitive, channels_last: ``Conv`` (1-D and 2-D; a 1-D input is a 2-D one
+of height 1), with its grouped and depthwise paths, and the Keras ops built on it
+(``conv``, ``depthwise_conv``, ``separable_conv``). Transposed convolution
+(``ConvTranspose``, ``conv_transpose``) is in ``dendrite.ops.conv_transposed`` and the
+argument checks the primitives share in ``dendrite.ops.conv_common``; their names are
+importable from here too.
 
 A convolution layer computes a cross-correlation (as Keras and every framework do). With
 ``x`` zero-padded to ``xp`` of shape (N, Hp, Wp, C), a kernel ``K`` of shape
@@ -26,9 +29,8 @@ reshapes to (N, OH, OW, F) without a transpose. The bias usually rides inside th
 convolved separately (a loop over the few groups); when every group holds one input
 channel (depthwise) the sum runs over kernel offsets as whole-array products instead.
 
-**Transposed convolution** (Keras kernel (kh, kw, F, C)) is the input-gradient above run as
-a forward pass: ``y = crop(col2im(x_2 K_2^T))``, whose VJP is a convolution:
-``dL/dx = cols(pad(g)) K_2`` and ``dL/dK_2 = cols(pad(g))^T x_2``.
+**Transposed convolution** is the input-gradient above run as a forward pass (see
+``dendrite.ops.conv_transposed``).
 
 Padding follows Keras (TensorFlow): 'same' pads ``max((ceil(n/s) - 1) s + (k - 1) d + 1 - n,
 0)`` in total, the odd pixel at the end; 'causal' (1-D) pads ``(k - 1) d`` at the start.
@@ -42,6 +44,18 @@ import numpy as np
 
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import sum_rows
+from dendrite.ops.conv_common import (
+    _finish,
+    _relu_mask,
+    as_2d,
+    checked_output_size,
+    spatial_rank,
+)
+
+# Transposed convolution has its own module; its names stay importable from here.
+from dendrite.ops.conv_transposed import ConvTranspose as ConvTranspose
+from dendrite.ops.conv_transposed import conv_transpose as conv_transpose
+from dendrite.ops.conv_transposed import fused_conv_transpose as fused_conv_transpose
 from dendrite.ops.movement import reshape
 from dendrite.ops.windows import (
     Geometry,
@@ -52,77 +66,10 @@ from dendrite.ops.windows import (
     normalize_tuple,
     pad_spatial,
     standardize_data_format,
-    standardize_padding,
     to_channels_first,
     to_channels_last,
-    transpose_output_length,
     window,
 )
-
-
-def _relu_mask(g: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    # A product with the boolean mask is several times faster than np.where.
-    return g if out is None else g * (out > 0)
-
-
-def _finish(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> None:
-    """``out += bias`` then ``max(out, 0)``, in place."""
-    if bias is not None:
-        out += bias
-    if relu:
-        np.maximum(out, 0, out=out)
-
-
-def as_2d(x: np.ndarray, kernel: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
-    if x.ndim not in (3, 4) or kernel.ndim != x.ndim:
-        raise ValueError(
-            f"{op}: expected a channels_last input of rank 3 (batch, length, channels) or 4 "
-            f"(batch, height, width, channels) and a kernel of the same rank, got input "
-            f"{x.shape} and kernel {kernel.shape}."
-        )
-    if x.ndim == 3:
-        return x[:, None], kernel[None]
-    return x, kernel
-
-
-def check_bias(bias: np.ndarray | None, filters: int, op: str) -> None:
-    if bias is not None and bias.shape != (filters,):
-        raise ValueError(f"{op}: expected a bias of shape ({filters},), got {bias.shape}.")
-
-
-def checked_output_size(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    bias: np.ndarray | None,
-    padding: tuple,
-    strides: tuple,
-    dilation: tuple,
-    groups: int,
-    op: str,
-) -> tuple[int, int]:
-    """The (OH, OW) of a convolution of channels_last ``x`` (N, H, W, C) by ``kernel``
-    (kh, kw, C / groups, F), after checking the channels, the bias and that the kernel
-    fits the padded input (each failure a ValueError naming ``op`` and the shapes)."""
-    _, h, w, c = x.shape
-    kh, kw, cg, f = kernel.shape
-    if cg * groups != c or f % groups:
-        raise ValueError(
-            f"{op}: the input has {c} channels, but the kernel of shape {kernel.shape} "
-            f"with groups={groups} expects {cg * groups} (and filters divisible by groups)."
-        )
-    check_bias(bias, f, op)
-    (pt, pb), (pl, pr) = padding
-    (sh, sw), (dh, dw) = strides, dilation
-    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-    ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
-    if oh <= 0 or ow <= 0:
-        raise ValueError(
-            f"{op}: the kernel {kernel.shape[:2]} with dilation {tuple(dilation)} does not "
-            f"fit the padded input {(h + pt + pb, w + pl + pr)} (input shape {x.shape}); "
-            f"the output would have size {(oh, ow)}."
-        )
-    return oh, ow
-
 
 # --- the primitives -----------------------------------------------------------------------
 # Products with at most this many columns (kh kw C) fold the bias into the kernel matrix.
@@ -290,93 +237,7 @@ def _grouped_backward(g2, kept, kernel, xp_shape, k_shape, geom, groups, needs) 
     return gx, gk
 
 
-@register("conv_transpose")
-class ConvTranspose(Function):
-    """Fused ``relu?(conv_transpose(x, K) + b)``, channels_last, kernel (kh, kw, F, C).
-
-    Options: strides, dilation, padding (the (before, after) pairs that the matching
-    convolution would put around the output), output_size (its spatial size), relu.
-    """
-
-    def forward(
-        self,
-        x: np.ndarray,
-        kernel: np.ndarray,
-        bias: np.ndarray | None = None,
-        strides: tuple = (1, 1),
-        padding: tuple = ((0, 0), (0, 0)),
-        output_size: tuple = (1, 1),
-        dilation: tuple = (1, 1),
-        relu: bool = False,
-    ) -> np.ndarray:
-        one_d = x.ndim == 3
-        x, kernel = as_2d(x, kernel, "conv_transpose")
-        n, h, w, c = x.shape
-        kh, kw, f, kc = kernel.shape
-        if kc != c:
-            raise ValueError(
-                f"conv_transpose: the input has {c} channels, but the kernel of shape "
-                f"{kernel.shape} (kh, kw, filters, in_channels) expects {kc}."
-            )
-        check_bias(bias, f, "conv_transpose")
-        (pt, pb), (pl, pr) = padding
-        (sh, sw), (dh, dw) = strides, dilation
-        out_h, out_w = output_size
-        hp, wp = out_h + pt + pb, out_w + pl + pr
-        if (hp - (kh - 1) * dh - 1) // sh + 1 != h or (wp - (kw - 1) * dw - 1) // sw + 1 != w:
-            raise ValueError(
-                f"conv_transpose: an output of size {tuple(output_size)} with padding "
-                f"{tuple(padding)} does not match the input {x.shape} for kernel "
-                f"{kernel.shape[:2]}, strides {tuple(strides)}, dilation {tuple(dilation)}."
-            )
-        geom = Geometry(kh, kw, sh, sw, dh, dw, h, w)
-        x2 = x.reshape(n * h * w, c)
-        k2 = kernel.reshape(kh * kw * f, c)
-        full = input_grad(x2, kernel, (n, hp, wp, f), geom)
-        out = crop_spatial(full, padding, (n, out_h, out_w))
-        out = np.ascontiguousarray(out)
-        _finish(out, bias, relu)
-        if self.needs_grad:
-            needs = self.needs_grad
-            self.saved = (
-                x2 if needs[1] else None,
-                k2 if needs[0] else None,
-                out if relu else None,
-                x.shape,
-                kernel.shape,
-                padding,
-                geom,
-                one_d,
-            )
-        return out[:, 0] if one_d else out
-
-    def backward(self, g: np.ndarray) -> tuple:
-        x2, k2, out, x_shape, k_shape, padding, geom, one_d = self.saved
-        if one_d:
-            g = g[:, None]
-        g = _relu_mask(g, out)
-        needs = self.needs_grad
-        gb = sum_rows(g.reshape(-1, g.shape[-1])) if len(needs) > 2 and needs[2] else None
-        cols = im2col(pad_spatial(g, padding), geom)
-        gx = (cols @ k2).reshape(x_shape) if needs[0] else None
-        gk = (cols.T @ x2).reshape(k_shape) if needs[1] else None
-        if one_d:
-            gx = None if gx is None else gx[:, 0]
-            gk = None if gk is None else gk[0]
-        return (gx, gk, gb)[: len(self.needs_grad)]
-
-
 # --- functional API -----------------------------------------------------------------------
-def spatial_rank(x: Any, op: str) -> int:
-    rank = len(x.shape) - 2
-    if rank not in (1, 2):
-        raise ValueError(
-            f"{op}: expected an input of rank 3 (1-D) or 4 (2-D) including the batch and "
-            f"channel axes, got shape {tuple(x.shape)}."
-        )
-    return rank
-
-
 def fused_conv(
     x: Any,
     kernel: Any,
@@ -408,50 +269,6 @@ def fused_conv(
     args = (x, kernel) if bias is None else (x, kernel, bias)
     return Conv.apply(
         *args, strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu
-    )
-
-
-def fused_conv_transpose(
-    x: Any,
-    kernel: Any,
-    bias: Any = None,
-    strides: Any = 1,
-    padding: str = "valid",
-    output_padding: Any = None,
-    dilation_rate: Any = 1,
-    relu: bool = False,
-) -> Tensor:
-    """``relu?(conv_transpose(x, kernel) + bias)``, channels_last, kernel (k..., F, C)."""
-    rank = spatial_rank(x, "conv_transpose")
-    kernel_size = tuple(kernel.shape[:rank])
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    padding = standardize_padding(padding)
-    if output_padding is not None:
-        output_padding = normalize_tuple(output_padding, rank, "output_padding", allow_zero=True)
-    sizes = []
-    pads = []
-    for axis in range(rank):
-        extra = None if output_padding is None else output_padding[axis]
-        k, s, d = kernel_size[axis], strides[axis], dilation[axis]
-        size = transpose_output_length(x.shape[1 + axis], k, padding, s, extra, d)
-        if padding == "same":
-            total = max((x.shape[1 + axis] - 1) * s + (k - 1) * d + 1 - size, 0)
-            pads.append((total // 2, total - total // 2))
-        else:
-            pads.append((0, 0))
-        sizes.append(size)
-    if rank == 1:
-        strides, dilation = (1, *strides), (1, *dilation)
-        pads, sizes = [(0, 0), *pads], [1, *sizes]
-    args = (x, kernel) if bias is None else (x, kernel, bias)
-    return ConvTranspose.apply(
-        *args,
-        strides=strides,
-        padding=tuple(pads),
-        output_size=tuple(sizes),
-        dilation=dilation,
-        relu=relu,
     )
 
 
@@ -529,29 +346,4 @@ def separable_conv(
     x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
     depthwise = depthwise_conv(x, depthwise_kernel, strides, padding, None, dilation_rate)
     out = fused_conv(depthwise, pointwise_kernel)
-    return out if data_format == "channels_last" else to_channels_first(out, rank)
-
-
-def conv_transpose(
-    inputs: Any,
-    kernel: Any,
-    strides: Any = 1,
-    padding: str = "valid",
-    output_padding: Any = None,
-    data_format: str | None = None,
-    dilation_rate: Any = 1,
-) -> Tensor:
-    """Keras' ``ops.conv_transpose`` (the gradient of ``conv`` with respect to its input);
-    kernel (k..., filters, C)."""
-    data_format = standardize_data_format(data_format)
-    rank = spatial_rank(inputs, "conv_transpose")
-    x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
-    out = fused_conv_transpose(
-        x,
-        kernel,
-        strides=strides,
-        padding=padding,
-        output_padding=output_padding,
-        dilation_rate=dilation_rate,
-    )
     return out if data_format == "channels_last" else to_channels_first(out, rank)
