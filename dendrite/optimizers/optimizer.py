@@ -33,20 +33,17 @@ from dendrite.optimizers import schedules
 from dendrite.optimizers._utils import (
     check_hyperparameter,
     check_positive_or_none,
-    clipnorm_scales,
-    global_clipnorm_scale,
     is_number,
     variable_label,
 )
+from dendrite.optimizers.decay_and_averages import DecayAndAverages
+from dendrite.optimizers.gradient_preparation import FLUSH_EVERY, GradientPreparation
 from dendrite.optimizers.schedules import LearningRateSchedule
+from dendrite.optimizers.slots_io import SlotsIO
 from dendrite.registry.naming import snake_case
 
-# See Optimizer._flush_subnormals.
-_FLUSH_EVERY = 64
-_FLUSH_BELOW = 1e12
 
-
-class Optimizer:
+class Optimizer(GradientPreparation, DecayAndAverages, SlotsIO):
     """Base class of the optimizers; a subclass implements ``build`` and ``update_step``.
 
     Args:
@@ -331,105 +328,8 @@ class Optimizer:
             if constraint is not None:
                 value = constraint(Tensor._make(variable.data))
                 variable.data[...] = value.data if isinstance(value, Tensor) else value
-        if int(self._iterations.data) % _FLUSH_EVERY == 0:
+        if int(self._iterations.data) % FLUSH_EVERY == 0:
             self._flush_subnormals()
-
-    def _flush_subnormals(self) -> None:
-        """Set slot values too small to matter to exactly 0.
-
-        A weight whose gradient stays 0 (a pixel that is always black) has its momentum
-        multiplied by beta_1 every step; after some hundred steps it becomes a subnormal
-        float, and arithmetic on subnormals is about 100 times slower on x86, which made
-        Adam steps 5 times slower late in an epoch. Values below ``_FLUSH_BELOW`` times the
-        smallest normal float move a weight by less than 1e-20 per step, far below float32
-        resolution, so zeroing them changes no result; checking every ``_FLUSH_EVERY`` steps
-        keeps them from decaying into the subnormal range in between (0.9^64 > 1e-3).
-        """
-        for slot in self.__dict__.get("_slots", ()):
-            data = slot.data
-            if data.dtype.kind == "f":
-                threshold = np.finfo(data.dtype).tiny * _FLUSH_BELOW
-                data[np.abs(data) < threshold] = 0
-
-    def _grad_buffer(self, index: int) -> np.ndarray:
-        buffer = self._grad_buffers[index]
-        if buffer is None:
-            buffer = self._grad_buffers[index] = np.empty_like(self._scratch[index])
-        return buffer
-
-    def _prepare_gradients(
-        self, grads: list[Any], variables: list[Variable]
-    ) -> tuple[list[np.ndarray], list[Variable]]:
-        """Filter, convert, check, unscale and clip; nothing is written to a variable here."""
-        arrays, kept, indices, missing = [], [], [], []
-        for grad, variable in zip(grads, variables):
-            index = self._index.get(id(variable))
-            if index is None:
-                raise ValueError(
-                    f"Unknown variable: {variable!r}. This optimizer can only be called for the "
-                    "variables it was originally built with. When working with a new set of "
-                    "variables, you should recreate a new optimizer instance."
-                )
-            if grad is None:
-                missing.append(variable_label(variable))
-                continue
-            array = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
-            if array.shape != variable.data.shape:
-                raise ValueError(
-                    f"Gradient for variable {variable_label(variable)!r} has shape "
-                    f"{array.shape}, but the variable has shape {variable.data.shape}."
-                )
-            arrays.append(array)
-            kept.append(variable)
-            indices.append(index)
-        if not arrays:
-            raise ValueError("No gradients provided for any variable.")
-        if missing:
-            warnings.warn(
-                f"Gradients do not exist for variables {missing} when minimizing the loss.",
-                stacklevel=3,
-            )
-        for k, (array, variable, index) in enumerate(zip(arrays, kept, indices)):
-            if array.dtype != variable.data.dtype:
-                buffer = self._grad_buffer(index)
-                np.copyto(buffer, array, casting="same_kind")
-                arrays[k] = buffer
-        if self.loss_scale_factor is not None:
-            self._scale(arrays, indices, [1.0 / self.loss_scale_factor] * len(arrays))
-        if self.gradient_accumulation_steps and not self._accumulate(arrays, indices):
-            return [], kept
-        if self.clipvalue is not None:
-            limit = self.clipvalue
-            for k, index in enumerate(indices):
-                arrays[k] = np.clip(arrays[k], -limit, limit, out=self._grad_buffer(index))
-        elif self.clipnorm is not None:
-            self._scale(arrays, indices, clipnorm_scales(arrays, self.clipnorm))
-        elif self.global_clipnorm is not None:
-            scale = global_clipnorm_scale(arrays, self.global_clipnorm)
-            self._scale(arrays, indices, [scale] * len(arrays))
-        return arrays, kept
-
-    def _accumulate(self, arrays: list[np.ndarray], indices: list[int]) -> bool:
-        """Add the gradients to the accumulators; on every ``gradient_accumulation_steps``-th
-        step replace them by the mean since the last update (and reset the accumulators)
-        and return True (as Keras: the clipping and the update then use that mean)."""
-        steps = self.gradient_accumulation_steps
-        update = (int(self._iterations.data) + 1) % steps == 0
-        for k, index in enumerate(indices):
-            accumulator = self._accumulators[index].data
-            if not update:
-                accumulator += arrays[k]
-                continue
-            mean = np.add(arrays[k], accumulator, out=self._grad_buffer(index))
-            mean /= steps
-            arrays[k] = mean
-            accumulator[...] = 0
-        return update
-
-    def _scale(self, arrays: list[np.ndarray], indices: list[int], factors: list[float]) -> None:
-        for k, (index, factor) in enumerate(zip(indices, factors)):
-            if factor != 1.0:
-                arrays[k] = np.multiply(arrays[k], factor, out=self._grad_buffer(index))
 
     def _update_variables(
         self, grads: list[np.ndarray], variables: list[Variable], learning_rate: float
@@ -443,100 +343,9 @@ class Optimizer:
         dtype, not to be modified); ``iterations`` still counts the previous steps."""
         raise NotImplementedError(f"{type(self).__name__} must implement update_step().")
 
-    # --- weight decay -----------------------------------------------------------------------
-    def exclude_from_weight_decay(
-        self, var_list: Sequence[Variable] | None = None, var_names: Sequence[str] | None = None
-    ) -> None:
-        """Exempt variables from weight decay: those in ``var_list``, and those whose name
-        contains any of the strings in ``var_names`` (e.g. ``["bias"]``)."""
-        self._exclude_ids = {id(v) for v in var_list or ()}
-        names = sorted(set(var_names or ()))
-        self._exclude_pattern = re.compile("|".join(map(re.escape, names))) if names else None
-        self._decay_cache = {}
-
-    def _use_weight_decay(self, variable: Variable) -> bool:
-        key = id(variable)
-        use = self._decay_cache.get(key)
-        if use is None:
-            use = key not in self._exclude_ids and not (
-                self._exclude_pattern is not None
-                and self._exclude_pattern.search(str(variable.name or ""))
-            )
-            self._decay_cache[key] = use
-        return use
-
-    def _apply_weight_decay(self, variables: list[Variable], learning_rate: float) -> None:
-        # w - w * wd * lr, written as one in-place multiply
-        factor = 1.0 - self.weight_decay * learning_rate
-        for variable in variables:
-            if self._use_weight_decay(variable):
-                variable.data *= factor
-
-    # --- moving averages (use_ema) ----------------------------------------------------------
-    def _update_moving_averages(self) -> None:
-        step = int(self._iterations.data)
-        momentum = self.ema_momentum if step != 0 else 0.0
-        for variable, average, buffer in zip(
-            self._trainable_variables, self._averages, self._scratch
-        ):
-            average.data *= momentum
-            np.multiply(variable.data, 1.0 - momentum, out=buffer)
-            average.data += buffer
-        frequency = self.ema_overwrite_frequency
-        if frequency and (step + 1) % frequency == 0:
-            self.finalize_variable_values(self._trainable_variables)
-
-    def finalize_variable_values(self, var_list: Sequence[Variable]) -> None:
-        """With ``use_ema``, overwrite the variables with their moving averages (``fit``
-        does this after the last epoch); otherwise do nothing."""
-        if not self.use_ema:
-            return
-        if len(var_list) != len(self._averages):
-            raise ValueError(
-                f"Expected {len(self._averages)} variables to overwrite with their averages; "
-                f"received {len(var_list)}."
-            )
-        for variable, average in zip(var_list, self._averages):
-            variable.data[...] = average.data
-
     def scale_loss(self, loss: Any) -> Any:
         """Multiply the loss by ``loss_scale_factor`` when one is set."""
         return loss * self.loss_scale_factor if self.loss_scale_factor is not None else loss
-
-    # --- saving -----------------------------------------------------------------------------
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Assign values to ``variables`` (same order); the optimizer must be built."""
-        if not self.built:
-            raise ValueError(
-                "You are calling `set_weights()` on an optimizer that has not yet been built. "
-                "Call `optimizer.build(trainable_variables)` first."
-            )
-        if len(weights) != len(self._variables):
-            raise ValueError(
-                f"Optimizer {self.name!r} has {len(self._variables)} variables; received "
-                f"{len(weights)} weights."
-            )
-        for variable, weight in zip(self._variables, weights):
-            variable.assign(weight)
-
-    def get_weights(self) -> list[np.ndarray]:
-        return [v.data.copy() for v in self._variables]
-
-    def save_own_variables(self, store: dict[str, Any]) -> None:
-        for i, variable in enumerate(self._variables):
-            store[str(i)] = variable.data
-
-    def load_own_variables(self, store: dict[str, Any]) -> None:
-        if len(store) != len(self._variables):
-            warnings.warn(
-                f"Skipping variable loading for optimizer '{self.name}', because it has "
-                f"{len(self._variables)} variables whereas the saved optimizer has "
-                f"{len(store)} variables.",
-                stacklevel=2,
-            )
-            return
-        for i, variable in enumerate(self._variables):
-            variable.assign(store[str(i)])
 
     # --- config -----------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from dendrite.registry import custom_objects as registration
 from dendrite.saving import architecture, compile_config
+from dendrite.saving.architecture_checks import check_architecture
 from dendrite.saving.archive import read_archive, write_archive
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.safe_json import MAX_JSON_BYTES, loads_checked
@@ -175,7 +176,7 @@ def load_from_members(
     if OPTIMIZER in members:
         ordered_names(parse_header(members[OPTIMIZER], f"{what} ({OPTIMIZER})")[0], what)
     custom = registration.all_custom_objects(custom_objects)
-    entry = architecture.check_architecture(document, custom, weight_elements, what)
+    entry = check_architecture(document, custom, weight_elements, what)
     arguments = None
     if compile and document["compile_config"] is not None:
         arguments = compile_config.decode_compile(document["compile_config"], custom, what)
@@ -222,5 +223,5 @@ def model_from_json(
     if isinstance(entry, dict):
         entry = {k: v for k, v in entry.items() if k not in ("format", "dendrite_version")}
     custom = registration.all_custom_objects(custom_objects)
-    entry = architecture.check_architecture(entry, custom, None, what)
+    entry = check_architecture(entry, custom, None, what)
     return architecture.build_model(entry, custom, max_weight_elements, what)
