@@ -14,12 +14,11 @@ import numpy as np
 
 from dendrite import _settings
 from dendrite.core import Tensor
+from dendrite.layers.calling import mask_array
 
 
 def _bool_mask(mask: Any) -> np.ndarray | None:
-    if mask is None:
-        return None
-    return np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
+    return None if mask is None else mask_array(mask)
 
 
 def _causal(t: int, s: int) -> np.ndarray:

@@ -17,14 +17,11 @@ import numpy as np
 from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers import initializers
+from dendrite.layers.calling import mask_array
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.normalization_base import _check_axis, _Normalization
 from dendrite.layers.registry import register_layer
 from dendrite.ops.normalization import NormStats, normalize, scale_shift
-
-
-def _mask_array(mask: Any) -> np.ndarray:
-    return np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
 
 
 @register_layer
@@ -130,7 +127,7 @@ class BatchNormalization(_Normalization):
     def call(self, inputs: Tensor, training: bool | None = None, mask: Any = None) -> Tensor:
         x = self._float(inputs)
         if mask is not None:
-            mask = _mask_array(mask)
+            mask = mask_array(mask)
             if mask.ndim != x.ndim - 1:
                 raise ValueError(
                     f"Layer '{self.name}' (BatchNormalization): the mask must have one "

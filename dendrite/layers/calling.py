@@ -10,6 +10,8 @@ import itertools
 import threading
 from typing import Any
 
+import numpy as np
+
 from dendrite.core import Tensor
 
 
@@ -58,6 +60,11 @@ def input_mask(inputs: Any) -> Any:
         masks = [getattr(x, "_keras_mask", None) for x in inputs]
         return None if all(m is None for m in masks) else masks
     return None
+
+
+def mask_array(mask: Any) -> np.ndarray:
+    """A mask (Tensor, ndarray or nested list) as a boolean ndarray."""
+    return np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
 
 
 def attach_mask(outputs: Any, mask: Any) -> None:

@@ -20,7 +20,8 @@ import numpy as np
 
 from dendrite import _settings, ops
 from dendrite.core import Tensor
-from dendrite.layers.merging_base import _mask_array, _Merge
+from dendrite.layers.calling import mask_array
+from dendrite.layers.merging_base import _Merge
 from dendrite.layers.registry import register_layer
 
 
@@ -87,7 +88,7 @@ class Concatenate(_Merge):
             if m is None:
                 masks.append(np.ones(x.shape, dtype=bool))
                 continue
-            m = _mask_array(m)
+            m = mask_array(m)
             if m.ndim < x.ndim:
                 m = np.broadcast_to(m[..., None], x.shape)
             masks.append(m)

@@ -15,10 +15,7 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
-
-
-def _mask_array(mask: Any) -> np.ndarray:
-    return np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+from dendrite.layers.calling import mask_array
 
 
 class _Merge(Layer):
@@ -126,7 +123,7 @@ class _Merge(Layer):
             return None
         if any(m is None for m in mask):
             return None
-        result = _mask_array(mask[0])
+        result = mask_array(mask[0])
         for m in mask[1:]:
-            result = np.logical_or(result, _mask_array(m))
+            result = np.logical_or(result, mask_array(m))
         return Tensor._make(result)
