@@ -96,3 +96,76 @@ def test_importing_dendrite_leaves_the_allocator_alone():
         "assert _settings._KEEPS_FREED_MEMORY is not None, 'fit did not ask for it'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _seeded_model():
+    tf.utils.set_random_seed(5)
+    model = tf.Sequential(
+        [tf.Input((6,)), tf.layers.Dense(16, activation="relu"), tf.layers.Dense(3)]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_concurrent_predicts_are_bit_identical_to_serial_ones():
+    model = _seeded_model()
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((8, 6)).astype("float32") for _ in range(4)]
+    expected = [model.predict(b, verbose=0) for b in batches]
+    wrong = []
+
+    def worker(index):
+        for _ in range(100):
+            got = model.predict(batches[index], verbose=0)
+            if not np.array_equal(got, expected[index]):
+                wrong.append(index)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert is_grad_enabled()  # no thread left recording switched off
+
+
+def test_fit_beside_predict_trains_to_the_weights_of_fit_alone():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 6)).astype("float32")
+    y = rng.standard_normal((64, 3)).astype("float32")
+    alone = _seeded_model()
+    tf.utils.set_random_seed(9)
+    alone.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    other = _seeded_model()
+    beside = _seeded_model()
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            other.predict(x[:8], verbose=0)
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        tf.utils.set_random_seed(9)
+        beside.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    finally:
+        stop.set()
+        server.join()
+    for a, b in zip(alone.get_weights(), beside.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_models_built_in_threads_get_distinct_names():
+    names = []
+
+    def build():
+        for _ in range(50):
+            names.append(tf.layers.Dense(1).name)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(names) == len(set(names)) == 200

@@ -10,6 +10,7 @@ symbolic (functional-API) calls.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,18 +39,22 @@ from dendrite.layers.symbolic import (
 from dendrite.registry.naming import snake_case
 
 _NAME_COUNTS: dict[str, int] = {}
+# Two threads building models at once must never hand out the same name.
+_NAMES_LOCK = threading.Lock()
 
 
 def unique_name(base: str) -> str:
     """``dense``, then ``dense_1``, ``dense_2``, ... (Keras' automatic names)."""
-    count = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = count + 1
+    with _NAMES_LOCK:
+        count = _NAME_COUNTS.get(base, 0)
+        _NAME_COUNTS[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
 
 
 def reset_names() -> None:
     """Forget automatic names (``dendrite.utils.clear_session``)."""
-    _NAME_COUNTS.clear()
+    with _NAMES_LOCK:
+        _NAME_COUNTS.clear()
 
 
 class Layer:
