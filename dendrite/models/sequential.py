@@ -155,7 +155,7 @@ class Sequential(Model):
         return graph
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.built and args and not isinstance(args[0], KerasTensor):
+        if not self.built and args and not isinstance(args[0], (KerasTensor, dict)):
             # Built on the first call from the data's shape (any batch size) and, for
             # integer inputs (token ids), its dtype.
             data = args[0]
@@ -166,6 +166,12 @@ class Sequential(Model):
         return super().__call__(*args, **kwargs)
 
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if isinstance(inputs, dict):
+            raise ValueError(
+                f"Sequential model '{self.name}' takes one input tensor; received a dict with "
+                f"keys {list(inputs)}. Pass the array itself, or build a functional Model "
+                f"with named Inputs."
+            )
         if mask is not None and hasattr(inputs, "_keras_mask"):
             inputs._keras_mask = mask
         return self._built_graph()[2].run([inputs])[0]

@@ -68,14 +68,25 @@ def num_samples(x: Any, y: Any = None, sample_weight: Any = None) -> int:
     return every.pop()
 
 
+def check_batch_axis(x: Any, what: str = "x") -> None:
+    """Raise for an input without a batch axis (a scalar), naming it."""
+    for array in leaves(x):
+        if array.ndim == 0:
+            raise ValueError(
+                f"{what} must hold a batch of samples (an array whose first axis counts them); "
+                f"received a scalar ({array!r})."
+            )
+
+
 def check_finite(x: Any, what: str = "x") -> None:
-    """Raise if a floating input holds NaN or inf (it would poison every weight)."""
+    """Raise if a floating array (inputs, targets or sample weights) holds NaN or inf: it
+    would poison every weight."""
     for array in leaves(x):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            bad = np.argwhere(~np.isfinite(array))[0]
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
             raise ValueError(
-                f"Input {what} contains NaN or inf values (first at index {tuple(bad)}: "
-                f"{array[tuple(bad)]}). Clean or impute the data before training."
+                f"{what} contains NaN or inf values (first at index {bad}: "
+                f"{float(array[bad])}). Clean or impute the data before training."
             )
 
 
@@ -127,7 +138,20 @@ def batch_indices(
 
 
 def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndarray:
-    """Per-sample weights ``class_weight[label]`` (labels as ints or one-hot rows)."""
+    """Per-sample weights ``class_weight[label]`` (labels as ints or one-hot rows); a class
+    the dict does not name weighs 1, as in Keras."""
+    if not isinstance(class_weight, dict):
+        raise ValueError(
+            f"class_weight must be a dict of class index -> weight, got "
+            f"{type(class_weight).__name__}."
+        )
+    for key, value in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(
+                f"class_weight keys must be class indices (integers >= 0); got {key!r}."
+            )
+        if not np.isfinite(float(value)) or float(value) < 0:
+            raise ValueError(f"class_weight[{key}] must be a finite weight >= 0; got {value!r}.")
     labels = y
     if y.ndim > 1 and y.shape[-1] > 1:
         labels = np.argmax(y, axis=-1)
@@ -136,6 +160,11 @@ def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.nda
         if labels.dtype.kind == "f":
             labels = np.rint(labels)
     labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(
+            f"class_weight needs class indices as labels, but y holds the label "
+            f"{int(labels.min())}."
+        )
     table = np.ones(int(max(labels.max(initial=0) + 1, max(class_weight, default=0) + 1)))
     for key, value in class_weight.items():
         table[int(key)] = value

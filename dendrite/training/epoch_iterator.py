@@ -16,6 +16,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from dendrite.training import data as data_utils
 from dendrite.utils import pack_x_y_sample_weight
 
@@ -77,6 +79,15 @@ class EpochIterator:
         steps_per_epoch: int | None = None,
         shuffle: bool = False,
     ) -> None:
+        if steps_per_epoch is not None and (
+            isinstance(steps_per_epoch, bool)
+            or not isinstance(steps_per_epoch, (int, np.integer))
+            or steps_per_epoch < 1
+        ):
+            raise ValueError(
+                f"steps must be a positive integer (or None for every batch), got "
+                f"{steps_per_epoch!r}."
+            )
         self.adapter = ArrayDataAdapter(x, y, sample_weight, batch_size, shuffle)
         total = self.adapter.num_batches
         self.num_batches = total if steps_per_epoch is None else min(int(steps_per_epoch), total)

@@ -93,6 +93,8 @@ class Trainer(StepMixin):
     def _prepare(self, x: Any, y: Any, sample_weight: Any, method: str) -> tuple:
         """The data as checked arrays, and a clear error for anything that cannot train."""
         self._assert_compiled(method)
+        if x is None:
+            raise ValueError(f"`{method}()` received x=None: pass the input data as x.")
         x = data_utils.to_arrays(x, "x")
         y = data_utils.to_arrays(y, "y")
         sample_weight = data_utils.to_arrays(sample_weight, "sample_weight")
@@ -106,7 +108,10 @@ class Trainer(StepMixin):
         if y is None and self.compiled_loss is not None:
             raise ValueError(f"`{method}()` needs targets y for the compiled loss.")
         data_utils.num_samples(x, y, sample_weight)
+        data_utils.check_batch_axis(x, "x")
         data_utils.check_finite(x, "x")
+        data_utils.check_finite(y, "y")
+        data_utils.check_finite(sample_weight, "sample_weight")
         return x, y, sample_weight
 
     def _check_first_sample(self, x: Any, y: Any) -> None:
@@ -254,6 +259,8 @@ class Trainer(StepMixin):
     ) -> Any:
         """The loss (and metrics) on the given data: a scalar, a list, or a dict."""
         x, y, sample_weight = self._prepare(x, y, sample_weight, "evaluate")
+        if data_utils.num_samples(x, y, sample_weight) == 0:
+            raise ValueError("evaluate() received no samples (x has length 0).")
         iterator = EpochIterator(
             x, y, sample_weight, logs_utils.batch_size_or(batch_size, 32), steps
         )
