@@ -1,0 +1,144 @@
+"""More files that hurt (issue #12): loading is bounded by the file's own size in time and
+memory, refuses what is not a regular file, and reads nothing outside the file."""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dendrite as tf
+import dendrite.saving  # noqa: F401 (installs the saving hooks)
+from dendrite.saving import ModelLoadError, load_model
+from dendrite.saving.checkpoint import read_checkpoint, write_checkpoint
+from dendrite.saving.model_file import model_from_json
+from dendrite.saving.safe_json import loads_checked, nesting_depth
+
+# Generous: the linear checks take well under a second on a megabyte; the quadratic one
+# they replace took about 40 s on 64 kB.
+BUDGET_S = 5.0
+SIZES = [1 << 20, 4 << 20]
+
+
+def _model() -> tf.Sequential:
+    tf.utils.set_random_seed(0)
+    model = tf.Sequential(
+        [tf.layers.Dense(4, activation="relu", input_shape=(3,)), tf.layers.Dense(2)]
+    )
+    model.compile("adam", "mse")
+    return model
+
+
+@pytest.fixture(scope="module")
+def valid(tmp_path_factory) -> dict[str, bytes]:
+    path = tmp_path_factory.mktemp("valid") / "m.dendrite"
+    _model().save(path)
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _zip_stored(path: Path, members: dict[str, bytes]) -> Path:
+    # Stored, not deflated: a megabyte of one repeated pattern deflates past the
+    # zip-bomb ratio and would be refused before the JSON is looked at.
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, payload in members.items():
+            archive.writestr(zipfile.ZipInfo(name), payload, compress_type=zipfile.ZIP_STORED)
+    return path
+
+
+def _within_budget(call, error=ModelLoadError):
+    start = time.perf_counter()
+    with pytest.raises(error):
+        call()
+    elapsed = time.perf_counter() - start
+    assert elapsed < BUDGET_S, f"refusal took {elapsed:.1f} s"
+
+
+# Unterminated strings of escapes (the issue's case), lone quotes, lone backslashes and
+# escapes inside an opened array: each made a backtracking pattern rescan from every quote.
+HOSTILE_PATTERNS = [b'"\\', b'"', b"\\", b'["\\"', b'"\\\\', b'"a\\']
+
+
+def _hostile(pattern: bytes, size: int) -> bytes:
+    return pattern * (size // len(pattern))
+
+
+# -- 1. time: every check on untrusted text is linear -----------------------------------
+
+
+@pytest.mark.parametrize("pattern", HOSTILE_PATTERNS)
+def test_nesting_depth_is_linear(pattern):
+    start = time.perf_counter()
+    nesting_depth(_hostile(pattern, 4 << 20))
+    assert time.perf_counter() - start < BUDGET_S
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        (b'[["[[[\\"[[", [1]]]', 3),
+        (b'["\\\\", [[1]]]', 3),
+        (b'{"a": "]]]]", "b": [{}]}', 3),
+        (b'["abc', 1),
+        (b'["abc\\', 1),
+        (b"[[[]]]", 3),
+        (b"", 0),
+    ],
+)
+def test_nesting_depth_still_ignores_strings(text, depth):
+    assert nesting_depth(text) == depth
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("pattern", [b'"\\', b'["\\"', b'"'])
+def test_hostile_config_json_is_refused_quickly(valid, tmp_path, pattern, size):
+    path = _zip_stored(tmp_path / "m.dendrite", {**valid, "config.json": _hostile(pattern, size)})
+    _within_budget(lambda: load_model(path))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("pattern", [b'"\\', b'["\\"'])
+def test_hostile_safetensors_header_is_refused_quickly(tmp_path, pattern, size):
+    model = _model()
+    header = _hostile(pattern, size)
+    path = tmp_path / "w.weights.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    _within_budget(lambda: model.load_weights(path))
+    inside = _zip_stored(
+        tmp_path / "m.dendrite",
+        {"config.json": b"{}", "model.weights.safetensors": path.read_bytes()},
+    )
+    _within_budget(lambda: load_model(inside))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("pattern", [b'"\\', b'["\\"', b"\\"])
+def test_hostile_model_json_is_refused_quickly(pattern, size):
+    text = _hostile(pattern, size)
+    _within_budget(lambda: model_from_json(text))
+    _within_budget(lambda: model_from_json(text.decode("latin-1")))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_hostile_checkpoint_state_is_refused_quickly(tmp_path, size):
+    model = _model()
+    model.fit(np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"), verbose=0)
+    good = tmp_path / "good.ckpt"
+    write_checkpoint(model, good, {"epoch": 0})
+    with zipfile.ZipFile(good) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["checkpoint.json"] = _hostile(b'"\\', size)
+    path = _zip_stored(tmp_path / "bad.ckpt", members)
+    _within_budget(lambda: read_checkpoint(model, path))
+
+
+def test_loads_checked_linear_on_a_long_valid_string():
+    text = json.dumps(['\\"' * (2 << 20)]).encode()
+    start = time.perf_counter()
+    assert loads_checked(text, "x") == ['\\"' * (2 << 20)]
+    assert time.perf_counter() - start < BUDGET_S
