@@ -4,7 +4,11 @@ memory, refuses what is not a regular file, and reads nothing outside the file."
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 import struct
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -142,3 +146,130 @@ def test_loads_checked_linear_on_a_long_valid_string():
     start = time.perf_counter()
     assert loads_checked(text, "x") == ['\\"' * (2 << 20)]
     assert time.perf_counter() - start < BUDGET_S
+
+
+# -- 2. not a regular file: devices, FIFOs, directories are refused before any read ---
+
+
+def _loaders(model):
+    """Each loader that opens a path, with the suffix it expects."""
+    return {
+        "load_model": (".dendrite", lambda path: load_model(path)),
+        "load_weights safetensors": (
+            ".weights.safetensors",
+            lambda path: model.load_weights(path),
+        ),
+        "load_weights h5": (".weights.h5", lambda path: model.load_weights(path)),
+        "load_weights model file": (".keras", lambda path: model.load_weights(path)),
+        "read_checkpoint": (".ckpt", lambda path: read_checkpoint(model, path)),
+    }
+
+
+LOADERS = list(_loaders(None))
+
+
+def _refused_in_time(call, match: str, seconds: float = 10.0) -> None:
+    """``call`` raises ModelLoadError matching ``match`` within ``seconds`` (a daemon
+    thread, so a loader that blocks fails the test instead of hanging it)."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            call()
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            outcome["error"] = error
+        else:
+            outcome["error"] = None
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the loader still runs after {seconds} s"
+    error = outcome["error"]
+    assert isinstance(error, ModelLoadError), repr(error)
+    assert re.search(match, str(error)), str(error)
+
+
+def _model_built():
+    model = _model()
+    model.build((None, 3))
+    return model
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_symlink_to_a_device_is_refused(tmp_path, loader, device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    model = _model_built()
+    suffix, call = _loaders(model)[loader]
+    path = tmp_path / f"evil{suffix}"
+    path.symlink_to(device)
+    _refused_in_time(lambda: call(path), rf"character device \(through a link to {device}\)")
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_fifo_is_refused_without_hanging(tmp_path, loader):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    model = _model_built()
+    suffix, call = _loaders(model)[loader]
+    path = tmp_path / f"pipe{suffix}"
+    os.mkfifo(path)
+    _refused_in_time(lambda: call(path), "FIFO")
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(path)
+    _refused_in_time(lambda: call(link), "FIFO.*through a link")
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_directory_is_refused(tmp_path, loader):
+    model = _model_built()
+    suffix, call = _loaders(model)[loader]
+    path = tmp_path / f"dir{suffix}"
+    path.mkdir()
+    _refused_in_time(lambda: call(path), f"{re.escape(str(path))} is a directory")
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(path)
+    _refused_in_time(lambda: call(link), "directory.*through a link")
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_socket_is_refused(tmp_path, loader):
+    model = _model_built()
+    suffix, call = _loaders(model)[loader]
+    path = tmp_path / f"s{suffix}"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(str(path))
+        _refused_in_time(lambda: call(path), "socket")
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_symlinks_to_regular_files_still_load(tmp_path, loader):
+    model = _model_built()
+    model.fit(np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"), verbose=0)
+    suffix, call = _loaders(model)[loader]
+    real = tmp_path / f"real{suffix}"
+    if loader == "read_checkpoint":
+        write_checkpoint(model, real, {"epoch": 0})
+    elif loader.startswith("load_weights") and suffix != ".keras":
+        model.save_weights(real)
+    else:
+        model.save(real)
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(real)
+    call(link)
+
+
+def test_read_regular_reads_at_most_the_size(tmp_path):
+    from dendrite.saving.regular_file import read_regular
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 1000)
+    assert read_regular(path) == b"x" * 1000
+    with pytest.raises(ModelLoadError, match="Cannot read"):
+        read_regular(tmp_path / "missing.bin")
+

@@ -169,3 +169,31 @@ def test_models_built_in_threads_get_distinct_names():
     for thread in threads:
         thread.join()
     assert len(names) == len(set(names)) == 200
+
+
+def test_load_model_beside_a_thread_building_models(tmp_path):
+    saved = _seeded_model()
+    path = tmp_path / "m.dendrite"
+    saved.save(path)
+    x = np.ones((2, 6), "float32")
+    expected = saved.predict(x, verbose=0)
+    stop = threading.Event()
+    errors = []
+
+    def build():
+        try:
+            while not stop.is_set():
+                tf.Sequential([tf.Input((4,)), tf.layers.Dense(2), tf.layers.Dense(1)])
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    try:
+        for _ in range(30):
+            loaded = tf.models.load_model(path)
+            np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+    finally:
+        stop.set()
+        builder.join()
+    assert errors == []

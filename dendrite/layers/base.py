@@ -36,6 +36,7 @@ from dendrite.layers.symbolic import (
     infer_output_shape,
     symbolic_call,
 )
+from dendrite.layers.weight_budget import charge
 from dendrite.registry.naming import snake_case
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -157,6 +158,7 @@ class Layer:
     ) -> Variable:
         """Create a weight of ``shape``, initialised by ``initializer`` (a name or callable)."""
         shape = tuple(int(s) for s in (shape or ()))
+        charge(self, shape)
         dtype = np.dtype(dtype or self.dtype)
         if initializer is None:
             is_float = np.issubdtype(dtype, np.floating)

@@ -11,14 +11,13 @@ than the file holds fails before the allocation.
 from __future__ import annotations
 
 import contextlib
-import math
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from dendrite import registry
+from dendrite.layers.weight_budget import weight_budget as layer_weight_budget
 from dendrite.registry import custom_objects as registration
 from dendrite.saving.architecture_checks import (
     ACTIVATION_KEYS,
@@ -107,45 +106,27 @@ def to_json_bytes(document: Any) -> bytes:
 
 
 # --- building -------------------------------------------------------------------------------
-_BUILD_LOCK = threading.RLock()
-
-
 @contextlib.contextmanager
 def weight_budget(max_elements: int | None, what: str) -> Iterator[None]:
-    """While building, refuse to create more than ``max_elements`` weight elements in
-    total: the check runs before each weight is allocated."""
-    from dendrite.layers.base import Layer
-
+    """While building (in this thread), refuse to create more than ``max_elements`` weight
+    elements in total: the check runs before each weight is allocated."""
     if max_elements is None:
         yield
         return
-    with _BUILD_LOCK:
-        original = Layer.add_weight
-        used = [0]
 
-        def guarded(self: Any, shape: Any = None, *args: Any, **kwargs: Any) -> Any:
-            try:
-                dims = [int(s) for s in (shape or ())]
-            except (TypeError, ValueError):
-                dims = []
-            if any(d < 0 for d in dims):
-                raise ModelLoadError(
-                    f"{what}: layer '{self.name}' asks for a weight of shape {shape}."
-                )
-            used[0] += math.prod(dims)
-            if used[0] > max_elements:
-                raise ModelLoadError(
-                    f"{what}: building layer '{self.name}' needs a weight of shape "
-                    f"{tuple(dims)}, past the {max_elements} weight values the file holds: "
-                    f"the architecture does not match the weights."
-                )
-            return original(self, shape, *args, **kwargs)
+    def refuse(layer: Any, shape: tuple) -> ModelLoadError:
+        if any(d < 0 for d in shape):
+            return ModelLoadError(
+                f"{what}: layer '{layer.name}' asks for a weight of shape {shape}."
+            )
+        return ModelLoadError(
+            f"{what}: building layer '{layer.name}' needs a weight of shape {shape}, past the "
+            f"{max_elements} weight values the file holds: the architecture does not match "
+            f"the weights."
+        )
 
-        Layer.add_weight = guarded  # type: ignore[method-assign]
-        try:
-            yield
-        finally:
-            Layer.add_weight = original  # type: ignore[method-assign]
+    with layer_weight_budget(max_elements, refuse):
+        yield
 
 
 def build_model(

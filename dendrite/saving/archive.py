@@ -4,17 +4,17 @@ Reading checks the archive before inflating anything: only expected member names
 most once, no encryption, only stored or deflated members, each member's declared size
 under its limit, and a compression ratio no zip bomb gets past. Members are read with a
 cap of their declared size, and zipfile's CRC check catches a member that lies about it.
+Only a regular file is opened (``regular_file.open_regular``): never a device or a FIFO.
 """
 
 from __future__ import annotations
 
-import os
 import zipfile
-from pathlib import Path
 from typing import Any
 
 from dendrite._atomic import atomic_writer
 from dendrite.saving.errors import ModelLoadError
+from dendrite.saving.regular_file import open_regular
 
 MAX_MEMBERS = 16
 MAX_COMPRESSION_RATIO = 100
@@ -46,23 +46,19 @@ def read_archive(
         what: how to name the file in errors (default: its path).
     """
     what = what or str(path)
-    try:
-        file_size = os.path.getsize(path)
-    except OSError as error:
-        raise ModelLoadError(f"Cannot read {what}: {error.strerror or error}.") from None
-    if Path(path).is_dir():
-        raise ModelLoadError(f"{what} is a directory, not a model file.")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            _check_infos(infos, limits, required, file_size, what)
-            return {info.filename: _read_member(archive, info, what) for info in infos}
-    except ModelLoadError:
-        raise
-    except Exception as error:  # BadZipFile, EOFError, zlib.error, NotImplementedError, ...
-        raise ModelLoadError(
-            f"{what} is not a valid dendrite file (a zip archive): {type(error).__name__}: {error}"
-        ) from None
+    with open_regular(path, what) as (stream, file_size):
+        try:
+            with zipfile.ZipFile(stream) as archive:
+                infos = archive.infolist()
+                _check_infos(infos, limits, required, file_size, what)
+                return {info.filename: _read_member(archive, info, what) for info in infos}
+        except ModelLoadError:
+            raise
+        except Exception as error:  # BadZipFile, EOFError, zlib.error, NotImplementedError
+            raise ModelLoadError(
+                f"{what} is not a valid dendrite file (a zip archive): "
+                f"{type(error).__name__}: {error}"
+            ) from None
 
 
 def _check_infos(

@@ -21,6 +21,7 @@ import numpy as np
 
 from dendrite._atomic import atomic_write_bytes
 from dendrite.saving.errors import WeightsLoadError
+from dendrite.saving.regular_file import read_regular
 from dendrite.saving.safetensors_io import TensorInfo
 
 H5_WEIGHTS_SUFFIX = ".weights.h5"
@@ -56,11 +57,7 @@ def load_weights_h5(variables: list, path: str, check: Callable[[dict], list]) -
     named 0000..n-1 under ``weights``; ``check(infos)`` (shapes and dtypes read from the
     metadata, before any data) returns the (variable, name) pairs to assign, or raises."""
     h5py = _h5py()
-    try:
-        with open(path, "rb") as stream:
-            payload = stream.read()
-    except OSError as error:
-        raise WeightsLoadError(f"Cannot read {path}: {error.strerror or error}.") from None
+    payload = read_regular(path, path, WeightsLoadError)
     try:
         with h5py.File(io.BytesIO(payload), "r") as store:
             if store.attrs.get("format") != _FORMAT or not isinstance(

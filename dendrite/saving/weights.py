@@ -17,6 +17,7 @@ import numpy as np
 from dendrite._atomic import atomic_write_bytes
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
 from dendrite.saving.h5_weights import H5_WEIGHTS_SUFFIX, load_weights_h5, save_weights_h5
+from dendrite.saving.regular_file import read_regular
 from dendrite.saving.safetensors_io import TensorInfo, parse_header, read_tensors, tensors_to_bytes
 
 WEIGHTS_SUFFIX = ".weights.safetensors"
@@ -158,9 +159,5 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None
 
         payload = read_model_members(path)["model.weights.safetensors"]
     else:
-        try:
-            with open(path, "rb") as stream:
-                payload = stream.read()
-        except OSError as error:
-            raise WeightsLoadError(f"Cannot read {path}: {error.strerror or error}.") from None
+        payload = read_regular(path, path, WeightsLoadError)
     load_into(model.weights, payload, path, f"model '{model.name}'", skip_mismatch)
