@@ -20,6 +20,7 @@ import dendrite as tf
 import dendrite.saving  # noqa: F401 (installs the saving hooks)
 from dendrite.saving import ModelLoadError, load_model
 from dendrite.saving.checkpoint import read_checkpoint, write_checkpoint
+from dendrite.saving.errors import WeightsLoadError
 from dendrite.saving.model_file import model_from_json
 from dendrite.saving.safe_json import loads_checked, nesting_depth
 
@@ -273,3 +274,166 @@ def test_read_regular_reads_at_most_the_size(tmp_path):
     with pytest.raises(ModelLoadError, match="Cannot read"):
         read_regular(tmp_path / "missing.bin")
 
+
+# -- 3. HDF5: nothing outside the file is read -----------------------------------------
+
+
+def _h5_file(path: Path, model, edit) -> Path:
+    """A dendrite ``.weights.h5`` for ``model`` whose dataset ``0000`` is made by
+    ``edit(group, name, array, directory)`` (the others are ordinary)."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w") as store:
+        store.attrs["format"] = "dendrite.weights"
+        group = store.create_group("weights")
+        for index, variable in enumerate(model.weights):
+            name = f"{index:04d}"
+            array = np.asarray(variable.data)
+            if index == 0:
+                edit(group, name, array, path.parent)
+            else:
+                group.create_dataset(name, data=array)
+            group[name].attrs["path"] = variable.path
+    return path
+
+
+@pytest.fixture
+def secret(tmp_path) -> Path:
+    path = tmp_path / "secret.txt"
+    path.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 8)
+    return path
+
+
+def _external_storage(secret):
+    def edit(group, name, array, directory):
+        h5py = pytest.importorskip("h5py")
+        everything = [(str(secret), 0, h5py.h5f.UNLIMITED)]
+        group.create_dataset(name, shape=array.shape, dtype=array.dtype, external=everything)
+
+    return edit
+
+
+def _external_storage_relative(secret):
+    def edit(group, name, array, directory):
+        group.create_dataset(
+            name, shape=array.shape, dtype=array.dtype, external=[(secret.name, 0, 1 << 20)]
+        )
+
+    return edit
+
+
+def _external_storage_two_files(secret):
+    def edit(group, name, array, directory):
+        half = array.nbytes // 2
+        group.create_dataset(
+            name,
+            shape=array.shape,
+            dtype=array.dtype,
+            external=[(str(secret), 0, half), (str(secret), half, array.nbytes - half)],
+        )
+
+    return edit
+
+
+def _external_link_dataset(secret):
+    def edit(group, name, array, directory):
+        h5py = pytest.importorskip("h5py")
+        with h5py.File(directory / "other.h5", "w") as other:
+            other.create_dataset("stolen", data=np.ones_like(array))
+        group[name] = h5py.ExternalLink(str(directory / "other.h5"), "/stolen")
+
+    return edit
+
+
+def _soft_link_dataset(secret):
+    def edit(group, name, array, directory):
+        h5py = pytest.importorskip("h5py")
+        group.file.create_dataset("elsewhere", data=np.ones_like(array))
+        group[name] = h5py.SoftLink("/elsewhere")
+
+    return edit
+
+
+def _virtual_dataset(secret):
+    def edit(group, name, array, directory):
+        h5py = pytest.importorskip("h5py")
+        with h5py.File(directory / "source.h5", "w") as other:
+            other.create_dataset("data", data=np.ones_like(array))
+        layout = h5py.VirtualLayout(shape=array.shape, dtype=array.dtype)
+        layout[...] = h5py.VirtualSource(str(directory / "source.h5"), "data", shape=array.shape)
+        group.create_virtual_dataset(name, layout, fillvalue=0)
+
+    return edit
+
+
+def _plugin_filter(secret):
+    def edit(group, name, array, directory):
+        group.create_dataset(
+            name,
+            data=array,
+            chunks=array.shape,
+            compression=32017,
+            allow_unknown_filter=True,
+        )
+
+    return edit
+
+
+H5_HOSTILE = {
+    "external storage": (_external_storage, "stored in other files"),
+    "external storage, relative name": (_external_storage_relative, "stored in other files"),
+    "external storage, two pieces": (_external_storage_two_files, "stored in other files"),
+    "external link": (_external_link_dataset, "external link"),
+    "soft link": (_soft_link_dataset, "soft link"),
+    "virtual dataset": (_virtual_dataset, "virtual dataset"),
+    "plugin filter": (_plugin_filter, "filter 32017"),
+}
+
+
+@pytest.mark.parametrize("case", list(H5_HOSTILE))
+def test_h5_reading_outside_the_file_is_refused(tmp_path, secret, case, monkeypatch):
+    model = _model_built()
+    before = [np.array(w.data) for w in model.weights]
+    make, match = H5_HOSTILE[case]
+    path = _h5_file(tmp_path / "evil.weights.h5", model, make(secret))
+    monkeypatch.chdir(tmp_path)  # where a relative external name would be found
+    with pytest.raises(WeightsLoadError, match=match):
+        model.load_weights(path)
+    for weight, value in zip(model.weights, before):
+        np.testing.assert_array_equal(weight.data, value)
+
+
+def test_h5_weights_group_behind_a_link_is_refused(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    model = _model_built()
+    real = tmp_path / "real.weights.h5"
+    model.save_weights(real)
+    for kind, link in [
+        ("external link", h5py.ExternalLink(str(real), "/weights")),
+        ("soft link", h5py.SoftLink("/hidden")),
+    ]:
+        path = tmp_path / f"{kind.split()[0]}.weights.h5"
+        with h5py.File(path, "w") as store:
+            store.attrs["format"] = "dendrite.weights"
+            if kind == "soft link":
+                store.copy(h5py.File(real, "r")["weights"], "hidden")
+            store["weights"] = link
+        with pytest.raises(WeightsLoadError, match=f"'weights' is {kind}"):
+            model.load_weights(path)
+
+
+def test_h5_ordinary_files_and_builtin_filters_still_load(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    model = _model_built()
+    path = tmp_path / "plain.weights.h5"
+    model.save_weights(path)
+    model.load_weights(path)
+
+    def compressed(group, name, array, directory):
+        group.create_dataset(name, data=array, compression="gzip", shuffle=True, fletcher32=True)
+
+    path = _h5_file(tmp_path / "gzip.weights.h5", model, compressed)
+    expected = np.array(model.weights[0].data)
+    model.weights[0].data[...] = 0
+    model.load_weights(path)
+    np.testing.assert_array_equal(model.weights[0].data, expected)
+    assert h5py  # (imported for the skip)
