@@ -60,7 +60,7 @@ def test_train_saves_the_whole_model(trained):
     assert {"model.dendrite", "model.weights.safetensors", "history.json", "run.json"} <= {
         p.name for p in trained.iterdir()
     }
-    assert not (trained / "backup").exists()
+    assert not (trained / ".dendrite-backup").exists()
     model = dendrite.saving.load_model(trained / "model.dendrite")
     assert int(model.optimizer.iterations.data) == 3 * 4  # 120 samples, batch 32
     assert len(json.loads((trained / "history.json").read_text())["loss"]) == 3
@@ -119,10 +119,11 @@ def test_resume_continues_a_killed_run_to_the_same_weights(tmp_path, data, train
             break
     process.wait(timeout=300)
     assert process.returncode == -signal.SIGKILL
-    assert (out / "backup" / "latest.checkpoint").exists() and not (out / "model.dendrite").exists()
+    assert (out / ".dendrite-backup" / "latest.checkpoint").exists()
+    assert not (out / "model.dendrite").exists()
     result = _cli("train", "--resume", str(out), "--verbose", "2")
     assert "Epoch 3/3" in result.stdout and "Epoch 1/3" not in result.stdout
-    assert not (out / "backup").exists()
+    assert not (out / ".dendrite-backup").exists()
     resumed = dendrite.saving.load_model(out / "model.dendrite")
     uninterrupted = dendrite.saving.load_model(trained / "model.dendrite")
     assert all(

@@ -40,6 +40,8 @@ RANKS = {
     "models": 6,
     "__init__": 7,  # the facade: ``import dendrite`` pulls in everything but the CLI
     "cli": 8,
+    "cli_errors": 8,
+    "cli_run_dir": 8,
     "__main__": 9,
 }
 # Parts that may import less than their rank allows: part -> the highest rank it may use.
