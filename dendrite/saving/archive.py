@@ -2,24 +2,32 @@
 
 Reading checks the archive before inflating anything: only expected member names, each at
 most once, no encryption, only stored or deflated members, each member's declared size
-under its limit, and a compression ratio no zip bomb gets past. Members are read with a
-cap of their declared size, and zipfile's CRC check catches a member that lies about it.
+under its limit, and a compression ratio no zip bomb gets past. A safetensors member's
+header is then read from the start of its stream (``Archive.header``) and checked against
+the member's declared size, so a caller can check the tensors against the model before
+any data is inflated. Members are streamed in chunks with a hard cap of their declared
+size (``Archive.read``), and zipfile's CRC check catches a member that lies about it.
 Only a regular file is opened (``regular_file.open_regular``): never a device or a FIFO.
 """
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 from dendrite._atomic import atomic_writer
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.regular_file import open_regular
+from dendrite.saving.safetensors_io import MAX_HEADER_BYTES, TensorInfo, parse_header
 
 MAX_MEMBERS = 16
 MAX_COMPRESSION_RATIO = 100
 # Ceiling for any single member; the real bound is the ratio to the file's own size.
 MAX_MEMBER_BYTES = 1 << 40
+CHUNK_BYTES = 1 << 20
+TENSOR_SUFFIX = ".safetensors"
 
 
 def write_archive(path: Any, members: dict[str, bytes], overwrite: bool = True) -> None:
@@ -35,30 +43,116 @@ def write_archive(path: Any, members: dict[str, bytes], overwrite: bool = True) 
                 archive.writestr(info, payload)
 
 
+def _invalid(what: str, error: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"{what} is not a valid dendrite file (a zip archive): {type(error).__name__}: {error}"
+    )
+
+
+class Archive:
+    """An open, checked zip: ``archive[name]`` streams a member (capped at its declared
+    size), ``archive.header(name)`` reads only a safetensors member's header."""
+
+    def __init__(self, archive: zipfile.ZipFile, infos: list, what: str) -> None:
+        self._archive = archive
+        self._infos = {info.filename: info for info in infos}
+        self._headers: dict[str, tuple[dict[str, TensorInfo], dict[str, str]]] = {}
+        self.what = what
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._infos
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos)
+
+    def header(self, name: str) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+        """The checked header of the safetensors member ``name``, read from the first
+        ``8 + header length`` bytes of its stream; the tensors must tile exactly the
+        member's declared size. No more of the member is inflated."""
+        if name not in self._headers:
+            info = self._infos[name]
+            what = f"{self.what} ({name})"
+            with self._guard(), self._archive.open(info) as stream:
+                prefix = _read_capped(stream, min(8, info.file_size), what, name)
+                length = int.from_bytes(prefix, "little") if len(prefix) == 8 else 0
+                if len(prefix) == 8 and length <= min(MAX_HEADER_BYTES, info.file_size - 8):
+                    prefix += _read_capped(stream, length, what, name)
+            self._headers[name] = parse_header(prefix, what, declared_size=info.file_size)
+        return self._headers[name]
+
+    def __getitem__(self, name: str) -> bytes:
+        """The bytes of member ``name``: exactly its declared size, read in chunks, never
+        past it (a tensor member's header is checked first)."""
+        info = self._infos[name]
+        if name.endswith(TENSOR_SUFFIX):
+            self.header(name)
+        with self._guard(), self._archive.open(info) as stream:
+            payload = _read_capped(stream, info.file_size, self.what, name, exact=True)
+        return payload
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except ModelLoadError:
+            raise
+        except Exception as error:  # BadZipFile, EOFError, zlib.error, OSError
+            raise _invalid(self.what, error) from None
+
+
+def _read_capped(stream: Any, size: int, what: str, name: str, exact: bool = False) -> bytes:
+    """Exactly ``size`` bytes from ``stream`` in chunks of at most ``CHUNK_BYTES``; with
+    ``exact``, the stream must end there (one more byte is refused, never read on)."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        chunk = stream.read(min(CHUNK_BYTES, size - got))
+        if not chunk:
+            break
+        view[got : got + len(chunk)] = chunk
+        got += len(chunk)
+    view.release()
+    if got != size or (exact and stream.read(1)):
+        more = "more than" if got == size else f"{got} bytes, not"
+        raise ModelLoadError(f"{what}: the member {name!r} holds {more} the {size} it declares.")
+    return bytes(buffer)
+
+
+@contextlib.contextmanager
+def open_archive(
+    path: Any, limits: dict[str, int], required: tuple[str, ...], what: str | None = None
+) -> Iterator[Archive]:
+    """The zip at ``path``, open, its directory checked (see ``read_archive``); members are
+    inflated only when asked for."""
+    what = what or str(path)
+    with open_regular(path, what) as (stream, file_size):
+        try:
+            archive = zipfile.ZipFile(stream)
+        except Exception as error:  # BadZipFile, EOFError, NotImplementedError, OSError
+            raise _invalid(what, error) from None
+        with archive:
+            infos = archive.infolist()
+            _check_infos(infos, limits, required, file_size, what)
+            yield Archive(archive, infos, what)
+
+
 def read_archive(
     path: Any, limits: dict[str, int], required: tuple[str, ...], what: str | None = None
 ) -> dict[str, bytes]:
-    """The members of the zip at ``path``, every one checked.
+    """The members of the zip at ``path``, every one checked: the directory first, then
+    every safetensors header, and only then any member's data.
 
     Args:
         limits: allowed member name -> maximum uncompressed size in bytes.
         required: names that must be present.
         what: how to name the file in errors (default: its path).
     """
-    what = what or str(path)
-    with open_regular(path, what) as (stream, file_size):
-        try:
-            with zipfile.ZipFile(stream) as archive:
-                infos = archive.infolist()
-                _check_infos(infos, limits, required, file_size, what)
-                return {info.filename: _read_member(archive, info, what) for info in infos}
-        except ModelLoadError:
-            raise
-        except Exception as error:  # BadZipFile, EOFError, zlib.error, NotImplementedError
-            raise ModelLoadError(
-                f"{what} is not a valid dendrite file (a zip archive): "
-                f"{type(error).__name__}: {error}"
-            ) from None
+    with open_archive(path, limits, required, what) as archive:
+        for name in archive:
+            if name.endswith(TENSOR_SUFFIX):
+                archive.header(name)
+        return {name: archive[name] for name in archive}
 
 
 def _check_infos(
@@ -105,14 +199,3 @@ def _check_infos(
     missing = [name for name in required if name not in seen]
     if missing:
         raise ModelLoadError(f"{what} lacks {', '.join(missing)}: not a complete dendrite file.")
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> bytes:
-    with archive.open(info) as stream:
-        payload = stream.read(info.file_size + 1)
-    if len(payload) != info.file_size:
-        raise ModelLoadError(
-            f"{what}: the member {info.filename!r} holds {len(payload)} bytes, not the "
-            f"{info.file_size} it declares."
-        )
-    return payload

@@ -16,11 +16,11 @@ import numpy as np
 
 from dendrite import _settings
 from dendrite.saving import compile_config
-from dendrite.saving.archive import read_archive, write_archive
+from dendrite.saving.archive import open_archive, write_archive
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.model_file import OPTIMIZER, TENSOR_LIMIT, WEIGHTS
 from dendrite.saving.safe_json import MAX_JSON_BYTES, loads_checked
-from dendrite.saving.safetensors_io import parse_header, tensors_to_bytes
+from dendrite.saving.safetensors_io import tensors_to_bytes
 from dendrite.saving.weights import check_against, load_into, variables_to_dict
 
 FORMAT = "dendrite.checkpoint"
@@ -93,7 +93,11 @@ def read_checkpoint(model: Any, path: Any, restore: bool = True) -> dict[str, An
     weights, optimizer variables and random state. Returns the saved ``state``."""
     what = str(path)
     limits = {STATE: MAX_JSON_BYTES, WEIGHTS: TENSOR_LIMIT, OPTIMIZER: TENSOR_LIMIT}
-    members = read_archive(path, limits, required=(STATE, WEIGHTS))
+    with open_archive(path, limits, required=(STATE, WEIGHTS)) as members:
+        return _read_checkpoint(model, members, what, restore)
+
+
+def _read_checkpoint(model: Any, members: Any, what: str, restore: bool) -> dict[str, Any]:
     document = loads_checked(members[STATE], f"{what} ({STATE})")
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ModelLoadError(f"{what} is not a dendrite training checkpoint.")
@@ -106,7 +110,8 @@ def read_checkpoint(model: Any, path: Any, restore: bool = True) -> dict[str, An
     if not isinstance(state, dict):
         raise ModelLoadError(f"{what}: the checkpoint's state must be an object.")
     owner = f"model '{model.name}'"
-    infos, _ = parse_header(members[WEIGHTS], f"{what} ({WEIGHTS})")
+    # The weights' header against the model before any tensor data is inflated.
+    infos, _ = members.header(WEIGHTS)
     check_against(model.weights, infos, f"{what} ({WEIGHTS})", owner)
     description = document.get("optimizer_state")
     if description is not None:

@@ -9,8 +9,9 @@ The file (``.dendrite``, or ``.keras`` for Keras habits) holds:
 - ``optimizer.safetensors``: ``optimizer.variables`` (iterations, learning rate, slots).
 
 It is written atomically. Loading checks the zip, the JSON, every class name, every tensor
-header and the sizes before building anything, then checks every weight's shape and dtype
-against the built architecture before assigning any; a bad file raises one
+header (read from the start of its member, never inflating the data) and the sizes before
+building anything, then checks every weight's shape and dtype against the built
+architecture before inflating the weights or assigning any; a bad file raises one
 ``ModelLoadError`` that says what is wrong.
 """
 
@@ -25,10 +26,10 @@ from typing import Any
 from dendrite.registry import custom_objects as registration
 from dendrite.saving import architecture, compile_config
 from dendrite.saving.architecture_checks import check_architecture
-from dendrite.saving.archive import read_archive, write_archive
+from dendrite.saving.archive import Archive, open_archive, read_archive, write_archive
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.safe_json import MAX_JSON_BYTES, loads_checked
-from dendrite.saving.safetensors_io import parse_header, tensors_to_bytes
+from dendrite.saving.safetensors_io import tensors_to_bytes
 from dendrite.saving.weights import (
     MODEL_SUFFIXES,
     check_against,
@@ -105,10 +106,18 @@ def save_model(
     write_archive(path, {CONFIG: architecture.to_json_bytes(document), **members}, overwrite)
 
 
+LIMITS = {CONFIG: MAX_JSON_BYTES, WEIGHTS: TENSOR_LIMIT, OPTIMIZER: TENSOR_LIMIT}
+
+
 def read_model_members(path: Any) -> dict[str, bytes]:
     """The checked members of a model file (see ``archive.read_archive``)."""
-    limits = {CONFIG: MAX_JSON_BYTES, WEIGHTS: TENSOR_LIMIT, OPTIMIZER: TENSOR_LIMIT}
-    return read_archive(path, limits, required=(CONFIG, WEIGHTS))
+    return read_archive(path, LIMITS, required=(CONFIG, WEIGHTS))
+
+
+def open_model_file(path: Any):
+    """The model file at ``path``, open, its zip directory checked; members are inflated
+    only when asked for (see ``archive.open_archive``)."""
+    return open_archive(path, LIMITS, required=(CONFIG, WEIGHTS))
 
 
 def check_document(document: Any, what: str) -> None:
@@ -155,26 +164,27 @@ def load_model(
         raise TypeError("custom_objects must be a dict of name -> class or function.")
     if not Path(path).exists():
         raise FileNotFoundError(f"No model file at {path}.")
-    members = read_model_members(path)
-    return load_from_members(members, path, custom_objects, compile)
+    with open_model_file(path) as members:
+        return load_from_members(members, path, custom_objects, compile)
 
 
 def load_from_members(
-    members: dict[str, bytes],
+    members: Archive,
     what: str,
     custom_objects: dict[str, Any] | None = None,
     compile: bool = True,  # noqa: A002
 ) -> Any:
     document = loads_checked(members[CONFIG], f"{what} (config.json)")
     check_document(document, what)
-    weight_infos, _ = parse_header(members[WEIGHTS], f"{what} ({WEIGHTS})")
+    # Only the tensor headers are read until every check that needs no data has passed.
+    weight_infos, _ = members.header(WEIGHTS)
     ordered_names(weight_infos, f"{what} ({WEIGHTS})")
     weight_elements = sum(info.size for info in weight_infos.values())
     state = document["optimizer_state"]
     if state is not None and OPTIMIZER not in members:
         raise ModelLoadError(f"{what}: optimizer_state is described but {OPTIMIZER} is missing.")
     if OPTIMIZER in members:
-        ordered_names(parse_header(members[OPTIMIZER], f"{what} ({OPTIMIZER})")[0], what)
+        ordered_names(members.header(OPTIMIZER)[0], what)
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(document, custom, weight_elements, what)
     arguments = None

@@ -60,15 +60,24 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_header(payload: bytes, what: str) -> tuple[dict[str, TensorInfo], dict[str, str]]:
-    """The tensors (in file order) and metadata of safetensors bytes, all checked."""
-    if len(payload) < 8:
+def parse_header(
+    payload: bytes, what: str, declared_size: int | None = None
+) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    """The tensors (in file order) and metadata of safetensors bytes, all checked.
+
+    With ``declared_size`` (the size a zip directory declares for the whole member),
+    ``payload`` may be only its start, 8 bytes and the header: the tensors must then tile
+    exactly ``declared_size - 8 - header length`` bytes of data, so the member's size is
+    checked against its header before any of its data is inflated.
+    """
+    total = len(payload) if declared_size is None else declared_size
+    if total < 8:
         raise ModelLoadError(
-            f"{what} is not a safetensors file: {len(payload)} bytes is shorter than the "
+            f"{what} is not a safetensors file: {total} bytes is shorter than the "
             f"8-byte header length."
         )
     length = int.from_bytes(payload[:8], "little")
-    available = len(payload) - 8
+    available = total - 8
     if length > available:
         raise ModelLoadError(
             f"{what}: the header claims {length} bytes but only {available} bytes follow; "
@@ -76,6 +85,11 @@ def parse_header(payload: bytes, what: str) -> tuple[dict[str, TensorInfo], dict
         )
     if length > MAX_HEADER_BYTES:
         raise ModelLoadError(f"{what}: the header of {length} bytes exceeds {MAX_HEADER_BYTES}.")
+    if len(payload) < 8 + length:
+        raise ModelLoadError(
+            f"{what}: the header claims {length} bytes but only {len(payload) - 8} could be "
+            f"read; the file is truncated."
+        )
     header = loads_checked(payload[8 : 8 + length], f"{what} (header)", max_depth=4)
     if not isinstance(header, dict):
         raise ModelLoadError(f"{what}: the header must be a JSON object, got {_kind(header)}.")

@@ -154,10 +154,14 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None
 
         load_weights_h5(model.weights, path, check)
         return
+    owner = f"model '{model.name}'"
     if path.endswith(MODEL_SUFFIXES):
-        from dendrite.saving.model_file import read_model_members
+        from dendrite.saving.model_file import WEIGHTS, open_model_file
 
-        payload = read_model_members(path)["model.weights.safetensors"]
+        with open_model_file(path) as members:
+            # The header against the model first: no data is inflated for a mismatch.
+            check_against(model.weights, members.header(WEIGHTS)[0], path, owner, skip_mismatch)
+            payload = members[WEIGHTS]
     else:
         payload = read_regular(path, path, WeightsLoadError)
-    load_into(model.weights, payload, path, f"model '{model.name}'", skip_mismatch)
+    load_into(model.weights, payload, path, owner, skip_mismatch)
