@@ -67,12 +67,7 @@ class Concatenate(_Merge):
         self.built = True
 
     def call(self, inputs: Any) -> Tensor:
-        if not isinstance(inputs, (list, tuple)):
-            raise ValueError(
-                f"{self._describe()} should be called on a list of inputs. Received: "
-                f"inputs of shape {tuple(inputs.shape)} (not a list of tensors)"
-            )
-        self._concat_shape(self._check_list([tuple(x.shape) for x in inputs]))
+        self._concat_shape(self._input_shapes(inputs))
         return ops.concatenate(list(inputs), axis=self.axis)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
@@ -170,12 +165,7 @@ class Dot(_Merge):
         self.built = True
 
     def call(self, inputs: Any) -> Tensor:
-        if not isinstance(inputs, (list, tuple)):
-            raise ValueError(
-                f"{self._describe()} should be called on a list of 2 inputs. Received: "
-                f"inputs of shape {tuple(inputs.shape)} (not a list of tensors)"
-            )
-        shapes = self._check_list([tuple(x.shape) for x in inputs])
+        shapes = self._input_shapes(inputs, "2 inputs")
         a1, a2 = self._resolved_axes(shapes)
         x1, x2 = inputs
         if self.normalize:

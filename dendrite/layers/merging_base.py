@@ -65,6 +65,16 @@ class _Merge(Layer):
             )
         return shapes
 
+    def _input_shapes(self, inputs: Any, expected: str = "inputs") -> list[tuple]:
+        """The checked shapes of the tensors a call received (``_check_list``), or an error
+        when ``inputs`` is not a list of tensors."""
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(
+                f"{self._describe()} should be called on a list of {expected}. Received: "
+                f"inputs of shape {tuple(inputs.shape)} (not a list of tensors)"
+            )
+        return self._check_list([tuple(x.shape) for x in inputs])
+
     def _elementwise_shape(self, shapes: list[tuple]) -> tuple:
         """The broadcast shape of the inputs (without the batch axis), Keras' rules."""
         out = shapes[0][1:]
@@ -92,12 +102,7 @@ class _Merge(Layer):
         self.built = True
 
     def call(self, inputs: Any) -> Tensor:
-        if not isinstance(inputs, (list, tuple)):
-            raise ValueError(
-                f"{self._describe()} should be called on a list of inputs. Received: "
-                f"inputs of shape {tuple(inputs.shape)} (not a list of tensors)"
-            )
-        shapes = self._check_list([tuple(x.shape) for x in inputs])
+        shapes = self._input_shapes(inputs)
         self._elementwise_shape(shapes)
         rank = max(len(s) for s in shapes)
         xs = []
