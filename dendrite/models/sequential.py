@@ -213,7 +213,7 @@ class Sequential(Model):
         """Each layer's output shape (for summary), or "?" before the model is built."""
         if self._graph is None:
             return ["?"] * len(self._stack)
-        return [shape_of(y) if not isinstance(y, KerasTensor) else y.shape for y in self._graph[1]]
+        return [shape_of(y) for y in self._graph[1]]
 
     @property
     def output_names(self) -> list[str]:

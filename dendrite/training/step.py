@@ -146,8 +146,6 @@ class StepMixin:
 
 
 def _batch_length(x: Any) -> int:
-    """The number of samples in a batch (the first leaf's length; 1 for a scalar)."""
-    if type(x) is np.ndarray and x.ndim:
-        return x.shape[0]
-    first = data_utils.leaves(x)[0] if not isinstance(x, (Tensor, np.ndarray)) else x
+    """The number of samples in a batch (the first input's length; 1 for a scalar)."""
+    first = x if type(x) is np.ndarray else data_utils.leaves(x)[0]
     return len(first) if np.ndim(first) else 1

@@ -168,9 +168,9 @@ class Trainer(StepMixin):
             )
         if class_weight is not None:
             sample_weight = _with_class_weight(y, sample_weight, class_weight)
-        if data_utils.num_samples(x, y, sample_weight) == 0:
-            raise ValueError("fit() received no samples (x has length 0).")
         iterator = EpochIterator(x, y, sample_weight, batch_size, steps_per_epoch, shuffle)
+        if iterator.adapter.num_samples == 0:
+            raise ValueError("fit() received no samples (x has length 0).")
         self._check_first_sample(x, y)
         _settings.keep_freed_memory()
         history = History()
@@ -259,11 +259,11 @@ class Trainer(StepMixin):
     ) -> Any:
         """The loss (and metrics) on the given data: a scalar, a list, or a dict."""
         x, y, sample_weight = self._prepare(x, y, sample_weight, "evaluate")
-        if data_utils.num_samples(x, y, sample_weight) == 0:
-            raise ValueError("evaluate() received no samples (x has length 0).")
         iterator = EpochIterator(
             x, y, sample_weight, logs_utils.batch_size_or(batch_size, 32), steps
         )
+        if iterator.adapter.num_samples == 0:
+            raise ValueError("evaluate() received no samples (x has length 0).")
         verbose = logs_utils.verbosity(verbose)
         callback_list = self._callbacks(callbacks, None, verbose, steps=iterator.num_batches)
         logs = self._run_test(iterator, callback_list)

@@ -71,25 +71,6 @@ class CallbackList(Callback):
     def append(self, callback: Callback) -> None:
         self.__init__([*self.callbacks, callback], model=self.model, **self.params)
 
-    def has_batch_hooks(self, kind: str) -> bool:
-        """Whether any callback wants ``on_{kind}_batch_begin`` or ``_end``."""
-        return any(
-            getattr(type(cb), f"on_{kind}_batch_{when}", None)
-            is not getattr(Callback, f"on_{kind}_batch_{when}")
-            for cb in self.callbacks
-            for when in ("begin", "end")
-        )
-
-    def wants_batch_logs(self, kind: str) -> bool:
-        """Whether any callback reads the logs of each ``kind`` batch (building them every
-        step costs time, so the loop skips it when nobody looks)."""
-        hook = f"on_{kind}_batch_end"
-        return any(
-            getattr(type(cb), hook, None) is not getattr(Callback, hook)
-            and getattr(cb, "needs_batch_logs", True)
-            for cb in self.callbacks
-        )
-
     def __iter__(self):
         return iter(self.callbacks)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from dendrite.registry import register
@@ -36,11 +35,6 @@ class ProgbarLogger(Callback):
         super().__init__()
         self.progbar: Progbar | None = None
         self.seen = 0
-
-    @property
-    def needs_batch_logs(self) -> bool:
-        """Per-batch logs only matter for a live bar on a terminal."""
-        return self._verbose() == 1 and sys.stdout.isatty()
 
     def _verbose(self) -> int:
         return int(self.params.get("verbose", 1))
