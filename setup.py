@@ -8,13 +8,23 @@ import sys
 
 from setuptools import Extension, setup
 
-flags = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+flags = (
+    []
+    if sys.platform == "win32"
+    else ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+)
 
 setup(
     ext_modules=[
         Extension(
             "dendrite._kernels",
-            sources=["csrc/module.c", "csrc/parallel.c", "csrc/adam.c", "csrc/pooling.c", "csrc/col2im.c"],
+            sources=[
+                "csrc/module.c",
+                "csrc/parallel.c",
+                "csrc/adam.c",
+                "csrc/pooling.c",
+                "csrc/col2im.c",
+            ],
             depends=["csrc/kernels.h"],
             include_dirs=["csrc"],
             extra_compile_args=flags,

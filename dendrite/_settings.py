@@ -96,3 +96,25 @@ def _apply_malloc_options() -> bool:
     mmap_ok = mallopt(m_mmap_threshold, 32 * 1024 * 1024)
     trim_ok = mallopt(m_trim_threshold, 1 << 30)
     return bool(mmap_ok and trim_ok)
+
+
+# One layer output may hold at most this many values per sample (64 Mi: 256 MiB in
+# float32); ``DENDRITE_MAX_SAMPLE_ELEMENTS`` raises or lowers it.
+DEFAULT_MAX_SAMPLE_ELEMENTS = 1 << 26
+
+
+def max_sample_elements() -> int:
+    """The bound on values per sample in any one layer output of a model (models refuse to
+    run past it; building and loading never need it, being shape-only). Read at each use."""
+    raw = os.environ.get("DENDRITE_MAX_SAMPLE_ELEMENTS")
+    if raw is None:
+        return DEFAULT_MAX_SAMPLE_ELEMENTS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(
+            f"DENDRITE_MAX_SAMPLE_ELEMENTS must be a positive integer, got {raw!r}."
+        )
+    return value

@@ -243,3 +243,45 @@ def test_valid_files_still_load(tmp_path):
         np.testing.assert_array_equal(a.data, b.data)
     write_checkpoint(model, tmp_path / "ok.ckpt", {"epoch": 1})
     assert read_checkpoint(model, tmp_path / "ok.ckpt")["epoch"] == 1
+
+
+@pytest.mark.parametrize("case", ["count", "shape"])
+def test_optimizer_member_refused_before_inflating(tmp_path, no_ratio, case):
+    """The optimizer state's header is checked against the rebuilt optimizer before its
+    member is inflated, in model files and in checkpoints."""
+    from dendrite.saving.model_file import OPTIMIZER
+
+    model = _model()
+    model.compile("adam", "mse")
+    model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+    model.save(tmp_path / "ok.dendrite")
+    write_checkpoint(model, tmp_path / "ok.ckpt", {"epoch": 0})
+    big = INFLATED // 4
+    variables = model.optimizer.variables
+    names = [f"{i:04d}:{v.path}" for i, v in enumerate(variables)]
+    if case == "count":
+        header, message = _header([(names[0], [big])]), "holds 1 weights but"
+    else:  # the true names and dtypes, the last slot 1 GB
+        entries, offset = {}, 0
+        for i, (name, v) in enumerate(zip(names, variables)):
+            shape = [big] if i == len(variables) - 1 else list(v.data.shape)
+            size = int(np.prod(shape)) * v.data.dtype.itemsize
+            kind = {"int64": "I64", "float32": "F32", "float64": "F64"}[v.data.dtype.name]
+            entries[name] = {"dtype": kind, "shape": shape, "data_offsets": [offset, offset + size]}
+            offset += size
+        text = json.dumps(entries).encode()
+        header, message = struct.pack("<Q", len(text)) + text, "expects shape"
+    declared = json.loads(header[8:])
+    data = sum(v["data_offsets"][1] - v["data_offsets"][0] for v in declared.values())
+    for good_path, loader in [
+        (tmp_path / "ok.dendrite", load_model),
+        (tmp_path / "ok.ckpt", lambda p: read_checkpoint(model, p)),
+    ]:
+        with zipfile.ZipFile(good_path) as good:
+            small = {n: good.read(n) for n in good.namelist() if n != OPTIMIZER}
+        path = tmp_path / f"bomb{good_path.suffix}"
+        _write_zip(path, small, OPTIMIZER, header, data)
+        peak, error = _peak(lambda p=path, f=loader: f(p))
+        assert error is not None, f"the hostile {good_path.suffix} loaded"
+        assert message in str(error), str(error)
+        assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB while refusing"

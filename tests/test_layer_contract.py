@@ -256,6 +256,30 @@ def test_output_shape_matches_compute_output_shape(name: str) -> None:
     )
 
 
+def _symbolic_specs(example: Example, layer: Any) -> list[tuple]:
+    """(shape, dtype) of each output of the layer called on Inputs with a None batch axis."""
+    dtypes = example.input_dtypes(layer.dtype)
+    inputs = [Input(batch_shape=(None, *s[1:]), dtype=d) for s, d in zip(example.shapes, dtypes)]
+    outputs = flatten(example.call(layer, inputs))
+    return [(o.shape, o.dtype) for o in outputs]
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_building_from_shapes_alone_matches_running_on_placeholders(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large layers are built from ``compute_output_shape`` without running them (issue
+    #12: a tiny file that upsamples to gigabytes); that path must give what running on
+    placeholder zeros gives, shapes and dtypes, for every layer."""
+    from dendrite.layers import symbolic
+
+    example = Example(name)
+    ran = _symbolic_specs(example, example.make())
+    monkeypatch.setattr(symbolic, "PLACEHOLDER_LIMIT", 0)
+    declared = _symbolic_specs(example, example.make())
+    assert declared == ran, f"{name}: from shapes alone {declared}, by running {ran}."
+
+
 def _objective(example: Example, layer: Any, arrays: list, upstream: list) -> float:
     with no_grad():
         outputs = flatten(example.call(layer, [Tensor(a) for a in arrays]))

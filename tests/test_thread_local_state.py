@@ -116,7 +116,7 @@ def test_concurrent_predicts_are_bit_identical_to_serial_ones():
     wrong = []
 
     def worker(index):
-        for _ in range(100):
+        for _ in range(250):
             got = model.predict(batches[index], verbose=0)
             if not np.array_equal(got, expected[index]):
                 wrong.append(index)
@@ -136,7 +136,7 @@ def test_fit_beside_predict_trains_to_the_weights_of_fit_alone():
     y = rng.standard_normal((64, 3)).astype("float32")
     alone = _seeded_model()
     tf.utils.set_random_seed(9)
-    alone.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    alone.fit(x, y, epochs=25, batch_size=8, verbose=0)  # 200 steps
     other = _seeded_model()
     beside = _seeded_model()
     stop = threading.Event()
@@ -149,7 +149,7 @@ def test_fit_beside_predict_trains_to_the_weights_of_fit_alone():
     server.start()
     try:
         tf.utils.set_random_seed(9)
-        beside.fit(x, y, epochs=3, batch_size=8, verbose=0)
+        beside.fit(x, y, epochs=25, batch_size=8, verbose=0)
     finally:
         stop.set()
         server.join()
@@ -161,7 +161,7 @@ def test_models_built_in_threads_get_distinct_names():
     names = []
 
     def build():
-        for _ in range(50):
+        for _ in range(100):
             names.append(tf.layers.Dense(1).name)
 
     threads = [threading.Thread(target=build) for _ in range(4)]
@@ -169,7 +169,7 @@ def test_models_built_in_threads_get_distinct_names():
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(names) == len(set(names)) == 200
+    assert len(names) == len(set(names)) == 400
 
 
 def test_load_model_beside_a_thread_building_models(tmp_path):
@@ -194,10 +194,57 @@ def test_load_model_beside_a_thread_building_models(tmp_path):
     builder = threading.Thread(target=build)
     builder.start()
     try:
-        for _ in range(30):
+        for _ in range(200):
             loaded = tf.models.load_model(path)
             assert np.array_equal(loaded.predict(x, verbose=0), expected)
     finally:
         stop.set()
         builder.join()
     assert errors == []
+
+
+def test_a_model_served_from_a_threaded_web_server_answers_right():
+    """The issue's case: a model behind ``http.server.ThreadingHTTPServer`` (a thread per
+    request), 200 requests from 8 client threads at once, each answer equal to predict's."""
+    import json
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    model = _seeded_model()
+    rng = np.random.default_rng(3)
+    requests = [rng.standard_normal((1 + i % 5, 6)).astype("float32") for i in range(200)]
+    expected = [model.predict(r, verbose=0) for r in requests]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            x = np.asarray(json.loads(body), dtype="float32")
+            answer = json.dumps(model.predict(x, verbose=0).tolist()).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+
+    def ask(x):
+        data = json.dumps(x.tolist()).encode()
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as r:
+            return np.asarray(json.loads(r.read()), dtype="float32")
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(ask, requests))
+    finally:
+        server.shutdown()
+        server.server_close()
+    for got, want in zip(answers, expected):
+        np.testing.assert_array_equal(got, want)
+    assert is_grad_enabled()

@@ -408,8 +408,16 @@ class Layer:
                 spec.check(self.name, index, tuple(x.shape))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        """Output shape for ``input_shape``, found by running the layer on placeholder data."""
+        """Output shape for ``input_shape``, found by running the layer on placeholder data.
+        Layers that know their shapes override this; building then never runs them on
+        large placeholders (``symbolic.infer_output_specs``)."""
         return infer_output_shape(self, input_shape)
+
+    compute_output_shape.runs_placeholders = True  # type: ignore[attr-defined]
+
+    # True for layers that only move values (reshaping, padding, up-sampling): built from
+    # shapes alone, their output keeps an integer input's dtype.
+    keeps_input_dtype = False
 
     # --- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -105,6 +105,9 @@ class Dense(Layer):
             return out if self._fuse_relu else self.activation(out)
         return self.activation(ops.matmul(inputs, self.kernel))
 
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*tuple(input_shape)[:-1], self.units)
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),
@@ -133,6 +136,9 @@ class Activation(Layer):
 
     def call(self, inputs: Tensor) -> Tensor:
         return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
@@ -176,6 +182,9 @@ class Dropout(Layer):
         mask = keep.astype(inputs.dtype) * np.asarray(1.0 / (1.0 - self.rate), inputs.dtype)
         return inputs * mask
 
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),
@@ -188,6 +197,8 @@ class Dropout(Layer):
 @register_layer
 class Flatten(Layer):
     """Flattens every axis but the batch axis: (batch, d1, d2, ...) -> (batch, d1*d2*...)."""
+
+    keeps_input_dtype = True
 
     example = {"kwargs": {}, "input_shape": (2, 3, 4)}
 
@@ -215,6 +226,8 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshapes each sample to ``target_shape`` (one axis may be -1); the batch axis stays."""
 
+    keeps_input_dtype = True
+
     example = {"kwargs": {"target_shape": (2, -1)}, "input_shape": (3, 4)}
 
     def __init__(self, target_shape: Any, **kwargs: Any) -> None:
@@ -237,6 +250,23 @@ class Reshape(Layer):
                 f"({size} values per sample) to target_shape {self.target_shape}."
             )
         return ops.reshape(inputs, (inputs.shape[0], *self.target_shape))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        target = self.target_shape
+        if -1 not in target:
+            return (input_shape[0], *target)
+        sample = input_shape[1:]
+        known = math.prod(s for s in target if s != -1)
+        if any(s is None for s in sample):
+            free = None
+        elif known == 0 or math.prod(sample) % known:
+            raise ValueError(
+                f"Layer '{self.name}': cannot reshape input of shape {tuple(input_shape)} "
+                f"to target_shape {target}."
+            )
+        else:
+            free = math.prod(sample) // known
+        return (input_shape[0], *(free if s == -1 else s for s in target))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "target_shape": list(self.target_shape)}

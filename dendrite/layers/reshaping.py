@@ -47,6 +47,8 @@ def _pairs(value: Any, rank: int, name: str, cls: str) -> tuple[tuple[int, int],
 class _Spatial(Layer):
     """A layer acting on the ``rank`` spatial axes of a rank ``rank + 2`` input."""
 
+    keeps_input_dtype = True
+
     rank = 2
 
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
@@ -195,6 +197,8 @@ class UpSampling1D(Layer):
     """Repeats each step ``size`` times: (batch, steps, features) -> (batch, steps * size,
     features)."""
 
+    keeps_input_dtype = True
+
     example = {"kwargs": {"size": 3}, "input_shape": (2, 4, 3)}
 
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
@@ -279,6 +283,8 @@ class Permute(Layer):
     """Permutes the non-batch axes: ``dims`` is a permutation of 1..rank-1 (1-indexed,
     as in Keras), e.g. ``Permute((2, 1))`` swaps the two axes of (batch, a, b)."""
 
+    keeps_input_dtype = True
+
     example = {"kwargs": {"dims": (2, 1)}, "input_shape": (2, 3, 4)}
 
     def __init__(self, dims: Any, **kwargs: Any) -> None:
@@ -304,6 +310,8 @@ class Permute(Layer):
 @register_layer
 class RepeatVector(Layer):
     """Repeats a (batch, features) input ``n`` times: (batch, n, features)."""
+
+    keeps_input_dtype = True
 
     example = {"kwargs": {"n": 3}, "input_shape": (2, 4)}
 

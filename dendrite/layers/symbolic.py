@@ -156,10 +156,80 @@ def infer_output_specs(
 ) -> Any:
     """KerasTensors (without history) for the outputs of ``layer(inputs, *args, **kwargs)``.
 
-    ``inputs`` (and any KerasTensor in ``args``/``kwargs``) give shapes and dtypes. The layer
-    runs on zeros; when some axis is unknown it runs twice with different sizes for the
-    unknown axes, and output axes that differ between the runs are reported as None.
+    ``inputs`` (and any KerasTensor in ``args``/``kwargs``) give shapes and dtypes. Small
+    layers run on placeholder zeros (``placeholder_output_specs``), which gives exact dtypes
+    and finds which axes vary. When a placeholder or the output would hold more than
+    ``PLACEHOLDER_LIMIT`` values, the layer's own ``compute_output_shape`` answers from the
+    shapes alone, so a model of a few bytes that upsamples to gigabytes costs nothing to
+    build or load (hostile files; issue #12).
     """
+    kwargs = kwargs or {}
+    declared = _declared_output_specs(layer, inputs, args, kwargs)
+    if declared is not None:
+        return declared
+    return placeholder_output_specs(layer, inputs, args, kwargs)
+
+
+# Placeholder runs above this many values (either side of the layer) are avoided where the
+# layer declares its output shape: 1 Mi values, 4 MiB in float32.
+PLACEHOLDER_LIMIT = 1 << 20
+
+
+def _placeholder_size(shape: tuple) -> int:
+    size = 1
+    for i, s in enumerate(shape):
+        size *= (_BATCH_SIZES[0] if i == 0 else _AXIS_SIZES[0]) if s is None else s
+    return size
+
+
+def _declared_output_specs(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
+    """Output specs from ``layer.compute_output_shape`` when placeholders would be large and
+    the layer declares its shapes; None to run placeholders instead."""
+    if args or any(isinstance(x, KerasTensor) for x in flatten(kwargs)):
+        return None
+    if getattr(type(layer).compute_output_shape, "runs_placeholders", False):
+        return None
+    leaves = [x for x in flatten(inputs) if isinstance(x, KerasTensor)]
+    if not leaves:
+        return None
+    large_inputs = max(_placeholder_size(x.shape) for x in leaves) > PLACEHOLDER_LIMIT
+    try:
+        shapes = layer.compute_output_shape(map_structure(lambda t: t.shape, inputs))
+    except Exception:
+        if large_inputs:  # running it would cost the memory this path exists to save
+            raise
+        return None  # declared shapes that do not cover this call: run it on placeholders
+    single = _is_shape(shapes)
+    flat_shapes = [tuple(shapes)] if single else [tuple(s) for s in flatten_shapes(shapes)]
+    large_outputs = max(_placeholder_size(s) for s in flat_shapes) > PLACEHOLDER_LIMIT
+    if not (large_inputs or large_outputs):
+        return None
+    dtype = _declared_dtype(layer, leaves[0].dtype)
+    specs = [KerasTensor(s, dtype) for s in flat_shapes]
+    return specs[0] if single else specs
+
+
+def flatten_shapes(shapes: Any) -> list:
+    """The shapes in a nested list of shapes (a shape is a tuple of ints and Nones)."""
+    if _is_shape(shapes):
+        return [shapes]
+    return [s for item in shapes for s in flatten_shapes(item)]
+
+
+def _declared_dtype(layer: Any, input_dtype: str) -> str:
+    """The output dtype when the layer is not run: the input's for layers that only move
+    values (``keeps_input_dtype``), the layer's own float type otherwise."""
+    if getattr(layer, "keeps_input_dtype", False) and np.dtype(input_dtype).kind != "f":
+        return input_dtype
+    return np.dtype(layer.dtype).name
+
+
+def placeholder_output_specs(
+    layer: Any, inputs: Any, args: tuple = (), kwargs: dict | None = None
+) -> Any:
+    """Output specs found by running the layer on zeros; when some axis is unknown it runs
+    twice with different sizes for the unknown axes, and output axes that differ between
+    the runs are reported as None."""
     kwargs = kwargs or {}
     symbolic = [
         x
@@ -193,7 +263,7 @@ def infer_output_shape(layer: Any, input_shape: Any) -> Any:
             return {k: to_spec(v) for k, v in shape.items()}
         return [to_spec(s) for s in shape]
 
-    result = infer_output_specs(layer, to_spec(input_shape))
+    result = placeholder_output_specs(layer, to_spec(input_shape))
     return map_structure(lambda spec: spec.shape, result)
 
 

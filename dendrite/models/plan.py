@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dendrite._settings import max_sample_elements
 from dendrite.layers.symbolic import (
     KerasTensor,
     Node,
@@ -58,6 +59,30 @@ class ExecutionPlan:
         ]
         self.fused = self._fusion_pass()
         self.chain = self._plain_chain()
+        self.refusal = self._size_refusal()
+
+    def _size_refusal(self) -> str | None:
+        """Why the model may not run, when some layer's output for one sample holds more
+        values than ``max_sample_elements()`` (unknown axes count as 1); else None.
+
+        Building and loading are shape-only and never hit this: a file of a few bytes may
+        describe gigabytes of activations, and is refused only when called.
+        """
+        bound = max_sample_elements()
+        for node in self.nodes:
+            for x in node.output_tensors:
+                per_sample = 1
+                for size in x.shape[1:]:
+                    per_sample *= size or 1
+                if per_sample > bound:
+                    return (
+                        f"Model '{self.owner}' cannot run: layer '{node.layer.name}' "
+                        f"({type(node.layer).__name__}) outputs {x.shape}, {per_sample:,} "
+                        f"values per sample, above the bound of {bound:,} values per "
+                        f"sample. Set DENDRITE_MAX_SAMPLE_ELEMENTS to raise it if the model "
+                        f"is meant to be this large."
+                    )
+        return None
 
     def _plain_chain(self) -> list | None:
         """The layers in order when the plan is one plain chain ``l_n(...l_1(x))`` with
@@ -97,6 +122,8 @@ class ExecutionPlan:
 
     def run(self, values: list[Any]) -> list[Any]:
         """The outputs for ``values`` (one per input, in order), by replaying every call."""
+        if self.refusal is not None:
+            raise ValueError(self.refusal)
         if self.chain is not None:
             x = values[0]
             for layer in self.chain:

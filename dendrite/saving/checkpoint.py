@@ -118,13 +118,13 @@ def _read_checkpoint(model: Any, members: Any, what: str, restore: bool) -> dict
         if OPTIMIZER not in members:
             raise ModelLoadError(f"{what}: the optimizer state is missing.")
         compile_config.restore_optimizer_state(
-            model, description, members[OPTIMIZER], what, check_only=True
+            model, description, members, OPTIMIZER, what, check_only=True
         )
     if restore:
         set_random_state(document.get("random"), what)
         load_into(model.weights, members[WEIGHTS], f"{what} ({WEIGHTS})", owner)
         if description is not None:
-            compile_config.restore_optimizer_state(model, description, members[OPTIMIZER], what)
+            compile_config.restore_optimizer_state(model, description, members, OPTIMIZER, what)
     return state
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from dendrite import registry
 from dendrite.registry import custom_objects as registration
 from dendrite.saving.errors import ModelLoadError
-from dendrite.saving.safetensors_io import parse_header, tensors_to_bytes
+from dendrite.saving.safetensors_io import tensors_to_bytes
 from dendrite.saving.weights import check_against, load_into, variables_to_dict
 
 
@@ -215,10 +215,16 @@ def encode_optimizer_state(model: Any) -> tuple[dict[str, Any], bytes] | None:
 
 
 def restore_optimizer_state(
-    model: Any, description: Any, payload: bytes, what: str, check_only: bool = False
+    model: Any,
+    description: Any,
+    members: Any,
+    member: str,
+    what: str,
+    check_only: bool = False,
 ) -> None:
-    """Build the model's optimizer on the saved weights and load its variables; every
-    count, shape and dtype is checked before the first one is written."""
+    """Build the model's optimizer on the saved weights and load its variables from the
+    safetensors member ``member`` of the archive ``members``. Every count, shape and dtype
+    is checked against the member's header before its data is inflated or written."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return
@@ -243,7 +249,7 @@ def restore_optimizer_state(
             )
         if len(set(built_on)) != len(built_on):
             raise ModelLoadError(f"{what}: optimizer_state.built_on repeats a weight.")
-    infos, _ = parse_header(payload, f"{what} (optimizer state)")
+    infos, _ = members.header(member)
     if built_on is not None and not optimizer.built:
         try:
             optimizer.build([trainable[i] for i in built_on])
@@ -254,4 +260,4 @@ def restore_optimizer_state(
     owner = f"optimizer '{getattr(optimizer, 'name', type(optimizer).__name__)}'"
     check_against(optimizer.variables, infos, f"{what} (optimizer state)", owner)
     if not check_only:
-        load_into(optimizer.variables, payload, f"{what} (optimizer state)", owner)
+        load_into(optimizer.variables, members[member], f"{what} (optimizer state)", owner)

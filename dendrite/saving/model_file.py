@@ -211,7 +211,7 @@ def load_from_members(
                 f"{error}. Pass compile=False to load the model without them."
             ) from None
         if state is not None:
-            compile_config.restore_optimizer_state(model, state, members[OPTIMIZER], what)
+            compile_config.restore_optimizer_state(model, state, members, OPTIMIZER, what)
     return model
 
 
