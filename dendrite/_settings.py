@@ -114,7 +114,5 @@ def max_sample_elements() -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise ValueError(
-            f"DENDRITE_MAX_SAMPLE_ELEMENTS must be a positive integer, got {raw!r}."
-        )
+        raise ValueError(f"DENDRITE_MAX_SAMPLE_ELEMENTS must be a positive integer, got {raw!r}.")
     return value

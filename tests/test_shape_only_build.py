@@ -101,8 +101,11 @@ def test_running_an_oversized_model_is_refused_naming_the_layer(case) -> None:
     model = tf.keras.Sequential(INFLATING[case]())
     before = [w.copy() for w in model.get_weights()]
     x = np.zeros((1, *model.input_shape[1:]), "float32")
-    with pytest.raises(ValueError, match=r"cannot run: layer '.+' \(\w+\) outputs .+ values per "
-                       r"sample, above the bound of 67,108,864") as caught:
+    with pytest.raises(
+        ValueError,
+        match=r"cannot run: layer '.+' \(\w+\) outputs .+ values per "
+        r"sample, above the bound of 67,108,864",
+    ) as caught:
         model.predict(x, verbose=0)
     assert "DENDRITE_MAX_SAMPLE_ELEMENTS" in str(caught.value)
     model.compile("sgd", "mse")
@@ -121,8 +124,11 @@ def test_the_bound_is_read_from_the_environment(monkeypatch) -> None:
     assert model().predict(x, verbose=0).shape == (3, 8, 2)
     monkeypatch.setenv("DENDRITE_MAX_SAMPLE_ELEMENTS", "31")
     assert _settings.max_sample_elements() == 31
-    with pytest.raises(ValueError, match=r"'repeat_vector.*' \(RepeatVector\) outputs \(None, 8, "
-                       r"4\), 32 values per sample, above the bound of 31"):
+    with pytest.raises(
+        ValueError,
+        match=r"'repeat_vector.*' \(RepeatVector\) outputs \(None, 8, "
+        r"4\), 32 values per sample, above the bound of 31",
+    ):
         model().predict(x, verbose=0)
     monkeypatch.setenv("DENDRITE_MAX_SAMPLE_ELEMENTS", "32")
     assert model().predict(x, verbose=0).shape == (3, 8, 2)
