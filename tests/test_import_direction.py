@@ -28,6 +28,7 @@ RANKS = {
     "_kernels": 0,  # the compiled extension (csrc/), loaded by _native
     "core": 1,
     "ops": 2,
+    "random": 2,  # keras.random: draws from a SeedGenerator, beside ops
     "layers": 3,
     "losses": 3,
     "metrics": 3,
@@ -37,7 +38,9 @@ RANKS = {
     "training": 5,
     "utils": 5,
     "backend": 5,
+    "config": 5,
     "models": 6,
+    "applications": 6,  # keras.applications: architectures built from layers and models
     "__init__": 7,  # the facade: ``import dendrite`` pulls in everything but the CLI
     "cli": 8,
     "cli_errors": 8,
