@@ -144,7 +144,7 @@ def test_every_loss_function_is_registered() -> None:
 
 def test_every_activation_function_is_registered() -> None:
     for name, value in vars(activations).items():
-        if inspect.isfunction(value) and name not in ("get", "serialize") and name[0] != "_":
+        if inspect.isfunction(value) and name not in ("get", "serialize", "deserialize") and name[0] != "_":
             assert registry.name_of("activation", value) is not None, f"activations.{name}"
 
 
@@ -214,11 +214,17 @@ def test_every_layer_is_found_by_its_class_name(name: str) -> None:
 
 
 def test_loss_functions_and_activations_serialize_to_their_canonical_names() -> None:
+    """Keras 3: a loss function serializes to a "function" dict naming it, an activation
+    to its bare name; both come back as the same function."""
     for name, fn in registry.items("loss").items():
         if not isinstance(fn, type):
-            assert losses.serialize(fn) == name and losses.get(name) is fn
+            entry = losses.serialize(fn)
+            assert entry["class_name"] == "function" and entry["config"] == name
+            assert losses.deserialize(entry) is fn and losses.get(entry) is fn
+            assert losses.get(name) is fn
     for name, fn in registry.items("activation").items():
         assert activations.serialize(fn) == name and activations.get(name) is fn
+        assert activations.deserialize(name) is fn
 
 
 # --- registering ----------------------------------------------------------------------------

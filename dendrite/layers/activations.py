@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dendrite import ops, registry
+from dendrite.registry import serialization
 
 
 @registry.register("activation")
@@ -64,3 +65,11 @@ def serialize(fn: Callable[[Any], Any]) -> str:
     if name is None:
         raise ValueError(f"Cannot serialize activation {fn!r}: it has no name.")
     return name
+
+
+def deserialize(config: Any, custom_objects: dict[str, Any] | None = None) -> Callable[[Any], Any]:
+    """The activation named by ``config``: a name, or Keras 3's dict
+    ``{"class_name": "function", "config": "relu", ...}``."""
+    return serialization.deserialize_keras_object(
+        config, custom_objects, kinds=("activation",), printable_module_name="activation"
+    )

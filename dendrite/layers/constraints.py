@@ -21,6 +21,7 @@ from typing import Any
 
 from dendrite import _settings, ops, registry
 from dendrite.core import Tensor
+from dendrite.registry import serialization
 
 
 @registry.register("constraint")
@@ -137,25 +138,22 @@ def get(identifier: Any) -> Any:
         found = registry.get("constraint", identifier)
         return found() if isinstance(found, type) else found
     if isinstance(identifier, dict):
-        cls = registry.get("constraint", identifier.get("class_name"))
-        return cls.from_config(dict(identifier.get("config") or {}))
+        return deserialize(identifier)
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret constraint identifier: {identifier!r}.")
 
 
 def serialize(constraint: Any) -> Any:
-    """Keras' config form of a constraint (None stays None)."""
+    """Keras 3's dict of a constraint (None stays None)."""
     if constraint is None:
         return None
-    if isinstance(constraint, Constraint):
-        return {
-            "module": "keras.constraints",
-            "class_name": type(constraint).__name__,
-            "config": constraint.get_config(),
-            "registered_name": None,
-        }
-    raise ValueError(
-        f"Cannot serialize the constraint {constraint!r}: only keras.constraints classes (or "
-        f"subclasses of Constraint with get_config) can be saved in a model config."
-    )
+    if not isinstance(constraint, Constraint):
+        raise ValueError(
+            f"Cannot serialize the constraint {constraint!r}: only keras.constraints classes "
+            f"(or subclasses of Constraint with get_config) can be saved in a model config."
+        )
+    return _serialize(constraint)
+
+
+_serialize, deserialize = serialization.for_kind("constraint")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dendrite import _settings, registry
+from dendrite.registry import serialization
 
 
 class Initializer:
@@ -289,13 +290,16 @@ def get(identifier: Any) -> Initializer:
         found = registry.get("initializer", identifier)
         return found() if isinstance(found, type) else found
     if isinstance(identifier, dict):
-        cls = registry.get("initializer", identifier.get("class_name"))
-        return cls.from_config(identifier.get("config", {}))
+        return deserialize(identifier)
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer: {identifier!r}.")
 
 
 def serialize(initializer: Initializer) -> dict:
-    """``{"class_name", "config"}`` of an initializer (the inverse of ``get``)."""
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    """Keras 3's dict of an initializer: ``{"module", "class_name", "config",
+    "registered_name"}`` (the inverse of ``get`` / ``deserialize``)."""
+    return _serialize(initializer)
+
+
+_serialize, deserialize = serialization.for_kind("initializer")

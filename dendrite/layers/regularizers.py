@@ -11,6 +11,7 @@ from typing import Any
 
 from dendrite import ops, registry
 from dendrite.core import Tensor
+from dendrite.registry import serialization
 
 
 class Regularizer:
@@ -100,15 +101,15 @@ def get(identifier: Any) -> Any:
         found = registry.get("regularizer", identifier)
         return found() if isinstance(found, type) else found
     if isinstance(identifier, dict):
-        cls = registry.get("regularizer", identifier.get("class_name"))
-        return cls.from_config(identifier.get("config", {}))
+        return deserialize(identifier)
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret regularizer: {identifier!r}.")
 
 
 def serialize(regularizer: Any) -> Any:
-    """``{"class_name", "config"}`` of a regularizer (None stays None)."""
-    if regularizer is None:
-        return None
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    """Keras 3's dict of a regularizer (None stays None)."""
+    return None if regularizer is None else _serialize(regularizer)
+
+
+_serialize, deserialize = serialization.for_kind("regularizer")

@@ -57,6 +57,7 @@ from dendrite.losses.regression import (
     poisson,
     squared_hinge,
 )
+from dendrite.registry import serialization
 
 # Keras's short aliases
 mse = MSE = mean_squared_error
@@ -101,10 +102,10 @@ def get(identifier: Any) -> Any:
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
-        cls = registry.get("loss", identifier.get("class_name"))
-        if not (isinstance(cls, type) and issubclass(cls, Loss)):
-            raise ValueError(f"The loss config {identifier!r} names {cls!r}, not a Loss class.")
-        return cls.from_config(identifier.get("config", {}))
+        found = deserialize(identifier)
+        if not (isinstance(found, Loss) or (callable(found) and not isinstance(found, type))):
+            raise ValueError(f"The loss config {identifier!r} names {found!r}, not a loss.")
+        return found
     if isinstance(identifier, str):
         found = registry.get("loss", identifier)
         if found is LossFunctionWrapper:
@@ -120,19 +121,7 @@ def get(identifier: Any) -> Any:
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}.")
 
 
-def serialize(loss: Any) -> Any:
-    """A JSON-able description of a loss: ``{"class_name", "config"}`` or a function name."""
-    if isinstance(loss, Loss):
-        return {"class_name": type(loss).__name__, "config": loss.get_config()}
-    name = registry.name_of("loss", loss)
-    if name is not None and not isinstance(loss, type):
-        return name
-    raise ValueError(f"Cannot serialize loss {loss!r}: not a Loss or a built-in loss function.")
-
-
-def deserialize(config: Any) -> Any:
-    """Inverse of ``serialize``."""
-    return get(config)
+serialize, deserialize = serialization.for_kind("loss")
 
 
 __all__ = [

@@ -52,6 +52,7 @@ from dendrite.metrics.regression import (
     mean_squared_logarithmic_error,
     sparse_categorical_crossentropy,
 )
+from dendrite.registry import serialization
 
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
@@ -61,6 +62,9 @@ msle = MSLE = mean_squared_logarithmic_error
 #: every name ``get`` accepts (class names, their snake_case and Keras's aliases such as
 #: "acc", "mse", "rmse") -> class: a live, read-only view of the registry's "metric" kind.
 METRICS: Mapping[str, type[Metric]] = registry.table("metric", aliases=True)
+
+
+serialize, deserialize = serialization.for_kind("metric")
 
 
 def get(identifier: Any) -> Metric | None:
@@ -85,10 +89,12 @@ def get(identifier: Any) -> Metric | None:
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
     if isinstance(identifier, dict):
-        cls = registry.get("metric", identifier.get("class_name"))
-        if not (isinstance(cls, type) and issubclass(cls, Metric)):
-            raise ValueError(f"The metric config {identifier!r} names {cls!r}, not a Metric class.")
-        return cls.from_config(identifier.get("config", {}))
+        found = deserialize(identifier)
+        if isinstance(found, Metric):
+            return found
+        if callable(found) and not isinstance(found, type):
+            return MeanMetricWrapper(found)
+        raise ValueError(f"The metric config {identifier!r} names {found!r}, not a Metric.")
     if isinstance(identifier, str):
         found = registry.get("metric", identifier)
         if isinstance(found, str):  # a custom_objects entry naming another name

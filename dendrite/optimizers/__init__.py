@@ -19,13 +19,15 @@ from dendrite.optimizers.nadam import Nadam
 from dendrite.optimizers.optimizer import Optimizer
 from dendrite.optimizers.rmsprop import RMSprop
 from dendrite.optimizers.sgd import SGD
+from dendrite.registry import serialization
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
-    """The optimizer's configuration as ``{"class_name": ..., "config": {...}}`` (no state)."""
+    """Keras 3's dict of an optimizer's configuration (no state): ``{"module",
+    "class_name", "config", "registered_name"}``."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"serialize() expects an Optimizer; received {type(optimizer).__name__}.")
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return serialization.serialize_keras_object(optimizer)
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Optimizer:
@@ -39,8 +41,10 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
         raise ValueError(
             f"Expected a dict with 'class_name' and 'config' keys; received {config!r}."
         )
-    name = config["class_name"]
-    cls = registry.get("optimizer", name, custom_objects)
+    name = config.get("registered_name") or config["class_name"]
+    cls = registry.find("optimizer", name, custom_objects) or registry.get(
+        "optimizer", config["class_name"], custom_objects
+    )
     settings = dict(config.get("config") or {})
     if "custom_objects" in inspect.signature(cls.from_config).parameters:
         return cls.from_config(settings, custom_objects=custom_objects)
