@@ -8,6 +8,7 @@ import sys as _sys
 
 from dendrite import (
     backend,
+    config,
     datasets,
     layers,
     losses,
@@ -15,17 +16,28 @@ from dendrite import (
     models,
     ops,
     optimizers,
+    random,
     saving,
     utils,
 )
 from dendrite._settings import floatx, set_floatx
 from dendrite.core import GradientTape, Tensor, Variable, enable_grad, no_grad
-from dendrite.layers import Input, activations, constraints, initializers, regularizers
+from dendrite.layers import Input, Layer, activations, constraints, initializers, regularizers
+from dendrite.layers.symbolic import KerasTensor
 from dendrite.models import Model, Sequential
 from dendrite.ops import convert_to_numpy, convert_to_tensor
 from dendrite.training import callbacks
 
 __version__ = "0.1.0"
+# The Keras release whose API dendrite follows (names, arguments, defaults, messages).
+__keras_version__ = "3.15"
+
+
+def version() -> str:
+    """dendrite's version (``keras.version()``); ``__keras_version__`` names the Keras
+    release whose API it mirrors."""
+    return __version__
+
 
 keras = _sys.modules[__name__]
 for _name in (
@@ -35,7 +47,9 @@ for _name in (
     "metrics",
     "optimizers",
     "callbacks",
+    "config",
     "datasets",
+    "random",
     "utils",
     "ops",
     "saving",
@@ -51,6 +65,8 @@ _sys.modules.setdefault(f"{__name__}.keras", keras)
 __all__ = [
     "GradientTape",
     "Input",
+    "KerasTensor",
+    "Layer",
     "Model",
     "Sequential",
     "Tensor",
@@ -58,6 +74,7 @@ __all__ = [
     "activations",
     "backend",
     "callbacks",
+    "config",
     "constraints",
     "convert_to_numpy",
     "convert_to_tensor",
@@ -73,8 +90,10 @@ __all__ = [
     "no_grad",
     "ops",
     "optimizers",
+    "random",
     "regularizers",
     "saving",
     "set_floatx",
     "utils",
+    "version",
 ]

@@ -50,6 +50,41 @@ def set_epsilon(value: float) -> None:
     _EPSILON = value
 
 
+_IMAGE_DATA_FORMAT = "channels_last"
+
+
+def image_data_format() -> str:
+    """The layout convolution, pooling and reshaping layers assume when they are given no
+    ``data_format``: 'channels_last' (Keras' default) or 'channels_first'."""
+    return _IMAGE_DATA_FORMAT
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Set the default image layout; layers created afterwards use it."""
+    global _IMAGE_DATA_FORMAT
+    value = str(data_format).lower()
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"The `data_format` argument must be one of {{'channels_first', 'channels_last'}}. "
+            f"Received: data_format={data_format!r}"
+        )
+    _IMAGE_DATA_FORMAT = value
+
+
+_INTERACTIVE_LOGGING = True
+
+
+def is_interactive_logging_enabled() -> bool:
+    """Whether progress bars and epoch lines are written to stdout (True, the default) or
+    sent to Python's ``logging`` at INFO level (False), as Keras' interactive logging."""
+    return _INTERACTIVE_LOGGING
+
+
+def set_interactive_logging(enabled: bool) -> None:
+    global _INTERACTIVE_LOGGING
+    _INTERACTIVE_LOGGING = bool(enabled)
+
+
 def rng() -> np.random.Generator:
     """The generator behind every random draw in dendrite (initializers, dropout, shuffling)."""
     return _rng

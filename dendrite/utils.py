@@ -1,4 +1,6 @@
-"""Keras' utilities: seeding, label encoding, sequence padding, session reset."""
+"""Keras' utilities: seeding, label encoding, sequence padding, session reset, and the
+serialization names Keras 3 also exports here (``register_keras_serializable``,
+``serialize_keras_object``, ``custom_object_scope`` ...)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,18 @@ import numpy as np
 
 from dendrite import _settings
 from dendrite.layers.base import reset_names
+from dendrite.registry.custom_objects import (  # noqa: F401 (keras.utils' names)
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
+from dendrite.registry.serialization import (  # noqa: F401 (keras.utils' names)
+    deserialize_keras_object,
+    serialize_keras_object,
+)
 
 
 def set_random_seed(seed: int) -> None:

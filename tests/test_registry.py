@@ -144,7 +144,11 @@ def test_every_loss_function_is_registered() -> None:
 
 def test_every_activation_function_is_registered() -> None:
     for name, value in vars(activations).items():
-        if inspect.isfunction(value) and name not in ("get", "serialize", "deserialize") and name[0] != "_":
+        if (
+            inspect.isfunction(value)
+            and name not in ("get", "serialize", "deserialize")
+            and name[0] != "_"
+        ):
             assert registry.name_of("activation", value) is not None, f"activations.{name}"
 
 

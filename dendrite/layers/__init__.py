@@ -82,6 +82,7 @@ from dendrite.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 from dendrite.layers.symbolic import KerasTensor
 from dendrite.layers.text import TextVectorization
 from dendrite.layers.wrappers import Bidirectional, TimeDistributed
+from dendrite.registry import serialization
 
 # Keras' alternative names.
 MaxPool1D = MaxPooling1D
@@ -98,6 +99,9 @@ Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
 SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
+
+# keras.layers.serialize / deserialize: Keras 3's dict form of a layer, and back.
+serialize, deserialize = serialization.for_kind("layer")
 
 __all__ = [
     "TextVectorization",
@@ -200,6 +204,7 @@ __all__ = [
     "add",
     "average",
     "concatenate",
+    "deserialize",
     "dot",
     "get_layer_class",
     "constraints",
@@ -209,5 +214,6 @@ __all__ = [
     "multiply",
     "register_layer",
     "regularizers",
+    "serialize",
     "subtract",
 ]

@@ -18,6 +18,7 @@ from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
 from dendrite.ops.dense import dense
+from dendrite.ops.windows import standardize_data_format
 
 
 @register_layer
@@ -204,7 +205,7 @@ class Flatten(Layer):
 
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.data_format = data_format or "channels_last"
+        self.data_format = standardize_data_format(data_format)
 
     def call(self, inputs: Tensor) -> Tensor:
         x = inputs

@@ -24,7 +24,7 @@ _DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def _data_format(layer_name: str, value: str | None) -> str:
-    value = (value or "channels_last").lower()
+    value = (value or _settings.image_data_format()).lower()
     if value not in _DATA_FORMATS:
         raise ValueError(
             f"{layer_name}: data_format must be 'channels_last' or 'channels_first'; "

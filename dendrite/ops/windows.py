@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from dendrite import _native
+from dendrite import _native, _settings
 from dendrite.core import Tensor
 from dendrite.ops.movement import transpose
 
@@ -61,9 +61,10 @@ def normalize_tuple(value: Any, n: int, name: str, allow_zero: bool = False) -> 
 
 
 def standardize_data_format(data_format: str | None) -> str:
-    """'channels_last' (the default) or 'channels_first'."""
+    """'channels_last' or 'channels_first'; None gives ``image_data_format()`` (Keras'
+    global default, 'channels_last' unless changed)."""
     if data_format is None:
-        return "channels_last"
+        return _settings.image_data_format()
     value = str(data_format).lower()
     if value not in ("channels_last", "channels_first"):
         raise ValueError(

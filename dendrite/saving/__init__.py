@@ -3,7 +3,8 @@ pickle, never code from a file.
 
 ``save_model`` / ``load_model`` (whole models), ``save_weights`` / ``load_weights``,
 ``model_from_json``, custom objects by registered name (``register_keras_serializable``,
-``custom_object_scope``), and ``ModelLoadError``, the one error every bad file raises.
+``custom_object_scope``), Keras 3's ``serialize_keras_object`` / ``deserialize_keras_object``,
+and ``ModelLoadError``, the one error every bad file raises.
 """
 
 from dendrite.registry.custom_objects import (
@@ -14,6 +15,7 @@ from dendrite.registry.custom_objects import (
     get_registered_object,
     register_keras_serializable,
 )
+from dendrite.registry.serialization import deserialize_keras_object, serialize_keras_object
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
 from dendrite.saving.weights import load_weights, save_weights
 
@@ -22,6 +24,7 @@ __all__ = [
     "ModelLoadError",
     "WeightsLoadError",
     "custom_object_scope",
+    "deserialize_keras_object",
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",
@@ -32,6 +35,7 @@ __all__ = [
     "register_keras_serializable",
     "save_model",
     "save_weights",
+    "serialize_keras_object",
 ]
 
 
