@@ -17,24 +17,28 @@ class Model(Trainer, Layer):
     """A trainable layer graph. See ``Sequential`` and the functional API."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
-        if len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs:
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
             from dendrite.models.functional import Functional
 
-            if cls is Model:
-                return object.__new__(Functional)
-            if not issubclass(cls, Functional):
-                # A Model subclass built as Model(inputs, outputs), as in Keras (a custom
-                # train_step on a functional graph): the same class, with Functional's
-                # graph behind it.
-                return object.__new__(_functional_subclass(cls, Functional))
+            return object.__new__(Functional)
         return object.__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or "inputs" in kwargs or "outputs" in kwargs:
-            raise TypeError(
-                "Model(inputs, outputs) builds a functional model; this class does not accept "
-                "inputs/outputs."
-            )
+            # As Keras, a subclass is functional when *its* ``super().__init__`` receives
+            # inputs and outputs (a custom train_step on a functional graph), not when its
+            # own constructor takes two arguments (a GAN of two models): the same class,
+            # with Functional's graph behind it.
+            from dendrite.models.functional import Functional
+
+            if isinstance(self, Functional):
+                raise TypeError(
+                    "Model(inputs, outputs) builds a functional model; this class does not "
+                    "accept inputs/outputs."
+                )
+            self.__class__ = _functional_subclass(type(self), Functional)
+            Functional.__init__(self, *args, **kwargs)
+            return
         super().__init__(**kwargs)
 
     def summary(
