@@ -180,18 +180,17 @@ class Trainer(StepMixin):
             verbose,
             epochs=epochs,
             steps=iterator.num_batches,
-            batch_size=batch_size,
         )
         self.stop_training = False
         self.history = history
         self._initial_epoch = None
-        callback_list.on_train_begin()
+        callback_list.on_train_begin({})
         # A callback (BackupAndRestore) may resume from a later epoch, as in Keras.
         initial_epoch = self._initial_epoch or initial_epoch
         logs: dict[str, Any] = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
-            callback_list.on_epoch_begin(epoch)
+            callback_list.on_epoch_begin(epoch, {})
             self._epoch_variables = self.trainable_weights
             try:
                 logs = self._run_epoch(iterator, callback_list, "train")
@@ -228,7 +227,7 @@ class Trainer(StepMixin):
     def _run_test(self, iterator: EpochIterator, callbacks: CallbackList) -> dict[str, Any]:
         """evaluate() over an iterator of checked data, with ``callbacks``' test hooks."""
         self.reset_metrics()
-        callbacks.on_test_begin()
+        callbacks.on_test_begin({})
         logs = self._run_epoch(iterator, callbacks, "test")
         if not logs:
             logs = logs_utils.logs_to_python(self.get_metrics_result(), "test_step")
@@ -265,7 +264,9 @@ class Trainer(StepMixin):
         if iterator.adapter.num_samples == 0:
             raise ValueError("evaluate() received no samples (x has length 0).")
         verbose = logs_utils.verbosity(verbose)
-        callback_list = self._callbacks(callbacks, None, verbose, steps=iterator.num_batches)
+        callback_list = self._callbacks(
+            callbacks, None, verbose, epochs=1, steps=iterator.num_batches
+        )
         logs = self._run_test(iterator, callback_list)
         return logs_utils.keras_result(logs, return_dict, self._log_order())
 
@@ -282,14 +283,18 @@ class Trainer(StepMixin):
         batch_size = logs_utils.batch_size_or(batch_size, 32)
         iterator = EpochIterator(x, batch_size=batch_size, steps_per_epoch=steps)
         verbose = logs_utils.verbosity(verbose)
-        callback_list = self._callbacks(callbacks, None, verbose, steps=iterator.num_batches)
-        callback_list.on_predict_begin()
+        callback_list = self._callbacks(
+            callbacks, None, verbose, epochs=1, steps=iterator.num_batches
+        )
+        callback_list.on_predict_begin({})
         outputs: list = []
         for step, data in iterator.enumerate_epoch():
             callback_list.on_predict_batch_begin(step)
-            outputs.append(logs_utils.to_numpy(self.predict_step(data)))
-            callback_list.on_predict_batch_end(step)
-        callback_list.on_predict_end()
+            batch_outputs = logs_utils.to_numpy(self.predict_step(data))
+            outputs.append(batch_outputs)
+            # As Keras: the batch's predictions, under "outputs".
+            callback_list.on_predict_batch_end(step, {"outputs": batch_outputs})
+        callback_list.on_predict_end({})
         if not outputs:  # no samples: the outputs' shapes from an empty batch
             return logs_utils.to_numpy(self.predict_step((x,)))
         return logs_utils.concatenate(outputs)

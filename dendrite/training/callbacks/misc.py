@@ -79,7 +79,7 @@ class LambdaCallback(Callback):
 
 
 def _dispatch(name: str) -> Callable:
-    # Keras passes (epoch or batch, logs) or (logs), with logs None when there are none.
+    # Keras passes (epoch or batch, logs) or (logs); logs is a dict ({} when empty).
     arity = (
         1
         if name.endswith(
