@@ -98,14 +98,12 @@ class Trainer(StepMixin):
         x = data_utils.to_arrays(x, "x")
         y = data_utils.to_arrays(y, "y")
         sample_weight = data_utils.to_arrays(sample_weight, "sample_weight")
+        # As Keras, targets without a compiled loss are no error: a model may take its loss
+        # from add_loss, its own compute_loss or its own step (compute_loss raises Keras'
+        # "No loss to compute" when nothing gives one). Without targets, the compiled loss
+        # cannot run, unless a step or compute_loss of the model's own handles them.
         step = "train_step" if method in ("fit", "train_on_batch") else "test_step"
-        default_step = getattr(type(self), step) is getattr(StepMixin, step)
-        if default_step and y is not None and self.compiled_loss is None:
-            raise ValueError(
-                f"`{method}()` received targets y, but the model was compiled without a loss. "
-                f"Pass loss= to compile()."
-            )
-        if y is None and self.compiled_loss is not None:
+        if y is None and self.compiled_loss is not None and self._default_loss_path(step):
             raise ValueError(f"`{method}()` needs targets y for the compiled loss.")
         data_utils.num_samples(x, y, sample_weight)
         data_utils.check_batch_axis(x, "x")
