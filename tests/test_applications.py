@@ -1,0 +1,405 @@
+"""``dendrite.applications`` (keras.applications): parameter counts equal to Keras 3's,
+Keras' layer names, the top / pooling / classes options, forward passes, preprocessing,
+prediction decoding, local weights and the argument errors.
+
+The reference counts below are Keras 3's (keras 3.15, ``weights=None``), measured with
+``keras.applications.<Name>(weights=None).count_params()`` (with the top, default input
+size, 1000 classes) and ``(weights=None, include_top=False, pooling="avg")`` (without it;
+the same at any input size). CI needs no Keras: ``test_matches_real_keras`` compares
+against it only where it is installed.
+
+Building the large models at their default size with the top costs seconds each on two
+cores, so the full-size counts are built for the smaller or headline models; every
+architecture's count is checked without the top at a small input, and its full count
+as that plus the top's exact parameter arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import dendrite.applications as apps
+from dendrite import layers, models
+from dendrite.applications import imagenet_utils
+from dendrite.core import Tensor
+
+# Keras 3's parameter counts: (with the top at the default size, without the top).
+KERAS_COUNTS = {
+    "VGG16": (138_357_544, 14_714_688),
+    "VGG19": (143_667_240, 20_024_384),
+    "ResNet50": (25_636_712, 23_587_712),
+    "ResNet101": (44_707_176, 42_658_176),
+    "ResNet152": (60_419_944, 58_370_944),
+    "ResNet50V2": (25_613_800, 23_564_800),
+    "ResNet101V2": (44_675_560, 42_626_560),
+    "ResNet152V2": (60_380_648, 58_331_648),
+    "MobileNetV2": (3_538_984, 2_257_984),
+    "MobileNetV3Small": (2_554_968, 939_120),
+    "MobileNetV3Large": (5_507_432, 2_996_352),
+    "DenseNet121": (8_062_504, 7_037_504),
+    "DenseNet169": (14_307_880, 12_642_880),
+    "DenseNet201": (20_242_984, 18_321_984),
+    "Xception": (22_910_480, 20_861_480),
+    "EfficientNetB0": (5_330_571, 4_049_571),
+    "EfficientNetB1": (7_856_239, 6_575_239),
+    "EfficientNetB2": (9_177_569, 7_768_569),
+    "EfficientNetB3": (12_320_535, 10_783_535),
+    "EfficientNetB4": (19_466_823, 17_673_823),
+    "EfficientNetB5": (30_562_527, 28_513_527),
+    "EfficientNetB6": (43_265_143, 40_960_143),
+    "EfficientNetB7": (66_658_687, 64_097_687),
+}
+# Keras' Normalization layer (the EfficientNet input) keeps a scalar `count` weight beside
+# its mean and variance; dendrite's has no such weight, so EfficientNets count one less.
+NORMALIZATION_COUNT = 1
+
+# Built with the top at the default size (one build each, shared by the tests).
+FULL_SIZE = (
+    "VGG16",
+    "ResNet50",
+    "ResNet50V2",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
+    "DenseNet121",
+    "Xception",
+    "EfficientNetB0",
+)
+
+
+def _gap(name: str) -> int:
+    return NORMALIZATION_COUNT if name.startswith("EfficientNet") else 0
+
+
+def _top_params(name: str, channels: int, classes: int = 1000) -> int:
+    """The parameters Keras' top adds to the ``channels`` features of the last block."""
+    if name.startswith("VGG"):
+        return (7 * 7 * 512 + 1) * 4096 + (4096 + 1) * 4096 + (4096 + 1) * classes
+    if name.startswith("MobileNetV3"):
+        last_point = 1024 if name.endswith("Small") else 1280
+        return (channels + 1) * last_point + (last_point + 1) * classes
+    return (channels + 1) * classes
+
+
+_MODELS: dict[str, object] = {}
+
+
+def _full(name: str) -> object:
+    """The model at its default size with the top, built once (VGG16's 138 M parameters,
+    half a gigabyte, are dropped after its tests)."""
+    if name not in _MODELS:
+        _MODELS[name] = getattr(apps, name)(weights=None)
+    return _MODELS[name]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_models() -> Iterator[None]:
+    yield
+    _MODELS.clear()
+
+
+# --- parameter counts and names ---------------------------------------------------------
+@pytest.mark.parametrize("name", FULL_SIZE)
+def test_full_size_param_count_is_keras(name: str) -> None:
+    model = _full(name)
+    assert model.count_params() == KERAS_COUNTS[name][0] - _gap(name)
+    size = 299 if name == "Xception" else 224
+    if name.startswith("MobileNetV3"):  # any size, as in Keras
+        size = None
+    assert tuple(model.input_shape) == (None, size, size, 3)
+    assert tuple(model.output_shape) == (None, 1000)
+
+
+KERAS_NAMES = {
+    "VGG16": ["block1_conv1", "block3_conv3", "block5_pool", "flatten", "fc1", "fc2"],
+    "ResNet50": ["conv1_pad", "conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_0_conv",
+                 "conv2_block1_1_conv", "conv4_block6_3_bn", "conv5_block3_out", "avg_pool"],
+    "ResNet50V2": ["conv2_block1_preact_bn", "conv3_block4_2_pad", "post_bn", "post_relu"],
+    "MobileNetV2": ["Conv1", "bn_Conv1", "expanded_conv_depthwise", "block_1_pad",
+                    "block_16_project_BN", "Conv_1", "Conv_1_bn", "out_relu"],
+    "MobileNetV3Small": ["conv", "conv_bn", "expanded_conv_squeeze_excite_conv",
+                         "expanded_conv_10_project_bn", "conv_1", "conv_2", "logits"],
+    "MobileNetV3Large": ["expanded_conv_14_add", "expanded_conv_12_depthwise_pad"],
+    "DenseNet121": ["conv1_conv", "pool1", "conv2_block6_concat", "pool4_pool",
+                    "conv5_block16_2_conv", "bn", "relu"],
+    "Xception": ["block1_conv1", "block2_sepconv1_bn", "block13_pool", "block14_sepconv2_act",
+                 "conv2d", "conv2d_3", "batch_normalization_3"],
+    "EfficientNetB0": ["rescaling", "normalization", "stem_conv_pad", "stem_conv",
+                       "block1a_se_excite", "block2b_drop", "block7a_project_bn", "top_conv",
+                       "top_dropout"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FULL_SIZE)
+def test_layer_names_follow_keras(name: str) -> None:
+    model = _full(name)
+    names = {layer.name for layer in model.layers}
+    assert set(KERAS_NAMES[name]) <= names
+    assert model.get_layer("predictions") is not None
+    assert model.name == {"MobileNetV2": "mobilenetv2_1.00_224"}.get(name, model.name)
+    if name == "VGG16":
+        del _MODELS[name]
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_COUNTS))
+def test_every_architecture_without_top_counts_as_keras(name: str) -> None:
+    size = 71 if name == "Xception" else 32
+    model = getattr(apps, name)(
+        weights=None, include_top=False, input_shape=(size, size, 3), pooling="avg"
+    )
+    full, no_top = KERAS_COUNTS[name]
+    assert model.count_params() == no_top - _gap(name)
+    channels = model.output_shape[-1]
+    assert tuple(model.output_shape) == (None, channels)
+    assert model.count_params() + _top_params(name, channels) == full - _gap(name)
+
+
+# --- options ----------------------------------------------------------------------------------
+def test_pooling_none_avg_max_give_the_keras_shapes() -> None:
+    kw = {"weights": None, "include_top": False, "input_shape": (64, 64, 3)}
+    assert tuple(apps.MobileNetV3Small(**kw).output_shape) == (None, 2, 2, 576)
+    assert tuple(apps.MobileNetV3Small(pooling="max", **kw).output_shape) == (None, 576)
+    assert tuple(apps.ResNet50(pooling="max", **kw).output_shape) == (None, 2048)
+    assert tuple(apps.VGG16(**kw).output_shape) == (None, 2, 2, 512)
+    free = apps.DenseNet121(weights=None, include_top=False)
+    assert tuple(free.input_shape) == (None, None, None, 3)
+
+
+def test_classes_and_classifier_activation() -> None:
+    model = apps.MobileNetV2(weights=None, classes=10, classifier_activation=None)
+    assert tuple(model.output_shape) == (None, 10)
+    assert model.count_params() == 2_270_794  # Keras 3's, classes=10
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype("float32")
+    logits = np.asarray(model.predict(x, verbose=0))
+    assert not np.allclose(logits.sum(axis=1), 1.0)
+    small = apps.MobileNetV3Small(
+        weights=None, input_shape=(64, 64, 3), classes=7, classifier_activation="sigmoid"
+    )
+    out = np.asarray(small.predict(x[:, :64, :64] * 127.5 + 127.5, verbose=0))
+    assert out.shape == (2, 7) and np.all((out > 0) & (out < 1))
+
+
+def test_forward_passes_on_small_inputs() -> None:
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    v3 = apps.MobileNetV3Small(weights=None, input_shape=(64, 64, 3))
+    probs = np.asarray(v3.predict(images, verbose=0))
+    assert probs.shape == (2, 1000)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    eff = apps.EfficientNetB0(weights=None, include_top=False, input_shape=(64, 64, 3))
+    features = np.asarray(eff.predict(images, verbose=0))
+    assert features.shape == (2, 2, 2, 1280) and np.all(np.isfinite(features))
+    res = apps.ResNet50V2(weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    out = np.asarray(res(Tensor(apps.resnet_v2.preprocess_input(images[:, :32, :32].copy()))))
+    assert out.shape == (2, 2048) and np.all(np.isfinite(out))
+
+
+def test_input_tensor_is_used_as_the_model_input() -> None:
+    image = layers.Input(shape=(48, 48, 3))
+    model = apps.DenseNet121(weights=None, include_top=False, input_tensor=image, pooling="avg")
+    assert model.inputs[0] is image
+    assert tuple(model.output_shape) == (None, 1024)
+    with pytest.raises(ValueError, match="KerasTensor"):
+        apps.VGG16(weights=None, input_tensor=np.zeros((1, 224, 224, 3)))
+
+
+def test_local_weights_file_round_trips(tmp_path: object) -> None:
+    kw = {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"}
+    first = apps.MobileNetV3Small(weights=None, **kw)
+    path = os.path.join(str(tmp_path), "small.weights.h5")
+    first.save_weights(path)
+    second = apps.MobileNetV3Small(weights=path, **kw)
+    for a, b in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))
+    other = apps.MobileNetV3Large(weights=None, **kw)
+    other_path = os.path.join(str(tmp_path), "large.weights.h5")
+    other.save_weights(other_path)
+    with pytest.raises(ValueError, match="Keras' published application files"):
+        apps.MobileNetV3Small(weights=other_path, **kw)
+
+
+# --- errors -----------------------------------------------------------------------------------
+def test_imagenet_weights_raise_clearly() -> None:
+    for fn in (apps.VGG16, apps.ResNet50, apps.MobileNetV2, apps.EfficientNetB0):
+        with pytest.raises(ValueError, match="downloads nothing.*weights=None"):
+            fn()
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs", "match"),
+    [
+        (apps.VGG16, {"weights": "no/such/file.weights.h5"}, "local weights file"),
+        (apps.ResNet50, {"weights": 3}, "local weights file"),
+        (apps.VGG16, {"include_top": False, "pooling": "sum"}, "pooling"),
+        (apps.VGG16, {"include_top": False, "input_shape": (16, 16, 3)}, "at least 32x32"),
+        (apps.Xception, {"include_top": False, "input_shape": (70, 70, 3)}, "at least 71x71"),
+        (apps.ResNet50, {"include_top": False, "input_shape": (64, 64)}, "three integers"),
+        (apps.DenseNet121, {"input_shape": (None, None, 3)}, "static `input_shape`"),
+        (apps.MobileNetV3Small, {"input_shape": (16, 16, 3)}, "at least 32x32"),
+        (apps.VGG16, {"classes": 0}, "classes"),
+    ],
+)
+def test_bad_arguments_raise(fn: object, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        fn(**{"weights": None, **kwargs})
+
+
+def test_odd_channel_count_warns_as_keras() -> None:
+    with pytest.warns(UserWarning, match="1 or 3 input channels"):
+        apps.DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 5))
+
+
+# --- preprocessing ----------------------------------------------------------------------------
+def _image() -> np.ndarray:
+    return np.arange(2 * 2 * 2 * 3, dtype="float32").reshape(2, 2, 2, 3) * 10.0
+
+
+def test_preprocess_caffe() -> None:
+    x = _image()
+    expected = x[..., ::-1] - np.array([103.939, 116.779, 123.68], "float32")
+    out = imagenet_utils.preprocess_input(x.copy(), mode="caffe")
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    np.testing.assert_allclose(apps.vgg16.preprocess_input(x.copy()), expected, rtol=1e-6)
+    np.testing.assert_allclose(apps.resnet50.preprocess_input(x.copy()), expected, rtol=1e-6)
+    first = np.moveaxis(x, -1, 1).copy()
+    out_cf = imagenet_utils.preprocess_input(first, data_format="channels_first", mode="caffe")
+    np.testing.assert_allclose(np.moveaxis(out_cf, 1, -1), expected, rtol=1e-6)
+    one = imagenet_utils.preprocess_input(x[0].copy(), mode="caffe")  # a single 3D image
+    np.testing.assert_allclose(one, expected[0], rtol=1e-6)
+
+
+def test_preprocess_tf_scales_to_minus_one_one_in_place() -> None:
+    x = np.array([[[[0.0, 127.5, 255.0]]]], dtype="float32")
+    out = apps.mobilenet_v2.preprocess_input(x)
+    np.testing.assert_allclose(out, [[[[-1.0, 0.0, 1.0]]]])
+    assert out is x  # a float array is preprocessed in place, as in Keras
+    ints = np.full((1, 2, 2, 3), 255, dtype="uint8")
+    out_int = apps.xception.preprocess_input(ints)
+    assert out_int.dtype == np.float32 and np.all(out_int == 1.0)
+
+
+def test_preprocess_torch() -> None:
+    x = _image()
+    mean = np.array([0.485, 0.456, 0.406], "float32")
+    std = np.array([0.229, 0.224, 0.225], "float32")
+    out = apps.densenet.preprocess_input(x.copy())
+    np.testing.assert_allclose(out, (x / 255.0 - mean) / std, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_preprocess_tensor_matches_numpy(mode: str) -> None:
+    x = _image()
+    out = imagenet_utils.preprocess_input(Tensor(x.copy()), mode=mode)
+    assert isinstance(out, Tensor)
+    expected = imagenet_utils.preprocess_input(x.copy(), mode=mode)
+    np.testing.assert_allclose(np.asarray(out.numpy()), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_preprocess_identity_for_self_normalizing_models() -> None:
+    x = _image()
+    assert apps.mobilenet_v3.preprocess_input(x) is x
+    assert apps.efficientnet.preprocess_input(x) is x
+
+
+def test_preprocess_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        imagenet_utils.preprocess_input(_image(), mode="keras")
+    with pytest.raises(ValueError, match="data_format"):
+        imagenet_utils.preprocess_input(_image(), data_format="channels_middle")
+
+
+# --- decoding ---------------------------------------------------------------------------------
+@pytest.fixture
+def class_index_file(tmp_path: object) -> str:
+    index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
+    path = os.path.join(str(tmp_path), "imagenet_class_index.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(index, f)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_class_index(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX", None)
+    monkeypatch.setenv("KERAS_HOME", os.path.join(str(tmp_path), "keras_home"))
+
+
+def test_decode_predictions_format(class_index_file: str) -> None:
+    preds = np.zeros((2, 1000), dtype="float32")
+    preds[0, [3, 7, 9]] = [0.5, 0.3, 0.2]
+    preds[1, 999] = 1.0
+    decoded = apps.resnet50.decode_predictions(preds, top=3, class_index=class_index_file)
+    assert len(decoded) == 2 and len(decoded[0]) == 3
+    assert [d[:2] for d in decoded[0]] == [
+        ("n00000003", "class_3"),
+        ("n00000007", "class_7"),
+        ("n00000009", "class_9"),
+    ]
+    assert decoded[0][0][2] == pytest.approx(0.5)
+    assert decoded[1][0][:2] == ("n00000999", "class_999")
+    # read once, then remembered (as Keras' CLASS_INDEX)
+    assert len(imagenet_utils.decode_predictions(preds)[0]) == 5
+
+
+def test_decode_predictions_reads_keras_cache(class_index_file: str) -> None:
+    cache = os.path.join(os.environ["KERAS_HOME"], "models")
+    os.makedirs(cache)
+    os.replace(class_index_file, os.path.join(cache, "imagenet_class_index.json"))
+    decoded = imagenet_utils.decode_predictions(np.eye(1000, dtype="float32")[:1], top=1)
+    assert decoded[0][0][:2] == ("n00000000", "class_0")
+
+
+def test_decode_predictions_errors(tmp_path: object) -> None:
+    with pytest.raises(ValueError, match="downloads nothing.*class_index"):
+        imagenet_utils.decode_predictions(np.zeros((1, 1000)))
+    with pytest.raises(ValueError, match=r"\(samples, 1000\)"):
+        imagenet_utils.decode_predictions(np.zeros((1, 10)))
+    with pytest.raises(ValueError, match="'0' .. '999'"):
+        imagenet_utils.decode_predictions(np.zeros((1, 1000)), class_index={"0": ["a", "b"]})
+
+
+# --- the namespace ----------------------------------------------------------------------------
+def test_keras_module_aliases() -> None:
+    assert apps.vgg16.VGG16 is apps.VGG16 and apps.vgg19.VGG19 is apps.VGG19
+    assert apps.resnet50.ResNet50 is apps.resnet.ResNet50 is apps.ResNet50
+    assert apps.resnet_v2.ResNet152V2 is apps.ResNet152V2
+    for module in (
+        apps.vgg16, apps.vgg19, apps.resnet, apps.resnet50, apps.resnet_v2, apps.mobilenet_v2,
+        apps.mobilenet_v3, apps.efficientnet, apps.densenet, apps.xception,
+    ):  # fmt: skip
+        assert callable(module.preprocess_input) and callable(module.decode_predictions)
+    assert set(apps.__all__) >= set(KERAS_COUNTS)
+    assert isinstance(_full("MobileNetV3Small"), models.Model)
+
+
+# --- against real Keras, where it is installed ------------------------------------------------
+def test_matches_real_keras() -> None:
+    """Every weighted layer's name and weight shapes equal Keras' (two small models)."""
+    keras = pytest.importorskip("keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, kwargs in [
+            ("MobileNetV3Small", {}),
+            ("ResNet50", {"include_top": False, "input_shape": (32, 32, 3)}),
+        ]:
+            keras.backend.clear_session()
+            theirs = getattr(keras.applications, name)(weights=None, **kwargs)
+            ours = getattr(apps, name)(weights=None, **kwargs)
+            assert ours.count_params() == theirs.count_params()
+            expected = {
+                layer.name: [tuple(w.shape) for w in layer.weights]
+                for layer in theirs.layers
+                if layer.weights
+            }
+            got = {
+                layer.name: [tuple(w.shape) for w in layer.weights]
+                for layer in ours.layers
+                if layer.weights
+            }
+            assert got == expected
