@@ -9,12 +9,13 @@ from dendrite.core.function import (
     register,
 )
 from dendrite.core.tape import GradientTape
-from dendrite.core.tensor import Tensor, as_array, attach
+from dendrite.core.tensor import SymbolicValue, Tensor, as_array, attach
 from dendrite.core.variable import Variable
 
 __all__ = [
     "OP_REGISTRY",
     "Function",
+    "SymbolicValue",
     "GradientTape",
     "Tensor",
     "Variable",

@@ -208,3 +208,15 @@ def owned_gradient(grad: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def attach(name: str, fn: Any) -> None:
     """Install ``fn`` as ``Tensor.<name>``; how ``dendrite.ops`` adds operators and methods."""
     setattr(Tensor, name, fn)
+
+
+class SymbolicValue:
+    """A value with a shape and a dtype but no data: the base of ``KerasTensor`` (from
+    ``keras.Input``). A public op given one (``keras.ops.add(x, 1)`` in a functional
+    model) computes nothing: it hands itself to ``_apply_op``, which records the call as a
+    node of the graph (``layers/op_layer.py``) and returns the symbolic result."""
+
+    __slots__ = ()
+
+    def _apply_op(self, name: str, args: tuple, kwargs: dict) -> Any:
+        raise NotImplementedError

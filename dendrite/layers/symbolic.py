@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite.core import Tensor, no_grad
+from dendrite.core import SymbolicValue, Tensor, no_grad
 
 # Placeholder sizes for unknown axes. Two runs with different sizes tell which output axes
 # vary with the input (they are reported as None); the batch axis uses small sizes.
@@ -26,8 +26,13 @@ _BATCH_SIZES = (2, 3)
 _AXIS_SIZES = (16, 24)
 
 
-class KerasTensor:
+class KerasTensor(SymbolicValue):
     """A symbolic tensor: a shape (unknown axes None), a dtype, and the node that made it.
+
+    Python operators (``+ - * / // % ** @``, comparisons, unary minus, ``abs``, indexing)
+    and every ``keras.ops`` function record an ``OpLayer`` node, as in Keras 3; ``==`` stays
+    identity (KerasTensors are graph keys), use ``keras.ops.equal`` for the element-wise
+    comparison. ``_keras_mask`` is a symbolic mask when the producing layer makes one.
 
     Args:
         shape: the full shape, batch axis first (usually None).
@@ -48,9 +53,107 @@ class KerasTensor:
         self.name = name
         self._keras_history = history
 
+    _keras_mask: KerasTensor | None = None
+
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def _apply_op(self, name: str, args: tuple, kwargs: dict) -> Any:
+        """Record ``ops.<name>(*args, **kwargs)`` as an ``OpLayer`` node (see core)."""
+        from dendrite.layers.op_layer import OpLayer
+
+        layer, tensors = OpLayer.recording(name, args, kwargs)
+        return layer(tensors)
+
+    def astype(self, dtype: Any) -> KerasTensor:
+        from dendrite import ops
+
+        return ops.cast(self, dtype)
+
+    def __add__(self, other: Any) -> Any:
+        return self._apply_op("add", (self, other), {})
+
+    def __radd__(self, other: Any) -> Any:
+        return self._apply_op("add", (other, self), {})
+
+    def __sub__(self, other: Any) -> Any:
+        return self._apply_op("subtract", (self, other), {})
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._apply_op("subtract", (other, self), {})
+
+    def __mul__(self, other: Any) -> Any:
+        return self._apply_op("multiply", (self, other), {})
+
+    def __rmul__(self, other: Any) -> Any:
+        return self._apply_op("multiply", (other, self), {})
+
+    def __truediv__(self, other: Any) -> Any:
+        return self._apply_op("divide", (self, other), {})
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return self._apply_op("divide", (other, self), {})
+
+    def __floordiv__(self, other: Any) -> Any:
+        return self._apply_op("floor_divide", (self, other), {})
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return self._apply_op("floor_divide", (other, self), {})
+
+    def __mod__(self, other: Any) -> Any:
+        return self._apply_op("mod", (self, other), {})
+
+    def __rmod__(self, other: Any) -> Any:
+        return self._apply_op("mod", (other, self), {})
+
+    def __pow__(self, other: Any) -> Any:
+        return self._apply_op("power", (self, other), {})
+
+    def __rpow__(self, other: Any) -> Any:
+        return self._apply_op("power", (other, self), {})
+
+    def __matmul__(self, other: Any) -> Any:
+        return self._apply_op("matmul", (self, other), {})
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return self._apply_op("matmul", (other, self), {})
+
+    def __neg__(self) -> Any:
+        return self._apply_op("negative", (self,), {})
+
+    def __pos__(self) -> KerasTensor:
+        return self
+
+    def __abs__(self) -> Any:
+        return self._apply_op("abs", (self,), {})
+
+    def __lt__(self, other: Any) -> Any:
+        return self._apply_op("less", (self, other), {})
+
+    def __le__(self, other: Any) -> Any:
+        return self._apply_op("less_equal", (self, other), {})
+
+    def __gt__(self, other: Any) -> Any:
+        return self._apply_op("greater", (self, other), {})
+
+    def __ge__(self, other: Any) -> Any:
+        return self._apply_op("greater_equal", (self, other), {})
+
+    def __and__(self, other: Any) -> Any:
+        return self._apply_op("logical_and", (self, other), {})
+
+    def __or__(self, other: Any) -> Any:
+        return self._apply_op("logical_or", (self, other), {})
+
+    def __xor__(self, other: Any) -> Any:
+        return self._apply_op("logical_xor", (self, other), {})
+
+    def __invert__(self) -> Any:
+        return self._apply_op("logical_not", (self,), {})
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._apply_op("getitem", (self, key), {})
 
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
@@ -146,9 +249,37 @@ def _run_on_placeholders(layer: Any, inputs: Any, args: tuple, kwargs: dict, run
     inputs = map_structure(substitute, inputs)
     args = map_structure(substitute, tuple(args))
     kwargs = {k: map_structure(substitute, v) for k, v in kwargs.items() if k != "training"}
-    with no_grad():
+    # Zeros make divisions and logarithms warn; the values are never used.
+    with no_grad(), np.errstate(all="ignore"):
         outputs = layer(inputs, *args, training=False, **kwargs)
-    return map_structure(lambda t: KerasTensor(t.shape, t.dtype), outputs)
+    return map_structure(_spec_of, outputs)
+
+
+def _spec_of(t: Any) -> KerasTensor:
+    spec = KerasTensor(t.shape, t.dtype)
+    mask = getattr(t, "_keras_mask", None)
+    if mask is not None:
+        spec._keras_mask = KerasTensor(np.shape(mask_data(mask)), "bool")
+    return spec
+
+
+def mask_data(mask: Any) -> Any:
+    return mask.data if isinstance(mask, Tensor) else mask
+
+
+def _merged(a: KerasTensor, b: KerasTensor) -> KerasTensor:
+    """The spec of two placeholder runs: axes that differ are unknown (None), the mask's too."""
+    spec = KerasTensor(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a.dtype)
+    if a._keras_mask is not None and b._keras_mask is not None:
+        shape = zip(a._keras_mask.shape, b._keras_mask.shape)
+        spec._keras_mask = KerasTensor(tuple(x if x == y else None for x, y in shape), "bool")
+    return spec
+
+
+def _with_mask(spec: KerasTensor, source: KerasTensor) -> KerasTensor:
+    if source._keras_mask is not None:
+        spec._keras_mask = source._keras_mask
+    return spec
 
 
 def infer_output_specs(
@@ -239,10 +370,7 @@ def placeholder_output_specs(
     first = _run_on_placeholders(layer, inputs, args, kwargs, 0)
     unknown = any(s is None for x in symbolic for s in x.shape)
     second = _run_on_placeholders(layer, inputs, args, kwargs, 1) if unknown else first
-    specs = [
-        KerasTensor(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a.dtype)
-        for a, b in zip(flatten(first), flatten(second))
-    ]
+    specs = [_merged(a, b) for a, b in zip(flatten(first), flatten(second))]
     return pack_like(first, specs)
 
 
@@ -285,7 +413,10 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
     node_index = len(layer._inbound_nodes)
     flat = flatten(specs)
     made = [
-        KerasTensor(spec.shape, spec.dtype, name=layer.name, history=(layer, node_index, i))
+        _with_mask(
+            KerasTensor(spec.shape, spec.dtype, name=layer.name, history=(layer, node_index, i)),
+            spec,
+        )
         for i, spec in enumerate(flat)
     ]
     outputs = pack_like(specs, made)

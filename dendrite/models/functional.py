@@ -31,7 +31,7 @@ from dendrite.layers.symbolic import (
     pack_like,
     producer,
 )
-from dendrite.models.graph_config import deserialize_layer, rebuild_graph
+from dendrite.models.graph_config import deserialize_layer, layer_entry, rebuild_graph
 from dendrite.models.model import Model
 from dendrite.models.plan import ExecutionPlan
 from dendrite.models.summary import format_shape
@@ -254,13 +254,7 @@ class Functional(Model):
                 if not node.is_input
             ]
             layer_configs.append(
-                {
-                    "module": type(layer).__module__,
-                    "class_name": type(layer).__name__,
-                    "config": layer.get_config(),
-                    "name": layer.name,
-                    "inbound_nodes": inbound,
-                }
+                {**layer_entry(layer), "name": layer.name, "inbound_nodes": inbound}
             )
         return {
             "name": self.name,

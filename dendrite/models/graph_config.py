@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import registry
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import get_layer_class
+from dendrite.registry import custom_objects as registration
 
 
 def rebuild_graph(config: dict, custom_objects: dict | None = None) -> tuple[Any, Any]:
@@ -52,9 +54,29 @@ class _NotCreatedYet(Exception):
     """A node refers to a call of a layer that has not been replayed yet."""
 
 
+def layer_entry(layer: Layer) -> dict:
+    """Keras 3's entry for a layer in a model config: ``{"module", "class_name", "config",
+    "registered_name"}`` (the registered ``"package>name"`` of a custom class, else None)."""
+    cls = type(layer)
+    return {
+        "module": cls.__module__,
+        "class_name": cls.__name__,
+        "config": layer.get_config(),
+        "registered_name": registration.get_registered_name(cls)
+        if registration.is_registered(cls)
+        else None,
+    }
+
+
 def deserialize_layer(entry: dict, custom_objects: dict | None = None) -> Layer:
-    """A layer from ``{"class_name": ..., "config": {...}}`` through the layer registry."""
-    layer_cls = get_layer_class(entry["class_name"], custom_objects)
+    """A layer from ``{"class_name": ..., "config": {...}}`` through the layer registry; a
+    ``registered_name`` is tried first, so two custom classes of one name stay apart."""
+    registered = entry.get("registered_name")
+    layer_cls = None
+    if isinstance(registered, str) and registered != entry["class_name"]:
+        layer_cls = registry.find("layer", registered, custom_objects)
+    if layer_cls is None:
+        layer_cls = get_layer_class(entry["class_name"], custom_objects)
     from_config = layer_cls.from_config
     if "custom_objects" in inspect.signature(from_config).parameters:
         return from_config(dict(entry["config"]), custom_objects=custom_objects)

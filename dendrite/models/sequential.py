@@ -18,8 +18,9 @@ import numpy as np
 from dendrite.layers.base import Layer
 from dendrite.layers.calling import shape_of
 from dendrite.layers.input_layer import Input, InputLayer
-from dendrite.layers.registry import get_layer_class, register_layer
+from dendrite.layers.registry import register_layer
 from dendrite.layers.symbolic import KerasTensor
+from dendrite.models.graph_config import deserialize_layer, layer_entry
 from dendrite.models.model import Model
 from dendrite.models.plan import ExecutionPlan
 
@@ -223,19 +224,14 @@ class Sequential(Model):
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "layers": []}
         if self._input_layer is not None:
-            config["layers"].append(_serialize(self._input_layer))
-        config["layers"] += [_serialize(layer) for layer in self._stack]
+            config["layers"].append(layer_entry(self._input_layer))
+        config["layers"] += [layer_entry(layer) for layer in self._stack]
         return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         for entry in config.get("layers", []):
-            layer_cls = get_layer_class(entry["class_name"], custom_objects)
-            model.add(layer_cls.from_config(entry["config"]), rebuild=False)
+            model.add(deserialize_layer(entry, custom_objects), rebuild=False)
         model._maybe_build_from_input()
         return model
-
-
-def _serialize(layer: Layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}

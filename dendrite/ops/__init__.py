@@ -5,6 +5,7 @@ Primitives (a ``Function`` with a hand-written vector-Jacobian product, listed i
 of them. Non-differentiable results (comparisons, argmax, one_hot, ...) are plain tensors.
 """
 
+from dendrite.ops import symbolic_dispatch as _symbolic_dispatch
 from dendrite.ops import tensor_methods as _tensor_methods
 from dendrite.ops.activations import (
     elu,
@@ -24,7 +25,16 @@ from dendrite.ops.activations import (
     softsign,
     swish,
 )
-from dendrite.ops.arithmetic import add, divide, multiply, power, subtract, true_divide
+from dendrite.ops.arithmetic import (
+    add,
+    divide,
+    floor_divide,
+    mod,
+    multiply,
+    power,
+    subtract,
+    true_divide,
+)
 from dendrite.ops.comparison import (
     clip,
     equal,
@@ -142,6 +152,7 @@ __all__ = [
     "eye",
     "flatten",
     "floor",
+    "floor_divide",
     "full",
     "full_like",
     "gelu",
@@ -173,6 +184,7 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "mod",
     "moveaxis",
     "multiply",
     "negative",
@@ -226,3 +238,9 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+# Every public op records a graph node when given a symbolic tensor (symbolic_dispatch.py).
+for _name in __all__:
+    if _name not in _symbolic_dispatch.NOT_RECORDED:
+        globals()[_name] = _symbolic_dispatch.symbolic_aware(globals()[_name], _name)
+del _name

@@ -8,6 +8,11 @@ back to the operand's own shape (``unbroadcast``):
 - multiply: dL/da = g * b,        dL/db = g * a
 - divide:   dL/da = g / b,        dL/db = -g * a / b^2
 - power:    dL/da = g * b a^(b-1), dL/db = g * a^b ln(a)   (taken as 0 where a <= 0)
+
+and two compositions: ``floor_divide(a, b) = floor(a / b)`` (a step function: its gradient
+is zero wherever it is defined, so the result is a plain tensor) and
+``mod(a, b) = a - floor(a / b) * b`` (the sign of ``b``, as Python's ``%``; dL/da = g,
+dL/db = -g floor(a / b)).
 """
 
 from __future__ import annotations
@@ -130,3 +135,18 @@ def true_divide(x1: Any, x2: Any) -> Tensor:
 def power(x1: Any, x2: Any) -> Tensor:
     """x1 ** x2, element-wise, broadcasting."""
     return Power.apply(x1, x2)
+
+
+def floor_divide(x1: Any, x2: Any) -> Tensor:
+    """x1 // x2 = floor(x1 / x2), element-wise, broadcasting; not differentiable (a plain
+    result), as NumPy's ``floor_divide``."""
+    a = x1.data if isinstance(x1, Tensor) else np.asarray(x1)
+    b = x2.data if isinstance(x2, Tensor) else np.asarray(x2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return Tensor._make(np.floor_divide(a, b))
+
+
+def mod(x1: Any, x2: Any) -> Tensor:
+    """x1 % x2 = x1 - floor(x1 / x2) * x2, element-wise (the result has the sign of x2, as
+    Python's and NumPy's ``%``); differentiable in both arguments."""
+    return subtract(x1, multiply(floor_divide(x1, x2), x2))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dendrite import _settings
-from dendrite.core import Function, Tensor, register
+from dendrite.core import Function, SymbolicValue, Tensor, register
 from dendrite.ops._util import raw
 
 
@@ -88,8 +88,13 @@ def convert_to_numpy(x: Any) -> np.ndarray:
 
 
 def shape(x: Any) -> tuple[int, ...]:
-    """The shape of x as a tuple of ints."""
-    return tuple(raw(x).shape) if not isinstance(x, Tensor) else x.data.shape
+    """The shape of x as a tuple of ints (of a symbolic tensor: its shape, None where
+    unknown, as Keras)."""
+    if isinstance(x, Tensor):
+        return x.data.shape
+    if isinstance(x, SymbolicValue):
+        return x.shape
+    return tuple(raw(x).shape)
 
 
 def _shape_tuple(shape: Any) -> tuple[int, ...]:
