@@ -7,6 +7,7 @@ so ``tf.keras.layers.Dense`` is ``dendrite.layers.Dense``.
 import sys as _sys
 
 from dendrite import (
+    applications,
     backend,
     config,
     datasets,
@@ -41,6 +42,7 @@ def version() -> str:
 
 keras = _sys.modules[__name__]
 for _name in (
+    "applications",
     "layers",
     "models",
     "losses",
@@ -72,6 +74,7 @@ __all__ = [
     "Tensor",
     "Variable",
     "activations",
+    "applications",
     "backend",
     "callbacks",
     "config",

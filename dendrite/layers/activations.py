@@ -38,6 +38,42 @@ softsign = registry.register("activation")(ops.softsign)
 softmax = registry.register("activation")(ops.softmax)
 log_softmax = registry.register("activation")(ops.log_softmax)
 exponential = registry.register("activation", "exponential")(ops.exp)
+hard_silu = hard_swish = registry.register("activation", "hard_silu", aliases=("hard_swish",))(
+    ops.hard_silu
+)
+log_sigmoid = registry.register("activation")(ops.log_sigmoid)
+
+
+# Keras 3 activations with no op of their own: compositions of ops (gradients follow).
+@registry.register("activation")
+def mish(x: Any) -> Any:
+    """``x * tanh(softplus(x))`` (Misra, 2019)."""
+    return ops.multiply(x, ops.tanh(ops.softplus(x)))
+
+
+@registry.register("activation")
+def celu(x: Any, alpha: float = 1.0) -> Any:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    negative = ops.multiply(alpha, ops.expm1(ops.divide(ops.minimum(x, 0.0), alpha)))
+    return ops.add(ops.relu(x), negative)
+
+
+@registry.register("activation")
+def hard_tanh(x: Any) -> Any:
+    """``clip(x, -1, 1)``."""
+    return ops.clip(x, -1.0, 1.0)
+
+
+@registry.register("activation")
+def tanh_shrink(x: Any) -> Any:
+    """``x - tanh(x)``."""
+    return ops.subtract(x, ops.tanh(x))
+
+
+@registry.register("activation")
+def squareplus(x: Any, b: float = 4.0) -> Any:
+    """``(x + sqrt(x^2 + b)) / 2``, a smooth ReLU."""
+    return ops.divide(ops.add(x, ops.sqrt(ops.add(ops.square(x), b))), 2.0)
 
 
 def get(identifier: Any) -> Callable[[Any], Any]:

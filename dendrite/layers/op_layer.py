@@ -93,6 +93,14 @@ class OpLayer(Layer):
             ``_encode``, tensors standing as ``{"__tensor__": i}`` (the i-th input).
     """
 
+    example = {
+        "kwargs": {
+            "op": "multiply",
+            "arguments": {"args": [{"__tensor__": 0}, {"__tensor__": 1}], "kwargs": {}},
+        },
+        "input_shape": [(3, 4), (3, 4)],
+    }
+
     def __init__(self, op: str, arguments: dict | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if op not in ops.__all__:
@@ -130,7 +138,10 @@ class OpLayer(Layer):
             )
         args = _decode(self.arguments["args"], tensors)
         kwargs = {k: _decode(v, tensors) for k, v in self.arguments["kwargs"].items()}
-        return getattr(ops, self.op).__wrapped__(*args, **kwargs)
+        try:
+            return getattr(ops, self.op).__wrapped__(*args, **kwargs)
+        except ValueError as error:
+            raise ValueError(f"Layer '{self.name}' (ops.{self.op}): {error}") from None
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -240,7 +240,11 @@ __all__ = [
 ]
 
 # Every public op records a graph node when given a symbolic tensor (symbolic_dispatch.py).
+_wrapped: dict = {}  # aliases (swish = silu) stay one function
 for _name in __all__:
     if _name not in _symbolic_dispatch.NOT_RECORDED:
-        globals()[_name] = _symbolic_dispatch.symbolic_aware(globals()[_name], _name)
-del _name
+        _fn = globals()[_name]
+        if id(_fn) not in _wrapped:
+            _wrapped[id(_fn)] = _symbolic_dispatch.symbolic_aware(_fn, _name)
+        globals()[_name] = _wrapped[id(_fn)]
+del _name, _fn, _wrapped
