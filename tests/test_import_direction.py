@@ -39,8 +39,11 @@ RANKS = {
     "utils": 5,
     "backend": 5,
     "config": 5,
+    "visualize": 5,  # model pictures (plot_model): duck-typed, imports no models
     "models": 6,
     "applications": 6,  # keras.applications: architectures built from layers and models
+    "export": 6,  # model.export: ONNX graphs from a model's layers
+    "explain": 6,  # attributions, LR finder: run models and their gradients
     "__init__": 7,  # the facade: ``import dendrite`` pulls in everything but the CLI
     "cli": 8,
     "cli_errors": 8,
