@@ -178,3 +178,23 @@ def test_eager_ops_are_unchanged_by_the_symbolic_dispatch():
     assert ops.add.__wrapped__ is not ops.add
     np.testing.assert_array_equal(ops.add(a, 1).data, [2.0, -1.0])
     np.testing.assert_array_equal(ops.concatenate([a, a]).data, [1.0, -2.0, 1.0, -2.0])
+
+
+def test_masks_flow_through_symbolic_graphs_as_in_keras():
+    tokens = keras.Input((5,), dtype="int32")
+    emb = keras.layers.Embedding(10, 4, mask_zero=True)(tokens)
+    seq = keras.layers.LSTM(3, return_sequences=True)(emb)
+    assert seq._keras_mask is not None and seq._keras_mask.shape == (None, 5)
+    dense = keras.layers.Dense(2)(seq)  # Keras 3's Dense, Dropout, Activation pass masks
+    assert dense._keras_mask is not None
+    assert keras.layers.LSTM(3)(emb)._keras_mask is None  # the last step only: no mask
+    model = keras.Model(tokens, dense)
+    x = np.array([[3, 4, 0, 0, 0], [1, 2, 3, 0, 0]])
+    out = model(x)
+    np.testing.assert_array_equal(out._keras_mask.data, x != 0)
+    # The loss ignores the padded steps: changing targets there changes nothing.
+    y = RNG.standard_normal((2, 5, 2)).astype("float32")
+    y_other = y.copy()
+    y_other[x == 0] = 100.0
+    model.compile("sgd", "mse")
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y_other, verbose=0))

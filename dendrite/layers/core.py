@@ -69,6 +69,7 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
+        self.supports_masking = True  # Keras 3: a mask passes through Dense
 
     def build(self, input_shape: tuple) -> None:
         input_dim = input_shape[-1]
@@ -134,6 +135,7 @@ class Activation(Layer):
     def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
+        self.supports_masking = True
 
     def call(self, inputs: Tensor) -> Tensor:
         return self.activation(inputs)
@@ -168,6 +170,7 @@ class Dropout(Layer):
                 f"in [0, 1), got {rate}."
             )
         self.rate = float(rate)
+        self.supports_masking = True
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)

@@ -234,12 +234,19 @@ def pack_like(structure: Any, flat: list) -> Any:
     return map_structure(lambda _: next(items), structure)
 
 
-def _placeholder(spec: KerasTensor, run: int) -> Tensor:
-    shape = tuple(
+def _placeholder_shape(shape: tuple, run: int) -> tuple:
+    return tuple(
         (_BATCH_SIZES[run] if i == 0 else _AXIS_SIZES[run]) if s is None else s
-        for i, s in enumerate(spec.shape)
+        for i, s in enumerate(shape)
     )
-    return Tensor._make(np.zeros(shape, dtype=spec.dtype))
+
+
+def _placeholder(spec: KerasTensor, run: int) -> Tensor:
+    tensor = Tensor._make(np.zeros(_placeholder_shape(spec.shape, run), dtype=spec.dtype))
+    if spec._keras_mask is not None:  # so mask-aware layers pass (or make) a mask
+        mask_shape = _placeholder_shape(spec._keras_mask.shape, run)
+        tensor._keras_mask = Tensor._make(np.ones(mask_shape, dtype=bool))
+    return tensor
 
 
 def _run_on_placeholders(layer: Any, inputs: Any, args: tuple, kwargs: dict, run: int) -> Any:
