@@ -129,7 +129,8 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        # np.asarray: a 0-d result may be held as a NumPy scalar, which __array__ may not return.
+        return np.array(self.data) if copy else np.asarray(self.data)
 
     def __float__(self) -> float:
         return float(self.data)

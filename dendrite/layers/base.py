@@ -373,6 +373,13 @@ class Layer:
     # this so compute_mask runs even when no mask came in.
     _computes_mask = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A user's layer that defines compute_mask makes masks, as in Keras 3, even when its
+        # input has none (dendrite's own layers say so with _computes_mask).
+        if "compute_mask" in cls.__dict__ and not cls.__module__.startswith("dendrite."):
+            cls._computes_mask = True
+
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The mask of the outputs: by default the input mask passes through layers that
         support masking and stops at the others."""

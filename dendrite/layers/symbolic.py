@@ -210,21 +210,33 @@ class Node:
         return f"<Node of layer '{self.layer.name}'>"
 
 
+def sorted_keys(mapping: dict) -> list:
+    """A dict's keys in Keras' structure order: sorted (insertion order if they cannot be
+    compared)."""
+    try:
+        return sorted(mapping)
+    except TypeError:
+        return list(mapping)
+
+
 def flatten(structure: Any) -> list:
-    """The leaves of a nested list / tuple / dict structure, in order (dicts by insertion)."""
+    """The leaves of a nested list / tuple / dict structure, in order; dicts by sorted key,
+    as Keras 3 (``keras.tree``), so a model's dict outputs come out sorted by name."""
     if isinstance(structure, (list, tuple)):
         return [leaf for item in structure for leaf in flatten(item)]
     if isinstance(structure, dict):
-        return [leaf for key in structure for leaf in flatten(structure[key])]
+        return [leaf for key in sorted_keys(structure) for leaf in flatten(structure[key])]
     return [structure]
 
 
 def map_structure(fn: Any, structure: Any) -> Any:
-    """``structure`` with every leaf replaced by ``fn(leaf)`` (lists, tuples, dicts kept)."""
+    """``structure`` with every leaf replaced by ``fn(leaf)`` (lists, tuples, dicts kept);
+    leaves are visited in ``flatten``'s order."""
     if isinstance(structure, (list, tuple)):
         return type(structure)(map_structure(fn, item) for item in structure)
     if isinstance(structure, dict):
-        return {key: map_structure(fn, value) for key, value in structure.items()}
+        mapped = {key: map_structure(fn, structure[key]) for key in sorted_keys(structure)}
+        return {key: mapped[key] for key in structure}
     return fn(structure)
 
 

@@ -30,6 +30,7 @@ from dendrite.layers.symbolic import (
     map_structure,
     pack_like,
     producer,
+    sorted_keys,
 )
 from dendrite.models.graph_config import deserialize_layer, layer_entry, rebuild_graph
 from dendrite.models.model import Model
@@ -86,7 +87,7 @@ class Functional(Model):
         self._dtypes = [np.dtype(x.dtype) for x in self._inputs]
         self.output_names = [x._keras_history[0].name for x in self._outputs]
         if isinstance(outputs, dict):
-            self.output_names = list(outputs)
+            self.output_names = sorted_keys(outputs)  # the order of self._outputs
         self._output_masks: Any = None
         self.built = True
 

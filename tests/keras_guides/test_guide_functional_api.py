@@ -266,11 +266,6 @@ def test_multi_input_multi_output_loss_list():
     assert priority_pred.shape == (32, 1) and department_pred.shape == (32, NUM_DEPARTMENTS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dict outputs: dendrite keeps model.outputs/output_names in insertion order; "
-    "Keras 3 flattens a dict by sorted keys",
-)
 def test_dict_outputs_are_flattened_in_sorted_key_order():
     model = build_ticket_model(keras, dict_outputs=True)
     assert [tuple(t.shape) for t in model.outputs] == [(None, NUM_DEPARTMENTS), (None, 1)]
@@ -422,11 +417,6 @@ def test_functional_model_inside_subclassed_model():
 # --- The same definitions in real Keras -----------------------------------------------
 
 
-DICT_ORDER_GAP = pytest.mark.xfail(
-    strict=True, reason="dict outputs keep insertion order in dendrite, sorted keys in Keras 3"
-)
-
-
 @pytest.mark.parametrize(
     "build",
     [
@@ -438,7 +428,6 @@ DICT_ORDER_GAP = pytest.mark.xfail(
         pytest.param(
             lambda k: build_ticket_model(k, dict_outputs=True),
             id="ticket_dict_outputs",
-            marks=DICT_ORDER_GAP,
         ),
         pytest.param(build_toy_resnet, id="toy_resnet"),
         pytest.param(build_shared_embedding, id="shared_embedding"),

@@ -125,11 +125,6 @@ def test_custom_loss_class():
     np.testing.assert_allclose(float(value), 1.0, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="np.asarray on a 0-d dendrite Tensor fails: Tensor.__array__ returns a NumPy "
-    "scalar, not an ndarray",
-)
 def test_loss_value_converts_with_numpy_asarray():
     value = CustomMSE(regularization_factor=0.0)(np.zeros((2, 3)), np.ones((2, 3)))
     np.testing.assert_allclose(np.asarray(value), 1.0, rtol=1e-6)

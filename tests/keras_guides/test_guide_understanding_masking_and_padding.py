@@ -147,21 +147,12 @@ def test_custom_layer_compute_mask_called_directly():
     np.testing.assert_array_equal(np.asarray(layer.compute_mask(x)), x != 0)
 
 
-MASK_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="a custom layer's compute_mask is not applied to its outputs (_keras_mask stays "
-    "None) when its input carries no mask",
-)
-
-
-@MASK_GAP
 def test_custom_layer_generates_a_mask_eagerly():
     x = np.array([[1, 2, 0], [4, 0, 0]])
     y = CustomEmbedding(10, 4, mask_zero=True)(x)
     np.testing.assert_array_equal(np.asarray(y._keras_mask), x != 0)
 
 
-@MASK_GAP
 def test_custom_layer_generates_a_mask_symbolically():
     inputs = keras.Input(shape=(None,), dtype="int32")
     y = CustomEmbedding(10, 4, mask_zero=True)(inputs)
