@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dendrite import _settings
-from dendrite.core import Tensor, no_grad
+from dendrite.core import Tensor, Variable, no_grad
 from dendrite.registry import register
 from dendrite.registry.naming import snake_case
 
@@ -76,6 +76,51 @@ class Metric:
         self.name = name or snake_case(type(self).__name__)
         self.dtype = str(np.dtype(dtype or _settings.floatx()))
 
+    # --- state variables (Keras 3's add_variable, for user metrics) -----------------------
+    def add_variable(
+        self,
+        shape: Any,
+        initializer: Any = "zeros",
+        dtype: Any = None,
+        aggregation: str = "sum",
+        name: str | None = None,
+    ) -> Variable:
+        """A non-trainable state variable of this metric, set from ``initializer`` and reset
+        to it by the default ``reset_state``. ``aggregation`` is how Keras merges it across
+        replicas ("sum", "mean", "only_first_replica", "none"); kept for the config."""
+        from dendrite.layers import initializers
+
+        if aggregation not in ("sum", "mean", "only_first_replica", "none", None):
+            raise ValueError(
+                f"Invalid value for argument `aggregation`: {aggregation!r}. Expected one of "
+                f"'sum', 'mean', 'only_first_replica', 'none'."
+            )
+        shape = tuple(int(s) for s in (shape or ()))
+        init = initializers.get(initializer)
+        dtype = np.dtype(dtype or self.dtype)
+        value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
+        variable = Variable(value, trainable=False, name=name or f"variable_{len(self.variables)}")
+        variable.path = f"{self.name}/{variable.name}"
+        state = self.__dict__.setdefault("_state_variables", [])
+        state.append((variable, init))
+        return variable
+
+    def add_weight(
+        self,
+        name: str | None = None,
+        shape: Any = (),
+        aggregation: str = "sum",
+        initializer: Any = "zeros",
+        dtype: Any = None,
+    ) -> Variable:
+        """Keras' older name for ``add_variable`` (its arguments in that order)."""
+        return self.add_variable(shape, initializer, dtype, aggregation, name)
+
+    @property
+    def variables(self) -> list[Variable]:
+        """The state variables made by ``add_variable``, in order."""
+        return [variable for variable, _ in self.__dict__.get("_state_variables", [])]
+
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError
 
@@ -83,7 +128,15 @@ class Metric:
         raise NotImplementedError
 
     def reset_state(self) -> None:
-        raise NotImplementedError
+        """Back to the initial state: every ``add_variable`` variable to its initializer's
+        value (a metric keeping other state overrides this)."""
+        state = self.__dict__.get("_state_variables")
+        if not state:
+            raise NotImplementedError(
+                f"{type(self).__name__} keeps no state variables: override reset_state()."
+            )
+        for variable, init in state:
+            variable.assign(np.asarray(init(variable.shape, dtype=variable.dtype)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Update with one batch and return the running result."""

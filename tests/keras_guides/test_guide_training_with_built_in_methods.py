@@ -159,11 +159,6 @@ class CategoricalTruePositives(keras.metrics.Metric):
         self.true_positives.assign(0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keras.metrics.Metric has no add_variable/add_weight (no metric state "
-    "variables) in dendrite",
-)
 def test_custom_metric_class_standalone():
     metric = CategoricalTruePositives()
     metric.update_state(np.array([[0], [1], [2]]), np.eye(3, dtype="float32")[[0, 1, 0]])
