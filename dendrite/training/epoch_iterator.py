@@ -5,9 +5,12 @@ and the ``EpochIterator`` numbers them and stops after ``steps_per_epoch``. Each
 packed as Keras packs it, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``, which is what
 ``train_step(data)``, ``test_step(data)`` and ``predict_step(data)`` receive.
 
-Today the one adapter is ``ArrayDataAdapter`` (ndarrays, Tensors, lists and dicts of them,
-already checked by ``training.data``); generators and ``PyDataset`` plug in as more
-adapters with the same two members: ``num_batches`` and ``batches()``.
+``ArrayDataAdapter`` (here) serves ndarrays, Tensors, lists and dicts of them, already
+checked by ``training.data``; ``training.data_adapters`` serves a ``PyDataset`` (with its
+background workers) and generators or iterables of batches, with the same members:
+``num_batches`` (None when unknown) and ``batches(steps)``. ``enumerate_epoch`` is a
+generator: the trainer closes it, which shuts down the workers of a ``PyDataset`` even
+when a step raises or Ctrl-C interrupts it.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class EpochIterator:
         batch_size: samples per batch (Keras' default 32).
         steps_per_epoch: stop each epoch after this many batches (None: all of them).
         shuffle: reshuffle at each epoch.
+        adapter: an adapter of batched data (``training.data_adapters``) to use instead of
+            arrays; then x, y, sample_weight and batch_size are not used.
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class EpochIterator:
         batch_size: int = 32,
         steps_per_epoch: int | None = None,
         shuffle: bool = False,
+        adapter: Any = None,
     ) -> None:
         if steps_per_epoch is not None and (
             isinstance(steps_per_epoch, bool)
@@ -88,10 +94,48 @@ class EpochIterator:
                 f"steps must be a positive integer (or None for every batch), got "
                 f"{steps_per_epoch!r}."
             )
-        self.adapter = ArrayDataAdapter(x, y, sample_weight, batch_size, shuffle)
-        total = self.adapter.num_batches
-        self.num_batches = total if steps_per_epoch is None else min(int(steps_per_epoch), total)
+        if adapter is None:
+            adapter = ArrayDataAdapter(x, y, sample_weight, batch_size, shuffle)
+        self.adapter = adapter
+        total = adapter.num_batches
+        if steps_per_epoch is None:
+            self.num_batches = total
+        else:
+            steps = int(steps_per_epoch)
+            self.num_batches = steps if total is None else min(steps, total)
 
-    def enumerate_epoch(self) -> Iterator[tuple[int, tuple]]:
-        """``(step, data)`` for each batch of one epoch."""
-        return enumerate(self.adapter.batches(self.num_batches))
+    @property
+    def ran_out(self) -> bool:
+        """Whether a generator ran out of batches (training then stops, as in Keras)."""
+        return getattr(self.adapter, "ran_out", False)
+
+    def enumerate_epoch(self) -> _Epoch:
+        """``(step, data)`` for each batch of one epoch; use it in a ``with`` block (or call
+        ``close()``) so that a ``PyDataset``'s workers stop whatever happens."""
+        return _Epoch(self.adapter.batches(self.num_batches))
+
+
+class _Epoch:
+    """One epoch's numbered batches: iterable once, and closable (closing the adapter's
+    generator shuts down its workers)."""
+
+    __slots__ = ("batches", "numbered")
+
+    def __init__(self, batches: Iterator[tuple]) -> None:
+        self.batches = batches
+        self.numbered = enumerate(batches)
+
+    def __iter__(self) -> Iterator[tuple[int, tuple]]:
+        return self.numbered
+
+    def __next__(self) -> tuple[int, tuple]:
+        return next(self.numbered)
+
+    def close(self) -> None:
+        self.batches.close()
+
+    def __enter__(self) -> _Epoch:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.batches.close()

@@ -21,9 +21,10 @@ from dendrite.training import data as data_utils
 from dendrite.training import logs as logs_utils
 from dendrite.training.callbacks import Callback, CallbackList, History, ProgbarLogger
 from dendrite.training.compile_utils import CompileLoss, CompileMetrics
+from dendrite.training.data_adapters import get_batched_adapter, is_batched_data
 from dendrite.training.epoch_iterator import EpochIterator
 from dendrite.training.step import StepMixin
-from dendrite.utils import pack_x_y_sample_weight
+from dendrite.utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
 
 
 class Trainer(StepMixin):
@@ -123,6 +124,33 @@ class Trainer(StepMixin):
         if self.compiled_loss is not None and y is not None:
             self.compiled_loss.check_targets(y, y_pred)
 
+    def _batched_iterator(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        method: str,
+        steps: int | None,
+        shuffle: bool = False,
+        class_weight: dict | None = None,
+    ) -> EpochIterator:
+        """The iterator of a PyDataset, generator or iterable of batches; for ``fit``, the
+        model is built and checked on its first batch before any weight changes."""
+        if method != "predict":
+            self._assert_compiled(method)
+        adapter = get_batched_adapter(x, y, sample_weight, shuffle, class_weight)
+        iterator = EpochIterator(None, adapter=adapter, steps_per_epoch=steps)
+        if method == "fit":
+            first_x, first_y, _ = unpack_x_y_sample_weight(adapter.first_batch())
+            if first_y is None and self.compiled_loss is not None:
+                if self._default_loss_path("train_step"):
+                    raise ValueError(
+                        "`fit()` needs targets y for the compiled loss: the batches of "
+                        f"{type(x).__name__} hold only x (yield (x, y) tuples)."
+                    )
+            self._check_first_sample(first_x, first_y)
+        return iterator
+
     # --- fit / evaluate / predict ---------------------------------------------------------
     def fit(
         self,
@@ -147,29 +175,43 @@ class Trainer(StepMixin):
 
         Returns a ``History`` whose ``history`` maps each log name to its per-epoch values.
         """
-        x, y, sample_weight = self._prepare(x, y, sample_weight, "fit")
+        batched = is_batched_data(x)
+        if batched:
+            if validation_split and validation_data is None:
+                raise ValueError(
+                    "`validation_split` is only supported for Tensors or NumPy arrays. "
+                    f"Found incompatible type in the input: {type(x)}"
+                )
+            iterator = self._batched_iterator(
+                x, y, sample_weight, "fit", steps_per_epoch, shuffle, class_weight
+            )
+        else:
+            x, y, sample_weight = self._prepare(x, y, sample_weight, "fit")
         batch_size = logs_utils.batch_size_or(batch_size, 32)
         verbose = logs_utils.verbosity(verbose)
         val = None
-        if validation_data is not None:
+        if validation_data is not None and is_batched_data(validation_data):
+            val = self._batched_iterator(validation_data, None, None, "fit_val", validation_steps)
+        elif validation_data is not None:
             val = logs_utils.unpack_validation(validation_data)
         elif validation_split:
             (x, y, sample_weight), val = data_utils.split_validation(
                 x, y, sample_weight, validation_split
             )
-        if val is not None:
+        if val is not None and not isinstance(val, EpochIterator):
             # Checked once here; each epoch's validation reuses the iterator.
             val = EpochIterator(
                 *self._prepare(*val, "fit"),
                 batch_size=logs_utils.batch_size_or(validation_batch_size, batch_size),
                 steps_per_epoch=validation_steps,
             )
-        if class_weight is not None:
-            sample_weight = _with_class_weight(y, sample_weight, class_weight)
-        iterator = EpochIterator(x, y, sample_weight, batch_size, steps_per_epoch, shuffle)
-        if iterator.adapter.num_samples == 0:
-            raise ValueError("fit() received no samples (x has length 0).")
-        self._check_first_sample(x, y)
+        if not batched:
+            if class_weight is not None:
+                sample_weight = _with_class_weight(y, sample_weight, class_weight)
+            iterator = EpochIterator(x, y, sample_weight, batch_size, steps_per_epoch, shuffle)
+            if iterator.adapter.num_samples == 0:
+                raise ValueError("fit() received no samples (x has length 0).")
+            self._check_first_sample(x, y)
         _settings.keep_freed_memory()
         history = History()
         callback_list = self._callbacks(
@@ -194,6 +236,10 @@ class Trainer(StepMixin):
                 logs = self._run_epoch(iterator, callback_list, "train")
             finally:
                 self._epoch_variables = None
+            if iterator.ran_out:  # a generator ran out of batches: stop, as Keras
+                self.stop_training = True
+                if not logs:
+                    break
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._run_test(val, callback_list)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -214,12 +260,13 @@ class Trainer(StepMixin):
         begin = getattr(callbacks, f"on_{kind}_batch_begin")
         end = getattr(callbacks, f"on_{kind}_batch_end")
         logs: dict[str, Any] = {}
-        for step, data in iterator.enumerate_epoch():
-            begin(step)
-            logs = logs_utils.logs_to_python(step_function(data), name)
-            end(step, logs)
-            if kind == "train" and self.stop_training:
-                break
+        with iterator.enumerate_epoch() as epoch:
+            for step, data in epoch:
+                begin(step)
+                logs = logs_utils.logs_to_python(step_function(data), name)
+                end(step, logs)
+                if kind == "train" and self.stop_training:
+                    break
         return dict(logs)
 
     def _run_test(self, iterator: EpochIterator, callbacks: CallbackList) -> dict[str, Any]:
@@ -255,12 +302,15 @@ class Trainer(StepMixin):
         return_dict: bool = False,
     ) -> Any:
         """The loss (and metrics) on the given data: a scalar, a list, or a dict."""
-        x, y, sample_weight = self._prepare(x, y, sample_weight, "evaluate")
-        iterator = EpochIterator(
-            x, y, sample_weight, logs_utils.batch_size_or(batch_size, 32), steps
-        )
-        if iterator.adapter.num_samples == 0:
-            raise ValueError("evaluate() received no samples (x has length 0).")
+        if is_batched_data(x):
+            iterator = self._batched_iterator(x, y, sample_weight, "evaluate", steps)
+        else:
+            x, y, sample_weight = self._prepare(x, y, sample_weight, "evaluate")
+            iterator = EpochIterator(
+                x, y, sample_weight, logs_utils.batch_size_or(batch_size, 32), steps
+            )
+            if iterator.adapter.num_samples == 0:
+                raise ValueError("evaluate() received no samples (x has length 0).")
         verbose = logs_utils.verbosity(verbose)
         callback_list = self._callbacks(
             callbacks, None, verbose, epochs=1, steps=iterator.num_batches
@@ -277,22 +327,29 @@ class Trainer(StepMixin):
         callbacks: list[Callback] | None = None,
     ) -> Any:
         """Model outputs for ``x`` as ndarrays, computed in batches without gradients."""
-        x = data_utils.to_arrays(x, "x")
-        batch_size = logs_utils.batch_size_or(batch_size, 32)
-        iterator = EpochIterator(x, batch_size=batch_size, steps_per_epoch=steps)
+        batched = is_batched_data(x)
+        if batched:
+            iterator = self._batched_iterator(x, None, None, "predict", steps)
+        else:
+            x = data_utils.to_arrays(x, "x")
+            batch_size = logs_utils.batch_size_or(batch_size, 32)
+            iterator = EpochIterator(x, batch_size=batch_size, steps_per_epoch=steps)
         verbose = logs_utils.verbosity(verbose)
         callback_list = self._callbacks(
             callbacks, None, verbose, epochs=1, steps=iterator.num_batches
         )
         callback_list.on_predict_begin({})
         outputs: list = []
-        for step, data in iterator.enumerate_epoch():
-            callback_list.on_predict_batch_begin(step)
-            batch_outputs = logs_utils.to_numpy(self.predict_step(data))
-            outputs.append(batch_outputs)
-            # As Keras: the batch's predictions, under "outputs".
-            callback_list.on_predict_batch_end(step, {"outputs": batch_outputs})
+        with iterator.enumerate_epoch() as epoch:
+            for step, data in epoch:
+                callback_list.on_predict_batch_begin(step)
+                batch_outputs = logs_utils.to_numpy(self.predict_step(data))
+                outputs.append(batch_outputs)
+                # As Keras: the batch's predictions, under "outputs".
+                callback_list.on_predict_batch_end(step, {"outputs": batch_outputs})
         callback_list.on_predict_end({})
+        if not outputs and batched:
+            raise ValueError(f"predict() received no batches from {type(x).__name__}.")
         if not outputs:  # no samples: the outputs' shapes from an empty batch
             return logs_utils.to_numpy(self.predict_step((x,)))
         return logs_utils.concatenate(outputs)

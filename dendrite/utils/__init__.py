@@ -1,10 +1,16 @@
-"""Keras' utilities: seeding, label encoding, sequence padding, session reset, and the
+"""Keras' utilities: seeding, label encoding, sequence padding, session reset, the
 serialization names Keras 3 also exports here (``register_keras_serializable``,
-``serialize_keras_object``, ``custom_object_scope`` ...)."""
+``serialize_keras_object``, ``custom_object_scope`` ...), and the input pipeline:
+``PyDataset``, ``image_dataset_from_directory`` and its text, audio and time-series
+siblings, ``split_dataset``, and the image helpers (``load_img`` ...).
+
+The ``*_dataset_from_directory`` functions return a ``FileDataset`` (a ``PyDataset``),
+not a ``tf.data.Dataset``: see ``dendrite.utils.dataset_utils``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence as _Sequence
 from typing import Any
 
 import numpy as np
@@ -71,7 +77,7 @@ def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
 
 
 def pad_sequences(
-    sequences: Sequence[Any],
+    sequences: _Sequence[Any],
     maxlen: int | None = None,
     dtype: Any = "int32",
     padding: str = "pre",
@@ -145,3 +151,23 @@ def unpack_x_y_sample_weight(data: Any) -> tuple:
         f"Data is expected to be in format `x`, `(x,)`, `(x, y)`, or `(x, y, sample_weight)`, "
         f"found: {data}"
     )
+
+
+# The input pipeline (imported last: these modules use the names above).
+from dendrite.utils.py_dataset import PyDataset  # noqa: E402, F401
+
+Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as an alias of PyDataset
+
+from dendrite.utils.audio_dataset_utils import audio_dataset_from_directory  # noqa: E402, F401
+from dendrite.utils.dataset_utils import FileDataset, split_dataset  # noqa: E402, F401
+from dendrite.utils.image_dataset_utils import image_dataset_from_directory  # noqa: E402, F401
+from dendrite.utils.image_utils import (  # noqa: E402, F401
+    array_to_img,
+    img_to_array,
+    load_img,
+    save_img,
+)
+from dendrite.utils.text_dataset_utils import text_dataset_from_directory  # noqa: E402, F401
+from dendrite.utils.timeseries_dataset_utils import (  # noqa: E402, F401
+    timeseries_dataset_from_array,
+)

@@ -1,0 +1,180 @@
+"""``keras.utils.audio_dataset_from_directory``: a folder of WAV files as a dataset.
+
+WAV files are read with the standard library's ``wave`` module (PCM, 8 to 32 bits), as
+float32 in [-1, 1] of shape ``(time, channels)``. Returns a ``FileDataset`` (a
+``PyDataset``) of ``(audio, labels)`` batches, each batch padded with zeros to its longest
+clip, or cut / padded to ``output_sequence_length``. There is no resampling: with
+``sampling_rate`` set, a file recorded at another rate is an error naming it.
+"""
+
+from __future__ import annotations
+
+import wave
+from typing import Any
+
+import numpy as np
+
+from dendrite.utils import dataset_utils
+
+__all__ = ["audio_dataset_from_directory", "read_wav"]
+
+ALLOWED_FORMATS = (".wav",)
+
+
+def read_wav(path: str) -> tuple[np.ndarray, int]:
+    """``(samples, rate)``: float32 ``(time, channels)`` in [-1, 1] from a PCM WAV file."""
+    try:
+        with wave.open(path, "rb") as f:
+            channels, width, rate = f.getnchannels(), f.getsampwidth(), f.getframerate()
+            frames = f.getnframes()
+            raw = f.readframes(frames)
+    except (OSError, EOFError, wave.Error) as error:
+        raise ValueError(f"Cannot read the WAV file {path}: {error}") from None
+    if len(raw) != frames * channels * width:
+        raise ValueError(
+            f"Cannot read the WAV file {path}: truncated ({len(raw)} bytes of audio, "
+            f"{frames * channels * width} declared)"
+        )
+    if width == 1:
+        audio = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 2:
+        audio = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+    elif width == 3:
+        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+        value = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        value = np.where(value >= 1 << 23, value - (1 << 24), value)
+        audio = value.astype(np.float32) / float(1 << 23)
+    elif width == 4:
+        audio = np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
+    else:
+        raise ValueError(f"Cannot read the WAV file {path}: {width * 8}-bit samples")
+    return audio.reshape(-1, channels), rate
+
+
+class AudioLoader:
+    """Reads WAV files into one zero-padded float32 batch (picklable for process workers)."""
+
+    def __init__(self, sampling_rate: int | None, output_sequence_length: int | None) -> None:
+        self.sampling_rate = sampling_rate
+        self.length = output_sequence_length
+
+    def __call__(self, paths: list[str]) -> np.ndarray:
+        clips = []
+        for path in paths:
+            audio, rate = read_wav(path)
+            if self.sampling_rate is not None and rate != self.sampling_rate:
+                raise ValueError(
+                    f"{path} is sampled at {rate} Hz, not sampling_rate={self.sampling_rate}: "
+                    f"dendrite does not resample audio."
+                )
+            if self.length is not None:
+                audio = audio[: self.length]
+            clips.append(audio)
+        channels = {clip.shape[1] for clip in clips}
+        if len(channels) > 1:
+            raise ValueError(
+                f"The WAV files of one batch have different channel counts {sorted(channels)} "
+                f"(first: {paths[0]})."
+            )
+        length = self.length or max(len(clip) for clip in clips)
+        batch = np.zeros((len(clips), length, channels.pop()), dtype=np.float32)
+        for i, clip in enumerate(clips):
+            batch[i, : len(clip)] = clip
+        return batch
+
+
+def audio_dataset_from_directory(
+    directory: Any,
+    labels: Any = "inferred",
+    label_mode: str | None = "int",
+    class_names: list[str] | None = None,
+    batch_size: int | None = 32,
+    sampling_rate: int | None = None,
+    output_sequence_length: int | None = None,
+    ragged: bool = False,
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_split: float | None = None,
+    subset: str | None = None,
+    follow_links: bool = False,
+    verbose: bool = True,
+) -> Any:
+    """A dataset of the WAV files under ``directory`` (Keras 3's arguments).
+
+    Returns:
+        A ``FileDataset`` of ``(audio, labels)`` batches, audio float32 ``(batch, time,
+        channels)``; with ``subset="both"``, a list of two.
+    """
+    if labels not in ("inferred", None):
+        if not isinstance(labels, (list, tuple)):
+            raise ValueError(
+                "The `labels` argument should be a list/tuple of integer labels, of the same "
+                "size as the number of audio files in the target directory. If you wish to "
+                "infer the labels from the subdirectory names in the target directory, pass "
+                '`labels="inferred"`. If you wish to get a dataset that only contains audio '
+                f"samples (no labels), pass `labels=None`. Received: labels={labels}"
+            )
+        if class_names:
+            raise ValueError(
+                'You can only pass `class_names` if `labels="inferred"`. '
+                f"Received: labels={labels}, and class_names={class_names}"
+            )
+    if label_mode not in {"int", "categorical", "binary", None}:
+        raise ValueError(
+            '`label_mode` argument must be one of "int", "categorical", "binary", '
+            f"or None. Received: label_mode={label_mode}"
+        )
+    if ragged and output_sequence_length is not None:
+        raise ValueError("Cannot set both `ragged` and `output_sequence_length`")
+    if ragged:
+        raise ValueError("dendrite has no ragged tensors: leave ragged=False (batches are padded).")
+    if sampling_rate is not None and (not isinstance(sampling_rate, int) or sampling_rate <= 0):
+        raise ValueError(
+            f"`sampling_rate` should be a positive integer. Received: sampling_rate={sampling_rate}"
+        )
+    if labels is None or label_mode is None:
+        labels = None
+        label_mode = None
+    dataset_utils.check_validation_split_arg(validation_split, subset, shuffle, seed)
+    if seed is None:
+        seed = np.random.randint(1_000_000)
+    paths, found, class_names = dataset_utils.index_directory(
+        directory,
+        labels,
+        formats=ALLOWED_FORMATS,
+        class_names=class_names,
+        shuffle=shuffle,
+        seed=seed,
+        follow_links=follow_links,
+        verbose=verbose,
+    )
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError(
+            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
+            f"Received: class_names={class_names}"
+        )
+    encoded = dataset_utils.labels_to_array(found, label_mode, len(class_names))
+    loader = AudioLoader(sampling_rate, output_sequence_length)
+
+    def make(subset_name: str | None, is_training: bool) -> dataset_utils.FileDataset:
+        part_paths, part_labels = dataset_utils.get_training_or_validation_split(
+            paths, encoded, validation_split, subset_name, verbose
+        )
+        if not part_paths:
+            raise ValueError(
+                f"No audio files found in directory {directory}. "
+                f"Allowed format(s): {ALLOWED_FORMATS}"
+            )
+        return dataset_utils.FileDataset(
+            part_paths,
+            loader,
+            part_labels,
+            batch_size=batch_size,
+            shuffle=shuffle and is_training,
+            seed=seed,
+            class_names=class_names,
+        )
+
+    if subset == "both":
+        return [make("training", True), make("validation", False)]
+    return make(subset, True)

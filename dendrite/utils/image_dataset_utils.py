@@ -1,0 +1,225 @@
+"""``keras.utils.image_dataset_from_directory``: a folder of images as a dataset.
+
+Returns a ``FileDataset`` (see ``dendrite.utils.dataset_utils``): a ``PyDataset`` whose
+batches ``(images, labels)`` are decoded with Pillow when ``fit`` asks for them, in
+background threads. Images are float32 in 0..255, ``(batch, height, width, channels)``
+(or channels first, per ``data_format``); labels are encoded per ``label_mode``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dendrite import _settings
+from dendrite.utils import dataset_utils, image_utils
+
+__all__ = ["ALLOWLIST_FORMATS", "image_dataset_from_directory", "load_images"]
+
+ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+INTERPOLATIONS = (
+    "bilinear",
+    "nearest",
+    "bicubic",
+    "area",
+    "lanczos3",
+    "lanczos5",
+    "gaussian",
+    "mitchellcubic",
+)
+
+
+class ImageLoader:
+    """Reads a list of image files into one float32 batch (a picklable callable, so
+    process workers can use it too)."""
+
+    def __init__(
+        self,
+        image_size: tuple[int, int] | None,
+        num_channels: int,
+        interpolation: str,
+        crop_to_aspect_ratio: bool,
+        pad_to_aspect_ratio: bool,
+        data_format: str,
+    ) -> None:
+        self.image_size = image_size
+        self.color_mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[num_channels]
+        self.interpolation = interpolation
+        self.crop = crop_to_aspect_ratio
+        self.pad = pad_to_aspect_ratio
+        self.data_format = data_format
+
+    def load_one(self, path: str) -> np.ndarray:
+        image = image_utils.pil_image()
+        img = image_utils.load_img(path, color_mode=self.color_mode)
+        if self.image_size is not None:
+            height, width = self.image_size
+            if img.size != (width, height):
+                if self.crop:
+                    img = img.crop(image_utils._crop_box(img.size, (height, width)))
+                elif self.pad:
+                    canvas_w, canvas_h, left, top = image_utils.pad_box(img.size, (height, width))
+                    canvas = image.new(img.mode, (canvas_w, canvas_h))
+                    canvas.paste(img, (left, top))
+                    img = canvas
+                img = img.resize((width, height), image_utils.resampling(self.interpolation))
+        array = np.asarray(img, dtype="float32")
+        if array.ndim == 2:
+            array = array[:, :, None]
+        return array
+
+    def __call__(self, paths: list[str]) -> np.ndarray:
+        arrays = [self.load_one(path) for path in paths]
+        shape = arrays[0].shape
+        for path, array in zip(paths, arrays):
+            if array.shape != shape:
+                raise ValueError(
+                    f"{path} is {array.shape[1]}x{array.shape[0]} pixels but "
+                    f"{paths[0]} is {shape[1]}x{shape[0]}: images of one batch must have "
+                    f"one size; pass image_size=(height, width) to resize them."
+                )
+        batch = np.stack(arrays)
+        if self.data_format == "channels_first":
+            batch = batch.transpose(0, 3, 1, 2)
+        return batch
+
+
+def load_images(paths: list[str], image_size: tuple[int, int] | None = None, **kw: Any):
+    """Decode ``paths`` into one float32 batch (rgb, bilinear): a helper for scripts."""
+    loader = ImageLoader(image_size, kw.get("num_channels", 3), "bilinear", False, False, "")
+    return loader(paths)
+
+
+def image_dataset_from_directory(
+    directory: Any,
+    labels: Any = "inferred",
+    label_mode: str | None = "int",
+    class_names: list[str] | None = None,
+    color_mode: str = "rgb",
+    batch_size: int | None = 32,
+    image_size: Any = (256, 256),
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_split: float | None = None,
+    subset: str | None = None,
+    interpolation: str = "bilinear",
+    follow_links: bool = False,
+    crop_to_aspect_ratio: bool = False,
+    pad_to_aspect_ratio: bool = False,
+    data_format: str | None = None,
+    verbose: bool = True,
+) -> Any:
+    """A dataset of the images under ``directory`` (PNG, JPEG, BMP, GIF: the first frame).
+
+    Keras 3's arguments and defaults; see its documentation. With ``labels="inferred"``
+    each sub-folder is a class. ``image_size=None`` (a dendrite extension) keeps each image's
+    own size: every image of a batch must then have the same size, else a ValueError names
+    the two files.
+
+    Returns:
+        A ``FileDataset`` (a ``keras.utils.PyDataset``) that ``fit``, ``evaluate`` and
+        ``predict`` accept; iterating over it gives ``(images, labels)`` batches (images
+        alone when ``label_mode`` or ``labels`` is None). ``class_names`` and
+        ``file_paths`` are attributes. With ``subset="both"``, a list of two datasets
+        (training, validation). It reads the files with ``workers=2`` background threads;
+        set ``dataset.workers`` to change that.
+    """
+    if labels not in ("inferred", None):
+        if not isinstance(labels, (list, tuple)):
+            raise ValueError(
+                "`labels` argument should be a list/tuple of integer labels, of the same "
+                "size as the number of image files in the target directory. If you wish to "
+                "infer the labels from the subdirectory names in the target directory, pass "
+                '`labels="inferred"`. If you wish to get a dataset that only contains images '
+                f"(no labels), pass `labels=None`. Received: labels={labels}"
+            )
+        if class_names:
+            raise ValueError(
+                'You can only pass `class_names` if `labels="inferred"`. '
+                f"Received: labels={labels}, and class_names={class_names}"
+            )
+    if label_mode not in {"int", "categorical", "binary", None}:
+        raise ValueError(
+            '`label_mode` argument must be one of "int", "categorical", "binary", '
+            f"or None. Received: label_mode={label_mode}"
+        )
+    if labels is None or label_mode is None:
+        labels = None
+        label_mode = None
+    channels = {"rgb": 3, "rgba": 4, "grayscale": 1}
+    if color_mode not in channels:
+        raise ValueError(
+            '`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
+            f"Received: color_mode={color_mode}"
+        )
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    elif image_size is not None and (
+        not isinstance(image_size, (list, tuple)) or not len(image_size) == 2
+    ):
+        raise ValueError(
+            "Invalid `image_size` value. Expected a tuple of 2 integers. "
+            f"Received: image_size={image_size}"
+        )
+    interpolation = interpolation.lower()
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"Argument `interpolation` should be one of {INTERPOLATIONS}. "
+            f"Received: interpolation={interpolation}"
+        )
+    dataset_utils.check_validation_split_arg(validation_split, subset, shuffle, seed)
+    data_format = data_format or _settings.image_data_format()
+    image_utils.pil_image()  # fail now, not in a worker, when Pillow is missing
+    if seed is None:
+        seed = np.random.randint(1_000_000)
+    paths, found_labels, class_names = dataset_utils.index_directory(
+        directory,
+        labels,
+        formats=ALLOWLIST_FORMATS,
+        class_names=class_names,
+        shuffle=shuffle,
+        seed=seed,
+        follow_links=follow_links,
+        verbose=verbose,
+    )
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError(
+            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
+            f"Received: class_names={class_names}"
+        )
+    loader = ImageLoader(
+        None if image_size is None else (int(image_size[0]), int(image_size[1])),
+        channels[color_mode],
+        interpolation,
+        crop_to_aspect_ratio,
+        pad_to_aspect_ratio,
+        data_format,
+    )
+    encoded = dataset_utils.labels_to_array(found_labels, label_mode, len(class_names))
+
+    def make(subset_name: str | None, is_training: bool) -> dataset_utils.FileDataset:
+        part_paths, part_labels = dataset_utils.get_training_or_validation_split(
+            paths, encoded, validation_split, subset_name, verbose
+        )
+        if not part_paths:
+            which = {"training": "training ", "validation": "validation "}.get(
+                subset_name if subset == "both" else "", ""
+            )
+            raise ValueError(
+                f"No {which}images found in directory {directory}. "
+                f"Allowed formats: {ALLOWLIST_FORMATS}"
+            )
+        return dataset_utils.FileDataset(
+            part_paths,
+            loader,
+            part_labels,
+            batch_size=batch_size,
+            shuffle=shuffle and is_training,
+            seed=seed,
+            class_names=class_names,
+        )
+
+    if subset == "both":
+        return [make("training", True), make("validation", False)]
+    return make(subset, True)
