@@ -65,9 +65,9 @@ class FileDataset(PyDataset):
         self.shuffle = shuffle
         self.class_names = class_names
         self._rng = np.random.default_rng(seed)
+        # The first epoch follows file_paths (already shuffled with the seed); each later
+        # one draws a new order.
         self._order = np.arange(len(self.file_paths))
-        if shuffle:
-            self._order = self._rng.permutation(len(self.file_paths))
 
     def __len__(self) -> int:
         if self.batch_size is None:

@@ -103,12 +103,7 @@ def timeseries_dataset_from_array(
             )
     data = np.asarray(data)
     if targets is not None:
-        targets = np.asarray(targets)
-        if len(targets) != len(data):
-            raise ValueError(
-                "Expected `targets` to have the same length as `data` ("
-                f"{len(data)}), got {len(targets)}."
-            )
+        targets = np.asarray(targets)  # may be shorter: windows stop at its end
     start_index = start_index or 0
     end_index = len(data) if end_index is None else end_index
     last = end_index - (sequence_length - 1) * sampling_rate
