@@ -9,6 +9,17 @@ from dendrite import losses, ops
 from dendrite.core import Tensor
 from dendrite.testing import gradcheck
 
+
+@pytest.fixture
+def floatx64():
+    """Loss classes cast arrays to floatx (Keras); value checks against float64 references
+    run with floatx float64."""
+    from dendrite import config
+
+    config.set_floatx("float64")
+    yield
+    config.set_floatx("float32")
+
 RNG = np.random.default_rng(7)
 EPS = 1e-7
 SHAPES = [(6,), (5, 3), (2, 4, 3)]
@@ -99,7 +110,7 @@ def test_loss_function_gradients(name):
     gradcheck(lambda t: fn(y, t), p, name=name)
 
 
-def test_loss_classes_match_functions():
+def test_loss_classes_match_functions(floatx64):
     pairs = [
         (losses.MeanSquaredError(), losses.mean_squared_error),
         (losses.MeanAbsoluteError(), losses.mean_absolute_error),
@@ -154,7 +165,7 @@ def _per_sample_mse(y, p):
 
 
 @pytest.mark.parametrize("shape", [(6, 3), (4, 5, 2)])
-def test_reductions(shape):
+def test_reductions(shape, floatx64):
     y, p = RNG.standard_normal(shape), RNG.standard_normal(shape)
     per = _per_sample_mse(y, p)
     w = RNG.random(shape[0])
@@ -207,8 +218,9 @@ def test_y_true_conversions_and_dtypes():
         out = losses.MeanSquaredError()(y_true, p32)
         assert out.dtype == np.float32
         np.testing.assert_allclose(out.data, ref, rtol=1e-6)
-    out = losses.MeanSquaredError()(y, p32.astype(np.float64))
-    assert out.dtype == np.float64
+    # Keras casts arrays to floatx; a float64 Tensor keeps its dtype (float64 models).
+    assert losses.MeanSquaredError()(y, p32.astype(np.float64)).dtype == np.float32
+    assert losses.MeanSquaredError()(y, Tensor(p32.astype(np.float64))).dtype == np.float64
     assert losses.MeanSquaredError(dtype="float64")(y, p32).dtype == np.float64
     # a list of Python floats as y_pred becomes floatx
     assert losses.mean_squared_error([1.0, 2.0], [1.5, 2.5]).dtype == np.float32
@@ -250,7 +262,7 @@ def custom_loss(y_true, y_pred):
     return ops.mean(ops.abs(y_true - y_pred) ** 3, axis=-1)
 
 
-def test_custom_function_loss():
+def test_custom_function_loss(floatx64):
     assert losses.get(custom_loss) is custom_loss
     wrapped = losses.LossFunctionWrapper(custom_loss)
     assert wrapped.name == "custom_loss"
@@ -259,7 +271,7 @@ def test_custom_function_loss():
     gradcheck(lambda t: wrapped(y, t), p, name="custom")
 
 
-def test_custom_loss_subclass():
+def test_custom_loss_subclass(floatx64):
     class Scaled(losses.Loss):
         def __init__(self, scale=2.0, **kwargs):
             super().__init__(**kwargs)

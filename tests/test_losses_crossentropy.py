@@ -10,6 +10,17 @@ from dendrite import losses, ops
 from dendrite.core import Tensor, no_grad
 from dendrite.testing import gradcheck
 
+
+@pytest.fixture(autouse=True)
+def floatx64():
+    """Loss classes cast arrays to floatx (Keras); these value checks compare with float64
+    references, so they run with floatx float64."""
+    from dendrite import config
+
+    config.set_floatx("float64")
+    yield
+    config.set_floatx("float32")
+
 RNG = np.random.default_rng(11)
 EPS = 1e-7
 

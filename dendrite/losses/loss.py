@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import ops, registry
+from dendrite import _settings, ops, registry
 from dendrite.core import Tensor, as_array
 from dendrite.ops.creation import as_float_tensor
 from dendrite.registry import register
@@ -127,8 +127,9 @@ class Loss:
         name: the loss's name (default: the snake-cased class name).
         reduction: "sum_over_batch_size" (default), "sum", "mean",
             "mean_with_sample_weight", "none" or None (see the module docstring).
-        dtype: compute dtype; by default ``y_pred``'s own float dtype (float32 stays
-            float32, float64 stays float64).
+        dtype: compute dtype; by default ``floatx()`` for arrays (as Keras casts them) and a
+            Tensor's own float dtype (a float64 model, or a float64 gradient check, stays
+            float64).
     """
 
     #: whether ``y_true`` holds integer class labels (left integer, not cast to float)
@@ -146,7 +147,10 @@ class Loss:
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         in_mask = getattr(y_pred, "_keras_mask", None)  # from a masking layer (Keras)
-        y_pred = as_float_tensor(y_pred, self.dtype)
+        dtype = self.dtype
+        if dtype is None and not isinstance(y_pred, Tensor):
+            dtype = np.dtype(_settings.floatx())  # arrays: Keras' floatx, as Keras casts
+        y_pred = as_float_tensor(y_pred, dtype)
         if not self.integer_targets:
             y_true = targets_like(y_true, y_pred)
         values = self.call(y_true, y_pred)

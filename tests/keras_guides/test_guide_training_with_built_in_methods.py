@@ -130,9 +130,6 @@ def test_loss_value_converts_with_numpy_asarray():
     np.testing.assert_allclose(np.asarray(value), 1.0, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a Loss called on float64 arrays returns float64; Keras casts to floatx"
-)
 def test_loss_value_is_floatx():
     value = CustomMSE(regularization_factor=0.0)(np.zeros((2, 3)), np.ones((2, 3)))
     assert str(value.dtype).endswith("float32")
