@@ -7,6 +7,7 @@
     dendrite evaluate MODEL [--dataset ...|--data FILE.npz] [--split test|train]
     dendrite predict MODEL [--dataset ...|--data FILE.npz|--input X.npy]
                    [--output predictions.npy|.csv] [--classes]
+    dendrite export MODEL --format onnx --output MODEL.onnx [--opset N]
 
 ``train`` prints the test accuracy and writes into DIR the model (``model.dendrite``), its
 weights (``model.weights.safetensors``), the history (``history.json``) and the training
@@ -108,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--classes", action="store_true", help="write the arg-max class, not scores"
             )
+    export = commands.add_parser("export", help="write a saved model as ONNX (ONNX Runtime)")
+    export.add_argument("model", help="a model file saved by dendrite (.dendrite/.keras)")
+    export.add_argument("--format", choices=("onnx",), default="onnx")
+    export.add_argument("--output", type=non_empty, required=True, help="the .onnx file")
+    export.add_argument("--opset", type=positive_int, default=None, help="ONNX opset version")
+    export.add_argument("--debug", **debug)
     return parser
 
 
@@ -359,7 +366,27 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict}
+# --- export ---------------------------------------------------------------------------------
+def export(args: argparse.Namespace) -> int:
+    """Write the saved model as ONNX; nothing is written when a layer cannot be exported."""
+    output = Path(args.output)
+    if output.is_dir():
+        raise CliError(f"--output {output} is a directory, not a file name")
+    if output.parent.exists() and not output.parent.is_dir():
+        raise CliError(f"--output {output}: {output.parent} is a file, not a directory")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise CliError(
+            "exporting to ONNX needs the onnx package: pip install 'dendrite[onnx]'"
+        ) from None
+    model = _load(args.model)
+    model.export(output, format=args.format, opset_version=args.opset)
+    print(f"Wrote {args.format.upper()} model '{model.name}' to {output}")
+    return 0
+
+
+COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "export": export}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,16 @@ from typing import Any
 CONVERTERS: dict[type, Callable[..., Any]] = {}
 
 #: Registered layers that are never exported, with the reason (printed by the tests).
-NOT_EXPORTABLE: dict[str, str] = {}
+NOT_EXPORTABLE: dict[str, str] = {
+    "TextVectorization": "it maps strings to token ids through a Python vocabulary; export "
+    "the model from its integer ids (the layers after it) and tokenize before ONNX Runtime.",
+    "SimpleRNNCell": "a cell is exported inside the RNN layer that runs it, not alone.",
+    "LSTMCell": "a cell is exported inside the RNN layer that runs it, not alone.",
+    "GRUCell": "a cell is exported inside the RNN layer that runs it, not alone.",
+}
+
+#: Registered classes that are whole models: exported as graphs of their layers.
+MODEL_CLASSES = ("Functional", "Sequential")
 
 
 def converts(*classes: type) -> Callable:

@@ -119,6 +119,29 @@ class Model(Trainer, Layer):
         """Load weights saved by ``save_weights`` (or a whole-model file's weights)."""
         saving.load_weights(self, filepath, **kwargs)
 
+    def export(
+        self,
+        filepath: Any,
+        format: str = "onnx",
+        input_signature: Any = None,
+        opset_version: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Write the model for serving as ``format`` (only "onnx", Keras 3's signature): the
+        batch axis dynamic, inputs and outputs named as the model's, the file written
+        atomically and only once every layer has converted. Needs ``pip install
+        'dendrite[onnx]'``; see ``dendrite.export``."""
+        from dendrite.export import export_model
+
+        export_model(
+            self,
+            filepath,
+            format=format,
+            input_signature=input_signature,
+            opset_version=opset_version,
+            **kwargs,
+        )
+
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as a JSON string (``models.model_from_json`` rebuilds it)."""
         return saving.model_to_json(self, **kwargs)
