@@ -10,11 +10,14 @@ Each step's loss is smoothed by a bias-corrected exponential moving average,
 
     m_k = beta m_{k-1} + (1 - beta) L_k,      S_k = m_k / (1 - beta^(k+1)),
 
-and the sweep stops once the smoothed loss exceeds ``diverge`` times its best value (or is
-not finite): past that point the rate is too large to train. The suggested rate is the one
-where the smoothed loss falls fastest against ``log(lr)`` (the steepest negative slope of
-``S`` by ``log10(lr)``, looked for before the curve's minimum, its ends trimmed): large
-enough to make progress, small enough to be stable. ``min_loss_rate / 10`` is the other
+and the sweep stops once ``S`` exceeds ``diverge`` times its best value (or is not
+finite): past that point the rate is too large to train. The moving average lags behind
+the rates (with ``beta = 0.98`` by some 50 steps), so the curve returned and read for the
+suggestion is a *centred* moving average of the raw losses (``window`` steps, shrinking at
+the ends), which has no lag. The suggested rate is the one where that curve falls fastest
+against ``log(lr)`` (the steepest negative slope by ``log10(lr)``, looked for before the
+curve's minimum, its first tenth trimmed): large enough to make progress, small enough
+to be stable. ``min_loss_rate`` (the rate of the lowest point, divided by 10) is the other
 common rule and is reported too.
 
 The run uses a fresh optimizer of the compiled one's class and configuration; the model's
@@ -77,6 +80,16 @@ class LRFinderResult:
         return figure
 
 
+def centred_average(values: np.ndarray, window: int) -> np.ndarray:
+    """The mean of each point's ``window`` neighbours (fewer at the ends): no lag."""
+    values = np.asarray(values, dtype=np.float64)
+    half = max(window, 1) // 2
+    kernel = np.ones(2 * half + 1)
+    sums = np.convolve(values, kernel, mode="same")
+    counts = np.convolve(np.ones_like(values), kernel, mode="same")
+    return sums / counts
+
+
 def suggest(rates: np.ndarray, losses: np.ndarray, trim: float = 0.1) -> tuple[float, float]:
     """``(steepest-descent rate, min-loss rate / 10)`` from a smoothed curve."""
     rates, losses = np.asarray(rates, float), np.asarray(losses, float)
@@ -106,6 +119,7 @@ def find_learning_rate(
     diverge: float = 4.0,
     seed: int | None = 0,
     sample_weight: Any = None,
+    window: int | None = None,
 ) -> LRFinderResult:
     """Run the range test on a compiled ``model`` and return its curve and suggestion.
 
@@ -114,7 +128,8 @@ def find_learning_rate(
             pass, cycling if ``steps`` batches need more than one.
         start, end: the first and the largest rate tried.
         steps: the number of training steps (rates) of the sweep.
-        beta: the smoothing of the loss (0: none).
+        beta: the moving average's weight, for detecting divergence (0: none).
+        window: the centred average's width in steps (default: a tenth of ``steps``).
         diverge: stop when the smoothed loss exceeds this multiple of its best.
         seed: the shuffling's seed (None: unseeded).
     """
@@ -136,7 +151,7 @@ def find_learning_rate(
     saved_optimizer = model.optimizer
     saved_stop = getattr(model, "stop_training", False)
     sweep = type(saved_optimizer).from_config(saved_optimizer.get_config())
-    raw, smooth, average, best, diverged = [], [], 0.0, np.inf, False
+    raw, average, best, diverged = [], 0.0, np.inf, False
     try:
         model.optimizer = sweep
         for k, rate in enumerate(rates):
@@ -152,7 +167,6 @@ def find_learning_rate(
             average = beta * average + (1 - beta) * loss
             smoothed = average / (1 - beta ** (k + 1))
             raw.append(loss)
-            smooth.append(smoothed)
             if not np.isfinite(smoothed) or (k > 0 and smoothed > diverge * best):
                 diverged = True
                 break
@@ -166,10 +180,12 @@ def find_learning_rate(
     done = len(raw)
     curve_rates = rates[:done]
     keep = done - 1 if diverged and done > 3 else done  # the diverged point is past the curve
-    suggestion, min_rate = suggest(curve_rates[:keep], np.asarray(smooth[:keep]))
+    curve = centred_average(np.asarray(raw[:keep]), window or max(3, steps // 10))
+    curve = np.concatenate([curve, np.asarray(raw[keep:], dtype=np.float64)])
+    suggestion, min_rate = suggest(curve_rates[:keep], curve[:keep])
     return LRFinderResult(
         rates=curve_rates,
-        losses=np.asarray(smooth),
+        losses=curve,
         raw_losses=np.asarray(raw),
         suggestion=suggestion,
         min_loss_rate=min_rate,
