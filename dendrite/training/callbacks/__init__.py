@@ -9,6 +9,7 @@ from dendrite.training.callbacks.early_stopping import EarlyStopping
 from dendrite.training.callbacks.history import History, ProgbarLogger
 from dendrite.training.callbacks.lr import LearningRateScheduler, ReduceLROnPlateau
 from dendrite.training.callbacks.misc import LambdaCallback, PlotHistory, TerminateOnNaN
+from dendrite.training.callbacks.tensorboard import TensorBoard
 
 # backup.py and base.py are registered here rather than where they are defined.
 for _cls in (Callback, CallbackList, BackupAndRestore):
@@ -28,5 +29,6 @@ __all__ = [
     "PlotHistory",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
