@@ -116,6 +116,11 @@ class CompileLoss:
             if loss is None:
                 continue
             true = y_true if key is None else _select(y_true, key, name)
+            if true is None:
+                raise ValueError(
+                    f"The output {name or 'output'!r} has a loss ({_loss_name(loss)}) but its "
+                    f"target is None: pass its target, or compile it with loss None."
+                )
             pred = y_pred if key is None else y_pred[key]
             sw = sample_weight if key is None else _select_optional(sample_weight, key, name)
             value = loss(true, pred, sample_weight=sw)
@@ -263,3 +268,7 @@ class CompileMetrics:
     @property
     def metrics(self) -> list:
         return [metric for _, _, metric in self.entries]
+
+
+def _loss_name(loss: Any) -> str:
+    return getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__

@@ -26,7 +26,9 @@ def to_arrays(data: Any, what: str) -> Any:
         return data
     if isinstance(data, dict):
         return {k: to_arrays(v, f"{what}[{k!r}]") for k, v in data.items()}
-    if isinstance(data, (list, tuple)) and data and isinstance(data[0], (np.ndarray, Tensor)):
+    if isinstance(data, (list, tuple)) and any(
+        isinstance(v, (np.ndarray, Tensor)) for v in data
+    ):  # one array per input or output; None for an output without a loss (Keras)
         return [to_arrays(v, f"{what}[{i}]") for i, v in enumerate(data)]
     try:
         array = np.asarray(data)

@@ -385,9 +385,6 @@ def test_multi_output_dicts_and_loss_weights():
     np.testing.assert_allclose(logs["loss"], expected, rtol=1e-4)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="fit rejects None in a list of targets for an output without a loss"
-)
 def test_output_without_loss():
     model = build_image_timeseries_model(keras)
     model.compile(
