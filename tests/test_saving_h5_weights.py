@@ -29,9 +29,22 @@ def test_round_trip_is_exact(tmp_path):
     other.load_weights(path)
     for a, b in zip(model.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with h5py.File(path) as store:
-        assert store.attrs["format"] == "dendrite.weights"
-        assert store["weights/0000"].attrs["path"] == model.weights[0].path
+    with h5py.File(path) as store:  # Keras 3's layout (issue 15)
+        assert store["layers/dense/vars/0"].shape == model.weights[0].shape
+        assert store["layers/batch_normalization/vars"].attrs["name"] == model.layers[1].name
+
+
+def test_dendrite_own_h5_layout_stays_readable(tmp_path):
+    from dendrite.saving.h5_weights import save_weights_h5
+
+    model = _model()
+    model.layers[1].moving_mean.assign(RNG.standard_normal(3).astype("float32"))
+    path = tmp_path / "old.weights.h5"
+    save_weights_h5(model, str(path))
+    other = _model()
+    other.load_weights(path)
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_model_checkpoint_with_keras_3_weights_suffix(tmp_path):

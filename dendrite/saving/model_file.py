@@ -1,6 +1,7 @@
 """``save_model`` / ``load_model``: a whole model in one zip file, never pickle.
 
-The file (``.dendrite``, or ``.keras`` for Keras habits) holds:
+The ``.dendrite`` file holds (a ``.keras`` path is written in Keras 3's own format, and
+read in either: see ``keras_format``):
 
 - ``config.json``: format and dendrite versions, the architecture (Keras's
   ``class_name``/``config``/``build_config``), the compile settings, and how the optimizer
@@ -102,6 +103,11 @@ def save_model(
             f"`.keras` extension for the native model format (or use save_weights with a "
             f"`.weights.safetensors` file). Received: filepath={path}"
         )
+    if path.endswith(".keras"):
+        from dendrite.saving.keras_format.model_io import save_keras_model
+
+        save_keras_model(model, path, overwrite, include_optimizer)
+        return
     document, members = model_document(model, include_optimizer)
     write_archive(path, {CONFIG: architecture.to_json_bytes(document), **members}, overwrite)
 
@@ -164,6 +170,12 @@ def load_model(
         raise TypeError("custom_objects must be a dict of name -> class or function.")
     if not Path(path).exists():
         raise FileNotFoundError(f"No model file at {path}.")
+    if path.endswith(".keras"):
+        from dendrite.saving.keras_format import layout
+        from dendrite.saving.keras_format.model_io import load_keras_model
+
+        if layout.is_keras_zip(path):
+            return load_keras_model(path, custom_objects, compile)
     with open_model_file(path) as members:
         return load_from_members(members, path, custom_objects, compile)
 

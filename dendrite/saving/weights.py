@@ -16,7 +16,7 @@ import numpy as np
 
 from dendrite._atomic import atomic_write_bytes
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
-from dendrite.saving.h5_weights import H5_WEIGHTS_SUFFIX, load_weights_h5, save_weights_h5
+from dendrite.saving.h5_weights import H5_WEIGHTS_SUFFIX, load_weights_h5
 from dendrite.saving.regular_file import read_regular
 from dendrite.saving.safetensors_io import TensorInfo, parse_header, read_tensors, tensors_to_bytes
 
@@ -123,10 +123,12 @@ def load_into(
 
 def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
     """Write ``model.weights`` to ``filepath`` (``.weights.safetensors``, or ``.weights.h5``
-    with h5py installed), atomically."""
+    in Keras 3's layout with h5py installed), atomically."""
     path = str(filepath)
     if path.endswith(H5_WEIGHTS_SUFFIX):
-        save_weights_h5(model, path, overwrite, label=variable_label)
+        from dendrite.saving.keras_format.model_io import save_keras_weights
+
+        save_keras_weights(model, path, overwrite)
         return
     if not path.endswith(WEIGHTS_SUFFIX):
         raise ValueError(
@@ -147,6 +149,13 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None
             f"pass input_shape) before load_weights."
         )
     if path.endswith(H5_WEIGHTS_SUFFIX):
+        from dendrite.saving.keras_format import layout
+        from dendrite.saving.keras_format.model_io import load_keras_weights
+
+        payload = read_regular(path, path, WeightsLoadError)
+        if not layout.is_dendrite_h5(payload):
+            load_keras_weights(model, path, payload, skip_mismatch)
+            return
         owner = f"model '{model.name}'"
 
         def check(infos: dict) -> list:
@@ -155,6 +164,15 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None
         load_weights_h5(model.weights, path, check)
         return
     owner = f"model '{model.name}'"
+    if path.endswith(".keras"):
+        from dendrite.saving.keras_format import layout
+        from dendrite.saving.keras_format.model_io import load_keras_weights
+
+        if layout.is_keras_zip(path):
+            with layout.open_keras_zip(path) as members:
+                payload = members[layout.WEIGHTS] if layout.WEIGHTS in members else b""
+            load_keras_weights(model, path, payload, skip_mismatch)
+            return
     if path.endswith(MODEL_SUFFIXES):
         from dendrite.saving.model_file import WEIGHTS, open_model_file
 

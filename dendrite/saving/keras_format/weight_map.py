@@ -1,0 +1,196 @@
+"""Where each dendrite weight lives in Keras' HDF5 layout.
+
+Keras saves an object's own variables under ``<path>/vars/<i>`` (trainable ones first,
+in creation order) and walks into its children: a model's layers under
+``layers/<snake_case(class name)>`` (numbered ``_1``, ``_2``, ... per class, in layer
+order; a ``Sequential`` leaves its input layer out), a recurrent layer's ``cell``,
+``Bidirectional``'s ``forward_layer`` / ``backward_layer``, a wrapper's ``layer``, and
+``MultiHeadAttention``'s ``query_dense`` / ``key_dense`` / ``value_dense`` /
+``output_dense``. ``slots(model)`` lists, for every weight of a dendrite model, the
+group and index Keras uses, with the shape and dtype Keras stores.
+
+One layer stores its weights differently: Keras' ``Normalization`` keeps ``mean`` and
+``variance`` shaped like the kept axes and a ``count`` (an integer the adapt loop used);
+dendrite's statistics broadcast against the input, so they are reshaped, and ``count`` is
+written as 0 and ignored when read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from dendrite.registry.naming import snake_case
+
+
+@dataclasses.dataclass
+class Slot:
+    group: str  # ".../vars"
+    index: int
+    variable: Any  # None for a Keras-only value (Normalization's count)
+    keras_shape: tuple[int, ...]
+    keras_dtype: np.dtype
+    constant: Any = None  # the value written for a Keras-only slot
+
+    def to_keras(self) -> np.ndarray:
+        if self.variable is None:
+            return np.asarray(self.constant, dtype=self.keras_dtype)
+        return np.asarray(self.variable.data).reshape(self.keras_shape)
+
+    def from_keras(self, array: np.ndarray) -> np.ndarray:
+        return np.asarray(array).reshape(tuple(self.variable.data.shape))
+
+
+MODEL_CLASSES = ("Sequential", "Functional")
+RNN_CLASSES = ("RNN", "LSTM", "GRU", "SimpleRNN")
+MHA_PARTS = {
+    "query": "query_dense",
+    "key": "key_dense",
+    "value": "value_dense",
+    "attention_output": "output_dense",
+}
+
+
+def keras_class_name(layer: Any) -> str:
+    """The class name Keras saves ``layer`` under (an op call is Keras' op class)."""
+    # saving ranks below models: the model classes are recognised by name, not imported
+    bases = [cls.__name__ for cls in type(layer).__mro__]
+    if "Sequential" in bases:
+        return "Sequential"
+    if "Functional" in bases:
+        return "Functional"
+    if type(layer).__name__ == "OpLayer":
+        return "".join(part.capitalize() for part in str(layer.op).split("_"))
+    return type(layer).__name__
+
+
+def model_layers(model: Any) -> list[Any]:
+    """The layers Keras walks: a ``Sequential`` leaves out its input layer."""
+    layers = list(model.layers)
+    if keras_class_name(model) == "Sequential":
+        layers = [layer for layer in layers if type(layer).__name__ != "InputLayer"]
+    return layers
+
+
+def slots(model: Any) -> tuple[list[Slot], dict[str, str]]:
+    """(every weight's slot, group path -> object name) for ``model``; every weight of the
+    model appears exactly once (a shared layer is walked once, as Keras does)."""
+    walk = _Walk()
+    walk.model(model, "")
+    return walk.slots, walk.names
+
+
+class _Walk:
+    def __init__(self) -> None:
+        self.slots: list[Slot] = []
+        self.names: dict[str, str] = {}
+        self.seen: set[int] = set()
+
+    def model(self, model: Any, path: str) -> None:
+        self.names[path] = model.name
+        self.seen.add(id(model))
+        used: dict[str, int] = {}
+        for layer in model_layers(model):
+            name = snake_case(keras_class_name(layer))
+            if name in used:
+                used[name] += 1
+                name = f"{name}_{used[name]}"
+            else:
+                used[name] = 0
+            self.layer(layer, _join(path, "layers", name))
+
+    def layer(self, layer: Any, path: str) -> None:
+        if id(layer) in self.seen:
+            return
+        kind = keras_class_name(layer)
+        if kind in MODEL_CLASSES:
+            self.model(layer, path)
+            return
+        self.seen.add(id(layer))
+        self.names[path] = layer.name
+        if kind in RNN_CLASSES or _is_rnn(layer):
+            self.names[_join(path, "cell")] = getattr(layer.cell, "name", "cell")
+            self.own(layer.cell, _join(path, "cell"))
+            return
+        if kind == "Bidirectional":
+            self.layer(layer.forward_layer, _join(path, "forward_layer"))
+            self.layer(layer.backward_layer, _join(path, "backward_layer"))
+            return
+        if kind == "TimeDistributed":
+            self.layer(layer.layer, _join(path, "layer"))
+            return
+        if kind == "MultiHeadAttention":
+            self.attention(layer, path)
+            return
+        if kind == "Normalization":
+            self.normalization(layer, path)
+            return
+        self.own(layer, path)
+
+    def own(self, layer: Any, path: str) -> None:
+        variables = sorted(layer.weights, key=lambda v: not getattr(v, "trainable", True))
+        for index, variable in enumerate(variables):
+            self._add(path, index, variable)
+
+    def _add(self, path: str, index: int, variable: Any, shape: tuple | None = None) -> None:
+        self.seen.add(id(variable))
+        shape = tuple(variable.data.shape) if shape is None else shape
+        self.slots.append(
+            Slot(_join(path, "vars"), index, variable, shape, np.dtype(variable.data.dtype))
+        )
+
+    def attention(self, layer: Any, path: str) -> None:
+        parts: dict[str, list[Any]] = {}
+        for variable in layer.weights:
+            label = str(getattr(variable, "path", ""))
+            segments = label.split("/")
+            part = segments[-2] if len(segments) >= 2 else ""
+            if part not in MHA_PARTS:
+                raise ValueError(
+                    f"MultiHeadAttention '{layer.name}': weight {label!r} has no place in "
+                    f"Keras' layout."
+                )
+            parts.setdefault(part, []).append(variable)
+        for part, variables in parts.items():
+            sub = _join(path, MHA_PARTS[part])
+            self.names[sub] = part
+            for index, variable in enumerate(variables):
+                self._add(sub, index, variable)
+
+    def normalization(self, layer: Any, path: str) -> None:
+        if getattr(layer, "input_mean", None) is not None:
+            return  # statistics given in the config: Keras creates no weights either
+        by_name = {str(getattr(v, "path", "")).rsplit("/", 1)[-1]: v for v in layer.weights}
+        mean, variance = by_name.get("mean"), by_name.get("variance")
+        if mean is None or variance is None or len(layer.weights) != 2:
+            raise ValueError(
+                f"Normalization '{layer.name}': expected the weights mean and variance."
+            )
+        axis = getattr(layer, "axis", -1)
+        shape = tuple(int(d) for d in mean.data.shape)
+        kept = _kept_shape(shape, axis)
+        self._add(path, 0, mean, kept)
+        self._add(path, 1, variance, kept)
+        self.slots.append(Slot(_join(path, "vars"), 2, None, (), np.dtype("int32"), 0))
+
+
+def _is_rnn(layer: Any) -> bool:
+    from dendrite.layers.rnn import RNN
+
+    return isinstance(layer, RNN)
+
+
+def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """The shape Keras gives Normalization's statistics: the sizes of the kept axes."""
+    if axis is None:
+        return ()
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    ndim = len(shape)
+    kept = sorted(a % ndim for a in axes)
+    return tuple(shape[a] for a in kept)
+
+
+def _join(*parts: str) -> str:
+    return "/".join(part for part in parts if part)
