@@ -1,13 +1,29 @@
-"""Datasets with the Keras API: ``dendrite.datasets.fashion_mnist.load_data()`` and ``mnist``.
+"""Datasets with the Keras API: ``dendrite.datasets.fashion_mnist.load_data()``, ``mnist``,
+``cifar10``, ``cifar100``, ``imdb``, ``reuters``, ``boston_housing``, ``california_housing``.
 
 Also the strict IDX reader they are built on, and the errors they raise.
 """
 
-from dendrite.datasets import fashion_mnist, mnist
+from dendrite.datasets import (
+    boston_housing,
+    california_housing,
+    cifar10,
+    cifar100,
+    fashion_mnist,
+    imdb,
+    mnist,
+    reuters,
+)
 from dendrite.datasets._fetch import DatasetChecksumError, DatasetNotFoundError
 from dendrite.datasets.idx import IDXFormatError, read_idx
 
 __all__ = [
+    "boston_housing",
+    "california_housing",
+    "cifar10",
+    "cifar100",
+    "imdb",
+    "reuters",
     "DatasetChecksumError",
     "DatasetNotFoundError",
     "IDXFormatError",

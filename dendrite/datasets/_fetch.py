@@ -36,6 +36,38 @@ __all__ = [
 #: Seconds to wait on a mirror before giving up on it.
 TIMEOUT = 30.0
 _CHUNK = 1 << 20
+#: The most bytes read from a mirror for a file whose size is not known in advance.
+MAX_UNSIZED = 1 << 30
+
+
+class _Progress:
+    """A one-line download progress bar on stderr (only when it is a terminal)."""
+
+    def __init__(self, name: str, total: int | None) -> None:
+        import sys
+
+        self.name, self.total, self.stream = name, total, sys.stderr
+        self.shown = -1
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, size: int) -> None:
+        if not self.live:
+            return
+        if self.total:
+            percent = min(100, size * 100 // self.total)
+            if percent == self.shown:
+                return
+            self.shown = percent
+            bar = "=" * (percent // 4)
+            self.stream.write(f"\rDownloading {self.name} [{bar:<25}] {percent:3d}%")
+        else:
+            self.stream.write(f"\rDownloading {self.name} {size >> 20} MiB")
+        self.stream.flush()
+
+    def done(self, size: int) -> None:
+        if self.live:
+            self.stream.write(f"\rDownloaded {self.name} ({size} bytes)" + " " * 20 + "\n")
+            self.stream.flush()
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -52,16 +84,17 @@ class RemoteFile:
 
     Args:
         name: the file name on the mirrors, e.g. ``"train-images-idx3-ubyte.gz"``.
-        size: its size in bytes, as served.
+        size: its size in bytes, as served (None where only its SHA-256 is published:
+            then at most ``MAX_UNSIZED`` bytes are read).
         sha256: the SHA-256 of the bytes served (the compressed file).
         content_sha256: the SHA-256 of the decompressed IDX bytes; it identifies the data
             however it was compressed (Debian recompresses, so its ``.gz`` differ).
     """
 
     name: str
-    size: int
+    size: int | None
     sha256: str
-    content_sha256: str
+    content_sha256: str = ""
 
     @property
     def stem(self) -> str:
@@ -271,16 +304,23 @@ def _fetch_one(url: str, file: RemoteFile, target: Path) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{file.name}.", suffix=".part")
     try:
         digest, size = hashlib.sha256(), 0
+        limit = MAX_UNSIZED if file.size is None else file.size
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
+            total = resp.headers.get("Content-Length")
+            progress = _Progress(file.name, file.size or (int(total) if total else None))
             # Read at most one byte more than expected: enough to know the file is too long.
-            while size <= file.size:
-                chunk = resp.read(min(_CHUNK, file.size + 1 - size))
+            while size <= limit:
+                chunk = resp.read(min(_CHUNK, limit + 1 - size))
                 if not chunk:
                     break
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
-        if size != file.size:
+                progress.update(size)
+            progress.done(size)
+        if file.size is None and size > limit:
+            raise DatasetChecksumError(f"{url}: more than {limit} bytes, not the expected file")
+        if file.size is not None and size != file.size:
             more = "more than " if size > file.size else ""
             raise DatasetChecksumError(
                 f"{url}: wrong size: expected {file.size} bytes, got {more}{size} "
