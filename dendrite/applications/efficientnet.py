@@ -210,10 +210,8 @@ def EfficientNet(  # noqa: N802 (Keras' name)
             classes, activation=classifier_activation,
             kernel_initializer=DENSE_KERNEL_INITIALIZER, name="predictions",
         )(x)  # fmt: skip
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool(x, pooling, named=True)
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
 
 

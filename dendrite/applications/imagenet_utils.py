@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _settings, ops
+from dendrite import _settings, layers, ops
 from dendrite.layers import activations
 from dendrite.layers.input_layer import Input
 from dendrite.layers.symbolic import KerasTensor, producer
@@ -346,6 +346,17 @@ def source_inputs(tensor: KerasTensor) -> list[KerasTensor]:
         else:
             stack.extend(reversed(node.input_tensors))
     return found
+
+
+def pool(x: KerasTensor, pooling: str | None, named: bool = False) -> KerasTensor:
+    """The feature map without the top: as it is (``pooling=None``), or pooled over its
+    spatial axes to one vector per image ("avg" or "max"); ``named`` gives the pooling
+    layer Keras' name in the families that name it ("avg_pool", "max_pool")."""
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
+    return x
 
 
 def finish(

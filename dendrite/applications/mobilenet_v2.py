@@ -137,10 +137,8 @@ def MobileNetV2(  # noqa: N802 (Keras' name)
         x = layers.GlobalAveragePooling2D()(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool(x, pooling)
     if name is None:
         name = f"mobilenetv2_{alpha:0.2f}_{rows}"
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
