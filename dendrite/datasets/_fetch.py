@@ -44,11 +44,12 @@ class _Progress:
     """A one-line download progress bar on stderr (only when it is a terminal)."""
 
     def __init__(self, name: str, total: int | None) -> None:
-        import sys
-
-        self.name, self.total, self.stream = name, total, sys.stderr
+        self.name, self.total = name, total
         self.shown = -1
-        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.live = os.isatty(2)
+
+    def _write(self, text: str) -> None:
+        os.write(2, text.encode())
 
     def update(self, size: int) -> None:
         if not self.live:
@@ -59,15 +60,13 @@ class _Progress:
                 return
             self.shown = percent
             bar = "=" * (percent // 4)
-            self.stream.write(f"\rDownloading {self.name} [{bar:<25}] {percent:3d}%")
+            self._write(f"\rDownloading {self.name} [{bar:<25}] {percent:3d}%")
         else:
-            self.stream.write(f"\rDownloading {self.name} {size >> 20} MiB")
-        self.stream.flush()
+            self._write(f"\rDownloading {self.name} {size >> 20} MiB")
 
     def done(self, size: int) -> None:
         if self.live:
-            self.stream.write(f"\rDownloaded {self.name} ({size} bytes)" + " " * 20 + "\n")
-            self.stream.flush()
+            self._write(f"\rDownloaded {self.name} ({size} bytes)" + " " * 20 + "\n")
 
 
 class DatasetNotFoundError(FileNotFoundError):

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 
-from dendrite import _settings
 from dendrite.datasets import _keras_sets as sets
 
 __all__ = ["load_data"]
@@ -25,7 +24,6 @@ def load_data(label_mode: str = "fine", path: str | os.PathLike[str] | None = No
     for name in ("train", "test"):
         x = sets.cifar_images(batches[name], file)
         y = sets.cifar_labels(batches[name], f"{label_mode}_labels", file)
-        if _settings.image_data_format() == "channels_last":
-            x = x.transpose(0, 2, 3, 1)
+        x = x.transpose(0, 2, 3, 1)  # channels last (datasets import nothing above them)
         parts.append((np.ascontiguousarray(x), y.reshape(-1, 1)))
     return parts[0], parts[1]
