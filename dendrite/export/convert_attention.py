@@ -137,7 +137,8 @@ def multi_head(ctx: Any, layer: Any, args: dict) -> Any:
         if extra is not None:
             keep = merge(keep, b.op("Unsqueeze", [b.op("Cast", [extra], to=1), b.ints([1])]))
     if args.get("use_causal_mask"):
-        keep = merge(keep, _causal(b, layer, q.shape[1], v.shape[1]))
+        causal = _causal(b, layer, q.shape[1], v.shape[1])
+        keep = merge(keep, b.op("Unsqueeze", [causal, b.ints([0])]))  # (1, T, S)
     attention_mask = args.get("attention_mask")
     if isinstance(attention_mask, Value):
         keep = merge(keep, b.op("Cast", [attention_mask.name], to=1))

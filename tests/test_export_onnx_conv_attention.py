@@ -1,0 +1,96 @@
+"""ONNX export of convolution options and masked attention, against ``predict`` (float32,
+within 1e-5 relative to the output's scale): strides, dilation, groups, padding
+valid/same/causal, channels_first, transposed output_padding, pooling with 'same';
+MultiHeadAttention, Attention and Softmax fed by Embedding(mask_zero) masks, causal
+masks and attention scores as a second output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import dendrite as K  # noqa: E402
+from dendrite.export.verify import max_relative_difference, run_onnx  # noqa: E402
+
+TOLERANCE = 1e-5
+L = K.layers
+
+
+def _check(model, data, path) -> None:
+    expected = model.predict(data, verbose=0)
+    expected = list(expected) if isinstance(expected, (list, tuple)) else [expected]
+    got = run_onnx(path, data)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert max_relative_difference(g, e) <= TOLERANCE
+
+
+CONVS = [
+    ((9, 9, 4), lambda: L.Conv2D(6, 3, strides=2, dilation_rate=1, groups=2, padding="same")),
+    ((9, 9, 4), lambda: L.Conv2D(4, 3, dilation_rate=2, activation="relu")),
+    ((4, 9, 9), lambda: L.Conv2D(5, (3, 2), data_format="channels_first", padding="same")),
+    ((10, 4), lambda: L.Conv1D(4, 3, dilation_rate=2, padding="causal")),
+    ((10, 4), lambda: L.Conv1D(6, 2, strides=3, groups=2)),
+    ((5, 5, 3), lambda: L.Conv2DTranspose(4, 3, strides=2, output_padding=1)),
+    ((5, 5, 3), lambda: L.Conv2DTranspose(2, 2, strides=3, padding="same")),
+    ((7, 3), lambda: L.Conv1DTranspose(2, 4, strides=2, padding="same")),
+    ((9, 9, 3), lambda: L.DepthwiseConv2D(3, strides=2, depth_multiplier=3, padding="same")),
+    ((9, 9, 3), lambda: L.SeparableConv2D(4, 3, dilation_rate=2)),
+    ((9, 9, 3), lambda: L.MaxPooling2D(3, strides=2, padding="same")),
+    ((9, 9, 3), lambda: L.AveragePooling2D(2, strides=1, padding="same")),
+    ((3, 9, 9), lambda: L.MaxPooling2D(2, data_format="channels_first")),
+    ((4, 4, 3), lambda: L.UpSampling2D(2)),
+]
+
+
+@pytest.mark.parametrize("shape, layer", CONVS, ids=[str(k) for k in range(len(CONVS))])
+def test_convolution_options(shape, layer, tmp_path) -> None:
+    x = K.Input(shape=shape)
+    model = K.Model(x, layer()(x))
+    model.export(tmp_path / "conv.onnx")
+    data = np.random.default_rng(0).standard_normal((7, *shape)).astype("float32")
+    _check(model, data[:1], tmp_path / "conv.onnx")
+    _check(model, data, tmp_path / "conv.onnx")
+
+
+def _tokens(steps=6):
+    tokens = np.random.default_rng(1).integers(1, 30, size=(7, steps)).astype("int64")
+    tokens[0, 3:] = 0
+    tokens[1, 1] = 0
+    return tokens
+
+
+def test_masked_multi_head_attention_with_scores(tmp_path) -> None:
+    ids = K.Input(shape=(6,), dtype="int64")
+    h = L.Embedding(30, 8, mask_zero=True)(ids)
+    out, scores = L.MultiHeadAttention(num_heads=2, key_dim=4)(h, h, return_attention_scores=True)
+    pooled = L.GlobalAveragePooling1D()(L.LayerNormalization()(out + h))
+    model = K.Model(ids, [pooled, scores])
+    model.export(tmp_path / "mha.onnx")
+    _check(model, _tokens(), tmp_path / "mha.onnx")
+
+
+def test_causal_multi_head_attention_cross(tmp_path) -> None:
+    q, v = K.Input(shape=(5, 6), name="q"), K.Input(shape=(5, 4), name="v")
+    out = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=3)(q, v, use_causal_mask=True)
+    model = K.Model([q, v], out)
+    model.export(tmp_path / "causal.onnx")
+    rng = np.random.default_rng(2)
+    data = [
+        rng.standard_normal((7, 5, 6)).astype("float32"),
+        rng.standard_normal((7, 5, 4)).astype("float32"),
+    ]
+    _check(model, data, tmp_path / "causal.onnx")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_scale": True, "score_mode": "concat"}])
+def test_masked_attention(kwargs, tmp_path) -> None:
+    ids = K.Input(shape=(6,), dtype="int64")
+    h = L.Embedding(30, 4, mask_zero=True)(ids)
+    out = L.Attention(**kwargs)([h, h], use_causal_mask=True)
+    model = K.Model(ids, L.Softmax()(L.Dense(3)(out)))
+    model.export(tmp_path / "att.onnx")
+    _check(model, _tokens(), tmp_path / "att.onnx")
