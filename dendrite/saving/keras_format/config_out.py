@@ -71,7 +71,9 @@ def _keras(node: Any) -> Any:
     if isinstance(module, str) and module.startswith("dendrite.") and "class_name" in result:
         result["module"] = _public_module(result["class_name"], module)
     config = result.get("config")
-    if "class_name" in result and isinstance(config, dict) and isinstance(config.get("dtype"), str):
+    if "module" not in result and isinstance(config, dict) and _is_layer(result.get("class_name")):
+        result = {"module": "keras.layers", **result, "registered_name": None}
+    if "module" in result and isinstance(config, dict) and isinstance(config.get("dtype"), str):
         if result["class_name"] != "InputLayer":
             config["dtype"] = {
                 "module": "keras",
@@ -88,6 +90,12 @@ def _keras(node: Any) -> Any:
         if result["class_name"] == "Functional":
             result["registered_name"] = "Functional"
     return result
+
+
+def _is_layer(name: Any) -> bool:
+    from dendrite import registry
+
+    return isinstance(name, str) and isinstance(registry.find("layer", name, {}), type)
 
 
 def _public_module(class_name: str, module: str) -> str:

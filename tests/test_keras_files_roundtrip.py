@@ -1,0 +1,162 @@
+"""Round trips with real Keras 3, where it is installed (CI installs it; skipped
+otherwise): dendrite saves ``.keras``, Keras loads it and predicts the same, resumes
+training from dendrite's optimizer state as dendrite does, and saves it again for
+dendrite to load. Keras runs in its own process (``fixtures/keras3/keras_side.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dendrite as keras
+from dendrite import layers
+
+pytest.importorskip("h5py")
+if importlib.util.find_spec("keras") is None:
+    pytest.skip("real Keras 3 is not installed", allow_module_level=True)
+
+SIDE = Path(__file__).parent / "fixtures" / "keras3" / "keras_side.py"
+RNG = np.random.default_rng(0)
+
+
+def floats(*shape):
+    return RNG.normal(size=shape).astype("float32")
+
+
+def _models():
+    mlp = keras.Sequential(
+        [
+            keras.Input((8,)),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(3, activation="softmax"),
+        ],
+        name="mlp",
+    )
+    mlp.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    fit = ([floats(32, 8)], [RNG.integers(0, 3, 32)])
+    mlp.fit(fit[0][0], fit[1][0], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    cnn = keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(),
+            layers.SeparableConv2D(3, 2),
+            layers.DepthwiseConv2D(2),
+            layers.Conv2DTranspose(2, 2),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(2),
+        ],
+        name="cnn",
+    )
+    cnn.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="mse")
+    cnn_fit = ([floats(16, 8, 8, 2)], [floats(16, 2)])
+    cnn.fit(cnn_fit[0][0], cnn_fit[1][0], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    i = keras.Input((6, 3))
+    h = layers.LSTM(4, return_sequences=True)(i)
+    h = layers.Bidirectional(layers.GRU(3, return_sequences=True))(h)
+    h = layers.GRU(2, reset_after=False, return_sequences=True)(h)
+    h = layers.SimpleRNN(2)(h)
+    rnn = keras.Model(i, layers.Dense(1)(h), name="rnn")
+    rnn.compile(optimizer="rmsprop", loss="mse")
+    rnn_fit = ([floats(16, 6, 3)], [floats(16, 1)])
+    rnn.fit(rnn_fit[0][0], rnn_fit[1][0], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    tokens = keras.Input((5,), dtype="int32")
+    e = layers.Embedding(10, 4, mask_zero=True)(tokens)
+    a = layers.MultiHeadAttention(2, 3)(e, e)
+    h = layers.GlobalAveragePooling1D()(layers.LayerNormalization()(layers.Add()([e, a])))
+    h = layers.Dropout(0.2)(h)  # inference only here: Keras and dendrite draw differently
+    attn = keras.Model(tokens, layers.Dense(2)(h), name="attn")
+    norm = layers.Normalization()
+    norm.adapt(floats(20, 3) * 2 + 1)
+    normalization = keras.Sequential([keras.Input((3,)), norm, layers.Dense(2)])
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3)], name="inner")
+    a_in, b_in = keras.Input((4,), name="a"), keras.Input((2,), name="b")
+    h = layers.Concatenate()([inner(a_in), b_in])
+    multi = keras.Model(
+        [a_in, b_in],
+        [layers.Dense(1, name="r")(h), layers.Dense(2, activation="softmax", name="c")(h)],
+    )
+    return {
+        "mlp": (mlp, [floats(4, 8)], fit),
+        "cnn": (cnn, [floats(3, 8, 8, 2)], cnn_fit),
+        "rnn": (rnn, [floats(3, 6, 3)], rnn_fit),
+        "attn": (attn, [RNG.integers(0, 10, (3, 5)).astype("int32")], None),
+        "normalization": (normalization, [floats(3, 3)], None),
+        "multi": (multi, [floats(3, 4), floats(3, 2)], None),
+    }
+
+
+def _predict(model, xs):
+    out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    return [np.asarray(y) for y in (out if isinstance(out, list) else [out])]
+
+
+@pytest.fixture(scope="module")
+def keras_ran(tmp_path_factory):
+    root = tmp_path_factory.mktemp("keras_roundtrip")
+    models = _models()
+    index = {}
+    for name, (model, xs, fit) in models.items():
+        model.save(root / f"{name}.keras")
+        for i, x in enumerate(xs):
+            np.save(root / f"{name}.x{i}.npy", x, allow_pickle=False)
+        index[name] = {"x": len(xs), "y": 1, "fit": fit is not None}
+        if fit is not None:
+            for i, x in enumerate(fit[0]):
+                np.save(root / f"{name}.fx{i}.npy", x, allow_pickle=False)
+            for i, y in enumerate(fit[1]):
+                np.save(root / f"{name}.fy{i}.npy", y, allow_pickle=False)
+            index[name]["y"] = len(fit[1])
+    (root / "index.json").write_text(json.dumps(index))
+    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
+    done = subprocess.run(
+        [sys.executable, str(SIDE), str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root, models
+
+
+NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_predicts_what_dendrite_predicts(keras_ran, name):
+    root, models = keras_ran
+    model, xs, _ = models[name]
+    mine = _predict(model, xs)
+    for i, y in enumerate(mine):
+        theirs = np.load(root / f"{name}.kp{i}.npy", allow_pickle=False)
+        np.testing.assert_allclose(theirs, y, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dendrite_loads_what_keras_saved_again(keras_ran, name):
+    root, models = keras_ran
+    model, xs, _ = models[name]
+    again = keras.models.load_model(root / f"{name}.k.keras")
+    for a, b in zip(_predict(again, xs), _predict(model, xs)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "rnn"])
+def test_keras_resumes_training_from_dendrites_optimizer_state(keras_ran, name):
+    root, models = keras_ran
+    model, _, (fx, fy) = models[name]
+    model.fit(fx[0], fy[0], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs = keras.models.load_model(root / f"{name}.keras", compile=False)
+    theirs.load_weights(root / f"{name}.kresume.weights.h5")
+    for mine, other in zip(model.weights, theirs.weights):
+        np.testing.assert_allclose(other.data, mine.data, atol=2e-5, rtol=1e-4, err_msg=mine.path)
