@@ -25,6 +25,8 @@ from dendrite.layers.input_layer import InputLayer
 from dendrite.layers.symbolic import KerasTensor, flatten, map_structure
 
 DEFAULT_OPSET = 17
+#: One ONNX file is one protobuf message, which cannot reach 2 GiB.
+PROTOBUF_LIMIT = 2**31 - 2**24
 
 
 class ExportContext:
@@ -178,6 +180,13 @@ def build_model_proto(
         dtype = np.dtype(x.dtype)
         graph_outputs.append(
             helper.make_tensor_value_info(name, _elem_type(dtype), _dims(tuple(x.shape), name))
+        )
+    weight_bytes = sum(len(t.raw_data) for t in builder.initializers)
+    if weight_bytes >= PROTOBUF_LIMIT:
+        raise NotExportableError(
+            f"Cannot export model '{getattr(model, 'name', 'model')}' to ONNX: its weights "
+            f"take {weight_bytes:,} bytes, above the 2 GiB a single ONNX file can hold "
+            f"(external weight files are not written)."
         )
     graph = builder.graph(getattr(model, "name", "model"), graph_inputs, graph_outputs)
     proto = helper.make_model(
