@@ -53,6 +53,17 @@ from dendrite.ops.comparison import (
     not_equal,
     where,
 )
+from dendrite.ops.control_flow import (
+    cond,
+    fori_loop,
+    is_tensor,
+    map,
+    ndim,
+    scan,
+    size,
+    stop_gradient,
+    while_loop,
+)
 from dendrite.ops.conv import conv, conv_transpose, depthwise_conv, separable_conv
 from dendrite.ops.creation import (
     arange,
@@ -69,9 +80,11 @@ from dendrite.ops.creation import (
     zeros,
     zeros_like,
 )
+from dendrite.ops.einsum_op import einsum
 from dendrite.ops.indexing import getitem, repeat, take, take_along_axis
 from dendrite.ops.joining import concatenate, pad, split, stack
 from dendrite.ops.linalg import matmul, tensordot
+from dendrite.ops.linalg_more import dot, linspace, norm, outer, tril, triu
 from dendrite.ops.movement import (
     broadcast_to,
     expand_dims,
@@ -94,7 +107,9 @@ from dendrite.ops.nn import (
 )
 from dendrite.ops.pooling import average_pool, max_pool
 from dendrite.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var
+from dendrite.ops.reduce_more import all, any, cumprod, cumsum, prod
 from dendrite.ops.softmax import log_softmax, logsumexp, softmax
+from dendrite.ops.sorting import argsort, sort, top_k
 from dendrite.ops.unary import (
     abs,
     absolute,
@@ -123,11 +138,14 @@ __all__ = [
     "abs",
     "absolute",
     "add",
+    "all",
     "amax",
     "amin",
+    "any",
     "arange",
     "argmax",
     "argmin",
+    "argsort",
     "average_pool",
     "binary_crossentropy",
     "broadcast_to",
@@ -136,13 +154,18 @@ __all__ = [
     "ceil",
     "clip",
     "concatenate",
+    "cond",
     "conv",
     "conv_transpose",
     "convert_to_numpy",
     "convert_to_tensor",
     "cos",
+    "cumprod",
+    "cumsum",
     "depthwise_conv",
     "divide",
+    "dot",
+    "einsum",
     "elu",
     "equal",
     "erf",
@@ -153,6 +176,7 @@ __all__ = [
     "flatten",
     "floor",
     "floor_divide",
+    "fori_loop",
     "full",
     "full_like",
     "gelu",
@@ -162,12 +186,14 @@ __all__ = [
     "hard_sigmoid",
     "hard_silu",
     "hard_swish",
+    "is_tensor",
     "isfinite",
     "isnan",
     "leaky_relu",
     "less",
     "less_equal",
     "linear",
+    "linspace",
     "log",
     "log1p",
     "log_sigmoid",
@@ -177,6 +203,7 @@ __all__ = [
     "logical_or",
     "logical_xor",
     "logsumexp",
+    "map",
     "matmul",
     "max",
     "max_pool",
@@ -187,13 +214,17 @@ __all__ = [
     "mod",
     "moveaxis",
     "multiply",
+    "ndim",
     "negative",
+    "norm",
     "not_equal",
     "one_hot",
     "ones",
     "ones_like",
+    "outer",
     "pad",
     "power",
+    "prod",
     "ravel",
     "reciprocal",
     "relu",
@@ -202,6 +233,7 @@ __all__ = [
     "reshape",
     "round",
     "rsqrt",
+    "scan",
     "selu",
     "separable_conv",
     "shape",
@@ -210,10 +242,12 @@ __all__ = [
     "sign",
     "silu",
     "sin",
+    "size",
     "softmax",
     "softmax_cross_entropy",
     "softplus",
     "softsign",
+    "sort",
     "sparse_categorical_crossentropy",
     "sparse_softmax_cross_entropy",
     "split",
@@ -222,6 +256,7 @@ __all__ = [
     "squeeze",
     "stack",
     "std",
+    "stop_gradient",
     "subtract",
     "sum",
     "swapaxes",
@@ -231,10 +266,14 @@ __all__ = [
     "tanh",
     "tensordot",
     "tile",
+    "top_k",
     "transpose",
+    "tril",
+    "triu",
     "true_divide",
     "var",
     "where",
+    "while_loop",
     "zeros",
     "zeros_like",
 ]

@@ -46,4 +46,19 @@ def symbolic_aware(fn: Callable[..., Any], name: str | None = None) -> Callable[
 
 
 # Names that never record a node: conversions and static queries.
-NOT_RECORDED = frozenset({"convert_to_numpy", "convert_to_tensor", "shape"})
+NOT_RECORDED = frozenset(
+    {
+        "convert_to_numpy",
+        "convert_to_tensor",
+        "shape",
+        # Python control flow and queries: they call functions or answer from the value.
+        "cond",
+        "fori_loop",
+        "while_loop",
+        "scan",
+        "map",
+        "is_tensor",
+        "size",
+        "ndim",
+    }
+)
