@@ -471,6 +471,7 @@ def test_datasets_import_only_numpy_stdlib_and_themselves():
 
 
 _ALLOWED = {
-    "__future__", "contextlib", "dataclasses", "gzip", "hashlib", "http", "io", "math",
-    "numpy", "os", "pathlib", "re", "struct", "tempfile", "typing", "urllib", "zlib",
+    "__future__", "contextlib", "dataclasses", "gzip", "hashlib", "http", "io", "json",
+    "math", "numpy", "os", "pathlib", "re", "struct", "tarfile", "tempfile", "typing",
+    "urllib", "zipfile", "zlib",
 }  # fmt: skip
