@@ -62,6 +62,13 @@ def _translate(node: Any, depth: int, what: str) -> Any:
         return [_translate(v, depth + 1, what) for v in node]
     if not isinstance(node, dict):
         return node
+    if node.get("class_name") == "__lambda__":
+        raise ModelLoadError(
+            f"{what}: a Lambda layer holds Python bytecode ('__lambda__'); dendrite never "
+            f"runs code from a file (Keras too refuses it with safe_mode=True). Define the "
+            f"function in your program, register it with "
+            f"@dendrite.saving.register_keras_serializable() and save it by name."
+        )
     if node.get("class_name") in POLICIES and isinstance(node.get("config"), dict):
         name = node["config"].get("name")
         return name if isinstance(name, str) else node

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import math
 import sys
 from typing import Any
 
@@ -33,6 +34,7 @@ H5_LIMIT = 1 << 40
 LIMITS = {CONFIG: MAX_JSON_BYTES, METADATA: 1 << 16, WEIGHTS: H5_LIMIT}
 MAX_H5_OBJECTS = 200_000
 MAX_H5_DEPTH = 64
+MAX_INFLATION = 100  # as archive.MAX_COMPRESSION_RATIO
 # The Keras version whose layout dendrite writes (the metadata Keras reads back).
 KERAS_VERSION = "3.10.0"
 
@@ -84,11 +86,20 @@ class H5Store:
         self.groups: dict[str, dict[int, Any]] = {}
         self.attrs = dict(self.file.attrs) if len(self.file.attrs) < 64 else {}
         self._objects = 0
+        self.declared_bytes = 0
+        # Sparse chunked datasets can declare far more than the file holds; what the
+        # datasets declare may exceed the file only by the ratio a zip member may inflate.
+        self.payload_size = len(payload)
+        self.byte_limit = MAX_INFLATION * len(payload) + (1 << 20)
         try:
             self._walk(h5py, self.file, "", 0)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as problem:
+        except BaseException as problem:
             self.close()
-            raise error(f"{what} is not a readable HDF5 file: {problem}") from None
+            if isinstance(problem, error):
+                raise
+            if isinstance(problem, (OSError, ValueError, KeyError, TypeError, RuntimeError)):
+                raise error(f"{what} is not a readable HDF5 file: {problem}") from None
+            raise
 
     def _walk(self, h5py: Any, group: Any, path: str, depth: int) -> None:
         if depth > MAX_H5_DEPTH:
@@ -121,8 +132,14 @@ class H5Store:
                 raise self.error(
                     f"{self.what}: dataset {here!r} is not in Keras' layout (<path>/vars/<index>)."
                 )
-            if item.dtype.kind not in "fiub":
+            if item.dtype.kind not in "fiub" or item.dtype.fields is not None:
                 raise self.error(f"{self.what}: dataset {here!r} is not numeric ({item.dtype}).")
+            self.declared_bytes += math.prod(item.shape) * item.dtype.itemsize
+            if self.declared_bytes > self.byte_limit:
+                raise self.error(
+                    f"{self.what}: its datasets declare more than {self.byte_limit} bytes, "
+                    f"far more than the {self.payload_size} the file holds."
+                )
             self.groups.setdefault(parent, {})[int(index)] = item
 
     def shape(self, group: str, index: int) -> tuple[int, ...] | None:

@@ -1,0 +1,256 @@
+"""Hostile Keras 3 files (issue 15): safety is not relaxed for foreign formats. A bytecode
+``Lambda``, HDF5 features that read other files, declared sizes past what the file
+holds, truncated files, path tricks in the zip and Keras features dendrite lacks are all
+refused with one clear error, before any weight changes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dendrite as keras
+from dendrite.saving.errors import ModelLoadError, WeightsLoadError
+
+h5py = pytest.importorskip("h5py")
+HERE = Path(__file__).parent / "fixtures" / "keras3"
+MLP = HERE / "mlp.keras"
+
+
+def members(path: Path = MLP) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def write_zip(path: Path, entries: dict[str, bytes] | list[tuple[str, bytes]]) -> Path:
+    items = entries.items() if isinstance(entries, dict) else entries
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, payload in items:
+            archive.writestr(name, payload)
+    return path
+
+
+def with_config(tmp_path: Path, change, source: Path = MLP) -> Path:
+    parts = members(source)
+    config = json.loads(parts["config.json"])
+    change(config)
+    parts["config.json"] = json.dumps(config).encode()
+    return write_zip(tmp_path / "changed.keras", parts)
+
+
+def with_weights(tmp_path: Path, change, source: Path = MLP) -> Path:
+    """The fixture with its model.weights.h5 rewritten by ``change(h5 file)``."""
+    parts = members(source)
+    buffer = io.BytesIO(parts["model.weights.h5"])
+    with h5py.File(buffer, "a") as store:
+        change(store)
+    parts["model.weights.h5"] = buffer.getvalue()
+    return write_zip(tmp_path / "changed.keras", parts)
+
+
+def refused(path: Path, match: str, error=ModelLoadError) -> None:
+    with pytest.raises(error, match=match):
+        keras.models.load_model(path)
+
+
+# --- code in the config ---------------------------------------------------------------------
+def test_bytecode_lambda_is_refused(tmp_path):
+    def add_lambda(config):
+        config["config"]["layers"].insert(
+            1,
+            {
+                "module": "keras.layers",
+                "class_name": "Lambda",
+                "config": {
+                    "name": "evil",
+                    "function": {
+                        "class_name": "__lambda__",
+                        "config": {"code": "4wEAAAAAAAAA", "defaults": None, "closure": None},
+                    },
+                    "output_shape": None,
+                    "arguments": {},
+                },
+                "registered_name": None,
+            },
+        )
+
+    refused(with_config(tmp_path, add_lambda), "Lambda layer holds Python bytecode")
+
+
+def test_classes_resolve_only_through_the_registry(tmp_path):
+    def os_system(config):
+        layer = config["config"]["layers"][0]
+        layer["module"], layer["class_name"] = "os", "system"
+
+    refused(with_config(tmp_path, os_system), "Unknown class 'system'")
+
+
+def test_a_keras_layer_dendrite_lacks_is_named(tmp_path):
+    def conv_lstm(config):
+        config["config"]["layers"][0]["class_name"] = "ConvLSTM2D"
+
+    refused(with_config(tmp_path, conv_lstm), "ConvLSTM2D")
+
+
+def test_a_keras_option_dendrite_lacks_is_named(tmp_path):
+    def lora(config):
+        config["config"]["layers"][0]["config"]["lora_rank"] = 4
+
+    refused(with_config(tmp_path, lora), "lora_rank")
+
+
+def test_huge_layer_sizes_are_refused_before_building(tmp_path):
+    def huge(config):
+        config["config"]["layers"][0]["config"]["units"] = 10**12
+
+    refused(with_config(tmp_path, huge), "larger than this file can justify")
+
+
+# --- the HDF5 store -------------------------------------------------------------------------
+def test_external_storage_is_refused(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.ones(8 * 16, "float32").tobytes())
+
+    def external(store):
+        del store["layers/dense/vars/0"]
+        store["layers/dense/vars"].create_dataset(
+            "0", shape=(8, 16), dtype="float32", external=[(str(secret), 0, 8 * 16 * 4)]
+        )
+
+    refused(with_weights(tmp_path, external), "stored in other files")
+
+
+@pytest.mark.parametrize("kind", ["external", "soft"])
+def test_links_are_refused(tmp_path, kind):
+    def link(store):
+        del store["layers/dense/vars/0"]
+        if kind == "external":
+            store["layers/dense/vars/0"] = h5py.ExternalLink(str(tmp_path / "x.h5"), "/data")
+        else:
+            store["layers/dense/vars/0"] = h5py.SoftLink("/layers/dense_1/vars/0")
+
+    refused(with_weights(tmp_path, link), f"{kind} link")
+
+
+def test_virtual_datasets_are_refused(tmp_path):
+    def virtual(store):
+        del store["layers/dense/vars/0"]
+        layout = h5py.VirtualLayout(shape=(8, 16), dtype="float32")
+        layout[:] = h5py.VirtualSource(str(tmp_path / "other.h5"), "data", shape=(8, 16))
+        store["layers/dense/vars"].create_virtual_dataset("0", layout)
+
+    refused(with_weights(tmp_path, virtual), "virtual dataset")
+
+
+def test_declared_shapes_past_the_file_are_refused(tmp_path):
+    def sparse(store):
+        store["layers/dense/vars"].create_dataset(
+            "2", shape=(1 << 20, 1 << 20), dtype="float32", chunks=(16, 16)
+        )
+
+    refused(with_weights(tmp_path, sparse), "declare more than")
+
+
+def test_non_numeric_datasets_are_refused(tmp_path):
+    def strings(store):
+        del store["layers/dense/vars/1"]
+        store["layers/dense/vars"].create_dataset("1", data=np.array([b"x"] * 16))
+
+    refused(with_weights(tmp_path, strings), "not numeric")
+
+
+def test_a_shape_mismatch_changes_nothing(tmp_path):
+    def wrong(store):
+        del store["layers/dense_2/vars/0"]
+        store["layers/dense_2/vars"].create_dataset("0", data=np.zeros((12, 4), "float32"))
+
+    refused(with_weights(tmp_path, wrong), r"expects shape \(12, 3\)")
+    model = keras.models.load_model(MLP, compile=False)
+    before = [np.array(v.data) for v in model.weights]
+    plain = tmp_path / "wrong.weights.h5"
+    plain.write_bytes(members(tmp_path / "changed.keras")["model.weights.h5"])
+    with pytest.raises(WeightsLoadError, match=r"expects shape \(12, 3\)"):
+        model.load_weights(plain)
+    assert all(np.array_equal(a, v.data) for a, v in zip(before, model.weights))
+
+
+def test_weights_the_model_has_no_place_for_are_refused(tmp_path):
+    def extra(store):
+        store["layers/dense/vars"].create_dataset("2", data=np.zeros(3, "float32"))
+
+    refused(with_weights(tmp_path, extra), "no place for")
+
+
+def test_truncated_hdf5_is_refused(tmp_path):
+    parts = members()
+    parts["model.weights.h5"] = parts["model.weights.h5"][: len(parts["model.weights.h5"]) // 2]
+    refused(write_zip(tmp_path / "cut.keras", parts), "not a readable HDF5 file")
+    cut = tmp_path / "cut.weights.h5"
+    cut.write_bytes((HERE / "mlp.weights.h5").read_bytes()[:3000])
+    model = keras.models.load_model(MLP, compile=False)
+    with pytest.raises(WeightsLoadError, match="HDF5"):
+        model.load_weights(cut)
+
+
+def test_truncated_zip_is_refused(tmp_path):
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(MLP.read_bytes()[:-200])
+    refused(cut, "not a valid dendrite file|lacks|zip")
+
+
+# --- the zip --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../config.json",
+        "/etc/passwd",
+        "assets/../../evil.py",
+        "config.json/",
+        "model.weights.npz",
+        "assets/vocabulary.txt",
+    ],
+)
+def test_zip_path_tricks_are_refused(tmp_path, name):
+    parts = list(members().items()) + [(name, b"x")]
+    refused(write_zip(tmp_path / "tricks.keras", parts), "unexpected member")
+
+
+def test_duplicate_members_are_refused(tmp_path):
+    parts = list(members().items())
+    parts.append(("config.json", json.dumps({"class_name": "Sequential"}).encode()))
+    with pytest.warns(UserWarning):
+        path = write_zip(tmp_path / "twice.keras", parts)
+    refused(path, "appears twice")
+
+
+def test_a_zip_bomb_member_is_refused(tmp_path):
+    parts = members()
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in parts.items():
+            if name == "metadata.json":  # 64 KiB of spaces deflate ~1000x
+                payload = b" " * (64 << 10)
+            archive.writestr(name, payload)
+    with pytest.raises(ModelLoadError):
+        keras.models.load_model(path)
+
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    model = keras.models.load_model(MLP)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    before = path.read_bytes()
+    from dendrite.saving.keras_format import model_io
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(model_io, "weights_payload", broken)
+    with pytest.raises(RuntimeError):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
