@@ -33,6 +33,16 @@ DROPPED_WHEN = {
     "renorm_momentum": (0.99,),
 }
 DROPPED_ALWAYS = ("shared_object_id",)
+# Keras options a dendrite layer may not take: dropped only when that layer does not take
+# them and they hold Keras' default (what the dendrite layer does anyway).
+DEFAULTS_IF_UNTAKEN = {
+    "data_format": ("channels_last",),
+    "crop_to_aspect_ratio": (False,),
+    "pad_to_aspect_ratio": (False,),
+    "antialias": (False,),
+    "fill_value": (0.0,),
+}
+DEFAULTS_IF_UNTAKEN_BY_CLASS = {"Resizing": {"fill_mode": ("constant",)}}
 # Keras' compile settings that change how it runs, not what it computes.
 COMPILE_KEYS = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics")
 COMPILE_IGNORED = ("run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")
@@ -72,6 +82,8 @@ def _translate(node: Any, depth: int, what: str) -> Any:
     if node.get("class_name") in POLICIES and isinstance(node.get("config"), dict):
         name = node["config"].get("name")
         return name if isinstance(name, str) else node
+    if isinstance(node.get("class_name"), str) and isinstance(node.get("config"), dict):
+        node = {**node, "config": _untaken_defaults(node["class_name"], node["config"], what)}
     result = {}
     for key, value in node.items():
         if key in DROPPED_ALWAYS:
@@ -80,6 +92,44 @@ def _translate(node: Any, depth: int, what: str) -> Any:
             continue
         result[key] = _translate(value, depth + 1, what)
     return result
+
+
+def _untaken_defaults(class_name: str, config: dict[str, Any], what: str) -> dict[str, Any]:
+    if class_name == "LayerNormalization" and config.get("rms_scaling") is True:
+        raise ModelLoadError(
+            f"{what}: LayerNormalization '{config.get('name')}' uses Keras' deprecated "
+            f"rms_scaling=True, which scales by the variance; dendrite's rms_scaling scales by "
+            f"the root mean square, so the model would not compute the same values."
+        )
+    table = {**DEFAULTS_IF_UNTAKEN, **DEFAULTS_IF_UNTAKEN_BY_CLASS.get(class_name, {})}
+    present = [key for key in config if key in table and _is_default(config[key], table[key])]
+    if not present:
+        return config
+    taken = _taken_arguments(class_name)
+    if taken is None:
+        return config
+    return {k: v for k, v in config.items() if k not in present or k in taken}
+
+
+def _taken_arguments(class_name: str) -> set[str] | None:
+    """The keyword arguments the dendrite layer ``class_name`` names in its constructors."""
+    import inspect
+
+    from dendrite import registry
+
+    cls = registry.find("layer", class_name, {})
+    if not isinstance(cls, type):
+        return None
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            names |= set(inspect.signature(init).parameters)
+        except (TypeError, ValueError):
+            continue
+    return names
 
 
 def _is_default(value: Any, defaults: tuple) -> bool:
@@ -114,6 +164,11 @@ def translate_ops(entry: dict[str, Any], what: str) -> dict[str, Any]:
     for layer in config["layers"]:
         if isinstance(layer, dict) and layer.get("class_name") == "MultiHeadAttention":
             layer = _attention_axes(layer)
+        if isinstance(layer, dict) and isinstance(layer.get("inbound_nodes"), list):
+            layer = {
+                **layer,
+                "inbound_nodes": [_without_training(n) for n in layer["inbound_nodes"]],
+            }
         if isinstance(layer, dict) and str(layer.get("module", "")).startswith("keras.src.ops"):
             import dendrite.layers.op_layer  # noqa: F401 -- registers OpLayer
 
@@ -159,6 +214,19 @@ def _op_layer(node: dict[str, Any], what: str) -> dict[str, Any]:
         },
         "inbound_nodes": [{"args": [tensors], "kwargs": {}}],
     }
+
+
+def _without_training(node: Any) -> Any:
+    """Keras records the ``training`` flag a layer saw while the graph was built, and
+    replaces it by the caller's at run time; dendrite would keep a recorded one."""
+    if (
+        isinstance(node, dict)
+        and isinstance(node.get("kwargs"), dict)
+        and "training" in node["kwargs"]
+    ):
+        kwargs = {k: v for k, v in node["kwargs"].items() if k != "training"}
+        return {**node, "kwargs": kwargs}
+    return node
 
 
 def _attention_axes(node: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,12 @@ import numpy as np
 
 from dendrite.saving import architecture, compile_config
 
+# Keras layers whose constructors take fewer of the base options than dendrite writes.
+UNTAKEN_BY_KERAS = {
+    "SpatialDropout1D": ("trainable",),
+    "SpatialDropout2D": ("trainable",),
+    "SpatialDropout3D": ("trainable",),
+}
 MODEL_MODULES = {"Sequential": "keras", "Functional": "keras.src.models.functional"}
 NN_OPS = {
     "relu",
@@ -71,6 +77,18 @@ def _keras(node: Any) -> Any:
     if isinstance(module, str) and module.startswith("dendrite.") and "class_name" in result:
         result["module"] = _public_module(result["class_name"], module)
     config = result.get("config")
+    if isinstance(config, dict) and result.get("class_name") in UNTAKEN_BY_KERAS:
+        config = {
+            k: v for k, v in config.items() if k not in UNTAKEN_BY_KERAS[result["class_name"]]
+        }
+        result["config"] = config
+    if result.get("class_name") == "LayerNormalization" and isinstance(config, dict):
+        if config.get("rms_scaling"):
+            raise ValueError(
+                f"LayerNormalization '{config.get('name')}' uses rms_scaling=True: Keras' "
+                f"rms_scaling (deprecated) scales by the variance, not the root mean square, "
+                f"so Keras would not compute what dendrite computes. Save it as .dendrite."
+            )
     if "module" not in result and isinstance(config, dict) and _is_layer(result.get("class_name")):
         result = {"module": "keras.layers", **result, "registered_name": None}
     if "module" in result and isinstance(config, dict) and isinstance(config.get("dtype"), str):
