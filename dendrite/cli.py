@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=non_negative_int, default=None)
     train.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run the learning-rate range test first and train at its suggestion "
+        "(its curve goes to lr_finder.png)",
+    )
+    train.add_argument(
         "--out", type=non_empty, default="runs/latest", help="directory for the outputs"
     )
     train.add_argument(
@@ -249,6 +255,19 @@ def train(args: argparse.Namespace) -> int:
     if settings["lr"] is not None:
         optimizer.learning_rate = settings["lr"]
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if getattr(args, "find_lr", False) and not resuming:
+        if settings["lr"] is not None:
+            raise CliError("give --lr or --find-lr, not both")
+        found = model.find_learning_rate(x_train, y_train, batch_size=settings["batch_size"] or 32)
+        settings["lr"] = float(found.suggestion)
+        optimizer.learning_rate = settings["lr"]
+        write_run(out, settings, finished=False)  # --resume continues at the found rate
+        try:
+            found.plot(out / "lr_finder.png")
+            where = " (curve in lr_finder.png)"
+        except ImportError:
+            where = " (install matplotlib for its curve: pip install 'dendrite[plot]')"
+        print(f"Learning-rate range test: training at {settings['lr']:.3g}{where}")
 
     history_path = out / HISTORY_FILE
     logged: dict[str, list] = {}

@@ -35,11 +35,11 @@ RANKS = {
     "optimizers": 3,
     "datasets": 3,
     "saving": 4,
+    "distribution": 4,  # data parallelism over MPI: used by training, imports below it
     "training": 5,
     "utils": 5,
     "backend": 5,
     "config": 5,
-    "visualize": 5,  # model pictures (plot_model): duck-typed, imports no models
     "models": 6,
     "applications": 6,  # keras.applications: architectures built from layers and models
     "export": 6,  # model.export: ONNX graphs from a model's layers

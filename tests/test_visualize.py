@@ -1,4 +1,4 @@
-"""plot_model / model_to_dot (dendrite.visualize): the graph read from any model by duck
+"""plot_model / model_to_dot (utils.model_visualization): the graph read from any model by duck
 typing, DOT text with Keras' options, and a picture from Graphviz or matplotlib."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
-from dendrite import visualize
+from dendrite.utils import model_visualization as visualize
 
 
 def _branching():

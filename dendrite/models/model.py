@@ -142,6 +142,27 @@ class Model(Trainer, Layer):
             **kwargs,
         )
 
+    def find_learning_rate(
+        self,
+        x: Any,
+        y: Any = None,
+        start: float = 1e-7,
+        end: float = 10.0,
+        steps: int = 100,
+        batch_size: int = 32,
+        **kwargs: Any,
+    ) -> Any:
+        """Smith's learning-rate range test on a copy of this compiled model's state: the
+        rate grows exponentially from ``start`` to ``end`` over ``steps`` batches, the loss
+        is smoothed, the sweep stops at divergence; returns the curve (``.rates``,
+        ``.losses``), ``.suggestion`` and ``.plot(path)``. The model's weights and optimizer
+        state come back unchanged. See ``dendrite.explain.find_learning_rate``."""
+        from dendrite.explain.lr_finder import find_learning_rate
+
+        return find_learning_rate(
+            self, x, y, start=start, end=end, steps=steps, batch_size=batch_size, **kwargs
+        )
+
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as a JSON string (``models.model_from_json`` rebuilds it)."""
         return saving.model_to_json(self, **kwargs)

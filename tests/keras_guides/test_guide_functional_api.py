@@ -168,7 +168,6 @@ def test_summary_names_layers_and_total():
     assert f"{model.count_params():,}" in text
 
 
-@pytest.mark.xfail(strict=True, reason="dendrite.utils has no plot_model")
 def test_plot_model_exists():
     assert callable(keras.utils.plot_model)
 

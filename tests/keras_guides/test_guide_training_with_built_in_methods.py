@@ -260,7 +260,6 @@ def test_validation_split_holds_out_the_last_fraction():
     assert "val_loss" in history.history
 
 
-@pytest.mark.xfail(strict=True, reason="dendrite.utils has no PyDataset (Keras 3's Sequence)")
 def test_pydataset():
     class ExampleSequence(keras.utils.PyDataset):
         def __init__(self, x, y, batch_size, **kwargs):
@@ -280,7 +279,6 @@ def test_pydataset():
     assert len(history.history["loss"]) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="fit does not accept a Python generator as x")
 def test_generator_with_steps_per_epoch_and_validation_steps():
     keras.utils.set_random_seed(0)
     x, y = _data(64)
@@ -491,7 +489,6 @@ def test_learning_rate_schedule():
     np.testing.assert_allclose(float(optimizer.learning_rate), 0.025, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="dendrite.callbacks has no TensorBoard")
 def test_tensorboard_callback_exists(tmp_path):
     cb = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"), histogram_freq=0)
     assert isinstance(cb, keras.callbacks.Callback)
