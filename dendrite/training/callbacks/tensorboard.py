@@ -337,8 +337,8 @@ def _read_value(item: bytes, event: dict) -> None:
 
 
 def _layer_graph(model: Any) -> list[tuple[str, str, list[str]]]:
-    """(name, class, inbound layer names) per layer, from ``utils.model_visualization``'s reading of the
-    model's graph (a chain for a model without one)."""
+    """(name, class, inbound layer names) per layer, from ``utils.model_visualization``'s
+    reading of the model's graph (a chain for a model without one)."""
     from dendrite.utils.model_visualization import layer_graph
 
     nodes, edges = layer_graph(model)
