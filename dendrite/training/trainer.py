@@ -17,6 +17,7 @@ from dendrite import _settings
 from dendrite import metrics as metrics_module
 from dendrite import optimizers as optimizers_module
 from dendrite.core import no_grad
+from dendrite.distribution import distribution_lib
 from dendrite.training import data as data_utils
 from dendrite.training import logs as logs_utils
 from dendrite.training.callbacks import Callback, CallbackList, History, ProgbarLogger
@@ -212,6 +213,10 @@ class Trainer(StepMixin):
             if iterator.adapter.num_samples == 0:
                 raise ValueError("fit() received no samples (x has length 0).")
             self._check_first_sample(x, y)
+        dist = distribution_lib.distribution()
+        if dist is not None:  # each rank reads its shard of every batch
+            iterator = dist.distribute_iterator(iterator)
+            val = dist.distribute_iterator(val) if val is not None else None
         _settings.keep_freed_memory()
         history = History()
         callback_list = self._callbacks(
@@ -227,25 +232,33 @@ class Trainer(StepMixin):
         callback_list.on_train_begin({})
         # A callback (BackupAndRestore) may resume from a later epoch, as in Keras.
         initial_epoch = self._initial_epoch or initial_epoch
+        if dist is not None:  # same model everywhere; rank 0's state and epoch
+            initial_epoch = dist.begin_fit(self, initial_epoch)
         logs: dict[str, Any] = {}
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            callback_list.on_epoch_begin(epoch, {})
-            self._epoch_variables = self.trainable_weights
-            try:
-                logs = self._run_epoch(iterator, callback_list, "train")
-            finally:
-                self._epoch_variables = None
-            if iterator.ran_out:  # a generator ran out of batches: stop, as Keras
-                self.stop_training = True
-                if not logs:
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                callback_list.on_epoch_begin(epoch, {})
+                self._epoch_variables = self.trainable_weights
+                try:
+                    logs = self._run_epoch(iterator, callback_list, "train")
+                finally:
+                    self._epoch_variables = None
+                if dist is not None:  # the metrics' states summed over the ranks
+                    logs = dist.reduce_logs(self, logs)
+                if iterator.ran_out:  # a generator ran out of batches: stop, as Keras
+                    self.stop_training = True
+                    if not logs:
+                        break
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self._run_test(val, callback_list)
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                callback_list.on_epoch_end(epoch, logs)
+                if self.stop_training:
                     break
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._run_test(val, callback_list)
-                logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            callback_list.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+        finally:
+            if dist is not None:
+                dist.end_fit(self)
         if epochs > 0 and hasattr(self.optimizer, "finalize_variable_values"):
             # As Keras: with use_ema, training ends on the weights' moving averages.
             self.optimizer.finalize_variable_values(self.trainable_weights)
@@ -256,6 +269,9 @@ class Trainer(StepMixin):
         """One pass of ``train_step`` or ``test_step`` over the iterator; the last step's
         logs (running means over the epoch)."""
         step_function = self.train_step if kind == "train" else self.test_step
+        dist = distribution_lib.distribution()
+        if dist is not None:  # per epoch: the step as run on this rank's shard
+            step_function = dist.wrap_step(step_function, kind, self)
         name = f"{kind}_step"
         begin = getattr(callbacks, f"on_{kind}_batch_begin")
         end = getattr(callbacks, f"on_{kind}_batch_end")
@@ -276,6 +292,9 @@ class Trainer(StepMixin):
         logs = self._run_epoch(iterator, callbacks, "test")
         if not logs:
             logs = logs_utils.logs_to_python(self.get_metrics_result(), "test_step")
+        dist = distribution_lib.distribution()
+        if dist is not None:  # the metrics' states summed over the ranks
+            logs = dist.reduce_logs(self, logs)
         callbacks.on_test_end(logs)
         return logs
 
@@ -286,7 +305,11 @@ class Trainer(StepMixin):
         extra: list[Callback] = []
         if history is not None:
             extra.append(history)
-        if verbose and not any(isinstance(cb, ProgbarLogger) for cb in given):
+        if (
+            verbose
+            and not any(isinstance(cb, ProgbarLogger) for cb in given)
+            and distribution_lib.is_writer()  # under data parallelism, rank 0 only
+        ):
             extra.append(ProgbarLogger())
         return CallbackList(given + extra, model=self, verbose=verbose, **params)
 
@@ -311,6 +334,9 @@ class Trainer(StepMixin):
             )
             if iterator.adapter.num_samples == 0:
                 raise ValueError("evaluate() received no samples (x has length 0).")
+        dist = distribution_lib.distribution()
+        if dist is not None:
+            iterator = dist.distribute_iterator(iterator)
         verbose = logs_utils.verbosity(verbose)
         callback_list = self._callbacks(
             callbacks, None, verbose, epochs=1, steps=iterator.num_batches
@@ -334,6 +360,9 @@ class Trainer(StepMixin):
             x = data_utils.to_arrays(x, "x")
             batch_size = logs_utils.batch_size_or(batch_size, 32)
             iterator = EpochIterator(x, batch_size=batch_size, steps_per_epoch=steps)
+        dist = distribution_lib.distribution()
+        if dist is not None:
+            iterator = dist.distribute_iterator(iterator)
         verbose = logs_utils.verbosity(verbose)
         callback_list = self._callbacks(
             callbacks, None, verbose, epochs=1, steps=iterator.num_batches
@@ -348,6 +377,8 @@ class Trainer(StepMixin):
                 # As Keras: the batch's predictions, under "outputs".
                 callback_list.on_predict_batch_end(step, {"outputs": batch_outputs})
         callback_list.on_predict_end({})
+        if dist is not None:  # every rank's shards, in order, on every rank
+            outputs = dist.gather_predictions(outputs)
         if not outputs and batched:
             raise ValueError(f"predict() received no batches from {type(x).__name__}.")
         if not outputs:  # no samples: the outputs' shapes from an empty batch

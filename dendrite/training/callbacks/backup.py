@@ -15,6 +15,7 @@ import shutil
 from typing import Any
 
 from dendrite._atomic import remove_stale_temporaries
+from dendrite.distribution.distribution_lib import is_writer
 from dendrite.saving.checkpoint import restore_for_backup, write_checkpoint
 from dendrite.training.callbacks.base import Callback
 from dendrite.training.callbacks.save_frequency import SaveFrequency
@@ -76,9 +77,11 @@ class BackupAndRestore(SaveFrequency, Callback):
             self._save_model()
 
     def _save_model(self) -> None:
+        if not is_writer():  # under data parallelism, rank 0 alone writes
+            return
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         write_checkpoint(self.model, self._checkpoint_path, state)
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+        if self.delete_checkpoint and is_writer() and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)

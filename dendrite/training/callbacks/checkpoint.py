@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.distribution.distribution_lib import is_writer
 from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 from dendrite.training.callbacks.monitor import check_mode, direction
@@ -140,6 +141,8 @@ class ModelCheckpoint(SaveFrequency, Callback):
                 f"is an existing directory: {filepath}"
             )
         if not self._should_save_model(epoch, logs, filepath):
+            return
+        if not is_writer():  # under data parallelism, rank 0 alone writes
             return
         directory = os.path.dirname(filepath)
         if directory:

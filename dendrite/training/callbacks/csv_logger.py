@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.distribution.distribution_lib import is_writer
 from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 
@@ -35,6 +36,8 @@ class CSVLogger(Callback):
         self.csv_file: Any = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if not is_writer():  # under data parallelism, rank 0 alone writes
+            return
         if self.append:
             if os.path.exists(self.filename):
                 with open(self.filename, encoding="utf-8") as existing:
@@ -52,6 +55,8 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.csv_file is None:  # not the writing rank
+            return
         logs = logs or {}
 
         def handle_value(value: Any) -> Any:
