@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -218,14 +219,11 @@ def build_model(hidden: int, inputs: int = 784, classes: int = 10) -> Any:
 
 
 def train(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    import dendrite as tf
-    from dendrite._atomic import atomic_write_bytes
-    from dendrite.training.callbacks import BackupAndRestore, LambdaCallback, TerminateOnNaN
-    from dendrite.training.plotting import plot_history
-
     out, settings, resuming = run_settings(args)
+    parallel = _data_parallel()  # under mpiexec: one rank of a data-parallel run
+    if parallel is not None and parallel.process_id != 0:
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            return _train_other_rank(args, out, settings, resuming, parallel)
     claim_output(out, resuming)
     backup = out / BACKUP_DIR
     if resuming and not backup.exists() and (out / MODEL_FILE).exists():
@@ -233,7 +231,56 @@ def train(args: argparse.Namespace) -> int:
         if saved.get("finished", True) and saved.get("epochs") == settings["epochs"]:
             epochs = saved["epochs"]
             print(f"The run in {out} has already finished ({epochs} epochs); nothing to resume.")
+            _share_decision(parallel, True)
             return 0
+    _share_decision(parallel, False)
+    return _train_run(args, out, settings, resuming, backup)
+
+
+def _data_parallel() -> Any:
+    """The DataParallel distribution when started by mpiexec with several processes (set
+    as the global distribution), else None."""
+    from dendrite.distribution import DataParallel, launched_processes, set_distribution
+
+    if launched_processes() < 2:
+        return None
+    parallel = DataParallel()
+    set_distribution(parallel)
+    return parallel
+
+
+def _share_decision(parallel: Any, finished: bool) -> bool:
+    """Rank 0's answer to "has this run already finished?", on every rank."""
+    return finished if parallel is None else parallel.communicator.broadcast_object(finished)
+
+
+def _train_other_rank(
+    args: argparse.Namespace, out: Path, settings: dict, resuming: bool, parallel: Any
+) -> int:
+    """A rank other than 0 trains alongside rank 0 (which broadcasts its weights, restored
+    backup and epoch) and writes only into a scratch directory, removed at the end."""
+    import shutil
+    import tempfile
+
+    if _share_decision(parallel, False):
+        return 0
+    scratch = Path(tempfile.mkdtemp(prefix=f"dendrite-rank{parallel.process_id}-"))
+    try:
+        return _train_run(args, scratch, settings, resuming, scratch / BACKUP_DIR)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_run(
+    args: argparse.Namespace, out: Path, settings: dict, resuming: bool, backup: Path
+) -> int:
+    import numpy as np
+
+    import dendrite as tf
+    from dendrite._atomic import atomic_write_bytes
+    from dendrite.training.callbacks import BackupAndRestore, LambdaCallback, TerminateOnNaN
+    from dendrite.training.plotting import plot_history
+
     write_run(out, settings, finished=False)
     tf.utils.set_random_seed(settings["seed"])
     if settings["data"] and Path(settings["data"]).is_dir():
@@ -516,7 +563,13 @@ def main(argv: list[str] | None = None) -> int:
         print("dendrite: interrupted", file=sys.stderr)
         return 130
     hint = train_interrupted if args.command == "train" else None
-    return run_command(args.command, COMMANDS[args.command], args, interrupted=hint)
+    status = run_command(args.command, COMMANDS[args.command], args, interrupted=hint)
+    from dendrite.distribution import distribution
+
+    if status and distribution() is not None:  # a failed rank ends every rank's run
+        distribution().communicator.abort(status)
+    return status
+
 
 
 if __name__ == "__main__":
