@@ -6,6 +6,7 @@ optimizer state where Keras left it."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,12 @@ import dendrite as keras
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
 
 pytest.importorskip("h5py")
-HERE = Path(__file__).parent / "fixtures" / "keras3"
+# KERAS3_FIXTURES_DIR: fixtures made elsewhere (another Keras backend or version)
+HERE = Path(os.environ.get("KERAS3_FIXTURES_DIR") or Path(__file__).parent / "fixtures" / "keras3")
 MANIFEST = json.loads((HERE / "manifest.json").read_text())["fixtures"]
 # Known differences, measured: Keras' "gelu" activation is the exact (erf) form, dendrite's
 # registered "gelu" activation is the tanh approximation (dendrite/layers/activations.py).
-TOLERANCE = {"multi_io": 2e-4}
+TOLERANCE = {"multi_io": 5e-4}
 
 
 @keras.saving.register_keras_serializable(package="fixtures")
@@ -100,8 +102,10 @@ def test_training_resumes_where_keras_left_it(name):
     )
     expected = keras.models.load_model(HERE / f"{name}.keras", compile=False)
     expected.load_weights(HERE / f"{name}.resume.weights.h5")
+    # 1e-4: a Dense bias right before BatchNormalization gets a gradient of rounding noise
+    # only, which Adam scales up to its step size (TensorFlow's and PyTorch's noise differ).
     for got, want in zip(model.weights, expected.weights):
-        np.testing.assert_allclose(got.data, want.data, atol=2e-5, rtol=1e-4, err_msg=got.path)
+        np.testing.assert_allclose(got.data, want.data, atol=1e-4, rtol=1e-4, err_msg=got.path)
 
 
 def test_custom_layer_needs_its_registration():
@@ -156,3 +160,18 @@ def test_dendrite_writes_what_it_reads(tmp_path, name):
     model.save_weights(weights)
     again.load_weights(weights)
     assert max_difference(again, name) <= TOLERANCE.get(name, 1e-5)
+
+
+def test_dendrite_format_keras_files_still_load(tmp_path):
+    """A ``.keras`` path written by dendrite before issue 15 (its own zip) still loads."""
+    from dendrite.saving.architecture import to_json_bytes
+    from dendrite.saving.archive import write_archive
+    from dendrite.saving.model_file import CONFIG, model_document
+
+    model = keras.models.load_model(HERE / "mlp.keras")
+    document, parts = model_document(model)
+    path = tmp_path / "old.keras"
+    write_archive(path, {CONFIG: to_json_bytes(document), **parts})
+    again = keras.models.load_model(path)
+    assert max_difference(again, "mlp") <= 1e-5
+    assert int(again.optimizer.iterations.data) == int(model.optimizer.iterations.data)

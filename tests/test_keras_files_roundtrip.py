@@ -26,6 +26,25 @@ SIDE = Path(__file__).parent / "fixtures" / "keras3" / "keras_side.py"
 RNG = np.random.default_rng(0)
 
 
+@keras.saving.register_keras_serializable(package="roundtrip")
+class Scale(keras.layers.Layer):
+    """A custom layer; keras_side.py registers its twin under the same name."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.scale = self.add_weight(shape=(), name="scale", initializer="ones", trainable=False)
+
+    def call(self, x):
+        return self.scale * keras.ops.matmul(x, self.kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
 def floats(*shape):
     return RNG.normal(size=shape).astype("float32")
 
@@ -84,7 +103,10 @@ def _models():
         [a_in, b_in],
         [layers.Dense(1, name="r")(h), layers.Dense(2, activation="softmax", name="c")(h)],
     )
+    custom = keras.Sequential([keras.Input((4,)), Scale(3), layers.Dense(2)], name="custom")
+    custom.layers[0].scale.assign(1.5)
     return {
+        "custom": (custom, [floats(3, 4)], None),
         "mlp": (mlp, [floats(4, 8)], fit),
         "cnn": (cnn, [floats(3, 8, 8, 2)], cnn_fit),
         "rnn": (rnn, [floats(3, 6, 3)], rnn_fit),
@@ -129,7 +151,7 @@ def keras_ran(tmp_path_factory):
     return root, models
 
 
-NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi"]
+NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi", "custom"]
 
 
 @pytest.mark.parametrize("name", NAMES)
