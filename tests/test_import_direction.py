@@ -36,7 +36,6 @@ RANKS = {
     "datasets": 3,
     "saving": 4,
     "distribution": 4,  # data parallelism over MPI: used by training, imports below it
-    "distribution": 4,  # data parallelism over MPI: used by training, imports below it
     "training": 5,
     "utils": 5,
     "backend": 5,
