@@ -208,15 +208,28 @@ def test_truncated_zip_is_refused(tmp_path):
     [
         "../config.json",
         "/etc/passwd",
-        "assets/../../evil.py",
         "config.json/",
-        "model.weights.npz",
-        "assets/vocabulary.txt",
+        "model.weights.h5/../../x",
+        "evil.py",
     ],
 )
 def test_zip_path_tricks_are_refused(tmp_path, name):
     parts = list(members().items()) + [(name, b"x")]
     refused(write_zip(tmp_path / "tricks.keras", parts), "unexpected member")
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("assets/vocabulary.txt", "Keras assets"),
+        ("assets/../../evil.py", "Keras assets"),
+        ("model.weights.npz", "weights_format='npz'"),
+        ("model.weights.json", "sharded"),
+    ],
+)
+def test_keras_features_dendrite_does_not_read_are_named(tmp_path, name, match):
+    parts = list(members().items()) + [(name, b"x")]
+    refused(write_zip(tmp_path / "feature.keras", parts), match)
 
 
 def test_duplicate_members_are_refused(tmp_path):

@@ -35,13 +35,13 @@ LIMITS = {CONFIG: MAX_JSON_BYTES, METADATA: 1 << 16, WEIGHTS: H5_LIMIT}
 MAX_H5_OBJECTS = 200_000
 MAX_H5_DEPTH = 64
 MAX_INFLATION = 100  # as archive.MAX_COMPRESSION_RATIO
+MAX_MEMBERS_LISTED = 64
 # The Keras version whose layout dendrite writes (the metadata Keras reads back).
 KERAS_VERSION = "3.10.0"
 
 
-def is_keras_zip(path: str) -> bool:
-    """Whether the zip at ``path`` looks like Keras' (a ``model.weights.h5`` member, or a
-    ``metadata.json`` without dendrite's safetensors members)."""
+def zip_names(path: str) -> set[str]:
+    """The member names of the zip at ``path`` (a regular file); empty if not a zip."""
     import zipfile
 
     from dendrite.saving.regular_file import open_regular
@@ -49,10 +49,40 @@ def is_keras_zip(path: str) -> bool:
     with open_regular(path) as (stream, _):
         try:
             with zipfile.ZipFile(stream) as archive:
-                names = set(archive.namelist())
+                return set(archive.namelist()[:MAX_MEMBERS_LISTED])
         except Exception:  # noqa: BLE001 -- not a zip: dendrite's own reader explains why
-            return False
-    return WEIGHTS in names or (METADATA in names and "model.weights.safetensors" not in names)
+            return set()
+
+
+def check_keras_features(names: set[str], what: str) -> None:
+    """Name the Keras features dendrite does not read, before the generic refusal."""
+    if any(name.startswith("assets/") for name in names):
+        raise ModelLoadError(
+            f"{what} holds Keras assets (assets/...: the vocabularies or tables of layers "
+            f"such as TextVectorization or StringLookup); dendrite does not read Keras "
+            f"assets. Rebuild those layers in dendrite and load the other weights with "
+            f"load_weights."
+        )
+    if "model.weights.npz" in names:
+        raise ModelLoadError(
+            f"{what} holds its weights as model.weights.npz (Keras' weights_format='npz'); "
+            f"dendrite reads Keras' model.weights.h5: save with the default format."
+        )
+    if any(name.endswith(".weights.json") for name in names):
+        raise ModelLoadError(
+            f"{what} holds sharded weights (model.weights.json); dendrite reads one "
+            f"model.weights.h5: save without max_shard_size."
+        )
+
+
+def is_keras_zip(path: str) -> bool:
+    """Whether the zip at ``path`` looks like Keras' (a ``model.weights.h5`` member, or a
+    ``metadata.json`` without dendrite's safetensors members)."""
+    names = zip_names(path)
+    if "model.weights.safetensors" in names:
+        return False  # dendrite's own zip
+    keras_weights = any(n.startswith(("model.weights.", "assets/")) for n in names)
+    return keras_weights or METADATA in names
 
 
 def open_keras_zip(path: str):

@@ -35,6 +35,7 @@ def load_keras_model(
 ) -> Any:
     """A model from a Keras 3 ``.keras`` file (see the module docstring)."""
     what = path
+    layout.check_keras_features(layout.zip_names(path), what)
     with layout.open_keras_zip(path) as members:
         document = loads_checked(members[layout.CONFIG], f"{what} (config.json)")
         if not isinstance(document, dict):
