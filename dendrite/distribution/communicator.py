@@ -12,6 +12,7 @@ likewise ends the job when a rank is killed.
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -91,6 +92,7 @@ def abort_on_uncaught_exception(comm: Communicator) -> None:
             traceback.print_exception(kind, value, tb)
         sys.stderr.write(f"dendrite: rank {comm.rank} failed; aborting all ranks.\n")
         sys.stderr.flush()
+        time.sleep(0.5)  # let mpiexec forward this rank's traceback before the abort
         comm.abort(1)
 
     sys.excepthook = hook
