@@ -53,6 +53,7 @@ for _name in (
     "callbacks",
     "config",
     "datasets",
+    "distribution",
     "random",
     "utils",
     "ops",
