@@ -45,6 +45,11 @@ class Scale(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@keras.saving.register_keras_serializable(package="roundtrip")
+def halve(x):
+    return x * 0.5
+
+
 def floats(*shape):
     return RNG.normal(size=shape).astype("float32")
 
@@ -103,7 +108,10 @@ def _models():
         [a_in, b_in],
         [layers.Dense(1, name="r")(h), layers.Dense(2, activation="softmax", name="c")(h)],
     )
-    custom = keras.Sequential([keras.Input((4,)), Scale(3), layers.Dense(2)], name="custom")
+    custom = keras.Sequential(
+        [keras.Input((4,)), Scale(3), layers.Lambda(halve), layers.Dense(2, activation=halve)],
+        name="custom",
+    )
     custom.layers[0].scale.assign(1.5)
     return {
         "custom": (custom, [floats(3, 4)], None),

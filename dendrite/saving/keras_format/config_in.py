@@ -79,6 +79,8 @@ def _translate(node: Any, depth: int, what: str) -> Any:
             f"function in your program, register it with "
             f"@dendrite.saving.register_keras_serializable() and save it by name."
         )
+    if node.get("class_name") == "function" and isinstance(node.get("config"), str):
+        return node["config"]  # a function by its (registered) name: activations, Lambda
     if node.get("class_name") in POLICIES and isinstance(node.get("config"), dict):
         name = node["config"].get("name")
         return name if isinstance(name, str) else node

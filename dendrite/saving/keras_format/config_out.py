@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.saving import architecture, compile_config
+from dendrite.saving.architecture_checks import ACTIVATION_KEYS
 
 # Keras layers whose constructors take fewer of the base options than dendrite writes.
 UNTAKEN_BY_KERAS = {
@@ -77,6 +78,10 @@ def _keras(node: Any) -> Any:
     if isinstance(module, str) and module.startswith("dendrite.") and "class_name" in result:
         result["module"] = _public_module(result["class_name"], module)
     config = result.get("config")
+    if isinstance(config, dict) and isinstance(result.get("class_name"), str):
+        for key in (*ACTIVATION_KEYS, "function"):
+            if isinstance(config.get(key), str) and ">" in config[key]:
+                config[key] = _function_entry(config[key])
     if isinstance(config, dict) and result.get("class_name") in UNTAKEN_BY_KERAS:
         config = {
             k: v for k, v in config.items() if k not in UNTAKEN_BY_KERAS[result["class_name"]]
@@ -108,6 +113,16 @@ def _keras(node: Any) -> Any:
         if result["class_name"] == "Functional":
             result["registered_name"] = "Functional"
     return result
+
+
+def _function_entry(name: str) -> dict[str, Any]:
+    """A registered function as Keras serializes it (activations, Lambda functions)."""
+    return {
+        "module": "builtins",
+        "class_name": "function",
+        "config": name,
+        "registered_name": "function",
+    }
 
 
 def _is_layer(name: Any) -> bool:
