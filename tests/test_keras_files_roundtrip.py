@@ -113,7 +113,19 @@ def _models():
         name="custom",
     )
     custom.layers[0].scale.assign(1.5)
+    application = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=3
+    )
+    for layer in application.layers:  # statistics that are not 0 and 1
+        if isinstance(layer, layers.BatchNormalization):
+            layer.moving_mean.assign(0.1 * floats(*layer.moving_mean.shape))
+            layer.moving_variance.assign(RNG.uniform(0.5, 1.5, layer.moving_variance.shape))
     return {
+        "mobilenet_v2": (
+            application,
+            [RNG.uniform(0, 255, (2, 32, 32, 3)).astype("float32")],
+            None,
+        ),
         "custom": (custom, [floats(3, 4)], None),
         "mlp": (mlp, [floats(4, 8)], fit),
         "cnn": (cnn, [floats(3, 8, 8, 2)], cnn_fit),
@@ -159,7 +171,7 @@ def keras_ran(tmp_path_factory):
     return root, models
 
 
-NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi", "custom"]
+NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi", "custom", "mobilenet_v2"]
 RESUMED = ["mlp", "cnn", "rnn"]
 
 
@@ -182,10 +194,15 @@ def test_round_trips_with_real_keras(keras_ran):
         for i, y in enumerate(mine):
             theirs = np.load(root / f"{name}.kp{i}.npy", allow_pickle=False)
             check(f"{name}: Keras' prediction {i}", theirs, y, atol=1e-5, rtol=0)
-        # Keras' re-save loads in dendrite
+        # Keras' re-save loads in dendrite, and its weights file into the dendrite model
         again = keras.models.load_model(root / f"{name}.k.keras")
         for i, (a, b) in enumerate(zip(_predict(again, xs), mine)):
             check(f"{name}: Keras' re-save, output {i}", a, b, atol=1e-5, rtol=0)
+        for variable in again.weights:
+            variable.data[...] = 0
+        again.load_weights(root / f"{name}.k.weights.h5")
+        for i, (a, b) in enumerate(zip(_predict(again, xs), mine)):
+            check(f"{name}: Keras' weights file, output {i}", a, b, atol=1e-5, rtol=0)
     # Keras resumes training from dendrite's optimizer state as dendrite does
     for name in RESUMED:
         model, _, (fx, fy) = models[name]
