@@ -190,3 +190,110 @@ def test_data_parallel_without_mpi4py_says_what_to_install(monkeypatch):
 def test_initialize_refuses_job_addresses():
     with pytest.raises(ValueError, match="mpiexec"):
         D.initialize(job_addresses="10.0.0.1:1234")
+
+
+# --- under a distribution: one-batch methods, TensorBoard, the timer, threads ---------------
+class _Rank1(D.Distribution):
+    process_id = 1
+
+
+def test_train_and_test_on_batch_refuse_under_a_distribution():
+    model = _mlp()
+    x, y = np.zeros((4, 4), "float32"), np.zeros(4, "int64")
+    with _Rank1().scope():
+        for method in (model.train_on_batch, model.test_on_batch):
+            with pytest.raises(RuntimeError, match="not supported under a distribution"):
+                method(x, y)
+    assert np.isfinite(model.train_on_batch(x, y))  # one process: as before
+
+
+def test_tensorboard_writes_on_rank_0_only(tmp_path):
+    from dendrite.training.callbacks.tensorboard import TensorBoard
+
+    model = _mlp()
+    x, y = np.zeros((8, 4), "float32"), np.zeros(8, "int64")
+    board = TensorBoard(tmp_path / "rank1", update_freq="batch", histogram_freq=1)
+    callback_list = model._callbacks([board], None, 0, epochs=1, steps=1)
+    with _Rank1().scope():  # the hooks as fit calls them, on rank 1
+        callback_list.on_train_begin({})
+        callback_list.on_train_batch_end(0, {"loss": 1.0})
+        callback_list.on_epoch_end(0, {"loss": 1.0, "val_loss": 2.0})
+        callback_list.on_train_end({})
+    assert not (tmp_path / "rank1").exists()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[TensorBoard(tmp_path / "one")])
+    assert (tmp_path / "one" / "train").is_dir()
+
+
+def test_allreduce_timer_is_opt_in():
+    pytest.importorskip("mpi4py")
+    from dendrite.distribution.communicator import Communicator
+
+    comm = Communicator()
+    assert "allreduce_sum" not in comm.__dict__  # off: the plain method
+    comm.time_allreduce()
+    buffer = np.ones(4, "float32")
+    assert comm.allreduce_sum(buffer) is buffer and comm.allreduce_calls == 1
+    assert comm.allreduce_seconds > 0
+    comm.time_allreduce(False)
+    assert "allreduce_sum" not in comm.__dict__
+
+
+class _Host:
+    """A fake COMM_WORLD whose shared-memory split has ``local`` ranks."""
+
+    def __init__(self, size, local):
+        self.size, self.local = size, local
+
+    def Get_size(self):
+        return self.size
+
+    def Split_type(self, kind):
+        assert kind == "shared"
+        return _Host(self.local, self.local)
+
+    def Free(self):
+        pass
+
+
+class _MPI:
+    COMM_TYPE_SHARED = "shared"
+
+
+@pytest.fixture
+def blas_restored():
+    from dendrite.distribution import threads
+
+    before = threads.blas_threads()
+    yield
+    threads.blas_threads(before)
+
+
+def test_each_rank_takes_its_share_of_the_cores(monkeypatch, blas_restored):
+    from dendrite.distribution import threads
+
+    monkeypatch.delenv("DENDRITE_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
+    chosen = threads.limit_threads(_Host(6, 3), _MPI)
+    assert (chosen.threads, chosen.ranks_on_host, chosen.source) == (2, 3, "share")
+    assert chosen.blas in (None, 2)  # None only where no BLAS library is reachable
+    assert D.thread_limits() is chosen and "3 rank(s) on this host" in str(chosen)
+    assert threads.limit_threads(_Host(20, 10), _MPI).threads == 1
+    monkeypatch.setenv("DENDRITE_NUM_THREADS", "3")
+    chosen = threads.limit_threads(_Host(6, 3), _MPI)
+    assert (chosen.threads, chosen.source) == (3, "DENDRITE_NUM_THREADS")
+    monkeypatch.delenv("DENDRITE_NUM_THREADS")
+    assert threads.limit_threads(_Host(1, 1), _MPI).source == "unchanged"
+
+
+def test_kernels_learn_the_local_ranks_from_the_launcher(monkeypatch):
+    from dendrite import _native
+
+    for name in (*_native.LOCAL_RANKS_ENV, "DENDRITE_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert _native.launcher_local_ranks() == 1
+    monkeypatch.setattr(_native.os, "cpu_count", lambda: 2)
+    assert not _native._helper_limited()
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")  # mpich's hydra
+    assert _native.launcher_local_ranks() == 2 and _native._helper_limited()
+    monkeypatch.setenv("DENDRITE_NUM_THREADS", "2")  # the override decides
+    assert not _native._helper_limited()

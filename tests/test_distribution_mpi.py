@@ -230,3 +230,40 @@ def test_cli_train_under_mpiexec(work):
     h2 = json.loads((work / "cli2" / "history.json").read_text())
     for key in h1:
         np.testing.assert_allclose(h2[key], h1[key], atol=1e-6, err_msg=key)
+
+
+THREADS = r"""
+import json, os, sys
+from dendrite import _native
+from dendrite import distribution as D
+from dendrite.distribution import threads
+before = threads.blas_threads()
+dist = D.DataParallel()
+chosen = D.thread_limits()
+print(json.dumps({"rank": dist.process_id, "before": before, "threads": chosen.threads,
+                  "blas": chosen.blas, "kernels": _native.kernel_threads,
+                  "local": chosen.ranks_on_host, "repr": repr(dist)}))
+"""
+
+
+def test_each_rank_limits_its_threads_to_its_share(work):
+    (work / "threads.py").write_text(THREADS)
+    env = {k: v for k, v in ENV.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [MPIEXEC, "-n", "2", sys.executable, str(work / "threads.py")],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["rank"] for r in reports) == [0, 1]
+    share = max(1, (os.cpu_count() or 1) // 2)  # 1 on the 2-core CI machine
+    for report in reports:
+        assert report["local"] == 2 and report["threads"] == share, report
+        assert report["blas"] in (None, share), report
+        assert f"{share} thread(s)" in report["repr"]
+        if share == 1:
+            assert report["kernels"] in (0, 1), report  # no helper thread

@@ -18,10 +18,12 @@ from dendrite.distribution.distribution_lib import (
     list_devices,
     set_distribution,
 )
+from dendrite.distribution.threads import ThreadLimits, thread_limits
 
 __all__ = [
     "DataParallel",
     "Distribution",
+    "ThreadLimits",
     "average_gradients",
     "distribution",
     "initialize",
@@ -29,4 +31,5 @@ __all__ = [
     "launched_processes",
     "list_devices",
     "set_distribution",
+    "thread_limits",
 ]

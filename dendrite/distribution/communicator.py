@@ -44,6 +44,26 @@ class Communicator:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.allreduce_calls = 0  # flat-buffer allreduces so far (tests count them)
+        self.allreduce_seconds = 0.0  # time inside allreduce_sum, with timing on
+
+    def time_allreduce(self, on: bool = True) -> None:
+        """Opt-in timer (benchmarks): with it on, ``allreduce_seconds`` accumulates the
+        wall time spent in ``allreduce_sum``, waiting for the slowest rank included. Off
+        (the default), the plain method runs: no cost at all."""
+        if not on:
+            self.__dict__.pop("allreduce_sum", None)
+            return
+        untimed = type(self).allreduce_sum.__get__(self)
+        clock = time.perf_counter
+
+        def timed(buffer: np.ndarray) -> np.ndarray:
+            start = clock()
+            try:
+                return untimed(buffer)
+            finally:
+                self.allreduce_seconds += clock() - start
+
+        self.allreduce_sum = timed  # type: ignore[method-assign]
 
     # --- buffers ----------------------------------------------------------------------
     def allreduce_sum(self, buffer: np.ndarray) -> np.ndarray:

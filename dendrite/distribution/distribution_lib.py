@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from dendrite.distribution import gradients, metric_reduction, sharding, state_sync
+from dendrite.distribution import gradients, metric_reduction, sharding, state_sync, threads
 from dendrite.distribution.communicator import (
     Communicator,
     abort_on_uncaught_exception,
@@ -76,13 +76,15 @@ def initialize(
     """Keras' ``initialize``: join the multi-process job. Under MPI the launcher
     (``mpiexec``) has already set the job up: this starts MPI and checks that
     ``num_processes`` and ``process_id``, when given, agree with it. ``job_addresses`` is
-    for launchers without MPI and must be None here (use a hostfile with mpiexec)."""
+    for launchers without MPI and must be None here (use a hostfile with mpiexec). Each
+    rank limits its BLAS threads to its share of its machine (``threads``)."""
     if job_addresses is not None:
         raise ValueError(
             "dendrite runs multi-process jobs over MPI: start them with mpiexec (with "
             "-hosts or a hostfile for several machines) instead of job_addresses."
         )
     comm = Communicator()
+    threads.limit_threads(comm.comm, comm.MPI)
     if num_processes is not None and num_processes != comm.size:
         raise ValueError(f"num_processes={num_processes}, but mpiexec started {comm.size}.")
     if process_id is not None and process_id != comm.rank:
@@ -164,6 +166,9 @@ class DataParallel(Distribution):
         auto_shard_dataset: accepted for Keras' signature (batches are always sharded).
         comm: an ``mpi4py`` communicator to use instead of ``COMM_WORLD``.
 
+    Each rank limits its BLAS threads to ``cores // ranks on its machine`` (``threads``,
+    shown in the repr; ``DENDRITE_NUM_THREADS`` overrides): see ``threads``.
+
     Raises ImportError naming ``pip install 'dendrite[mpi]'`` without mpi4py.
     """
 
@@ -181,6 +186,8 @@ class DataParallel(Distribution):
         self.auto_shard_dataset = auto_shard_dataset
         self._apply_hook: gradients.AveragingApply | None = None
         abort_on_uncaught_exception(self.communicator)
+        # This rank's share of its machine's cores (DENDRITE_NUM_THREADS overrides).
+        self.threads = threads.limit_threads(self.communicator.comm, self.communicator.MPI)
 
     @property
     def num_processes(self) -> int:
@@ -191,7 +198,7 @@ class DataParallel(Distribution):
         return self.communicator.rank
 
     def __repr__(self) -> str:
-        return f"<DataParallel rank {self.process_id} of {self.num_processes}>"
+        return f"<DataParallel rank {self.process_id} of {self.num_processes}, {self.threads}>"
 
     # --- used by the trainer ----------------------------------------------------------
     def distribute_iterator(self, iterator: Any) -> sharding.ShardedIterator:

@@ -393,7 +393,9 @@ class Trainer(StepMixin):
         class_weight: dict | None = None,
         return_dict: bool = False,
     ) -> Any:
-        """One training step on exactly this batch; returns its loss (and metrics)."""
+        """One training step on exactly this batch; returns its loss (and metrics).
+        Refused under a distribution (see ``_refuse_under_distribution``)."""
+        _refuse_under_distribution("train_on_batch")
         x, y, sample_weight = self._prepare(x, y, sample_weight, "train_on_batch")
         if class_weight is not None:
             sample_weight = _with_class_weight(y, sample_weight, class_weight)
@@ -407,7 +409,9 @@ class Trainer(StepMixin):
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
-        """The loss (and metrics) on exactly this batch, without training."""
+        """The loss (and metrics) on exactly this batch, without training. Refused under a
+        distribution (see ``_refuse_under_distribution``)."""
+        _refuse_under_distribution("test_on_batch")
         x, y, sample_weight = self._prepare(x, y, sample_weight, "test_on_batch")
         self.reset_metrics()
         logs = logs_utils.logs_to_python(
@@ -418,6 +422,22 @@ class Trainer(StepMixin):
     def predict_on_batch(self, x: Any) -> Any:
         """Model outputs for exactly this batch, as ndarrays."""
         return logs_utils.to_numpy(self.predict_step((data_utils.to_arrays(x, "x"),)))
+
+
+def _refuse_under_distribution(name: str) -> None:
+    """``train_on_batch`` / ``test_on_batch`` run one process's step on the batch they are
+    given; under data parallelism that would silently train each rank apart (or report one
+    rank's loss), so they refuse and say what to use instead."""
+    dist = distribution_lib.distribution()
+    if dist is None:
+        return
+    raise RuntimeError(
+        f"{name}() is not supported under a distribution ({dist!r}): each rank would "
+        "train or evaluate on its own batch alone. Use fit() / evaluate() with "
+        "batch_size as the global batch (e.g. fit(x, y, batch_size=len(x), epochs=1, "
+        "shuffle=False) for one step), or a custom loop calling "
+        "dendrite.distribution.average_gradients, or set_distribution(None) first."
+    )
 
 
 def _with_class_weight(y: Any, sample_weight: Any, class_weight: dict) -> Any:

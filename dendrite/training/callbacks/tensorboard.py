@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.distribution.distribution_lib import is_writer
 from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
 
@@ -375,6 +376,8 @@ class TensorBoard(Callback):
         update_freq: "epoch", "batch", or an int: write ``batch_*`` scalars every that
             many batches.
         profile_batch, embeddings_freq, embeddings_metadata: accepted, ignored.
+
+    Under data parallelism only rank 0 writes (the logs it sees are the reduced ones).
     """
 
     def __init__(
@@ -411,6 +414,7 @@ class TensorBoard(Callback):
         self._train_step = 0
         self._epoch_start = 0.0
         self._epoch_batches = 0
+        self._active = True
 
     def _writer(self, kind: str) -> EventFileWriter:
         if kind not in self._writers:
@@ -422,6 +426,9 @@ class TensorBoard(Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._close()
         self._train_step = 0
+        self._active = is_writer()  # under data parallelism, rank 0 alone writes
+        if not self._active:
+            return
         if self.write_graph and self.model is not None:
             self._writer("train").add_graph(_layer_graph(self.model))
 
@@ -432,12 +439,14 @@ class TensorBoard(Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._train_step += 1
         self._epoch_batches += 1
-        if self.update_freq == "epoch" or self._train_step % self.update_freq:
+        if not self._active or self.update_freq == "epoch" or self._train_step % self.update_freq:
             return
         values = [scalar_value(f"batch_{k}", v) for k, v in _scalars(logs).items()]
         self._writer("train").add_values(values, self._train_step)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._active:
+            return
         logs = dict(logs or {})
         scalars = _scalars(logs)
         train = {k: v for k, v in scalars.items() if not k.startswith("val_")}
