@@ -44,6 +44,30 @@ class ScaledDense(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@keras.saving.register_keras_serializable(package="fixtures")
+class Block(keras.layers.Layer):
+    """The fixtures' composite custom layer, defined again here."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = keras.layers.Dense(units, activation="relu")
+        self.stack = [keras.layers.Dense(units), keras.layers.Dense(units)]
+        self._norm = keras.layers.LayerNormalization()
+
+    def build(self, input_shape):
+        self.gain = self.add_weight(shape=(self.units,), initializer="ones", name="gain")
+
+    def call(self, x):
+        h = self.inner(x)
+        for layer in self.stack:
+            h = layer(h)
+        return self._norm(h) * self.gain
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
 def arrays(name: str, tag: str, count: int) -> list[np.ndarray]:
     return [np.load(HERE / f"{name}.{tag}{i}.npy", allow_pickle=False) for i in range(count)]
 

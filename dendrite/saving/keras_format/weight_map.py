@@ -44,6 +44,14 @@ class Slot:
 
 
 MODEL_CLASSES = ("Sequential", "Functional")
+# dendrite's own bookkeeping, not attributes Keras would see
+SKIPPED_ATTRIBUTES = {
+    "_sublayers",
+    "_tracked_variables",
+    "_own_weights",
+    "_inbound_nodes",
+    "_outbound_nodes",
+}
 RNN_CLASSES = ("RNN", "LSTM", "GRU", "SimpleRNN")
 MHA_PARTS = {
     "query": "query_dense",
@@ -130,9 +138,49 @@ class _Walk:
         self.own(layer, path)
 
     def own(self, layer: Any, path: str) -> None:
-        variables = sorted(layer.weights, key=lambda v: not getattr(v, "trainable", True))
+        sublayers = list(layer.__dict__.get("_sublayers", ()))
+        if not sublayers:
+            variables = list(layer.weights)
+        else:  # a composite layer: its own variables here, its sublayers under attributes
+            inner = {id(v) for sub in sublayers for v in sub.weights}
+            direct = [
+                *layer.__dict__.get("_own_weights", ()),
+                *layer.__dict__.get("_tracked_variables", ()),
+            ]
+            variables = []
+            for v in direct:
+                if id(v) not in inner and all(v is not w for w in variables):
+                    variables.append(v)
+        variables.sort(key=lambda v: not getattr(v, "trainable", True))
         for index, variable in enumerate(variables):
             self._add(path, index, variable)
+        if sublayers:
+            self.attributes(layer, path)
+
+    def attributes(self, layer: Any, path: str) -> None:
+        """Keras walks a layer's attributes by name, public ones first; a list of layers
+        becomes a container whose items are named by class (``dense``, ``dense_1``)."""
+        from dendrite.layers.base import Layer
+
+        for name in sorted(layer.__dict__, key=lambda n: f"~{n}" if n.startswith("_") else n):
+            if name.startswith("__") or name in SKIPPED_ATTRIBUTES:
+                continue
+            value = layer.__dict__[name]
+            if isinstance(value, Layer):
+                self.layer(value, _join(path, name))
+            elif isinstance(value, (list, tuple, dict)):
+                items = list(value.values()) if isinstance(value, dict) else list(value)
+                used: dict[str, int] = {}
+                for item in items:
+                    if not isinstance(item, Layer):
+                        continue
+                    key = snake_case(keras_class_name(item))
+                    if key in used:
+                        used[key] += 1
+                        key = f"{key}_{used[key]}"
+                    else:
+                        used[key] = 0
+                    self.layer(item, _join(path, name, key))
 
     def _add(self, path: str, index: int, variable: Any, shape: tuple | None = None) -> None:
         self.seen.add(id(variable))
