@@ -68,6 +68,19 @@ class Block(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@keras.saving.register_keras_serializable(package="fixtures")
+class Net(keras.Model):
+    """The fixtures' subclassed model, defined again here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = keras.layers.Dense(3, activation="relu")
+        self.zeta = keras.layers.Dense(2)
+
+    def call(self, x):
+        return self.zeta(self.alpha(x))
+
+
 def arrays(name: str, tag: str, count: int) -> list[np.ndarray]:
     return [np.load(HERE / f"{name}.{tag}{i}.npy", allow_pickle=False) for i in range(count)]
 

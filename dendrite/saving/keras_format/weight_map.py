@@ -86,7 +86,12 @@ def slots(model: Any) -> tuple[list[Slot], dict[str, str]]:
     """(every weight's slot, group path -> object name) for ``model``; every weight of the
     model appears exactly once (a shared layer is walked once, as Keras does)."""
     walk = _Walk()
-    walk.model(model, "")
+    if keras_class_name(model) in MODEL_CLASSES:
+        walk.model(model, "")
+    else:  # a subclassed model: Keras walks its attributes
+        walk.seen.add(id(model))
+        walk.names[""] = model.name
+        walk.own(model, "")
     return walk.slots, walk.names
 
 
@@ -162,10 +167,13 @@ class _Walk:
         becomes a container whose items are named by class (``dense``, ``dense_1``)."""
         from dendrite.layers.base import Layer
 
-        for name in sorted(layer.__dict__, key=lambda n: f"~{n}" if n.startswith("_") else n):
+        attributes = dict(layer.__dict__)
+        if "Model" in [cls.__name__ for cls in type(layer).__mro__]:
+            attributes["layers"] = list(layer.layers)  # Keras' Model.layers, a property
+        for name in sorted(attributes, key=lambda n: f"~{n}" if n.startswith("_") else n):
             if name.startswith("__") or name in SKIPPED_ATTRIBUTES:
                 continue
-            value = layer.__dict__[name]
+            value = attributes[name]
             if isinstance(value, Layer):
                 self.layer(value, _join(path, name))
             elif isinstance(value, (list, tuple, dict)):
