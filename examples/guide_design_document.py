@@ -341,6 +341,52 @@ def section_explain_cnn(out: Path, quick: bool = True) -> dict:
     return {"accuracy": accuracy, "ig_completeness_error_64": float(relative.max())}
 
 
+# %% 6.2-6.3: sequences and text
+def section_sequences_and_text(out: Path, quick: bool = True) -> dict:
+    """Text: short sentences whose sentiment is decided by one word ("good" or "bad") among
+    neutral ones. TextVectorization turns them into token ids, Embedding(mask_zero) and an
+    LSTM read them (the padding masked), Dense(sigmoid) decides. Occlusion, covering one
+    token at a time with the padding id, finds the deciding word: for every sentence the
+    token whose removal moves the prediction most is "good" or "bad"."""
+    rng = np.random.default_rng(0)
+    neutral = "the a movie film story plot actor was is very quite rather long short".split()
+    sentences, labels = [], []
+    for _ in range(1200 if quick else 4000):
+        words = list(rng.choice(neutral, size=rng.integers(3, 9)))
+        label = int(rng.integers(0, 2))
+        words.insert(int(rng.integers(0, len(words) + 1)), "good" if label else "bad")
+        sentences.append(" ".join(words))
+        labels.append(label)
+    y = np.array(labels, dtype="float32")
+    vectorize = tf.keras.layers.TextVectorization(output_sequence_length=10)
+    vectorize.adapt(sentences)
+    tokens = vectorize(np.array(sentences)).numpy()
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((10,), dtype="int64"),
+            tf.keras.layers.Embedding(len(vectorize.get_vocabulary()), 8, mask_zero=True),
+            tf.keras.layers.LSTM(16),
+            tf.keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(tokens[:1000], y[:1000], epochs=8, batch_size=32, verbose=0)
+    accuracy = model.evaluate(tokens[1000:], y[1000:], verbose=0, return_dict=True)["accuracy"]
+    assert accuracy > 0.95, accuracy
+    sample = tokens[1000:1006]
+    # How much p("good") moves when one token is covered by the padding id: the deciding
+    # word moves it most, up for "bad" (covered, the sentence turns neutral), down for "good".
+    attributions = explain.occlusion(model, sample, target=0, window=1, fill=0)
+    vocabulary = vectorize.get_vocabulary()
+    words = [[vocabulary[t] for t in row] for row in sample]
+    for row, attribution in zip(words, attributions):
+        assert row[int(np.argmax(np.abs(attribution)))] in ("good", "bad"), (row, attribution)
+    explain.plot(attributions, path=out / "text_occlusion.png", kind="text", tokens=words)
+    plt.close("all")
+    return {"accuracy": accuracy}
+
+
 SECTIONS = [
     section_neuron_and_activations,
     section_loss_surface,
@@ -350,6 +396,7 @@ SECTIONS = [
     section_overfitting,
     section_learning_rate,
     section_explain_cnn,
+    section_sequences_and_text,
 ]
 
 

@@ -18,6 +18,7 @@ FAST = [
     guide.section_neuron_and_activations,
     guide.section_loss_surface,
     guide.section_backprop_by_hand,
+    guide.section_sequences_and_text,
 ]
 DATA = [
     guide.section_training_loop,
