@@ -92,6 +92,14 @@ def slots(model: Any) -> tuple[list[Slot], dict[str, str]]:
         walk.seen.add(id(model))
         walk.names[""] = model.name
         walk.own(model, "")
+    placed = {id(slot.variable) for slot in walk.slots}
+    missing = [v for v in model.weights if id(v) not in placed]
+    if missing:
+        labels = ", ".join(str(getattr(v, "path", v)) for v in missing[:6])
+        raise ValueError(
+            f"Model '{model.name}': the weights {labels} have no place in Keras' layout "
+            f"(they belong to no layer Keras would walk to); save it as .dendrite instead."
+        )
     return walk.slots, walk.names
 
 
