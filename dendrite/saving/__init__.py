@@ -1,5 +1,6 @@
-"""Model files: config JSON + safetensors weights in one zip, written atomically; never
-pickle, never code from a file.
+"""Model files: config JSON + safetensors weights in one zip (``.dendrite``, the safe
+default), or Keras 3's own ``.keras`` and ``.weights.h5`` (``keras_format``), written
+atomically; never pickle, never code from a file.
 
 ``save_model`` / ``load_model`` (whole models), ``save_weights`` / ``load_weights``,
 ``model_from_json``, custom objects by registered name (``register_keras_serializable``,
@@ -40,7 +41,8 @@ __all__ = [
 
 
 def save_model(model, filepath, overwrite=True, **kwargs):  # noqa: ANN001, ANN201
-    """Save a whole model to one ``.dendrite`` (or ``.keras``) file; see ``model_file``."""
+    """Save a whole model to one ``.dendrite`` file (or a ``.keras`` file in Keras 3's
+    format, which Keras opens); see ``model_file``."""
     from dendrite.saving.model_file import save_model as _save
 
     _save(model, filepath, overwrite=overwrite, **kwargs)

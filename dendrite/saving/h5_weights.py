@@ -1,8 +1,9 @@
-"""``.weights.h5`` files: the weights alone in HDF5, the suffix Keras 3 requires for
-``save_weights`` and ``ModelCheckpoint(save_weights_only=True)``, so that such code runs
-unchanged. Needs the optional ``h5py`` (``pip install 'dendrite[h5]'``).
+"""dendrite's own ``.weights.h5`` layout, written before ``save_weights`` switched to Keras
+3's (``keras_format``); files in it stay readable (``load_weights`` tells the two apart
+by the root ``format`` attribute). Needs the optional ``h5py`` (``pip install
+'dendrite[h5]'``).
 
-Layout (dendrite's, not Keras' internal one): a group ``weights`` holding one dataset per
+Layout: a group ``weights`` holding one dataset per
 entry of ``model.weights``, named ``0000``, ``0001``, ... in order, each with its variable
 path (``dense/kernel``) as the attribute ``path``; the root carries ``format =
 "dendrite.weights"``. Loading reads data only (HDF5 datasets of numbers: nothing is
@@ -68,8 +69,7 @@ def load_weights_h5(variables: list, path: str, check: Callable[[dict], list]) -
             ):
                 raise WeightsLoadError(
                     f"{path} is not a dendrite weights file (no format attribute "
-                    f"{_FORMAT!r} and 'weights' group); Keras' own .weights.h5 layout is "
-                    f"not read."
+                    f"{_FORMAT!r} and 'weights' group)."
                 )
             group = store["weights"]
             names = sorted(group.keys(), key=lambda name: (len(name), name))

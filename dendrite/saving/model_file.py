@@ -91,7 +91,8 @@ def save_model(
     model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True, **kwargs
 ) -> None:
     """Save the architecture, weights, compile settings and optimizer state to one file
-    (``.dendrite`` or ``.keras``), atomically: a crash mid-save leaves the old file."""
+    (``.dendrite``, or ``.keras`` in Keras 3's own format), atomically: a crash mid-save
+    leaves the old file."""
     if kwargs.pop("zipped", True) is False:
         raise ValueError("dendrite model files are always zipped; zipped=False is not supported.")
     if kwargs:
