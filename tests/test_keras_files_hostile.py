@@ -267,3 +267,46 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
         model.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
+
+
+# --- random damage: refused with the one error, or loaded; never another exception ----------
+def test_damaged_weights_are_refused_or_loaded_never_crash(tmp_path):
+    rng = np.random.default_rng(15)
+    parts = members()
+    model = keras.models.load_model(MLP, compile=False)
+    for _trial in range(150):
+        damaged = bytearray(parts["model.weights.h5"])
+        for _ in range(int(rng.integers(1, 8))):
+            damaged[int(rng.integers(0, len(damaged)))] = int(rng.integers(0, 256))
+        path = write_zip(tmp_path / "damaged.keras", {**parts, "model.weights.h5": bytes(damaged)})
+        try:
+            keras.models.load_model(path)
+        except ModelLoadError:
+            pass
+        plain = tmp_path / "damaged.weights.h5"
+        plain.write_bytes(bytes(damaged))
+        try:
+            model.load_weights(plain)
+        except WeightsLoadError:
+            pass
+
+
+def test_damaged_configs_are_refused_or_loaded_never_crash(tmp_path):
+    rng = np.random.default_rng(16)
+    values = [None, -1, 0, 10**9, 1e308, "", "x", [], {}, [None], {"class_name": "x"}, True]
+
+    def damage(node, depth=0):
+        if isinstance(node, dict) and node:
+            key = list(node)[int(rng.integers(0, len(node)))]
+            if rng.random() < 0.3 or depth > 6:
+                node[key] = values[int(rng.integers(0, len(values)))]
+            else:
+                damage(node[key], depth + 1)
+        elif isinstance(node, list) and node:
+            damage(node[int(rng.integers(0, len(node)))], depth + 1)
+
+    for _trial in range(80):
+        try:
+            keras.models.load_model(with_config(tmp_path, damage))
+        except ModelLoadError:
+            pass

@@ -62,7 +62,15 @@ def translate_entry(entry: Any, what: str) -> dict[str, Any]:
     build = entry.get("build_config")
     if isinstance(build, dict) and build.get("input_shape") is None:
         entry["build_config"] = None
-    return translate_ops(_translate(entry, 0, what), what)
+    try:
+        return translate_ops(_translate(entry, 0, what), what)
+    except ModelLoadError:
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as problem:
+        raise ModelLoadError(
+            f"{what}: config.json is not a Keras model description dendrite can read "
+            f"({type(problem).__name__}: {problem})."
+        ) from None
 
 
 def _translate(node: Any, depth: int, what: str) -> Any:
@@ -151,7 +159,10 @@ def compile_settings(entry: Any, what: str) -> dict[str, Any] | None:
         raise ModelLoadError(
             f"{what}: compile_config has settings dendrite does not know: {sorted(unknown)}."
         )
-    return _translate({k: config.get(k) for k in COMPILE_KEYS}, 0, what)
+    try:
+        return _translate({k: config.get(k) for k in COMPILE_KEYS}, 0, what)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as problem:
+        raise ModelLoadError(f"{what}: compile_config cannot be read ({problem}).") from None
 
 
 # --- Keras' op nodes (a keras.ops call in a functional model) -> dendrite's OpLayer ---------
