@@ -74,8 +74,7 @@ def compare(name: str, model, x: np.ndarray, batch: int, repeats: int) -> dict:
 
         def run_onnx() -> np.ndarray:
             parts = [
-                session.run(None, {feed_name: x[i : i + batch]})[0]
-                for i in range(0, len(x), batch)
+                session.run(None, {feed_name: x[i : i + batch]})[0] for i in range(0, len(x), batch)
             ]
             return np.concatenate(parts)
 

@@ -20,6 +20,7 @@ def floatx64():
     yield
     config.set_floatx("float32")
 
+
 RNG = np.random.default_rng(7)
 EPS = 1e-7
 SHAPES = [(6,), (5, 3), (2, 4, 3)]
