@@ -120,7 +120,14 @@ def _models():
         if isinstance(layer, layers.BatchNormalization):
             layer.moving_mean.assign(0.1 * floats(*layer.moving_mean.shape))
             layer.moving_variance.assign(RNG.uniform(0.5, 1.5, layer.moving_variance.shape))
+    ops = keras.ops
+    c_in, d_in = keras.Input((3, 4)), keras.Input((4,))
+    h = ops.transpose(layers.Dense(4)(c_in), (0, 2, 1))
+    h = ops.sum(ops.relu(h), axis=-1) * 2.0 + 1.0
+    h = ops.concatenate([h[:, 1:3], ops.square(d_in)], axis=-1)
+    op_model = keras.Model([c_in, d_in], layers.Dense(2)(h), name="ops")
     return {
+        "ops": (op_model, [floats(3, 3, 4), floats(3, 4)], None),
         "mobilenet_v2": (
             application,
             [RNG.uniform(0, 255, (2, 32, 32, 3)).astype("float32")],
@@ -171,7 +178,7 @@ def keras_ran(tmp_path_factory):
     return root, models
 
 
-NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi", "custom", "mobilenet_v2"]
+NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi", "custom", "mobilenet_v2", "ops"]
 RESUMED = ["mlp", "cnn", "rnn"]
 
 

@@ -192,6 +192,9 @@ def translate_ops(entry: dict[str, Any], what: str) -> dict[str, Any]:
     return {**entry, "config": {**config, "layers": layers}}
 
 
+OP_NAMES = {"get_item": "getitem"}  # Keras' op class -> dendrite's op, where they differ
+
+
 def _op_layer(node: dict[str, Any], what: str) -> dict[str, Any]:
     from dendrite.registry.naming import snake_case
 
@@ -206,15 +209,31 @@ def _op_layer(node: dict[str, Any], what: str) -> dict[str, Any]:
         if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
             tensors.append(value)
             return {"__tensor__": len(tensors) - 1}
+        inner = value.get("config") if isinstance(value, dict) else None
+        if isinstance(value, dict) and value.get("class_name") == "__slice__":
+            inner = inner if isinstance(inner, dict) else {}
+            return {"__slice__": [encode(inner.get(k)) for k in ("start", "stop", "step")]}
+        if isinstance(value, dict) and value.get("class_name") == "__ellipsis__":
+            return {"__ellipsis__": True}
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+            inner = inner if isinstance(inner, dict) else {}
+            return {"__array__": inner.get("value"), "dtype": inner.get("dtype")}
         if isinstance(value, list):
             return [encode(v) for v in value]
         if isinstance(value, dict):
-            return {k: encode(v) for k, v in value.items()}
+            return {"__dict__": {k: encode(v) for k, v in value.items()}}
         return value
 
     args = encode(inbound[0].get("args") or [])
-    kwargs = encode(inbound[0].get("kwargs") or {})
+    call_kwargs = inbound[0].get("kwargs") or {}
+    if not isinstance(call_kwargs, dict):
+        raise ModelLoadError(f"{what}: the op node {name!r} has malformed keyword arguments.")
+    kwargs = {k: encode(v) for k, v in call_kwargs.items()}
+    options = {k: encode(v) for k, v in options.items()}
     op = snake_case(str(node.get("class_name", "")))
+    op = OP_NAMES.get(op, op)
+    if op == "getitem" and isinstance(args, list) and len(args) == 2 and isinstance(args[1], list):
+        args = [args[0], {"__tuple__": args[1]}]  # JSON made Keras' index tuple a list
     return {
         "module": "dendrite.layers.op_layer",
         "class_name": "OpLayer",

@@ -149,26 +149,77 @@ def _public_module(class_name: str, module: str) -> str:
     return module
 
 
+# Arguments Keras' op classes take in their constructors (the rest go to ``call``).
+CONSTRUCTOR_ARGUMENTS = {
+    "axis",
+    "axes",
+    "keepdims",
+    "newshape",
+    "repeats",
+    "indices_or_sections",
+    "x_min",
+    "x_max",
+    "dtype",
+    "initial",
+    "num_classes",
+    "sparse",
+    "pad_width",
+    "mode",
+}
+OP_CLASSES = {"getitem": "GetItem"}
+
+
 def _op_node(node: dict[str, Any]) -> dict[str, Any]:
+    import inspect
+
+    from dendrite import ops
+
     config = node["config"]
     op = str(config.get("op"))
-    arguments = config.get("arguments") or {}
+    arguments = dict(config.get("arguments") or {})
+    args = list(arguments.get("args") or [])
+    kwargs = dict(arguments.get("kwargs") or {})
+    try:
+        names = list(inspect.signature(getattr(ops, op)).parameters)
+    except (AttributeError, TypeError, ValueError):
+        names = []
+    for position in range(len(args) - 1, 0, -1):  # constants Keras takes in its constructor
+        if position < len(names) and names[position] in CONSTRUCTOR_ARGUMENTS:
+            if not _holds_tensor(args[position]) and position == len(args) - 1:
+                kwargs[names[position]] = args.pop()
     inbound = node.get("inbound_nodes") or []
     tensors = []
     if inbound and isinstance(inbound[0], dict):
-        args = inbound[0].get("args") or []
-        tensors = args[0] if args and isinstance(args[0], list) else args
+        called = inbound[0].get("args") or []
+        tensors = called[0] if called and isinstance(called[0], list) else called
 
     def decode(value: Any) -> Any:
         if isinstance(value, dict) and set(value) == {"__tensor__"}:
             return tensors[value["__tensor__"]]
+        if isinstance(value, dict) and "__slice__" in value:
+            start, stop, step = (list(value["__slice__"]) + [None] * 3)[:3]
+            return {
+                "class_name": "__slice__",
+                "config": {"start": decode(start), "stop": decode(stop), "step": decode(step)},
+            }
+        if isinstance(value, dict) and "__ellipsis__" in value:
+            return {"class_name": "__ellipsis__", "config": {}}
+        if isinstance(value, dict) and "__tuple__" in value:
+            return [decode(v) for v in value["__tuple__"]]
+        if isinstance(value, dict) and "__dict__" in value:
+            return {k: decode(v) for k, v in value["__dict__"].items()}
+        if isinstance(value, dict) and "__array__" in value:
+            return {
+                "class_name": "__numpy__",
+                "config": {"value": value["__array__"], "dtype": value.get("dtype")},
+            }
         if isinstance(value, list):
             return [decode(v) for v in value]
         if isinstance(value, dict):
             return {k: decode(v) for k, v in value.items()}
         return value
 
-    class_name = "".join(part.capitalize() for part in op.split("_"))
+    class_name = OP_CLASSES.get(op) or "".join(part.capitalize() for part in op.split("_"))
     family = (
         "nn"
         if op in NN_OPS
@@ -182,11 +233,19 @@ def _op_node(node: dict[str, Any]) -> dict[str, Any]:
     return {
         "module": f"keras.src.ops.{family}",
         "class_name": class_name,
-        "config": {"name": name, **(arguments.get("kwargs") or {})},
+        "config": {"name": name, **{k: decode(v) for k, v in kwargs.items()}},
         "registered_name": class_name,
         "name": name,
-        "inbound_nodes": [{"args": decode(arguments.get("args") or []), "kwargs": {}}],
+        "inbound_nodes": [{"args": decode(args), "kwargs": {}}],
     }
+
+
+def _holds_tensor(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "__tensor__" in value or any(_holds_tensor(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_tensor(v) for v in value)
+    return False
 
 
 def json_default(value: Any) -> Any:
