@@ -134,7 +134,9 @@ def restore(model: Any, store: Any, what: str, strict: bool = True) -> bool:
                 break
     if problem is not None:
         if strict:
-            raise ModelLoadError(f"{what}: {problem}.")
+            raise ModelLoadError(
+                f"{what}: {problem}. Pass compile=False to load the model without its optimizer."
+            )
         warnings.warn(f"Skipping the optimizer state of {what}: {problem}.", stacklevel=3)
         return False
     values = [store.read("optimizer/vars", i) for i in range(len(ordered))]
