@@ -2,8 +2,9 @@
 
 Each entry is the maths dendrite computes (``dendrite/ops/activations.py``):
 relu max(x, 0); relu6 min(max(x, 0), 6); leaky_relu x if x > 0 else 0.2 x; elu x if x > 0
-else e^x - 1; selu scale * elu(x, alpha); gelu x Phi(x), tanh approximation
-0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); silu x s(x); sigmoid 1/(1+e^-x);
+else e^x - 1; selu scale * elu(x, alpha); gelu x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) (the
+exact form of Keras' activation; ops.gelu's tanh approximation
+0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) is ``_gelu``); silu x s(x); sigmoid 1/(1+e^-x);
 hard_sigmoid relu6(x + 3) / 6; hard_silu x hard_sigmoid(x); tanh; softplus ln(1 + e^x);
 softsign x / (1 + |x|); softmax / log_softmax on the last axis; exponential e^x;
 log_sigmoid -softplus(-x); mish x tanh(softplus(x)); celu max(x,0) + min(0, e^x - 1);
@@ -53,7 +54,7 @@ EMITTERS = {
     "leaky_relu": lambda b, x: b.op("LeakyRelu", [x], alpha=0.2),
     "elu": lambda b, x: b.op("Elu", [x], alpha=1.0),
     "selu": lambda b, x: b.op("Selu", [x], alpha=float(SELU_ALPHA), gamma=float(SELU_SCALE)),
-    "gelu": _gelu,
+    "gelu": _gelu_exact,  # the activation's form (exact); ops.gelu's default is _gelu
     "silu": lambda b, x: b.op("Mul", [x, b.op("Sigmoid", [x])]),
     "swish": lambda b, x: b.op("Mul", [x, b.op("Sigmoid", [x])]),
     "sigmoid": lambda b, x: b.op("Sigmoid", [x]),

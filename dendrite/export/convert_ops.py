@@ -232,7 +232,7 @@ def emit_op(ctx: Any, layer: Any, op: str, args: list, kwargs: dict) -> str:
         return b.op("LeakyRelu" if op == "leaky_relu" else "Elu", [x.name], alpha=float(param))
     if op == "gelu":
         approximate = args[1] if len(args) > 1 else kwargs.get("approximate", True)
-        return (activations.EMITTERS["gelu"] if approximate else activations._gelu_exact)(b, x.name)
+        return (activations._gelu if approximate else activations._gelu_exact)(b, x.name)
     raise refuse(layer, f"the op '{op}' (with these arguments) has no ONNX converter.")
 
 

@@ -28,7 +28,16 @@ relu6 = registry.register("activation")(ops.relu6)
 leaky_relu = registry.register("activation")(ops.leaky_relu)
 elu = registry.register("activation")(ops.elu)
 selu = registry.register("activation")(ops.selu)
-gelu = registry.register("activation")(ops.gelu)
+
+
+
+@registry.register("activation")
+def gelu(x: Any, approximate: bool = False) -> Any:
+    """``x * Phi(x)`` with Phi the standard normal CDF: Keras 3's activation is the exact
+    (erf) form by default, while ``keras.ops.gelu`` defaults to the tanh approximation."""
+    return ops.gelu(x, approximate=approximate)
+
+
 silu = swish = registry.register("activation", "silu", aliases=("swish",))(ops.silu)
 sigmoid = registry.register("activation")(ops.sigmoid)
 hard_sigmoid = registry.register("activation")(ops.hard_sigmoid)
