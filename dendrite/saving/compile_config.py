@@ -261,3 +261,41 @@ def restore_optimizer_state(
     check_against(optimizer.variables, infos, f"{what} (optimizer state)", owner)
     if not check_only:
         load_into(optimizer.variables, members[member], f"{what} (optimizer state)", owner)
+
+
+# --- a model's own compile protocol (Keras 3: get_compile_config / compile_from_config) -----
+def overrides_compile_protocol(cls: Any) -> bool:
+    """Whether a model class defines its own ``get_compile_config`` or
+    ``compile_from_config`` (its ``compile`` takes other arguments): its file then stores
+    that config and loading replays it. The trainer's own methods carry ``keras_default``
+    (saving sits below training, so no import of it here)."""
+    if not isinstance(cls, type) or not hasattr(cls, "compile_from_config"):
+        return False
+    return not (
+        getattr(cls.get_compile_config, "keras_default", False)
+        and getattr(cls.compile_from_config, "keras_default", False)
+    )
+
+
+def own_compile_config(model: Any) -> Any:
+    """The model's own ``get_compile_config()`` as JSON values (Keras' dict forms)."""
+    from dendrite.registry.serialization import serialize_keras_object
+
+    return serialize_keras_object(model.get_compile_config())
+
+
+def replay_own_compile(model: Any, config: Any, custom: dict[str, Any], what: str) -> None:
+    """``model.compile_from_config(config)`` with the file's custom objects in scope."""
+    from dendrite.registry import custom_objects as registration
+
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{what}: compile_config must be an object.")
+    try:
+        with registration.CustomObjectScope(custom):
+            model.compile_from_config(config)
+    except Exception as error:
+        raise ModelLoadError(
+            f"{what}: {type(model).__name__}.compile_from_config failed: "
+            f"{type(error).__name__}: {error}. Pass compile=False to load the model without "
+            f"compiling it."
+        ) from None

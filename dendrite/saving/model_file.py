@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dendrite import registry
 from dendrite.registry import custom_objects as registration
 from dendrite.saving import architecture, compile_config
 from dendrite.saving.architecture_checks import check_architecture
@@ -80,7 +81,10 @@ def model_document(model: Any, include_optimizer: bool = True) -> tuple[dict, di
         WEIGHTS: tensors_to_bytes(variables_to_dict(model.weights), {"format": "dendrite.weights"})
     }
     if include_optimizer and getattr(model, "_compiled", False):
-        document["compile_config"] = compile_config.encode_compile(model)
+        if compile_config.overrides_compile_protocol(type(model)):
+            document["compile_config"] = compile_config.own_compile_config(model)
+        else:
+            document["compile_config"] = compile_config.encode_compile(model)
         state = compile_config.encode_optimizer_state(model)
         if state is not None:
             document["optimizer_state"], members[OPTIMIZER] = state
@@ -200,8 +204,10 @@ def load_from_members(
         ordered_names(members.header(OPTIMIZER)[0], what)
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(document, custom, weight_elements, what)
+    cls = registry.find("layer", document.get("registered_name") or document["class_name"], custom)
+    own_protocol = compile_config.overrides_compile_protocol(cls)
     arguments = None
-    if compile and document["compile_config"] is not None:
+    if compile and document["compile_config"] is not None and not own_protocol:
         arguments = compile_config.decode_compile(document["compile_config"], custom, what)
     model = architecture.build_model(entry, custom, weight_elements, what, len(weight_infos))
     owner = f"model '{model.name}'"
@@ -215,6 +221,10 @@ def load_from_members(
         )
     check_against(model.weights, weight_infos, f"{what} ({WEIGHTS})", owner)
     load_into(model.weights, members[WEIGHTS], f"{what} ({WEIGHTS})", owner)
+    if compile and own_protocol and document["compile_config"] is not None:
+        compile_config.replay_own_compile(model, document["compile_config"], custom, what)
+        if state is not None:
+            compile_config.restore_optimizer_state(model, state, members, OPTIMIZER, what)
     if arguments is not None:
         try:
             model.compile(**arguments)

@@ -33,6 +33,29 @@ class Trainer(StepMixin):
 
     _compiled = False
 
+    # --- compile settings as a config (Keras 3's saving protocol) -----------------------
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The arguments of the last ``compile`` as JSON values (None before compiling).
+        A model whose ``compile`` takes other arguments overrides this and
+        ``compile_from_config``; model files then store and replay its own config."""
+        from dendrite.saving import compile_config
+
+        return compile_config.encode_compile(self)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """``compile`` again from ``get_compile_config()``'s output (custom objects are
+        found by registration or in the current ``custom_object_scope``)."""
+        from dendrite.registry import custom_objects as registration
+        from dendrite.saving import compile_config
+
+        arguments = compile_config.decode_compile(
+            config, registration.all_custom_objects(), "compile_from_config"
+        )
+        self.compile(**arguments)
+
+    get_compile_config.keras_default = True  # type: ignore[attr-defined]
+    compile_from_config.keras_default = True  # type: ignore[attr-defined]
+
     # --- compile --------------------------------------------------------------------------
     def compile(
         self,

@@ -52,7 +52,12 @@ def keras_document(model: Any, include_optimizer: bool = True) -> dict[str, Any]
         entry["registered_name"] = "Functional" if kind == "Functional" else None
     entry["build_config"] = entry.get("build_config") or {"input_shape": None}
     entry["compile_config"] = None
-    if include_optimizer and getattr(model, "_compiled", False):
+    own = compile_config.overrides_compile_protocol(type(model))
+    if include_optimizer and getattr(model, "_compiled", False) and own:
+        # Keras 3 stores what the model's get_compile_config returns and replays it with its
+        # compile_from_config: a compile with its own arguments round-trips.
+        entry["compile_config"] = compile_config.own_compile_config(model)
+    elif include_optimizer and getattr(model, "_compiled", False):
         settings = compile_config.encode_compile(model)
         if settings is not None:
             settings["optimizer"] = _keras(settings["optimizer"])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import registry
 from dendrite.registry import custom_objects as registration
 from dendrite.saving import architecture, compile_config
 from dendrite.saving.architecture_checks import check_architecture
@@ -57,11 +58,16 @@ def _load(document, store, what, custom_objects, compile):  # noqa: ANN001, ANN2
             elements += sum(math.prod(item.shape) for item in group.values())
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(entry, custom, elements, what)
-    settings = config_in.compile_settings(document, what)
+    cls = registry.find("layer", entry.get("registered_name") or entry["class_name"], custom)
+    own_protocol = compile_config.overrides_compile_protocol(cls)
+    settings = None if own_protocol else config_in.compile_settings(document, what)
     arguments = None
     if compile and settings is not None:
         arguments = compile_config.decode_compile(settings, custom, what)
     model = architecture.build_model(entry, custom, elements, what)
+    if compile and own_protocol and document.get("compile_config") is not None:
+        # Keras 3's order: build_from_config, then the model's own compile_from_config.
+        compile_config.replay_own_compile(model, document["compile_config"], custom, what)
     if store is not None:
         assign(model, store, what, ModelLoadError)
     elif model.weights:
