@@ -188,7 +188,7 @@ def test_reductions(shape, floatx64):
         np.testing.assert_allclose(loss(y, p, sample_weight=w).data, weighted, rtol=1e-12)
 
 
-def test_sample_weight_shapes():
+def test_sample_weight_shapes(floatx64):
     y, p = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))
     per = _per_sample_mse(y, p)
     loss = losses.MeanSquaredError()

@@ -75,6 +75,12 @@ def deserialize_layer(entry: dict, custom_objects: dict | None = None) -> Layer:
     layer_cls = None
     if isinstance(registered, str) and registered != entry["class_name"]:
         layer_cls = registry.find("layer", registered, custom_objects)
+        if layer_cls is None:
+            # The file names one package's class: another package's class of the same
+            # bare name is not it (custom_objects and built-ins still may be).
+            layer_cls = registry.find("layer", entry["class_name"], custom_objects, bare=False)
+            if layer_cls is None:
+                raise registry.unknown("layer", registered)
     if layer_cls is None:
         layer_cls = get_layer_class(entry["class_name"], custom_objects)
     from_config = layer_cls.from_config

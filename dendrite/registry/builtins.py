@@ -135,12 +135,16 @@ def register(kind: str, name: str | None = None, aliases: Iterable[str] = ()) ->
     return decorate
 
 
-def find(kind: str, name: Any, custom_objects: Mapping[str, Any] | None = None) -> Any:
-    """The object called ``name`` (in the order of the module docstring), or None."""
+def find(
+    kind: str, name: Any, custom_objects: Mapping[str, Any] | None = None, bare: bool = True
+) -> Any:
+    """The object called ``name`` (in the order of the module docstring), or None.
+    ``bare=False`` leaves out registered objects found by their bare name (a file that
+    names ``"pkg>Name"`` must not get another package's ``Name``)."""
     _check_kind(kind)
     if not isinstance(name, str):
         return None
-    found = user_objects.get_registered_object(name, custom_objects)  # type: ignore[arg-type]
+    found = user_objects.get_registered_object(name, custom_objects, bare=bare)  # type: ignore[arg-type]
     if found is not None:
         return found
     table = _by_name[kind]

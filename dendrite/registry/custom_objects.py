@@ -106,11 +106,15 @@ def is_registered(obj: Any) -> bool:
 
 
 def get_registered_object(
-    name: str, custom_objects: dict[str, Any] | None = None, module_objects: Any = None
+    name: str,
+    custom_objects: dict[str, Any] | None = None,
+    module_objects: Any = None,
+    bare: bool = True,
 ) -> Any:
     """The object called ``name``: from ``custom_objects``, then the innermost
-    ``custom_object_scope``, then the global registry (by ``"package>name"``, or by bare
-    name when exactly one registered object has it), then ``module_objects``; else None."""
+    ``custom_object_scope``, then the global registry (by ``"package>name"``, or, with
+    ``bare``, by bare name when exactly one registered object has it), then
+    ``module_objects``; else None."""
     if not isinstance(name, str):
         return None
     if custom_objects and name in custom_objects:
@@ -120,7 +124,7 @@ def get_registered_object(
             return scope[name]
     if name in GLOBAL_CUSTOM_OBJECTS:
         return GLOBAL_CUSTOM_OBJECTS[name]
-    if ">" not in name:
+    if bare and ">" not in name:
         matches = [
             obj for key, obj in GLOBAL_CUSTOM_OBJECTS.items() if key.split(">", 1)[1] == name
         ]

@@ -144,7 +144,18 @@ def build_model(
     Any failure while building (a layer rejecting its arguments, shapes that do not fit)
     becomes a ``ModelLoadError`` naming the file.
     """
-    cls = registry.get("layer", entry["class_name"], custom_objects)
+    registered = entry.get("registered_name")
+    cls = None
+    if isinstance(registered, str) and ">" in registered:
+        # A registered model class: by its full name, else only by custom_objects or a
+        # built-in of its class name (never another package's class of that name).
+        cls = registry.find("layer", registered, custom_objects) or registry.find(
+            "layer", entry["class_name"], custom_objects, bare=False
+        )
+        if cls is None:
+            raise registry.unknown("layer", registered)
+    if cls is None:
+        cls = registry.get("layer", entry["class_name"], custom_objects)
     try:
         with (
             registration.custom_object_scope(custom_objects),

@@ -39,6 +39,8 @@ def _flatten(out: Any) -> list[Any]:
 
 
 def to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # a PyTorch tensor (Keras' torch backend) that needs grad
+        x = x.detach()
     if hasattr(x, "numpy"):
         return np.asarray(x.numpy())
     return np.asarray(x)
