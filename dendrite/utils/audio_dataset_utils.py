@@ -156,25 +156,11 @@ def audio_dataset_from_directory(
     encoded = dataset_utils.labels_to_array(found, label_mode, len(class_names))
     loader = AudioLoader(sampling_rate, output_sequence_length)
 
-    def make(subset_name: str | None, is_training: bool) -> dataset_utils.FileDataset:
-        part_paths, part_labels = dataset_utils.get_training_or_validation_split(
-            paths, encoded, validation_split, subset_name, verbose
-        )
-        if not part_paths:
-            raise ValueError(
-                f"No audio files found in directory {directory}. "
-                f"Allowed format(s): {ALLOWED_FORMATS}"
-            )
-        return dataset_utils.FileDataset(
-            part_paths,
-            loader,
-            part_labels,
-            batch_size=batch_size,
-            shuffle=shuffle and is_training,
-            seed=seed,
-            class_names=class_names,
-        )
-
-    if subset == "both":
-        return [make("training", True), make("validation", False)]
-    return make(subset, True)
+    return dataset_utils.datasets_for_subset(
+        paths, encoded, loader, subset, validation_split, batch_size, shuffle, seed,
+        class_names, verbose,
+        lambda which: ValueError(
+            f"No {which}audio files found in directory {directory}. "
+            f"Allowed format(s): {ALLOWED_FORMATS}"
+        ),
+    )  # fmt: skip

@@ -151,6 +151,46 @@ def get_training_or_validation_split(
     return samples[cut], (None if labels is None else labels[cut])
 
 
+def datasets_for_subset(
+    paths: list[str],
+    labels: Any,
+    loader: Any,
+    subset: str | None,
+    validation_split: float | None,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: int,
+    class_names: list[str],
+    verbose: bool,
+    nothing_found: Any,
+) -> Any:
+    """The ``FileDataset`` of ``subset`` ("training", "validation", None), or both as a
+    list for "both" (the training part shuffled each epoch, the validation part not).
+    ``nothing_found(which)`` is the error for an empty part (``which``: "training ",
+    "validation " when both are asked for, else "")."""
+
+    def make(name: str | None, is_training: bool) -> FileDataset:
+        part_paths, part_labels = get_training_or_validation_split(
+            paths, labels, validation_split, name, verbose
+        )
+        if not part_paths:
+            which = {"training": "training ", "validation": "validation "}
+            raise nothing_found(which.get(name, "") if subset == "both" else "")
+        return FileDataset(
+            part_paths,
+            loader,
+            part_labels,
+            batch_size=batch_size,
+            shuffle=shuffle and is_training,
+            seed=seed,
+            class_names=class_names,
+        )
+
+    if subset == "both":
+        return [make("training", True), make("validation", False)]
+    return make(subset, True)
+
+
 def _walk(directory: str, formats: tuple[str, ...], follow_links: bool) -> list[str]:
     """Every file under ``directory`` whose name ends in one of ``formats``, in
     alphanumeric order of the paths (directories sorted, then file names)."""

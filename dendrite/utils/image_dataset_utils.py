@@ -198,28 +198,11 @@ def image_dataset_from_directory(
     )
     encoded = dataset_utils.labels_to_array(found_labels, label_mode, len(class_names))
 
-    def make(subset_name: str | None, is_training: bool) -> dataset_utils.FileDataset:
-        part_paths, part_labels = dataset_utils.get_training_or_validation_split(
-            paths, encoded, validation_split, subset_name, verbose
-        )
-        if not part_paths:
-            which = {"training": "training ", "validation": "validation "}.get(
-                subset_name if subset == "both" else "", ""
-            )
-            raise ValueError(
-                f"No {which}images found in directory {directory}. "
-                f"Allowed formats: {ALLOWLIST_FORMATS}"
-            )
-        return dataset_utils.FileDataset(
-            part_paths,
-            loader,
-            part_labels,
-            batch_size=batch_size,
-            shuffle=shuffle and is_training,
-            seed=seed,
-            class_names=class_names,
-        )
-
-    if subset == "both":
-        return [make("training", True), make("validation", False)]
-    return make(subset, True)
+    return dataset_utils.datasets_for_subset(
+        paths, encoded, loader, subset, validation_split, batch_size, shuffle, seed,
+        class_names, verbose,
+        lambda which: ValueError(
+            f"No {which}images found in directory {directory}. "
+            f"Allowed formats: {ALLOWLIST_FORMATS}"
+        ),
+    )  # fmt: skip
