@@ -79,6 +79,8 @@ def deserialize_layer(entry: dict, custom_objects: dict | None = None) -> Layer:
             # The file names one package's class: another package's class of the same
             # bare name is not it (custom_objects and built-ins still may be).
             layer_cls = registry.find("layer", entry["class_name"], custom_objects, bare=False)
+            if layer_cls is not None and registration.is_other_package(layer_cls, registered):
+                layer_cls = None
             if layer_cls is None:
                 raise registry.unknown("layer", registered)
     if layer_cls is None:

@@ -159,3 +159,9 @@ def how_to_register(kind: str, name: str) -> str:
         f"custom_objects={{{short!r}: {short}}} to load_model (or use "
         f"dendrite.saving.custom_object_scope)."
     )
+
+
+def is_other_package(obj: Any, registered_name: str) -> bool:
+    """Whether ``obj`` is a class or function registered under another full name than
+    ``registered_name`` (a file asking for ``"pkg>Name"`` must not get ``"other>Name"``)."""
+    return is_registered(obj) and get_registered_name(obj) != registered_name

@@ -152,6 +152,8 @@ def build_model(
         cls = registry.find("layer", registered, custom_objects) or registry.find(
             "layer", entry["class_name"], custom_objects, bare=False
         )
+        if cls is not None and registration.is_other_package(cls, registered):
+            cls = None
         if cls is None:
             raise registry.unknown("layer", registered)
     if cls is None:
