@@ -55,10 +55,6 @@ KERAS_COUNTS = {
     "EfficientNetB6": (43_265_143, 40_960_143),
     "EfficientNetB7": (66_658_687, 64_097_687),
 }
-# Keras' Normalization layer (the EfficientNet input) keeps a scalar `count` weight beside
-# its mean and variance; dendrite's has no such weight, so EfficientNets count one less.
-NORMALIZATION_COUNT = 1
-
 # Built with the top at the default size (one build each, shared by the tests).
 FULL_SIZE = (
     "VGG16",
@@ -71,10 +67,6 @@ FULL_SIZE = (
     "Xception",
     "EfficientNetB0",
 )
-
-
-def _gap(name: str) -> int:
-    return NORMALIZATION_COUNT if name.startswith("EfficientNet") else 0
 
 
 def _top_params(name: str, channels: int, classes: int = 1000) -> int:
@@ -108,7 +100,7 @@ def _drop_models() -> Iterator[None]:
 @pytest.mark.parametrize("name", FULL_SIZE)
 def test_full_size_param_count_is_keras(name: str) -> None:
     model = _full(name)
-    assert model.count_params() == KERAS_COUNTS[name][0] - _gap(name)
+    assert model.count_params() == KERAS_COUNTS[name][0]
     size = 299 if name == "Xception" else 224
     if name.startswith("MobileNetV3"):  # any size, as in Keras
         size = None
@@ -154,10 +146,10 @@ def test_every_architecture_without_top_counts_as_keras(name: str) -> None:
         weights=None, include_top=False, input_shape=(size, size, 3), pooling="avg"
     )
     full, no_top = KERAS_COUNTS[name]
-    assert model.count_params() == no_top - _gap(name)
+    assert model.count_params() == no_top
     channels = model.output_shape[-1]
     assert tuple(model.output_shape) == (None, channels)
-    assert model.count_params() + _top_params(name, channels) == full - _gap(name)
+    assert model.count_params() + _top_params(name, channels) == full
 
 
 # --- options ----------------------------------------------------------------------------------

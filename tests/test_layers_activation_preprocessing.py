@@ -90,7 +90,36 @@ def test_normalization_adapted_statistics_are_saved_with_the_model(tmp_path):
     np.testing.assert_array_equal(
         loaded.predict(images, verbose=0), model.predict(images, verbose=0)
     )
-    assert model.count_params() == 4 and not model.trainable_weights
+    # Keras' count: mean (2) + variance (2) + count (1), the samples adapt saw.
+    assert model.count_params() == 5 and not model.trainable_weights
+    assert int(loaded.layers[0].count.data) == 50
+
+
+def test_a_normalization_file_written_before_count_still_loads(tmp_path):
+    """Files from before Normalization kept its count hold only mean and variance: they
+    load, the count stays 0."""
+    from dendrite.saving.model_file import WEIGHTS
+    from dendrite.saving.safetensors_io import tensors_to_bytes
+
+    norm = layers.Normalization(axis=-1)
+    norm.adapt(RNG.random((20, 3)).astype("float32"))
+    model = tf.keras.Sequential([tf.keras.Input((3,)), norm])
+    model.save(tmp_path / "new.dendrite")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "new.dendrite") as new:
+        members = {n: new.read(n) for n in new.namelist()}
+    older = {
+        f"{i:04d}:{v.path}": v.data for i, v in enumerate(model.weights) if v is not norm.count
+    }
+    members[WEIGHTS] = tensors_to_bytes(older, {"format": "dendrite.weights"})
+    with zipfile.ZipFile(tmp_path / "old.dendrite", "w") as old:
+        for name, data in members.items():
+            old.writestr(name, data)
+    loaded = tf.keras.models.load_model(tmp_path / "old.dendrite")
+    x = RNG.random((4, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert int(loaded.layers[0].count.data) == 0
 
 
 def test_normalization_with_given_statistics_and_its_errors():

@@ -27,10 +27,9 @@ Width scales channels (rounded to multiples of 8), depth scales repeats (ceil); 
     B3     1.2   1.4   300  0.3         B7     2.0   3.1   600  0.5
 
 Parameters (Keras 3, 1000 classes): B0 5,330,571; B1 7,856,239; B2 9,177,569;
-B3 12,320,535; B4 19,466,823; B5 30,562,527; B6 43,265,143; B7 66,658,687. dendrite's
-counts are one less: Keras' ``Normalization`` keeps a scalar ``count`` weight beside its
-mean and variance, and dendrite's ``Normalization`` does not (its mean and variance are
-shaped (1, 1, 1, 3) where Keras' are (3,)).
+B3 12,320,535; B4 19,466,823; B5 30,562,527; B6 43,265,143; B7 66,658,687, and the same
+in dendrite (its ``Normalization`` keeps Keras' scalar ``count`` beside the mean and
+variance, which are shaped (1, 1, 1, 3) where Keras' are (3,): Keras' files map them).
 """
 
 from __future__ import annotations

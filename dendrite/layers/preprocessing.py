@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
 
 from dendrite import _settings, ops
-from dendrite.core import Tensor
+from dendrite.core import Tensor, Variable
 from dendrite.layers.base import ShapePreservingLayer
 from dendrite.layers.registry import register_layer
 
@@ -45,6 +46,11 @@ class Rescaling(ShapePreservingLayer):
             return np.asarray(value).tolist() if isinstance(value, np.ndarray) else value
 
         return {**super().get_config(), "scale": plain(self.scale), "offset": plain(self.offset)}
+
+
+# Weights added to a layer after files of it were written (Normalization's count): a file
+# without them still loads, leaving them at their initial value.
+OPTIONAL_IN_OLDER_FILES: weakref.WeakSet = weakref.WeakSet()
 
 
 @register_layer
@@ -120,6 +126,13 @@ class Normalization(ShapePreservingLayer):
             self.variance = self.add_weight(
                 shape, initializer="ones", trainable=False, name="variance"
             )
+            # Keras' third statistic: how many samples adapt saw. Files written before it
+            # existed load without it (saving.weights: optional in older files), so it is
+            # made outside add_weight's charge against a loading file's weight budget.
+            count = Variable(np.zeros((), np.int32), trainable=False, name="count")
+            count.path = f"{self.name}/count"
+            self.count = count  # tracked as the layer's third weight
+            OPTIONAL_IN_OLDER_FILES.add(count)
         self.built = True
 
     def adapt(self, data: Any, batch_size: Any = None, steps: Any = None) -> None:
@@ -149,6 +162,7 @@ class Normalization(ShapePreservingLayer):
         reduce = tuple(a for a in range(array.ndim) if shape[a] == 1)
         self.mean.assign(array.mean(axis=reduce, keepdims=True).astype(self.dtype))
         self.variance.assign(array.var(axis=reduce, keepdims=True).astype(self.dtype))
+        self.count.assign(np.asarray(array.shape[0], dtype=np.int32))
 
     def _statistics(self) -> tuple:
         if self._stats is not None:

@@ -77,6 +77,14 @@ def check_against(
     """
     names = ordered_names(infos, what)
     if len(names) != len(variables):
+        # A file written before a layer gained a weight (Normalization's count) lacks it:
+        # those weights keep their initial values when everything else pairs up.
+        from dendrite.layers.preprocessing import OPTIONAL_IN_OLDER_FILES
+
+        required = [v for v in variables if v not in OPTIONAL_IN_OLDER_FILES]
+        if len(required) == len(names) < len(variables):
+            variables = required
+    if len(names) != len(variables):
         listed = ", ".join(variable_label(v) for v in variables[:12])
         raise WeightsLoadError(
             f"{what} holds {len(names)} weights but {owner} has {len(variables)}"

@@ -227,17 +227,20 @@ class _Walk:
         if getattr(layer, "input_mean", None) is not None:
             return  # statistics given in the config: Keras creates no weights either
         by_name = {str(getattr(v, "path", "")).rsplit("/", 1)[-1]: v for v in layer.weights}
-        mean, variance = by_name.get("mean"), by_name.get("variance")
-        if mean is None or variance is None or len(layer.weights) != 2:
+        mean, variance, count = by_name.get("mean"), by_name.get("variance"), by_name.get("count")
+        if mean is None or variance is None or len(layer.weights) not in (2, 3):
             raise ValueError(
-                f"Normalization '{layer.name}': expected the weights mean and variance."
+                f"Normalization '{layer.name}': expected the weights mean, variance and count."
             )
         axis = getattr(layer, "axis", -1)
         shape = tuple(int(d) for d in mean.data.shape)
         kept = _kept_shape(shape, axis)
         self._add(path, 0, mean, kept)
         self._add(path, 1, variance, kept)
-        self.slots.append(Slot(_join(path, "vars"), 2, None, (), np.dtype("int32"), 0))
+        if count is not None:
+            self._add(path, 2, count)
+        else:
+            self.slots.append(Slot(_join(path, "vars"), 2, None, (), np.dtype("int32"), 0))
 
 
 def _is_rnn(layer: Any) -> bool:
