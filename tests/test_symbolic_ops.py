@@ -198,3 +198,21 @@ def test_masks_flow_through_symbolic_graphs_as_in_keras():
     y_other[x == 0] = 100.0
     model.compile("sgd", "mse")
     assert model.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y_other, verbose=0))
+
+
+def test_a_fresh_process_loads_a_model_with_recorded_ops(tmp_path):
+    """OpLayer is registered at import, not only once an op was recorded in the process."""
+    import subprocess
+    import sys
+
+    x = keras.Input((3,))
+    model = keras.Model(x, ops.mean(x * 2 + 1, axis=-1, keepdims=True))
+    model.save(tmp_path / "m.dendrite")
+    script = (
+        "import numpy as np, dendrite as k; "
+        f"m = k.models.load_model({str(tmp_path / 'm.dendrite')!r}); "
+        "print(float(m.predict(np.ones((1, 3), 'float32'), verbose=0)[0, 0]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip()) == 3.0

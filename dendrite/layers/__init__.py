@@ -47,6 +47,7 @@ from dendrite.layers.normalization import (
     GroupNormalization,
     LayerNormalization,
 )
+from dendrite.layers.op_layer import OpLayer  # noqa: F401 (registered: files name it)
 from dendrite.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,

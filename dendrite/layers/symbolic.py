@@ -61,9 +61,9 @@ class KerasTensor(SymbolicValue):
 
     def _apply_op(self, name: str, args: tuple, kwargs: dict) -> Any:
         """Record ``ops.<name>(*args, **kwargs)`` as an ``OpLayer`` node (see core)."""
-        from dendrite.layers.op_layer import OpLayer
+        from dendrite import registry  # by name: op_layer.py imports this module's users
 
-        layer, tensors = OpLayer.recording(name, args, kwargs)
+        layer, tensors = registry.get("layer", "OpLayer").recording(name, args, kwargs)
         return layer(tensors)
 
     def astype(self, dtype: Any) -> KerasTensor:
