@@ -254,3 +254,22 @@ def test_split_dataset():
     assert sorted(np.concatenate([left, right]).tolist()) == list(range(10)) and len(right) == 3
     with pytest.raises(ValueError, match="At least one of the `left_size` or `right_size`"):
         utils.split_dataset(x)
+
+
+@pytest.mark.parametrize(
+    "loader, kind",
+    [
+        (utils.image_dataset_from_directory, "image"),
+        (utils.text_dataset_from_directory, "text"),
+        (utils.audio_dataset_from_directory, "audio"),
+    ],
+)
+def test_every_file_loader_checks_its_label_arguments_alike(tmp_path, loader, kind):
+    """One set of Keras checks serves the three loaders (dataset_utils)."""
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ValueError, match=f"number of {kind} files .*Received: labels=oops"):
+        loader(tmp_path, labels="oops")
+    with pytest.raises(ValueError, match="only pass `class_names`"):
+        loader(tmp_path, labels=[0], class_names=["a"])
+    with pytest.raises(ValueError, match="`label_mode` argument must be one of"):
+        loader(tmp_path, label_mode="sparse")

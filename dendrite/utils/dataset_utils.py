@@ -151,6 +151,67 @@ def get_training_or_validation_split(
     return samples[cut], (None if labels is None else labels[cut])
 
 
+def check_label_arguments(
+    labels: Any, label_mode: str | None, class_names: Any, files: str
+) -> tuple[Any, str | None]:
+    """Keras' checks of ``labels``, ``label_mode`` and ``class_names`` for the
+    ``*_dataset_from_directory`` loaders (``files``: "image", "text", "audio"); returns
+    ``(labels, label_mode)``, both None when either asks for no labels."""
+    if labels not in ("inferred", None):
+        if not isinstance(labels, (list, tuple)):
+            raise ValueError(
+                f"`labels` argument should be a list/tuple of integer labels, of the same "
+                f"size as the number of {files} files in the target directory. If you wish "
+                f"to infer the labels from the subdirectory names in the target directory, "
+                f'pass `labels="inferred"`. If you wish to get a dataset that only contains '
+                f"{files} samples (no labels), pass `labels=None`. Received: labels={labels}"
+            )
+        if class_names:
+            raise ValueError(
+                'You can only pass `class_names` if `labels="inferred"`. '
+                f"Received: labels={labels}, and class_names={class_names}"
+            )
+    if label_mode not in {"int", "categorical", "binary", None}:
+        raise ValueError(
+            '`label_mode` argument must be one of "int", "categorical", "binary", '
+            f"or None. Received: label_mode={label_mode}"
+        )
+    if labels is None or label_mode is None:
+        return None, None
+    return labels, label_mode
+
+
+def index_labeled_files(
+    directory: Any,
+    labels: Any,
+    label_mode: str | None,
+    class_names: Any,
+    formats: tuple[str, ...],
+    shuffle: bool,
+    seed: int,
+    follow_links: bool,
+    verbose: bool,
+) -> tuple[list[str], Any, list[str]]:
+    """``(paths, encoded labels, class_names)`` of the files under ``directory`` (see
+    ``index_directory``), labels encoded for ``label_mode``."""
+    paths, found, class_names = index_directory(
+        directory,
+        labels,
+        formats=formats,
+        class_names=class_names,
+        shuffle=shuffle,
+        seed=seed,
+        follow_links=follow_links,
+        verbose=verbose,
+    )
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError(
+            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
+            f"Received: class_names={class_names}"
+        )
+    return paths, labels_to_array(found, label_mode, len(class_names)), class_names
+
+
 def datasets_for_subset(
     paths: list[str],
     labels: Any,

@@ -125,28 +125,9 @@ def image_dataset_from_directory(
         (training, validation). It reads the files with ``workers=2`` background threads;
         set ``dataset.workers`` to change that.
     """
-    if labels not in ("inferred", None):
-        if not isinstance(labels, (list, tuple)):
-            raise ValueError(
-                "`labels` argument should be a list/tuple of integer labels, of the same "
-                "size as the number of image files in the target directory. If you wish to "
-                "infer the labels from the subdirectory names in the target directory, pass "
-                '`labels="inferred"`. If you wish to get a dataset that only contains images '
-                f"(no labels), pass `labels=None`. Received: labels={labels}"
-            )
-        if class_names:
-            raise ValueError(
-                'You can only pass `class_names` if `labels="inferred"`. '
-                f"Received: labels={labels}, and class_names={class_names}"
-            )
-    if label_mode not in {"int", "categorical", "binary", None}:
-        raise ValueError(
-            '`label_mode` argument must be one of "int", "categorical", "binary", '
-            f"or None. Received: label_mode={label_mode}"
-        )
-    if labels is None or label_mode is None:
-        labels = None
-        label_mode = None
+    labels, label_mode = dataset_utils.check_label_arguments(
+        labels, label_mode, class_names, "image"
+    )
     channels = {"rgb": 3, "rgba": 4, "grayscale": 1}
     if color_mode not in channels:
         raise ValueError(
@@ -173,21 +154,10 @@ def image_dataset_from_directory(
     image_utils.pil_image()  # fail now, not in a worker, when Pillow is missing
     if seed is None:
         seed = np.random.randint(1_000_000)
-    paths, found_labels, class_names = dataset_utils.index_directory(
-        directory,
-        labels,
-        formats=ALLOWLIST_FORMATS,
-        class_names=class_names,
-        shuffle=shuffle,
-        seed=seed,
-        follow_links=follow_links,
-        verbose=verbose,
-    )
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(
-            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
-            f"Received: class_names={class_names}"
-        )
+    paths, encoded, class_names = dataset_utils.index_labeled_files(
+        directory, labels, label_mode, class_names, ALLOWLIST_FORMATS, shuffle, seed,
+        follow_links, verbose,
+    )  # fmt: skip
     loader = ImageLoader(
         None if image_size is None else (int(image_size[0]), int(image_size[1])),
         channels[color_mode],
@@ -196,7 +166,6 @@ def image_dataset_from_directory(
         pad_to_aspect_ratio,
         data_format,
     )
-    encoded = dataset_utils.labels_to_array(found_labels, label_mode, len(class_names))
 
     return dataset_utils.datasets_for_subset(
         paths, encoded, loader, subset, validation_split, batch_size, shuffle, seed,

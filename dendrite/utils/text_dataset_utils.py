@@ -56,47 +56,16 @@ def text_dataset_from_directory(
         A ``FileDataset`` of ``(texts, labels)`` batches (texts alone without labels), with
         ``class_names`` and ``file_paths``; with ``subset="both"``, a list of two.
     """
-    if labels not in ("inferred", None):
-        if not isinstance(labels, (list, tuple)):
-            raise ValueError(
-                "`labels` argument should be a list/tuple of integer labels, of the same "
-                "size as the number of text files in the target directory. If you wish to "
-                "infer the labels from the subdirectory names in the target directory, pass "
-                '`labels="inferred"`. If you wish to get a dataset that only contains text '
-                f"(no labels), pass `labels=None`. Received: labels={labels}"
-            )
-        if class_names:
-            raise ValueError(
-                'You can only pass `class_names` if `labels="inferred"`. '
-                f"Received: labels={labels}, and class_names={class_names}"
-            )
-    if label_mode not in {"int", "categorical", "binary", None}:
-        raise ValueError(
-            '`label_mode` argument must be one of "int", "categorical", "binary", '
-            f"or None. Received: label_mode={label_mode}"
-        )
-    if labels is None or label_mode is None:
-        labels = None
-        label_mode = None
+    labels, label_mode = dataset_utils.check_label_arguments(
+        labels, label_mode, class_names, "text"
+    )
     dataset_utils.check_validation_split_arg(validation_split, subset, shuffle, seed)
     if seed is None:
         seed = np.random.randint(1_000_000)
-    paths, found, class_names = dataset_utils.index_directory(
-        directory,
-        labels,
-        formats=(".txt",),
-        class_names=class_names,
-        shuffle=shuffle,
-        seed=seed,
-        follow_links=follow_links,
-        verbose=verbose,
-    )
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(
-            'When passing `label_mode="binary"`, there must be exactly 2 class_names. '
-            f"Received: class_names={class_names}"
-        )
-    encoded = dataset_utils.labels_to_array(found, label_mode, len(class_names))
+    paths, encoded, class_names = dataset_utils.index_labeled_files(
+        directory, labels, label_mode, class_names, (".txt",), shuffle, seed,
+        follow_links, verbose,
+    )  # fmt: skip
     loader = TextLoader(max_length)
 
     return dataset_utils.datasets_for_subset(
