@@ -7,15 +7,14 @@ where its inputs already exist, and the model's inputs and outputs found by thei
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
 
 from dendrite import registry
 from dendrite.layers.base import Layer
-from dendrite.layers.registry import get_layer_class
 from dendrite.registry import custom_objects as registration
+from dendrite.registry import serialization
 
 
 def rebuild_graph(config: dict, custom_objects: dict | None = None) -> tuple[Any, Any]:
@@ -72,23 +71,10 @@ def deserialize_layer(entry: dict, custom_objects: dict | None = None) -> Layer:
     """A layer from ``{"class_name": ..., "config": {...}}`` through the layer registry; a
     ``registered_name`` is tried first, so two custom classes of one name stay apart."""
     registered = entry.get("registered_name")
-    layer_cls = None
-    if isinstance(registered, str) and registered != entry["class_name"]:
-        layer_cls = registry.find("layer", registered, custom_objects)
-        if layer_cls is None:
-            # The file names one package's class: another package's class of the same
-            # bare name is not it (custom_objects and built-ins still may be).
-            layer_cls = registry.find("layer", entry["class_name"], custom_objects, bare=False)
-            if layer_cls is not None and registration.is_other_package(layer_cls, registered):
-                layer_cls = None
-            if layer_cls is None:
-                raise registry.unknown("layer", registered)
+    layer_cls = registry.find_entry("layer", entry["class_name"], registered, custom_objects)
     if layer_cls is None:
-        layer_cls = get_layer_class(entry["class_name"], custom_objects)
-    from_config = layer_cls.from_config
-    if "custom_objects" in inspect.signature(from_config).parameters:
-        return from_config(dict(entry["config"]), custom_objects=custom_objects)
-    return from_config(dict(entry["config"]))
+        raise registry.unknown("layer", registered if registered else entry["class_name"])
+    return serialization.from_config(layer_cls, dict(entry["config"]), custom_objects)
 
 
 def _lookup(created: dict[str, Layer], name: str, node_index: int, tensor_index: int) -> Any:

@@ -6,7 +6,6 @@ optimizer; ``serialize``/``deserialize`` convert to and from the dict form.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from dendrite import registry
@@ -41,14 +40,11 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
         raise ValueError(
             f"Expected a dict with 'class_name' and 'config' keys; received {config!r}."
         )
-    name = config.get("registered_name") or config["class_name"]
-    cls = registry.find("optimizer", name, custom_objects) or registry.get(
-        "optimizer", config["class_name"], custom_objects
-    )
-    settings = dict(config.get("config") or {})
-    if "custom_objects" in inspect.signature(cls.from_config).parameters:
-        return cls.from_config(settings, custom_objects=custom_objects)
-    return cls.from_config(settings)  # a custom class whose from_config takes the config only
+    registered = config.get("registered_name")
+    cls = registry.find_entry("optimizer", config["class_name"], registered, custom_objects)
+    if cls is None:
+        raise registry.unknown("optimizer", registered if registered else config["class_name"])
+    return serialization.from_config(cls, dict(config.get("config") or {}), custom_objects)
 
 
 def get(identifier: str | dict[str, Any] | Optimizer | None) -> Optimizer | None:

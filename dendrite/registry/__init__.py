@@ -14,6 +14,7 @@ Imports nothing from dendrite, so every part of the package may use it.
 from dendrite.registry.builtins import (
     KINDS,
     find,
+    find_entry,
     get,
     items,
     name_of,
@@ -27,6 +28,7 @@ from dendrite.registry.naming import snake_case
 __all__ = [
     "KINDS",
     "find",
+    "find_entry",
     "get",
     "items",
     "name_of",

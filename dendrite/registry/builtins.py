@@ -154,6 +154,27 @@ def find(
     return found
 
 
+def find_entry(
+    kind: str,
+    class_name: Any,
+    registered_name: Any = None,
+    custom_objects: Mapping[str, Any] | None = None,
+) -> Any:
+    """The class (or function) a serialized entry names, or None: its registered
+    ``"package>name"`` first; else its ``class_name`` (custom objects, scopes, built-ins),
+    but never an object registered under another package with that bare name: a file
+    asking for ``"pkg>Name"`` must not get ``"other>Name"``."""
+    if not (isinstance(registered_name, str) and ">" in registered_name):
+        return find(kind, class_name, custom_objects)
+    found = find(kind, registered_name, custom_objects)
+    if found is not None:
+        return found
+    found = find(kind, class_name, custom_objects, bare=False)
+    if found is not None and user_objects.is_other_package(found, registered_name):
+        return None
+    return found
+
+
 def get(kind: str, name: Any, custom_objects: Mapping[str, Any] | None = None) -> Any:
     """The object called ``name`` (see ``find``); a ValueError naming what is known and how
     to register your own when nothing has that name."""

@@ -217,12 +217,11 @@ def deserialize_keras_object(
         if found is None:
             raise ValueError(user_objects.how_to_register("function", name))
         return found
-    search = _kinds_for(config.get("module"), kinds)
     cls = None
-    if isinstance(registered, str):
-        cls = _lookup(registered, search, custom_objects)
-    if cls is None:
-        cls = _lookup(class_name, search, custom_objects) if isinstance(class_name, str) else None
+    for kind in _kinds_for(config.get("module"), kinds):
+        cls = builtins.find_entry(kind, class_name, registered, custom_objects)
+        if cls is not None:
+            break
     if cls is None and isinstance(class_name, str):
         cls = module_objects.get(class_name)
     if cls is None:
@@ -231,7 +230,7 @@ def deserialize_keras_object(
         return cls
     inner = dict(inner or {})
     with user_objects.CustomObjectScope(dict(custom_objects or {})):
-        obj = _from_config(cls, inner, custom_objects)
+        obj = from_config(cls, inner, custom_objects)
         build = config.get("build_config")
         if isinstance(build, dict) and build.get("input_shape") is not None:
             built = getattr(obj, "built", True)
@@ -242,7 +241,9 @@ def deserialize_keras_object(
     return obj
 
 
-def _from_config(cls: type, config: dict, custom_objects: Mapping[str, Any] | None) -> Any:
+def from_config(cls: Any, config: dict, custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """``cls.from_config(config)``, passing ``custom_objects`` when that method takes them
+    (Keras' models and optimizers do; most layers do not)."""
     from_config = getattr(cls, "from_config", None)
     if from_config is None:
         return cls(**config)

@@ -19,6 +19,7 @@ import numpy as np
 from dendrite import registry
 from dendrite.layers.weight_budget import weight_budget as layer_weight_budget
 from dendrite.registry import custom_objects as registration
+from dendrite.registry import serialization
 from dendrite.saving.architecture_checks import (
     ACTIVATION_KEYS,
     _builtin_activation,
@@ -145,26 +146,16 @@ def build_model(
     becomes a ``ModelLoadError`` naming the file.
     """
     registered = entry.get("registered_name")
-    cls = None
-    if isinstance(registered, str) and ">" in registered:
-        # A registered model class: by its full name, else only by custom_objects or a
-        # built-in of its class name (never another package's class of that name).
-        cls = registry.find("layer", registered, custom_objects) or registry.find(
-            "layer", entry["class_name"], custom_objects, bare=False
-        )
-        if cls is not None and registration.is_other_package(cls, registered):
-            cls = None
-        if cls is None:
-            raise registry.unknown("layer", registered)
+    cls = registry.find_entry("layer", entry["class_name"], registered, custom_objects)
     if cls is None:
-        cls = registry.get("layer", entry["class_name"], custom_objects)
+        raise registry.unknown("layer", registered if registered else entry["class_name"])
     try:
         with (
             registration.custom_object_scope(custom_objects),
             weight_budget(weight_elements, what),
             np.errstate(all="ignore"),
         ):
-            model = _from_config(cls, entry["config"], custom_objects)
+            model = serialization.from_config(cls, entry["config"], custom_objects)
             build = entry.get("build_config")
             if build:
                 shape = build["input_shape"]
@@ -192,15 +183,3 @@ def build_model(
 
 def _flat_shape(shape: Any) -> bool:
     return isinstance(shape, list) and all(s is None or isinstance(s, int) for s in shape)
-
-
-def _from_config(cls: Any, config: dict, custom_objects: dict[str, Any]) -> Any:
-    import inspect
-
-    try:
-        takes_custom = "custom_objects" in inspect.signature(cls.from_config).parameters
-    except (TypeError, ValueError):
-        takes_custom = False
-    if takes_custom:
-        return cls.from_config(config, custom_objects=custom_objects)
-    return cls.from_config(config)

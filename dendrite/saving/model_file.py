@@ -204,7 +204,9 @@ def load_from_members(
         ordered_names(members.header(OPTIMIZER)[0], what)
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(document, custom, weight_elements, what)
-    cls = registry.find("layer", document.get("registered_name") or document["class_name"], custom)
+    cls = registry.find_entry(
+        "layer", document["class_name"], document.get("registered_name"), custom
+    )
     own_protocol = compile_config.overrides_compile_protocol(cls)
     arguments = None
     if compile and document["compile_config"] is not None and not own_protocol:

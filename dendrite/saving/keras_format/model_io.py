@@ -58,7 +58,7 @@ def _load(document, store, what, custom_objects, compile):  # noqa: ANN001, ANN2
             elements += sum(math.prod(item.shape) for item in group.values())
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(entry, custom, elements, what)
-    cls = registry.find("layer", entry.get("registered_name") or entry["class_name"], custom)
+    cls = registry.find_entry("layer", entry["class_name"], entry.get("registered_name"), custom)
     own_protocol = compile_config.overrides_compile_protocol(cls)
     settings = None if own_protocol else config_in.compile_settings(document, what)
     arguments = None
