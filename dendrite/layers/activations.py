@@ -30,7 +30,6 @@ elu = registry.register("activation")(ops.elu)
 selu = registry.register("activation")(ops.selu)
 
 
-
 @registry.register("activation")
 def gelu(x: Any, approximate: bool = False) -> Any:
     """``x * Phi(x)`` with Phi the standard normal CDF: Keras 3's activation is the exact

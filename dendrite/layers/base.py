@@ -11,6 +11,7 @@ symbolic (functional-API) calls.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,6 +40,8 @@ from dendrite.layers.symbolic import (
 from dendrite.layers.weight_budget import charge
 from dendrite.registry.naming import snake_case
 
+# Weights made with add_weight(added_later=True): optional in older files (saving/weights.py).
+ADDED_LATER: weakref.WeakSet = weakref.WeakSet()
 _NAME_COUNTS: dict[str, int] = {}
 # Two threads building models at once must never hand out the same name.
 _NAMES_LOCK = threading.Lock()
@@ -154,11 +157,17 @@ class Layer:
         regularizer: Any = None,
         constraint: Any = None,
         name: str | None = None,
+        added_later: bool = False,
         **kwargs: Any,
     ) -> Variable:
-        """Create a weight of ``shape``, initialised by ``initializer`` (a name or callable)."""
+        """Create a weight of ``shape``, initialised by ``initializer`` (a name or callable).
+
+        ``added_later``: a weight the layer gained after files of it were written (as
+        Normalization's ``count``). A file without it still loads, leaving it at its
+        initial value, so it is not charged against a loading file's weight budget."""
         shape = tuple(int(s) for s in (shape or ()))
-        charge(self, shape)
+        if not added_later:
+            charge(self, shape)
         dtype = np.dtype(dtype or self.dtype)
         if initializer is None:
             is_float = np.issubdtype(dtype, np.floating)
@@ -171,6 +180,8 @@ class Layer:
         )
         variable.path = f"{self.name}/{variable.name}"
         self._own_weights.append(variable)
+        if added_later:
+            ADDED_LATER.add(variable)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self._regularized.append((variable, regularizer))

@@ -13,13 +13,12 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 
 from dendrite import _settings, ops
-from dendrite.core import Tensor, Variable
+from dendrite.core import Tensor
 from dendrite.layers.base import ShapePreservingLayer
 from dendrite.layers.registry import register_layer
 
@@ -46,11 +45,6 @@ class Rescaling(ShapePreservingLayer):
             return np.asarray(value).tolist() if isinstance(value, np.ndarray) else value
 
         return {**super().get_config(), "scale": plain(self.scale), "offset": plain(self.offset)}
-
-
-# Weights added to a layer after files of it were written (Normalization's count): a file
-# without them still loads, leaving them at their initial value.
-OPTIONAL_IN_OLDER_FILES: weakref.WeakSet = weakref.WeakSet()
 
 
 @register_layer
@@ -126,13 +120,11 @@ class Normalization(ShapePreservingLayer):
             self.variance = self.add_weight(
                 shape, initializer="ones", trainable=False, name="variance"
             )
-            # Keras' third statistic: how many samples adapt saw. Files written before it
-            # existed load without it (saving.weights: optional in older files), so it is
-            # made outside add_weight's charge against a loading file's weight budget.
-            count = Variable(np.zeros((), np.int32), trainable=False, name="count")
-            count.path = f"{self.name}/count"
-            self.count = count  # tracked as the layer's third weight
-            OPTIONAL_IN_OLDER_FILES.add(count)
+            # Keras' third statistic: how many samples adapt saw (files written before it
+            # existed still load).
+            self.count = self.add_weight(
+                (), "zeros", "int32", trainable=False, name="count", added_later=True
+            )
         self.built = True
 
     def adapt(self, data: Any, batch_size: Any = None, steps: Any = None) -> None:

@@ -79,9 +79,9 @@ def check_against(
     if len(names) != len(variables):
         # A file written before a layer gained a weight (Normalization's count) lacks it:
         # those weights keep their initial values when everything else pairs up.
-        from dendrite.layers.preprocessing import OPTIONAL_IN_OLDER_FILES
+        from dendrite.layers.base import ADDED_LATER
 
-        required = [v for v in variables if v not in OPTIONAL_IN_OLDER_FILES]
+        required = [v for v in variables if v not in ADDED_LATER]
         if len(required) == len(names) < len(variables):
             variables = required
     if len(names) != len(variables):
