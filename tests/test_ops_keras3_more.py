@@ -125,3 +125,28 @@ def test_new_ops_record_on_symbolic_tensors(tmp_path):
     model.save(tmp_path / "m.dendrite")
     again = keras.models.load_model(tmp_path / "m.dendrite").predict(a, verbose=0)
     np.testing.assert_array_equal(again, model.predict(a, verbose=0))
+
+
+def test_mod_and_floor_divide_follow_python_and_mod_is_differentiable():
+    a = RNG.standard_normal((3, 4)) * 3
+    b = np.where(RNG.random((3, 4)) > 0.5, 1.0, -1.0) * (RNG.random((3, 4)) + 0.7)
+    np.testing.assert_array_equal(ops.floor_divide(Tensor(a), Tensor(b)).data, a // b)
+    np.testing.assert_allclose(ops.mod(Tensor(a), Tensor(b)).data, np.mod(a, b), atol=1e-12)
+    np.testing.assert_allclose((Tensor(a) % 2.5).data, a % 2.5, atol=1e-12)
+    assert not ops.floor_divide(Tensor(a, requires_grad=True), 2.0).requires_grad
+    # Away from the jumps of floor(a / b), d(a % b)/da = 1 and d/db = -floor(a / b).
+    gradcheck(lambda x, y: ops.mod(x, y), a, b, mode="elementwise")
+
+
+def test_norm_refuses_an_unknown_order():
+    with pytest.raises(ValueError, match="norm: unsupported ord 'nuc'"):
+        ops.norm(Tensor(X), ord="nuc")
+
+
+def test_einsum_refuses_a_gradient_it_cannot_give_and_a_wrong_operand_count():
+    square = Tensor(RNG.standard_normal((3, 3)), requires_grad=True)
+    np.testing.assert_allclose(ops.einsum("ii->i", square).data, np.diag(square.data))
+    with pytest.raises(ValueError, match="no gradient for the repeated subscript"):
+        ops.sum(ops.einsum("ii->i", square)).backward()
+    with pytest.raises(ValueError, match="names 2 operands, but 1 were given"):
+        ops.einsum("ij,jk->ik", square)
