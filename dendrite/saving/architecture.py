@@ -83,25 +83,28 @@ def _registered_name_for(name: str) -> str:
     return matches[0] if len(matches) == 1 else name
 
 
+def json_default(value: Any) -> Any:
+    """``json.dumps``' ``default`` for model configs: NumPy scalars, arrays and dtypes
+    become numbers, lists and names; anything else is refused, saying what to do."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.dtype):
+        return value.name
+    raise TypeError(
+        f"Cannot save a value of type {type(value).__name__} ({value!r}) in a model "
+        f"config: get_config must return JSON values (register custom objects and save "
+        f"them by name)."
+    )
+
+
 def to_json_bytes(document: Any) -> bytes:
     """JSON bytes; numpy scalars and arrays become numbers and lists."""
     import json
 
-    def default(value: Any) -> Any:
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, np.dtype):
-            return value.name
-        raise TypeError(
-            f"Cannot save a value of type {type(value).__name__} ({value!r}) in a model "
-            f"config: get_config must return JSON values (register custom objects and save "
-            f"them by name)."
-        )
-
     try:
-        return json.dumps(document, default=default, indent=1).encode("utf-8")
+        return json.dumps(document, default=json_default, indent=1).encode("utf-8")
     except TypeError as error:
         raise ValueError(str(error)) from None
 

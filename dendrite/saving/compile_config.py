@@ -299,3 +299,15 @@ def replay_own_compile(model: Any, config: Any, custom: dict[str, Any], what: st
             f"{type(error).__name__}: {error}. Pass compile=False to load the model without "
             f"compiling it."
         ) from None
+
+
+def compile_from_file(model: Any, arguments: dict[str, Any], what: str) -> None:
+    """``model.compile(**arguments)`` with the file's saved settings, or a ModelLoadError
+    naming the file and saying how to load without them."""
+    try:
+        model.compile(**arguments)
+    except Exception as error:
+        raise ModelLoadError(
+            f"{what}: the saved compile settings do not work: {type(error).__name__}: "
+            f"{error}. Pass compile=False to load the model without them."
+        ) from None

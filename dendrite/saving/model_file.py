@@ -228,13 +228,7 @@ def load_from_members(
         if state is not None:
             compile_config.restore_optimizer_state(model, state, members, OPTIMIZER, what)
     if arguments is not None:
-        try:
-            model.compile(**arguments)
-        except Exception as error:
-            raise ModelLoadError(
-                f"{what}: the saved compile settings do not work: {type(error).__name__}: "
-                f"{error}. Pass compile=False to load the model without them."
-            ) from None
+        compile_config.compile_from_file(model, arguments, what)
         if state is not None:
             compile_config.restore_optimizer_state(model, state, members, OPTIMIZER, what)
     return model

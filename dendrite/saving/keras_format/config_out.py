@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from dendrite.saving import architecture, compile_config
 from dendrite.saving.architecture_checks import ACTIVATION_KEYS
 
@@ -251,13 +249,3 @@ def _holds_tensor(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_tensor(v) for v in value)
     return False
-
-
-def json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.dtype):
-        return value.name
-    raise TypeError(f"Cannot save a value of type {type(value).__name__} in a Keras config.")

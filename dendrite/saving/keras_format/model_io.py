@@ -73,13 +73,7 @@ def _load(document, store, what, custom_objects, compile):  # noqa: ANN001, ANN2
     elif model.weights:
         raise ModelLoadError(f"{what} holds no {layout.WEIGHTS} but the model has weights.")
     if arguments is not None:
-        try:
-            model.compile(**arguments)
-        except Exception as error:
-            raise ModelLoadError(
-                f"{what}: the saved compile settings do not work: {type(error).__name__}: "
-                f"{error}. Pass compile=False to load the model without them."
-            ) from None
+        compile_config.compile_from_file(model, arguments, what)
         if store is not None:
             optimizer_map.restore(model, store, what)
     return model
@@ -178,7 +172,7 @@ def save_keras_model(
 ) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` file, atomically."""
     document = config_out.keras_document(model, include_optimizer)
-    config = json.dumps(document, default=config_out.json_default).encode("utf-8")
+    config = json.dumps(document, default=architecture.json_default).encode("utf-8")
     layout.write_keras_zip(path, config, weights_payload(model, include_optimizer), overwrite)
 
 
