@@ -277,9 +277,6 @@ def _train_run(
     import numpy as np
 
     import dendrite as tf
-    from dendrite._atomic import atomic_write_bytes
-    from dendrite.training.callbacks import BackupAndRestore, LambdaCallback, TerminateOnNaN
-    from dendrite.training.plotting import plot_history
 
     write_run(out, settings, finished=False)
     tf.utils.set_random_seed(settings["seed"])
@@ -298,10 +295,7 @@ def _train_run(
         raise CliError("the labels (y_train, y_test) must be whole numbers, the classes")
     classes = int(max(y_train.max(), -1 if y_test is None or not y_test.size else y_test.max())) + 1
     model = build_model(settings["hidden"], x_train.shape[1], max(classes, 2))
-    optimizer = tf.optimizers.get(settings["optimizer"])
-    if settings["lr"] is not None:
-        optimizer.learning_rate = settings["lr"]
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    optimizer = _compile(model, settings)
     if getattr(args, "find_lr", False) and not resuming:
         if settings["lr"] is not None:
             raise CliError("give --lr or --find-lr, not both")
@@ -316,6 +310,44 @@ def _train_run(
             where = " (install matplotlib for its curve: pip install 'dendrite[plot]')"
         print(f"Learning-rate range test: training at {settings['lr']:.3g}{where}")
 
+    logged, callbacks = _history_and_callbacks(out, backup, resuming)
+
+    with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported below
+        model.fit(
+            x_train,
+            y_train,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            validation_split=settings["validation_split"],
+            verbose=args.verbose,
+            callbacks=callbacks,
+        )
+    _check_finite_weights(model, settings)
+    if x_test is not None and y_test is not None:
+        loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+        name = settings["data"] or settings["dataset"]
+        print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} {name} images")
+    title = f"{settings['data'] or settings['dataset']}: Dense {settings['hidden']} relu, Dense 10"
+    return _save_run(model, out, settings, logged, title)
+
+
+def _compile(model: Any, settings: dict) -> Any:
+    """Compile the run's model with its optimizer (and --lr); returns the optimizer."""
+    import dendrite as tf
+
+    optimizer = tf.optimizers.get(settings["optimizer"])
+    if settings["lr"] is not None:
+        optimizer.learning_rate = settings["lr"]
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return optimizer
+
+
+def _history_and_callbacks(out: Path, backup: Path, resuming: bool) -> tuple[dict, list]:
+    """The run's history (the earlier epochs' when resuming), and fit's callbacks: the
+    backup in dendrite's own folder, the history written after every epoch, a stop on NaN."""
+    from dendrite._atomic import atomic_write_bytes
+    from dendrite.training.callbacks import BackupAndRestore, LambdaCallback, TerminateOnNaN
+
     history_path = out / HISTORY_FILE
     logged: dict[str, list] = {}
     if resuming and history_path.exists():
@@ -328,37 +360,37 @@ def _train_run(
             logged.setdefault(key, [])[epoch:] = [float(value)]
         atomic_write_bytes(history_path, json.dumps(logged, indent=1).encode())
 
-    with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported below
-        model.fit(
-            x_train,
-            y_train,
-            epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
-            validation_split=settings["validation_split"],
-            verbose=args.verbose,
-            callbacks=[
-                BackupAndRestore(backup, delete_checkpoint=False),
-                LambdaCallback(on_epoch_end=record),
-                TerminateOnNaN(),
-            ],
-        )
+    callbacks = [
+        BackupAndRestore(backup, delete_checkpoint=False),
+        LambdaCallback(on_epoch_end=record),
+        TerminateOnNaN(),
+    ]
+    return logged, callbacks
+
+
+def _check_finite_weights(model: Any, settings: dict) -> None:
+    import numpy as np
+
     if not all(np.isfinite(weight).all() for weight in model.get_weights()):
         lr = settings["lr"] if settings["lr"] is not None else "the optimizer's default"
         raise CliError(
             f"training diverged: the weights became NaN or infinite with --lr {lr}; start "
             f"again with a smaller --lr (the model was not saved)"
         )
-    if x_test is not None and y_test is not None:
-        loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-        name = settings["data"] or settings["dataset"]
-        print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} {name} images")
+
+
+def _save_run(model: Any, out: Path, settings: dict, logged: dict, title: str) -> int:
+    """Save the model, its weights and history, mark the run finished, drop the backup
+    (only once the model file is safely written) and draw the training curve."""
+    from dendrite._atomic import atomic_write_bytes
+    from dendrite.training.plotting import plot_history
+
     model.save(out / MODEL_FILE)
     model.save_weights(out / WEIGHTS_FILE)
-    atomic_write_bytes(history_path, json.dumps(logged, indent=1).encode())
+    atomic_write_bytes(out / HISTORY_FILE, json.dumps(logged, indent=1).encode())
     write_run(out, settings, finished=True)
-    remove_backup(out)  # only once the model file is safely written
+    remove_backup(out)
     picture = out / CURVE_FILE
-    title = f"{settings['data'] or settings['dataset']}: Dense {settings['hidden']} relu, Dense 10"
     if logged and plot_history(logged, picture, title=title):
         print(f"Saved {MODEL_FILE}, the weights, {HISTORY_FILE} and {picture.name} in {out}/")
     else:
@@ -378,11 +410,13 @@ def train_image_folder(
     import numpy as np
 
     import dendrite as tf
-    from dendrite._atomic import atomic_write_bytes
-    from dendrite.training.callbacks import BackupAndRestore, LambdaCallback, TerminateOnNaN
-    from dendrite.training.plotting import plot_history
 
     folder = settings["data"]
+    if getattr(args, "find_lr", False) and not resuming:
+        raise CliError(
+            f"--find-lr needs the data in memory (a built-in dataset or an .npz); --data "
+            f"{folder} is an image folder: give --lr instead"
+        )
     size = (28, 28)
     split = settings["validation_split"] or 0.2
     try:
@@ -413,21 +447,8 @@ def train_image_folder(
             layers.Dense(classes, activation="softmax"),
         ]
     )
-    optimizer = tf.optimizers.get(settings["optimizer"])
-    if settings["lr"] is not None:
-        optimizer.learning_rate = settings["lr"]
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history_path = out / HISTORY_FILE
-    logged: dict[str, list] = {}
-    if resuming and history_path.exists():
-        with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
-            loaded = json.loads(history_path.read_text())
-            logged = loaded if isinstance(loaded, dict) else {}
-
-    def record(epoch: int, logs: dict) -> None:
-        for key, value in logs.items():
-            logged.setdefault(key, [])[epoch:] = [float(value)]
-        atomic_write_bytes(history_path, json.dumps(logged, indent=1).encode())
+    _compile(model, settings)
+    logged, callbacks = _history_and_callbacks(out, backup, resuming)
 
     with np.errstate(over="ignore", invalid="ignore"):
         try:
@@ -436,32 +457,17 @@ def train_image_folder(
                 epochs=settings["epochs"],
                 validation_data=val_ds,
                 verbose=args.verbose,
-                callbacks=[
-                    BackupAndRestore(backup, delete_checkpoint=False),
-                    LambdaCallback(on_epoch_end=record),
-                    TerminateOnNaN(),
-                ],
+                callbacks=callbacks,
             )
         except ValueError as error:  # an unreadable image, mixed sizes: named in the error
             raise CliError(f"--data {folder}: {error}") from None
-    if not all(np.isfinite(weight).all() for weight in model.get_weights()):
-        raise CliError("training diverged: the weights became NaN or infinite; try a smaller --lr")
+    _check_finite_weights(model, settings)
     loss, accuracy = model.evaluate(val_ds, verbose=0)
     print(
         f"Validation accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(val_ds.file_paths)} "
         f"images of {folder} ({', '.join(train_ds.class_names)})"
     )
-    model.save(out / MODEL_FILE)
-    model.save_weights(out / WEIGHTS_FILE)
-    atomic_write_bytes(history_path, json.dumps(logged, indent=1).encode())
-    write_run(out, settings, finished=True)
-    remove_backup(out)
-    picture = out / CURVE_FILE
-    if logged and plot_history(logged, picture, title=f"{folder}: CNN, {classes} classes"):
-        print(f"Saved {MODEL_FILE}, the weights, {HISTORY_FILE} and {picture.name} in {out}/")
-    else:
-        print(f"Saved {MODEL_FILE}, the weights and {HISTORY_FILE} in {out}/")
-    return 0
+    return _save_run(model, out, settings, logged, f"{folder}: CNN, {classes} classes")
 
 
 # --- evaluate / predict ---------------------------------------------------------------------

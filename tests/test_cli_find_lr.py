@@ -40,3 +40,12 @@ def test_find_lr_and_lr_together_are_refused(tmp_path, data, capsys):
                      "--out", str(tmp_path / "run")])  # fmt: skip
     assert code == 1
     assert "give --lr or --find-lr, not both" in capsys.readouterr().err
+
+
+def test_find_lr_on_an_image_folder_is_refused_clearly(tmp_path, capsys):
+    folder = tmp_path / "images"
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+    code = cli.main(["train", "--data", str(folder), "--find-lr", "--out", str(tmp_path / "r")])
+    assert code == 1
+    assert "--find-lr needs the data in memory" in capsys.readouterr().err
