@@ -76,6 +76,9 @@ def test_linspace_and_queries():
     assert ops.linspace(0, 1, 5).dtype == "float32"
     x = Tensor(np.ones((2, 3)))
     assert ops.size(x) == 6 and ops.ndim(x) == 2 and ops.is_tensor(x) and not ops.is_tensor(1)
+    assert ops.cumsum(x, axis=1, dtype="int32").dtype == "int32"
+    assert ops.cumprod(x, dtype="float32").dtype == "float32"
+    assert ops.prod(x, dtype="float32").dtype == "float32"
 
 
 def test_stop_gradient_cuts_the_graph():

@@ -97,36 +97,33 @@ def _axis_index(x: Any, axis: Any, op: str) -> tuple[Any, int]:
     return x, int(axis) % max(ndim, 1)
 
 
+def _in_dtype(out: Tensor, dtype: Any) -> Tensor:
+    """``out`` cast to ``dtype`` when one is asked for (Keras' ``dtype=`` argument)."""
+    if dtype is None:
+        return out
+    from dendrite.ops.creation import cast
+
+    return cast(out, dtype)
+
+
 def prod(x: Any, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Tensor:
     """Product over ``axis`` (all axes when None); exact gradients with zeros present."""
     out = Prod.apply(x, axis=axis, keepdims=keepdims)
-    if dtype is not None:
-        from dendrite.ops.creation import cast
-
-        return cast(out, dtype)
-    return out
+    return _in_dtype(out, dtype)
 
 
 def cumsum(x: Any, axis: Any = None, dtype: Any = None) -> Tensor:
     """Running sum along ``axis`` (of the flattened tensor when None)."""
     x, axis = _axis_index(x, axis, "cumsum")
     out = Cumsum.apply(x, axis=axis)
-    if dtype is not None:
-        from dendrite.ops.creation import cast
-
-        return cast(out, dtype)
-    return out
+    return _in_dtype(out, dtype)
 
 
 def cumprod(x: Any, axis: Any = None, dtype: Any = None) -> Tensor:
     """Running product along ``axis`` (of the flattened tensor when None)."""
     x, axis = _axis_index(x, axis, "cumprod")
     out = Cumprod.apply(x, axis=axis)
-    if dtype is not None:
-        from dendrite.ops.creation import cast
-
-        return cast(out, dtype)
-    return out
+    return _in_dtype(out, dtype)
 
 
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
