@@ -32,6 +32,8 @@
 typedef void (*chunk_fn)(const void *context, long index);
 void parallel_for(long count, chunk_fn fn, const void *context, int split);
 void parallel_init(void);
+int parallel_set_threads(int threads);
+int parallel_threads(void);
 
 /* adam.c */
 typedef struct {

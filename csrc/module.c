@@ -289,7 +289,25 @@ col2im(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+set_threads(PyObject *self, PyObject *args)
+{
+    int threads;
+    if (!PyArg_ParseTuple(args, "i", &threads))
+        return NULL;
+    return PyLong_FromLong(parallel_set_threads(threads));
+}
+
+static PyObject *
+threads(PyObject *self, PyObject *args)
+{
+    return PyLong_FromLong(parallel_threads());
+}
+
 static PyMethodDef methods[] = {
+    {"set_threads", set_threads, METH_VARARGS,
+     "set_threads(n): share large jobs with the helper thread (n > 1) or not; returns the threads used."},
+    {"threads", threads, METH_NOARGS, "threads(): 2 when large jobs are shared with the helper, else 1."},
     {"adam", adam, METH_VARARGS,
      "adam(updates, c1, c2, epsilon, alpha): one Adam step for each (w, g, m, v) in updates, in place on w, m, v."},
     {"pool_max", pool_max, METH_VARARGS,

@@ -42,7 +42,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t caller_lock = PTHREAD_MUTEX_INITIALIZER;
 static int helper_started; /* written under `caller_lock` */
-static int helper_allowed = 1;
+static int helper_allowed = 1;      /* the machine and the environment allow a helper */
+static atomic_int helper_wanted = 1; /* dendrite/threading.py may turn it off at run time */
 
 /* Claim and run chunks of job `gen` until none is left. */
 static void
@@ -117,6 +118,21 @@ parallel_init(void)
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
+/* Whether jobs are shared with the helper from now on (dendrite/threading.py turns it off
+ * when other programs keep the second core busy). Returns the threads jobs now use. */
+int
+parallel_set_threads(int threads)
+{
+    atomic_store(&helper_wanted, threads > 1);
+    return parallel_threads();
+}
+
+int
+parallel_threads(void)
+{
+    return helper_allowed && atomic_load(&helper_wanted) ? 2 : 1;
+}
+
 static int
 ensure_helper(void)
 {
@@ -141,7 +157,7 @@ run_alone(long count, chunk_fn fn, const void *context)
 void
 parallel_for(long count, chunk_fn fn, const void *context, int split)
 {
-    if (!split || !helper_allowed || count < 2 || count > LOW_BITS ||
+    if (!split || !helper_allowed || !atomic_load(&helper_wanted) || count < 2 || count > LOW_BITS ||
         pthread_mutex_trylock(&caller_lock) != 0) {
         run_alone(count, fn, context);
         return;
