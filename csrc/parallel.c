@@ -43,7 +43,7 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t caller_lock = PTHREAD_MUTEX_INITIALIZER;
 static int helper_started; /* written under `caller_lock` */
 static int helper_allowed = 1;      /* the machine and the environment allow a helper */
-static atomic_int helper_wanted = 1; /* dendrite/threading.py may turn it off at run time */
+static atomic_int helper_wanted = 1; /* dendrite/cpu_threads.py may turn it off at run time */
 
 /* Claim and run chunks of job `gen` until none is left. */
 static void
@@ -118,7 +118,7 @@ parallel_init(void)
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
-/* Whether jobs are shared with the helper from now on (dendrite/threading.py turns it off
+/* Whether jobs are shared with the helper from now on (dendrite/cpu_threads.py turns it off
  * when other programs keep the second core busy). Returns the threads jobs now use. */
 int
 parallel_set_threads(int threads)

@@ -16,6 +16,11 @@
 - ``enable_interactive_logging`` / ``disable_interactive_logging`` /
   ``is_interactive_logging_enabled``: progress bars on stdout, or lines sent to Python's
   ``logging`` at INFO level.
+
+dendrite's own, beside Keras' names: ``thread_info()`` (the threads in force, the most
+dendrite may use and why, and what the thread governor measured) and
+``set_num_threads(n)`` (exactly n threads from now on, as ``torch.set_num_threads``); see
+``dendrite.cpu_threads``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dendrite._settings import (
     set_floatx,
     set_image_data_format,
 )
+from dendrite.cpu_threads import set_num_threads, thread_info
 
 
 def backend() -> str:
@@ -158,4 +164,6 @@ __all__ = [
     "set_epsilon",
     "set_floatx",
     "set_image_data_format",
+    "set_num_threads",
+    "thread_info",
 ]

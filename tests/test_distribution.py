@@ -261,11 +261,13 @@ class _MPI:
 
 @pytest.fixture
 def blas_restored():
+    from dendrite import cpu_threads
     from dendrite.distribution import threads
 
     before = threads.blas_threads()
     yield
     threads.blas_threads(before)
+    cpu_threads.reset()
 
 
 def test_each_rank_takes_its_share_of_the_cores(monkeypatch, blas_restored):

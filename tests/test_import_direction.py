@@ -1,6 +1,6 @@
 """Imports flow one way (DESIGN.md):
 
-    {_settings, _atomic, _native, registry} <- core <- ops
+    {_settings, _atomic, _native, cpu_threads, registry} <- core <- ops
     <- {layers, losses, metrics, optimizers, datasets} <- saving <- training <- models <- cli
 
 A module may import its own layer and the layers below it, never one above. ``utils`` sits
@@ -24,6 +24,7 @@ RANKS = {
     "_settings": 0,
     "_atomic": 0,
     "_native": 0,
+    "cpu_threads": 0,  # threads in force and the governor that times steps to choose them
     "registry": 0,
     "_kernels": 0,  # the compiled extension (csrc/), loaded by _native
     "core": 1,

@@ -11,8 +11,9 @@ where ``ranks_on_this_host`` comes from MPI's shared-memory split
 ``DENDRITE_NUM_THREADS`` overrides the share. With one rank on the host and no override,
 nothing is changed.
 
-- BLAS (OpenBLAS, MKL, BLIS): through ``threadpoolctl`` when it is installed, otherwise
-  OpenBLAS' or MKL's own ``set_num_threads`` found among the loaded libraries (ctypes).
+- BLAS (OpenBLAS, MKL): their own ``set_num_threads``, found among the loaded libraries
+  (``dendrite.cpu_threads``), which also times the steps and may use fewer threads when
+  fewer are faster.
 - dendrite's C kernels use at most one helper thread, decided when they load
   (``dendrite._native``, from the launcher's local rank count): ``kernels`` reports it.
 
@@ -21,18 +22,12 @@ nothing is changed.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from dataclasses import dataclass
 from typing import Any
 
-# (set, get) symbol pairs of the BLAS libraries numpy may load.
-_OPENBLAS_SYMBOLS = [
-    (f"{prefix}set_num_threads{suffix}", f"{prefix}get_num_threads{suffix}")
-    for prefix in ("openblas_", "scipy_openblas_")
-    for suffix in ("", "64_", "_64_")
-]
-_MKL_SYMBOLS = [("MKL_Set_Num_Threads", "MKL_Get_Max_Threads")]
+from dendrite import cpu_threads
+from dendrite.cpu_threads import blas_threads as blas_threads
 
 
 @dataclass(frozen=True)
@@ -75,49 +70,6 @@ def ranks_on_host(comm: Any, mpi: Any) -> int:
         local.Free()
 
 
-def _loaded_libraries() -> list[str]:
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            paths = {line.split()[-1] for line in maps if "/" in line}
-    except OSError:
-        return []
-    wanted = ("openblas", "mkl_rt", "blis")
-    return sorted(p for p in paths if any(w in os.path.basename(p).lower() for w in wanted))
-
-
-def _ctypes_blas(threads: int | None) -> int | None:
-    """Set (when ``threads`` is given) and read BLAS' threads through its own functions."""
-    found = None
-    for path in _loaded_libraries():
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in _OPENBLAS_SYMBOLS + _MKL_SYMBOLS:
-            setter = getattr(library, set_name, None)
-            getter = getattr(library, get_name, None)
-            if setter is None or getter is None:
-                continue
-            if threads is not None:
-                setter(ctypes.c_int(threads))
-            found = int(getter())
-            break
-    return found
-
-
-def blas_threads(threads: int | None = None) -> int | None:
-    """Set BLAS' threads to ``threads`` (None: leave them) and return them as now in
-    force (None when no BLAS library could be reached)."""
-    try:
-        import threadpoolctl
-    except ImportError:
-        return _ctypes_blas(threads)
-    if threads is not None:
-        threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
-    counts = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-    return max(counts) if counts else _ctypes_blas(threads)
-
-
 def limit_threads(comm: Any, mpi: Any) -> ThreadLimits:
     """Limit this rank's BLAS threads to its share of the machine (see the module)."""
     global _CHOSEN
@@ -132,7 +84,9 @@ def limit_threads(comm: Any, mpi: Any) -> ThreadLimits:
         threads, source = max(1, cores // local), "share"
     else:
         threads, source = 0, "unchanged"
-    blas = blas_threads(threads or None)
+    if threads:
+        cpu_threads.set_ceiling(threads, source)
+    blas = cpu_threads.blas_threads()
     threads = threads or blas or cores
     _CHOSEN = ThreadLimits(threads, blas, _native.kernel_threads, cores, local, source)
     return _CHOSEN

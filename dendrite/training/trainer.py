@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from dendrite import _settings
+from dendrite import _settings, cpu_threads
 from dendrite import metrics as metrics_module
 from dendrite import optimizers as optimizers_module
 from dendrite.core import no_grad
@@ -299,14 +299,26 @@ class Trainer(StepMixin):
         begin = getattr(callbacks, f"on_{kind}_batch_begin")
         end = getattr(callbacks, f"on_{kind}_batch_end")
         logs: dict[str, Any] = {}
+        governor = self._thread_governor(kind)
         with iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 begin(step)
-                logs = logs_utils.logs_to_python(step_function(data), name)
+                started = governor.begin()
+                outputs = step_function(data)
+                governor.end(started)
+                logs = logs_utils.logs_to_python(outputs, name)
                 end(step, logs)
                 if kind == "train" and self.stop_training:
                     break
         return dict(logs)
+
+    def _thread_governor(self, kind: str) -> cpu_threads.ThreadGovernor:
+        """This model's governor of threads for ``kind`` steps ("train", "test",
+        "predict"): each kind has its own step time, kept across epochs and calls."""
+        governors = self.__dict__.setdefault("_thread_governors", {})
+        if kind not in governors:
+            governors[kind] = cpu_threads.ThreadGovernor()
+        return governors[kind]
 
     def _run_test(self, iterator: EpochIterator, callbacks: CallbackList) -> dict[str, Any]:
         """evaluate() over an iterator of checked data, with ``callbacks``' test hooks."""
@@ -392,10 +404,14 @@ class Trainer(StepMixin):
         )
         callback_list.on_predict_begin({})
         outputs: list = []
+        governor = self._thread_governor("predict")
         with iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 callback_list.on_predict_batch_begin(step)
-                batch_outputs = logs_utils.to_numpy(self.predict_step(data))
+                started = governor.begin()
+                batch_outputs = self.predict_step(data)
+                governor.end(started)
+                batch_outputs = logs_utils.to_numpy(batch_outputs)
                 outputs.append(batch_outputs)
                 # As Keras: the batch's predictions, under "outputs".
                 callback_list.on_predict_batch_end(step, {"outputs": batch_outputs})

@@ -1,0 +1,197 @@
+"""The thread governor (dendrite.cpu_threads): it times steps and keeps the faster of all
+threads and one, probes again when the machine changes, and the overrides fix the count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dendrite as tf
+from dendrite import _native, cpu_threads
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(monkeypatch):
+    """Every test starts from the environment's choice and leaves nothing behind."""
+    for name in ("DENDRITE_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    cpu_threads.reset()
+    yield
+    cpu_threads.reset()
+
+
+class FakeMachine:
+    """A clock whose steps take ``cost[threads]`` seconds, ``threads`` being what
+    cpu_threads has in force when the step begins."""
+
+    def __init__(self, cost: dict[int, float]) -> None:
+        self.cost = dict(cost)
+        self.now = 0.0
+        self.pending = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def run(self, governor: cpu_threads.ThreadGovernor, steps: int) -> list[int]:
+        used = []
+        for _ in range(steps):
+            started = governor.begin()
+            threads = cpu_threads._state().current
+            used.append(threads)
+            self.now += self.cost[threads]
+            governor.end(started)
+        return used
+
+
+def adaptive_governor(monkeypatch, machine: FakeMachine, ceiling: int = 2):
+    monkeypatch.setattr(cpu_threads, "apply", _recording_apply)
+    state = cpu_threads._state()
+    state.ceiling, state.adaptive, state.current, state.source = ceiling, True, ceiling, "test"
+    return cpu_threads.ThreadGovernor(clock=machine.clock)
+
+
+def _recording_apply(threads: int) -> None:
+    """apply() without touching the real BLAS (the fake machine decides the times)."""
+    state = cpu_threads._state()
+    state.current = max(1, min(int(threads), state.ceiling))
+
+
+def test_keeps_two_threads_when_they_are_faster(monkeypatch):
+    machine = FakeMachine({2: 0.004, 1: 0.006})
+    governor = adaptive_governor(monkeypatch, machine)
+    used = machine.run(governor, 200)
+    assert governor.choice == 2 and governor.hold_until is not None
+    assert used[-50:] == [2] * 50
+    assert 1 in used  # it did measure one thread
+    assert cpu_threads._state().decisions[-1] == (2, {1: 0.006, 2: 0.004})
+
+
+def test_falls_back_to_one_thread_when_a_neighbour_takes_a_core(monkeypatch):
+    machine = FakeMachine({2: 0.004, 1: 0.006})
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 100)
+    assert governor.choice == 2
+    # A neighbour starts: two threads now wait for a descheduled partner.
+    machine.cost = {2: 0.040, 1: 0.008}
+    used = machine.run(governor, 60)
+    assert governor.choice == 1, cpu_threads._state().decisions
+    # It noticed the drift within a window, not after the hold (2 s = hundreds of steps).
+    assert used.index(1) < 3 * cpu_threads.WINDOW_STEPS
+
+
+def test_returns_to_two_threads_when_the_machine_is_quiet_again(monkeypatch):
+    machine = FakeMachine({2: 0.040, 1: 0.008})
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 60)
+    assert governor.choice == 1
+    machine.cost = {2: 0.002, 1: 0.003}
+    machine.run(governor, 60)
+    assert governor.choice == 2
+
+
+def test_a_tie_goes_to_one_thread(monkeypatch):
+    machine = FakeMachine({2: 0.0050, 1: 0.0051})  # within TIE
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 100)
+    assert governor.choice == 1
+
+
+def test_a_hopeless_probe_ends_early(monkeypatch):
+    machine = FakeMachine({2: 0.001, 1: 0.001})
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 100)
+    assert governor.choice == 1
+    # Two threads become hopeless; one thread stays fast. A probe of two threads must
+    # stop after a few steps instead of a full window.
+    machine.cost = {2: 0.050, 1: 0.001}
+    governor.hold_until = machine.now  # the hold has run out
+    used = machine.run(governor, 40)
+    assert used.count(2) <= 4, used
+    assert governor.choice == 1
+
+
+def test_the_hold_doubles_while_probes_agree(monkeypatch):
+    machine = FakeMachine({2: 0.001, 1: 0.002})
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 30)
+    first = governor.hold_s
+    machine.run(governor, int(3 * first / 0.001))
+    assert governor.choice == 2 and governor.hold_s > first
+    assert governor.hold_s <= cpu_threads.MAX_HOLD_S
+
+
+def test_probes_cost_little_of_a_steady_run(monkeypatch):
+    machine = FakeMachine({2: 0.001, 1: 0.002})
+    governor = adaptive_governor(monkeypatch, machine)
+    used = machine.run(governor, 30_000)  # 30 s of steps
+    assert used.count(1) / len(used) < 0.01
+
+
+def test_the_environment_fixes_the_threads(monkeypatch):
+    monkeypatch.setenv("DENDRITE_NUM_THREADS", "1")
+    cpu_threads.reset()
+    info = cpu_threads.thread_info()
+    assert (info["max_threads"], info["source"], info["adaptive"]) == (
+        1,
+        "DENDRITE_NUM_THREADS",
+        False,
+    )
+    assert not cpu_threads.ThreadGovernor().enabled
+
+
+def test_openblas_one_thread_is_respected(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    cpu_threads.reset()
+    assert cpu_threads.thread_info()["max_threads"] == 1
+    assert not cpu_threads.thread_info()["adaptive"]
+
+
+def test_set_num_threads_sets_blas_and_the_kernels_and_stops_adapting():
+    tf.config.set_num_threads(1)
+    info = tf.config.thread_info()
+    assert info["threads"] == 1 and not info["adaptive"]
+    assert info["source"] == "set_num_threads"
+    assert info["blas"] in (None, 1)
+    if _native.kernels is not None:
+        assert info["kernels"] == 1
+    with pytest.raises(ValueError, match="positive"):
+        tf.config.set_num_threads(0)
+
+
+def test_fit_evaluate_predict_run_under_the_governor():
+    """A real run: the governor decides, the results do not depend on the threads."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4096, 32)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+
+    def run():
+        tf.utils.set_random_seed(1)
+        model = tf.Sequential(
+            [tf.Input((32,)), tf.layers.Dense(64, "relu"), tf.layers.Dense(2, "softmax")]
+        )
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        return history.history["loss"], model.evaluate(x, y, verbose=0), model.predict(x[:64])
+
+    adaptive = run()
+    governors = cpu_threads.thread_info()
+    tf.config.set_num_threads(1)
+    fixed = run()
+    np.testing.assert_allclose(adaptive[0], fixed[0], rtol=1e-5)
+    np.testing.assert_allclose(adaptive[1], fixed[1], rtol=1e-5)
+    np.testing.assert_allclose(adaptive[2], fixed[2], rtol=1e-5, atol=1e-6)
+    if governors["adaptive"]:
+        assert governors["decisions"], "512 steps must have completed at least one probe"
+
+
+def test_a_model_keeps_one_governor_per_kind_of_step():
+    model = tf.Sequential([tf.Input((4,)), tf.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((8, 4), "float32")
+    model.fit(x, x[:, :1], verbose=0)
+    model.evaluate(x, x[:, :1], verbose=0)
+    model.predict(x, verbose=0)
+    assert set(model._thread_governors) == {"train", "test", "predict"}
+    first = model._thread_governors["train"]
+    model.fit(x, x[:, :1], verbose=0)
+    assert model._thread_governors["train"] is first
