@@ -169,3 +169,34 @@ def test_the_restricted_reader_refuses_anything_else():
         loads(pickle.dumps({1, 2}))
     with pytest.raises(PickleFormatError, match="truncated"):
         loads(pickle.dumps([1, 2, 3])[:-3])
+
+
+def test_reuters_word_index_from_local_copies_only_and_label_names(tmp_path, monkeypatch):
+    import json
+
+    from dendrite.datasets._fetch import DatasetNotFoundError
+
+    monkeypatch.setenv("DENDRITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("DENDRITE_DATA", raising=False)
+    words = {"the": 1, "of": 2, "said": 5}
+    with pytest.raises(DatasetNotFoundError, match="downloading was not allowed"):
+        reuters.get_word_index()  # Keras' default name; no SHA-256 known, so no download
+    cached = tmp_path / "cache" / "datasets" / "reuters"
+    cached.mkdir(parents=True)
+    (cached / "reuters_word_index.json").write_text(json.dumps(words), encoding="utf-8")
+    assert reuters.get_word_index() == words
+    assert reuters.get_word_index(path=None) == words
+    assert reuters.get_word_index("reuters_word_index.json") == words
+    own = tmp_path / "mine" / "index.json"
+    own.parent.mkdir()
+    own.write_text(json.dumps({"a": 1}), encoding="utf-8")
+    assert reuters.get_word_index(own) == {"a": 1}  # a file
+    assert reuters.get_word_index(cached) == words  # a directory holding it
+    with pytest.raises(DatasetNotFoundError, match="missing other.json"):
+        reuters.get_word_index(tmp_path / "mine" / "other.json")
+    monkeypatch.setenv("DENDRITE_DATA", str(tmp_path / "mine"))
+    assert reuters.get_word_index("index.json") == {"a": 1}  # a name, in $DENDRITE_DATA
+    names = reuters.get_label_names()
+    assert isinstance(names, tuple) and len(names) == 46
+    assert names[:4] == ("cocoa", "grain", "veg-oil", "earn") and names[-1] == "lead"
+    assert names[3] == "earn" and names[19] == "money-fx" and len(set(names)) == 46

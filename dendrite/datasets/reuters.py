@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+from pathlib import Path
 
 from dendrite.datasets import _keras_sets as sets
+from dendrite.datasets._fetch import DatasetSpec, RemoteFile, locate
 
-__all__ = ["load_data"]
+__all__ = ["get_label_names", "get_word_index", "load_data"]
+
+WORD_INDEX = DatasetSpec(
+    name="reuters",
+    title="Reuters word index",
+    # Keras publishes only an MD5 (4d44cc38...) for this file: its SHA-256 is unknown here,
+    # so only a local copy is used; see get_word_index.
+    files=(RemoteFile("reuters_word_index.json", None, ""),),
+    mirrors=(),
+    system_dirs=(),
+    n_train=0,
+    n_test=0,
+)
+
+# The topic of each label, in label order (Keras' get_label_names).
+_LABEL_NAMES = (
+    "cocoa grain veg-oil earn acq wheat copper housing money-supply coffee sugar trade "
+    "reserves ship cotton carcass crude nat-gas cpi money-fx interest gnp meal-feed alum "
+    "oilseed gold tin strategic-metal livestock retail ipi iron-steel rubber heat jobs lei "
+    "bop zinc orange pet-chem dlr gas silver wpi hog lead"
+).split()
 
 
 def load_data(
@@ -38,3 +62,44 @@ def load_data(
         sets.object_array(xs[cut:]),
         np.array(labels[cut:]),
     )
+
+
+def get_word_index(path: str | os.PathLike[str] | None = "reuters_word_index.json") -> dict:
+    """The word -> index dict of the Reuters newswires (``load_data`` adds
+    ``index_from=3`` to these indices: 0 is padding, 1 the start, 2 out-of-vocabulary).
+
+    Only a local copy is read, never a download: Keras publishes only an MD5 for
+    ``reuters_word_index.json``, and dendrite downloads only files it can check by SHA-256.
+    Put the file in the cache (``datasets/reuters`` under ``$DENDRITE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/dendrite`` or ``~/.cache/dendrite``) or in ``$DENDRITE_DATA``, or
+    pass its place.
+
+    Args:
+        path: Keras' argument, the file's name in the cache (``"reuters_word_index.json"``,
+            searched in the usual places, as ``None`` is); or the path of the file itself,
+            or of a directory holding ``reuters_word_index.json``.
+
+    Raises:
+        DatasetNotFoundError: the file is in none of those places; the message lists where
+            it looked.
+    """
+    spec = WORD_INDEX
+    where: Path | None = None
+    if path is not None:
+        given = Path(path).expanduser()
+        if given.is_dir():
+            where = given
+        elif given.is_file() or given.name != os.fspath(path):
+            # A file, or a path with a directory: that file, searched nowhere else.
+            where = given.parent
+            spec = dataclasses.replace(spec, files=(RemoteFile(given.name, None, ""),))
+        else:  # a bare file name: Keras' name in the cache
+            spec = dataclasses.replace(spec, files=(RemoteFile(given.name, None, ""),))
+    file = locate(spec, where, download_missing=False)[0]
+    with open(file, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def get_label_names() -> tuple[str, ...]:
+    """The 46 topic names, in the order of ``load_data``'s labels (Keras' tuple)."""
+    return tuple(_LABEL_NAMES)
