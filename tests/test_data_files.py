@@ -273,3 +273,127 @@ def test_every_file_loader_checks_its_label_arguments_alike(tmp_path, loader, ki
         loader(tmp_path, labels=[0], class_names=["a"])
     with pytest.raises(ValueError, match="`label_mode` argument must be one of"):
         loader(tmp_path, label_mode="sparse")
+
+
+def _png_bytes(pixels, mode=None):
+    import io
+
+    buffer = io.BytesIO()
+    img = PIL.fromarray(pixels) if mode is None else PIL.fromarray(pixels).convert(mode)
+    img.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _old_pixels(path, color_mode, size=None, interpolation="bilinear"):
+    """What the loader gave before its lean path: load_img, Pillow's resize, float32."""
+    img = utils.load_img(path, color_mode=color_mode)
+    if size is not None and img.size != (size[1], size[0]):
+        from dendrite.utils import image_utils
+
+        img = img.resize((size[1], size[0]), image_utils.resampling(interpolation))
+    array = np.asarray(img, dtype="float32")
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def test_plain_pngs_decode_directly_to_pillows_pixels():
+    from dendrite.utils import image_utils
+
+    rng = np.random.default_rng(3)
+    ramp = np.add.outer(np.arange(9), np.arange(13)).astype(np.uint8) * 7
+    for shape in [(1, 1), (9, 13), (31, 17)]:
+        noise = rng.integers(0, 256, shape + (4,), dtype=np.uint8)
+        for color_mode, channels in [("grayscale", 1), ("rgb", 3), ("rgba", 4)]:
+            for pixels in (noise[..., :channels], np.dstack([ramp] * 4)[..., :channels]):
+                pixels = pixels[..., 0] if channels == 1 else pixels
+                data = _png_bytes(np.ascontiguousarray(pixels))
+                got = image_utils.decode_png(data, color_mode)
+                assert got is not None and got.dtype == np.uint8
+                np.testing.assert_array_equal(got.reshape(pixels.shape), pixels)
+
+
+def test_png_cases_the_direct_path_leaves_to_pillow():
+    import struct
+    import zlib
+
+    from dendrite.utils import image_utils
+
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    rgb = _png_bytes(pixels)
+    decode = image_utils.decode_png
+    assert decode(rgb, "grayscale") is None and decode(rgb, "rgba") is None  # to convert
+    for mode in ("P", "LA", "I;16", "1"):
+        assert decode(_png_bytes(pixels, mode), "rgb") is None
+        assert decode(_png_bytes(pixels, mode), "grayscale") is None
+    assert decode(rgb[:-20], "rgb") is None  # truncated
+    assert decode(rgb.replace(b"IEND", b"IENX"), "rgb") is None  # bad checksum, no IEND
+    assert decode(b"GIF89a" + rgb[6:], "rgb") is None
+    # An interlaced header (with a right checksum): Pillow's full path decodes those.
+    header = bytearray(rgb[8 : 8 + 25])
+    header[20] = 1
+    header[21:25] = struct.pack(">I", zlib.crc32(bytes(header[4:21])))
+    assert decode(rgb[:8] + bytes(header) + rgb[33:], "rgb") is None
+
+
+@pytest.mark.parametrize("source", ["L", "RGB", "RGBA", "P", "LA", "I;16"])
+@pytest.mark.parametrize("color_mode", ["grayscale", "rgb", "rgba"])
+@pytest.mark.parametrize("size", [(6, 5), (4, 3)])
+def test_the_loader_gives_the_pixels_it_gave_before(tmp_path, source, color_mode, size):
+    """Every mode of file into every color_mode, at its own size and resized: the lean
+    path (direct PNG decoding, uint8 until the batch) gives the former float32 pixels."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    root = tmp_path / "pics"
+    (root / "a").mkdir(parents=True)
+    if source == "I;16":
+        img = PIL.fromarray(pixels[..., 0].astype(np.uint16) * 200)
+    elif source in ("RGBA", "LA"):
+        img = PIL.fromarray(pixels).convert(source)
+    else:
+        img = PIL.fromarray(pixels[..., :3]).convert(source)
+    img.save(root / "a" / "one.png")
+    PIL.fromarray(pixels[..., :3]).save(root / "a" / "two.png")
+    ds = utils.image_dataset_from_directory(
+        root, color_mode=color_mode, image_size=size, shuffle=False, verbose=False
+    )
+    x, _ = ds[0]
+    assert x.dtype == np.float32
+    for row, name in enumerate(["one.png", "two.png"]):
+        expected = _old_pixels(root / "a" / name, color_mode, size)
+        np.testing.assert_array_equal(x[row], expected)
+
+
+def test_a_file_whose_extension_lies_about_its_format_still_loads(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    root = tmp_path / "pics"
+    (root / "a").mkdir(parents=True)
+    PIL.fromarray(pixels).save(root / "a" / "png_named.jpg", format="PNG")
+    PIL.fromarray(pixels).save(root / "a" / "bmp_named.png", format="BMP")
+    PIL.fromarray(pixels).save(root / "a" / "gif_named.bmp", format="GIF")
+    ds = utils.image_dataset_from_directory(
+        root, image_size=None, shuffle=False, verbose=False, batch_size=None
+    )
+    for (x, _), path in zip(ds, ds.file_paths):
+        np.testing.assert_array_equal(x, _old_pixels(path, "rgb"))
+    np.testing.assert_array_equal(ds[0][0], pixels)  # bmp_named.png, lossless
+
+
+def test_a_png_truncated_in_its_pixel_data_is_named(tmp_path):
+    root = _write_images(tmp_path / "pics", per_class=2)
+    whole = (root / "dog" / "img1.png").read_bytes()
+    (root / "dog" / "img1.png").write_bytes(whole[: len(whole) - 30])
+    ds = utils.image_dataset_from_directory(root, image_size=(8, 6), shuffle=False, verbose=False)
+    with pytest.raises(ValueError, match=r"Cannot read the image .*dog.img1\.png"):
+        ds[0]
+    with pytest.raises(ValueError, match="img1.png"):
+        list(keras.utils.image_dataset_from_directory(root, image_size=4, verbose=False))
+
+
+def test_read_file_reads_whole_files_and_names_a_missing_one(tmp_path):
+    from dendrite.utils import image_utils
+
+    for size in (0, 1, 70_000, 3_000_000):
+        data = np.random.default_rng(size).bytes(size)
+        (tmp_path / "f.bin").write_bytes(data)
+        assert image_utils.read_file(str(tmp_path / "f.bin")) == data
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        image_utils.read_file(str(tmp_path / "nope.png"))

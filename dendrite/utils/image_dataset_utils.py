@@ -32,7 +32,13 @@ INTERPOLATIONS = (
 
 class ImageLoader:
     """Reads a list of image files into one float32 batch (a picklable callable, so
-    process workers can use it too)."""
+    process workers can use it too).
+
+    Each file is decoded to its own integer pixels (uint8; 16-bit grayscale keeps its
+    depth) and the batch is made float32 once, in one pass. A plain PNG already in the
+    asked colour mode skips ``Image.open`` (``image_utils.decode_png``); every other file
+    takes Pillow's full path, trying first the format its extension names.
+    """
 
     def __init__(
         self,
@@ -51,8 +57,19 @@ class ImageLoader:
         self.data_format = data_format
 
     def load_one(self, path: str) -> np.ndarray:
-        image = image_utils.pil_image()
-        img = image_utils.load_img(path, color_mode=self.color_mode)
+        """The pixels of the image file ``path``, (height, width, channels), resized to
+        ``image_size``; integer (uint8, or the 16/32-bit depth of such grayscale files)."""
+        data = image_utils.read_file(path)
+        array = image_utils.decode_png(data, self.color_mode)
+        if array is not None and (
+            self.image_size is None or array.shape[:2] == tuple(self.image_size)
+        ):
+            return array
+        if array is not None:  # decoded, to be resized: Pillow takes it from here
+            image = image_utils.pil_image()
+            img = image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+        else:
+            img = image_utils.decode_image(data, path, self.color_mode)
         if self.image_size is not None:
             height, width = self.image_size
             if img.size != (width, height):
@@ -60,11 +77,11 @@ class ImageLoader:
                     img = img.crop(image_utils._crop_box(img.size, (height, width)))
                 elif self.pad:
                     canvas_w, canvas_h, left, top = image_utils.pad_box(img.size, (height, width))
-                    canvas = image.new(img.mode, (canvas_w, canvas_h))
+                    canvas = image_utils.pil_image().new(img.mode, (canvas_w, canvas_h))
                     canvas.paste(img, (left, top))
                     img = canvas
                 img = img.resize((width, height), image_utils.resampling(self.interpolation))
-        array = np.asarray(img, dtype="float32")
+        array = np.asarray(img)
         if array.ndim == 2:
             array = array[:, :, None]
         return array
@@ -79,7 +96,7 @@ class ImageLoader:
                     f"{paths[0]} is {shape[1]}x{shape[0]}: images of one batch must have "
                     f"one size; pass image_size=(height, width) to resize them."
                 )
-        batch = np.stack(arrays)
+        batch = np.stack(arrays, dtype=np.float32)
         if self.data_format == "channels_first":
             batch = batch.transpose(0, 3, 1, 2)
         return batch
