@@ -1,7 +1,8 @@
 """Hostile Keras 3 files (issue 15): safety is not relaxed for foreign formats. A bytecode
 ``Lambda``, HDF5 features that read other files, declared sizes past what the file
-holds, truncated files, path tricks in the zip and Keras features dendrite lacks are all
-refused with one clear error, before any weight changes."""
+holds, truncated files, path tricks in the zip (in assets too: traversal, links, sizes,
+assets for layers the model lacks) and Keras features dendrite lacks are all refused with
+one clear error, before any weight changes."""
 
 from __future__ import annotations
 
@@ -221,8 +222,6 @@ def test_zip_path_tricks_are_refused(tmp_path, name):
 @pytest.mark.parametrize(
     ("name", "match"),
     [
-        ("assets/vocabulary.txt", "Keras assets"),
-        ("assets/../../evil.py", "Keras assets"),
         ("model.weights.npz", "weights_format='npz'"),
         ("model.weights.json", "sharded"),
     ],
@@ -230,6 +229,79 @@ def test_zip_path_tricks_are_refused(tmp_path, name):
 def test_keras_features_dendrite_does_not_read_are_named(tmp_path, name, match):
     parts = list(members().items()) + [(name, b"x")]
     refused(write_zip(tmp_path / "feature.keras", parts), match)
+
+
+# --- assets ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    [
+        "assets/../../evil.py",
+        "assets/layers/dense/../../../evil.txt",
+        "assets//etc/passwd",
+        "assets/./vocabulary.txt",
+        "assets/layers/dense/..\\..\\evil.txt",
+        "assets/C:/evil.txt",
+    ],
+)
+def test_asset_path_traversal_is_refused(tmp_path, name):
+    parts = list(members().items()) + [(name, b"x")]
+    refused(write_zip(tmp_path / "traversal.keras", parts), "not a plain relative path")
+    assert not (tmp_path.parent / "evil.py").exists()
+
+
+def test_an_asset_for_a_layer_the_model_lacks_is_refused(tmp_path):
+    parts = list(members().items()) + [("assets/layers/no_such_layer/vocabulary.txt", b"a")]
+    refused(write_zip(tmp_path / "stray.keras", parts), "belongs to no layer")
+
+
+def test_an_asset_for_a_layer_that_reads_none_is_refused(tmp_path):
+    # the MLP's Dense layers have no load_assets: their assets would be silently dropped
+    parts = list(members().items()) + [("assets/layers/dense/vocabulary.txt", b"a")]
+    refused(write_zip(tmp_path / "dense_asset.keras", parts), "belongs to no layer")
+
+
+def test_an_oversized_asset_is_refused_before_reading(tmp_path, monkeypatch):
+    from dendrite.saving import layer_state
+
+    monkeypatch.setattr(layer_state, "MAX_ASSET_BYTES", 1000)
+    parts = list(members().items()) + [("assets/layers/dense/big.txt", b"x" * 1001)]
+    refused(write_zip(tmp_path / "big.keras", parts), "assets declare 1001 bytes")
+
+
+def test_too_many_assets_are_refused(tmp_path, monkeypatch):
+    from dendrite.saving import layer_state
+
+    monkeypatch.setattr(layer_state, "MAX_ASSET_FILES", 3)
+    extra = [(f"assets/layers/dense/{i}.txt", b"x") for i in range(4)]
+    refused(write_zip(tmp_path / "many.keras", list(members().items()) + extra), "4 assets")
+
+
+def test_an_asset_zip_bomb_is_refused(tmp_path):
+    path = tmp_path / "asset_bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in members().items():
+            archive.writestr(name, payload)
+        archive.writestr("assets/layers/dense/vocabulary.txt", b"\n" * (8 << 20))
+    refused(path, "zip bomb")
+
+
+def test_a_symlink_member_is_refused(tmp_path):
+    path = tmp_path / "link.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, payload in members().items():
+            archive.writestr(name, payload)
+        info = zipfile.ZipInfo("assets/layers/dense/vocabulary.txt")
+        info.external_attr = (0o120777 << 16) | 0x20
+        archive.writestr(info, b"/etc/passwd")
+    refused(path, "symbolic link")
+
+
+def test_own_variable_keys_for_a_layer_without_hooks_are_refused(tmp_path):
+    def add(store):
+        group = next(iter(g for g in store["layers"].values() if "vars" in g))["vars"]
+        group.create_dataset("idf_weights", data=np.ones(3, "float32"))
+
+    refused(with_weights(tmp_path, add), "has no place for")
 
 
 def test_duplicate_members_are_refused(tmp_path):

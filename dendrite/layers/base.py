@@ -225,6 +225,40 @@ class Layer:
     non_trainable_variables = non_trainable_weights
     variables = weights
 
+    def _own_variables(self) -> list[Variable]:
+        """The layer's own variables (not its sublayers'), in ``weights`` order: the
+        variables Keras' ``save_own_variables`` stores as ``"0"``, ``"1"``, ..."""
+        inner = {id(v) for layer in self._sublayers for v in layer._all_weights()}
+        own = {id(v) for v in [*self._own_weights, *self._tracked_variables]} - inner
+        return [v for v in self.weights if id(v) in own]
+
+    def save_own_variables(self, store: Any) -> None:
+        """Keras 3's hook: put the layer's own variables in the dict-like ``store``
+        (``"0"``, ``"1"``, ... in ``weights`` order). Override it, with
+        ``load_own_variables``, to take control of what ``model.save`` writes."""
+        for index, variable in enumerate(self._own_variables()):
+            store[f"{index}"] = np.array(variable.data, copy=True)
+
+    def load_own_variables(self, store: Any) -> None:
+        """Keras 3's hook: assign the layer's own variables from ``store`` (what
+        ``save_own_variables`` wrote), checking the count and every shape first."""
+        variables = self._own_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(variables)} variables, but received "
+                f"{len(store.keys())} variables during loading. Expected: "
+                f"{[v.name for v in variables]}"
+            )
+        values = [np.asarray(store[f"{index}"]) for index in range(len(variables))]
+        for variable, value in zip(variables, values):
+            if tuple(value.shape) != tuple(variable.data.shape):
+                raise ValueError(
+                    f"Layer '{self.name}' variable '{variable.name}' has shape "
+                    f"{tuple(variable.data.shape)}; the store holds shape {tuple(value.shape)}."
+                )
+        for variable, value in zip(variables, values):
+            variable.data[...] = value
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights as ndarrays, in ``weights`` order."""
         return [np.array(v.data, copy=True) for v in self.weights]

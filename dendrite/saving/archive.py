@@ -8,6 +8,9 @@ the member's declared size, so a caller can check the tensors against the model 
 any data is inflated. Members are streamed in chunks with a hard cap of their declared
 size (``Archive.read``), and zipfile's CRC check catches a member that lies about it.
 Only a regular file is opened (``regular_file.open_regular``): never a device or a FIFO.
+A member recorded as a symbolic link is refused. Layers' assets (``assets/<layer
+path>/<file>``) are allowed only where the caller asks for them, with their own bounds
+(``layer_state``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dendrite._atomic import atomic_writer
+from dendrite.saving import layer_state
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.regular_file import open_regular
 from dendrite.saving.safetensors_io import MAX_HEADER_BYTES, TensorInfo, parse_header
@@ -36,7 +40,8 @@ def write_archive(path: Any, members: dict[str, bytes], overwrite: bool = True) 
     with atomic_writer(path, overwrite=overwrite) as stream:
         with zipfile.ZipFile(stream, "w") as archive:
             for name, payload in members.items():
-                method = zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
+                deflate = name.endswith(".json") or name.startswith(layer_state.ASSETS_PREFIX)
+                method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
                 info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = method
                 info.external_attr = 0o644 << 16
@@ -64,6 +69,10 @@ class Archive:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._infos)
+
+    def asset_names(self) -> list[str]:
+        """The checked asset members (``assets/...`` files), in the zip's order."""
+        return [name for name in self._infos if name.startswith(layer_state.ASSETS_PREFIX)]
 
     def header(self, name: str) -> tuple[dict[str, TensorInfo], dict[str, str]]:
         """The checked header of the safetensors member ``name``, read from the first
@@ -121,10 +130,17 @@ def _read_capped(stream: Any, size: int, what: str, name: str, exact: bool = Fal
 
 @contextlib.contextmanager
 def open_archive(
-    path: Any, limits: dict[str, int], required: tuple[str, ...], what: str | None = None
+    path: Any,
+    limits: dict[str, int],
+    required: tuple[str, ...],
+    what: str | None = None,
+    assets: bool = False,
 ) -> Iterator[Archive]:
     """The zip at ``path``, open, its directory checked (see ``read_archive``); members are
-    inflated only when asked for."""
+    inflated only when asked for. With ``assets``, layers' files under ``assets/`` are
+    allowed too (``layer_state.check_asset_name``: plain relative paths, at most
+    ``MAX_ASSET_FILES`` of them and ``MAX_ASSET_BYTES`` together); directory entries there
+    are skipped."""
     what = what or str(path)
     with open_regular(path, what) as (stream, file_size):
         try:
@@ -133,7 +149,7 @@ def open_archive(
             raise _invalid(what, error) from None
         with archive:
             infos = archive.infolist()
-            _check_infos(infos, limits, required, file_size, what)
+            infos = _check_infos(infos, limits, required, file_size, what, assets)
             yield Archive(archive, infos, what)
 
 
@@ -156,17 +172,50 @@ def read_archive(
 
 
 def _check_infos(
-    infos: list, limits: dict[str, int], required: tuple[str, ...], file_size: int, what: str
-) -> None:
-    if len(infos) > MAX_MEMBERS:
-        raise ModelLoadError(f"{what} holds {len(infos)} members; at most {MAX_MEMBERS} expected.")
+    infos: list,
+    limits: dict[str, int],
+    required: tuple[str, ...],
+    file_size: int,
+    what: str,
+    assets: bool = False,
+) -> list:
+    """Check the zip directory (see the module docstring); returns the members to use
+    (the directory entries under ``assets/`` left out)."""
+
+    def is_asset(name: str) -> bool:
+        return assets and name.startswith(layer_state.ASSETS_PREFIX)
+
+    asset_infos = [info for info in infos if is_asset(info.filename)]
+    others = len(infos) - len(asset_infos)
+    if others > MAX_MEMBERS:
+        raise ModelLoadError(f"{what} holds {others} members; at most {MAX_MEMBERS} expected.")
+    if len(asset_infos) > layer_state.MAX_ASSET_FILES:
+        raise ModelLoadError(
+            f"{what} holds {len(asset_infos)} assets; at most {layer_state.MAX_ASSET_FILES} "
+            f"are read."
+        )
+    asset_bytes = sum(info.file_size for info in asset_infos)
+    if asset_bytes > layer_state.MAX_ASSET_BYTES:
+        raise ModelLoadError(
+            f"{what}: its assets declare {asset_bytes} bytes; the limit is "
+            f"{layer_state.MAX_ASSET_BYTES}."
+        )
     seen: set[str] = set()
+    kept = []
     for info in infos:
         name = info.filename
         if name in seen:
             raise ModelLoadError(f"{what}: the member {name!r} appears twice.")
         seen.add(name)
-        if name not in limits:
+        if layer_state.is_link(info):
+            raise ModelLoadError(f"{what}: the member {name!r} is a symbolic link.")
+        if is_asset(name) and name.endswith("/") and info.file_size == 0:
+            if name != layer_state.ASSETS_PREFIX:
+                layer_state.check_asset_name(name[:-1], what)
+            continue  # a directory entry
+        if is_asset(name):
+            layer_state.check_asset_name(name, what)
+        elif name not in limits:
             raise ModelLoadError(
                 f"{what}: unexpected member {name!r}; a dendrite file holds only "
                 f"{', '.join(sorted(limits))}."
@@ -178,7 +227,7 @@ def _check_infos(
                 f"{what}: the member {name!r} uses compression method {info.compress_type}; "
                 f"only stored and deflated members are read."
             )
-        limit = min(limits[name], MAX_MEMBER_BYTES)
+        limit = min(limits.get(name, layer_state.MAX_ASSET_BYTES), MAX_MEMBER_BYTES)
         if info.file_size > limit:
             raise ModelLoadError(
                 f"{what}: the member {name!r} declares {info.file_size} bytes; the limit is "
@@ -196,6 +245,8 @@ def _check_infos(
                 f"{what}: the member {name!r} would inflate {info.compress_size} bytes to "
                 f"{info.file_size} (more than {MAX_COMPRESSION_RATIO}x): refusing a zip bomb."
             )
+        kept.append(info)
     missing = [name for name in required if name not in seen]
     if missing:
         raise ModelLoadError(f"{what} lacks {', '.join(missing)}: not a complete dendrite file.")
+    return kept

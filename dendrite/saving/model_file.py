@@ -7,7 +7,10 @@ read in either: see ``keras_format``):
   ``class_name``/``config``/``build_config``), the compile settings, and how the optimizer
   state maps onto the model's weights;
 - ``model.weights.safetensors``: ``model.weights`` in order;
-- ``optimizer.safetensors``: ``optimizer.variables`` (iterations, learning rate, slots).
+- ``optimizer.safetensors``: ``optimizer.variables`` (iterations, learning rate, slots);
+- ``own_variables.safetensors`` (when a layer overrides Keras' ``save_own_variables`` /
+  ``load_own_variables``): what those hooks stored, as ``<layer path>/vars/<key>``;
+- ``assets/<layer path>/...``: the files layers' ``save_assets`` wrote (``layer_state``).
 
 It is written atomically. Loading checks the zip, the JSON, every class name, every tensor
 header (read from the start of its member, never inflating the data) and the sizes before
@@ -21,17 +24,18 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from dendrite import registry
 from dendrite.registry import custom_objects as registration
-from dendrite.saving import architecture, compile_config
+from dendrite.saving import architecture, compile_config, layer_state
 from dendrite.saving.architecture_checks import check_architecture
 from dendrite.saving.archive import Archive, open_archive, read_archive, write_archive
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.safe_json import MAX_JSON_BYTES, loads_checked
-from dendrite.saving.safetensors_io import tensors_to_bytes
+from dendrite.saving.safetensors_io import parse_header, read_tensors, tensors_to_bytes
 from dendrite.saving.weights import (
     MODEL_SUFFIXES,
     check_against,
@@ -45,6 +49,7 @@ FORMAT_VERSION = 1
 CONFIG = "config.json"
 WEIGHTS = "model.weights.safetensors"
 OPTIMIZER = "optimizer.safetensors"
+OWN_VARIABLES = "own_variables.safetensors"
 TENSOR_LIMIT = 1 << 40
 _DOCUMENT_KEYS = {
     "format": str,
@@ -88,6 +93,14 @@ def model_document(model: Any, include_optimizer: bool = True) -> tuple[dict, di
         state = compile_config.encode_optimizer_state(model)
         if state is not None:
             document["optimizer_state"], members[OPTIMIZER] = state
+    visits = layer_state.saveables(model)
+    own = layer_state.collect_own_variables(visits)
+    if own:
+        tensors = {
+            f"{group}/{key}": array for group, store in own.items() for key, array in store.items()
+        }
+        members[OWN_VARIABLES] = tensors_to_bytes(tensors, {"format": "dendrite.own_variables"})
+    members.update(layer_state.collect_assets(visits))
     return document, members
 
 
@@ -117,18 +130,23 @@ def save_model(
     write_archive(path, {CONFIG: architecture.to_json_bytes(document), **members}, overwrite)
 
 
-LIMITS = {CONFIG: MAX_JSON_BYTES, WEIGHTS: TENSOR_LIMIT, OPTIMIZER: TENSOR_LIMIT}
+LIMITS = {
+    CONFIG: MAX_JSON_BYTES,
+    WEIGHTS: TENSOR_LIMIT,
+    OPTIMIZER: TENSOR_LIMIT,
+    OWN_VARIABLES: TENSOR_LIMIT,
+}
 
 
 def read_model_members(path: Any) -> dict[str, bytes]:
     """The checked members of a model file (see ``archive.read_archive``)."""
-    return read_archive(path, LIMITS, required=(CONFIG, WEIGHTS))
+    return read_archive(path, LIMITS, required=(CONFIG, WEIGHTS))  # no assets
 
 
 def open_model_file(path: Any):
     """The model file at ``path``, open, its zip directory checked; members are inflated
     only when asked for (see ``archive.open_archive``)."""
-    return open_archive(path, LIMITS, required=(CONFIG, WEIGHTS))
+    return open_archive(path, LIMITS, required=(CONFIG, WEIGHTS), assets=True)
 
 
 def check_document(document: Any, what: str) -> None:
@@ -222,16 +240,50 @@ def load_from_members(
             f"building a new instance."
         )
     check_against(model.weights, weight_infos, f"{what} ({WEIGHTS})", owner)
-    load_into(model.weights, members[WEIGHTS], f"{what} ({WEIGHTS})", owner)
-    if compile and own_protocol and document["compile_config"] is not None:
-        compile_config.replay_own_compile(model, document["compile_config"], custom, what)
-        if state is not None:
-            compile_config.restore_optimizer_state(model, state, members, OPTIMIZER, what)
+    visits = layer_state.saveables(model)
+    stores = _own_variable_stores(members, visits, what)
+    with tempfile.TemporaryDirectory(prefix="dendrite-assets-") as root:
+        # Every asset is checked and extracted before any weight changes.
+        assets = members.asset_names()
+        asset_dirs = layer_state.extract_assets(assets, members.__getitem__, visits, root, what)
+        load_into(model.weights, members[WEIGHTS], f"{what} ({WEIGHTS})", owner)
+        if compile and own_protocol and document["compile_config"] is not None:
+            compile_config.replay_own_compile(model, document["compile_config"], custom, what)
+            if state is not None:
+                compile_config.restore_optimizer_state(model, state, members, OPTIMIZER, what)
+        layer_state.restore(visits, stores, asset_dirs, what)
     if arguments is not None:
         compile_config.compile_from_file(model, arguments, what)
         if state is not None:
             compile_config.restore_optimizer_state(model, state, members, OPTIMIZER, what)
     return model
+
+
+def _own_variable_stores(
+    members: Archive, visits: list, what: str
+) -> dict[str, layer_state.VariableStore] | None:
+    """The stores of the hooked layers, from ``own_variables.safetensors`` (None for a file
+    written before it existed: those layers' hooks are then not called)."""
+    if OWN_VARIABLES not in members:
+        return None
+    label = f"{what} ({OWN_VARIABLES})"
+    infos, _ = members.header(OWN_VARIABLES)
+    groups: dict[str, dict[str, str]] = {}
+    for name in infos:
+        group, _, key = name.rpartition("/")
+        if not (group == "vars" or group.endswith("/vars")):
+            raise ModelLoadError(f"{label}: tensor {name!r} is not named <layer path>/vars/<key>.")
+        groups.setdefault(group, {})[layer_state.check_key(key, label)] = name
+    layer_state.check_groups(list(groups), visits, label)
+    payload = members[OWN_VARIABLES]
+    parse_header(payload, label)
+    tensors, _ = read_tensors(payload, label)
+    return {
+        group: layer_state.VariableStore(
+            {key: (lambda name=name: tensors[name]) for key, name in keys.items()}
+        )
+        for group, keys in groups.items()
+    }
 
 
 def model_to_json(model: Any, **kwargs: Any) -> str:

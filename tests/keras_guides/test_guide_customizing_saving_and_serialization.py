@@ -117,13 +117,25 @@ def test_save_own_variables_round_trip(tmp_path):
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-@pytest.mark.xfail(strict=True, reason="model.save/load_model never call save_assets/load_assets")
-def test_save_assets_round_trip(tmp_path):
+@pytest.mark.parametrize("suffix", [".keras", ".dendrite"])
+def test_save_assets_round_trip(tmp_path, suffix):
     inputs = keras.Input((2,))
     model = keras.Model(inputs, LayerWithCustomAssets(vocab=["x", "y"])(inputs))
-    model.save(tmp_path / "a.keras")
-    restored = keras.models.load_model(tmp_path / "a.keras")
+    model.save(tmp_path / f"a{suffix}")
+    restored = keras.models.load_model(tmp_path / f"a{suffix}")
     assert restored.layers[-1].vocab == ["x", "y"]
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".dendrite"])
+def test_own_variables_round_trip_in_both_formats(tmp_path, suffix):
+    inputs = keras.Input((4,))
+    layer = LayerWithCustomVariable(3)
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / f"w{suffix}")
+    CALLS.clear()
+    restored = keras.models.load_model(tmp_path / f"w{suffix}")
+    assert CALLS == ["load_own_variables"]
+    np.testing.assert_allclose(restored.layers[-1].my_var.numpy(), layer.my_var.numpy())
 
 
 def test_build_config_round_trip(tmp_path):
@@ -135,14 +147,6 @@ def test_build_config_round_trip(tmp_path):
     restored = keras.models.load_model(tmp_path / "b.keras")
     assert restored.layers[-1].built
     assert tuple(restored.layers[-1].kernel.shape) == (3, 5)
-
-
-RESTORE_ORDER_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="load_model does not call layers' load_own_variables and load_assets hooks, so "
-    "Keras' restore order (compile_from_config, load_own_variables, load_assets) is not "
-    "observable",
-)
 
 
 def test_compile_config_round_trip(tmp_path):
@@ -157,16 +161,41 @@ def test_compile_config_round_trip(tmp_path):
     np.testing.assert_allclose(float(restored.model_optimizer.learning_rate), 0.25)
 
 
-@RESTORE_ORDER_GAP
-def test_restore_order(tmp_path):
+@pytest.mark.parametrize("suffix", [".keras", ".dendrite"])
+def test_restore_order(tmp_path, suffix):
     model = ModelWithCustomCompile()
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.25), loss_fn="mse")
     model(np.ones((2, 4), "float32"))
-    model.save(tmp_path / "o.keras")
+    model.save(tmp_path / f"o{suffix}")
     CALLS.clear()
-    keras.models.load_model(tmp_path / "o.keras")
+    keras.models.load_model(tmp_path / f"o{suffix}")
     order = [c for c in CALLS if c != "build_from_config"]
-    assert order == ["compile_from_config", "load_own_variables", "load_assets"]
+    # Keras 3 (checked on 3.15): compile_from_config while deserializing, then the state
+    # walk visits a subclassed model's attributes by name, so `assets_layer` (load_assets)
+    # comes before `dense` (load_own_variables).
+    assert order == ["compile_from_config", "load_assets", "load_own_variables"]
+
+
+@keras.saving.register_keras_serializable(package="guide_custom_saving")
+class LayerWithBoth(LayerWithCustomAssets):
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def load_own_variables(self, store):
+        CALLS.append("load_own_variables")
+        super().load_own_variables(store)
+
+
+def test_one_layer_loads_its_variables_before_its_assets(tmp_path):
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, LayerWithBoth(vocab=["p"])(inputs))
+    model.layers[-1].scale.assign(3.0)
+    model.save(tmp_path / "both.keras")
+    CALLS.clear()
+    restored = keras.models.load_model(tmp_path / "both.keras")
+    assert CALLS == ["load_own_variables", "load_assets"]
+    assert float(restored.layers[-1].scale.numpy()) == 3.0
+    assert restored.layers[-1].vocab == ["p"]
 
 
 def test_build_from_config_runs_before_compile_from_config(tmp_path):

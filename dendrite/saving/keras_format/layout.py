@@ -1,8 +1,9 @@
 """Keras' containers: the ``.keras`` zip and the HDF5 variable store, read and written.
 
 Reading a ``.keras`` file goes through ``archive.open_archive``: only ``config.json``,
-``metadata.json`` and ``model.weights.h5`` may be present (Keras' ``assets/`` and
-``.npz`` weights are refused by name), each under its size limit and compression ratio.
+``metadata.json``, ``model.weights.h5`` and layers' files under ``assets/`` may be present
+(``.npz`` and sharded weights are refused by name), each under its size limit and
+compression ratio, assets under ``layer_state``'s checks.
 The HDF5 store is opened from memory; ``H5Store`` walks it once, refusing anything but
 ordinary (hard) links, groups and numeric datasets stored in the file itself (no external
 storage, no virtual datasets, no plugin filters), and records each dataset's shape and
@@ -56,13 +57,6 @@ def zip_names(path: str) -> set[str]:
 
 def check_keras_features(names: set[str], what: str) -> None:
     """Name the Keras features dendrite does not read, before the generic refusal."""
-    if any(name.startswith("assets/") for name in names):
-        raise ModelLoadError(
-            f"{what} holds Keras assets (assets/...: the vocabularies or tables of layers "
-            f"such as TextVectorization or StringLookup); dendrite does not read Keras "
-            f"assets. Rebuild those layers in dendrite and load the other weights with "
-            f"load_weights."
-        )
     if "model.weights.npz" in names:
         raise ModelLoadError(
             f"{what} holds its weights as model.weights.npz (Keras' weights_format='npz'); "
@@ -87,7 +81,7 @@ def is_keras_zip(path: str) -> bool:
 
 def open_keras_zip(path: str):
     """The ``.keras`` zip at ``path``, its directory checked (members inflated on demand)."""
-    return open_archive(path, LIMITS, required=(CONFIG,))
+    return open_archive(path, LIMITS, required=(CONFIG,), assets=True)
 
 
 def is_dendrite_h5(payload: bytes) -> bool:
@@ -158,9 +152,9 @@ class H5Store:
             except WeightsLoadError as problem:
                 raise self.error(str(problem)) from None
             parent, _, index = here.rpartition("/")
-            if not (parent == "vars" or parent.endswith("/vars")) or not index.isdigit():
+            if not (parent == "vars" or parent.endswith("/vars")) or not _is_key(index):
                 raise self.error(
-                    f"{self.what}: dataset {here!r} is not in Keras' layout (<path>/vars/<index>)."
+                    f"{self.what}: dataset {here!r} is not in Keras' layout (<path>/vars/<key>)."
                 )
             if item.dtype.kind not in "fiub" or item.dtype.fields is not None:
                 raise self.error(f"{self.what}: dataset {here!r} is not numeric ({item.dtype}).")
@@ -170,7 +164,8 @@ class H5Store:
                     f"{self.what}: its datasets declare more than {self.byte_limit} bytes, "
                     f"far more than the {self.payload_size} the file holds."
                 )
-            self.groups.setdefault(parent, {})[int(index)] = item
+            key: int | str = int(index) if index.isdigit() else index
+            self.groups.setdefault(parent, {})[key] = item
 
     def shape(self, group: str, index: int) -> tuple[int, ...] | None:
         item = self.groups.get(group, {}).get(index)
@@ -200,9 +195,10 @@ class H5Store:
         self.close()
 
 
-def h5_bytes(groups: dict[str, tuple[str | None, list[np.ndarray]]]) -> bytes:
+def h5_bytes(groups: dict[str, tuple[str | None, list[np.ndarray] | dict[str, Any]]]) -> bytes:
     """An HDF5 file in Keras' layout: ``groups`` maps a path (``layers/dense``, or ``""``
-    for the root) to (the object's name, its variables in order)."""
+    for the root) to (the object's name, its variables in order, or a layer's own store:
+    key -> array)."""
     h5py = _h5py()
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as store:
@@ -210,9 +206,15 @@ def h5_bytes(groups: dict[str, tuple[str | None, list[np.ndarray]]]) -> bytes:
             group = store.require_group(f"{path}/vars" if path else "vars")
             if name is not None:
                 group.attrs["name"] = name
-            for index, array in enumerate(arrays):
-                group.create_dataset(str(index), data=np.asarray(array))
+            items = arrays.items() if isinstance(arrays, dict) else enumerate(arrays)
+            for key, array in items:
+                group.create_dataset(str(key), data=np.asarray(array))
     return buffer.getvalue()
+
+
+def _is_key(name: str) -> bool:
+    """A dataset name Keras' stores use: an index, or a layer's own key (printable, short)."""
+    return name.isdigit() or (0 < len(name) <= 256 and all(ord(ch) >= 32 for ch in name))
 
 
 def metadata_json() -> bytes:
@@ -226,8 +228,15 @@ def metadata_json() -> bytes:
     ).encode("utf-8")
 
 
-def write_keras_zip(path: str, config: bytes, weights: bytes, overwrite: bool = True) -> None:
-    """Keras' zip (metadata, config, weights, in Keras' order), written atomically."""
+def write_keras_zip(
+    path: str,
+    config: bytes,
+    weights: bytes,
+    overwrite: bool = True,
+    assets: dict[str, bytes] | None = None,
+) -> None:
+    """Keras' zip (metadata, config, weights, then the layers' ``assets/...``, in Keras'
+    order), written atomically."""
     import zipfile
 
     with atomic_writer(path, overwrite=overwrite) as stream:
@@ -236,6 +245,7 @@ def write_keras_zip(path: str, config: bytes, weights: bytes, overwrite: bool = 
                 (METADATA, metadata_json(), zipfile.ZIP_DEFLATED),
                 (CONFIG, config, zipfile.ZIP_DEFLATED),
                 (WEIGHTS, weights, zipfile.ZIP_STORED),
+                *((n, data, zipfile.ZIP_DEFLATED) for n, data in (assets or {}).items()),
             ):
                 info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = method

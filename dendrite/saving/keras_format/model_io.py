@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from typing import Any
 
 import numpy as np
 
 from dendrite import registry
 from dendrite.registry import custom_objects as registration
-from dendrite.saving import architecture, compile_config
+from dendrite.saving import architecture, compile_config, layer_state
 from dendrite.saving.architecture_checks import check_architecture
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
 from dendrite.saving.keras_format import config_in, config_out, layout, optimizer_map
@@ -42,15 +43,28 @@ def load_keras_model(
         if not isinstance(document, dict):
             raise ModelLoadError(f"{what}: config.json must hold a JSON object.")
         payload = members[layout.WEIGHTS] if layout.WEIGHTS in members else None
-    store = layout.H5Store(payload, f"{what} ({layout.WEIGHTS})") if payload else None
-    try:
-        return _load(document, store, what, custom_objects, compile)
-    finally:
-        if store is not None:
-            store.close()
+        store = layout.H5Store(payload, f"{what} ({layout.WEIGHTS})") if payload else None
+        try:
+            return _load(document, store, what, custom_objects, compile, members)
+        finally:
+            if store is not None:
+                store.close()
 
 
-def _load(document, store, what, custom_objects, compile):  # noqa: ANN001, ANN202, A002
+def own_stores(store: layout.H5Store | None, visits: list) -> dict[str, layer_state.VariableStore]:
+    """The stores the hooked layers' ``load_own_variables`` get: their ``vars`` groups,
+    read only when a key is asked for."""
+    if store is None:
+        return {}
+    stores = {}
+    for group in layer_state.owned_groups(visits):
+        items = store.groups.get(group, {})
+        readers = {str(key): (lambda group=group, key=key: store.read(group, key)) for key in items}
+        stores[group] = layer_state.VariableStore(readers)
+    return stores
+
+
+def _load(document, store, what, custom_objects, compile, members):  # noqa: ANN001, ANN202, A002
     entry = config_in.translate_entry(document, what)
     elements = 0
     if store is not None:
@@ -68,10 +82,16 @@ def _load(document, store, what, custom_objects, compile):  # noqa: ANN001, ANN2
     if compile and own_protocol and document.get("compile_config") is not None:
         # Keras 3's order: build_from_config, then the model's own compile_from_config.
         compile_config.replay_own_compile(model, document["compile_config"], custom, what)
-    if store is not None:
-        assign(model, store, what, ModelLoadError)
-    elif model.weights:
-        raise ModelLoadError(f"{what} holds no {layout.WEIGHTS} but the model has weights.")
+    visits = layer_state.saveables(model)
+    with tempfile.TemporaryDirectory(prefix="dendrite-assets-") as root:
+        # Every asset is checked and extracted before any weight changes.
+        names = members.asset_names()
+        asset_dirs = layer_state.extract_assets(names, members.__getitem__, visits, root, what)
+        if store is not None:
+            assign(model, store, what, ModelLoadError)
+        elif model.weights:
+            raise ModelLoadError(f"{what} holds no {layout.WEIGHTS} but the model has weights.")
+        layer_state.restore(visits, own_stores(store, visits), asset_dirs, what)
     if arguments is not None:
         compile_config.compile_from_file(model, arguments, what)
         if store is not None:
@@ -87,6 +107,7 @@ def assign(model: Any, store: layout.H5Store, what: str, error: type, skip_misma
     except ValueError as problem:
         raise error(f"{what}: {problem}") from None
     pairs = []
+    owned = set(layer_state.owned_groups(layer_state.saveables(model)))
     used: set[tuple[str, int]] = set()
     for slot in places:
         used.add((slot.group, slot.index))
@@ -121,7 +142,9 @@ def assign(model: Any, store: layout.H5Store, what: str, error: type, skip_misma
     extra = sorted(
         f"{group}/{index}"
         for group, items in store.groups.items()
-        if not group.startswith("optimizer/") and not any(p in group for p in IGNORED_GROUPS)
+        if not group.startswith("optimizer/")
+        and not any(p in group for p in IGNORED_GROUPS)
+        and group not in owned
         for index in items
         if (group, index) not in used
     )
@@ -140,6 +163,11 @@ def load_keras_weights(model: Any, path: str, payload: bytes, skip_mismatch: boo
     """``load_weights`` for a ``.weights.h5`` file in Keras' layout (its bytes read)."""
     with layout.H5Store(payload, path, WeightsLoadError) as store:
         assign(model, store, path, WeightsLoadError, skip_mismatch)
+        visits = layer_state.saveables(model)
+        try:
+            layer_state.restore(visits, own_stores(store, visits), {}, path)
+        except ModelLoadError as problem:
+            raise WeightsLoadError(str(problem)) from None
         if getattr(model, "optimizer", None) is not None and getattr(model, "_compiled", False):
             try:
                 optimizer_map.restore(model, store, path, strict=False)
@@ -160,6 +188,11 @@ def weights_payload(model: Any, include_optimizer: bool = True) -> bytes:
         if len(arrays) != slot.index:
             raise ValueError(f"weights of {path} are not numbered 0..n-1")
         arrays.append(slot.to_keras())
+    visits = layer_state.saveables(model)
+    for group, store in layer_state.collect_own_variables(visits).items():
+        path = group[: -len("/vars")] if group.endswith("/vars") else ""
+        layer = layer_state.owned_groups(visits)[group]
+        groups[path] = (str(getattr(layer, "name", path)), store)
     if include_optimizer and getattr(model, "_compiled", False):
         state = optimizer_map.arrays(model)
         if state is not None:
@@ -173,7 +206,9 @@ def save_keras_model(
     """Write ``model`` as a Keras 3 ``.keras`` file, atomically."""
     document = config_out.keras_document(model, include_optimizer)
     config = json.dumps(document, default=architecture.json_default).encode("utf-8")
-    layout.write_keras_zip(path, config, weights_payload(model, include_optimizer), overwrite)
+    weights = weights_payload(model, include_optimizer)
+    assets = layer_state.collect_assets(layer_state.saveables(model))
+    layout.write_keras_zip(path, config, weights, overwrite, assets)
 
 
 def save_keras_weights(model: Any, path: str, overwrite: bool = True) -> None:

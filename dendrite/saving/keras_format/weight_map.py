@@ -82,17 +82,47 @@ def model_layers(model: Any) -> list[Any]:
     return layers
 
 
-def slots(model: Any) -> tuple[list[Slot], dict[str, str]]:
-    """(every weight's slot, group path -> object name) for ``model``; every weight of the
-    model appears exactly once (a shared layer is walked once, as Keras does)."""
-    walk = _Walk()
+def has_own_hooks(layer: Any) -> bool:
+    """Whether ``layer``'s class overrides Keras' ``save_own_variables`` or
+    ``load_own_variables``: its ``vars`` group is then written and read by those hooks."""
+    from dendrite.layers.base import Layer
+
+    if not isinstance(layer, Layer):
+        return False
+    cls = type(layer)
+    return any(
+        getattr(cls, hook, None) is not getattr(Layer, hook)
+        for hook in ("save_own_variables", "load_own_variables")
+    )
+
+
+def walk_model(model: Any, weights: bool = True) -> _Walk:
+    """Keras' walk over ``model``: ``visits`` lists (path, object) in the order Keras'
+    saving calls the objects' hooks; with ``weights``, ``slots`` places every weight."""
+    walk = _Walk(weights)
     if keras_class_name(model) in MODEL_CLASSES:
         walk.model(model, "")
     else:  # a subclassed model: Keras walks its attributes
         walk.seen.add(id(model))
         walk.names[""] = model.name
+        walk.visits.append(("", model))
         walk.own(model, "")
-    placed = {id(slot.variable) for slot in walk.slots}
+    return walk
+
+
+def saveables(model: Any) -> list[tuple[str, Any]]:
+    """(path, object) for ``model`` and every layer Keras' saving walks to, in Keras'
+    order (the paths of ``layers/<name>/vars`` and of ``assets/<path>``)."""
+    return walk_model(model, weights=False).visits
+
+
+def slots(model: Any) -> tuple[list[Slot], dict[str, str]]:
+    """(every weight's slot, group path -> object name) for ``model``; every weight of the
+    model appears exactly once (a shared layer is walked once, as Keras does). The own
+    variables of a layer with its own hooks (``has_own_hooks``) have no slot: the hooks
+    write and read them."""
+    walk = walk_model(model)
+    placed = {id(slot.variable) for slot in walk.slots} | walk.hooked_variables
     missing = [v for v in model.weights if id(v) not in placed]
     if missing:
         labels = ", ".join(str(getattr(v, "path", v)) for v in missing[:6])
@@ -104,14 +134,20 @@ def slots(model: Any) -> tuple[list[Slot], dict[str, str]]:
 
 
 class _Walk:
-    def __init__(self) -> None:
+    def __init__(self, weights: bool = True) -> None:
+        self.weights = weights
         self.slots: list[Slot] = []
         self.names: dict[str, str] = {}
         self.seen: set[int] = set()
+        self.visits: list[tuple[str, Any]] = []
+        self.hooked_variables: set[int] = set()
 
     def model(self, model: Any, path: str) -> None:
         self.names[path] = model.name
         self.seen.add(id(model))
+        self.visits.append((path, model))
+        if has_own_hooks(model):
+            self.hooked_variables |= {id(v) for v in model._own_variables()}
         used: dict[str, int] = {}
         for layer in model_layers(model):
             name = snake_case(keras_class_name(layer))
@@ -131,8 +167,13 @@ class _Walk:
             return
         self.seen.add(id(layer))
         self.names[path] = layer.name
+        self.visits.append((path, layer))
+        if has_own_hooks(layer):
+            self.hooked(layer, path)
+            return
         if kind in RNN_CLASSES or _is_rnn(layer):
             self.names[_join(path, "cell")] = getattr(layer.cell, "name", "cell")
+            self.visits.append((_join(path, "cell"), layer.cell))
             self.own(layer.cell, _join(path, "cell"))
             return
         if kind == "Bidirectional":
@@ -143,14 +184,27 @@ class _Walk:
             self.layer(layer.layer, _join(path, "layer"))
             return
         if kind == "MultiHeadAttention":
-            self.attention(layer, path)
+            if self.weights:
+                self.attention(layer, path)
             return
         if kind == "Normalization":
-            self.normalization(layer, path)
+            if self.weights:
+                self.normalization(layer, path)
             return
         self.own(layer, path)
 
+    def hooked(self, layer: Any, path: str) -> None:
+        """A layer with its own hooks: they write its ``vars``; its sublayers are walked."""
+        own = layer._own_variables()
+        self.hooked_variables |= {id(v) for v in own}
+        self.seen |= {id(v) for v in own}
+        if layer.__dict__.get("_sublayers"):
+            self.attributes(layer, path)
+
     def own(self, layer: Any, path: str) -> None:
+        if has_own_hooks(layer):  # a subclassed model's or a recurrent cell's own class
+            self.hooked(layer, path)
+            return
         sublayers = list(layer.__dict__.get("_sublayers", ()))
         if not sublayers:
             variables = list(layer.weights)
@@ -200,6 +254,8 @@ class _Walk:
 
     def _add(self, path: str, index: int, variable: Any, shape: tuple | None = None) -> None:
         self.seen.add(id(variable))
+        if not self.weights:
+            return
         shape = tuple(variable.data.shape) if shape is None else shape
         self.slots.append(
             Slot(_join(path, "vars"), index, variable, shape, np.dtype(variable.data.dtype))
