@@ -139,27 +139,25 @@ def worker(name: str, steps: int, threads: int) -> Callable[[], float] | None:
     return globals()[RUNNERS[name]](x, y)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def compare(module: str, title: str, steps: int, rounds: int, threads: int) -> dict:
+    """Median seconds per epoch of each framework's ``worker`` in ``module`` (each in its
+    own process, in turn), timed on ``steps`` batches and scaled to an epoch; printed
+    with the ratios."""
     from benchmarks import isolated
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=469, help="batches timed per epoch")
-    parser.add_argument("--rounds", type=int, default=3, help="timed epochs per framework")
-    parser.add_argument("--threads", type=int, default=2, help="PyTorch threads")
-    args = parser.parse_args(argv)
     full_steps = math.ceil(60000 / BATCH)
-    steps = max(1, min(args.steps, full_steps))
+    steps = max(1, min(steps, full_steps))
     scale = full_steps / steps
-    specs = {name: ("benchmarks.cnn", "worker", (name, steps, args.threads)) for name in RUNNERS}
+    specs = {name: (module, "worker", (name, steps, threads)) for name in RUNNERS}
     workers, missing = isolated.start(specs)
     try:
-        raw = isolated.alternate(workers, args.rounds)
+        raw = isolated.alternate(workers, rounds)
     finally:
         isolated.close(workers)
     times = {name: [t * scale for t in values] for name, values in raw.items()}
     print(
-        f"CNN epoch (batch {BATCH}, {steps}/{full_steps} steps timed, x{scale:.2f}), "
-        f"{args.rounds} rounds, cpu count {os.cpu_count()}, Python {sys.version.split()[0]}"
+        f"{title} epoch (batch {BATCH}, {steps}/{full_steps} steps timed, x{scale:.2f}), "
+        f"{rounds} rounds, cpu count {os.cpu_count()}, Python {sys.version.split()[0]}"
     )
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
@@ -172,6 +170,19 @@ def main(argv: list[str] | None = None) -> dict:
     if "keras" in medians:
         print(f"  ratio dendrite / keras   = {medians['dendrite'] / medians['keras']:.2f}")
     return medians
+
+
+def arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=469, help="batches timed per epoch")
+    parser.add_argument("--rounds", type=int, default=3, help="timed epochs per framework")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = arguments(argv, __doc__.splitlines()[0])
+    return compare("benchmarks.cnn", "CNN", args.steps, args.rounds, args.threads)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from dendrite.ops.conv_transposed import fused_conv_transpose as fused_conv_tran
 from dendrite.ops.movement import reshape
 from dendrite.ops.windows import (
     Geometry,
+    col2im,
     crop_spatial,
     explicit_padding,
     im2col,
@@ -74,6 +75,13 @@ from dendrite.ops.windows import (
 # --- the primitives -----------------------------------------------------------------------
 # Products with at most this many columns (kh kw C) fold the bias into the kernel matrix.
 _FOLD_BIAS_WIDTH = 512
+# Values per chunk of samples in the chunked paths (256 KiB of float32: well inside a
+# core's L2 cache with the chunk's other arrays).
+_CHUNK_VALUES = 1 << 16
+# A convolution with at most 1/_NARROW of its window columns as filters, and a window
+# matrix of more than _NARROW_FROM values, builds that matrix a chunk at a time.
+_NARROW = 8
+_NARROW_FROM = 1 << 20
 
 
 @register("conv")
@@ -105,18 +113,24 @@ class Conv(Function):
         xp = pad_spatial(x, padding)
         needs = self.needs_grad or (False, False, False)
         fold = False
+        narrow = False
         if groups == 1:
             # The bias rides in the product as one more row of the kernel matrix (times a
             # column of ones): no separate pass over the output, and dL/db comes out of
             # the kernel-gradient product as its last row.
             width = kh * kw * c
             fold = bias is not None and width <= _FOLD_BIAS_WIDTH
-            cols = im2col(xp, geom, ones_column=fold)
             k2 = kernel.reshape(width, f)
             if fold:
                 k2 = np.concatenate([k2, bias.reshape(1, f).astype(k2.dtype, copy=False)])
-            out = cols @ k2
-            kept = cols if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
+            narrow = f * _NARROW <= width and n * oh * ow * width > _NARROW_FROM
+            if narrow:
+                out = _narrow_forward(xp, k2, geom, fold)
+                kept = xp if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
+            else:
+                cols = im2col(xp, geom, ones_column=fold)
+                out = cols @ k2
+                kept = cols if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
         elif cg == 1:
             out = _depthwise_forward(xp, kernel, geom)
             kept = xp if needs[1] else None
@@ -127,6 +141,7 @@ class Conv(Function):
         if self.needs_grad:
             self.saved = (
                 fold,
+                narrow,
                 kept,
                 kernel if needs[0] else None,
                 out if relu else None,
@@ -141,9 +156,8 @@ class Conv(Function):
         return out[:, 0] if one_d else out
 
     def backward(self, g: np.ndarray) -> tuple:
-        fold, kept, kernel, out, xp_shape, x_shape, k_shape, padding, geom, groups, one_d = (
-            self.saved
-        )
+        fold, narrow, kept, kernel, out, xp_shape, x_shape, k_shape = self.saved[:8]
+        padding, geom, groups, one_d = self.saved[8:]
         if one_d:
             g = g[:, None]
         g = _relu_mask(g, out)
@@ -154,7 +168,15 @@ class Conv(Function):
         gb = sum_rows(g2) if need_bias and not fold else None
         cg = k_shape[2]
         gx = gk = None
-        if groups == 1:
+        if groups == 1 and narrow:
+            need_k = needs[1] or (fold and need_bias)
+            gx, product = _narrow_backward(
+                g2, kept, kernel, k_shape, xp_shape, geom, fold, needs[0], need_k
+            )
+            if product is not None:
+                gk = product[: len(product) - fold].reshape(k_shape) if needs[1] else None
+                gb = product[-1] if fold and need_bias else gb
+        elif groups == 1:
             if fold and (needs[1] or need_bias):
                 product = kept.T @ g2  # (kh kw C + 1, F): the kernel rows, then the bias row
                 gk = product[:-1].reshape(k_shape) if needs[1] else None
@@ -176,36 +198,100 @@ class Conv(Function):
         return (gx, gk, gb)[: len(self.needs_grad)]
 
 
+def _sample_chunks(n: int, per_sample: int) -> list[slice]:
+    """Slices of the batch whose arrays of ``per_sample`` values each hold about
+    ``_CHUNK_VALUES``: the passes over one chunk stay in the core's cache, where the same
+    passes over the whole batch would stream every temporary through memory."""
+    step = max(1, _CHUNK_VALUES // max(1, per_sample))
+    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+
+
 def _depthwise_forward(xp: np.ndarray, kernel: np.ndarray, geom: Geometry) -> np.ndarray:
-    """One input channel per group: y[..., c, m] = sum_ij xp_ij[..., c] K[i, j, c, m]."""
+    """One input channel per group: y[..., c, m] = sum_ij xp_ij[..., c] K[i, j, c, m],
+    summed over the offsets (i, j) in order, a chunk of samples at a time."""
     n, _, _, c = xp.shape
     kh, kw, _, f = kernel.shape
     mult = f // c
     k = kernel.reshape(kh, kw, c, mult)
     dtype = np.result_type(xp, kernel)
-    out = np.zeros((n, geom.oh, geom.ow, c, mult), dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out += xp[window(i, j, geom)][..., None] * k[i, j]
+    out = np.empty((n, geom.oh, geom.ow, c, mult), dtype)
+    # With one filter per channel the size-1 filter axis is dropped: NumPy's inner loops
+    # then run along the channels instead of over one value at a time.
+    rows, k = (out[..., 0], k[..., 0]) if mult == 1 else (out, k)
+    for part in _sample_chunks(n, geom.oh * geom.ow * f):
+        o, x = rows[part], xp[part]
+        term = np.empty_like(o)
+        for index, (i, j) in enumerate(np.ndindex(kh, kw)):
+            slab = x[window(i, j, geom)]
+            slab = slab if mult == 1 else slab[..., None]
+            np.multiply(slab, k[i, j], out=o if index == 0 else term)
+            if index:
+                o += term
     return out.reshape(-1, f)
 
 
 def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple:
+    """dL/dK[i, j, c, m] = sum over samples and places of xp_ij[..., c] G[..., c, m], and
+    dL/dxp_ij[..., c] += sum_m G[..., c, m] K[i, j, c, m], a chunk of samples at a time."""
     kh, kw, _, f = k_shape
     n, _, _, c = xp_shape
     mult = f // c
     g5 = g2.reshape(n, geom.oh, geom.ow, c, mult)
     gx = np.zeros(xp_shape, g2.dtype) if needs[0] else None
-    gk = np.empty((kh, kw, c, mult), g2.dtype) if needs[1] else None
+    gk = np.zeros((kh, kw, c, mult), g2.dtype) if needs[1] else None
     k = kernel.reshape(kh, kw, c, mult) if needs[0] else None
-    for i in range(kh):
-        for j in range(kw):
+    one = mult == 1  # drop the size-1 filter axis (see _depthwise_forward)
+    grads = g5[..., 0] if one else g5
+    for part in _sample_chunks(n, geom.oh * geom.ow * f):
+        g, x = grads[part], xp[part]
+        gx_part = gx[part] if gx is not None else None
+        term = np.empty_like(g)
+        for i, j in np.ndindex(kh, kw):
             slab = window(i, j, geom)
             if gk is not None:
-                gk[i, j] = (xp[slab][..., None] * g5).sum(axis=(0, 1, 2))
-            if gx is not None:
-                gx[slab] += (g5 * k[i, j]).sum(axis=-1)
+                np.multiply(x[slab] if one else x[slab][..., None], g, out=term)
+                gk[i, j] += term.sum(axis=(0, 1, 2)).reshape(c, mult)
+            if gx_part is not None:
+                if one:
+                    np.multiply(g, k[i, j, :, 0], out=term)
+                    gx_part[slab] += term
+                else:
+                    gx_part[slab] += (g * k[i, j]).sum(axis=-1)
     return gx, None if gk is None else gk.reshape(k_shape)
+
+
+def _narrow_forward(xp: np.ndarray, k2: np.ndarray, geom: Geometry, fold: bool) -> np.ndarray:
+    """``cols(xp) K_2`` a chunk of samples at a time, for a kernel with few filters: its
+    window matrix is far larger than its output, so each chunk's is built, used and
+    dropped while it is still in cache (backward builds them again)."""
+    n = xp.shape[0]
+    places, f = geom.oh * geom.ow, k2.shape[1]
+    out = np.empty((n * places, f), np.result_type(xp, k2))
+    for part in _sample_chunks(n, places * k2.shape[0]):
+        rows = slice(part.start * places, part.stop * places)
+        np.matmul(im2col(xp[part], geom, ones_column=fold), k2, out=out[rows])
+    return out
+
+
+def _narrow_backward(g2, xp, kernel, k_shape, xp_shape, geom, fold, need_x, need_k) -> tuple:
+    """The VJP of ``_narrow_forward``, chunk by chunk: ``[X 1]^T G`` summed over the
+    chunks (kernel rows, then the bias row when folded), and col2im of ``G K_2^T`` (an
+    outer product, computed as one, when there is a single filter)."""
+    n, hp, wp, c = xp_shape
+    places = geom.oh * geom.ow
+    kh, kw, _, f = k_shape
+    k2t = kernel.reshape(kh * kw * c, f).T if need_x else None
+    product = np.zeros((kh * kw * c + fold, f), g2.dtype) if need_k else None
+    gx = np.empty(xp_shape, g2.dtype) if need_x else None
+    for part in _sample_chunks(n, places * (kh * kw * c + fold)):
+        g = g2[part.start * places : part.stop * places]
+        if need_k:
+            product += im2col(xp[part], geom, ones_column=fold).T @ g
+        if need_x:
+            cols_grad = np.multiply(g, k2t) if f == 1 else g @ k2t
+            shape = (part.stop - part.start, hp, wp, c)
+            gx[part] = col2im(cols_grad, shape, geom)
+    return gx, product
 
 
 def _grouped_forward(xp, kernel, geom, groups, keep) -> tuple:

@@ -1,0 +1,125 @@
+"""The chunked convolution paths (dendrite.ops.conv): a few-filter convolution building its
+window matrix a chunk of samples at a time, and depthwise convolution in chunks. Both
+must give what the whole-batch paths give, and exact gradients (float64 central
+differences), whatever the chunk size."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+from dendrite import Tensor
+from dendrite.testing import gradcheck
+
+conv_module = importlib.import_module("dendrite.ops.conv")
+
+CASES = [
+    # (x shape, kernel shape, strides, padding, dilation, relu, bias)
+    ((5, 9, 8, 6), (3, 3, 6, 1), 1, "same", 1, False, True),
+    ((4, 10, 7, 8), (3, 3, 8, 2), 2, "same", 1, True, True),
+    ((3, 9, 9, 5), (3, 2, 5, 1), 1, "valid", 2, False, False),
+    ((3, 12, 5), (5, 5, 1), 1, "causal", 1, True, True),  # 1-D
+]
+
+
+def run(x, kernel, bias, strides, padding, dilation, relu, *, narrow: bool, chunk: int):
+    """Output and gradients of fused_conv, with the narrow path forced on or off."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(conv_module, "_NARROW_FROM", 0 if narrow else 1 << 62)
+    mp.setattr(conv_module, "_CHUNK_VALUES", chunk)
+    try:
+        xt, kt = Tensor(x, requires_grad=True), Tensor(kernel, requires_grad=True)
+        bt = None if bias is None else Tensor(bias, requires_grad=True)
+        out = conv_module.fused_conv(xt, kt, bt, strides, padding, dilation, relu=relu)
+        upstream = np.random.default_rng(1).standard_normal(out.shape).astype(x.dtype)
+        out.backward(upstream)
+        grads = [xt.grad, kt.grad] + ([] if bt is None else [bt.grad])
+        return out.data, [np.asarray(g) for g in grads]
+    finally:
+        mp.undo()
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("chunk", [1, 700, 1 << 16])
+def test_narrow_path_equals_the_whole_batch_product(case, chunk):
+    x_shape, k_shape, strides, padding, dilation, relu, with_bias = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    kernel = rng.standard_normal(k_shape).astype(np.float32)
+    bias = rng.standard_normal(k_shape[-1]).astype(np.float32) if with_bias else None
+    args = (x, kernel, bias, strides, padding, dilation, relu)
+    whole, whole_grads = run(*args, narrow=False, chunk=1 << 16)
+    chunked, chunked_grads = run(*args, narrow=True, chunk=chunk)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+    for got, want in zip(chunked_grads, whole_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES[:3])
+def test_narrow_path_gradients_are_exact(case, monkeypatch):
+    x_shape, k_shape, strides, padding, dilation, relu, with_bias = case
+    monkeypatch.setattr(conv_module, "_NARROW_FROM", 0)
+    monkeypatch.setattr(conv_module, "_CHUNK_VALUES", 500)  # several chunks
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(x_shape)
+    kernel = rng.standard_normal(k_shape)
+    bias = rng.standard_normal(k_shape[-1])
+
+    def fn(x, kernel, bias):
+        return conv_module.fused_conv(
+            x, kernel, bias if with_bias else None, strides, padding, dilation, relu=relu
+        )
+
+    gradcheck(fn, x, kernel, bias, name="narrow conv")
+
+
+def test_narrow_path_is_taken_for_a_single_filter_on_a_large_batch(monkeypatch):
+    """The autoencoder's last layer: 32 channels to 1, 3x3, on 28x28 images."""
+    taken = []
+    original = conv_module._narrow_forward
+    monkeypatch.setattr(
+        conv_module,
+        "_narrow_forward",
+        lambda *a: taken.append(True) or original(*a),
+    )
+    x = np.zeros((64, 28, 28, 32), np.float32)
+    conv_module.fused_conv(x, np.zeros((3, 3, 32, 1), np.float32), padding="same")
+    assert taken
+    taken.clear()
+    conv_module.fused_conv(x, np.zeros((3, 3, 32, 64), np.float32), padding="same")
+    assert not taken  # many filters: the whole-batch product
+
+
+@pytest.mark.parametrize("multiplier", [1, 2])
+@pytest.mark.parametrize("chunk", [1, 300, 1 << 16])
+def test_depthwise_chunks_do_not_change_the_result(multiplier, chunk, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 9, 7, 4)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 4, multiplier)).astype(np.float32)
+
+    def outputs(chunk_values):
+        monkeypatch.setattr(conv_module, "_CHUNK_VALUES", chunk_values)
+        xt, kt = Tensor(x, requires_grad=True), Tensor(kernel, requires_grad=True)
+        out = conv_module.depthwise_conv(xt, kt, 2, "same")
+        out.backward(np.ones(out.shape, np.float32))
+        return out.data, xt.grad, kt.grad
+
+    reference = outputs(1 << 30)
+    for got, want in zip(outputs(chunk), reference):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("multiplier", [1, 3])
+def test_depthwise_gradients_in_chunks_are_exact(multiplier, monkeypatch):
+    monkeypatch.setattr(conv_module, "_CHUNK_VALUES", 100)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 6, 5, 2))
+    kernel = rng.standard_normal((3, 2, 2, multiplier))
+    gradcheck(
+        lambda x, k: conv_module.depthwise_conv(x, k, 1, "same", None, 2),
+        x,
+        kernel,
+        name="depthwise conv",
+    )
