@@ -24,6 +24,7 @@ setup(
                 "csrc/adam.c",
                 "csrc/pooling.c",
                 "csrc/col2im.c",
+                "csrc/recurrent.c",
             ],
             depends=["csrc/kernels.h"],
             include_dirs=["csrc"],

@@ -75,4 +75,13 @@ typedef struct {
 } Col2imJob;
 void col2im_run(const Col2imJob *job);
 
+/* recurrent.c: one time step of the fused recurrences, the methods themselves (argument
+ * checks included) */
+PyObject *recurrent_lstm_forward(PyObject *self, PyObject *args);
+PyObject *recurrent_lstm_backward(PyObject *self, PyObject *args);
+PyObject *recurrent_gru_forward(PyObject *self, PyObject *args);
+PyObject *recurrent_gru_backward(PyObject *self, PyObject *args);
+PyObject *recurrent_rnn_forward(PyObject *self, PyObject *args);
+PyObject *recurrent_rnn_backward(PyObject *self, PyObject *args);
+
 #endif

@@ -316,6 +316,18 @@ static PyMethodDef methods[] = {
      "pool_scatter(g, winner, out, places[, relu_out, masked]): out[k] = g * (winner == k)."},
     {"col2im", col2im, METH_VARARGS,
      "col2im(cols, out, (kh, kw, ph, pw, n, oh, ow, c), (sh, sw, dh, dw), (hp, wp))."},
+    {"lstm_forward", recurrent_lstm_forward, METH_VARARGS,
+     "lstm_forward(gates, rec, hs, cs, act, h0, c0, keep, units, batch, steps, k): LSTM step k."},
+    {"lstm_backward", recurrent_lstm_backward, METH_VARARGS,
+     "lstm_backward(g, gates, cs, act, c0, rec, keep, dh, dc, dz, units, batch, steps, k)."},
+    {"gru_forward", recurrent_gru_forward, METH_VARARGS,
+     "gru_forward(gates, rec, rbias, hs, inner, h0, keep, units, batch, steps, k): GRU step k."},
+    {"gru_backward", recurrent_gru_backward, METH_VARARGS,
+     "gru_backward(g, gates, hs, inner, h0, rec, keep, dh, dx, dhu, units, batch, steps, k)."},
+    {"rnn_forward", recurrent_rnn_forward, METH_VARARGS,
+     "rnn_forward(xs, rec, hs, h0, keep, units, batch, steps, k): SimpleRNN (tanh) step k."},
+    {"rnn_backward", recurrent_rnn_backward, METH_VARARGS,
+     "rnn_backward(g, ys, rec, keep, dh, dz, units, batch, steps, k)."},
     {NULL, NULL, 0, NULL},
 };
 

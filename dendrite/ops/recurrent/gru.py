@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _native
 from dendrite.core import Tensor, register
 from dendrite.ops.recurrent._common import (
     Recurrence,
@@ -52,19 +53,50 @@ class GRUSequence(Recurrence):
         # The projected inputs become the gate values z r hh, step by step.
         inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
-        r_bias = r_bias[:, None]
-        u_all, u_zr, u_h = (
-            columns(scaled),
-            columns(scaled[:, : 2 * u]),
-            columns(scaled[:, 2 * u :]),
-        )
         steps, _, batch = gates.shape
         hs = np.empty((steps, u, batch), dtype=gates.dtype)
         # reset_after: the recurrent candidate term U_h^T h + b; otherwise r * h_in.
         inner = np.empty_like(hs)
         h0 = columns(h0)
-        h = h0
+        self.saved = (inputs, gates, hs, inner, h0, kernel, recurrent_kernel, keep, rmask)
+        self.options = (activation, recurrent_activation, reset_after, reverse)
+        u_all = columns(scaled)
+        r_bias = np.ascontiguousarray(r_bias)
+        kernel_path = fast and activation == "tanh" and reset_after
+        if kernel_path and _native.usable(gates, h0, u_all, r_bias):
+            self._forward_kernel(u_all, r_bias)
+        else:
+            self._forward_numpy(scaled, r_bias, fast)
+        return batch_major(hs, False)
+
+    def _forward_kernel(self, u_all: np.ndarray, r_bias: np.ndarray) -> None:
+        """The time loop with csrc/recurrent.c (reset_after, tanh and sigmoid): each step's
+        product ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest."""
+        _, gates, hs, inner, h0, _, _, keep, rmask = self.saved
+        steps, width, batch = gates.shape
+        run = _native.kernels.gru_forward
+        keep_f = None if keep is None else keep.astype(gates.dtype)
+        rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
+            h = h0 if k == 0 else hs[k - 1]
+            np.matmul(u_all, h * rmask if rmask is not None else h, out=rec)
+            run(gates, rec, r_bias, hs, inner, h0, keep_f, width // 3, batch, steps, k)
+
+    def _forward_numpy(self, scaled: np.ndarray, r_bias: np.ndarray, fast: bool) -> None:
+        """The reference time loop (any of ``FUSED_ACTIVATIONS``, either reset_after);
+        ``scaled``, ``r_bias``: the recurrent kernel and bias, their z and r parts halved
+        when ``fast`` (sigmoids computed as tanh, see ``forward``)."""
+        _, gates, hs, inner, h0, _, _, keep, rmask = self.saved
+        activation, recurrent_activation, reset_after, _ = self.options
+        u = hs.shape[1]
+        u_all, u_zr, u_h = (
+            columns(scaled),
+            columns(scaled[:, : 2 * u]),
+            columns(scaled[:, 2 * u :]),
+        )
+        r_bias = r_bias[:, None]
+        h = h0
+        for k in range(gates.shape[0]):
             zr, hh = gates[k, : 2 * u], gates[k, 2 * u :]
             h_in = h * rmask if rmask is not None else h
             if reset_after:
@@ -89,13 +121,60 @@ class GRUSequence(Recurrence):
             if keep is not None:
                 np.copyto(h_new, h, where=~keep[k])
             h = h_new
-        self.saved = (inputs, gates, hs, inner, h0, kernel, recurrent_kernel, keep, rmask)
-        self.options = (activation, recurrent_activation, reset_after, reverse)
-        return batch_major(hs, False)
 
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, inner, h0, kernel, recurrent_kernel, keep, rmask = self.saved
         activation, recurrent_activation, reset_after, reverse = self.options
+        g = self._gradient_in(g)
+        width = gates.shape[1]
+        u = width // 3
+        kernel_path = recurrent_activation == "sigmoid" and activation == "tanh" and reset_after
+        if kernel_path and _native.usable(g, gates, h0):
+            dx, dhu, dh = self._backward_kernel(g)
+        else:
+            dx, dhu, dh = self._backward_numpy(g)
+        need_x, need_w, need_b, need_h0, need_u, need_rb = self.needs_grad
+        dxs, dw, db = self._input_gradients(inputs, kernel, dx, (need_x, need_w, need_b), reverse)
+        du = drb = None
+        if need_u:
+            h_in = self._states_in(h0, hs, rmask)
+            if reset_after:
+                du = weight_gradient(h_in, dhu)
+            else:
+                du = np.empty_like(recurrent_kernel)
+                du[:, : 2 * u] = weight_gradient(h_in, dx[:, : 2 * u])
+                du[:, 2 * u :] = weight_gradient(inner, dx[:, 2 * u :])
+        if need_rb:
+            drb = dhu.sum(axis=0).sum(axis=1) if reset_after else np.zeros(width, dtype=gates.dtype)
+        return dxs, dw, db, (columns(dh) if need_h0 else None), du, drb
+
+    def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dL/dxw, dL/d(U^T h_in + b), both (T, 3 units, batch), and dL/dh0) with
+        csrc/recurrent.c (reset_after, tanh and sigmoid): each step's element-wise part in
+        one kernel call, then its product ``U dhu_t`` in NumPy."""
+        _, gates, hs, inner, h0, _, recurrent_kernel, keep, rmask = self.saved
+        steps, width, batch = gates.shape
+        u = width // 3
+        run = _native.kernels.gru_backward
+        keep_f = None if keep is None else keep.astype(gates.dtype)
+        dx = np.empty_like(gates)
+        dhu = np.empty_like(gates)
+        dh = np.zeros((u, batch), dtype=gates.dtype)  # z * dh_t, and what skipped U (masks)
+        rec = np.zeros_like(dh)  # U dhu of the step after
+        for k in range(steps - 1, -1, -1):
+            run(g, gates, hs, inner, h0, rec, keep_f, dh, dx, dhu, u, batch, steps, k)
+            np.matmul(recurrent_kernel, dhu[k], out=rec)
+            if rmask is not None:
+                rec *= rmask
+        rec += dh
+        return dx, dhu, rec
+
+    def _backward_numpy(self, g: np.ndarray) -> tuple:
+        """The reference of ``_backward_kernel`` (any of ``FUSED_ACTIVATIONS``, either
+        reset_after); without reset_after dL/d(U_zr^T h_in) is dx[:, :2u] and the second
+        array is None."""
+        _, gates, hs, inner, h0, _, recurrent_kernel, keep, rmask = self.saved
+        activation, recurrent_activation, reset_after, _ = self.options
         steps, width, batch = gates.shape
         u = width // 3
         z, r, hh = gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u :]
@@ -109,7 +188,6 @@ class GRUSequence(Recurrence):
         # dhh_pre / dr_pre: (U_h^T h + b) s'(r) after, or (via r * h_in) h_in s'(r) before.
         r_coef = derivative(recurrent_activation, r)
         r_coef *= inner if reset_after else h_in
-        g = self._gradient_in(g)
         dx = np.empty_like(gates)  # dL/dxw, processing order
         # reset_after: dL/d(U^T h_in + b) (3 u); otherwise dL/d(U_zr^T h_in) is dx[:, :2u].
         dhu = np.empty_like(gates) if reset_after else None
@@ -137,19 +215,7 @@ class GRUSequence(Recurrence):
             dh += dh_in
             if carry is not None:
                 dh += carry
-        need_x, need_w, need_b, need_h0, need_u, need_rb = self.needs_grad
-        dxs, dw, db = self._input_gradients(inputs, kernel, dx, (need_x, need_w, need_b), reverse)
-        du = drb = None
-        if need_u:
-            if reset_after:
-                du = weight_gradient(h_in, dhu)
-            else:
-                du = np.empty_like(recurrent_kernel)
-                du[:, : 2 * u] = weight_gradient(h_in, dx[:, : 2 * u])
-                du[:, 2 * u :] = weight_gradient(inner, dx[:, 2 * u :])
-        if need_rb:
-            drb = dhu.sum(axis=(0, 2)) if reset_after else np.zeros(width, dtype=gates.dtype)
-        return dxs, dw, db, (columns(dh) if need_h0 else None), du, drb
+        return dx, dhu, dh
 
 
 def gru_sequence(

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _native
 from dendrite.core import Tensor, register
 from dendrite.ops.recurrent._common import (
     Recurrence,
@@ -19,7 +20,11 @@ from dendrite.ops.recurrent._common import (
 
 @register("lstm_sequence")
 class LSTMSequence(Recurrence):
-    """Returns ``(2, batch, T, units)``: the hidden states h and the cell states c."""
+    """Returns ``(2, batch, T, units)``: the hidden states h and the cell states c.
+
+    With tanh and sigmoid (the defaults) and the C kernels loaded, each step's element-wise
+    part runs in one kernel call (csrc/recurrent.c, see its header for the equations);
+    otherwise, and as the reference, in NumPy (``_forward_numpy``, ``_backward_numpy``)."""
 
     def forward(
         self,
@@ -38,14 +43,13 @@ class LSTMSequence(Recurrence):
         width = recurrent_kernel.shape[1]
         u = width // 4
         fast = recurrent_activation == "sigmoid" and activation == "tanh"
-        scale = offset = None
+        scale = None
         scaled = recurrent_kernel
         if fast:
             # s(x) = (1 + tanh(x / 2)) / 2: halve the i, f, o rows once, then one tanh pass
             # gives all four gates.
             scale = np.full(width, 0.5, dtype=x.dtype)
             scale[2 * u : 3 * u] = 1
-            offset = ((scale != 1).astype(x.dtype) * np.asarray(0.5, x.dtype))[:, None]
             scaled = recurrent_kernel * scale
         # The projected inputs become the gate values i f c o, step by step.
         inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
@@ -56,11 +60,43 @@ class LSTMSequence(Recurrence):
         cs = np.empty_like(hs)
         act_c = np.empty_like(hs)
         h0, c0 = columns(h0), columns(c0)
-        h, c = h0, c0
+        self.saved = (inputs, gates, hs, cs, act_c, h0, c0, kernel, recurrent_kernel, keep, rmask)
+        self.options = (activation, recurrent_activation, reverse)
+        if fast and _native.usable(gates, h0, c0, u_t):
+            self._forward_kernel(u_t)
+        else:
+            self._forward_numpy(u_t, scale)
+        out = np.empty((2, batch, steps, u), dtype=gates.dtype)
+        out[0] = hs.transpose(2, 0, 1)
+        out[1] = cs.transpose(2, 0, 1)
+        return out
+
+    def _forward_kernel(self, u_t: np.ndarray) -> None:
+        """The time loop with csrc/recurrent.c (tanh and sigmoid): each step's product
+        ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest of the step."""
+        _, gates, hs, cs, act_c, h0, c0, _, _, keep, rmask = self.saved
+        steps, width, batch = gates.shape
+        run = _native.kernels.lstm_forward
+        keep_f = None if keep is None else keep.astype(gates.dtype)
+        rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
+            h = h0 if k == 0 else hs[k - 1]
+            np.matmul(u_t, h * rmask if rmask is not None else h, out=rec)
+            run(gates, rec, hs, cs, act_c, h0, c0, keep_f, width // 4, batch, steps, k)
+
+    def _forward_numpy(self, u_t: np.ndarray, scale: np.ndarray | None) -> None:
+        """The reference time loop (any of ``FUSED_ACTIVATIONS``); ``scale`` holds the halved
+        sigmoid rows when the gates' sigmoids are computed as tanh (see ``forward``)."""
+        _, gates, hs, cs, act_c, h0, c0, _, _, keep, rmask = self.saved
+        activation, recurrent_activation, _ = self.options
+        u = hs.shape[1]
+        if scale is not None:
+            offset = ((scale != 1).astype(gates.dtype) * np.asarray(0.5, gates.dtype))[:, None]
+        h, c = h0, c0
+        for k in range(gates.shape[0]):
             z = gates[k]
             z += u_t @ (h * rmask if rmask is not None else h)
-            if fast:
+            if scale is not None:
                 np.tanh(z, out=z)
                 z *= scale[:, None]
                 z += offset
@@ -76,16 +112,47 @@ class LSTMSequence(Recurrence):
                 np.copyto(h_new, h, where=~keep[k])
                 np.copyto(c_new, c, where=~keep[k])
             h, c = h_new, c_new
-        self.saved = (inputs, gates, hs, cs, act_c, h0, c0, kernel, recurrent_kernel, keep, rmask)
-        self.options = (activation, recurrent_activation, reverse)
-        out = np.empty((2, batch, steps, u), dtype=gates.dtype)
-        out[0] = hs.transpose(2, 0, 1)
-        out[1] = cs.transpose(2, 0, 1)
-        return out
 
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, cs, act_c, h0, c0, kernel, recurrent_kernel, keep, rmask = self.saved
         activation, recurrent_activation, reverse = self.options
+        g = self._gradient_in(g)  # (2, T, u, batch)
+        fast = recurrent_activation == "sigmoid" and activation == "tanh"
+        if fast and _native.usable(g, gates, h0, c0):
+            dz, dh, dc = self._backward_kernel(g)
+        else:
+            dz, dh, dc = self._backward_numpy(g)
+        need_x, need_w, need_b, need_h0, need_c0, need_u = self.needs_grad
+        dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
+        du = weight_gradient(self._states_in(h0, hs, rmask), dz) if need_u else None
+        dh0 = columns(dh) if need_h0 else None
+        return dx, dw, db, dh0, (columns(dc) if need_c0 else None), du
+
+    def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dL/dz (T, 4 units, batch), dL/dh0, dL/dc0) with csrc/recurrent.c (tanh and
+        sigmoid): each step's element-wise part in one kernel call, then its product
+        ``U dz_t`` in NumPy."""
+        _, gates, _, cs, act_c, _, c0, _, recurrent_kernel, keep, rmask = self.saved
+        steps, width, batch = gates.shape
+        u = width // 4
+        run = _native.kernels.lstm_backward
+        keep_f = None if keep is None else keep.astype(gates.dtype)
+        dz = np.empty_like(gates)
+        dh = np.zeros((u, batch), dtype=gates.dtype)  # what skipped U at masked steps
+        dc = np.zeros_like(dh)
+        rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
+        for k in range(steps - 1, -1, -1):
+            run(g, gates, cs, act_c, c0, rec, keep_f, dh, dc, dz, u, batch, steps, k)
+            np.matmul(recurrent_kernel, dz[k], out=rec)
+            if rmask is not None:
+                rec *= rmask
+        rec += dh
+        return dz, rec, dc
+
+    def _backward_numpy(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The reference of ``_backward_kernel`` (any of ``FUSED_ACTIVATIONS``)."""
+        _, gates, _, cs, act_c, h0, c0, _, recurrent_kernel, keep, rmask = self.saved
+        activation, recurrent_activation, _ = self.options
         steps, width, batch = gates.shape
         u = width // 4
         i, f, cc, o = (gates[:, n * u : (n + 1) * u] for n in range(4))
@@ -103,7 +170,6 @@ class LSTMSequence(Recurrence):
         coef[:, 3] *= act_c
         dc_dh = derivative(activation, act_c)  # dc_t / dh_t = o * a'(c_t)
         dc_dh *= o
-        g = self._gradient_in(g)  # (2, T, u, batch)
         dz = np.empty_like(coef)
         dh = np.zeros_like(h0)
         dc = np.zeros_like(c0)
@@ -122,12 +188,7 @@ class LSTMSequence(Recurrence):
             if carry_h is not None:
                 dh += carry_h
                 dc += carry_c
-        dz = dz.reshape(steps, width, batch)
-        need_x, need_w, need_b, need_h0, need_c0, need_u = self.needs_grad
-        dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
-        du = weight_gradient(self._states_in(h0, hs, rmask), dz) if need_u else None
-        dh0 = columns(dh) if need_h0 else None
-        return dx, dw, db, dh0, (columns(dc) if need_c0 else None), du
+        return dz.reshape(steps, width, batch), dh, dc
 
 
 def lstm_sequence(
