@@ -1,15 +1,22 @@
-"""An LSTM over Fashion-MNIST rows (28 steps of 28 pixels): dendrite vs PyTorch.
+"""An LSTM (or GRU, SimpleRNN) over Fashion-MNIST rows (28 steps of 28 pixels): dendrite vs
+PyTorch and Keras/TensorFlow.
 
-Two measurements, each framework in its own process, timed in turn (A B A B ...) so that
-both see the same machine load, reported as medians and the ratio dendrite / PyTorch:
+Two measurements, each framework in its own process, timed in turn (A B C A B C ...) so
+that all see the same machine load, reported as medians and the ratios dendrite / PyTorch
+and dendrite / Keras:
 
 1. one training epoch of examples/sequence_lstm.py: LSTM(128) -> Dense(10, softmax), Adam,
    sparse categorical cross-entropy, batch 32 (1875 steps), against nn.LSTM(batch_first)
-   -> nn.Linear with the same optimizer; ``--steps N`` times the first N batches and
-   scales to 1875;
-2. the LSTM layer alone, forward + backward of one batch (no optimizer, no loss).
+   -> nn.Linear with the same optimizer, and the same Keras model on TensorFlow
+   (``KERAS_BACKEND=tensorflow``); ``--steps N`` times the first N batches and scales to
+   1875; the last round's training accuracy is printed for dendrite and Keras;
+2. the recurrent layer alone, forward + backward of one batch (no optimizer, no loss).
 
-Run: python benchmarks/lstm.py [--steps 300] [--rounds 3] [--threads 2] [--batch 32]
+``--cell gru`` (Keras 3's reset_after=True, PyTorch's nn.GRU) or ``--cell rnn``
+(SimpleRNN, nn.RNN with tanh) swap the layer.
+
+Run: python benchmarks/lstm.py [--cell lstm] [--steps 300] [--rounds 3] [--threads 2]
+[--batch 32] [--no-keras]
 
 Note: OpenBLAS' threads hurt the small per-step products (batch x 128 by 128 x 512) on a
 busy 2-core machine; compare with ``OPENBLAS_NUM_THREADS=1``.
@@ -25,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 UNITS = 128
+CELLS = {"lstm": ("LSTM", "LSTM"), "gru": ("GRU", "GRU"), "rnn": ("SimpleRNN", "RNN")}
 
 
 def load_data(limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,26 +50,37 @@ def load_data(limit: int) -> tuple[np.ndarray, np.ndarray]:
     return x[:limit].astype("float32") / 255.0, y[:limit].astype("int64")
 
 
-def dendrite_epoch(x: np.ndarray, y: np.ndarray, batch: int) -> Callable[[], float]:
-    import dendrite as tf
-    from dendrite.layers.recurrent import LSTM
-
-    tf.keras.utils.set_random_seed(0)
-    model = tf.keras.Sequential(
-        [tf.keras.Input(shape=(28, 28)), LSTM(UNITS), tf.keras.layers.Dense(10, "softmax")]
+def keras_api_epoch(
+    keras: Any, cell: str, x: np.ndarray, y: np.ndarray, batch: int
+) -> tuple[Callable[[], float], Callable[[], float]]:
+    """(epoch time, last epoch's training accuracy) of the model as a Keras program, run by
+    ``keras``: dendrite's namespace or Keras 3's."""
+    keras.utils.set_random_seed(0)
+    layer = getattr(keras.layers, CELLS[cell][0])
+    model = keras.Sequential(
+        [keras.Input(shape=(28, 28)), layer(UNITS), keras.layers.Dense(10, "softmax")]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[: 4 * batch], y[: 4 * batch], batch_size=batch, epochs=1, verbose=0)
+    last = {"accuracy": float("nan")}
 
     def run() -> float:
         start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        return time.perf_counter() - start
+        history = model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        elapsed = time.perf_counter() - start
+        last["accuracy"] = float(history.history["accuracy"][-1])
+        return elapsed
 
-    return run
+    return run, lambda: last["accuracy"]
 
 
-def torch_epoch(x: np.ndarray, y: np.ndarray, batch: int) -> Callable[[], float]:
+def dendrite_epoch(x: np.ndarray, y: np.ndarray, batch: int, cell: str = "lstm") -> tuple:
+    import dendrite
+
+    return keras_api_epoch(dendrite.keras, cell, x, y, batch)
+
+
+def torch_epoch(x: np.ndarray, y: np.ndarray, batch: int, cell: str = "lstm") -> Callable:
     import torch
     from torch import nn
 
@@ -69,7 +89,7 @@ def torch_epoch(x: np.ndarray, y: np.ndarray, batch: int) -> Callable[[], float]
     class Model(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.lstm = nn.LSTM(28, UNITS, batch_first=True)
+            self.lstm = getattr(nn, CELLS[cell][1])(28, UNITS, batch_first=True)
             self.head = nn.Linear(UNITS, 10)
 
         def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -101,11 +121,11 @@ def torch_epoch(x: np.ndarray, y: np.ndarray, batch: int) -> Callable[[], float]
     return run
 
 
-def dendrite_layer(x: np.ndarray, repeats: int) -> Callable[[], float]:
+def dendrite_layer(x: np.ndarray, repeats: int, cell: str = "lstm") -> Callable[[], float]:
     from dendrite.core import Tensor
-    from dendrite.layers.recurrent import LSTM
+    from dendrite.layers import recurrent
 
-    layer = LSTM(UNITS)
+    layer = getattr(recurrent, CELLS[cell][0])(UNITS)
     layer(x)
     upstream = np.ones((x.shape[0], UNITS), dtype="float32")
 
@@ -119,10 +139,10 @@ def dendrite_layer(x: np.ndarray, repeats: int) -> Callable[[], float]:
     return run
 
 
-def torch_layer(x: np.ndarray, repeats: int) -> Callable[[], float]:
+def torch_layer(x: np.ndarray, repeats: int, cell: str = "lstm") -> Callable[[], float]:
     import torch
 
-    layer = torch.nn.LSTM(28, UNITS, batch_first=True)
+    layer = getattr(torch.nn, CELLS[cell][1])(28, UNITS, batch_first=True)
     inputs = torch.from_numpy(x)
 
     def run() -> float:
@@ -135,27 +155,62 @@ def torch_layer(x: np.ndarray, repeats: int) -> Callable[[], float]:
     return run
 
 
+def keras_layer(x: np.ndarray, repeats: int, cell: str = "lstm") -> Callable[[], float]:
+    import keras
+    import tensorflow as tf
+
+    layer = getattr(keras.layers, CELLS[cell][0])(UNITS)
+    inputs = tf.constant(x)
+
+    @tf.function
+    def step(sequence: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch(sequence)
+            loss = tf.reduce_sum(layer(sequence))
+        return tape.gradient(loss, [sequence, *layer.trainable_variables])
+
+    step(inputs)
+
+    def run() -> float:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step(inputs)
+        return (time.perf_counter() - start) / repeats
+
+    return run
+
+
 def report(title: str, times: dict[str, list[float]], unit: str, scale: float) -> dict:
     print(title)
     medians = {name: statistics.median(values) * scale for name, values in times.items()}
     for name, values in times.items():
         runs = ", ".join(f"{v * scale:.2f}" for v in values)
         print(f"  {name:9s} median {medians[name]:8.2f} {unit}   (runs: {runs})")
-    if "pytorch" in medians:
-        print(f"  ratio dendrite / pytorch = {medians['dendrite'] / medians['pytorch']:.2f}")
+    for other in ("pytorch", "keras"):
+        if other in medians:
+            print(f"  ratio dendrite / {other:7s} = {medians['dendrite'] / medians[other]:.2f}")
     return medians
 
 
-def worker(name: str, steps: int, batch: int, threads: int) -> tuple[Callable, Callable]:
-    """(epoch, layer) runners of ``name``, built inside its own benchmark process (see
-    isolated.py)."""
+def worker(name: str, steps: int, batch: int, threads: int, cell: str = "lstm") -> tuple:
+    """(epoch, layer, accuracy) runners of ``name``, built inside its own benchmark process
+    (see isolated.py)."""
+    if name == "keras":  # before Keras is first imported, in this process only
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
     x, y = load_data(steps * batch)
     if name == "pytorch":
         import torch
 
         torch.set_num_threads(threads)
-        return torch_epoch(x, y, batch), torch_layer(x[:batch], 50)
-    return dendrite_epoch(x, y, batch), dendrite_layer(x[:batch], 50)
+        epoch = torch_epoch(x, y, batch, cell)
+        return epoch, torch_layer(x[:batch], 50, cell), lambda: float("nan")
+    if name == "keras":
+        epoch, accuracy = keras_api_epoch(keras, cell, x, y, batch)
+        return epoch, keras_layer(x[:batch], 50, cell), accuracy
+    epoch, accuracy = dendrite_epoch(x, y, batch, cell)
+    return epoch, dendrite_layer(x[:batch], 50, cell), accuracy
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -166,6 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per framework")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    parser.add_argument("--no-keras", action="store_true", help="leave Keras/TensorFlow out")
     args = parser.parse_args(argv)
     full_steps = math.ceil(60000 / args.batch)
     steps = max(1, min(args.steps, full_steps))
@@ -174,25 +231,33 @@ def main(argv: list[str] | None = None) -> dict:
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
         f"PyTorch threads {args.threads}"
     )
+    names = ("dendrite", "pytorch") if args.no_keras else ("dendrite", "pytorch", "keras")
     specs = {
-        name: ("benchmarks.lstm", "worker", (name, steps, args.batch, args.threads))
-        for name in ("dendrite", "pytorch")
+        name: ("benchmarks.lstm", "worker", (name, steps, args.batch, args.threads, args.cell))
+        for name in names
     }
     workers, missing = isolated.start(specs)
     try:
         epochs = isolated.alternate(workers, args.rounds, index=0)
         layers = isolated.alternate(workers, max(args.rounds, 5), index=1)
+        accuracy = isolated.alternate(workers, 1, index=2)
     finally:
         isolated.close(workers)
     scale = full_steps / steps
+    layer = CELLS[args.cell][0]
     medians = report(
-        f"LSTM({UNITS}) epoch on Fashion-MNIST rows (batch {args.batch}, {steps}/{full_steps} "
+        f"{layer}({UNITS}) epoch on Fashion-MNIST rows (batch {args.batch}, {steps}/{full_steps} "
         f"steps timed, x{scale:.2f}), {args.rounds} rounds",
         epochs,
         "s/epoch",
         scale,
     )
-    report(f"LSTM({UNITS}) layer forward + backward, one batch of {args.batch}", layers, "ms", 1e3)
+    for name, values in accuracy.items():
+        if not math.isnan(values[0]):
+            print(f"  {name:9s} training accuracy of its last epoch {values[0]:.4f}")
+    report(
+        f"{layer}({UNITS}) layer forward + backward, one batch of {args.batch}", layers, "ms", 1e3
+    )
     for name in missing:
         print(f"  {name:9s} missing (not importable)")
     return medians
