@@ -1,5 +1,5 @@
 """Preprocessing layers with Keras 3's arguments: Rescaling, Normalization (with
-``adapt``), UnitNormalization and Identity.
+``adapt``), UnitNormalization, Identity, and the lookups StringLookup and IntegerLookup.
 
 - ``Rescaling(scale, offset=0)``: ``y = x scale + offset`` (integer images become floats);
 - ``Normalization(axis=-1)``: ``y = (x - mean) / max(sqrt(var), eps)`` per feature along
@@ -8,19 +8,27 @@
   ``variance`` are given, or learnt from data by ``adapt(data)``, which averages over every
   other axis. Adapted statistics are non-trainable weights, saved with the model;
 - ``UnitNormalization(axis=-1)``: ``y = x / sqrt(max(sum_axis x^2, 1e-12))``;
-- ``Identity``: ``y = x``.
+- ``Identity``: ``y = x``;
+- ``StringLookup`` / ``IntegerLookup``: tokens to indices in Keras' vocabulary layout
+  (``[mask] + [OOV] * num_oov_indices + tokens``), or one-hot, multi-hot, count and tf-idf
+  rows; ``adapt`` ranks tokens as Keras does. Their vocabulary travels in the config; a
+  Keras file's ``assets/.../vocabulary.txt`` is read by ``load_assets``.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import numpy as np
 
 from dendrite import _settings, ops
 from dendrite.core import Tensor
-from dendrite.layers.base import ShapePreservingLayer
+from dendrite.layers.base import Layer, ShapePreservingLayer
+from dendrite.layers.calling import contains
 from dendrite.layers.registry import register_layer
+from dendrite.layers.symbolic import KerasTensor
 
 
 @register_layer
@@ -218,3 +226,542 @@ class Identity(ShapePreservingLayer):
 
     def call(self, inputs: Tensor) -> Tensor:
         return inputs
+
+
+class VocabularyLayer(Layer):
+    """A layer whose vocabulary may arrive after its graph is built: a Keras file keeps
+    an adapted vocabulary in ``assets/``, read by ``load_assets`` once the model exists.
+    Until then a symbolic call (building the model) gets outputs of the right shape and
+    dtype from ``_pending_output`` instead of an error; a call on data still raises."""
+
+    def _has_vocabulary(self) -> bool:
+        raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        inputs = args[0] if args else kwargs.get("inputs")
+        if self._has_vocabulary() or not contains(inputs, KerasTensor):
+            return super().__call__(*args, **kwargs)
+        self.__dict__["_awaiting_vocabulary"] = True
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self.__dict__["_awaiting_vocabulary"] = False
+
+    def _awaiting(self) -> bool:
+        return bool(self.__dict__.get("_awaiting_vocabulary"))
+
+    def _missing_vocabulary(self) -> ValueError:
+        return ValueError(
+            f"Layer '{self.name}' ({type(self).__name__}) has no vocabulary: call "
+            f"adapt(data) or pass vocabulary= first."
+        )
+
+
+class _IndexLookup(VocabularyLayer):
+    """Keras 3's ``IndexLookup``: tokens to indices (or back, ``invert=True``), one-hot
+    rows, multi-hot rows, counts or tf-idf, with the vocabulary laid out as Keras does:
+    ``[mask_token] (int mode only) + [oov_token] * num_oov_indices + tokens``.
+
+    The vocabulary (and the idf weights) are part of the config, as for TextVectorization,
+    so a saved model keeps them; a Keras file whose vocabulary came from ``adapt`` keeps it
+    in ``assets/<layer path>/vocabulary.txt`` (and tf-idf weights in the layer's own
+    variables), which ``load_assets`` / ``load_own_variables`` read.
+    """
+
+    _string = True
+    _modes = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+
+    def __init__(
+        self,
+        max_tokens: int | None,
+        num_oov_indices: int,
+        mask_token: Any,
+        oov_token: Any,
+        vocabulary: Any = None,
+        idf_weights: Any = None,
+        invert: bool = False,
+        output_mode: str = "int",
+        sparse: bool = False,
+        pad_to_max_tokens: bool = False,
+        oov_method: str = "floormod",
+        salt: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        declared = kwargs.pop("vocabulary_size", None)
+        self._declared_size = declared if isinstance(declared, int) and declared > 0 else None
+        kwargs.pop("has_input_vocabulary", None)
+        kwargs.setdefault("dtype", "int64" if output_mode == "int" else "float32")
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        if max_tokens is not None and max_tokens <= 1:
+            raise ValueError(
+                f"If set, `max_tokens` must be greater than 1. Received: max_tokens={max_tokens}"
+            )
+        if num_oov_indices < 0:
+            raise ValueError(
+                f"`num_oov_indices` must be greater than or equal to 0. Received: "
+                f"num_oov_indices={num_oov_indices}"
+            )
+        if output_mode not in self._modes:
+            raise ValueError(
+                f"Invalid value for argument `output_mode`: {output_mode!r}. Expected one of "
+                f"{', '.join(self._modes)}."
+            )
+        if invert and output_mode != "int":
+            raise ValueError(
+                f"`output_mode` must be `'int'` when `invert` is true. Received: "
+                f"output_mode={output_mode}"
+            )
+        if sparse:
+            raise ValueError(
+                f"{name}(sparse=True) is not supported by dendrite: no sparse tensors."
+            )
+        if idf_weights is not None and output_mode != "tf_idf":
+            raise ValueError(
+                f"`idf_weights` should only be set if `output_mode` is `'tf_idf'`. Received: "
+                f"idf_weights={idf_weights} and output_mode={output_mode}"
+            )
+        if self._string and num_oov_indices > 1:
+            raise ValueError(
+                f"{name}(num_oov_indices={num_oov_indices}) is not supported by dendrite: "
+                f"Keras hashes out-of-vocabulary strings into several buckets with "
+                f"TensorFlow's fingerprint, which dendrite does not reproduce; use one."
+            )
+        if oov_method != "floormod" or salt is not None:
+            raise ValueError(
+                f"{name}(oov_method={oov_method!r}, salt={salt!r}) is not supported by "
+                f"dendrite: only the default 'floormod' bucketing is."
+            )
+        self.max_tokens = max_tokens
+        self.num_oov_indices = int(num_oov_indices)
+        self.mask_token = mask_token
+        self.oov_token = oov_token
+        self.invert = bool(invert)
+        self.output_mode = output_mode
+        self.sparse = False
+        self.pad_to_max_tokens = bool(pad_to_max_tokens)
+        self._tokens: list[Any] = []
+        self._index: dict[Any, int] = {}
+        self._idf: np.ndarray | None = None
+        self._pending_idf: np.ndarray | None = None
+        if output_mode == "tf_idf" and vocabulary is not None and idf_weights is None:
+            raise ValueError(
+                "When specifying the `vocabulary` argument, in TF-IDF output mode, the "
+                "`idf_weights` argument must also be provided."
+            )
+        if vocabulary is not None:
+            if isinstance(vocabulary, str):
+                raise ValueError(
+                    f"{name}: a vocabulary file path is not read (dendrite never opens files "
+                    f"named in a config); pass the tokens as a list."
+                )
+            self.set_vocabulary(vocabulary, idf_weights)
+
+    # --- the vocabulary -------------------------------------------------------------------
+    def _token(self, value: Any) -> Any:
+        if self._string:
+            return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        return int(value)
+
+    def _oov_start_index(self) -> int:
+        return 1 if self.mask_token is not None and self.output_mode == "int" else 0
+
+    def _token_start_index(self) -> int:
+        return self._oov_start_index() + self.num_oov_indices
+
+    def _special_tokens(self) -> list[Any]:
+        return [self.mask_token] * self._oov_start_index() + [self.oov_token] * (
+            self.num_oov_indices
+        )
+
+    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
+        """Use ``vocabulary`` (with or without the special tokens at its start, as Keras)."""
+        if self.output_mode == "tf_idf" and idf_weights is None:
+            raise ValueError("`idf_weights` must be set if output_mode is 'tf_idf'.")
+        if self.output_mode != "tf_idf" and idf_weights is not None:
+            raise ValueError(
+                f"`idf_weights` should only be set if output_mode is `'tf_idf'`. Received: "
+                f"output_mode={self.output_mode} and idf_weights={idf_weights}"
+            )
+        values = [self._token(v) for v in np.asarray(vocabulary, dtype=object).ravel()]
+        if not values:
+            raise ValueError(f"Cannot set an empty vocabulary. Received: vocabulary={values}")
+        special = [None if s is None else self._token(s) for s in self._special_tokens()]
+        start = self._token_start_index()
+        found_special = values[:start] == special
+        tokens = values[start:] if found_special else values
+        if len(set(tokens)) != len(tokens):
+            repeated = sorted({t for t in tokens if tokens.count(t) > 1}, key=str)
+            raise ValueError(
+                f"The passed vocabulary has at least one repeated term. Please uniquify your "
+                f"dataset. The repeated terms are: {repeated}"
+            )
+        mask = None if self.mask_token is None else self._token(self.mask_token)
+        if mask is not None and mask in tokens:
+            raise ValueError(
+                f"Found reserved mask token at unexpected location in `vocabulary`. Received: "
+                f"mask_token={self.mask_token}"
+            )
+        if self.max_tokens is not None and start + len(tokens) > self.max_tokens:
+            raise ValueError(
+                f"Attempted to set a vocabulary larger than the maximum vocab size. Received "
+                f"vocabulary size is {start + len(tokens)}; `max_tokens` is {self.max_tokens}."
+            )
+        self._tokens = tokens
+        self._index = {token: start + i for i, token in enumerate(tokens)}
+        if self.output_mode == "tf_idf":
+            weights = np.asarray(idf_weights, dtype=np.float64).ravel()
+            if len(weights) != len(values):
+                raise ValueError(
+                    f"`idf_weights` must be the same length as vocabulary. len(idf_weights) "
+                    f"is {len(weights)}; len(vocabulary) is {len(values)}"
+                )
+            if not found_special:
+                mean = float(weights.mean()) if len(weights) else 0.0
+                weights = np.concatenate([np.full(start, mean), weights])
+            if self.pad_to_max_tokens and self.max_tokens is not None:
+                weights = np.pad(weights, (0, max(self.max_tokens - len(weights), 0)))
+            self._idf = weights
+
+    def get_vocabulary(self, include_special_tokens: bool = True) -> list[Any]:
+        """The vocabulary; with the special tokens, a token's position is its index."""
+        tokens = list(self._tokens)
+        if include_special_tokens:
+            return self._special_tokens() + tokens
+        return tokens
+
+    def vocabulary_size(self) -> int:
+        """The vocabulary's size, the mask and OOV entries included."""
+        return self._token_start_index() + len(self._tokens)
+
+    def adapt(self, data: Any, batch_size: Any = None, steps: Any = None) -> None:
+        """Build the vocabulary from ``data``: the most frequent tokens first (ties: the
+        later token in sorted order first, as Keras), at most ``max_tokens`` entries."""
+        array = np.asarray(data.data if isinstance(data, Tensor) else data, dtype=object)
+        if array.ndim == 0:
+            array = array.reshape(1, 1)
+        elif array.ndim == 1:
+            array = array[:, None]
+        rows = [[self._token(v) for v in row.ravel()] for row in array]
+        special = {self._token(s) for s in (self.mask_token, self.oov_token) if s is not None}
+        counts: dict[Any, int] = {}
+        documents: dict[Any, int] = {}
+        for row in rows:
+            for token in row:
+                counts[token] = counts.get(token, 0) + 1
+            for token in set(row):
+                documents[token] = documents.get(token, 0) + 1
+        ranked = sorted(
+            ((c, t) for t, c in counts.items() if t not in special),
+            key=lambda item: (item[0], item[1]),
+            reverse=True,
+        )
+        room = None if not self.max_tokens else self.max_tokens - self._token_start_index()
+        tokens = [t for _, t in ranked[:room]]
+        idf = None
+        if self.output_mode == "tf_idf":
+            idf = [math.log(1 + len(rows) / (1 + documents[t])) for t in tokens]
+        if not tokens:
+            raise ValueError(f"Layer '{self.name}': adapt found no tokens in the data.")
+        self.set_vocabulary(tokens, idf)
+
+    # --- calling --------------------------------------------------------------------------
+    def _depth(self) -> int | None:
+        if self.pad_to_max_tokens and self.max_tokens is not None:
+            return self.max_tokens
+        if not self._tokens:
+            return self._declared_size
+        return self.vocabulary_size()
+
+    def _lookup(self, values: np.ndarray) -> np.ndarray:
+        flat = values.ravel()
+        out = np.empty(flat.shape, dtype=np.int64)
+        mask = None if self.mask_token is None else self._token(self.mask_token)
+        oov_start = self._oov_start_index()
+        dropped = -2  # masked entries, dropped from counts (Keras maps them past the depth)
+        for i, value in enumerate(flat):
+            token = self._token(value)
+            if mask is not None and token == mask:
+                out[i] = 0 if self.output_mode == "int" else dropped
+                continue
+            index = self._index.get(token)
+            if index is None:
+                if self.num_oov_indices == 0:
+                    raise ValueError(
+                        f"Layer '{self.name}': when `num_oov_indices=0` an input should be "
+                        f"in vocabulary; received {value!r}."
+                    )
+                index = oov_start + (int(token) % self.num_oov_indices if not self._string else 0)
+            out[i] = index
+        return out.reshape(values.shape)
+
+    def _inverse(self, values: np.ndarray) -> np.ndarray:
+        vocabulary = self.get_vocabulary()
+        if self.mask_token is not None and self.output_mode == "int":
+            vocabulary[0] = self.mask_token
+        flat = values.ravel().astype(np.int64)
+        out = [vocabulary[i] if 0 <= i < len(vocabulary) else self.oov_token for i in flat]
+        dtype = object if self._string else np.int64
+        return np.asarray(out, dtype=dtype).reshape(values.shape)
+
+    def _has_vocabulary(self) -> bool:
+        return bool(self._tokens)
+
+    def call(self, inputs: Any) -> Tensor:
+        values = np.asarray(inputs.data if isinstance(inputs, Tensor) else inputs, dtype=object)
+        if not self._tokens:
+            if not self._awaiting():
+                raise self._missing_vocabulary()
+            shape = self.compute_output_shape(values.shape)
+            shape = tuple(1 if d is None else d for d in shape)
+            if self.invert:
+                return Tensor._make(np.zeros(shape, object if self._string else np.int64))
+            dtype = np.int64 if self.output_mode == "int" else self.dtype
+            return Tensor._make(np.zeros(shape, dtype))
+        if self.invert:
+            return Tensor._make(self._inverse(values))
+        indices = self._lookup(values)
+        if self.output_mode == "int":
+            return Tensor._make(indices)
+        depth = self._depth()
+        if self.output_mode == "one_hot":
+            if indices.ndim > 1 and indices.shape[-1] == 1:
+                indices = indices[..., 0]
+            rows = indices.reshape(-1)
+            out = np.zeros((len(rows), depth), dtype=np.float64)
+            keep = (rows >= 0) & (rows < depth)
+            out[np.nonzero(keep)[0], rows[keep]] = 1.0
+            return Tensor._make(out.reshape((*indices.shape, depth)).astype(self.dtype))
+        if indices.ndim == 1:
+            indices = indices[:, None]
+        rows = indices.reshape(-1, indices.shape[-1])
+        out = np.zeros((len(rows), depth), dtype=np.float64)
+        for i, row in enumerate(rows):
+            row = row[(row >= 0) & (row < depth)]
+            np.add.at(out[i], row, 1.0)
+        if self.output_mode == "multi_hot":
+            out = (out > 0).astype(np.float64)
+        elif self.output_mode == "tf_idf":
+            out *= (
+                self._idf[:depth]
+                if len(self._idf) >= depth
+                else np.pad(self._idf, (0, depth - len(self._idf)))
+            )
+        return Tensor._make(out.reshape((*indices.shape[:-1], depth)).astype(self.dtype))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        input_shape = tuple(input_shape)
+        if self.output_mode == "int":
+            return input_shape
+        depth = self._depth()
+        if self.output_mode == "one_hot":
+            if len(input_shape) > 1 and input_shape[-1] == 1:
+                return (*input_shape[:-1], depth)
+            return (*input_shape, depth)
+        if len(input_shape) == 1:
+            return (input_shape[0], depth)
+        return (*input_shape[:-1], depth)
+
+    # --- saving (Keras 3's hooks) ---------------------------------------------------------
+    def save_own_variables(self, store: Any) -> None:
+        """Keras' layout: tf-idf weights (the special tokens' included) as ``idf_weights``."""
+        if self.output_mode == "tf_idf" and self._idf is not None:
+            store["idf_weights"] = np.asarray(self._idf, dtype=np.float32)
+
+    def load_own_variables(self, store: Any) -> None:
+        """Keras' layout: tf-idf weights, applied with the vocabulary (config or assets)."""
+        if self.output_mode == "tf_idf" and "idf_weights" in store:
+            weights = np.asarray(store["idf_weights"], dtype=np.float64).ravel()
+            if weights.size > MAX_VOCABULARY:
+                raise ValueError(f"Layer '{self.name}': {weights.size} idf weights, too many.")
+            if self._tokens:
+                if len(weights) < self.vocabulary_size():
+                    raise ValueError(
+                        f"Layer '{self.name}': {len(weights)} idf weights for a vocabulary "
+                        f"of {self.vocabulary_size()}."
+                    )
+                self._idf = weights
+            else:
+                self._pending_idf = weights
+
+    def save_assets(self, dir_path: str) -> None:
+        """Keras' ``vocabulary.txt`` (one token a line, the special tokens first), written
+        only where the config does not carry the vocabulary: dendrite's configs always do,
+        so this writes nothing for a layer dendrite saves (Keras reads either)."""
+        if self._tokens and self._config_vocabulary() is None:  # pragma: no cover
+            write_vocabulary(dir_path, self.get_vocabulary())
+
+    def load_assets(self, dir_path: str) -> None:
+        """Read Keras' ``vocabulary.txt`` when the config did not carry the vocabulary."""
+        if self._tokens:
+            return  # the config's vocabulary (Keras does the same)
+        lines = read_vocabulary(dir_path, self.name)
+        values = [line if self._string else _integer(line, self.name) for line in lines]
+        idf = self._pending_idf
+        if self.output_mode == "tf_idf":
+            if idf is None:
+                raise ValueError(f"Layer '{self.name}': tf-idf vocabulary without idf_weights.")
+            idf = idf[: len(values)]
+        self.set_vocabulary(values, idf)
+        self._pending_idf = None
+
+    def _config_vocabulary(self) -> list | None:
+        return list(self._tokens) or None
+
+    def get_config(self) -> dict:
+        idf = None
+        if self._idf is not None:
+            start = self._token_start_index()
+            idf = self._idf[start : start + len(self._tokens)].tolist()
+        return {
+            **super().get_config(),
+            "invert": self.invert,
+            "max_tokens": self.max_tokens,
+            "num_oov_indices": self.num_oov_indices,
+            "oov_token": self.oov_token,
+            "mask_token": self.mask_token,
+            "output_mode": self.output_mode,
+            "sparse": False,
+            "pad_to_max_tokens": self.pad_to_max_tokens,
+            "idf_weights": idf,
+            "vocabulary": self._config_vocabulary(),
+            "vocabulary_size": self.vocabulary_size() if self._tokens else self._declared_size,
+            "oov_method": "floormod",
+            "salt": None,
+        }
+
+
+MAX_VOCABULARY = 50_000_000
+VOCABULARY_FILE = "vocabulary.txt"
+
+
+def write_vocabulary(dir_path: str, vocabulary: list[Any]) -> None:
+    """Keras' ``vocabulary.txt``: the tokens joined by newlines."""
+    with open(os.path.join(dir_path, VOCABULARY_FILE), "w", encoding="utf-8") as stream:
+        stream.write("\n".join(str(token) for token in vocabulary))
+
+
+def read_vocabulary(dir_path: str, name: str) -> list[str]:
+    """The lines of Keras' ``vocabulary.txt`` in ``dir_path`` (trailing empty lines
+    dropped, as Keras)."""
+    path = os.path.join(dir_path, VOCABULARY_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(f"Layer '{name}': the file's assets hold no {VOCABULARY_FILE}.")
+    with open(path, encoding="utf-8") as stream:
+        lines = stream.read().splitlines()
+    while lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) > MAX_VOCABULARY:
+        raise ValueError(f"Layer '{name}': {VOCABULARY_FILE} holds {len(lines)} tokens.")
+    return lines
+
+
+def _integer(line: str, name: str) -> int:
+    try:
+        return int(line)
+    except ValueError:
+        raise ValueError(
+            f"Layer '{name}': {VOCABULARY_FILE} holds {line[:40]!r}, not an integer."
+        ) from None
+
+
+@register_layer
+class StringLookup(_IndexLookup):
+    """Strings to indices with Keras 3's arguments (see ``_IndexLookup``): ``oov_token``
+    ``"[UNK]"``, no mask token by default; ``encoding`` is accepted (UTF-8 only). Inputs of
+    any shape; numbers are looked up as their decimal strings."""
+
+    example = {
+        "kwargs": {"vocabulary": ["1", "2", "3"], "output_mode": "count"},
+        "input_shape": (2, 4),
+        "input_dtype": "int64",
+        "input_range": (0, 5),
+    }
+
+    def __init__(
+        self,
+        max_tokens: int | None = None,
+        num_oov_indices: int = 1,
+        mask_token: Any = None,
+        oov_token: str = "[UNK]",
+        vocabulary: Any = None,
+        idf_weights: Any = None,
+        invert: bool = False,
+        output_mode: str = "int",
+        pad_to_max_tokens: bool = False,
+        sparse: bool = False,
+        encoding: str = "utf-8",
+        **kwargs: Any,
+    ) -> None:
+        if str(encoding).lower().replace("_", "-") not in ("utf-8", "utf8"):
+            raise ValueError(f"StringLookup(encoding={encoding!r}): dendrite reads UTF-8 only.")
+        kwargs.pop("vocabulary_dtype", None)
+        super().__init__(
+            max_tokens,
+            num_oov_indices,
+            mask_token,
+            oov_token,
+            vocabulary=vocabulary,
+            idf_weights=idf_weights,
+            invert=invert,
+            output_mode=output_mode,
+            sparse=sparse,
+            pad_to_max_tokens=pad_to_max_tokens,
+            **kwargs,
+        )
+        self.encoding = "utf-8"
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "encoding": self.encoding}
+
+
+@register_layer
+class IntegerLookup(_IndexLookup):
+    """Integers to indices with Keras 3's arguments (see ``_IndexLookup``): ``oov_token``
+    -1, no mask token by default; several OOV indices bucket by ``value % n``."""
+
+    _string = False
+    example = {
+        "kwargs": {"vocabulary": [3, 5, 7], "num_oov_indices": 2, "output_mode": "multi_hot"},
+        "input_shape": (2, 4),
+        "input_dtype": "int64",
+        "input_range": (0, 9),
+    }
+
+    def __init__(
+        self,
+        max_tokens: int | None = None,
+        num_oov_indices: int = 1,
+        mask_token: Any = None,
+        oov_token: int = -1,
+        output_mode: str = "int",
+        sparse: bool = False,
+        vocabulary: Any = None,
+        vocabulary_dtype: str = "int64",
+        idf_weights: Any = None,
+        invert: bool = False,
+        pad_to_max_tokens: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if vocabulary_dtype not in ("int64", "int32"):
+            raise ValueError(
+                f"IntegerLookup(vocabulary_dtype={vocabulary_dtype!r}): expected 'int64' or "
+                f"'int32'."
+            )
+        super().__init__(
+            max_tokens,
+            num_oov_indices,
+            mask_token,
+            oov_token,
+            vocabulary=vocabulary,
+            idf_weights=idf_weights,
+            invert=invert,
+            output_mode=output_mode,
+            sparse=sparse,
+            pad_to_max_tokens=pad_to_max_tokens,
+            **kwargs,
+        )
+        self.vocabulary_dtype = vocabulary_dtype
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "vocabulary_dtype": self.vocabulary_dtype}

@@ -16,7 +16,12 @@ order first, as Keras), at most ``max_tokens`` entries including the reserved on
   unknown token gets the mean idf).
 
 Strings come as a list or array of shape (batch,) or (batch, 1). The vocabulary (and the
-idf weights) are part of the config, so a saved model keeps them.
+idf weights) are part of the config, so a saved model keeps them (Keras reads them there).
+A Keras file whose layer was adapted keeps them elsewhere, and Keras 3's saving hooks read
+them: the vocabulary from ``assets/<layer path>/vocabulary.txt`` (``load_assets``), the
+tf-idf weights from the layer's ``vars/idf_weights`` (``load_own_variables``). dendrite
+writes ``vars/idf_weights`` too, here and under ``_lookup_layer`` (where Keras' layer keeps
+its inner StringLookup), so Keras finds them.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Tensor
-from dendrite.layers.base import Layer
+from dendrite.layers.preprocessing import VocabularyLayer, read_vocabulary, write_vocabulary
 from dendrite.layers.registry import register_layer
 
 _PUNCTUATION = re.compile(r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~']")
@@ -71,7 +76,7 @@ def _splitter(split: Any) -> Callable[[str], list[str]]:
 
 
 @register_layer
-class TextVectorization(Layer):
+class TextVectorization(VocabularyLayer):
     """Strings to token indices, multi-hot rows, counts or tf-idf (see the module docstring).
 
     Args:
@@ -104,6 +109,8 @@ class TextVectorization(Layer):
         kwargs.pop("sparse", None)
         kwargs.pop("ragged", None)
         kwargs.pop("encoding", None)
+        declared = kwargs.pop("vocabulary_size", None)
+        self._declared_size = declared if isinstance(declared, int) and declared > 0 else None
         kwargs.setdefault("dtype", "int64" if output_mode == "int" else "float32")
         super().__init__(**kwargs)
         if output_mode not in _OUTPUT_MODES:
@@ -134,6 +141,7 @@ class TextVectorization(Layer):
         self._vocabulary: list[str] = []
         self._index: dict[str, int] = {}
         self._idf: np.ndarray | None = None
+        self._pending_idf: np.ndarray | None = None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
         self.built = True
@@ -223,14 +231,24 @@ class TextVectorization(Layer):
     def _width(self) -> int:
         if self.pad_to_max_tokens and self.max_tokens is not None:
             return self.max_tokens
+        if not self._vocabulary:
+            return self._declared_size or 0
         return len(self._vocabulary)
+
+    def _has_vocabulary(self) -> bool:
+        return bool(self._vocabulary)
 
     def call(self, inputs: Any) -> Tensor:
         if not self._vocabulary:
-            raise ValueError(
-                f"Layer '{self.name}' (TextVectorization) has no vocabulary: call adapt(texts) "
-                f"or pass vocabulary= first."
-            )
+            if not self._awaiting():
+                raise ValueError(
+                    f"Layer '{self.name}' (TextVectorization) has no vocabulary: call "
+                    f"adapt(texts) or pass vocabulary= first."
+                )
+            batch = len(self._texts(inputs))
+            if self.output_mode == "int":
+                return Tensor._make(np.zeros((batch, self.output_sequence_length or 1), np.int64))
+            return Tensor._make(np.zeros((batch, self._width() or 1), self.dtype))
         oov = self._index[_OOV]
         rows = [
             [self._index.get(token, oov) for token in self._tokens(text)]
@@ -244,7 +262,7 @@ class TextVectorization(Layer):
             for i, row in enumerate(rows):
                 row = row[:length]
                 out[i, : len(row)] = row
-            return Tensor._make(out.astype(self.dtype))
+            return Tensor._make(out)  # int64, as Keras, whatever the config's dtype
         out = np.zeros((len(rows), self._width()), dtype=np.float64)
         for i, row in enumerate(rows):
             np.add.at(out[i], row, 1.0)
@@ -259,6 +277,68 @@ class TextVectorization(Layer):
         if self.output_mode == "int":
             return (batch, self.output_sequence_length)
         return (batch, self._width() or None)
+
+    # --- saving (Keras 3's hooks) ---------------------------------------------------------
+    # Keras' TextVectorization keeps its state in an inner StringLookup as well, saved under
+    # `_lookup_layer`: dendrite writes its store there too (layer_state).
+    keras_state_aliases = ("_lookup_layer",)
+
+    def save_own_variables(self, store: Any) -> None:
+        """Keras' layout: tf-idf weights (the OOV entry first; padded to ``max_tokens``
+        with ``pad_to_max_tokens``) as ``idf_weights``."""
+        if self.output_mode == "tf_idf" and self._idf is not None:
+            weights = np.asarray(self._idf, dtype=np.float32)
+            if self.pad_to_max_tokens and self.max_tokens is not None:
+                weights = np.pad(weights, (0, max(self.max_tokens - len(weights), 0)))
+            store["idf_weights"] = weights
+
+    def load_own_variables(self, store: Any) -> None:
+        """Keras' layout: tf-idf weights, applied with the vocabulary (config or assets)."""
+        if self.output_mode != "tf_idf" or "idf_weights" not in store:
+            return
+        weights = np.asarray(store["idf_weights"], dtype=np.float64).ravel()
+        if self._vocabulary:
+            if len(weights) < len(self._vocabulary):
+                raise ValueError(
+                    f"Layer '{self.name}': {len(weights)} idf weights for a vocabulary of "
+                    f"{len(self._vocabulary)}."
+                )
+            self._idf = weights[: len(self._vocabulary)]
+        else:
+            self._pending_idf = weights
+
+    def save_assets(self, dir_path: str) -> None:
+        """Keras' ``vocabulary.txt``, only where the config does not carry the vocabulary:
+        dendrite's configs always do, so nothing is written (Keras reads either)."""
+        if self._vocabulary and self.get_config()["vocabulary"] is None:  # pragma: no cover
+            write_vocabulary(dir_path, self._vocabulary)
+
+    def load_assets(self, dir_path: str) -> None:
+        """Read Keras' ``vocabulary.txt`` (reserved tokens first) when the config did not
+        carry the vocabulary (an adapted layer saved by Keras)."""
+        if self._vocabulary:
+            return  # the config's vocabulary (Keras does the same)
+        lines = read_vocabulary(dir_path, self.name)
+        reserved = self._reserved()
+        if lines[: len(reserved)] != reserved:
+            raise ValueError(
+                f"Layer '{self.name}': vocabulary.txt does not start with the reserved "
+                f"tokens {reserved} of output_mode={self.output_mode!r}."
+            )
+        tokens = lines[len(reserved) :]
+        idf = None
+        if self.output_mode == "tf_idf":
+            pending = self._pending_idf
+            if pending is None or len(pending) < len(lines):
+                raise ValueError(
+                    f"Layer '{self.name}': a tf-idf vocabulary of {len(lines)} entries needs "
+                    f"as many idf_weights in the file."
+                )
+            idf = pending[len(reserved) : len(lines)]
+        self.set_vocabulary(tokens, idf)
+        if self.output_mode == "tf_idf":
+            self._idf = np.asarray(self._pending_idf[: len(lines)], dtype=np.float64)
+            self._pending_idf = None
 
     def get_config(self) -> dict:
         if not (self.standardize is None or isinstance(self.standardize, str)) or not (

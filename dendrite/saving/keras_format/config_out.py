@@ -76,6 +76,10 @@ def _keras(node: Any) -> Any:
         return node
     if node.get("class_name") == "OpLayer" and isinstance(node.get("config"), dict):
         return _op_node(node)
+    config = node.get("config")
+    if node.get("class_name") == "__keras_tensor__" and isinstance(config, dict):
+        if config.get("dtype") == "object":  # a string tensor: Keras' dtype name
+            node = {**node, "config": {**config, "dtype": "string"}}
     result = {key: _keras(value) for key, value in node.items()}
     module = result.get("module")
     if isinstance(module, str) and module.startswith("dendrite.") and "class_name" in result:
