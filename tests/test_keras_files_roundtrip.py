@@ -17,6 +17,7 @@ import pytest
 
 import dendrite as keras
 from dendrite import layers
+from dendrite.layers.preprocessing import IntegerLookup, StringLookup
 
 pytest.importorskip("h5py")
 if importlib.util.find_spec("keras") is None:
@@ -126,7 +127,44 @@ def _models():
     h = ops.sum(ops.relu(h), axis=-1) * 2.0 + 1.0
     h = ops.concatenate([h[:, 1:3], ops.square(d_in)], axis=-1)
     op_model = keras.Model([c_in, d_in], layers.Dense(2)(h), name="ops")
+    texts = np.array(["the cat sat on the mat", "the dog sat", "a cat and a dog", "birds sing"])
+    vectorize = layers.TextVectorization(max_tokens=12, output_sequence_length=5)
+    vectorize.adapt(texts)
+    t_in = keras.Input((1,), dtype="string")
+    h = layers.GlobalAveragePooling1D()(layers.Embedding(12, 4)(vectorize(t_in)))
+    text = keras.Model(t_in, layers.Dense(2)(h), name="text")
+    tf_idf = layers.TextVectorization(output_mode="tf_idf", ngrams=2)
+    tf_idf.adapt(texts)
+    f_in = keras.Input((1,), dtype="string")
+    text_tf_idf = keras.Model(f_in, layers.Dense(2)(tf_idf(f_in)), name="text_tf_idf")
+    words = StringLookup(mask_token="")
+    words.adapt(np.array([["red", "green", "green"], ["blue", "blue", "blue"]]))
+    numbers = IntegerLookup()
+    numbers.adapt(np.array([5, 7, 7, 9, 9, 9, 11]))
+    hot = IntegerLookup(output_mode="multi_hot", num_oov_indices=2)
+    hot.adapt(np.array([1, 2, 2, 3]))
+    s_in = keras.Input((3,), dtype="string", name="words")
+    i_in = keras.Input((3,), dtype="int64", name="numbers")
+    h = layers.Concatenate()(
+        [
+            layers.Flatten()(layers.Embedding(5, 2)(words(s_in))),
+            layers.Flatten()(layers.Embedding(5, 2)(numbers(i_in))),
+            hot(i_in),
+        ]
+    )
+    lookups = keras.Model([s_in, i_in], layers.Dense(2)(h), name="lookups")
+    strings = np.array([["the cat sat"], ["a bird sings on the mat"], ["zebra"]])
     return {
+        "text": (text, [strings], None),
+        "text_tf_idf": (text_tf_idf, [strings], None),
+        "lookups": (
+            lookups,
+            [
+                np.array([["red", "", "blue"], ["green", "purple", "red"]]),
+                np.array([[5, 9, 4], [1, 2, 11]], dtype="int64"),
+            ],
+            None,
+        ),
         "ops": (op_model, [floats(3, 3, 4), floats(3, 4)], None),
         "mobilenet_v2": (
             application,
@@ -178,7 +216,20 @@ def keras_ran(tmp_path_factory):
     return root, models
 
 
-NAMES = ["mlp", "cnn", "rnn", "attn", "normalization", "multi", "custom", "mobilenet_v2", "ops"]
+NAMES = [
+    "mlp",
+    "cnn",
+    "rnn",
+    "attn",
+    "normalization",
+    "multi",
+    "custom",
+    "mobilenet_v2",
+    "ops",
+    "text",
+    "text_tf_idf",
+    "lookups",
+]
 RESUMED = ["mlp", "cnn", "rnn"]
 
 
