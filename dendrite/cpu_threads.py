@@ -9,16 +9,21 @@ on it, and all of these change while a program runs. So dendrite does not guess:
 measures.
 
 ``ThreadGovernor`` times the steps of a ``fit``, ``evaluate`` or ``predict`` loop (the
-step alone, not the data loading). It runs a *probe*: a window of steps with all threads,
-then a window with one, and keeps the setting whose median step time is lower (one
-thread when the two are within ``TIE``: it takes less from the neighbours). It holds the
-choice and probes again after ``HOLD_S`` seconds, a hold that doubles (up to
-``MAX_HOLD_S``) each time a probe confirms the choice; it probes at once when the held
-setting's recent median drifts from the one it was chosen at by more than ``DRIFT`` (a
-neighbour started or stopped). A probe window of the other setting ends early once its
-first steps are ``ABORT`` times slower than the held one, so on a busy machine a probe of
-two threads costs a few steps, not a window. A window is ``WINDOW_STEPS`` steps and at
-least ``WINDOW_S`` seconds; its first step after a switch is not counted (threads wake).
+step alone, not the data loading). It runs a *probe*: a window of steps with one thread,
+then a window with all threads, and keeps the setting whose mean step time is lower (one
+thread when the two are within ``TIE``: it takes less from the neighbours). The mean, not
+the median, because a busy machine shows itself as a few very slow steps among fast ones,
+and the mean is what an epoch pays. One thread is measured first because its cost is
+bounded; the window of all threads ends early once its mean is ``ABORT`` times one
+thread's, so on a busy machine a probe costs a few slow steps, not a window. The governor
+then holds its choice and probes again after ``HOLD_S`` seconds, a hold that doubles (up
+to ``MAX_HOLD_S``) each time a probe confirms the choice. Holding all threads, it probes at
+once when the mean of the last ``DRIFT_STEPS`` steps exceeds the mean it chose on by more
+than ``DRIFT`` (a neighbour started); holding one thread it waits for the hold to end,
+since a probe of all threads costs the most exactly when they are the wrong choice, and
+OpenBLAS' threads keep spinning for a while after their last product. A window is
+``WINDOW_STEPS`` steps and at least ``WINDOW_S`` seconds; its first step after a switch is
+not in the window's mean (threads wake), but it counts towards ending a hopeless window.
 
 Products and kernels too small to gain from two threads already run on one without any
 switching: OpenBLAS runs a product of fewer than 262,144 multiply-adds (m n k) on one
@@ -66,6 +71,7 @@ HOLD_S = 2.0
 MAX_HOLD_S = 32.0
 TIE = 0.03
 DRIFT = 0.5
+DRIFT_STEPS = 3
 ABORT = 2.0
 
 
@@ -232,10 +238,11 @@ class ThreadGovernor:
         state = _state()
         self.enabled = state.adaptive
         self.choice = state.ceiling
-        self.trying = self.choice
+        self.trying = 1  # the first probe starts with one thread
         self.samples: list[float] = []
         self.window_start = 0.0
         self.skip = True
+        self.first = 0.0
         self.results: dict[int, float] = {}
         self.hold_s = HOLD_S
         self.hold_until: float | None = None
@@ -260,29 +267,25 @@ class ThreadGovernor:
             self._hold_step(seconds, now)
 
     def _probe_step(self, seconds: float, now: float) -> None:
+        one = self.results.get(1) if self.trying != 1 else None
         if self.skip:  # the first step after a switch: threads wake, caches refill
-            self.skip, self.window_start = False, now
+            self.skip, self.window_start, self.first = False, now, seconds
             return
         self.samples.append(seconds)
-        held = self.results.get(self.choice) if self.trying != self.choice else None
-        if held is not None and len(self.samples) >= 3:
-            if statistics.median(self.samples) > ABORT * held:
-                self._window_done(now)
-                return
+        if one is not None and statistics.fmean([self.first, *self.samples]) > ABORT * one:
+            self._window_done(now)
+            return
         if len(self.samples) >= WINDOW_STEPS and now - self.window_start >= WINDOW_S:
             self._window_done(now)
 
     def _window_done(self, now: float) -> None:
-        self.results[self.trying] = statistics.median(self.samples)
+        self.results[self.trying] = statistics.fmean(self.samples)
         self.samples, self.skip = [], True
         ceiling = _state().ceiling
-        untried = [n for n in (ceiling, 1) if n not in self.results]
-        if untried:
-            self.trying = untried[0]
+        if ceiling not in self.results:
+            self.trying = ceiling
             return
-        best = min(self.results, key=lambda n: (self.results[n], n))
-        if self.results[1] <= self.results[ceiling] * (1 + TIE):
-            best = 1
+        best = 1 if self.results[1] <= self.results[ceiling] * (1 + TIE) else ceiling
         self.hold_s = min(MAX_HOLD_S, self.hold_s * 2) if best == self.choice else HOLD_S
         self.choice = self.trying = best
         self.baseline = self.results[best]
@@ -293,12 +296,12 @@ class ThreadGovernor:
 
     def _hold_step(self, seconds: float, now: float) -> None:
         self.recent.append(seconds)
-        if len(self.recent) > WINDOW_STEPS:
+        if len(self.recent) > DRIFT_STEPS:
             del self.recent[0]
-        drifted = len(self.recent) == WINDOW_STEPS and not (
-            (1 - DRIFT) * self.baseline
-            <= statistics.median(self.recent)
-            <= (1 + DRIFT) * self.baseline
+        drifted = (
+            self.choice > 1
+            and len(self.recent) == DRIFT_STEPS
+            and statistics.fmean(self.recent) > (1 + DRIFT) * self.baseline
         )
         if drifted:
             self.hold_s = HOLD_S
@@ -306,6 +309,6 @@ class ThreadGovernor:
             self._start_probe()
 
     def _start_probe(self) -> None:
-        """Measure the held setting afresh, then the other one."""
+        """Measure one thread, then all threads (see the module)."""
         self.hold_until, self.results, self.samples, self.skip = None, {}, [], True
-        self.trying = self.choice
+        self.trying = 1

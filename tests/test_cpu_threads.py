@@ -38,7 +38,8 @@ class FakeMachine:
             started = governor.begin()
             threads = cpu_threads._state().current
             used.append(threads)
-            self.now += self.cost[threads]
+            cost = self.cost[threads]
+            self.now += cost() if callable(cost) else cost
             governor.end(started)
         return used
 
@@ -79,14 +80,27 @@ def test_falls_back_to_one_thread_when_a_neighbour_takes_a_core(monkeypatch):
     assert used.index(1) < 3 * cpu_threads.WINDOW_STEPS
 
 
-def test_returns_to_two_threads_when_the_machine_is_quiet_again(monkeypatch):
+def test_returns_to_two_threads_after_the_hold_when_the_machine_is_quiet_again(monkeypatch):
     machine = FakeMachine({2: 0.040, 1: 0.008})
     governor = adaptive_governor(monkeypatch, machine)
     machine.run(governor, 60)
     assert governor.choice == 1
     machine.cost = {2: 0.002, 1: 0.003}
-    machine.run(governor, 60)
+    used = machine.run(governor, 2000)
     assert governor.choice == 2
+    # Holding one thread, it waits for the hold to end before trying two threads again.
+    assert used[:100] == [1] * 100
+
+
+def test_a_few_very_slow_steps_count_against_two_threads(monkeypatch):
+    """A same-priority neighbour: most steps with two threads are fast, one in five waits
+    a whole time slice for a descheduled partner. The epoch pays the mean, so one thread
+    wins although two threads' median step is faster."""
+    steps = iter(range(10**6))
+    machine = FakeMachine({2: lambda: 0.030 if next(steps) % 5 == 0 else 0.004, 1: 0.006})
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 200)
+    assert governor.choice == 1, cpu_threads._state().decisions
 
 
 def test_a_tie_goes_to_one_thread(monkeypatch):
