@@ -5,8 +5,10 @@ optimizer state where Keras left it."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import pytest
 import dendrite as keras
 from dendrite.saving.errors import ModelLoadError, WeightsLoadError
 
-pytest.importorskip("h5py")
+h5py = pytest.importorskip("h5py")
 # KERAS3_FIXTURES_DIR: fixtures made elsewhere (another Keras backend or version)
 HERE = Path(os.environ.get("KERAS3_FIXTURES_DIR") or Path(__file__).parent / "fixtures" / "keras3")
 MANIFEST = json.loads((HERE / "manifest.json").read_text())["fixtures"]
@@ -180,6 +182,9 @@ def test_keras_weights_into_a_different_architecture_change_nothing():
         "embedding_masking",
         "multi_io",
         "cnn",
+        "text_vectorization",
+        "text_tf_idf",
+        "lookups",
     ],
 )
 def test_dendrite_writes_what_it_reads(tmp_path, name):
@@ -212,3 +217,60 @@ def test_dendrite_format_keras_files_still_load(tmp_path):
     again = keras.models.load_model(path)
     assert max_difference(again, "mlp") <= 1e-5
     assert int(again.optimizer.iterations.data) == int(model.optimizer.iterations.data)
+
+
+# --- Keras' assets (layers' vocabularies) ------------------------------------------------------
+def _asset(name: str, member: str) -> list[str]:
+    with zipfile.ZipFile(HERE / f"{name}.keras") as archive:
+        return archive.read(member).decode("utf-8").splitlines()
+
+
+def test_an_adapted_text_vectorization_reads_its_vocabulary_from_assets():
+    with zipfile.ZipFile(HERE / "text_vectorization.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    layer_config = next(
+        layer["config"]
+        for layer in config["config"]["layers"]
+        if layer["class_name"] == "TextVectorization"
+    )
+    assert layer_config["vocabulary"] is None  # Keras kept it in assets/, not the config
+    model = keras.models.load_model(HERE / "text_vectorization.keras")
+    vocabulary = _asset("text_vectorization", "assets/layers/text_vectorization/vocabulary.txt")
+    assert model.layers[1].get_vocabulary() == vocabulary
+    assert vocabulary[:2] == ["", "[UNK]"]
+
+
+def test_tf_idf_weights_come_from_the_layers_own_variables():
+    model = keras.models.load_model(HERE / "text_tf_idf.keras")
+    with zipfile.ZipFile(HERE / "text_tf_idf.keras") as archive:
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as store:
+            idf = store["layers/text_vectorization/vars/idf_weights"][()]
+    np.testing.assert_allclose(model.layers[1]._idf, idf, rtol=1e-6)
+
+
+def test_lookups_read_their_vocabularies_from_assets():
+    model = keras.models.load_model(HERE / "lookups.keras")
+    by_class = {type(layer).__name__: layer for layer in model.layers}
+    words = _asset("lookups", "assets/layers/string_lookup/vocabulary.txt")
+    assert by_class["StringLookup"].get_vocabulary() == words
+    assert words[:2] == ["", "[UNK]"]  # the mask token, then the OOV token
+    numbers = [int(v) for v in _asset("lookups", "assets/layers/integer_lookup/vocabulary.txt")]
+    lookups = [layer for layer in model.layers if type(layer).__name__ == "IntegerLookup"]
+    assert numbers in [layer.get_vocabulary() for layer in lookups]
+
+
+def test_a_keras_text_file_saved_by_dendrite_carries_the_vocabulary_in_its_config(tmp_path):
+    """dendrite keeps the vocabulary in the config (Keras reads it there too), so its files
+    need no assets; they load again in dendrite with the same predictions."""
+    model = keras.models.load_model(HERE / "lookups.keras")
+    model.save(tmp_path / "again.keras")
+    with zipfile.ZipFile(tmp_path / "again.keras") as archive:
+        assert not [n for n in archive.namelist() if n.startswith("assets/")]
+        config = json.loads(archive.read("config.json"))
+    vocabularies = [
+        layer["config"]["vocabulary"]
+        for layer in config["config"]["layers"]
+        if layer["class_name"] == "StringLookup"
+    ]
+    assert vocabularies == [["blue", "green", "red"]]
+    assert max_difference(keras.models.load_model(tmp_path / "again.keras"), "lookups") <= 1e-5

@@ -47,6 +47,43 @@ class Scale(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="roundtrip")
+class Hooked(keras.layers.Layer):
+    """A layer with Keras' saving hooks: an extra array in its own store and a word list
+    in its assets, both of which change its output. keras_side.py registers its twin."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.words = []
+        self.extra = np.zeros(units, "float32")
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel) + self.extra + float(len(self.words))
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store["extra"] = np.asarray(self.extra)
+
+    def load_own_variables(self, store):
+        self.kernel.assign(store["0"])
+        self.extra = np.asarray(store["extra"], "float32")
+
+    def save_assets(self, dir_path):
+        with open(os.path.join(dir_path, "words.txt"), "w") as stream:
+            stream.write("\n".join(self.words))
+
+    def load_assets(self, dir_path):
+        with open(os.path.join(dir_path, "words.txt")) as stream:
+            self.words = stream.read().split("\n")
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="roundtrip")
 def halve(x):
     return x * 0.5
 
@@ -154,7 +191,12 @@ def _models():
     )
     lookups = keras.Model([s_in, i_in], layers.Dense(2)(h), name="lookups")
     strings = np.array([["the cat sat"], ["a bird sings on the mat"], ["zebra"]])
+    hooked_layer = Hooked(3)
+    hooked = keras.Sequential([keras.Input((4,)), hooked_layer], name="hooked")
+    hooked_layer.words = ["x", "y"]
+    hooked_layer.extra = np.array([1.0, -2.0, 0.5], "float32")
     return {
+        "hooked": (hooked, [floats(3, 4)], None),
         "text": (text, [strings], None),
         "text_tf_idf": (text_tf_idf, [strings], None),
         "lookups": (
@@ -229,6 +271,7 @@ NAMES = [
     "text",
     "text_tf_idf",
     "lookups",
+    "hooked",
 ]
 RESUMED = ["mlp", "cnn", "rnn"]
 

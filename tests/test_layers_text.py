@@ -1,6 +1,7 @@
 """TextVectorization: Keras' standardisation, splitting, n-grams, vocabulary ranking and
 output modes, its config and model-file round trip, and a text classifier trained on
-strings end to end."""
+strings end to end; StringLookup and IntegerLookup; the Keras saving hooks that read an
+adapted layer's vocabulary from a Keras file's assets."""
 
 from __future__ import annotations
 
@@ -117,3 +118,103 @@ def test_a_text_classifier_trains_on_strings_and_round_trips(tmp_path):
         loaded.predict(texts[:10], verbose=0), model.predict(texts[:10], verbose=0), rtol=1e-6
     )
     assert loaded.layers[0].get_vocabulary() == vectorize.get_vocabulary()
+
+
+# --- StringLookup / IntegerLookup (values checked against Keras 3.15) ---------------------
+from dendrite.layers.preprocessing import IntegerLookup, StringLookup  # noqa: E402
+
+WORDS = np.array([["a", "b", "b"], ["c", "c", "c"], ["a", "z", "b"]])
+
+
+def test_string_lookup_adapts_and_looks_up_as_keras():
+    layer = StringLookup()
+    layer.adapt(WORDS)
+    # most frequent first; ties: the later token first
+    assert layer.get_vocabulary() == ["[UNK]", "c", "b", "a", "z"]
+    assert layer.get_vocabulary(include_special_tokens=False) == ["c", "b", "a", "z"]
+    np.testing.assert_array_equal(layer(np.array([["a", "q"]])).data, [[3, 0]])
+    masked = StringLookup(mask_token="", vocabulary=["x", "y"])
+    assert masked.get_vocabulary() == ["", "[UNK]", "x", "y"]
+    np.testing.assert_array_equal(masked(np.array([["x", "", "q"]])).data, [[2, 0, 1]])
+    inverse = StringLookup(vocabulary=["a", "b"], invert=True)
+    assert inverse(np.array([[0, 1, 2, 5]])).data.tolist() == [["[UNK]", "a", "b", "[UNK]"]]
+
+
+def test_lookup_output_modes():
+    counts = StringLookup(output_mode="count", vocabulary=["a", "b"])
+    np.testing.assert_array_equal(counts(np.array([["a", "a", "q"]])).data, [[1, 2, 0]])
+    multi = StringLookup(output_mode="multi_hot", vocabulary=["a", "b"])
+    np.testing.assert_array_equal(multi(np.array([["a", "a", "q"]])).data, [[1, 1, 0]])
+    one = StringLookup(output_mode="one_hot", vocabulary=["a", "b"])
+    np.testing.assert_array_equal(one(np.array(["b", "q"])).data, [[0, 0, 1], [1, 0, 0]])
+    tf_idf = IntegerLookup(output_mode="tf_idf", vocabulary=[4, 5], idf_weights=[0.5, 1.5])
+    np.testing.assert_allclose(tf_idf(np.array([[4, 4, 9]])).data, [[1.0, 1.0, 0.0]])
+    padded = IntegerLookup(
+        output_mode="count", vocabulary=[4], pad_to_max_tokens=True, max_tokens=4
+    )
+    assert padded(np.array([[4, 1]])).data.shape == (1, 4)
+
+
+def test_integer_lookup_buckets_out_of_vocabulary_values():
+    layer = IntegerLookup(num_oov_indices=3, vocabulary=[5, 7])
+    assert layer.get_vocabulary() == [-1, -1, -1, 5, 7]
+    np.testing.assert_array_equal(layer(np.array([[5, 7, 9, 10, 11]])).data, [[3, 4, 0, 1, 2]])
+    masked = IntegerLookup(mask_token=0, vocabulary=[5])
+    np.testing.assert_array_equal(masked(np.array([[0, 5, 6]])).data, [[0, 2, 1]])
+
+
+def test_lookup_errors():
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        StringLookup()(np.array([["a"]]))
+    with pytest.raises(ValueError, match="repeated term"):
+        StringLookup(vocabulary=["a", "a"])
+    with pytest.raises(ValueError, match="num_oov_indices=2"):
+        StringLookup(num_oov_indices=2)
+    with pytest.raises(ValueError, match="should be in vocabulary"):
+        StringLookup(num_oov_indices=0, vocabulary=["a"])(np.array([["b"]]))
+    with pytest.raises(ValueError, match="sparse=True"):
+        IntegerLookup(output_mode="multi_hot", sparse=True)
+    with pytest.raises(ValueError, match="vocabulary file path is not read"):
+        StringLookup(vocabulary="/etc/passwd")
+
+
+def test_lookups_read_keras_assets_and_tf_idf_variables(tmp_path):
+    """Keras' hooks: an adapted layer saved by Keras has vocabulary=None in its config and
+    its vocabulary in assets/<path>/vocabulary.txt (special tokens first)."""
+    (tmp_path / "vocabulary.txt").write_text("[UNK]\nc\nb\na")
+    layer = StringLookup()
+    layer.load_own_variables({})
+    layer.load_assets(str(tmp_path))
+    assert layer.get_vocabulary() == ["[UNK]", "c", "b", "a"]
+    (tmp_path / "vocabulary.txt").write_text("-1\n9\n7")
+    tf_idf = IntegerLookup(output_mode="tf_idf")
+    store = {"idf_weights": np.array([0.7, 0.2, 0.9], "float32")}
+    tf_idf.load_own_variables(store)
+    tf_idf.load_assets(str(tmp_path))
+    np.testing.assert_allclose(tf_idf(np.array([[9, 3]])).data, [[0.7, 0.2, 0.0]], rtol=1e-6)
+    saved: dict = {}
+    tf_idf.save_own_variables(saved)
+    np.testing.assert_allclose(saved["idf_weights"], store["idf_weights"])
+    (tmp_path / "vocabulary.txt").write_text("x\ny")
+    with pytest.raises(ValueError, match="not an integer"):
+        IntegerLookup().load_assets(str(tmp_path))
+
+
+def test_text_vectorization_reads_keras_assets(tmp_path):
+    (tmp_path / "vocabulary.txt").write_text("\n[UNK]\ncat\nsat")
+    layer = TextVectorization()
+    layer.load_assets(str(tmp_path))
+    assert layer.get_vocabulary() == ["", "[UNK]", "cat", "sat"]
+    (tmp_path / "vocabulary.txt").write_text("cat\nsat")
+    with pytest.raises(ValueError, match="reserved tokens"):
+        TextVectorization().load_assets(str(tmp_path))
+
+
+def test_a_graph_is_built_before_the_vocabulary_arrives():
+    """Loading a Keras file builds the model first and reads assets after: a symbolic call
+    without a vocabulary gives the declared shapes (vocabulary_size from the config)."""
+    inputs = tf.keras.Input((3,), dtype="string")
+    outputs = StringLookup(output_mode="multi_hot", vocabulary_size=5)(inputs)
+    assert tuple(outputs.shape) == (None, 5)
+    text = tf.keras.Input((1,), dtype="string")
+    assert tuple(TextVectorization(output_sequence_length=4)(text).shape) == (None, 4)
