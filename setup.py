@@ -24,6 +24,8 @@ setup(
                 "csrc/adam.c",
                 "csrc/pooling.c",
                 "csrc/col2im.c",
+                "csrc/buffers.c",
+                "csrc/depthwise.c",
                 "csrc/recurrent.c",
             ],
             depends=["csrc/kernels.h"],

@@ -75,6 +75,21 @@ typedef struct {
 } Col2imJob;
 void col2im_run(const Col2imJob *job);
 
+/* buffers.c: a method's float arrays, taken and checked before any kernel runs. kind:
+ * 'r' read, 'w' written, 'R' / 'W' the same or None (then .buf and .obj stay NULL). */
+typedef struct {
+    PyObject *object;
+    Py_ssize_t elements;
+    char kind;
+} KernelArg;
+/* 1 for float32, 0 for float64, -1 with an exception set (nothing left taken). */
+int kernel_take(const KernelArg *args, Py_buffer *views, int count);
+void kernel_give_back(Py_buffer *views, int count);
+
+/* depthwise.c: depthwise convolution, the methods themselves */
+PyObject *depthwise_forward(PyObject *self, PyObject *args);
+PyObject *depthwise_backward(PyObject *self, PyObject *args);
+
 /* recurrent.c: one time step of the fused recurrences, the methods themselves (argument
  * checks included) */
 PyObject *recurrent_lstm_forward(PyObject *self, PyObject *args);

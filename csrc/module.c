@@ -305,6 +305,10 @@ threads(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"depthwise_forward", depthwise_forward, METH_VARARGS,
+     "depthwise_forward(xp, kernel, out, (n, hp, wp, c, m, kh, kw, oh, ow), (sh, sw, dh, dw))."},
+    {"depthwise_backward", depthwise_backward, METH_VARARGS,
+     "depthwise_backward(g, xp, kernel, gx_or_None, gk_or_None, sizes, steps)."},
     {"set_threads", set_threads, METH_VARARGS,
      "set_threads(n): share large jobs with the helper thread (n > 1) or not; returns the threads used."},
     {"threads", threads, METH_NOARGS, "threads(): 2 when large jobs are shared with the helper, else 1."},

@@ -123,3 +123,47 @@ def test_depthwise_gradients_in_chunks_are_exact(multiplier, monkeypatch):
         kernel,
         name="depthwise conv",
     )
+
+
+@pytest.mark.skipif(
+    importlib.import_module("dendrite._native").kernels is None, reason="C kernels not built"
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "x_shape, k_shape, strides, padding, dilation",
+    [
+        ((6, 11, 9, 8), (3, 3, 8, 1), 1, "same", 1),
+        ((3, 10, 7, 5), (3, 2, 5, 3), 2, "same", 1),
+        ((2, 12, 12, 4), (3, 3, 4, 2), 1, "valid", 2),
+        ((1, 5, 5, 1), (5, 5, 1, 1), 1, "valid", 1),
+    ],
+)
+def test_depthwise_kernel_matches_the_numpy_path(
+    dtype, x_shape, k_shape, strides, padding, dilation, monkeypatch
+):
+    """csrc/depthwise.c gives NumPy's bits for the output and the input gradient (the same
+    terms in the same order), and the kernel gradient to rounding (summed per sample)."""
+    native = importlib.import_module("dendrite._native")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    kernel = rng.standard_normal(k_shape).astype(dtype)
+    upstream = None
+
+    def outputs():
+        nonlocal upstream
+        xt, kt = Tensor(x, requires_grad=True), Tensor(kernel, requires_grad=True)
+        out = conv_module.depthwise_conv(xt, kt, strides, padding, None, dilation)
+        if upstream is None:
+            upstream = rng.standard_normal(out.shape).astype(dtype)
+        out.backward(upstream)
+        return out.data, xt.grad, kt.grad
+
+    with_kernel = outputs()
+    monkeypatch.setattr(native, "usable", lambda *a, **k: False)
+    numpy_path = outputs()
+    np.testing.assert_array_equal(with_kernel[0], numpy_path[0])
+    if k_shape[-1] == 1:
+        np.testing.assert_array_equal(with_kernel[1], numpy_path[1])
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(with_kernel[1], numpy_path[1], rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(with_kernel[2], numpy_path[2], rtol=tolerance, atol=tolerance)

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _native
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import sum_rows
 from dendrite.ops.conv_common import (
@@ -209,12 +210,16 @@ def _sample_chunks(n: int, per_sample: int) -> list[slice]:
 def _depthwise_forward(xp: np.ndarray, kernel: np.ndarray, geom: Geometry) -> np.ndarray:
     """One input channel per group: y[..., c, m] = sum_ij xp_ij[..., c] K[i, j, c, m],
     summed over the offsets (i, j) in order, a chunk of samples at a time."""
-    n, _, _, c = xp.shape
+    n, hp, wp, c = xp.shape
     kh, kw, _, f = kernel.shape
     mult = f // c
     k = kernel.reshape(kh, kw, c, mult)
     dtype = np.result_type(xp, kernel)
     out = np.empty((n, geom.oh, geom.ow, c, mult), dtype)
+    if _native.usable(xp, kernel):  # csrc/depthwise.c: the same sums, one pass per sample
+        sizes = (n, hp, wp, c, mult, kh, kw, geom.oh, geom.ow)
+        _native.kernels.depthwise_forward(xp, kernel, out, sizes, geom[2:6])
+        return out.reshape(-1, f)
     # With one filter per channel the size-1 filter axis is dropped: NumPy's inner loops
     # then run along the channels instead of over one value at a time.
     rows, k = (out[..., 0], k[..., 0]) if mult == 1 else (out, k)
@@ -234,9 +239,17 @@ def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple
     """dL/dK[i, j, c, m] = sum over samples and places of xp_ij[..., c] G[..., c, m], and
     dL/dxp_ij[..., c] += sum_m G[..., c, m] K[i, j, c, m], a chunk of samples at a time."""
     kh, kw, _, f = k_shape
-    n, _, _, c = xp_shape
+    n, hp, wp, c = xp_shape
     mult = f // c
     g5 = g2.reshape(n, geom.oh, geom.ow, c, mult)
+    if xp is not None and kernel is not None and _native.usable(xp, kernel):
+        # csrc/depthwise.c (a copy of a strided gradient costs less than NumPy's passes)
+        g2 = np.ascontiguousarray(g2, dtype=xp.dtype)
+        gx = np.empty(xp_shape, g2.dtype) if needs[0] else None
+        gk = np.empty(k_shape, g2.dtype) if needs[1] else None
+        sizes = (n, hp, wp, c, mult, kh, kw, geom.oh, geom.ow)
+        _native.kernels.depthwise_backward(g2, xp, kernel, gx, gk, sizes, geom[2:6])
+        return gx, gk
     gx = np.zeros(xp_shape, g2.dtype) if needs[0] else None
     gk = np.zeros((kh, kw, c, mult), g2.dtype) if needs[1] else None
     k = kernel.reshape(kh, kw, c, mult) if needs[0] else None

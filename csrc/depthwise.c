@@ -1,0 +1,233 @@
+/* Depthwise convolution, channels_last (the NumPy reference is ops/conv.py,
+ * _depthwise_forward and _depthwise_backward): with xp (N, Hp, Wp, C) padded, the kernel K
+ * (kh, kw, C, M) and outputs (N, OH, OW, C M),
+ *
+ *   y[n, p, q, c M + m] = sum over offsets (i, j) in order of
+ *                         xp[n, p sh + i dh, q sw + j dw, c] K[i, j, c, m]
+ *
+ *   dL/dxp[n, p sh + i dh, q sw + j dw, c] += sum_m G[n, p, q, c M + m] K[i, j, c, m],
+ *       offset by offset in order, as NumPy's one slab-add per offset;
+ *   dL/dK[i, j, c, m] = sum over n, p, q of xp[...] G[n, p, q, c M + m].
+ *
+ * y and dL/dxp get NumPy's bits (each element receives its terms in the same order, each
+ * product rounded before it is added). dL/dK is summed sample by sample, an order NumPy's
+ * pairwise reductions do not share: it agrees with the NumPy path to float rounding (the
+ * tests bound it). NumPy needs two passes over the whole output per offset; here one
+ * sample's windows stay in cache while every offset runs over them, with the channels as
+ * the vectorised inner loop. Samples are shared with the helper thread for large jobs;
+ * dL/dK is split by offset, each task owning its (i, j) slice.
+ */
+#include "kernels.h"
+
+#include <string.h>
+
+typedef struct {
+    const char *xp, *k, *g;
+    char *out, *gx, *gk;
+    Py_ssize_t n, hp, wp, c, m, kh, kw, oh, ow, sh, sw, dh, dw;
+    int single;
+} DepthwiseJob;
+
+#define DW_FORWARD(T)                                                                      \
+    const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                     \
+    const T *k = (const T *)j->k;                                                          \
+    const Py_ssize_t f = j->c * j->m;                                                      \
+    T *out = (T *)j->out + (size_t)n * j->oh * j->ow * f;                                  \
+    for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
+        for (Py_ssize_t q = 0; q < j->ow; q++) {                                           \
+            T *restrict o = out + (p * j->ow + q) * f;                                     \
+            for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
+                for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
+                    const T *restrict x =                                                  \
+                        xp + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c; \
+                    const T *restrict kk = k + (i * j->kw + jj) * f;                       \
+                    if (i == 0 && jj == 0) {                                               \
+                        if (j->m == 1)                                                     \
+                            for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
+                                o[ch] = x[ch] * kk[ch];                                    \
+                        else                                                               \
+                            for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
+                                for (Py_ssize_t mm = 0; mm < j->m; mm++)                   \
+                                    o[ch * j->m + mm] = x[ch] * kk[ch * j->m + mm];        \
+                    } else if (j->m == 1) {                                                \
+                        for (Py_ssize_t ch = 0; ch < j->c; ch++)                           \
+                            o[ch] += x[ch] * kk[ch];                                       \
+                    } else {                                                               \
+                        for (Py_ssize_t ch = 0; ch < j->c; ch++)                           \
+                            for (Py_ssize_t mm = 0; mm < j->m; mm++)                       \
+                                o[ch * j->m + mm] += x[ch] * kk[ch * j->m + mm];           \
+                    }                                                                      \
+                }                                                                          \
+        }
+
+/* dL/dxp of one sample: zeroed, then offset by offset in order. */
+#define DW_INPUT_GRAD(T)                                                                   \
+    const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * j->c * j->m;                \
+    const T *k = (const T *)j->k;                                                          \
+    const Py_ssize_t f = j->c * j->m;                                                      \
+    T *gx = (T *)j->gx + (size_t)n * j->hp * j->wp * j->c;                                 \
+    memset(gx, 0, sizeof(T) * (size_t)(j->hp * j->wp * j->c));                             \
+    for (Py_ssize_t i = 0; i < j->kh; i++)                                                 \
+        for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                        \
+            const T *restrict kk = k + (i * j->kw + jj) * f;                               \
+            for (Py_ssize_t p = 0; p < j->oh; p++)                                         \
+                for (Py_ssize_t q = 0; q < j->ow; q++) {                                   \
+                    T *restrict dst =                                                      \
+                        gx + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c; \
+                    const T *restrict gr = g + (p * j->ow + q) * f;                        \
+                    if (j->m == 1)                                                         \
+                        for (Py_ssize_t ch = 0; ch < j->c; ch++)                           \
+                            dst[ch] += gr[ch] * kk[ch];                                    \
+                    else                                                                   \
+                        for (Py_ssize_t ch = 0; ch < j->c; ch++) {                         \
+                            T sum = gr[ch * j->m] * kk[ch * j->m];                         \
+                            for (Py_ssize_t mm = 1; mm < j->m; mm++)                       \
+                                sum += gr[ch * j->m + mm] * kk[ch * j->m + mm];            \
+                            dst[ch] += sum;                                                \
+                        }                                                                  \
+                }                                                                          \
+        }
+
+/* dL/dK[i, j] (one offset, all channels), summed sample by sample. */
+#define DW_KERNEL_GRAD(T)                                                                  \
+    const Py_ssize_t i = offset / j->kw, jj = offset % j->kw;                              \
+    const Py_ssize_t f = j->c * j->m;                                                      \
+    T *restrict gk = (T *)j->gk + offset * f;                                              \
+    memset(gk, 0, sizeof(T) * (size_t)f);                                                  \
+    for (Py_ssize_t n = 0; n < j->n; n++) {                                                \
+        const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                 \
+        const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f;                      \
+        for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
+            for (Py_ssize_t q = 0; q < j->ow; q++) {                                       \
+                const T *restrict x =                                                      \
+                    xp + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c; \
+                const T *restrict gr = g + (p * j->ow + q) * f;                            \
+                if (j->m == 1)                                                             \
+                    for (Py_ssize_t ch = 0; ch < j->c; ch++)                               \
+                        gk[ch] += x[ch] * gr[ch];                                          \
+                else                                                                       \
+                    for (Py_ssize_t ch = 0; ch < j->c; ch++)                               \
+                        for (Py_ssize_t mm = 0; mm < j->m; mm++)                           \
+                            gk[ch * j->m + mm] += x[ch] * gr[ch * j->m + mm];              \
+            }                                                                              \
+    }
+
+VECTOR_CLONES static void dw_forward_f32(const DepthwiseJob *j, Py_ssize_t n) { DW_FORWARD(float) }
+VECTOR_CLONES static void dw_forward_f64(const DepthwiseJob *j, Py_ssize_t n) { DW_FORWARD(double) }
+VECTOR_CLONES static void dw_input_f32(const DepthwiseJob *j, Py_ssize_t n) { DW_INPUT_GRAD(float) }
+VECTOR_CLONES static void dw_input_f64(const DepthwiseJob *j, Py_ssize_t n) { DW_INPUT_GRAD(double) }
+VECTOR_CLONES static void dw_kernel_f32(const DepthwiseJob *j, Py_ssize_t offset) { DW_KERNEL_GRAD(float) }
+VECTOR_CLONES static void dw_kernel_f64(const DepthwiseJob *j, Py_ssize_t offset) { DW_KERNEL_GRAD(double) }
+
+static void
+forward_chunk(const void *context, long n)
+{
+    const DepthwiseJob *j = context;
+    if (j->single)
+        dw_forward_f32(j, n);
+    else
+        dw_forward_f64(j, n);
+}
+
+static void
+input_chunk(const void *context, long n)
+{
+    const DepthwiseJob *j = context;
+    if (j->single)
+        dw_input_f32(j, n);
+    else
+        dw_input_f64(j, n);
+}
+
+static void
+kernel_chunk(const void *context, long offset)
+{
+    const DepthwiseJob *j = context;
+    if (j->single)
+        dw_kernel_f32(j, offset);
+    else
+        dw_kernel_f64(j, offset);
+}
+
+/* Sizes (n, hp, wp, c, m, kh, kw, oh, ow) and steps (sh, sw, dh, dw): every size >= 1,
+ * every window inside the padded input, and no product overflows. */
+static int
+parse_geometry(PyObject *sizes, PyObject *steps, DepthwiseJob *j)
+{
+    if (!PyArg_ParseTuple(sizes, "nnnnnnnnn", &j->n, &j->hp, &j->wp, &j->c, &j->m, &j->kh,
+                          &j->kw, &j->oh, &j->ow) ||
+        !PyArg_ParseTuple(steps, "nnnn", &j->sh, &j->sw, &j->dh, &j->dw))
+        return -1;
+    const Py_ssize_t all[] = {j->n,  j->hp, j->wp, j->c,  j->m,  j->kh, j->kw,
+                              j->oh, j->ow, j->sh, j->sw, j->dh, j->dw};
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+        if (all[k] < 1 || all[k] > (1 << 24))
+            goto bad;
+    if ((j->oh - 1) * j->sh + (j->kh - 1) * j->dh >= j->hp ||
+        (j->ow - 1) * j->sw + (j->kw - 1) * j->dw >= j->wp)
+        goto bad;
+    if (j->c * j->m > PY_SSIZE_T_MAX / 8 / j->n / j->oh / j->ow ||
+        j->c > PY_SSIZE_T_MAX / 8 / j->n / j->hp / j->wp)
+        goto bad;
+    return 0;
+bad:
+    PyErr_SetString(PyExc_ValueError, "dendrite depthwise kernels: bad sizes or steps");
+    return -1;
+}
+
+/* depthwise_forward(xp, kernel, out, sizes, steps) */
+PyObject *
+depthwise_forward(PyObject *self, PyObject *args)
+{
+    PyObject *o[3], *sizes, *steps;
+    DepthwiseJob j = {0};
+    if (!PyArg_ParseTuple(args, "OOOO!O!:depthwise_forward", &o[0], &o[1], &o[2], &PyTuple_Type,
+                          &sizes, &PyTuple_Type, &steps) ||
+        parse_geometry(sizes, steps, &j) < 0)
+        return NULL;
+    const KernelArg a[3] = {{o[0], j.n * j.hp * j.wp * j.c, 'r'},
+                            {o[1], j.kh * j.kw * j.c * j.m, 'r'},
+                            {o[2], j.n * j.oh * j.ow * j.c * j.m, 'w'}};
+    Py_buffer v[3];
+    int single = kernel_take(a, v, 3);
+    if (single < 0)
+        return NULL;
+    j.xp = v[0].buf, j.k = v[1].buf, j.out = v[2].buf, j.single = single;
+    Py_BEGIN_ALLOW_THREADS
+    parallel_for((long)j.n, forward_chunk, &j, j.n * j.oh * j.ow * j.c * j.m >= SPLIT_FROM);
+    Py_END_ALLOW_THREADS
+    kernel_give_back(v, 3);
+    Py_RETURN_NONE;
+}
+
+/* depthwise_backward(g, xp, kernel, gx_or_None, gk_or_None, sizes, steps) */
+PyObject *
+depthwise_backward(PyObject *self, PyObject *args)
+{
+    PyObject *o[5], *sizes, *steps;
+    DepthwiseJob j = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOO!O!:depthwise_backward", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &PyTuple_Type, &sizes, &PyTuple_Type, &steps) ||
+        parse_geometry(sizes, steps, &j) < 0)
+        return NULL;
+    const KernelArg a[5] = {{o[0], j.n * j.oh * j.ow * j.c * j.m, 'r'},
+                            {o[1], j.n * j.hp * j.wp * j.c, 'r'},
+                            {o[2], j.kh * j.kw * j.c * j.m, 'r'},
+                            {o[3], j.n * j.hp * j.wp * j.c, 'W'},
+                            {o[4], j.kh * j.kw * j.c * j.m, 'W'}};
+    Py_buffer v[5];
+    int single = kernel_take(a, v, 5);
+    if (single < 0)
+        return NULL;
+    j.g = v[0].buf, j.xp = v[1].buf, j.k = v[2].buf, j.gx = v[3].buf, j.gk = v[4].buf;
+    j.single = single;
+    int split = j.n * j.oh * j.ow * j.c * j.m >= SPLIT_FROM;
+    Py_BEGIN_ALLOW_THREADS
+    if (j.gx != NULL)
+        parallel_for((long)j.n, input_chunk, &j, split);
+    if (j.gk != NULL)
+        parallel_for((long)(j.kh * j.kw), kernel_chunk, &j, split);
+    Py_END_ALLOW_THREADS
+    kernel_give_back(v, 5);
+    Py_RETURN_NONE;
+}
