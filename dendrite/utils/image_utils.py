@@ -284,14 +284,14 @@ def decode_png(data: bytes, color_mode: str) -> np.ndarray | None:
     limit = image.MAX_IMAGE_PIXELS
     if not width or not height or (limit and width * height > limit):
         return None  # Pillow's full path warns or refuses
-    pixels = np.empty((height, width, 4 if channels == 3 else channels), dtype=np.uint8)
     try:
+        pixels = np.empty((height, width, 4 if channels == 3 else channels), dtype=np.uint8)
         target = image.core.map_buffer(pixels, (width, height), "raw", 0, (buffer_mode, 0, 1))
         decoder = image.core.zip_decoder(decoder_mode, raw_mode)
         decoder.setimage(target, (0, 0, width, height))
         status, error = decoder.decode(b"".join(idat))
         decoder.cleanup()
-    except Exception:  # Pillow's internals differ: its full path decodes this file
+    except Exception:  # Pillow's internals differ, or no memory: its full path decides
         return None
     if status >= 0 or error < 0:
         return None  # truncated or corrupt image data
