@@ -3,9 +3,11 @@
  *
  * The Python loop runs the step's one matrix product (NumPy, BLAS) and then one of these
  * kernels, which makes a single pass over the step's gate block instead of the ~15 NumPy
- * calls of the reference. Arrays are feature-major, as in the reference: a sequence is
- * (T, rows, batch), a state (units, batch), so each gate is a contiguous (units, batch)
- * block and every inner loop runs over the batch.
+ * calls of the reference. Arrays are laid out as in the reference (ops/recurrent/_common.py):
+ * a sequence is (rows, T, batch), a state sequence (units, T + 1, batch) with the initial
+ * state in column 0, the step's product `rec` a contiguous (rows, batch); so step k is
+ * column k, a (rows, batch) matrix with contiguous rows a row stride apart, and every inner
+ * loop runs over the batch.
  *
  * Only the activations the layers use by default have a kernel: tanh, and sigmoid as
  * s(x) = (1 + tanh(x / 2)) / 2 with the halving already folded into the weights by the
@@ -13,7 +15,8 @@
  * NumPy's, so float64 gradient checks by finite differences still hold); float32 uses the
  * rational approximation below, vectorised, whose error is at most about 3e-7 absolute
  * (the NumPy path is the reference: tests/test_kernels_recurrent.py compares the two
- * within 1e-5 on float32 activations and gradients, 1e-10 on float64).
+ * within 2e-5 (float32) and 1e-11 (float64) of the largest magnitude, 1e-4 in float32
+ * with saturated gates, whose derivatives 1 - y^2 cancel).
  *
  * LSTM forward, step k (gates i f c o as rows 0..4u of z):
  *   z = gates[k] + rec;  i, f, o = (1 + tanh(z)) / 2;  cc = tanh(z)
@@ -57,291 +60,262 @@
 
 #define TANH_F64(x, out) ((out) = tanh(x))
 
+/* Row r of a sequence at step k: base + r * stride (the caller points base at column k). */
+
 /* --- LSTM --------------------------------------------------------------------------- */
 
 /* The mask goes in a second pass over the (cached) step: with it in the first loop GCC
  * vectorises nothing. */
 #define LSTM_FORWARD_BODY(T, TANH)                                                         \
-    const Py_ssize_t n = units * batch;                                                    \
-    T *restrict zi = z, *restrict zf = z + n, *restrict zc = z + 2 * n, *restrict zo = z + 3 * n; \
-    const T *restrict ri = rec, *restrict rf = rec + n, *restrict rc = rec + 2 * n,        \
-                      *restrict ro = rec + 3 * n;                                          \
-    for (Py_ssize_t e = 0; e < n; e++) {                                                   \
-        T ti, tf, tc, to, a;                                                               \
-        TANH(zi[e] + ri[e], ti);                                                           \
-        TANH(zf[e] + rf[e], tf);                                                           \
-        TANH(zc[e] + rc[e], tc);                                                           \
-        TANH(zo[e] + ro[e], to);                                                           \
-        T i = ti * (T)0.5 + (T)0.5, f = tf * (T)0.5 + (T)0.5;                              \
-        T o = to * (T)0.5 + (T)0.5;                                                        \
-        zi[e] = i;                                                                         \
-        zf[e] = f;                                                                         \
-        zc[e] = tc;                                                                        \
-        zo[e] = o;                                                                         \
-        T c = f * c_prev[e];                                                               \
-        c = c + i * tc;                                                                    \
-        TANH(c, a);                                                                        \
-        act[e] = a;                                                                        \
-        c_out[e] = c;                                                                      \
-        h_out[e] = o * a;                                                                  \
-    }                                                                                      \
-    if (keep)                                                                              \
-        for (Py_ssize_t j = 0; j < units; j++)                                             \
-            for (Py_ssize_t b = 0; b < batch; b++) {                                       \
-                Py_ssize_t e = j * batch + b;                                              \
-                T h = h_out[e], c = c_out[e], hp = h_prev[e], cp = c_prev[e];              \
-                h_out[e] = keep[b] != (T)0 ? h : hp;                                       \
-                c_out[e] = keep[b] != (T)0 ? c : cp;                                       \
-            }
-
-VECTOR_CLONES static void
-lstm_forward_f32(float *restrict z, const float *restrict rec, const float *restrict h_prev,
-                 const float *restrict c_prev, float *restrict h_out, float *restrict c_out,
-                 float *restrict act, const float *restrict keep, Py_ssize_t units,
-                 Py_ssize_t batch)
-{
-    LSTM_FORWARD_BODY(float, TANH_F32)
-}
-
-VECTOR_CLONES static void
-lstm_forward_f64(double *restrict z, const double *restrict rec, const double *restrict h_prev,
-                 const double *restrict c_prev, double *restrict h_out, double *restrict c_out,
-                 double *restrict act, const double *restrict keep, Py_ssize_t units,
-                 Py_ssize_t batch)
-{
-    LSTM_FORWARD_BODY(double, TANH_F64)
-}
-
-#define LSTM_BACKWARD_LOOP(T, MASKED)                                                      \
-    const T *restrict gi = gates, *restrict gf = gates + n, *restrict gc = gates + 2 * n,  \
-                      *restrict go = gates + 3 * n;                                        \
-    T *restrict di = dz, *restrict df = dz + n, *restrict dcc = dz + 2 * n,                \
-                *restrict dout = dz + 3 * n;                                               \
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
+        T *restrict zi = z + j * sz, *restrict zf = z + (units + j) * sz;                  \
+        T *restrict zc = z + (2 * units + j) * sz, *restrict zo = z + (3 * units + j) * sz; \
+        const T *restrict ri = rec + j * batch, *restrict rf = rec + (units + j) * batch;  \
+        const T *restrict rc = rec + (2 * units + j) * batch;                              \
+        const T *restrict ro = rec + (3 * units + j) * batch;                              \
+        const T *restrict cp = c_prev + j * ss;                                            \
+        T *restrict ho = h_out + j * ss, *restrict co = c_out + j * ss;                    \
+        T *restrict ac = act + j * sz;                                                     \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
-            Py_ssize_t e = j * batch + b;                                                  \
-            T dh_t = rec[e] + dh[e];                                                       \
-            dh_t = dh_t + g_h[e];                                                          \
-            T dc_t = dc[e] + g_c[e];                                                       \
-            T i = gi[e], f = gf[e], cc = gc[e], o = go[e], a = act[e];                     \
-            T dc_n = dc_t + dh_t * (((T)1 - a * a) * o);                                   \
-            T d_i = dc_n * (((T)1 - i) * i * cc);                                          \
-            T d_f = dc_n * (((T)1 - f) * f * c_prev[e]);                                   \
-            T d_c = dc_n * (((T)1 - cc * cc) * i);                                         \
-            T d_o = dh_t * (((T)1 - o) * o * a);                                           \
-            int kept = MASKED ? keep[b] != 0 : 1;                                          \
-            di[e] = kept ? d_i : (T)0;                                                     \
-            df[e] = kept ? d_f : (T)0;                                                     \
-            dcc[e] = kept ? d_c : (T)0;                                                    \
-            dout[e] = kept ? d_o : (T)0;                                                   \
-            dc[e] = kept ? dc_n * f : dc_t;                                                \
-            dh[e] = kept ? (T)0 : dh_t;                                                    \
+            T ti, tf, tc, to, a;                                                           \
+            TANH(zi[b] + ri[b], ti);                                                       \
+            TANH(zf[b] + rf[b], tf);                                                       \
+            TANH(zc[b] + rc[b], tc);                                                       \
+            TANH(zo[b] + ro[b], to);                                                       \
+            T i = ti * (T)0.5 + (T)0.5, f = tf * (T)0.5 + (T)0.5;                          \
+            T o = to * (T)0.5 + (T)0.5;                                                    \
+            zi[b] = i;                                                                     \
+            zf[b] = f;                                                                     \
+            zc[b] = tc;                                                                    \
+            zo[b] = o;                                                                     \
+            T c = f * cp[b];                                                               \
+            c = c + i * tc;                                                                \
+            TANH(c, a);                                                                    \
+            ac[b] = a;                                                                     \
+            co[b] = c;                                                                     \
+            ho[b] = o * a;                                                                 \
+        }                                                                                  \
+        if (keep) {                                                                        \
+            const T *restrict hp = h_prev + j * ss;                                        \
+            for (Py_ssize_t b = 0; b < batch; b++) {                                       \
+                T h = ho[b], c = co[b], hk = hp[b], ck = cp[b];                            \
+                ho[b] = keep[b] != (T)0 ? h : hk;                                          \
+                co[b] = keep[b] != (T)0 ? c : ck;                                          \
+            }                                                                              \
         }                                                                                  \
     }
 
-#define LSTM_BACKWARD_BODY(T)                                                              \
-    const Py_ssize_t n = units * batch;                                                    \
-    if (keep) {                                                                            \
-        LSTM_BACKWARD_LOOP(T, 1)                                                           \
-    } else {                                                                               \
-        LSTM_BACKWARD_LOOP(T, 0)                                                           \
+#define LSTM_FORWARD(NAME, T, TANH)                                                        \
+    VECTOR_CLONES static void NAME(                                                        \
+        T *restrict z, const T *restrict rec, const T *h_prev, const T *c_prev, T *h_out,  \
+        T *c_out, T *restrict act, const T *restrict keep, Py_ssize_t units,               \
+        Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                                    \
+    {                                                                                      \
+        LSTM_FORWARD_BODY(T, TANH)                                                         \
     }
 
-VECTOR_CLONES static void
-lstm_backward_f32(const float *restrict g_h, const float *restrict g_c,
-                  const float *restrict gates, const float *restrict act,
-                  const float *restrict c_prev, const float *restrict rec,
-                  const float *restrict keep,
-                  float *restrict dh, float *restrict dc, float *restrict dz, Py_ssize_t units,
-                  Py_ssize_t batch)
-{
-    LSTM_BACKWARD_BODY(float)
-}
+LSTM_FORWARD(lstm_forward_f32, float, TANH_F32)
+LSTM_FORWARD(lstm_forward_f64, double, TANH_F64)
 
-VECTOR_CLONES static void
-lstm_backward_f64(const double *restrict g_h, const double *restrict g_c,
-                  const double *restrict gates, const double *restrict act,
-                  const double *restrict c_prev, const double *restrict rec,
-                  const double *restrict keep,
-                  double *restrict dh, double *restrict dc, double *restrict dz,
-                  Py_ssize_t units, Py_ssize_t batch)
-{
-    LSTM_BACKWARD_BODY(double)
-}
+#define LSTM_BACKWARD_LOOP(T, MASKED)                                                      \
+    for (Py_ssize_t j = 0; j < units; j++) {                                               \
+        const T *restrict gi = gates + j * sz, *restrict gf = gates + (units + j) * sz;    \
+        const T *restrict gc = gates + (2 * units + j) * sz;                               \
+        const T *restrict go = gates + (3 * units + j) * sz;                               \
+        T *restrict di = dz + j * sz, *restrict df = dz + (units + j) * sz;                \
+        T *restrict dcc = dz + (2 * units + j) * sz, *restrict dout = dz + (3 * units + j) * sz; \
+        const T *restrict gh = g_h + j * sz, *restrict gcell = g_c + j * sz;               \
+        const T *restrict ac = act + j * sz, *restrict cp = c_prev + j * ss;               \
+        const T *restrict rr = rec + j * batch;                                            \
+        T *restrict dhr = dh + j * batch, *restrict dcr = dc + j * batch;                  \
+        for (Py_ssize_t b = 0; b < batch; b++) {                                           \
+            T dh_t = rr[b] + dhr[b];                                                       \
+            dh_t = dh_t + gh[b];                                                           \
+            T dc_t = dcr[b] + gcell[b];                                                    \
+            T i = gi[b], f = gf[b], cc = gc[b], o = go[b], a = ac[b];                      \
+            T dc_n = dc_t + dh_t * (((T)1 - a * a) * o);                                   \
+            T d_i = dc_n * (((T)1 - i) * i * cc);                                          \
+            T d_f = dc_n * (((T)1 - f) * f * cp[b]);                                       \
+            T d_c = dc_n * (((T)1 - cc * cc) * i);                                         \
+            T d_o = dh_t * (((T)1 - o) * o * a);                                           \
+            int kept = MASKED ? keep[b] != (T)0 : 1;                                       \
+            di[b] = kept ? d_i : (T)0;                                                     \
+            df[b] = kept ? d_f : (T)0;                                                     \
+            dcc[b] = kept ? d_c : (T)0;                                                    \
+            dout[b] = kept ? d_o : (T)0;                                                   \
+            dcr[b] = kept ? dc_n * f : dc_t;                                               \
+            dhr[b] = kept ? (T)0 : dh_t;                                                   \
+        }                                                                                  \
+    }
+
+#define LSTM_BACKWARD(NAME, T)                                                             \
+    VECTOR_CLONES static void NAME(                                                        \
+        const T *restrict g_h, const T *restrict g_c, const T *restrict gates,             \
+        const T *restrict act, const T *restrict c_prev, const T *restrict rec,            \
+        const T *restrict keep, T *restrict dh, T *restrict dc, T *restrict dz,            \
+        Py_ssize_t units, Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                  \
+    {                                                                                      \
+        if (keep) {                                                                        \
+            LSTM_BACKWARD_LOOP(T, 1)                                                       \
+        } else {                                                                           \
+            LSTM_BACKWARD_LOOP(T, 0)                                                       \
+        }                                                                                  \
+    }
+
+LSTM_BACKWARD(lstm_backward_f32, float)
+LSTM_BACKWARD(lstm_backward_f64, double)
 
 /* --- GRU, reset_after ------------------------------------------------------------------ */
 
 #define GRU_FORWARD_LOOP(T, TANH, MASKED)                                                  \
-    T *restrict zz = z, *restrict zr = z + n, *restrict zh = z + 2 * n;                    \
-    const T *restrict rz = rec, *restrict rr = rec + n, *restrict rh = rec + 2 * n;        \
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
+        T *restrict zz = z + j * sz, *restrict zr = z + (units + j) * sz;                  \
+        T *restrict zh = z + (2 * units + j) * sz;                                         \
+        const T *restrict rz = rec + j * batch, *restrict rr = rec + (units + j) * batch;  \
+        const T *restrict rh = rec + (2 * units + j) * batch;                              \
+        const T *restrict hp = h_prev + j * ss;                                            \
+        T *restrict ho = h_out + j * ss, *restrict in = inner + j * sz;                    \
         T bz = rbias[j], br = rbias[units + j], bh = rbias[2 * units + j];                 \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
-            Py_ssize_t e = j * batch + b;                                                  \
             T tz, tr, hh;                                                                  \
-            TANH(zz[e] + (rz[e] + bz), tz);                                                \
-            TANH(zr[e] + (rr[e] + br), tr);                                                \
+            TANH(zz[b] + (rz[b] + bz), tz);                                                \
+            TANH(zr[b] + (rr[b] + br), tr);                                                \
             T gz = tz * (T)0.5 + (T)0.5, gr = tr * (T)0.5 + (T)0.5;                        \
-            T in = rh[e] + bh;                                                             \
-            TANH(zh[e] + gr * in, hh);                                                     \
-            zz[e] = gz;                                                                    \
-            zr[e] = gr;                                                                    \
-            zh[e] = hh;                                                                    \
-            inner[e] = in;                                                                 \
-            T hp = h_prev[e];                                                              \
-            T h = (hp - hh) * gz + hh;                                                     \
-            h_out[e] = (MASKED ? keep[b] != 0 : 1) ? h : hp;                               \
+            T inn = rh[b] + bh;                                                            \
+            TANH(zh[b] + gr * inn, hh);                                                    \
+            zz[b] = gz;                                                                    \
+            zr[b] = gr;                                                                    \
+            zh[b] = hh;                                                                    \
+            in[b] = inn;                                                                   \
+            T hk = hp[b];                                                                  \
+            T h = (hk - hh) * gz + hh;                                                     \
+            ho[b] = (MASKED ? keep[b] != (T)0 : 1) ? h : hk;                               \
         }                                                                                  \
     }
 
-#define GRU_FORWARD_BODY(T, TANH)                                                          \
-    const Py_ssize_t n = units * batch;                                                    \
-    if (keep) {                                                                            \
-        GRU_FORWARD_LOOP(T, TANH, 1)                                                       \
-    } else {                                                                               \
-        GRU_FORWARD_LOOP(T, TANH, 0)                                                       \
+#define GRU_FORWARD(NAME, T, TANH)                                                         \
+    VECTOR_CLONES static void NAME(                                                        \
+        T *restrict z, const T *restrict rec, const T *restrict rbias, const T *h_prev,    \
+        T *h_out, T *restrict inner, const T *restrict keep, Py_ssize_t units,             \
+        Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                                    \
+    {                                                                                      \
+        if (keep) {                                                                        \
+            GRU_FORWARD_LOOP(T, TANH, 1)                                                   \
+        } else {                                                                           \
+            GRU_FORWARD_LOOP(T, TANH, 0)                                                   \
+        }                                                                                  \
     }
 
-VECTOR_CLONES static void
-gru_forward_f32(float *restrict z, const float *restrict rec, const float *restrict rbias,
-                const float *restrict h_prev, float *restrict h_out, float *restrict inner,
-                const float *restrict keep, Py_ssize_t units, Py_ssize_t batch)
-{
-    GRU_FORWARD_BODY(float, TANH_F32)
-}
-
-VECTOR_CLONES static void
-gru_forward_f64(double *restrict z, const double *restrict rec, const double *restrict rbias,
-                const double *restrict h_prev, double *restrict h_out, double *restrict inner,
-                const double *restrict keep, Py_ssize_t units, Py_ssize_t batch)
-{
-    GRU_FORWARD_BODY(double, TANH_F64)
-}
+GRU_FORWARD(gru_forward_f32, float, TANH_F32)
+GRU_FORWARD(gru_forward_f64, double, TANH_F64)
 
 #define GRU_BACKWARD_LOOP(T, MASKED)                                                       \
-    const T *restrict gz = gates, *restrict gr = gates + n, *restrict gh = gates + 2 * n;  \
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
+        const T *restrict gz = gates + j * sz, *restrict gr = gates + (units + j) * sz;    \
+        const T *restrict gh = gates + (2 * units + j) * sz;                               \
+        T *restrict xz = dx + j * sz, *restrict xr = dx + (units + j) * sz;                \
+        T *restrict xh = dx + (2 * units + j) * sz;                                        \
+        T *restrict uz = dhu + j * sz, *restrict ur = dhu + (units + j) * sz;              \
+        T *restrict uh = dhu + (2 * units + j) * sz;                                       \
+        const T *restrict gg = g + j * sz, *restrict in = inner + j * sz;                  \
+        const T *restrict hp = h_prev + j * ss, *restrict rr = rec + j * batch;            \
+        T *restrict dhr = dh + j * batch;                                                  \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
-            Py_ssize_t e = j * batch + b;                                                  \
-            T dh_t = rec[e] + dh[e];                                                       \
-            dh_t = dh_t + g[e];                                                            \
-            T zg = gz[e], r = gr[e], hh = gh[e];                                           \
-            T d_z = dh_t * ((h_prev[e] - hh) * (((T)1 - zg) * zg));                        \
+            T dh_t = rr[b] + dhr[b];                                                       \
+            dh_t = dh_t + gg[b];                                                           \
+            T zg = gz[b], r = gr[b], hh = gh[b];                                           \
+            T d_z = dh_t * ((hp[b] - hh) * (((T)1 - zg) * zg));                            \
             T d_hh = dh_t * (((T)1 - hh * hh) * ((T)1 - zg));                              \
-            T d_r = d_hh * ((((T)1 - r) * r) * inner[e]);                                  \
-            int kept = MASKED ? keep[b] != 0 : 1;                                          \
+            T d_r = d_hh * ((((T)1 - r) * r) * in[b]);                                     \
+            int kept = MASKED ? keep[b] != (T)0 : 1;                                       \
             d_z = kept ? d_z : (T)0;                                                       \
             d_hh = kept ? d_hh : (T)0;                                                     \
             d_r = kept ? d_r : (T)0;                                                       \
-            dx[e] = d_z;                                                                   \
-            dx[n + e] = d_r;                                                               \
-            dx[2 * n + e] = d_hh;                                                          \
-            dhu[e] = d_z;                                                                  \
-            dhu[n + e] = d_r;                                                              \
-            dhu[2 * n + e] = d_hh * r;                                                     \
-            dh[e] = kept ? dh_t * zg : dh_t;                                               \
+            xz[b] = d_z;                                                                   \
+            xr[b] = d_r;                                                                   \
+            xh[b] = d_hh;                                                                  \
+            uz[b] = d_z;                                                                   \
+            ur[b] = d_r;                                                                   \
+            uh[b] = d_hh * r;                                                              \
+            dhr[b] = kept ? dh_t * zg : dh_t;                                              \
         }                                                                                  \
     }
 
-#define GRU_BACKWARD_BODY(T)                                                               \
-    const Py_ssize_t n = units * batch;                                                    \
-    if (keep) {                                                                            \
-        GRU_BACKWARD_LOOP(T, 1)                                                            \
-    } else {                                                                               \
-        GRU_BACKWARD_LOOP(T, 0)                                                            \
+#define GRU_BACKWARD(NAME, T)                                                              \
+    VECTOR_CLONES static void NAME(                                                        \
+        const T *restrict g, const T *restrict gates, const T *restrict h_prev,            \
+        const T *restrict inner, const T *restrict rec, const T *restrict keep,            \
+        T *restrict dh, T *restrict dx, T *restrict dhu, Py_ssize_t units,                 \
+        Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                                    \
+    {                                                                                      \
+        if (keep) {                                                                        \
+            GRU_BACKWARD_LOOP(T, 1)                                                        \
+        } else {                                                                           \
+            GRU_BACKWARD_LOOP(T, 0)                                                        \
+        }                                                                                  \
     }
 
-VECTOR_CLONES static void
-gru_backward_f32(const float *restrict g, const float *restrict gates,
-                 const float *restrict h_prev, const float *restrict inner,
-                 const float *restrict rec, const float *restrict keep, float *restrict dh, float *restrict dx,
-                 float *restrict dhu, Py_ssize_t units, Py_ssize_t batch)
-{
-    GRU_BACKWARD_BODY(float)
-}
-
-VECTOR_CLONES static void
-gru_backward_f64(const double *restrict g, const double *restrict gates,
-                 const double *restrict h_prev, const double *restrict inner,
-                 const double *restrict rec, const double *restrict keep, double *restrict dh, double *restrict dx,
-                 double *restrict dhu, Py_ssize_t units, Py_ssize_t batch)
-{
-    GRU_BACKWARD_BODY(double)
-}
+GRU_BACKWARD(gru_backward_f32, float)
+GRU_BACKWARD(gru_backward_f64, double)
 
 /* --- SimpleRNN ------------------------------------------------------------------------ */
 
-#define RNN_FORWARD_BODY(T, TANH)                                                          \
-    const Py_ssize_t n = units * batch;                                                    \
-    if (keep) {                                                                            \
-        for (Py_ssize_t j = 0; j < units; j++) {                                           \
-            for (Py_ssize_t b = 0; b < batch; b++) {                                       \
-                Py_ssize_t e = j * batch + b;                                              \
-                T h, hp = h_prev[e];                                                       \
-                TANH(z[e] + rec[e], h);                                                    \
-                z[e] = h;                                                                  \
-                h_out[e] = keep[b] != 0 ? h : hp;                                          \
-            }                                                                              \
-        }                                                                                  \
-    } else {                                                                               \
-        for (Py_ssize_t e = 0; e < n; e++) {                                               \
-            T h;                                                                           \
-            TANH(z[e] + rec[e], h);                                                        \
-            z[e] = h;                                                                      \
+#define RNN_FORWARD_LOOP(T, TANH, MASKED)                                                  \
+    for (Py_ssize_t j = 0; j < units; j++) {                                               \
+        T *restrict zr = z + j * sz, *restrict ho = h_out + j * ss;                        \
+        const T *restrict rr = rec + j * batch, *restrict hp = h_prev + j * ss;            \
+        for (Py_ssize_t b = 0; b < batch; b++) {                                           \
+            T h, hk = MASKED ? hp[b] : (T)0;                                               \
+            TANH(zr[b] + rr[b], h);                                                        \
+            zr[b] = h;                                                                     \
+            ho[b] = (MASKED ? keep[b] != (T)0 : 1) ? h : hk;                               \
         }                                                                                  \
     }
 
-VECTOR_CLONES static void
-rnn_forward_f32(float *restrict z, const float *restrict rec, const float *restrict h_prev,
-                float *restrict h_out, const float *restrict keep, Py_ssize_t units,
-                Py_ssize_t batch)
-{
-    RNN_FORWARD_BODY(float, TANH_F32)
-}
+#define RNN_FORWARD(NAME, T, TANH)                                                         \
+    VECTOR_CLONES static void NAME(T *restrict z, const T *restrict rec, const T *h_prev,  \
+                                   T *h_out, const T *restrict keep, Py_ssize_t units,     \
+                                   Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)         \
+    {                                                                                      \
+        if (keep) {                                                                        \
+            RNN_FORWARD_LOOP(T, TANH, 1)                                                   \
+        } else {                                                                           \
+            RNN_FORWARD_LOOP(T, TANH, 0)                                                   \
+        }                                                                                  \
+    }
 
-VECTOR_CLONES static void
-rnn_forward_f64(double *restrict z, const double *restrict rec, const double *restrict h_prev,
-                double *restrict h_out, const double *restrict keep, Py_ssize_t units,
-                Py_ssize_t batch)
-{
-    RNN_FORWARD_BODY(double, TANH_F64)
-}
+RNN_FORWARD(rnn_forward_f32, float, TANH_F32)
+RNN_FORWARD(rnn_forward_f64, double, TANH_F64)
 
 #define RNN_BACKWARD_LOOP(T, MASKED)                                                       \
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
+        const T *restrict gg = g + j * sz, *restrict y = ys + j * sz;                      \
+        const T *restrict rr = rec + j * batch;                                            \
+        T *restrict dzr = dz + j * sz, *restrict dhr = dh + j * batch;                     \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
-            Py_ssize_t e = j * batch + b;                                                  \
-            T dh_t = rec[e] + dh[e];                                                       \
-            dh_t = dh_t + g[e];                                                            \
-            T y = ys[e];                                                                   \
-            int kept = MASKED ? keep[b] != 0 : 1;                                          \
-            dz[e] = kept ? ((T)1 - y * y) * dh_t : (T)0;                                   \
-            dh[e] = kept ? (T)0 : dh_t;                                                    \
+            T dh_t = rr[b] + dhr[b];                                                       \
+            dh_t = dh_t + gg[b];                                                           \
+            int kept = MASKED ? keep[b] != (T)0 : 1;                                       \
+            dzr[b] = kept ? ((T)1 - y[b] * y[b]) * dh_t : (T)0;                            \
+            dhr[b] = kept ? (T)0 : dh_t;                                                   \
         }                                                                                  \
     }
 
-#define RNN_BACKWARD_BODY(T)                                                               \
-    if (keep) {                                                                            \
-        RNN_BACKWARD_LOOP(T, 1)                                                            \
-    } else {                                                                               \
-        RNN_BACKWARD_LOOP(T, 0)                                                            \
+#define RNN_BACKWARD(NAME, T)                                                              \
+    VECTOR_CLONES static void NAME(const T *restrict g, const T *restrict ys,              \
+                                   const T *restrict rec, const T *restrict keep,          \
+                                   T *restrict dh, T *restrict dz, Py_ssize_t units,       \
+                                   Py_ssize_t batch, Py_ssize_t sz)                        \
+    {                                                                                      \
+        if (keep) {                                                                        \
+            RNN_BACKWARD_LOOP(T, 1)                                                        \
+        } else {                                                                           \
+            RNN_BACKWARD_LOOP(T, 0)                                                        \
+        }                                                                                  \
     }
 
-VECTOR_CLONES static void
-rnn_backward_f32(const float *restrict g, const float *restrict ys, const float *restrict rec,
-                 const float *restrict keep, float *restrict dh,
-                 float *restrict dz, Py_ssize_t units, Py_ssize_t batch)
-{
-    RNN_BACKWARD_BODY(float)
-}
-
-VECTOR_CLONES static void
-rnn_backward_f64(const double *restrict g, const double *restrict ys,
-                 const double *restrict rec, const double *restrict keep, double *restrict dh, double *restrict dz,
-                 Py_ssize_t units, Py_ssize_t batch)
-{
-    RNN_BACKWARD_BODY(double)
-}
+RNN_BACKWARD(rnn_backward_f32, float)
+RNN_BACKWARD(rnn_backward_f64, double)
 
 /* --- the Python side ------------------------------------------------------------------- */
 
@@ -408,12 +382,13 @@ give_back(Py_buffer *views, int count)
             PyBuffer_Release(&views[k]);
 }
 
-/* units, batch, steps >= 1, 0 <= step < steps, and steps * 4 units * batch fits. */
+/* units, batch, steps >= 1, 0 <= step < steps, and (steps + 1) * 4 units * batch fits. */
 static int
 check_shape(Py_ssize_t units, Py_ssize_t batch, Py_ssize_t steps, Py_ssize_t step)
 {
     if (units < 1 || batch < 1 || steps < 1 || step < 0 || step >= steps ||
-        units > PY_SSIZE_T_MAX / 8 / batch || 4 * units * batch > PY_SSIZE_T_MAX / 8 / steps) {
+        units > PY_SSIZE_T_MAX / 8 / batch ||
+        4 * units * batch > PY_SSIZE_T_MAX / 8 / (steps + 1)) {
         PyErr_SetString(PyExc_ValueError, "dendrite recurrent kernels: bad sizes or step");
         return -1;
     }
@@ -427,187 +402,178 @@ check_shape(Py_ssize_t units, Py_ssize_t batch, Py_ssize_t steps, Py_ssize_t ste
 #define F32(p) ((float *)(p))
 #define F64(p) ((double *)(p))
 
-/* lstm_forward(gates, rec, hs, cs, act, h0, c0, keep, units, batch, steps, k) */
+/* lstm_forward(gates, rec, hs, cs, act, keep, units, batch, steps, k): gates (4u, T, b),
+ * rec (4u, b), hs and cs (u, T + 1, b), act (u, T, b), keep (T, b) or None. */
 PyObject *
 recurrent_lstm_forward(PyObject *self, PyObject *args)
 {
-    PyObject *o[8];
+    PyObject *o[6];
     Py_ssize_t u, batch, steps, k;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOnnnn:lstm_forward", &o[0], &o[1], &o[2], &o[3], &o[4],
-                          &o[5], &o[6], &o[7], &u, &batch, &steps, &k) ||
+    if (!PyArg_ParseTuple(args, "OOOOOOnnnn:lstm_forward", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &u, &batch, &steps, &k) ||
         check_shape(u, batch, steps, k) < 0)
         return NULL;
-    Py_ssize_t n = u * batch;
-    const Arg a[8] = {{o[0], steps * 4 * n, 'w'}, {o[1], 4 * n, 'r'}, {o[2], steps * n, 'w'},
-                      {o[3], steps * n, 'w'},     {o[4], steps * n, 'w'}, {o[5], n, 'r'},
-                      {o[6], n, 'r'},             {o[7], steps * batch, 'R'}};
-    Py_buffer v[8];
-    int single = take(a, v, 8);
+    Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch;
+    const Arg a[6] = {{o[0], 4 * u * sz, 'w'}, {o[1], 4 * u * batch, 'r'}, {o[2], u * ss, 'w'},
+                      {o[3], u * ss, 'w'},     {o[4], u * sz, 'w'},        {o[5], sz, 'R'}};
+    Py_buffer v[6];
+    int single = take(a, v, 6);
     if (single < 0)
         return NULL;
-    char *h_prev = k ? AT(v[2], (k - 1) * n, single) : v[5].buf;
-    char *c_prev = k ? AT(v[3], (k - 1) * n, single) : v[6].buf;
-    char *z = AT(v[0], k * 4 * n, single), *h = AT(v[2], k * n, single);
-    char *c = AT(v[3], k * n, single), *act = AT(v[4], k * n, single);
-    char *keep = AT(v[7], k * batch, single);
+    Py_ssize_t at = k * batch, next = (k + 1) * batch;
+    char *z = AT(v[0], at, single), *hp = AT(v[2], at, single), *h = AT(v[2], next, single);
+    char *cp = AT(v[3], at, single), *c = AT(v[3], next, single);
+    char *act = AT(v[4], at, single), *keep = AT(v[5], at, single);
     Py_BEGIN_ALLOW_THREADS
     if (single)
-        lstm_forward_f32(F32(z), F32(v[1].buf), F32(h_prev), F32(c_prev), F32(h), F32(c),
-                         F32(act), F32(keep), u, batch);
+        lstm_forward_f32(F32(z), F32(v[1].buf), F32(hp), F32(cp), F32(h), F32(c), F32(act),
+                         F32(keep), u, batch, sz, ss);
     else
-        lstm_forward_f64(F64(z), F64(v[1].buf), F64(h_prev), F64(c_prev), F64(h), F64(c),
-                         F64(act), F64(keep), u, batch);
+        lstm_forward_f64(F64(z), F64(v[1].buf), F64(hp), F64(cp), F64(h), F64(c), F64(act),
+                         F64(keep), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 8);
+    give_back(v, 6);
     Py_RETURN_NONE;
 }
 
-/* lstm_backward(g, gates, cs, act, c0, rec, keep, dh, dc, dz, units, batch, steps, k) with
- * g (2, T, u, batch), the h then the c gradients; rec already times the dropout mask. */
+/* lstm_backward(g, gates, cs, act, rec, keep, dh, dc, dz, units, batch, steps, k): g
+ * (2, u, T, b), the h then the c gradients; rec (u, b) already times the dropout mask;
+ * dh, dc (u, b); dz like gates. */
 PyObject *
 recurrent_lstm_backward(PyObject *self, PyObject *args)
 {
-    PyObject *o[10];
+    PyObject *o[9];
     Py_ssize_t u, batch, steps, k;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnn:lstm_backward", &o[0], &o[1], &o[2], &o[3],
-                          &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &u, &batch, &steps, &k) ||
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOnnnn:lstm_backward", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &o[8], &u, &batch, &steps, &k) ||
         check_shape(u, batch, steps, k) < 0)
         return NULL;
-    Py_ssize_t n = u * batch;
-    const Arg a[10] = {{o[0], 2 * steps * n, 'r'}, {o[1], steps * 4 * n, 'r'},
-                       {o[2], steps * n, 'r'},     {o[3], steps * n, 'r'},
-                       {o[4], n, 'r'},             {o[5], n, 'r'},
-                       {o[6], steps * batch, 'R'}, {o[7], n, 'w'},
-                       {o[8], n, 'w'},             {o[9], steps * 4 * n, 'w'}};
-    Py_buffer v[10];
-    int single = take(a, v, 10);
+    Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch, n = u * batch;
+    const Arg a[9] = {{o[0], 2 * u * sz, 'r'}, {o[1], 4 * u * sz, 'r'}, {o[2], u * ss, 'r'},
+                      {o[3], u * sz, 'r'},     {o[4], n, 'r'},          {o[5], sz, 'R'},
+                      {o[6], n, 'w'},          {o[7], n, 'w'},          {o[8], 4 * u * sz, 'w'}};
+    Py_buffer v[9];
+    int single = take(a, v, 9);
     if (single < 0)
         return NULL;
-    char *g_h = AT(v[0], k * n, single), *g_c = AT(v[0], (steps + k) * n, single);
-    char *gates = AT(v[1], k * 4 * n, single), *act = AT(v[3], k * n, single);
-    char *c_prev = k ? AT(v[2], (k - 1) * n, single) : v[4].buf;
-    char *keep = AT(v[6], k * batch, single), *dz = AT(v[9], k * 4 * n, single);
+    Py_ssize_t at = k * batch;
+    char *g_h = AT(v[0], at, single), *g_c = AT(v[0], u * sz + at, single);
+    char *gates = AT(v[1], at, single), *cp = AT(v[2], at, single);
+    char *act = AT(v[3], at, single), *keep = AT(v[5], at, single), *dz = AT(v[8], at, single);
     Py_BEGIN_ALLOW_THREADS
     if (single)
-        lstm_backward_f32(F32(g_h), F32(g_c), F32(gates), F32(act), F32(c_prev),
-                          F32(v[5].buf), F32(keep), F32(v[7].buf), F32(v[8].buf), F32(dz), u,
-                          batch);
+        lstm_backward_f32(F32(g_h), F32(g_c), F32(gates), F32(act), F32(cp), F32(v[4].buf),
+                          F32(keep), F32(v[6].buf), F32(v[7].buf), F32(dz), u, batch, sz, ss);
     else
-        lstm_backward_f64(F64(g_h), F64(g_c), F64(gates), F64(act), F64(c_prev),
-                          F64(v[5].buf), F64(keep), F64(v[7].buf), F64(v[8].buf), F64(dz), u,
-                          batch);
+        lstm_backward_f64(F64(g_h), F64(g_c), F64(gates), F64(act), F64(cp), F64(v[4].buf),
+                          F64(keep), F64(v[6].buf), F64(v[7].buf), F64(dz), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 10);
+    give_back(v, 9);
     Py_RETURN_NONE;
 }
 
-/* gru_forward(gates, rec, rbias, hs, inner, h0, keep, units, batch, steps, k) */
+/* gru_forward(gates, rec, rbias, hs, inner, keep, units, batch, steps, k): gates (3u, T, b),
+ * rec (3u, b), rbias (3u,), hs (u, T + 1, b), inner (u, T, b), keep (T, b) or None. */
 PyObject *
 recurrent_gru_forward(PyObject *self, PyObject *args)
 {
-    PyObject *o[7];
+    PyObject *o[6];
     Py_ssize_t u, batch, steps, k;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnnnn:gru_forward", &o[0], &o[1], &o[2], &o[3], &o[4],
-                          &o[5], &o[6], &u, &batch, &steps, &k) ||
+    if (!PyArg_ParseTuple(args, "OOOOOOnnnn:gru_forward", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &u, &batch, &steps, &k) ||
         check_shape(u, batch, steps, k) < 0)
         return NULL;
-    Py_ssize_t n = u * batch;
-    const Arg a[7] = {{o[0], steps * 3 * n, 'w'}, {o[1], 3 * n, 'r'}, {o[2], 3 * u, 'r'},
-                      {o[3], steps * n, 'w'},     {o[4], steps * n, 'w'}, {o[5], n, 'r'},
-                      {o[6], steps * batch, 'R'}};
-    Py_buffer v[7];
-    int single = take(a, v, 7);
+    Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch;
+    const Arg a[6] = {{o[0], 3 * u * sz, 'w'}, {o[1], 3 * u * batch, 'r'}, {o[2], 3 * u, 'r'},
+                      {o[3], u * ss, 'w'},     {o[4], u * sz, 'w'},        {o[5], sz, 'R'}};
+    Py_buffer v[6];
+    int single = take(a, v, 6);
     if (single < 0)
         return NULL;
-    char *h_prev = k ? AT(v[3], (k - 1) * n, single) : v[5].buf;
-    char *z = AT(v[0], k * 3 * n, single), *h = AT(v[3], k * n, single);
-    char *inner = AT(v[4], k * n, single), *keep = AT(v[6], k * batch, single);
+    Py_ssize_t at = k * batch;
+    char *z = AT(v[0], at, single), *hp = AT(v[3], at, single);
+    char *h = AT(v[3], at + batch, single), *inner = AT(v[4], at, single);
+    char *keep = AT(v[5], at, single);
     Py_BEGIN_ALLOW_THREADS
     if (single)
-        gru_forward_f32(F32(z), F32(v[1].buf), F32(v[2].buf), F32(h_prev), F32(h), F32(inner),
-                        F32(keep), u, batch);
+        gru_forward_f32(F32(z), F32(v[1].buf), F32(v[2].buf), F32(hp), F32(h), F32(inner),
+                        F32(keep), u, batch, sz, ss);
     else
-        gru_forward_f64(F64(z), F64(v[1].buf), F64(v[2].buf), F64(h_prev), F64(h), F64(inner),
-                        F64(keep), u, batch);
+        gru_forward_f64(F64(z), F64(v[1].buf), F64(v[2].buf), F64(hp), F64(h), F64(inner),
+                        F64(keep), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 7);
+    give_back(v, 6);
     Py_RETURN_NONE;
 }
 
-/* gru_backward(g, gates, hs, inner, h0, rec, keep, dh, dx, dhu, units, batch, steps, k) with
- * g (T, u, batch); rec already times the dropout mask. */
+/* gru_backward(g, gates, hs, inner, rec, keep, dh, dx, dhu, units, batch, steps, k): g
+ * (u, T, b); rec (u, b) already times the dropout mask; dh (u, b); dx, dhu like gates. */
 PyObject *
 recurrent_gru_backward(PyObject *self, PyObject *args)
 {
-    PyObject *o[10];
+    PyObject *o[9];
     Py_ssize_t u, batch, steps, k;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnn:gru_backward", &o[0], &o[1], &o[2], &o[3],
-                          &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &u, &batch, &steps, &k) ||
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOnnnn:gru_backward", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &o[8], &u, &batch, &steps, &k) ||
         check_shape(u, batch, steps, k) < 0)
         return NULL;
-    Py_ssize_t n = u * batch;
-    const Arg a[10] = {{o[0], steps * n, 'r'},      {o[1], steps * 3 * n, 'r'},
-                       {o[2], steps * n, 'r'},      {o[3], steps * n, 'r'},
-                       {o[4], n, 'r'},              {o[5], n, 'r'},
-                       {o[6], steps * batch, 'R'},  {o[7], n, 'w'},
-                       {o[8], steps * 3 * n, 'w'},  {o[9], steps * 3 * n, 'w'}};
-    Py_buffer v[10];
-    int single = take(a, v, 10);
+    Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch, n = u * batch;
+    const Arg a[9] = {{o[0], u * sz, 'r'}, {o[1], 3 * u * sz, 'r'}, {o[2], u * ss, 'r'},
+                      {o[3], u * sz, 'r'}, {o[4], n, 'r'},          {o[5], sz, 'R'},
+                      {o[6], n, 'w'},      {o[7], 3 * u * sz, 'w'}, {o[8], 3 * u * sz, 'w'}};
+    Py_buffer v[9];
+    int single = take(a, v, 9);
     if (single < 0)
         return NULL;
-    char *g = AT(v[0], k * n, single), *gates = AT(v[1], k * 3 * n, single);
-    char *h_prev = k ? AT(v[2], (k - 1) * n, single) : v[4].buf;
-    char *inner = AT(v[3], k * n, single), *keep = AT(v[6], k * batch, single);
-    char *dx = AT(v[8], k * 3 * n, single), *dhu = AT(v[9], k * 3 * n, single);
+    Py_ssize_t at = k * batch;
+    char *g = AT(v[0], at, single), *gates = AT(v[1], at, single), *hp = AT(v[2], at, single);
+    char *inner = AT(v[3], at, single), *keep = AT(v[5], at, single);
+    char *dx = AT(v[7], at, single), *dhu = AT(v[8], at, single);
     Py_BEGIN_ALLOW_THREADS
     if (single)
-        gru_backward_f32(F32(g), F32(gates), F32(h_prev), F32(inner), F32(v[5].buf),
-                         F32(keep), F32(v[7].buf), F32(dx), F32(dhu), u, batch);
+        gru_backward_f32(F32(g), F32(gates), F32(hp), F32(inner), F32(v[4].buf), F32(keep),
+                         F32(v[6].buf), F32(dx), F32(dhu), u, batch, sz, ss);
     else
-        gru_backward_f64(F64(g), F64(gates), F64(h_prev), F64(inner), F64(v[5].buf),
-                         F64(keep), F64(v[7].buf), F64(dx), F64(dhu), u, batch);
+        gru_backward_f64(F64(g), F64(gates), F64(hp), F64(inner), F64(v[4].buf), F64(keep),
+                         F64(v[6].buf), F64(dx), F64(dhu), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 10);
+    give_back(v, 9);
     Py_RETURN_NONE;
 }
 
-/* rnn_forward(xs, rec, hs, h0, keep, units, batch, steps, k): xs[k] becomes
- * tanh(xs[k] + rec); hs (None without a mask, when xs are the states) gets the kept state. */
+/* rnn_forward(xs, rec, hs, keep, units, batch, steps, k): xs (u, T, b) becomes
+ * tanh(xs + rec) at step k, hs (u, T + 1, b) gets the (kept) state. */
 PyObject *
 recurrent_rnn_forward(PyObject *self, PyObject *args)
 {
-    PyObject *o[5];
+    PyObject *o[4];
     Py_ssize_t u, batch, steps, k;
-    if (!PyArg_ParseTuple(args, "OOOOOnnnn:rnn_forward", &o[0], &o[1], &o[2], &o[3], &o[4], &u,
-                          &batch, &steps, &k) ||
+    if (!PyArg_ParseTuple(args, "OOOOnnnn:rnn_forward", &o[0], &o[1], &o[2], &o[3], &u, &batch,
+                          &steps, &k) ||
         check_shape(u, batch, steps, k) < 0)
         return NULL;
-    if ((o[2] == Py_None) != (o[4] == Py_None) || o[2] == o[0]) {
-        PyErr_SetString(PyExc_ValueError, "rnn_forward: hs (not xs) goes with keep");
-        return NULL;
-    }
-    Py_ssize_t n = u * batch;
-    const Arg a[5] = {{o[0], steps * n, 'w'}, {o[1], n, 'r'}, {o[2], steps * n, 'W'},
-                      {o[3], n, 'r'},         {o[4], steps * batch, 'R'}};
-    Py_buffer v[5];
-    int single = take(a, v, 5);
+    Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch;
+    const Arg a[4] = {{o[0], u * sz, 'w'}, {o[1], u * batch, 'r'}, {o[2], u * ss, 'w'},
+                      {o[3], sz, 'R'}};
+    Py_buffer v[4];
+    int single = take(a, v, 4);
     if (single < 0)
         return NULL;
-    char *h_prev = k ? AT(v[2], (k - 1) * n, single) : v[3].buf;
-    char *z = AT(v[0], k * n, single), *h = AT(v[2], k * n, single);
-    char *keep = AT(v[4], k * batch, single);
+    Py_ssize_t at = k * batch;
+    char *z = AT(v[0], at, single), *hp = AT(v[2], at, single);
+    char *h = AT(v[2], at + batch, single), *keep = AT(v[3], at, single);
     Py_BEGIN_ALLOW_THREADS
     if (single)
-        rnn_forward_f32(F32(z), F32(v[1].buf), F32(h_prev), F32(h), F32(keep), u, batch);
+        rnn_forward_f32(F32(z), F32(v[1].buf), F32(hp), F32(h), F32(keep), u, batch, sz, ss);
     else
-        rnn_forward_f64(F64(z), F64(v[1].buf), F64(h_prev), F64(h), F64(keep), u, batch);
+        rnn_forward_f64(F64(z), F64(v[1].buf), F64(hp), F64(h), F64(keep), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 5);
+    give_back(v, 4);
     Py_RETURN_NONE;
 }
 
-/* rnn_backward(g, ys, rec, keep, dh, dz, units, batch, steps, k); rec already times the
- * dropout mask. */
+/* rnn_backward(g, ys, rec, keep, dh, dz, units, batch, steps, k): g, ys (the activated
+ * steps), dz (u, T, b); rec (u, b) already times the dropout mask; dh (u, b). */
 PyObject *
 recurrent_rnn_backward(PyObject *self, PyObject *args)
 {
@@ -617,22 +583,23 @@ recurrent_rnn_backward(PyObject *self, PyObject *args)
                           &o[5], &u, &batch, &steps, &k) ||
         check_shape(u, batch, steps, k) < 0)
         return NULL;
-    Py_ssize_t n = u * batch;
-    const Arg a[6] = {{o[0], steps * n, 'r'}, {o[1], steps * n, 'r'}, {o[2], n, 'r'},
-                      {o[3], steps * batch, 'R'}, {o[4], n, 'w'}, {o[5], steps * n, 'w'}};
+    Py_ssize_t sz = steps * batch, n = u * batch;
+    const Arg a[6] = {{o[0], u * sz, 'r'}, {o[1], u * sz, 'r'}, {o[2], n, 'r'},
+                      {o[3], sz, 'R'},     {o[4], n, 'w'},      {o[5], u * sz, 'w'}};
     Py_buffer v[6];
     int single = take(a, v, 6);
     if (single < 0)
         return NULL;
-    char *g = AT(v[0], k * n, single), *ys = AT(v[1], k * n, single);
-    char *keep = AT(v[3], k * batch, single), *dz = AT(v[5], k * n, single);
+    Py_ssize_t at = k * batch;
+    char *g = AT(v[0], at, single), *ys = AT(v[1], at, single);
+    char *keep = AT(v[3], at, single), *dz = AT(v[5], at, single);
     Py_BEGIN_ALLOW_THREADS
     if (single)
         rnn_backward_f32(F32(g), F32(ys), F32(v[2].buf), F32(keep), F32(v[4].buf), F32(dz), u,
-                         batch);
+                         batch, sz);
     else
         rnn_backward_f64(F64(g), F64(ys), F64(v[2].buf), F64(keep), F64(v[4].buf), F64(dz), u,
-                         batch);
+                         batch, sz);
     Py_END_ALLOW_THREADS
     give_back(v, 6);
     Py_RETURN_NONE;

@@ -166,23 +166,27 @@ def test_float32_tanh_approximation():
 def test_argument_checks():
     kernels = _native.kernels
     u, batch, steps = 3, 2, 4
-    gates = np.zeros((steps, 4 * u, batch), np.float32)
-    states = np.zeros((steps, u, batch), np.float32)
+    gates = np.zeros((4 * u, steps, batch), np.float32)
     rec = np.zeros((4 * u, batch), np.float32)
-    h0 = np.zeros((u, batch), np.float32)
-    ok = (gates, rec, states, states.copy(), states.copy(), h0, h0, None)
-    kernels.lstm_forward(*ok, u, batch, steps, 0)
+    hs = np.zeros((u, steps + 1, batch), np.float32)
+    act = np.zeros((u, steps, batch), np.float32)
+    ok = (gates, rec, hs, hs.copy(), act, None)
+    kernels.lstm_forward(*ok, u, batch, steps, steps - 1)
     with pytest.raises(ValueError):  # step out of range
         kernels.lstm_forward(*ok, u, batch, steps, steps)
     with pytest.raises(ValueError):  # wrong size
         kernels.lstm_forward(gates, rec[:-1], *ok[2:], u, batch, steps, 0)
+    with pytest.raises(ValueError):  # the states without their initial column
+        kernels.lstm_forward(gates, rec, act, act.copy(), act.copy(), None, u, batch, steps, 0)
     with pytest.raises(ValueError):  # mixed dtypes
         kernels.lstm_forward(gates, rec.astype(np.float64), *ok[2:], u, batch, steps, 0)
+    with pytest.raises(ValueError):  # a bool mask (the kernels take 0s and 1s as floats)
+        kernels.lstm_forward(*ok[:5], np.ones((steps, batch), bool), u, batch, steps, 0)
     with pytest.raises((ValueError, BufferError, TypeError)):  # not contiguous
         kernels.lstm_forward(
             gates, np.zeros((batch, 4 * u), np.float32).T, *ok[2:], u, batch, steps, 0
         )
-    with pytest.raises(ValueError):  # hs goes with keep, and is not xs
-        kernels.rnn_forward(
-            states, h0, None, h0, np.ones((steps, batch), np.float32), u, batch, steps, 0
-        )
+    with pytest.raises((ValueError, BufferError, TypeError)):  # read-only output
+        frozen = hs.copy()
+        frozen.flags.writeable = False
+        kernels.rnn_forward(act, rec[:u], frozen, None, u, batch, steps, 0)

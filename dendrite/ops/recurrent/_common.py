@@ -70,23 +70,28 @@ def activate_into(name: str, source: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 # --- layout -------------------------------------------------------------------------------
-# Inside the primitives every per-step array is feature-major, (features, batch): the step
-# is ``z = U^T h + xw`` with h of shape (units, batch), so each gate is a contiguous
-# (units, batch) block of z. NumPy is an order of magnitude slower on strided gate slices
-# such as z[:, u:2u] of a (batch, 4u) array, and these element-wise passes are most of the
-# work besides the products. Sequences are (T, features, batch), in processing order.
+# Inside the primitives every array is feature-major with time inside: a sequence is
+# (rows, T, batch), in processing order, and a step's slice a[:, t] is a (rows, batch)
+# matrix whose rows are contiguous (BLAS takes it as is, with its row stride). The step is
+# ``z = U^T h + xw`` with h of shape (units, batch), so each gate is a (units, batch) block
+# of rows. NumPy is an order of magnitude slower on gate slices such as z[:, u:2u] of a
+# (batch, 4u) array, and these element-wise passes are most of the work besides the
+# products. With time inside, the products over all steps (the input projection, dL/dW,
+# dL/dU, dL/dx) are single GEMMs over (rows, T batch) without copies, and the state
+# sequences (units, T + 1, batch) hold the initial state in column 0: the state before
+# step t is column t, so ``h_{t-1}`` of every step is ``hs[:, :-1]``, a view.
 
 
 def time_major(a: np.ndarray, reverse: bool) -> np.ndarray:
-    """A private contiguous (T, features, batch) copy of ``a`` (batch, T, features), in
+    """A private contiguous (features, T, batch) copy of ``a`` (batch, T, features), in
     processing order."""
-    view = a.transpose(1, 2, 0)
-    return np.array(view[::-1] if reverse else view, order="C", copy=True)
+    view = a.transpose(2, 1, 0)
+    return np.array(view[:, ::-1] if reverse else view, order="C", copy=True)
 
 
 def batch_major(a: np.ndarray, reverse: bool) -> np.ndarray:
-    """The contiguous (batch, T, features), input-order copy of a (T, features, batch)."""
-    return np.ascontiguousarray((a[::-1] if reverse else a).transpose(2, 0, 1))
+    """The contiguous (batch, T, features), input-order copy of a (features, T, batch)."""
+    return np.ascontiguousarray((a[:, ::-1] if reverse else a).transpose(2, 1, 0))
 
 
 def columns(a: np.ndarray) -> np.ndarray:
@@ -94,20 +99,24 @@ def columns(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.T)
 
 
-def previous(first: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """``[s_{-1}, s_0, ..., s_{T-2}]``: the state each step started from."""
-    return np.concatenate([first[None], states[:-1]], axis=0)
+def states(first: np.ndarray, steps: int) -> np.ndarray:
+    """An empty (units, T + 1, batch) state sequence with ``first`` (units, batch) as column
+    0: column t + 1 is the state after step t."""
+    out = np.empty((first.shape[0], steps + 1, first.shape[1]), dtype=first.dtype)
+    out[:, 0] = first
+    return out
+
+
+def flat(a: np.ndarray) -> np.ndarray:
+    """(rows, T, batch) -> (rows, T batch), a view when the steps of a row are contiguous
+    (also for the column slices ``hs[:, :-1]`` and ``hs[:, 1:]`` of a state sequence)."""
+    return a.reshape(a.shape[0], -1)
 
 
 def weight_gradient(inputs: np.ndarray, dz: np.ndarray) -> np.ndarray:
-    """``sum_t inputs_t dz_t^T`` for (T, n, batch) and (T, m, batch): one (n, m) GEMM.
-
-    Moving the time axis inside copies whole contiguous batch rows (cheap), and the GEMM
-    reads the second operand transposed."""
-    n, m = inputs.shape[1], dz.shape[1]
-    left = inputs.transpose(1, 0, 2).reshape(n, -1)
-    right = dz.transpose(1, 0, 2).reshape(m, -1)
-    return left @ right.T
+    """``sum_t inputs_t dz_t^T`` for (n, T, batch) and (m, T, batch): one (n, m) GEMM that
+    reads both operands in place."""
+    return flat(inputs) @ flat(dz).T
 
 
 class Recurrence(Function):
@@ -123,8 +132,8 @@ class Recurrence(Function):
         reverse: bool,
         scale: Any = None,
     ) -> tuple:
-        """(inputs, xw, keep): the (T, features, batch) inputs, their projections
-        ``scale * (W^T x_t + b)`` (T, k units, batch), and the (T, 1, batch) step mask."""
+        """(inputs, xw, keep): the (features, T, batch) inputs, their projections
+        ``scale * (W^T x_t + b)`` (k units, T, batch), and the (1, T, batch) step mask."""
         batch, steps, features = x.shape
         if kernel.shape[0] != features:
             raise ValueError(
@@ -139,7 +148,7 @@ class Recurrence(Function):
                     f"{type(self).__name__}: expected a mask of shape (batch, timesteps) = "
                     f"{(batch, steps)}, but received a mask of shape {mask.shape}."
                 )
-            keep = time_major(mask[:, :, None], reverse)  # keep[k]: step k updates the state
+            keep = time_major(mask[:, :, None], reverse)  # keep[:, t]: step t updates the state
         if h0.shape[0] != batch:
             raise ValueError(
                 f"{type(self).__name__}: the initial state has batch size {h0.shape[0]} but "
@@ -148,19 +157,25 @@ class Recurrence(Function):
         if scale is not None:
             kernel, bias = kernel * scale, bias * scale
         inputs = time_major(x, reverse)
-        xw = np.matmul(columns(kernel), inputs)  # (T, k units, batch), batched BLAS
-        xw += bias[:, None]
+        xw = (columns(kernel) @ flat(inputs)).reshape(-1, steps, batch)  # one GEMM
+        xw += bias[:, None, None]
         return inputs, xw, keep
+
+    @staticmethod
+    def _keep_for_kernel(keep: Any, dtype: np.dtype) -> Any:
+        """The step mask as the kernels take it: (T, batch) 0s and 1s of the arrays' dtype."""
+        return None if keep is None else keep[0].astype(dtype)
 
     def _input_gradients(
         self, inputs: np.ndarray, kernel: np.ndarray, dz: np.ndarray, need: tuple, reverse: bool
     ) -> tuple:
         """dL/dx (batch, T, features), dL/dW, dL/db from the pre-activation gradients."""
         need_x, need_w, need_b = need
-        dx = batch_major(np.matmul(kernel, dz), reverse) if need_x else None
+        dx = None
+        if need_x:
+            dx = batch_major((kernel @ flat(dz)).reshape(kernel.shape[0], *dz.shape[1:]), reverse)
         dw = weight_gradient(inputs, dz) if need_w else None
-        # Over time first: whole contiguous (rows, batch) blocks, 6x faster than axis=(0, 2).
-        db = dz.sum(axis=0).sum(axis=1) if need_b else None
+        db = dz.sum(axis=(1, 2)) if need_b else None
         return dx, dw, db
 
     @staticmethod
@@ -168,19 +183,18 @@ class Recurrence(Function):
         """Masked steps pass the state gradient through unchanged (the carry)."""
         if keep is None:
             return grad, None
-        new = grad * keep[k]
+        new = grad * keep[:, k]
         return new, grad - new
 
     @staticmethod
-    def _states_in(h0: np.ndarray, hs: np.ndarray, rmask: Any) -> np.ndarray:
-        """The states that met the recurrent kernel: ``h_{t-1}`` (times the dropout mask)."""
-        h_in = previous(h0, hs)
-        if rmask is not None:
-            h_in *= rmask
-        return h_in
+    def _states_in(hs: np.ndarray, rmask: Any) -> np.ndarray:
+        """The states that met the recurrent kernel: ``h_{t-1}`` (times the dropout mask),
+        (units, T, batch) from the (units, T + 1, batch) state sequence."""
+        h_in = hs[:, :-1]
+        return h_in if rmask is None else h_in * rmask[:, None]
 
     @staticmethod
     def _gradient_in(g: np.ndarray) -> np.ndarray:
-        """The output gradient (..., batch, T, units) as contiguous (..., T, units, batch)."""
+        """The output gradient (..., batch, T, units) as contiguous (..., units, T, batch)."""
         n = g.ndim
-        return np.ascontiguousarray(g.transpose(*range(n - 3), n - 2, n - 1, n - 3))
+        return np.ascontiguousarray(g.transpose(*range(n - 3), n - 1, n - 2, n - 3))

@@ -14,8 +14,8 @@ from dendrite.ops.recurrent._common import (
     batch_major,
     columns,
     derivative,
-    previous,
     sigmoid_prescaled_,
+    states,
     weight_gradient,
 )
 
@@ -53,57 +53,56 @@ class GRUSequence(Recurrence):
         # The projected inputs become the gate values z r hh, step by step.
         inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
-        steps, _, batch = gates.shape
-        hs = np.empty((steps, u, batch), dtype=gates.dtype)
+        _, steps, batch = gates.shape
+        hs = states(columns(h0), steps)  # (units, T + 1, batch), h0 in column 0
         # reset_after: the recurrent candidate term U_h^T h + b; otherwise r * h_in.
-        inner = np.empty_like(hs)
-        h0 = columns(h0)
-        self.saved = (inputs, gates, hs, inner, h0, kernel, recurrent_kernel, keep, rmask)
+        inner = np.empty((u, steps, batch), dtype=gates.dtype)
+        self.saved = (inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask)
         self.options = (activation, recurrent_activation, reset_after, reverse)
         u_all = columns(scaled)
         r_bias = np.ascontiguousarray(r_bias)
         kernel_path = fast and activation == "tanh" and reset_after
-        if kernel_path and _native.usable(gates, h0, u_all, r_bias):
+        if kernel_path and _native.usable(gates, hs, u_all, r_bias):
             self._forward_kernel(u_all, r_bias)
         else:
             self._forward_numpy(scaled, r_bias, fast)
-        return batch_major(hs, False)
+        return batch_major(hs[:, 1:], False)
 
     def _forward_kernel(self, u_all: np.ndarray, r_bias: np.ndarray) -> None:
         """The time loop with csrc/recurrent.c (reset_after, tanh and sigmoid): each step's
         product ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest."""
-        _, gates, hs, inner, h0, _, _, keep, rmask = self.saved
-        steps, width, batch = gates.shape
+        _, gates, hs, inner, _, _, keep, rmask = self.saved
+        width, steps, batch = gates.shape
         run = _native.kernels.gru_forward
-        keep_f = None if keep is None else keep.astype(gates.dtype)
+        keep_f = self._keep_for_kernel(keep, gates.dtype)
         rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
-            h = h0 if k == 0 else hs[k - 1]
+            h = hs[:, k]
             np.matmul(u_all, h * rmask if rmask is not None else h, out=rec)
-            run(gates, rec, r_bias, hs, inner, h0, keep_f, width // 3, batch, steps, k)
+            run(gates, rec, r_bias, hs, inner, keep_f, width // 3, batch, steps, k)
 
     def _forward_numpy(self, scaled: np.ndarray, r_bias: np.ndarray, fast: bool) -> None:
         """The reference time loop (any of ``FUSED_ACTIVATIONS``, either reset_after);
         ``scaled``, ``r_bias``: the recurrent kernel and bias, their z and r parts halved
         when ``fast`` (sigmoids computed as tanh, see ``forward``)."""
-        _, gates, hs, inner, h0, _, _, keep, rmask = self.saved
+        _, gates, hs, inner, _, _, keep, rmask = self.saved
         activation, recurrent_activation, reset_after, _ = self.options
-        u = hs.shape[1]
+        u = hs.shape[0]
         u_all, u_zr, u_h = (
             columns(scaled),
             columns(scaled[:, : 2 * u]),
             columns(scaled[:, 2 * u :]),
         )
         r_bias = r_bias[:, None]
-        h = h0
-        for k in range(gates.shape[0]):
-            zr, hh = gates[k, : 2 * u], gates[k, 2 * u :]
+        h = hs[:, 0]
+        for k in range(gates.shape[1]):
+            zr, hh = gates[: 2 * u, k], gates[2 * u :, k]
             h_in = h * rmask if rmask is not None else h
             if reset_after:
                 hu = u_all @ h_in
                 hu += r_bias
                 zr += hu[: 2 * u]
-                inner[k] = hu[2 * u :]
+                inner[:, k] = hu[2 * u :]
             else:
                 zr += u_zr @ h_in
             if fast:
@@ -111,25 +110,25 @@ class GRUSequence(Recurrence):
             else:
                 activate_(recurrent_activation, zr)
             if reset_after:
-                hh += zr[u:] * inner[k]
+                hh += zr[u:] * inner[:, k]
             else:
-                hh += u_h @ np.multiply(zr[u:], h_in, out=inner[k])
+                hh += u_h @ np.multiply(zr[u:], h_in, out=inner[:, k])
             activate_(activation, hh)
-            h_new = np.subtract(h, hh, out=hs[k])  # h_t = hh + z (h_{t-1} - hh)
+            h_new = np.subtract(h, hh, out=hs[:, k + 1])  # h_t = hh + z (h_{t-1} - hh)
             h_new *= zr[:u]
             h_new += hh
             if keep is not None:
-                np.copyto(h_new, h, where=~keep[k])
+                np.copyto(h_new, h, where=~keep[:, k])
             h = h_new
 
     def backward(self, g: np.ndarray) -> tuple:
-        inputs, gates, hs, inner, h0, kernel, recurrent_kernel, keep, rmask = self.saved
+        inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask = self.saved
         activation, recurrent_activation, reset_after, reverse = self.options
-        g = self._gradient_in(g)
-        width = gates.shape[1]
+        g = self._gradient_in(g)  # (units, T, batch)
+        width = gates.shape[0]
         u = width // 3
         kernel_path = recurrent_activation == "sigmoid" and activation == "tanh" and reset_after
-        if kernel_path and _native.usable(g, gates, h0):
+        if kernel_path and _native.usable(g, gates, hs):
             dx, dhu, dh = self._backward_kernel(g)
         else:
             dx, dhu, dh = self._backward_numpy(g)
@@ -137,33 +136,33 @@ class GRUSequence(Recurrence):
         dxs, dw, db = self._input_gradients(inputs, kernel, dx, (need_x, need_w, need_b), reverse)
         du = drb = None
         if need_u:
-            h_in = self._states_in(h0, hs, rmask)
+            h_in = self._states_in(hs, rmask)
             if reset_after:
                 du = weight_gradient(h_in, dhu)
             else:
                 du = np.empty_like(recurrent_kernel)
-                du[:, : 2 * u] = weight_gradient(h_in, dx[:, : 2 * u])
-                du[:, 2 * u :] = weight_gradient(inner, dx[:, 2 * u :])
+                du[:, : 2 * u] = weight_gradient(h_in, dx[: 2 * u])
+                du[:, 2 * u :] = weight_gradient(inner, dx[2 * u :])
         if need_rb:
-            drb = dhu.sum(axis=0).sum(axis=1) if reset_after else np.zeros(width, dtype=gates.dtype)
+            drb = dhu.sum(axis=(1, 2)) if reset_after else np.zeros(width, dtype=gates.dtype)
         return dxs, dw, db, (columns(dh) if need_h0 else None), du, drb
 
     def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dL/dxw, dL/d(U^T h_in + b), both (T, 3 units, batch), and dL/dh0) with
+        """(dL/dxw, dL/d(U^T h_in + b), both (3 units, T, batch), and dL/dh0) with
         csrc/recurrent.c (reset_after, tanh and sigmoid): each step's element-wise part in
         one kernel call, then its product ``U dhu_t`` in NumPy."""
-        _, gates, hs, inner, h0, _, recurrent_kernel, keep, rmask = self.saved
-        steps, width, batch = gates.shape
+        _, gates, hs, inner, _, recurrent_kernel, keep, rmask = self.saved
+        width, steps, batch = gates.shape
         u = width // 3
         run = _native.kernels.gru_backward
-        keep_f = None if keep is None else keep.astype(gates.dtype)
+        keep_f = self._keep_for_kernel(keep, gates.dtype)
         dx = np.empty_like(gates)
         dhu = np.empty_like(gates)
         dh = np.zeros((u, batch), dtype=gates.dtype)  # z * dh_t, and what skipped U (masks)
         rec = np.zeros_like(dh)  # U dhu of the step after
         for k in range(steps - 1, -1, -1):
-            run(g, gates, hs, inner, h0, rec, keep_f, dh, dx, dhu, u, batch, steps, k)
-            np.matmul(recurrent_kernel, dhu[k], out=rec)
+            run(g, gates, hs, inner, rec, keep_f, dh, dx, dhu, u, batch, steps, k)
+            np.matmul(recurrent_kernel, dhu[:, k], out=rec)
             if rmask is not None:
                 rec *= rmask
         rec += dh
@@ -171,16 +170,16 @@ class GRUSequence(Recurrence):
 
     def _backward_numpy(self, g: np.ndarray) -> tuple:
         """The reference of ``_backward_kernel`` (any of ``FUSED_ACTIVATIONS``, either
-        reset_after); without reset_after dL/d(U_zr^T h_in) is dx[:, :2u] and the second
+        reset_after); without reset_after dL/d(U_zr^T h_in) is dx[:2u] and the second
         array is None."""
-        _, gates, hs, inner, h0, _, recurrent_kernel, keep, rmask = self.saved
+        _, gates, hs, inner, _, recurrent_kernel, keep, rmask = self.saved
         activation, recurrent_activation, reset_after, _ = self.options
-        steps, width, batch = gates.shape
+        width, steps, batch = gates.shape
         u = width // 3
-        z, r, hh = gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u :]
-        h_prev = previous(h0, hs)
-        h_in = h_prev * rmask if rmask is not None else h_prev
-        scratch = np.empty_like(hs)
+        z, r, hh = gates[:u], gates[u : 2 * u], gates[2 * u :]
+        h_prev = hs[:, :-1]
+        h_in = self._states_in(hs, rmask)
+        scratch = np.empty_like(inner)
         z_coef = np.subtract(h_prev, hh)  # dh_t / dz_pre = (h_{t-1} - hh) s'(z)
         z_coef *= derivative(recurrent_activation, z, out=scratch)
         hh_coef = derivative(activation, hh)  # dh_t / dhh_pre = (1 - z) a'(hh)
@@ -189,29 +188,29 @@ class GRUSequence(Recurrence):
         r_coef = derivative(recurrent_activation, r)
         r_coef *= inner if reset_after else h_in
         dx = np.empty_like(gates)  # dL/dxw, processing order
-        # reset_after: dL/d(U^T h_in + b) (3 u); otherwise dL/d(U_zr^T h_in) is dx[:, :2u].
+        # reset_after: dL/d(U^T h_in + b) (3 u); otherwise dL/d(U_zr^T h_in) is dx[:2u].
         dhu = np.empty_like(gates) if reset_after else None
         u_zr, u_h = recurrent_kernel[:, : 2 * u], recurrent_kernel[:, 2 * u :]
-        dh = np.zeros_like(h0)
+        dh = np.zeros((u, batch), dtype=gates.dtype)
         for k in range(steps - 1, -1, -1):
-            dh += g[k]
+            dh += g[:, k]
             dh_new, carry = self._split(dh, keep, k)
-            dxk = dx[k]
-            np.multiply(dh_new, z_coef[k], out=dxk[:u])
-            d_hh = np.multiply(dh_new, hh_coef[k], out=dxk[2 * u :])
+            dxk = dx[:, k]
+            np.multiply(dh_new, z_coef[:, k], out=dxk[:u])
+            d_hh = np.multiply(dh_new, hh_coef[:, k], out=dxk[2 * u :])
             if reset_after:
-                np.multiply(d_hh, r_coef[k], out=dxk[u : 2 * u])
-                dhu[k, : 2 * u] = dxk[: 2 * u]
-                np.multiply(d_hh, r[k], out=dhu[k, 2 * u :])
-                dh_in = recurrent_kernel @ dhu[k]
+                np.multiply(d_hh, r_coef[:, k], out=dxk[u : 2 * u])
+                dhu[: 2 * u, k] = dxk[: 2 * u]
+                np.multiply(d_hh, r[:, k], out=dhu[2 * u :, k])
+                dh_in = recurrent_kernel @ dhu[:, k]
             else:
                 d_rh = u_h @ d_hh
-                np.multiply(d_rh, r_coef[k], out=dxk[u : 2 * u])
+                np.multiply(d_rh, r_coef[:, k], out=dxk[u : 2 * u])
                 dh_in = u_zr @ dxk[: 2 * u]
-                dh_in += d_rh * r[k]
+                dh_in += d_rh * r[:, k]
             if rmask is not None:
                 dh_in *= rmask
-            dh = dh_new * z[k]
+            dh = dh_new * z[:, k]
             dh += dh_in
             if carry is not None:
                 dh += carry

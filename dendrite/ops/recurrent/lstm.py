@@ -14,6 +14,7 @@ from dendrite.ops.recurrent._common import (
     activate_into,
     columns,
     derivative,
+    states,
     weight_gradient,
 )
 
@@ -55,46 +56,45 @@ class LSTMSequence(Recurrence):
         inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
         u_t = columns(scaled)
-        steps, _, batch = gates.shape
-        hs = np.empty((steps, u, batch), dtype=gates.dtype)
-        cs = np.empty_like(hs)
-        act_c = np.empty_like(hs)
-        h0, c0 = columns(h0), columns(c0)
-        self.saved = (inputs, gates, hs, cs, act_c, h0, c0, kernel, recurrent_kernel, keep, rmask)
+        _, steps, batch = gates.shape
+        # h and c (units, T + 1, batch), h0 and c0 in column 0; a(c_t) (units, T, batch).
+        hs, cs = states(columns(h0), steps), states(columns(c0), steps)
+        act_c = np.empty((u, steps, batch), dtype=gates.dtype)
+        self.saved = (inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask)
         self.options = (activation, recurrent_activation, reverse)
-        if fast and _native.usable(gates, h0, c0, u_t):
+        if fast and _native.usable(gates, hs, cs, u_t):
             self._forward_kernel(u_t)
         else:
             self._forward_numpy(u_t, scale)
         out = np.empty((2, batch, steps, u), dtype=gates.dtype)
-        out[0] = hs.transpose(2, 0, 1)
-        out[1] = cs.transpose(2, 0, 1)
+        out[0] = hs[:, 1:].transpose(2, 1, 0)
+        out[1] = cs[:, 1:].transpose(2, 1, 0)
         return out
 
     def _forward_kernel(self, u_t: np.ndarray) -> None:
         """The time loop with csrc/recurrent.c (tanh and sigmoid): each step's product
         ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest of the step."""
-        _, gates, hs, cs, act_c, h0, c0, _, _, keep, rmask = self.saved
-        steps, width, batch = gates.shape
+        _, gates, hs, cs, act_c, _, _, keep, rmask = self.saved
+        width, steps, batch = gates.shape
         run = _native.kernels.lstm_forward
-        keep_f = None if keep is None else keep.astype(gates.dtype)
+        keep_f = self._keep_for_kernel(keep, gates.dtype)
         rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
-            h = h0 if k == 0 else hs[k - 1]
+            h = hs[:, k]
             np.matmul(u_t, h * rmask if rmask is not None else h, out=rec)
-            run(gates, rec, hs, cs, act_c, h0, c0, keep_f, width // 4, batch, steps, k)
+            run(gates, rec, hs, cs, act_c, keep_f, width // 4, batch, steps, k)
 
     def _forward_numpy(self, u_t: np.ndarray, scale: np.ndarray | None) -> None:
         """The reference time loop (any of ``FUSED_ACTIVATIONS``); ``scale`` holds the halved
         sigmoid rows when the gates' sigmoids are computed as tanh (see ``forward``)."""
-        _, gates, hs, cs, act_c, h0, c0, _, _, keep, rmask = self.saved
+        _, gates, hs, cs, act_c, _, _, keep, rmask = self.saved
         activation, recurrent_activation, _ = self.options
-        u = hs.shape[1]
+        u = hs.shape[0]
         if scale is not None:
             offset = ((scale != 1).astype(gates.dtype) * np.asarray(0.5, gates.dtype))[:, None]
-        h, c = h0, c0
-        for k in range(gates.shape[0]):
-            z = gates[k]
+        h, c = hs[:, 0], cs[:, 0]
+        for k in range(gates.shape[1]):
+            z = gates[:, k]
             z += u_t @ (h * rmask if rmask is not None else h)
             if scale is not None:
                 np.tanh(z, out=z)
@@ -104,46 +104,46 @@ class LSTMSequence(Recurrence):
                 activate_(recurrent_activation, z[: 2 * u])
                 activate_(activation, z[2 * u : 3 * u])
                 activate_(recurrent_activation, z[3 * u :])
-            c_new = np.multiply(z[u : 2 * u], c, out=cs[k])
+            c_new = np.multiply(z[u : 2 * u], c, out=cs[:, k + 1])
             c_new += z[:u] * z[2 * u : 3 * u]
-            a = activate_into(activation, c_new, act_c[k])
-            h_new = np.multiply(z[3 * u :], a, out=hs[k])
+            a = activate_into(activation, c_new, act_c[:, k])
+            h_new = np.multiply(z[3 * u :], a, out=hs[:, k + 1])
             if keep is not None:
-                np.copyto(h_new, h, where=~keep[k])
-                np.copyto(c_new, c, where=~keep[k])
+                np.copyto(h_new, h, where=~keep[:, k])
+                np.copyto(c_new, c, where=~keep[:, k])
             h, c = h_new, c_new
 
     def backward(self, g: np.ndarray) -> tuple:
-        inputs, gates, hs, cs, act_c, h0, c0, kernel, recurrent_kernel, keep, rmask = self.saved
+        inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask = self.saved
         activation, recurrent_activation, reverse = self.options
-        g = self._gradient_in(g)  # (2, T, u, batch)
+        g = self._gradient_in(g)  # (2, units, T, batch)
         fast = recurrent_activation == "sigmoid" and activation == "tanh"
-        if fast and _native.usable(g, gates, h0, c0):
+        if fast and _native.usable(g, gates, hs, cs):
             dz, dh, dc = self._backward_kernel(g)
         else:
             dz, dh, dc = self._backward_numpy(g)
         need_x, need_w, need_b, need_h0, need_c0, need_u = self.needs_grad
         dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
-        du = weight_gradient(self._states_in(h0, hs, rmask), dz) if need_u else None
+        du = weight_gradient(self._states_in(hs, rmask), dz) if need_u else None
         dh0 = columns(dh) if need_h0 else None
         return dx, dw, db, dh0, (columns(dc) if need_c0 else None), du
 
     def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dL/dz (T, 4 units, batch), dL/dh0, dL/dc0) with csrc/recurrent.c (tanh and
+        """(dL/dz (4 units, T, batch), dL/dh0, dL/dc0) with csrc/recurrent.c (tanh and
         sigmoid): each step's element-wise part in one kernel call, then its product
         ``U dz_t`` in NumPy."""
-        _, gates, _, cs, act_c, _, c0, _, recurrent_kernel, keep, rmask = self.saved
-        steps, width, batch = gates.shape
+        _, gates, _, cs, act_c, _, recurrent_kernel, keep, rmask = self.saved
+        width, steps, batch = gates.shape
         u = width // 4
         run = _native.kernels.lstm_backward
-        keep_f = None if keep is None else keep.astype(gates.dtype)
+        keep_f = self._keep_for_kernel(keep, gates.dtype)
         dz = np.empty_like(gates)
         dh = np.zeros((u, batch), dtype=gates.dtype)  # what skipped U at masked steps
         dc = np.zeros_like(dh)
         rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
         for k in range(steps - 1, -1, -1):
-            run(g, gates, cs, act_c, c0, rec, keep_f, dh, dc, dz, u, batch, steps, k)
-            np.matmul(recurrent_kernel, dz[k], out=rec)
+            run(g, gates, cs, act_c, rec, keep_f, dh, dc, dz, u, batch, steps, k)
+            np.matmul(recurrent_kernel, dz[:, k], out=rec)
             if rmask is not None:
                 rec *= rmask
         rec += dh
@@ -151,44 +151,43 @@ class LSTMSequence(Recurrence):
 
     def _backward_numpy(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The reference of ``_backward_kernel`` (any of ``FUSED_ACTIVATIONS``)."""
-        _, gates, _, cs, act_c, h0, c0, _, recurrent_kernel, keep, rmask = self.saved
+        _, gates, _, cs, act_c, _, recurrent_kernel, keep, rmask = self.saved
         activation, recurrent_activation, _ = self.options
-        steps, width, batch = gates.shape
+        width, steps, batch = gates.shape
         u = width // 4
-        i, f, cc, o = (gates[:, n * u : (n + 1) * u] for n in range(4))
+        i, f, cc, o = (gates[n * u : (n + 1) * u] for n in range(4))
         # Everything that does not depend on the incoming gradient, for all steps at once:
         # dL/dz = [dc * cc * s'(i), dc * c_prev * s'(f), dc * i * a'(cc), dh * a(c) * s'(o)].
-        coef = np.empty((steps, 4, u, batch), dtype=gates.dtype)
-        derivative(recurrent_activation, i, out=coef[:, 0])
-        coef[:, 0] *= cc
-        derivative(recurrent_activation, f, out=coef[:, 1])
-        coef[0, 1] *= c0
-        coef[1:, 1] *= cs[:-1]  # c_{t-1}
-        derivative(activation, cc, out=coef[:, 2])
-        coef[:, 2] *= i
-        derivative(recurrent_activation, o, out=coef[:, 3])
-        coef[:, 3] *= act_c
+        coef = np.empty((4, u, steps, batch), dtype=gates.dtype)
+        derivative(recurrent_activation, i, out=coef[0])
+        coef[0] *= cc
+        derivative(recurrent_activation, f, out=coef[1])
+        coef[1] *= cs[:, :-1]  # c_{t-1}
+        derivative(activation, cc, out=coef[2])
+        coef[2] *= i
+        derivative(recurrent_activation, o, out=coef[3])
+        coef[3] *= act_c
         dc_dh = derivative(activation, act_c)  # dc_t / dh_t = o * a'(c_t)
         dc_dh *= o
         dz = np.empty_like(coef)
-        dh = np.zeros_like(h0)
-        dc = np.zeros_like(c0)
+        dh = np.zeros((u, batch), dtype=gates.dtype)
+        dc = np.zeros_like(dh)
         for k in range(steps - 1, -1, -1):
-            dh += g[0, k]
-            dc += g[1, k]
+            dh += g[0, :, k]
+            dc += g[1, :, k]
             dh_new, carry_h = self._split(dh, keep, k)
             dc_new, carry_c = self._split(dc, keep, k)
-            dc_new += dh_new * dc_dh[k]
-            np.multiply(dc_new, coef[k, :3], out=dz[k, :3])
-            np.multiply(dh_new, coef[k, 3], out=dz[k, 3])
-            dc = dc_new * f[k]
-            dh = recurrent_kernel @ dz[k].reshape(width, batch)
+            dc_new += dh_new * dc_dh[:, k]
+            np.multiply(dc_new, coef[:3, :, k], out=dz[:3, :, k])
+            np.multiply(dh_new, coef[3, :, k], out=dz[3, :, k])
+            dc = dc_new * f[:, k]
+            dh = recurrent_kernel @ dz[:, :, k].reshape(width, batch)
             if rmask is not None:
                 dh *= rmask
             if carry_h is not None:
                 dh += carry_h
                 dc += carry_c
-        return dz.reshape(steps, width, batch), dh, dc
+        return dz.reshape(width, steps, batch), dh, dc
 
 
 def lstm_sequence(

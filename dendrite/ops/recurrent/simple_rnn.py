@@ -14,6 +14,7 @@ from dendrite.ops.recurrent._common import (
     batch_major,
     columns,
     derivative,
+    states,
     weight_gradient,
 )
 
@@ -37,87 +38,76 @@ class SimpleRNNSequence(Recurrence):
         inputs, xs, keep = self._setup(x, kernel, bias, h0, mask, reverse)
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
         u_t = columns(recurrent_kernel)
-        h0 = columns(h0)
-        # Without a mask the activated pre-activations are the states themselves.
-        hs = xs if keep is None else np.empty_like(xs)
-        if activation == "tanh" and _native.usable(xs, h0, u_t):
-            self._forward_kernel(xs, u_t, hs, h0, keep, rmask)
+        # The pre-activations xs (units, T, batch) become a(z_t) in place, which the
+        # backward pass needs; the states (units, T + 1, batch), h0 in column 0, are the
+        # same values except at masked steps.
+        hs = states(columns(h0), xs.shape[1])
+        self.saved = (inputs, xs, hs, kernel, recurrent_kernel, keep, rmask)
+        self.options = (activation, reverse)
+        if activation == "tanh" and _native.usable(xs, hs, u_t):
+            self._forward_kernel(u_t)
         else:
-            h = h0
-            for k in range(xs.shape[0]):
-                z = xs[k]
+            for k in range(xs.shape[1]):
+                h, z = hs[:, k], xs[:, k]
                 z += u_t @ (h * rmask if rmask is not None else h)
                 activate_(activation, z)
-                if keep is not None:
-                    np.copyto(hs[k], h)
-                    np.copyto(hs[k], z, where=keep[k])
-                h = hs[k]
-        self.saved = (inputs, xs, hs, h0, kernel, recurrent_kernel, keep, rmask)
-        self.options = (activation, reverse)
-        return batch_major(hs, False)
+                if keep is None:
+                    hs[:, k + 1] = z
+                else:
+                    hs[:, k + 1] = h
+                    np.copyto(hs[:, k + 1], z, where=keep[:, k])
+        return batch_major(hs[:, 1:], False)
 
-    @staticmethod
-    def _forward_kernel(
-        xs: np.ndarray,
-        u_t: np.ndarray,
-        hs: np.ndarray,
-        h0: np.ndarray,
-        keep: np.ndarray | None,
-        rmask: np.ndarray | None,
-    ) -> None:
-        """The time loop by csrc/recurrent.c (tanh): each step's product in NumPy, then one
-        kernel pass; xs become tanh of the pre-activations in place."""
-        steps, units, batch = xs.shape
+    def _forward_kernel(self, u_t: np.ndarray) -> None:
+        """The time loop with csrc/recurrent.c (tanh): each step's product
+        ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest."""
+        _, xs, hs, _, _, keep, rmask = self.saved
+        units, steps, batch = xs.shape
         run = _native.kernels.rnn_forward
-        keep_f, states = (None, None) if keep is None else (keep.astype(xs.dtype), hs)
+        keep_f = self._keep_for_kernel(keep, xs.dtype)
         rec = np.empty((units, batch), dtype=xs.dtype)
         for k in range(steps):
-            h = h0 if k == 0 else hs[k - 1]
+            h = hs[:, k]
             np.matmul(u_t, h * rmask if rmask is not None else h, out=rec)
-            run(xs, rec, states, h0, keep_f, units, batch, steps, k)
+            run(xs, rec, hs, keep_f, units, batch, steps, k)
 
     def backward(self, g: np.ndarray) -> tuple:
-        inputs, xs, hs, h0, kernel, recurrent_kernel, keep, rmask = self.saved
+        inputs, xs, hs, kernel, recurrent_kernel, keep, rmask = self.saved
         activation, reverse = self.options
-        g = self._gradient_in(g)
-        if activation == "tanh" and _native.usable(g, xs, h0):
-            dz, dh = self._backward_kernel(g, xs, recurrent_kernel, keep, rmask)
+        g = self._gradient_in(g)  # (units, T, batch)
+        if activation == "tanh" and _native.usable(g, xs):
+            dz, dh = self._backward_kernel(g)
         else:
-            dz = derivative(activation, xs)  # (T, units, batch); becomes dL/dz in place
-            dh = np.zeros_like(h0)
-            for k in range(xs.shape[0] - 1, -1, -1):
-                dh += g[k]
+            dz = derivative(activation, xs)  # (units, T, batch); becomes dL/dz in place
+            dh = np.zeros((xs.shape[0], xs.shape[2]), dtype=xs.dtype)
+            for k in range(xs.shape[1] - 1, -1, -1):
+                dh += g[:, k]
                 dh_new, carry = self._split(dh, keep, k)
-                dz[k] *= dh_new
-                dh = recurrent_kernel @ dz[k]
+                dz[:, k] *= dh_new
+                dh = recurrent_kernel @ dz[:, k]
                 if rmask is not None:
                     dh *= rmask
                 if carry is not None:
                     dh += carry
         need_x, need_w, need_b, need_h0, need_u = self.needs_grad
         dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
-        du = weight_gradient(self._states_in(h0, hs, rmask), dz) if need_u else None
+        du = weight_gradient(self._states_in(hs, rmask), dz) if need_u else None
         return dx, dw, db, (columns(dh) if need_h0 else None), du
 
-    @staticmethod
-    def _backward_kernel(
-        g: np.ndarray,
-        ys: np.ndarray,
-        recurrent_kernel: np.ndarray,
-        keep: np.ndarray | None,
-        rmask: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(dL/dz (T, units, batch), dL/dh0) by csrc/recurrent.c (tanh, from the outputs
-        ``ys``): the step's product in NumPy, ``dz = (1 - y^2) dh`` in one kernel call."""
-        steps, units, batch = ys.shape
+    def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dL/dz (units, T, batch), dL/dh0) with csrc/recurrent.c (tanh, from the outputs
+        ``xs``): each step's ``dz = (1 - y^2) dh`` in one kernel call, then its product
+        ``U dz_t`` in NumPy."""
+        _, ys, _, _, recurrent_kernel, keep, rmask = self.saved
+        units, steps, batch = ys.shape
         run = _native.kernels.rnn_backward
-        keep_f = None if keep is None else keep.astype(ys.dtype)
+        keep_f = self._keep_for_kernel(keep, ys.dtype)
         dz = np.empty_like(ys)
-        dh = np.zeros((units, batch), dtype=ys.dtype)  # what skipped U (masks)
-        rec = np.zeros_like(dh)  # U dz of the step after
+        dh = np.zeros((units, batch), dtype=ys.dtype)  # what skipped U at masked steps
+        rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
         for k in range(steps - 1, -1, -1):
             run(g, ys, rec, keep_f, dh, dz, units, batch, steps, k)
-            np.matmul(recurrent_kernel, dz[k], out=rec)
+            np.matmul(recurrent_kernel, dz[:, k], out=rec)
             if rmask is not None:
                 rec *= rmask
         rec += dh
