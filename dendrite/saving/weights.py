@@ -129,10 +129,29 @@ def load_into(
         variable.data[...] = tensors[name]
 
 
-def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
+def save_weights(
+    model: Any, filepath: Any, overwrite: bool = True, max_shard_size: float | None = None
+) -> None:
     """Write ``model.weights`` to ``filepath`` (``.weights.safetensors``, or ``.weights.h5``
-    in Keras 3's layout with h5py installed), atomically."""
+    in Keras 3's layout with h5py installed), atomically. With ``max_shard_size``
+    (gigabytes, as Keras): Keras 3's sharded weights, an index ``<name>.weights.json`` and
+    shards ``<name>_00000.weights.h5``, ... beside it (a ``.weights.h5`` path becomes
+    ``.weights.json``, with a warning, as in Keras)."""
     path = str(filepath)
+    if max_shard_size is not None:
+        from dendrite.saving.keras_format.model_io import save_keras_weights
+        from dendrite.saving.keras_format.sharded import INDEX_SUFFIX
+
+        if path.endswith(H5_WEIGHTS_SUFFIX):
+            renamed = path[: -len(H5_WEIGHTS_SUFFIX)] + INDEX_SUFFIX
+            warnings.warn(
+                f"Saving sharded weights requires `*.json` as the extension. The original "
+                f"path: {path} will be renamed to {renamed}.",
+                stacklevel=2,
+            )
+            path = renamed
+        save_keras_weights(model, path, overwrite, max_shard_size)
+        return
     if path.endswith(H5_WEIGHTS_SUFFIX):
         from dendrite.saving.keras_format.model_io import save_keras_weights
 
@@ -170,6 +189,11 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None
             return check_against(model.weights, infos, path, owner, skip_mismatch)
 
         load_weights_h5(model.weights, path, check)
+        return
+    if path.endswith(".weights.json"):
+        from dendrite.saving.keras_format.model_io import load_sharded_weights
+
+        load_sharded_weights(model, path, skip_mismatch)
         return
     owner = f"model '{model.name}'"
     if path.endswith(".keras"):

@@ -64,8 +64,9 @@ def check_keras_features(names: set[str], what: str) -> None:
         )
     if any(name.endswith(".weights.json") for name in names):
         raise ModelLoadError(
-            f"{what} holds sharded weights (model.weights.json); dendrite reads one "
-            f"model.weights.h5: save without max_shard_size."
+            f"{what} holds sharded weights (model.weights.json) inside the zip; dendrite "
+            f"reads one model.weights.h5 there (sharded weights load from a "
+            f".weights.json file with load_weights)."
         )
 
 

@@ -162,22 +162,32 @@ def assign(model: Any, store: layout.H5Store, what: str, error: type, skip_misma
 def load_keras_weights(model: Any, path: str, payload: bytes, skip_mismatch: bool = False) -> None:
     """``load_weights`` for a ``.weights.h5`` file in Keras' layout (its bytes read)."""
     with layout.H5Store(payload, path, WeightsLoadError) as store:
-        assign(model, store, path, WeightsLoadError, skip_mismatch)
-        visits = layer_state.saveables(model)
+        _assign_weights_only(model, store, path, skip_mismatch)
+
+
+def _assign_weights_only(model: Any, store: Any, path: str, skip_mismatch: bool) -> None:
+    assign(model, store, path, WeightsLoadError, skip_mismatch)
+    visits = layer_state.saveables(model)
+    try:
+        layer_state.restore(visits, own_stores(store, visits), {}, path)
+    except ModelLoadError as problem:
+        raise WeightsLoadError(str(problem)) from None
+    if getattr(model, "optimizer", None) is not None and getattr(model, "_compiled", False):
         try:
-            layer_state.restore(visits, own_stores(store, visits), {}, path)
+            optimizer_map.restore(model, store, path, strict=False)
         except ModelLoadError as problem:
             raise WeightsLoadError(str(problem)) from None
-        if getattr(model, "optimizer", None) is not None and getattr(model, "_compiled", False):
-            try:
-                optimizer_map.restore(model, store, path, strict=False)
-            except ModelLoadError as problem:
-                raise WeightsLoadError(str(problem)) from None
 
 
 # --- saving ---------------------------------------------------------------------------------
 def weights_payload(model: Any, include_optimizer: bool = True) -> bytes:
     """Keras' HDF5 variable store for ``model`` (and its optimizer)."""
+    return layout.h5_bytes(weights_groups(model, include_optimizer))
+
+
+def weights_groups(model: Any, include_optimizer: bool = True) -> dict[str, tuple[Any, Any]]:
+    """Keras' variable groups for ``model`` (and its optimizer), in Keras' saving order:
+    path -> (object name, arrays in order, or a hooked layer's store)."""
     places, names = slots(model)
     groups: dict[str, tuple[str | None, list[np.ndarray]]] = {
         path: (name, []) for path, name in names.items()
@@ -197,7 +207,7 @@ def weights_payload(model: Any, include_optimizer: bool = True) -> bytes:
         state = optimizer_map.arrays(model)
         if state is not None:
             groups["optimizer"] = (str(getattr(model.optimizer, "name", "optimizer")), state)
-    return layout.h5_bytes(groups)
+    return groups
 
 
 def save_keras_model(
@@ -211,6 +221,28 @@ def save_keras_model(
     layout.write_keras_zip(path, config, weights, overwrite, assets)
 
 
-def save_keras_weights(model: Any, path: str, overwrite: bool = True) -> None:
-    """Write ``model``'s weights (and its optimizer's) as Keras' ``.weights.h5``."""
+def save_keras_weights(
+    model: Any, path: str, overwrite: bool = True, max_shard_size: float | None = None
+) -> None:
+    """Write ``model``'s weights (and its optimizer's) as Keras' ``.weights.h5``, or, with
+    ``max_shard_size`` (gigabytes), as Keras' sharded ``.weights.json`` index and shards."""
+    if max_shard_size is not None:
+        from dendrite.saving.keras_format import sharded
+
+        sharded.save_sharded(weights_groups(model), path, max_shard_size, overwrite)
+        return
     layout.write_weights_file(path, weights_payload(model), overwrite)
+
+
+def load_sharded_weights(model: Any, path: str, skip_mismatch: bool = False) -> None:
+    """``load_weights`` for Keras' sharded ``.weights.json`` (see ``sharded``)."""
+    from dendrite.saving.keras_format import sharded
+
+    try:
+        store = sharded.ShardedStore(path)
+    except WeightsLoadError:
+        raise
+    except ModelLoadError as problem:  # the index's JSON
+        raise WeightsLoadError(str(problem)) from None
+    with store:
+        _assign_weights_only(model, store, path, skip_mismatch)
