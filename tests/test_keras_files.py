@@ -274,3 +274,46 @@ def test_a_keras_text_file_saved_by_dendrite_carries_the_vocabulary_in_its_confi
     ]
     assert vocabularies == [["blue", "green", "red"]]
     assert max_difference(keras.models.load_model(tmp_path / "again.keras"), "lookups") <= 1e-5
+
+
+# --- Keras' sharded weights ----------------------------------------------------------------
+def _zeroed(model):
+    for variable in [*model.weights, *model.optimizer.variables]:
+        variable.data[...] = 0
+    return model
+
+
+def test_keras_sharded_weights_load():
+    """``mlp_sharded.weights.json``: Keras' index and three shards of the MLP fixture's
+    weights, the optimizer's variables split over all three."""
+    reference = keras.models.load_model(HERE / "mlp.keras")
+    model = _zeroed(keras.models.load_model(HERE / "mlp.keras"))
+    model.load_weights(HERE / "mlp_sharded.weights.json")
+    assert max_difference(model, "mlp") <= 1e-5
+    for got, want in zip(model.optimizer.variables, reference.optimizer.variables):
+        np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_dendrite_writes_sharded_weights(tmp_path):
+    from dendrite.saving import save_weights
+
+    model = keras.models.load_model(HERE / "mlp.keras")
+    save_weights(model, tmp_path / "w.weights.json", max_shard_size=2e-6)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[0] == "w.weights.json" and len(names) >= 3
+    assert names[1:] == [f"w_{i:05d}.weights.h5" for i in range(len(names) - 1)]
+    index = json.loads((tmp_path / "w.weights.json").read_text())
+    assert set(index) == {"metadata", "weight_map"}
+    assert "/optimizer/vars" in index["weight_map"]
+    again = _zeroed(keras.models.load_model(HERE / "mlp.keras"))
+    again.load_weights(tmp_path / "w.weights.json")
+    assert max_difference(again, "mlp") <= 1e-5
+    for got, want in zip(again.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(got.data, want.data)
+    with pytest.raises(FileExistsError):
+        save_weights(model, tmp_path / "w.weights.json", overwrite=False, max_shard_size=1)
+    with pytest.raises(ValueError, match="exceeds the maximum shard size"):
+        save_weights(model, tmp_path / "tiny.weights.json", max_shard_size=1e-9)
+    with pytest.warns(UserWarning, match="renamed"):
+        save_weights(model, tmp_path / "h5.weights.h5", max_shard_size=1)
+    assert (tmp_path / "h5.weights.json").exists() and not (tmp_path / "h5.weights.h5").exists()

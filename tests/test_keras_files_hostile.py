@@ -382,3 +382,111 @@ def test_damaged_configs_are_refused_or_loaded_never_crash(tmp_path):
             keras.models.load_model(with_config(tmp_path, damage))
         except ModelLoadError:
             pass
+
+
+# --- sharded weights (an index and its shards) ------------------------------------------------
+SHARDED = "mlp_sharded.weights.json"
+
+
+def sharded_copy(tmp_path: Path, change=None) -> Path:
+    """The MLP fixture's sharded weights copied to ``tmp_path``, the index rewritten by
+    ``change(index)``."""
+    import shutil
+
+    for shard in HERE.glob("mlp_sharded_*.weights.h5"):
+        shutil.copy(shard, tmp_path / shard.name)
+    index = json.loads((HERE / SHARDED).read_text())
+    if change is not None:
+        change(index)
+    (tmp_path / SHARDED).write_text(json.dumps(index))
+    return tmp_path / SHARDED
+
+
+def refused_weights(path: Path, match: str) -> None:
+    model = keras.models.load_model(MLP, compile=False)
+    before = [np.array(w.data) for w in model.weights]
+    with pytest.raises(WeightsLoadError, match=match):
+        model.load_weights(path)
+    assert all(np.array_equal(a, w.data) for a, w in zip(before, model.weights))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../mlp_sharded_00000.weights.h5",
+        "/etc/mlp_sharded_00000.weights.h5",
+        "sub/mlp_sharded_00000.weights.h5",
+        "..\\mlp_sharded_00000.weights.h5",
+        ".hidden.weights.h5",
+        "mlp_sharded_00000.h5",
+        "C:mlp.weights.h5",
+        7,
+    ],
+)
+def test_a_sharded_index_naming_files_outside_its_directory_is_refused(tmp_path, name):
+    def change(index):
+        index["weight_map"]["/layers/dense/vars"] = [name]
+
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    path = sharded_copy(inner, change)
+    (tmp_path / "mlp_sharded_00000.weights.h5").write_bytes(
+        (HERE / "mlp_sharded_00000.weights.h5").read_bytes()
+    )
+    refused_weights(path, "plain '\\*.weights.h5' file name")
+
+
+def test_a_shard_linking_out_of_the_directory_is_refused(tmp_path):
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    path = sharded_copy(inner)
+    outside = tmp_path / "elsewhere.weights.h5"
+    (inner / "mlp_sharded_00001.weights.h5").rename(outside)
+    (inner / "mlp_sharded_00001.weights.h5").symlink_to(outside)
+    refused_weights(path, "link that leads out")
+
+
+def test_a_variable_in_two_shards_is_refused(tmp_path):
+    def change(index):
+        index["weight_map"]["/layers/dense/vars"].append("mlp_sharded_00001.weights.h5")
+
+    path = sharded_copy(tmp_path, change)
+    with h5py.File(tmp_path / "mlp_sharded_00001.weights.h5", "a") as store:
+        store.create_dataset("layers/dense/vars/0", data=np.zeros((8, 16), "float32"))
+    refused_weights(path, "more than one shard")
+
+
+def test_a_shard_holding_a_group_the_index_does_not_list_there_is_refused(tmp_path):
+    def change(index):
+        index["weight_map"]["/optimizer/vars"].remove("mlp_sharded_00002.weights.h5")
+        index["weight_map"]["/extra/vars"] = ["mlp_sharded_00002.weights.h5"]
+
+    refused_weights(sharded_copy(tmp_path, change), "does not list it there")
+
+
+@pytest.mark.parametrize(
+    ("index", "match"),
+    [
+        (b"not json", "JSON"),
+        (b"[]", "not a Keras sharded-weights index"),
+        (json.dumps({"weight_map": {}, "code": "x"}).encode(), "unknown keys"),
+        (json.dumps({"weight_map": {"/vars": []}}).encode(), "lists no shard"),
+    ],
+)
+def test_a_bad_sharded_index_is_refused(tmp_path, index, match):
+    path = tmp_path / "bad.weights.json"
+    path.write_bytes(index)
+    refused_weights(path, match)
+
+
+def test_too_many_shards_are_refused(tmp_path, monkeypatch):
+    from dendrite.saving.keras_format import sharded
+
+    monkeypatch.setattr(sharded, "MAX_SHARDS", 2)
+    refused_weights(sharded_copy(tmp_path), "names 3 shards")
+
+
+def test_a_missing_shard_is_refused(tmp_path):
+    path = sharded_copy(tmp_path)
+    (tmp_path / "mlp_sharded_00002.weights.h5").unlink()
+    refused_weights(path, "mlp_sharded_00002")

@@ -1,7 +1,8 @@
 """Round trips with real Keras 3, where it is installed (CI installs it; skipped
 otherwise): dendrite saves ``.keras``, Keras loads it and predicts the same, resumes
 training from dendrite's optimizer state as dendrite does, and saves it again for
-dendrite to load. Keras runs in its own process (``fixtures/keras3/keras_side.py``)."""
+dendrite to load, and loads dendrite's sharded weights (``.weights.json``). Keras runs in
+its own process (``fixtures/keras3/keras_side.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 import dendrite as keras
 from dendrite import layers
 from dendrite.layers.preprocessing import IntegerLookup, StringLookup
+from dendrite.saving import save_weights
 
 pytest.importorskip("h5py")
 if importlib.util.find_spec("keras") is None:
@@ -235,9 +237,11 @@ def keras_ran(tmp_path_factory):
     index = {}
     for name, (model, xs, fit) in models.items():
         model.save(root / f"{name}.keras")
+        if name in SHARDED:
+            save_weights(model, root / f"{name}.d.weights.json", max_shard_size=2e-6)
         for i, x in enumerate(xs):
             np.save(root / f"{name}.x{i}.npy", x, allow_pickle=False)
-        index[name] = {"x": len(xs), "y": 1, "fit": fit is not None}
+        index[name] = {"x": len(xs), "y": 1, "fit": fit is not None, "sharded": name in SHARDED}
         if fit is not None:
             for i, x in enumerate(fit[0]):
                 np.save(root / f"{name}.fx{i}.npy", x, allow_pickle=False)
@@ -274,6 +278,7 @@ NAMES = [
     "hooked",
 ]
 RESUMED = ["mlp", "cnn", "rnn"]
+SHARDED = ["mlp", "cnn"]  # dendrite writes Keras' sharded weights; Keras loads them
 
 
 def test_round_trips_with_real_keras(keras_ran):
@@ -304,6 +309,12 @@ def test_round_trips_with_real_keras(keras_ran):
         again.load_weights(root / f"{name}.k.weights.h5")
         for i, (a, b) in enumerate(zip(_predict(again, xs), mine)):
             check(f"{name}: Keras' weights file, output {i}", a, b, atol=1e-5, rtol=0)
+    # Keras loads dendrite's sharded weights into the architecture and predicts the same
+    for name in SHARDED:
+        model, xs, _ = models[name]
+        for i, y in enumerate(_predict(model, xs)):
+            theirs = np.load(root / f"{name}.kps{i}.npy", allow_pickle=False)
+            check(f"{name}: Keras' prediction from sharded weights {i}", theirs, y, atol=1e-5)
     # Keras resumes training from dendrite's optimizer state as dendrite does
     for name in RESUMED:
         model, _, (fx, fy) = models[name]
