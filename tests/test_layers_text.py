@@ -218,3 +218,16 @@ def test_a_graph_is_built_before_the_vocabulary_arrives():
     assert tuple(outputs.shape) == (None, 5)
     text = tf.keras.Input((1,), dtype="string")
     assert tuple(TextVectorization(output_sequence_length=4)(text).shape) == (None, 4)
+
+
+def test_a_graph_without_a_vocabulary_needs_a_known_width():
+    """Multi-hot, count and tf-idf rows are as wide as the vocabulary: without one (and
+    without vocabulary_size or pad_to_max_tokens) the graph cannot be built, as in Keras."""
+    inputs = tf.keras.Input((3,), dtype="string")
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        StringLookup(output_mode="multi_hot")(inputs)
+    text = tf.keras.Input((1,), dtype="string")
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        TextVectorization(output_mode="count")(text)
+    padded = TextVectorization(output_mode="count", max_tokens=6, pad_to_max_tokens=True)
+    assert tuple(padded(text).shape) == (None, 6)

@@ -510,7 +510,7 @@ class _IndexLookup(VocabularyLayer):
     def call(self, inputs: Any) -> Tensor:
         values = np.asarray(inputs.data if isinstance(inputs, Tensor) else inputs, dtype=object)
         if not self._tokens:
-            if not self._awaiting():
+            if not self._awaiting() or (self.output_mode != "int" and self._depth() is None):
                 raise self._missing_vocabulary()
             shape = self.compute_output_shape(values.shape)
             shape = tuple(1 if d is None else d for d in shape)
