@@ -231,3 +231,24 @@ def test_a_graph_without_a_vocabulary_needs_a_known_width():
         TextVectorization(output_mode="count")(text)
     padded = TextVectorization(output_mode="count", max_tokens=6, pad_to_max_tokens=True)
     assert tuple(padded(text).shape) == (None, 6)
+
+
+@pytest.mark.parametrize("suffix", [".dendrite", ".keras"])
+def test_a_functional_text_model_round_trips(tmp_path, suffix):
+    """String inputs in a functional model (their tensors are 'string' in the config), a
+    tf-idf TextVectorization (idf weights in its own variables too) and a StringLookup."""
+    texts = np.array(["the cat sat", "the dog", "a bird"])
+    vectorize = TextVectorization(output_mode="tf_idf")
+    vectorize.adapt(texts)
+    lookup = StringLookup()
+    lookup.adapt(np.array(["a", "b", "b"]))
+    text = tf.keras.Input((1,), dtype="string")
+    words = tf.keras.Input((2,), dtype="string")
+    h = tf.keras.layers.Dense(2)(vectorize(text))
+    model = tf.keras.Model(
+        [text, words], tf.keras.layers.Concatenate()([h, tf.ops.cast(lookup(words), "float32")])
+    )
+    x = [np.array([["the cat"], ["zebra"]]), np.array([["a", "q"], ["b", "b"]])]
+    model.save(tmp_path / f"text{suffix}")
+    loaded = tf.keras.models.load_model(tmp_path / f"text{suffix}")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -35,6 +35,7 @@ def encode_model(model: Any) -> dict[str, Any]:
     cls = type(model)
     config = model.get_config()
     config = _registered_activation_names(config)
+    config = _string_tensor_dtypes(config)
     entry: dict[str, Any] = {
         "module": cls.__module__,
         "class_name": cls.__name__,
@@ -48,6 +49,21 @@ def encode_model(model: Any) -> dict[str, Any]:
     if shape is not None:
         entry["build_config"] = {"input_shape": _jsonable_shape(shape)}
     return entry
+
+
+def _string_tensor_dtypes(node: Any) -> Any:
+    """A functional config's string tensors (dtype ``object`` in dendrite) under Keras'
+    name ``string``, the one the file checks accept."""
+    if isinstance(node, list):
+        return [_string_tensor_dtypes(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    result = {k: _string_tensor_dtypes(v) for k, v in node.items()}
+    config = result.get("config")
+    if result.get("class_name") == "__keras_tensor__" and isinstance(config, dict):
+        if config.get("dtype") == "object":
+            result["config"] = {**config, "dtype": "string"}
+    return result
 
 
 def _jsonable_shape(shape: Any) -> Any:
