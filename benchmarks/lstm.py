@@ -207,6 +207,10 @@ def worker(name: str, steps: int, batch: int, threads: int, cell: str = "lstm") 
         epoch = torch_epoch(x, y, batch, cell)
         return epoch, torch_layer(x[:batch], 50, cell), lambda: float("nan")
     if name == "keras":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
         epoch, accuracy = keras_api_epoch(keras, cell, x, y, batch)
         return epoch, keras_layer(x[:batch], 50, cell), accuracy
     epoch, accuracy = dendrite_epoch(x, y, batch, cell)
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="batches timed per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per framework")
-    parser.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch's and TensorFlow's threads")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--cell", choices=sorted(CELLS), default="lstm")
     parser.add_argument("--no-keras", action="store_true", help="leave Keras/TensorFlow out")
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"cpu count {os.cpu_count()}, Python {sys.version.split()[0]}, NumPy {np.__version__}, "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
-        f"PyTorch threads {args.threads}"
+        f"PyTorch and TensorFlow threads {args.threads}"
     )
     names = ("dendrite", "pytorch") if args.no_keras else ("dendrite", "pytorch", "keras")
     specs = {
