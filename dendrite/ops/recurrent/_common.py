@@ -99,10 +99,10 @@ def columns(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.T)
 
 
-def states(first: np.ndarray, steps: int) -> np.ndarray:
+def states(first: np.ndarray, steps: int, dtype: np.dtype) -> np.ndarray:
     """An empty (units, T + 1, batch) state sequence with ``first`` (units, batch) as column
     0: column t + 1 is the state after step t."""
-    out = np.empty((first.shape[0], steps + 1, first.shape[1]), dtype=first.dtype)
+    out = np.empty((first.shape[0], steps + 1, first.shape[1]), dtype=dtype)
     out[:, 0] = first
     return out
 

@@ -54,7 +54,7 @@ class GRUSequence(Recurrence):
         inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
         _, steps, batch = gates.shape
-        hs = states(columns(h0), steps)  # (units, T + 1, batch), h0 in column 0
+        hs = states(columns(h0), steps, gates.dtype)  # (units, T + 1, batch), h0 in column 0
         # reset_after: the recurrent candidate term U_h^T h + b; otherwise r * h_in.
         inner = np.empty((u, steps, batch), dtype=gates.dtype)
         self.saved = (inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask)

@@ -58,7 +58,7 @@ class LSTMSequence(Recurrence):
         u_t = columns(scaled)
         _, steps, batch = gates.shape
         # h and c (units, T + 1, batch), h0 and c0 in column 0; a(c_t) (units, T, batch).
-        hs, cs = states(columns(h0), steps), states(columns(c0), steps)
+        hs, cs = (states(columns(s), steps, gates.dtype) for s in (h0, c0))
         act_c = np.empty((u, steps, batch), dtype=gates.dtype)
         self.saved = (inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask)
         self.options = (activation, recurrent_activation, reverse)

@@ -41,7 +41,7 @@ class SimpleRNNSequence(Recurrence):
         # The pre-activations xs (units, T, batch) become a(z_t) in place, which the
         # backward pass needs; the states (units, T + 1, batch), h0 in column 0, are the
         # same values except at masked steps.
-        hs = states(columns(h0), xs.shape[1])
+        hs = states(columns(h0), xs.shape[1], xs.dtype)
         self.saved = (inputs, xs, hs, kernel, recurrent_kernel, keep, rmask)
         self.options = (activation, reverse)
         if activation == "tanh" and _native.usable(xs, hs, u_t):
