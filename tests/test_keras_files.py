@@ -300,7 +300,7 @@ def test_dendrite_writes_sharded_weights(tmp_path):
     from dendrite.saving import save_weights
 
     model = keras.models.load_model(HERE / "mlp.keras")
-    save_weights(model, tmp_path / "w.weights.json", max_shard_size=2e-6)
+    model.save_weights(tmp_path / "w.weights.json", max_shard_size=2e-6)  # Keras' method
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names[0] == "w.weights.json" and len(names) >= 3
     assert names[1:] == [f"w_{i:05d}.weights.h5" for i in range(len(names) - 1)]

@@ -17,6 +17,10 @@ CONVERTERS: dict[type, Callable[..., Any]] = {}
 
 #: Registered layers that are never exported, with the reason (printed by the tests).
 NOT_EXPORTABLE: dict[str, str] = {
+    "StringLookup": "it maps strings to indices through a Python vocabulary; export the "
+    "model from its integer ids (the layers after it) and look strings up before ONNX Runtime.",
+    "IntegerLookup": "it maps values to indices through a Python vocabulary (a hash table); "
+    "export the model from the indices (the layers after it).",
     "TextVectorization": "it maps strings to token ids through a Python vocabulary; export "
     "the model from its integer ids (the layers after it) and tokenize before ONNX Runtime.",
     "SimpleRNNCell": "a cell is exported inside the RNN layer that runs it, not alone.",

@@ -58,7 +58,14 @@ from dendrite.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from dendrite.layers.preprocessing import Identity, Normalization, Rescaling, UnitNormalization
+from dendrite.layers.preprocessing import (
+    Identity,
+    IntegerLookup,
+    Normalization,
+    Rescaling,
+    StringLookup,
+    UnitNormalization,
+)
 from dendrite.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from dendrite.layers.registry import LAYER_REGISTRY, get_layer_class, register_layer
 from dendrite.layers.regularization import (
@@ -115,6 +122,8 @@ __all__ = [
     "Rescaling",
     "Normalization",
     "Identity",
+    "IntegerLookup",
+    "StringLookup",
     "Softmax",
     "ReLU",
     "PReLU",

@@ -110,10 +110,13 @@ class Model(Trainer, Layer):
         """Save architecture, weights, optimizer state and compile settings to one file."""
         saving.save_model(self, filepath, overwrite=overwrite, **kwargs)
 
-    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
-        """Save the weights alone to a ``.weights.safetensors`` (or, with h5py, a
-        ``.weights.h5``) file."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+    def save_weights(
+        self, filepath: Any, overwrite: bool = True, max_shard_size: float | None = None
+    ) -> None:
+        """Save the weights alone to a ``.weights.safetensors`` (or, with h5py, Keras'
+        ``.weights.h5``) file; with ``max_shard_size`` (GB, as Keras), Keras' sharded
+        ``.weights.json`` index and its ``.weights.h5`` shards."""
+        saving.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath: Any, **kwargs: Any) -> None:
         """Load weights saved by ``save_weights`` (or a whole-model file's weights)."""
