@@ -397,3 +397,21 @@ def test_read_file_reads_whole_files_and_names_a_missing_one(tmp_path):
         assert image_utils.read_file(str(tmp_path / "f.bin")) == data
     with pytest.raises(FileNotFoundError, match="nope.png"):
         image_utils.read_file(str(tmp_path / "nope.png"))
+
+
+@pytest.mark.parametrize("use_multiprocessing", [False, True])
+def test_worker_threads_and_processes_give_the_batches_read_here(tmp_path, use_multiprocessing):
+    from dendrite.training.data_adapters.py_dataset_adapter import ordered_map
+
+    root = _write_images(tmp_path / "pics", per_class=6)
+    ds = utils.image_dataset_from_directory(
+        root, color_mode="grayscale", image_size=(8, 6), batch_size=4, seed=2, verbose=False
+    )
+    here = [ds[i] for i in range(len(ds))]
+    order = iter(range(len(ds)))
+    got = list(ordered_map(ds, order, 2, use_multiprocessing, 3, "the image folder"))
+    assert [index for index, _ in got] == list(range(len(ds)))
+    for (_, (x, y)), (x_here, y_here) in zip(got, here):
+        assert x.dtype == np.float32 and x.shape == (len(y), 8, 6, 1)
+        np.testing.assert_array_equal(x, x_here)
+        np.testing.assert_array_equal(y, y_here)
