@@ -9,8 +9,9 @@
  *       offset by offset in order, as NumPy's one slab-add per offset;
  *   dL/dK[i, j, c, m] = sum over n, p, q of xp[...] G[n, p, q, c M + m].
  *
- * y and dL/dxp get NumPy's bits (each element receives its terms in the same order, each
- * product rounded before it is added). dL/dK is summed sample by sample, an order NumPy's
+ * y gets NumPy's bits (each element receives its terms in the same order, each product
+ * rounded before it is added), and so does dL/dxp for depth multipliers up to 8 (NumPy
+ * sums a longer filter axis pairwise, 8 at a time; here it is summed in order). dL/dK is summed sample by sample, an order NumPy's
  * pairwise reductions do not share: it agrees with the NumPy path to float rounding (the
  * tests bound it). NumPy needs two passes over the whole output per offset; here one
  * sample's windows stay in cache while every offset runs over them, with the channels as
@@ -167,6 +168,7 @@ parse_geometry(PyObject *sizes, PyObject *steps, DepthwiseJob *j)
         (j->ow - 1) * j->sw + (j->kw - 1) * j->dw >= j->wp)
         goto bad;
     if (j->c * j->m > PY_SSIZE_T_MAX / 8 / j->n / j->oh / j->ow ||
+        j->c * j->m > PY_SSIZE_T_MAX / 8 / j->kh / j->kw ||
         j->c > PY_SSIZE_T_MAX / 8 / j->n / j->hp / j->wp)
         goto bad;
     return 0;
@@ -200,7 +202,8 @@ depthwise_forward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* depthwise_backward(g, xp, kernel, gx_or_None, gk_or_None, sizes, steps) */
+/* depthwise_backward(g, xp_or_None, kernel_or_None, gx_or_None, gk_or_None, sizes, steps):
+ * xp is needed for gk, the kernel for gx. */
 PyObject *
 depthwise_backward(PyObject *self, PyObject *args)
 {
@@ -211,8 +214,8 @@ depthwise_backward(PyObject *self, PyObject *args)
         parse_geometry(sizes, steps, &j) < 0)
         return NULL;
     const KernelArg a[5] = {{o[0], j.n * j.oh * j.ow * j.c * j.m, 'r'},
-                            {o[1], j.n * j.hp * j.wp * j.c, 'r'},
-                            {o[2], j.kh * j.kw * j.c * j.m, 'r'},
+                            {o[1], j.n * j.hp * j.wp * j.c, 'R'},
+                            {o[2], j.kh * j.kw * j.c * j.m, 'R'},
                             {o[3], j.n * j.hp * j.wp * j.c, 'W'},
                             {o[4], j.kh * j.kw * j.c * j.m, 'W'}};
     Py_buffer v[5];
@@ -221,6 +224,12 @@ depthwise_backward(PyObject *self, PyObject *args)
         return NULL;
     j.g = v[0].buf, j.xp = v[1].buf, j.k = v[2].buf, j.gx = v[3].buf, j.gk = v[4].buf;
     j.single = single;
+    if ((j.gx != NULL && j.k == NULL) || (j.gk != NULL && j.xp == NULL)) {
+        kernel_give_back(v, 5);
+        PyErr_SetString(PyExc_ValueError,
+                        "dendrite depthwise kernels: dL/dxp needs the kernel, dL/dK needs xp");
+        return NULL;
+    }
     int split = j.n * j.oh * j.ow * j.c * j.m >= SPLIT_FROM;
     Py_BEGIN_ALLOW_THREADS
     if (j.gx != NULL)

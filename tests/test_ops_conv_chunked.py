@@ -167,3 +167,68 @@ def test_depthwise_kernel_matches_the_numpy_path(
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(with_kernel[1], numpy_path[1], rtol=tolerance, atol=tolerance)
     np.testing.assert_allclose(with_kernel[2], numpy_path[2], rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("need_x, need_k", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("kernels_on", [True, False])
+def test_depthwise_backward_when_only_some_inputs_need_gradients(
+    need_x, need_k, kernels_on, monkeypatch
+):
+    """A fixed (non-trainable) blur kernel after a trainable layer, or a first layer whose
+    input needs no gradient: each gradient that is asked for equals the full case's."""
+    native = importlib.import_module("dendrite._native")
+    if not kernels_on:
+        monkeypatch.setattr(native, "usable", lambda *a, **k: False)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 7, 6, 4)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 4, 2)).astype(np.float32)
+    upstream = rng.standard_normal((3, 7, 6, 8)).astype(np.float32)
+
+    def grads(nx, nk):
+        xt, kt = Tensor(x, requires_grad=nx), Tensor(kernel, requires_grad=nk)
+        conv_module.depthwise_conv(xt, kt, 1, "same").backward(upstream)
+        return xt.grad, kt.grad
+
+    full = grads(True, True)
+    got = grads(need_x, need_k)
+    for wanted, value, reference in zip((need_x, need_k), got, full):
+        if wanted:
+            np.testing.assert_allclose(value, reference, rtol=1e-6, atol=1e-6)
+        else:
+            assert value is None
+
+
+def test_depthwise_on_an_empty_batch():
+    x = Tensor(np.zeros((0, 6, 6, 4), np.float32), requires_grad=True)
+    kernel = Tensor(np.ones((3, 3, 4, 1), np.float32), requires_grad=True)
+    out = conv_module.depthwise_conv(x, kernel, 1, "same")
+    assert out.shape == (0, 6, 6, 4)
+    out.backward(np.zeros(out.shape, np.float32))
+    assert x.grad.shape == (0, 6, 6, 4)
+    np.testing.assert_array_equal(kernel.grad, 0)
+
+
+@pytest.mark.skipif(
+    importlib.import_module("dendrite._native").kernels is None, reason="C kernels not built"
+)
+def test_depthwise_kernel_with_a_long_filter_axis(monkeypatch):
+    """Depth multiplier 9: NumPy sums the filter axis pairwise, the kernel in order, so the
+    input gradient agrees to rounding rather than bit for bit."""
+    native = importlib.import_module("dendrite._native")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 3, 9)).astype(np.float32)
+    upstream = rng.standard_normal((2, 6, 6, 27)).astype(np.float32)
+
+    def run():
+        xt, kt = Tensor(x, requires_grad=True), Tensor(kernel, requires_grad=True)
+        out = conv_module.depthwise_conv(xt, kt, 1, "same")
+        out.backward(upstream)
+        return out.data, xt.grad, kt.grad
+
+    fast = run()
+    monkeypatch.setattr(native, "usable", lambda *a, **k: False)
+    reference = run()
+    np.testing.assert_array_equal(fast[0], reference[0])
+    for got, want in zip(fast[1:], reference[1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

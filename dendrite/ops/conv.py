@@ -216,7 +216,7 @@ def _depthwise_forward(xp: np.ndarray, kernel: np.ndarray, geom: Geometry) -> np
     k = kernel.reshape(kh, kw, c, mult)
     dtype = np.result_type(xp, kernel)
     out = np.empty((n, geom.oh, geom.ow, c, mult), dtype)
-    if _native.usable(xp, kernel):  # csrc/depthwise.c: the same sums, one pass per sample
+    if n and _native.usable(xp, kernel):  # csrc/depthwise.c: the same sums, one pass a sample
         sizes = (n, hp, wp, c, mult, kh, kw, geom.oh, geom.ow)
         _native.kernels.depthwise_forward(xp, kernel, out, sizes, geom[2:6])
         return out.reshape(-1, f)
@@ -242,9 +242,11 @@ def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple
     n, hp, wp, c = xp_shape
     mult = f // c
     g5 = g2.reshape(n, geom.oh, geom.ow, c, mult)
-    if xp is not None and kernel is not None and _native.usable(xp, kernel):
-        # csrc/depthwise.c (a copy of a strided gradient costs less than NumPy's passes)
-        g2 = np.ascontiguousarray(g2, dtype=xp.dtype)
+    # csrc/depthwise.c, which reads xp only for dL/dK and the kernel only for dL/dxp (a
+    # copy of a strided gradient costs less than NumPy's passes)
+    given = tuple(a for a in (xp, kernel) if a is not None)
+    if n and _native.usable(np.ascontiguousarray(g2), *given):
+        g2 = np.ascontiguousarray(g2)
         gx = np.empty(xp_shape, g2.dtype) if needs[0] else None
         gk = np.empty(k_shape, g2.dtype) if needs[1] else None
         sizes = (n, hp, wp, c, mult, kh, kw, geom.oh, geom.ow)
@@ -256,7 +258,8 @@ def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple
     one = mult == 1  # drop the size-1 filter axis (see _depthwise_forward)
     grads = g5[..., 0] if one else g5
     for part in _sample_chunks(n, geom.oh * geom.ow * f):
-        g, x = grads[part], xp[part]
+        g = grads[part]
+        x = xp[part] if xp is not None else None  # kept only when dL/dK is needed
         gx_part = gx[part] if gx is not None else None
         term = np.empty_like(g)
         for i, j in np.ndindex(kh, kw):
