@@ -140,7 +140,8 @@ def image_dataset_from_directory(
         alone when ``label_mode`` or ``labels`` is None). ``class_names`` and
         ``file_paths`` are attributes. With ``subset="both"``, a list of two datasets
         (training, validation). It reads the files with ``workers=2`` background threads;
-        set ``dataset.workers`` to change that.
+        set ``dataset.workers`` to change that, and ``dataset.use_multiprocessing = True``
+        for worker processes.
     """
     labels, label_mode = dataset_utils.check_label_arguments(
         labels, label_mode, class_names, "image"
