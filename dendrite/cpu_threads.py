@@ -9,21 +9,35 @@ on it, and all of these change while a program runs. So dendrite does not guess:
 measures.
 
 ``ThreadGovernor`` times the steps of a ``fit``, ``evaluate`` or ``predict`` loop (the
-step alone, not the data loading). It runs a *probe*: a window of steps with one thread,
-then a window with all threads, and keeps the setting whose mean step time is lower (one
-thread when the two are within ``TIE``: it takes less from the neighbours). The mean, not
-the median, because a busy machine shows itself as a few very slow steps among fast ones,
-and the mean is what an epoch pays. One thread is measured first because its cost is
-bounded; the window of all threads ends early once its mean is ``ABORT`` times one
-thread's, so on a busy machine a probe costs a few slow steps, not a window. The governor
-then holds its choice and probes again after ``HOLD_S`` seconds, a hold that doubles (up
-to ``MAX_HOLD_S``) each time a probe confirms the choice. Holding all threads, it probes at
-once when the mean of the last ``DRIFT_STEPS`` steps exceeds the mean it chose on by more
-than ``DRIFT`` (a neighbour started); holding one thread it waits for the hold to end,
-since a probe of all threads costs the most exactly when they are the wrong choice, and
-OpenBLAS' threads keep spinning for a while after their last product. A window is
-``WINDOW_STEPS`` steps and at least ``WINDOW_S`` seconds; its first step after a switch is
-not in the window's mean (threads wake), but it counts towards ending a hopeless window.
+step alone, not the data loading; each kind of loop of a model has its own). It runs a
+*probe*: a window of steps with one setting, then a window with the other, and keeps the
+setting whose mean step time is lower (one thread when the two are within ``TIE``: it
+takes less from the neighbours). The mean, not the median, because a busy machine shows
+itself as a few very slow steps among fast ones, and an epoch pays the mean.
+
+- A governor's first probe starts with all threads, as dendrite would run without it;
+  later probes start with one thread, whose cost is bounded. A window ends early once
+  its mean (counting the step that woke the threads) is ``ABORT`` times the other
+  setting's, so on a busy machine a probe of all threads costs about two slow steps.
+- A window is ``WINDOW_STEPS`` steps and at least ``WINDOW_S`` seconds, or 3 steps once
+  they take ``LONG_S`` seconds (long steps). The first step after any change of threads
+  (by a probe, or by another loop such as validation) is not measured.
+- The choice is then held for ``HOLD_S`` seconds of steps (time spent in this loop's
+  steps, not wall time, so idle time between calls does not run it out), a hold that
+  doubles up to ``MAX_HOLD_S`` each time a probe confirms the choice, and that is never
+  shorter than ``HOLD_FACTOR`` times the last probe's cost: probes take at most about 5%
+  of the steps, however long a step is.
+- Holding all threads, the governor probes at once when two blocks of ``DRIFT_STEPS``
+  steps in a row are ``DRIFT`` slower than the mean it chose on (a neighbour started).
+  Holding one thread it waits for the hold to end, since a probe of all threads costs most
+  exactly when they are the wrong choice, and OpenBLAS' threads keep spinning for a while
+  after their last product.
+- When the outermost loop ends, all threads are back in force for the program's own work.
+  While loops run in two Python threads at once neither is timed (each would measure the
+  other), and under a distribution (MPI) the loops are not timed at all: a rank's probe
+  would slow every rank through the gradient allreduce, so each rank keeps its share.
+- A program that changes BLAS' threads itself between loops (``threadpoolctl``) sets a new
+  limit, which the governors then adapt below.
 
 Products and kernels too small to gain from two threads already run on one without any
 switching: OpenBLAS runs a product of fewer than 262,144 multiply-adds (m n k) on one
@@ -47,10 +61,13 @@ MKL, found among the loaded libraries; about 0.5 us a call) and the kernels'
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import statistics
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,12 +80,13 @@ _OPENBLAS_SYMBOLS = [
     for suffix in ("", "64_", "_64_")
 ]
 _MKL_SYMBOLS = [("MKL_Set_Num_Threads", "MKL_Get_Max_Threads")]
-THREAD_LIMITS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 WINDOW_STEPS = 7
 WINDOW_S = 0.02
+LONG_S = 0.5
 HOLD_S = 2.0
 MAX_HOLD_S = 32.0
+HOLD_FACTOR = 20
 TIE = 0.03
 DRIFT = 0.5
 DRIFT_STEPS = 3
@@ -130,42 +148,65 @@ def blas_threads(threads: int | None = None) -> int | None:
 
 @dataclass
 class _State:
-    """The most threads dendrite may use, why, and what is in force now."""
+    """The most threads dendrite may use, why, and what is in force now. ``generation``
+    changes whenever the limits do, so that governors start again from them."""
 
     ceiling: int
     source: str
     current: int
     adaptive: bool
     blas_start: int | None = None
+    kernels: int = 0
+    generation: int = 0
     decisions: list = field(default_factory=list)
+    loops: dict = field(default_factory=dict)  # thread id -> loops running in it
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _initial_state() -> _State:
     blas = blas_threads()
-    cores = os.cpu_count() or 1
     override = os.environ.get("DENDRITE_NUM_THREADS", "")
     if override.isdigit() and int(override) > 0:
         ceiling, source = int(override), "DENDRITE_NUM_THREADS"
-    elif any(os.environ.get(name) == "1" for name in THREAD_LIMITS_ENV):
-        ceiling, source = 1, "OPENBLAS_NUM_THREADS/OMP_NUM_THREADS"
+    elif any(os.environ.get(name) == "1" for name in _native.THREAD_LIMITS_ENV):
+        ceiling, source = 1, "OPENBLAS_NUM_THREADS or OMP_NUM_THREADS = 1"
     elif _native.kernels is not None and _native.kernel_threads == 1:
         ceiling, source = 1, "MPI launcher (one core per rank)"
-    elif cores < 2:
+    elif _cores() < 2:
         ceiling, source = 1, "one core"
     else:
-        ceiling, source = blas or cores, "measured"
+        ceiling, source = blas or _cores(), "measured"
+    kernels = _native.kernels.threads() if _native.kernels is not None else 0
     current = blas if blas is not None else ceiling
-    return _State(ceiling, source, current, source == "measured" and ceiling > 1, blas)
+    return _State(ceiling, source, current, source == "measured" and ceiling > 1, blas, kernels)
 
 
 _STATE: _State | None = None
+_LOCK = threading.RLock()
 
 
 def _state() -> _State:
     global _STATE
     if _STATE is None:
-        _STATE = _initial_state()
+        with _LOCK:
+            if _STATE is None:
+                state = _initial_state()
+                _STATE = state
+                if state.source != "measured":  # a limit from the environment holds at once
+                    _force(state, state.ceiling)
     return _STATE
+
+
+def _force(state: _State, threads: int) -> None:
+    state.current = 0  # unknown: the next apply sets both
+    apply(threads)
 
 
 def apply(threads: int) -> None:
@@ -174,19 +215,21 @@ def apply(threads: int) -> None:
     threads = max(1, min(int(threads), state.ceiling))
     if threads == state.current:
         return
-    blas_threads(threads)
-    if _native.kernels is not None:
-        _native.kernels.set_threads(threads)
-    state.current = threads
+    with _LOCK:
+        blas_threads(threads)
+        if _native.kernels is not None:
+            state.kernels = _native.kernels.set_threads(threads)
+        state.current = threads
 
 
 def set_ceiling(threads: int, source: str) -> None:
-    """Use at most ``threads`` (an MPI rank's share of its machine), adapting below it."""
+    """Use at most ``threads`` (an MPI rank's share of its machine), adapting below it
+    (the training loops run without a governor while a distribution is set)."""
     state = _state()
     state.ceiling, state.source = max(1, int(threads)), source
     state.adaptive = state.ceiling > 1 and source != "DENDRITE_NUM_THREADS"
-    state.current = 0  # unknown: force the next apply
-    apply(state.ceiling)
+    state.generation += 1
+    _force(state, state.ceiling)
 
 
 def set_num_threads(threads: int) -> None:
@@ -196,25 +239,29 @@ def set_num_threads(threads: int) -> None:
         raise ValueError(f"set_num_threads: expected a positive count, got {threads!r}")
     state = _state()
     state.ceiling, state.source, state.adaptive = int(threads), "set_num_threads", False
-    state.current = 0
-    apply(state.ceiling)
+    state.generation += 1
+    _force(state, state.ceiling)
 
 
 def reset() -> None:
     """Forget every choice: back to the threads BLAS and the kernels started with, and the
-    limits the environment sets (for tests, and after changing the environment)."""
+    limits the environment sets (for tests). Governors start again from the new state."""
     global _STATE
-    if _STATE is not None and _STATE.blas_start is not None:
-        blas_threads(_STATE.blas_start)
+    generation = 0
+    if _STATE is not None:
+        generation = _STATE.generation + 1
+        if _STATE.blas_start is not None:
+            blas_threads(_STATE.blas_start)
     if _native.kernels is not None:
         _native.kernels.set_threads(max(1, _native.kernel_threads))
     _STATE = None
+    _state().generation = generation
 
 
 def thread_info() -> dict[str, Any]:
     """What is in force: ``threads`` now, ``max_threads``, ``source`` of the maximum,
     ``adaptive`` (whether steps are timed to choose), BLAS' and the kernels' threads, and
-    the governor's last ``decisions`` (threads chosen, median step seconds with each)."""
+    the governor's last ``decisions`` (threads chosen, mean step seconds with each)."""
     state = _state()
     return {
         "threads": state.current,
@@ -230,85 +277,135 @@ def thread_info() -> dict[str, Any]:
 class ThreadGovernor:
     """Chooses, by timing one loop's steps, between all threads and one (see the module).
 
-    ``clock`` is injectable for tests. A loop calls ``begin()`` before each step and
-    ``end(token)`` after it."""
+    A loop runs inside ``with governor.loop():`` and calls ``begin()`` before each step
+    and ``end(token)`` after it. ``clock`` is injectable for tests."""
 
-    def __init__(self, clock: Any = time.perf_counter) -> None:
+    def __init__(self, clock: Any = time.perf_counter, passive: bool = False) -> None:
         self.clock = clock
-        state = _state()
-        self.enabled = state.adaptive
+        self.passive = passive
+        self._restart(_state())
+
+    def _restart(self, state: _State) -> None:
+        self.generation = state.generation
+        self.enabled = state.adaptive and not self.passive
         self.choice = state.ceiling
-        self.trying = 1  # the first probe starts with one thread
-        self.samples: list[float] = []
-        self.window_start = 0.0
-        self.skip = True
-        self.first = 0.0
+        self.trying = state.ceiling  # the first probe starts as dendrite would without it
         self.results: dict[int, float] = {}
+        self.samples: list[float] = []
+        self.fresh = True
+        self.first = 0.0
+        self.probe_cost = 0.0
         self.hold_s = HOLD_S
-        self.hold_until: float | None = None
+        self.held = 0.0
+        self.holding = False
         self.baseline = 0.0
-        self.recent: list[float] = []
+        self.block: list[float] = []
+        self.drifted_blocks = 0
+
+    @contextlib.contextmanager
+    def loop(self) -> Iterator[None]:
+        """One fit/evaluate/predict loop. When the outermost loop of a thread ends, all
+        threads are back in force for the program's own work; while loops run in two
+        threads at once, neither times its steps (each would measure the other)."""
+        state, me = _state(), threading.get_ident()
+        with _LOCK:
+            if not state.loops and state.adaptive:
+                self._respect_outside_limits(state)
+            state.loops[me] = state.loops.get(me, 0) + 1
+        try:
+            yield
+        finally:
+            with _LOCK:
+                state.loops[me] -= 1
+                if not state.loops[me]:
+                    del state.loops[me]
+                if not state.loops and state.adaptive:
+                    apply(state.ceiling)
+
+    @staticmethod
+    def _respect_outside_limits(state: _State) -> None:
+        """A program (or threadpoolctl) that changed BLAS' threads between loops set a new
+        limit: adapt below it from now on."""
+        blas = blas_threads()
+        if blas is not None and state.current and blas != state.current:
+            state.ceiling, state.current = blas, blas
+            state.source, state.adaptive = "BLAS limit set outside dendrite", blas > 1
+            state.generation += 1
 
     def begin(self) -> float:
-        if self.enabled:
-            want = self.trying if self.hold_until is None else self.choice
-            if _state().current != want:
-                apply(want)
+        state = _state()
+        if self.generation != state.generation:
+            self._restart(state)
+        if not self.enabled or len(state.loops) > 1:
+            return -1.0
+        want = self.choice if self.holding else self.trying
+        if state.current != want:
+            apply(want)
+            self.fresh = True  # threads wake, caches refill: this step is not measured
         return self.clock()
 
     def end(self, started: float) -> None:
-        if not self.enabled:
+        if started < 0:
             return
-        now = self.clock()
-        seconds = now - started
-        if self.hold_until is None:
-            self._probe_step(seconds, now)
+        seconds = self.clock() - started
+        fresh, self.fresh = self.fresh, False
+        if self.holding:
+            self._hold_step(seconds, fresh)
         else:
-            self._hold_step(seconds, now)
+            self._probe_step(seconds, fresh)
 
-    def _probe_step(self, seconds: float, now: float) -> None:
-        one = self.results.get(1) if self.trying != 1 else None
-        if self.skip:  # the first step after a switch: threads wake, caches refill
-            self.skip, self.window_start, self.first = False, now, seconds
+    def _probe_step(self, seconds: float, fresh: bool) -> None:
+        self.probe_cost += seconds
+        other = self.results.get(1 if self.trying != 1 else _state().ceiling)
+        if fresh:
+            if not self.samples:
+                self.first = seconds
             return
         self.samples.append(seconds)
-        if one is not None and statistics.fmean([self.first, *self.samples]) > ABORT * one:
-            self._window_done(now)
+        if other is not None and statistics.fmean([self.first, *self.samples]) > ABORT * other:
+            self._window_done()
             return
-        if len(self.samples) >= WINDOW_STEPS and now - self.window_start >= WINDOW_S:
-            self._window_done(now)
+        spent = sum(self.samples)
+        count = len(self.samples)
+        if spent >= WINDOW_S and (count >= WINDOW_STEPS or (count >= 3 and spent >= LONG_S)):
+            self._window_done()
 
-    def _window_done(self, now: float) -> None:
-        self.results[self.trying] = statistics.fmean(self.samples)
-        self.samples, self.skip = [], True
+    def _window_done(self) -> None:
         ceiling = _state().ceiling
-        if ceiling not in self.results:
-            self.trying = ceiling
+        self.results[self.trying] = statistics.fmean(self.samples or [self.first])
+        self.samples, self.fresh = [], True
+        untried = [n for n in (self.trying, 1, ceiling) if n not in self.results]
+        if untried:
+            self.trying = untried[0]
             return
         best = 1 if self.results[1] <= self.results[ceiling] * (1 + TIE) else ceiling
-        self.hold_s = min(MAX_HOLD_S, self.hold_s * 2) if best == self.choice else HOLD_S
-        self.choice = self.trying = best
+        floor = HOLD_FACTOR * self.probe_cost
+        if best == self.choice:
+            self.hold_s = min(max(MAX_HOLD_S, floor), 2 * self.hold_s)
+        else:
+            self.hold_s = HOLD_S
+        self.hold_s = max(self.hold_s, floor)
+        self.choice = best
         self.baseline = self.results[best]
         decision = (best, {n: round(s, 6) for n, s in sorted(self.results.items())})
-        _state().decisions.append(decision)
-        del _state().decisions[:-32]
-        self.hold_until, self.recent = now + self.hold_s, []
+        state = _state()
+        state.decisions.append(decision)
+        del state.decisions[:-32]
+        self.holding, self.held, self.block, self.drifted_blocks = True, 0.0, [], 0
 
-    def _hold_step(self, seconds: float, now: float) -> None:
-        self.recent.append(seconds)
-        if len(self.recent) > DRIFT_STEPS:
-            del self.recent[0]
-        drifted = (
-            self.choice > 1
-            and len(self.recent) == DRIFT_STEPS
-            and statistics.fmean(self.recent) > (1 + DRIFT) * self.baseline
-        )
-        if drifted:
-            self.hold_s = HOLD_S
-        if drifted or now >= self.hold_until:
+    def _hold_step(self, seconds: float, fresh: bool) -> None:
+        self.held += seconds
+        if not fresh and self.choice > 1:
+            self.block.append(seconds)
+            if len(self.block) == DRIFT_STEPS:
+                slow = statistics.fmean(self.block) > (1 + DRIFT) * self.baseline
+                self.drifted_blocks = self.drifted_blocks + 1 if slow else 0
+                self.block = []
+        if self.drifted_blocks >= 2 or self.held >= self.hold_s:
             self._start_probe()
 
     def _start_probe(self) -> None:
         """Measure one thread, then all threads (see the module)."""
-        self.hold_until, self.results, self.samples, self.skip = None, {}, [], True
+        self.holding, self.results, self.samples, self.fresh = False, {}, [], True
+        self.probe_cost = 0.0
         self.trying = 1

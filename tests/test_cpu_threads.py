@@ -13,7 +13,12 @@ from dendrite import _native, cpu_threads
 @pytest.fixture(autouse=True)
 def fresh_state(monkeypatch):
     """Every test starts from the environment's choice and leaves nothing behind."""
-    for name in ("DENDRITE_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    for name in (
+        "DENDRITE_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+    ):
         monkeypatch.delenv(name, raising=False)
     cpu_threads.reset()
     yield
@@ -61,7 +66,7 @@ def test_keeps_two_threads_when_they_are_faster(monkeypatch):
     machine = FakeMachine({2: 0.004, 1: 0.006})
     governor = adaptive_governor(monkeypatch, machine)
     used = machine.run(governor, 200)
-    assert governor.choice == 2 and governor.hold_until is not None
+    assert governor.choice == 2 and governor.holding
     assert used[-50:] == [2] * 50
     assert 1 in used  # it did measure one thread
     assert cpu_threads._state().decisions[-1] == (2, {1: 0.006, 2: 0.004})
@@ -86,7 +91,7 @@ def test_returns_to_two_threads_after_the_hold_when_the_machine_is_quiet_again(m
     machine.run(governor, 60)
     assert governor.choice == 1
     machine.cost = {2: 0.002, 1: 0.003}
-    used = machine.run(governor, 2000)
+    used = machine.run(governor, 5000)
     assert governor.choice == 2
     # Holding one thread, it waits for the hold to end before trying two threads again.
     assert used[:100] == [1] * 100
@@ -118,7 +123,7 @@ def test_a_hopeless_probe_ends_early(monkeypatch):
     # Two threads become hopeless; one thread stays fast. A probe of two threads must
     # stop after a few steps instead of a full window.
     machine.cost = {2: 0.050, 1: 0.001}
-    governor.hold_until = machine.now  # the hold has run out
+    governor.held = governor.hold_s  # the hold has run out
     used = machine.run(governor, 40)
     assert used.count(2) <= 4, used
     assert governor.choice == 1
@@ -209,3 +214,102 @@ def test_a_model_keeps_one_governor_per_kind_of_step():
     first = model._thread_governors["train"]
     model.fit(x, x[:, :1], verbose=0)
     assert model._thread_governors["train"] is first
+
+
+def test_long_steps_use_short_windows_and_long_holds(monkeypatch):
+    """One-second steps: windows of 3 steps, and probes under about 5% of the steps."""
+    machine = FakeMachine({2: 1.0, 1: 1.5})
+    governor = adaptive_governor(monkeypatch, machine)
+    used = machine.run(governor, 600)
+    assert governor.choice == 2
+    assert used[:4] == [2] * 4 and used[4:8] == [1] * 4  # 1 wake-up step + 3 measured
+    assert used.count(1) / len(used) < 0.06, used.count(1)
+
+
+def test_varying_step_times_do_not_keep_it_probing(monkeypatch):
+    """Bucketed batches: every fourth step three times as long, whatever the threads."""
+    steps = iter(range(10**6))
+
+    def cost(base):
+        return lambda: base * (3 if next(steps) % 4 == 0 else 1)
+
+    machine = FakeMachine({2: cost(0.002), 1: cost(0.003)})
+    governor = adaptive_governor(monkeypatch, machine)
+    used = machine.run(governor, 20_000)
+    assert governor.choice == 2
+    assert used.count(1) / len(used) < 0.03, used.count(1)
+
+
+def test_idle_time_between_calls_does_not_run_the_hold_out(monkeypatch):
+    machine = FakeMachine({2: 0.001, 1: 0.002})
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 100)
+    assert governor.holding
+    before = len(cpu_threads._state().decisions)
+    for _ in range(50):  # predict() of 4 batches every 5 s
+        machine.now += 5.0
+        machine.run(governor, 4)
+    assert len(cpu_threads._state().decisions) == before
+
+
+def test_set_num_threads_stops_governors_that_already_exist(monkeypatch):
+    machine = FakeMachine({2: 0.004, 1: 0.002})
+    governor = adaptive_governor(monkeypatch, machine)
+    machine.run(governor, 100)
+    assert governor.choice == 1
+    cpu_threads.set_num_threads(2)
+    assert machine.run(governor, 100) == [2] * 100
+
+
+def test_the_outermost_loop_gives_all_threads_back(monkeypatch):
+    machine = FakeMachine({2: 0.004, 1: 0.002})
+    governor = adaptive_governor(monkeypatch, machine)
+    with governor.loop():
+        machine.run(governor, 100)
+        assert cpu_threads._state().current == 1
+        inner = cpu_threads.ThreadGovernor(clock=machine.clock)
+        with inner.loop():  # validation inside fit: nested, same thread
+            machine.run(inner, 3)
+        assert cpu_threads._state().current in (1, 2)  # inner left it as it chose
+    assert cpu_threads._state().current == 2
+
+
+def test_loops_in_two_threads_at_once_are_not_timed(monkeypatch):
+    import threading
+
+    machine = FakeMachine({2: 0.004, 1: 0.002})
+    governor = adaptive_governor(monkeypatch, machine)
+    entered, release = threading.Event(), threading.Event()
+
+    def other_loop():
+        with cpu_threads.ThreadGovernor().loop():
+            entered.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=other_loop)
+    worker.start()
+    entered.wait(10)
+    try:
+        with governor.loop():
+            assert machine.run(governor, 100) == [2] * 100
+            assert not cpu_threads._state().decisions
+    finally:
+        release.set()
+        worker.join()
+
+
+def test_an_environment_limit_holds_from_the_first_use(monkeypatch):
+    monkeypatch.setenv("DENDRITE_NUM_THREADS", "1")
+    cpu_threads.reset()
+    info = cpu_threads.thread_info()
+    assert info["threads"] == 1 and info["blas"] in (None, 1)
+
+
+def test_a_limit_set_outside_dendrite_between_loops_is_respected():
+    if cpu_threads.blas_threads() is None or cpu_threads._state().ceiling < 2:
+        pytest.skip("needs a reachable BLAS and two cores")
+    cpu_threads.blas_threads(1)  # as threadpoolctl.threadpool_limits(1) would
+    with cpu_threads.ThreadGovernor().loop():
+        info = cpu_threads.thread_info()
+        assert info["max_threads"] == 1 and not info["adaptive"]
+        assert info["source"] == "BLAS limit set outside dendrite"

@@ -299,8 +299,8 @@ class Trainer(StepMixin):
         begin = getattr(callbacks, f"on_{kind}_batch_begin")
         end = getattr(callbacks, f"on_{kind}_batch_end")
         logs: dict[str, Any] = {}
-        governor = self._thread_governor(kind)
-        with iterator.enumerate_epoch() as epoch:
+        governor = self._thread_governor(kind, dist)
+        with governor.loop(), iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 begin(step)
                 started = governor.begin()
@@ -312,9 +312,12 @@ class Trainer(StepMixin):
                     break
         return dict(logs)
 
-    def _thread_governor(self, kind: str) -> cpu_threads.ThreadGovernor:
+    def _thread_governor(self, kind: str, dist: Any = None) -> cpu_threads.ThreadGovernor:
         """This model's governor of threads for ``kind`` steps ("train", "test",
-        "predict"): each kind has its own step time, kept across epochs and calls."""
+        "predict"): each kind has its own step time, kept across epochs and calls. Under a
+        distribution, one that times nothing (see ``cpu_threads``)."""
+        if dist is not None:
+            return cpu_threads.ThreadGovernor(passive=True)
         governors = self.__dict__.setdefault("_thread_governors", {})
         if kind not in governors:
             governors[kind] = cpu_threads.ThreadGovernor()
@@ -404,8 +407,8 @@ class Trainer(StepMixin):
         )
         callback_list.on_predict_begin({})
         outputs: list = []
-        governor = self._thread_governor("predict")
-        with iterator.enumerate_epoch() as epoch:
+        governor = self._thread_governor("predict", dist)
+        with governor.loop(), iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 callback_list.on_predict_batch_begin(step)
                 started = governor.begin()
