@@ -171,31 +171,37 @@ def test_the_restricted_reader_refuses_anything_else():
         loads(pickle.dumps([1, 2, 3])[:-3])
 
 
-def test_reuters_word_index_from_local_copies_only_and_label_names(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["reuters", "imdb"])
+def test_word_index_from_local_copies_only(name, tmp_path, monkeypatch):
+    """Keras' path argument: its file name in the cache (or None), a file, a directory."""
     import json
 
     from dendrite.datasets._fetch import DatasetNotFoundError
 
     monkeypatch.setenv("DENDRITE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("DENDRITE_DATA", raising=False)
+    module = {"reuters": reuters, "imdb": imdb}[name]
     words = {"the": 1, "of": 2, "said": 5}
     with pytest.raises(DatasetNotFoundError, match="downloading was not allowed"):
-        reuters.get_word_index()  # Keras' default name; no SHA-256 known, so no download
-    cached = tmp_path / "cache" / "datasets" / "reuters"
+        module.get_word_index()  # Keras' default name; no SHA-256 known, so no download
+    cached = tmp_path / "cache" / "datasets" / name
     cached.mkdir(parents=True)
-    (cached / "reuters_word_index.json").write_text(json.dumps(words), encoding="utf-8")
-    assert reuters.get_word_index() == words
-    assert reuters.get_word_index(path=None) == words
-    assert reuters.get_word_index("reuters_word_index.json") == words
+    (cached / f"{name}_word_index.json").write_text(json.dumps(words), encoding="utf-8")
+    assert module.get_word_index() == words
+    assert module.get_word_index(path=None) == words
+    assert module.get_word_index(f"{name}_word_index.json") == words
     own = tmp_path / "mine" / "index.json"
     own.parent.mkdir()
     own.write_text(json.dumps({"a": 1}), encoding="utf-8")
-    assert reuters.get_word_index(own) == {"a": 1}  # a file
-    assert reuters.get_word_index(cached) == words  # a directory holding it
+    assert module.get_word_index(own) == {"a": 1}  # a file
+    assert module.get_word_index(cached) == words  # a directory holding it
     with pytest.raises(DatasetNotFoundError, match="missing other.json"):
-        reuters.get_word_index(tmp_path / "mine" / "other.json")
+        module.get_word_index(tmp_path / "mine" / "other.json")
     monkeypatch.setenv("DENDRITE_DATA", str(tmp_path / "mine"))
-    assert reuters.get_word_index("index.json") == {"a": 1}  # a name, in $DENDRITE_DATA
+    assert module.get_word_index("index.json") == {"a": 1}  # a name, in $DENDRITE_DATA
+
+
+def test_reuters_label_names():
     names = reuters.get_label_names()
     assert isinstance(names, tuple) and len(names) == 46
     assert names[:4] == ("cocoa", "grain", "veg-oil", "earn") and names[-1] == "lead"

@@ -11,7 +11,9 @@ and arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import os
 import tarfile
 import zipfile
@@ -194,3 +196,23 @@ def object_array(rows: list) -> np.ndarray:
     out = np.empty(len(rows), dtype=object)
     out[:] = rows
     return out
+
+
+def read_word_index(spec: DatasetSpec, path: str | os.PathLike[str] | None) -> dict:
+    """A word-index JSON file (IMDB's, Reuters'), only from a local copy (Keras publishes
+    only MD5s for them): ``path`` is Keras' file name in the cache (searched in the usual
+    places, as ``None`` is), the file itself, or a directory holding ``spec``'s file."""
+    where: Path | None = None
+    if path is not None:
+        given = Path(path).expanduser()
+        if given.is_dir():
+            where = given
+        elif given.is_file() or given.name != os.fspath(path):
+            # A file, or a path with a directory: that file, searched nowhere else.
+            where = given.parent
+            spec = dataclasses.replace(spec, files=(RemoteFile(given.name, None, ""),))
+        else:  # a bare file name: Keras' name in the cache
+            spec = dataclasses.replace(spec, files=(RemoteFile(given.name, None, ""),))
+    file = locate(spec, where, download_missing=False)[0]
+    with open(file, encoding="utf-8") as f:
+        return json.load(f)

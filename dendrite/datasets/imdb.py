@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
 from dendrite.datasets import _keras_sets as sets
-from dendrite.datasets._fetch import DatasetSpec, RemoteFile, locate
+from dendrite.datasets._fetch import DatasetSpec, RemoteFile
 
 __all__ = ["get_word_index", "load_data"]
 
@@ -78,9 +77,9 @@ def load_data(
     )
 
 
-def get_word_index(path: str | os.PathLike[str] | None = None) -> dict:
-    """The word -> index dict, from ``imdb_word_index.json`` in ``path`` or the usual
-    places (no download: Keras publishes no SHA-256 for it)."""
-    file = locate(WORD_INDEX, path, download_missing=False)[0]
-    with open(file, encoding="utf-8") as f:
-        return json.load(f)
+def get_word_index(path: str | os.PathLike[str] | None = "imdb_word_index.json") -> dict:
+    """The word -> index dict of the reviews (``load_data`` adds ``index_from=3``), read
+    only from a local copy (no download: Keras publishes no SHA-256 for it). ``path``, as
+    Keras': the file's name in the cache (searched in the usual places, as ``None`` is),
+    or the file itself, or a directory holding ``imdb_word_index.json``."""
+    return sets.read_word_index(WORD_INDEX, path)

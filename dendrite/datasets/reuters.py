@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-from pathlib import Path
 
 from dendrite.datasets import _keras_sets as sets
-from dendrite.datasets._fetch import DatasetSpec, RemoteFile, locate
+from dendrite.datasets._fetch import DatasetSpec, RemoteFile
 
 __all__ = ["get_label_names", "get_word_index", "load_data"]
 
@@ -83,21 +80,7 @@ def get_word_index(path: str | os.PathLike[str] | None = "reuters_word_index.jso
         DatasetNotFoundError: the file is in none of those places; the message lists where
             it looked.
     """
-    spec = WORD_INDEX
-    where: Path | None = None
-    if path is not None:
-        given = Path(path).expanduser()
-        if given.is_dir():
-            where = given
-        elif given.is_file() or given.name != os.fspath(path):
-            # A file, or a path with a directory: that file, searched nowhere else.
-            where = given.parent
-            spec = dataclasses.replace(spec, files=(RemoteFile(given.name, None, ""),))
-        else:  # a bare file name: Keras' name in the cache
-            spec = dataclasses.replace(spec, files=(RemoteFile(given.name, None, ""),))
-    file = locate(spec, where, download_missing=False)[0]
-    with open(file, encoding="utf-8") as f:
-        return json.load(f)
+    return sets.read_word_index(WORD_INDEX, path)
 
 
 def get_label_names() -> tuple[str, ...]:
