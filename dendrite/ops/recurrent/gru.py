@@ -155,6 +155,9 @@ class GRUSequence(Recurrence):
         width, steps, batch = gates.shape
         u = width // 3
         run = _native.kernels.gru_backward
+        # A transposed (Fortran-order) weight, as the Orthogonal initializer leaves one, costs
+        # the per-step product far more than this one copy.
+        recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         dx = np.empty_like(gates)
         dhu = np.empty_like(gates)

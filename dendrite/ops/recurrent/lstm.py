@@ -136,6 +136,9 @@ class LSTMSequence(Recurrence):
         width, steps, batch = gates.shape
         u = width // 4
         run = _native.kernels.lstm_backward
+        # A transposed (Fortran-order) weight, as the Orthogonal initializer leaves one, costs
+        # the per-step product far more than this one copy.
+        recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         dz = np.empty_like(gates)
         dh = np.zeros((u, batch), dtype=gates.dtype)  # what skipped U at masked steps

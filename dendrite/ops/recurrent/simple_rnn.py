@@ -101,6 +101,9 @@ class SimpleRNNSequence(Recurrence):
         _, ys, _, _, recurrent_kernel, keep, rmask = self.saved
         units, steps, batch = ys.shape
         run = _native.kernels.rnn_backward
+        # A transposed (Fortran-order) weight, as the Orthogonal initializer leaves one, costs
+        # the per-step product far more than this one copy.
+        recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, ys.dtype)
         dz = np.empty_like(ys)
         dh = np.zeros((units, batch), dtype=ys.dtype)  # what skipped U at masked steps
