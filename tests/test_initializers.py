@@ -45,6 +45,13 @@ def test_constant_zeros_ones_and_orthogonal():
     assert np.all(initializers.Constant(3.5)((2,)) == 3.5)
     q = initializers.Orthogonal()((6, 4))
     np.testing.assert_allclose(q.T @ q, np.eye(4), atol=1e-5)
+    # Wide as well as tall, and C-ordered either way (the kernels need C order).
+    for shape in ((6, 4), (4, 6), (128, 512)):
+        q = initializers.Orthogonal(seed=0)(shape)
+        assert q.flags.c_contiguous and q.dtype == np.float32
+        small = min(shape)
+        gram = q @ q.T if shape[0] == small else q.T @ q
+        np.testing.assert_allclose(gram, np.eye(small), atol=1e-5)
 
 
 def test_seeded_initializer_repeats_and_global_seed_repeats():

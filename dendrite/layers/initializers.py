@@ -249,7 +249,9 @@ class Orthogonal(_Seeded):
         q *= np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return (self.gain * q[:rows, :cols]).reshape(shape).astype(_dtype(dtype))
+        # C order: a transposed q would leave the weight Fortran-ordered, and every kernel
+        # (Adam's update, the recurrent steps) then takes the slower strided path.
+        return np.ascontiguousarray((self.gain * q[:rows, :cols]).reshape(shape), _dtype(dtype))
 
     def get_config(self) -> dict:
         return {"gain": self.gain, "seed": self.seed}
