@@ -319,68 +319,9 @@ RNN_BACKWARD(rnn_backward_f64, double)
 
 /* --- the Python side ------------------------------------------------------------------- */
 
-/* How each argument is taken: a float array read ('r') or written ('w'), or either one or
- * None ('R', 'W'). The step masks `keep` are float arrays of 0 and 1 (T, batch), so that
- * the selects vectorise with the rest. */
-typedef struct {
-    PyObject *object;
-    Py_ssize_t elements;
-    char kind;
-} Arg;
-
-/* Get every buffer of `args` (None leaves .buf and .obj NULL), check sizes and one float
- * type; returns 1 for float32, 0 for float64, -1 with an exception set. */
-static int
-take(const Arg *args, Py_buffer *views, int count)
-{
-    int single = -1, k;
-    for (k = 0; k < count; k++) {
-        const Arg *arg = &args[k];
-        views[k].buf = NULL;
-        views[k].obj = NULL;
-        if (arg->object == Py_None) {
-            if (arg->kind == 'R' || arg->kind == 'W')
-                continue;
-            PyErr_SetString(PyExc_ValueError, "dendrite recurrent kernels: missing array");
-            goto fail;
-        }
-        int written = arg->kind == 'w' || arg->kind == 'W';
-        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
-        if (PyObject_GetBuffer(arg->object, &views[k], flags) < 0) {
-            views[k].obj = NULL;
-            goto fail;
-        }
-        const char *format = views[k].format;
-        if (format[0] == '<' || format[0] == '=' || format[0] == '@')
-            format++;
-        int this_single = views[k].itemsize == 4;
-        if (!((format[0] == 'f' || format[0] == 'd') && format[1] == '\0' &&
-              views[k].len == arg->elements * views[k].itemsize &&
-              (single < 0 || single == this_single))) {
-            PyBuffer_Release(&views[k]);
-            views[k].obj = NULL;
-            PyErr_SetString(PyExc_ValueError,
-                            "dendrite recurrent kernels need contiguous float32 or float64 "
-                            "arrays of one dtype and of the expected sizes");
-            goto fail;
-        }
-        single = this_single;
-    }
-    return single;
-fail:
-    while (k-- > 0)
-        if (views[k].obj != NULL)
-            PyBuffer_Release(&views[k]);
-    return -1;
-}
-
-static void
-give_back(Py_buffer *views, int count)
-{
-    for (int k = 0; k < count; k++)
-        if (views[k].obj != NULL)
-            PyBuffer_Release(&views[k]);
-}
+/* Arguments are taken by buffers.c's kernel_take: a float array read ('r') or written
+ * ('w'), or either one or None ('R', 'W'). The step masks `keep` are float arrays of 0 and
+ * 1 (T, batch), so that the selects vectorise with the rest. */
 
 /* units, batch, steps >= 1, 0 <= step < steps, and (steps + 1) * 4 units * batch fits. */
 static int
@@ -414,10 +355,10 @@ recurrent_lstm_forward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch;
-    const Arg a[6] = {{o[0], 4 * u * sz, 'w'}, {o[1], 4 * u * batch, 'r'}, {o[2], u * ss, 'w'},
+    const KernelArg a[6] = {{o[0], 4 * u * sz, 'w'}, {o[1], 4 * u * batch, 'r'}, {o[2], u * ss, 'w'},
                       {o[3], u * ss, 'w'},     {o[4], u * sz, 'w'},        {o[5], sz, 'R'}};
     Py_buffer v[6];
-    int single = take(a, v, 6);
+    int single = kernel_take(a, v, 6);
     if (single < 0)
         return NULL;
     Py_ssize_t at = k * batch, next = (k + 1) * batch;
@@ -432,7 +373,7 @@ recurrent_lstm_forward(PyObject *self, PyObject *args)
         lstm_forward_f64(F64(z), F64(v[1].buf), F64(hp), F64(cp), F64(h), F64(c), F64(act),
                          F64(keep), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 6);
+    kernel_give_back(v, 6);
     Py_RETURN_NONE;
 }
 
@@ -449,11 +390,11 @@ recurrent_lstm_backward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch, n = u * batch;
-    const Arg a[9] = {{o[0], 2 * u * sz, 'r'}, {o[1], 4 * u * sz, 'r'}, {o[2], u * ss, 'r'},
+    const KernelArg a[9] = {{o[0], 2 * u * sz, 'r'}, {o[1], 4 * u * sz, 'r'}, {o[2], u * ss, 'r'},
                       {o[3], u * sz, 'r'},     {o[4], n, 'r'},          {o[5], sz, 'R'},
                       {o[6], n, 'w'},          {o[7], n, 'w'},          {o[8], 4 * u * sz, 'w'}};
     Py_buffer v[9];
-    int single = take(a, v, 9);
+    int single = kernel_take(a, v, 9);
     if (single < 0)
         return NULL;
     Py_ssize_t at = k * batch;
@@ -468,7 +409,7 @@ recurrent_lstm_backward(PyObject *self, PyObject *args)
         lstm_backward_f64(F64(g_h), F64(g_c), F64(gates), F64(act), F64(cp), F64(v[4].buf),
                           F64(keep), F64(v[6].buf), F64(v[7].buf), F64(dz), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 9);
+    kernel_give_back(v, 9);
     Py_RETURN_NONE;
 }
 
@@ -484,10 +425,10 @@ recurrent_gru_forward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch;
-    const Arg a[6] = {{o[0], 3 * u * sz, 'w'}, {o[1], 3 * u * batch, 'r'}, {o[2], 3 * u, 'r'},
+    const KernelArg a[6] = {{o[0], 3 * u * sz, 'w'}, {o[1], 3 * u * batch, 'r'}, {o[2], 3 * u, 'r'},
                       {o[3], u * ss, 'w'},     {o[4], u * sz, 'w'},        {o[5], sz, 'R'}};
     Py_buffer v[6];
-    int single = take(a, v, 6);
+    int single = kernel_take(a, v, 6);
     if (single < 0)
         return NULL;
     Py_ssize_t at = k * batch;
@@ -502,7 +443,7 @@ recurrent_gru_forward(PyObject *self, PyObject *args)
         gru_forward_f64(F64(z), F64(v[1].buf), F64(v[2].buf), F64(hp), F64(h), F64(inner),
                         F64(keep), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 6);
+    kernel_give_back(v, 6);
     Py_RETURN_NONE;
 }
 
@@ -518,11 +459,11 @@ recurrent_gru_backward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch, n = u * batch;
-    const Arg a[9] = {{o[0], u * sz, 'r'}, {o[1], 3 * u * sz, 'r'}, {o[2], u * ss, 'r'},
+    const KernelArg a[9] = {{o[0], u * sz, 'r'}, {o[1], 3 * u * sz, 'r'}, {o[2], u * ss, 'r'},
                       {o[3], u * sz, 'r'}, {o[4], n, 'r'},          {o[5], sz, 'R'},
                       {o[6], n, 'w'},      {o[7], 3 * u * sz, 'w'}, {o[8], 3 * u * sz, 'w'}};
     Py_buffer v[9];
-    int single = take(a, v, 9);
+    int single = kernel_take(a, v, 9);
     if (single < 0)
         return NULL;
     Py_ssize_t at = k * batch;
@@ -537,7 +478,7 @@ recurrent_gru_backward(PyObject *self, PyObject *args)
         gru_backward_f64(F64(g), F64(gates), F64(hp), F64(inner), F64(v[4].buf), F64(keep),
                          F64(v[6].buf), F64(dx), F64(dhu), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 9);
+    kernel_give_back(v, 9);
     Py_RETURN_NONE;
 }
 
@@ -553,10 +494,10 @@ recurrent_rnn_forward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch;
-    const Arg a[4] = {{o[0], u * sz, 'w'}, {o[1], u * batch, 'r'}, {o[2], u * ss, 'w'},
+    const KernelArg a[4] = {{o[0], u * sz, 'w'}, {o[1], u * batch, 'r'}, {o[2], u * ss, 'w'},
                       {o[3], sz, 'R'}};
     Py_buffer v[4];
-    int single = take(a, v, 4);
+    int single = kernel_take(a, v, 4);
     if (single < 0)
         return NULL;
     Py_ssize_t at = k * batch;
@@ -568,7 +509,7 @@ recurrent_rnn_forward(PyObject *self, PyObject *args)
     else
         rnn_forward_f64(F64(z), F64(v[1].buf), F64(hp), F64(h), F64(keep), u, batch, sz, ss);
     Py_END_ALLOW_THREADS
-    give_back(v, 4);
+    kernel_give_back(v, 4);
     Py_RETURN_NONE;
 }
 
@@ -584,10 +525,10 @@ recurrent_rnn_backward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, n = u * batch;
-    const Arg a[6] = {{o[0], u * sz, 'r'}, {o[1], u * sz, 'r'}, {o[2], n, 'r'},
+    const KernelArg a[6] = {{o[0], u * sz, 'r'}, {o[1], u * sz, 'r'}, {o[2], n, 'r'},
                       {o[3], sz, 'R'},     {o[4], n, 'w'},      {o[5], u * sz, 'w'}};
     Py_buffer v[6];
-    int single = take(a, v, 6);
+    int single = kernel_take(a, v, 6);
     if (single < 0)
         return NULL;
     Py_ssize_t at = k * batch;
@@ -601,6 +542,6 @@ recurrent_rnn_backward(PyObject *self, PyObject *args)
         rnn_backward_f64(F64(g), F64(ys), F64(v[2].buf), F64(keep), F64(v[4].buf), F64(dz), u,
                          batch, sz);
     Py_END_ALLOW_THREADS
-    give_back(v, 6);
+    kernel_give_back(v, 6);
     Py_RETURN_NONE;
 }
