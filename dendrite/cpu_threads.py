@@ -11,8 +11,10 @@ measures.
 ``ThreadGovernor`` times the steps of a ``fit``, ``evaluate`` or ``predict`` loop (the
 step alone, not the data loading; each kind of loop of a model has its own). It runs a
 *probe*: a window of steps with one setting, then a window with the other, and keeps the
-setting whose mean step time is lower (one thread when the two are within ``TIE``: it
-takes less from the neighbours). The mean, not the median, because a busy machine shows
+setting whose mean step time is lower; all threads unless one thread is faster by more
+than ``TIE``, since within that the difference is noise, and a loop that shares the
+machine with its own data workers gains from all threads even when its steps alone do
+not show it. The mean, not the median, because a busy machine shows
 itself as a few very slow steps among fast ones, and an epoch pays the mean.
 
 - A governor's first probe starts with all threads, as dendrite would run without it;
@@ -378,7 +380,7 @@ class ThreadGovernor:
         if untried:
             self.trying = untried[0]
             return
-        best = 1 if self.results[1] <= self.results[ceiling] * (1 + TIE) else ceiling
+        best = 1 if self.results[1] < self.results[ceiling] * (1 - TIE) else ceiling
         floor = HOLD_FACTOR * self.probe_cost
         if best == self.choice:
             self.hold_s = min(max(MAX_HOLD_S, floor), 2 * self.hold_s)
