@@ -16,7 +16,8 @@
  * tests bound it). NumPy needs two passes over the whole output per offset; here one
  * sample's windows stay in cache while every offset runs over them, with the channels as
  * the vectorised inner loop. Samples are shared with the helper thread for large jobs;
- * dL/dK is split by offset, each task owning its (i, j) slice.
+ * dL/dK is one pass in one thread (split by sample it would need partial sums, and so
+ * another order of additions).
  */
 #include "kernels.h"
 
@@ -89,27 +90,31 @@ typedef struct {
                 }                                                                          \
         }
 
-/* dL/dK[i, j] (one offset, all channels), summed sample by sample. */
+/* dL/dK, every offset at once: one pass over each sample's windows and gradients (which
+ * stay in cache), each dL/dK element receiving its terms in the order (n, p, q). */
 #define DW_KERNEL_GRAD(T)                                                                  \
-    const Py_ssize_t i = offset / j->kw, jj = offset % j->kw;                              \
     const Py_ssize_t f = j->c * j->m;                                                      \
-    T *restrict gk = (T *)j->gk + offset * f;                                              \
-    memset(gk, 0, sizeof(T) * (size_t)f);                                                  \
+    T *gk = (T *)j->gk;                                                                    \
+    memset(gk, 0, sizeof(T) * (size_t)(j->kh * j->kw * f));                                \
     for (Py_ssize_t n = 0; n < j->n; n++) {                                                \
         const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                 \
         const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f;                      \
         for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
             for (Py_ssize_t q = 0; q < j->ow; q++) {                                       \
-                const T *restrict x =                                                      \
-                    xp + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c; \
                 const T *restrict gr = g + (p * j->ow + q) * f;                            \
-                if (j->m == 1)                                                             \
-                    for (Py_ssize_t ch = 0; ch < j->c; ch++)                               \
-                        gk[ch] += x[ch] * gr[ch];                                          \
-                else                                                                       \
-                    for (Py_ssize_t ch = 0; ch < j->c; ch++)                               \
-                        for (Py_ssize_t mm = 0; mm < j->m; mm++)                           \
-                            gk[ch * j->m + mm] += x[ch] * gr[ch * j->m + mm];              \
+                for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
+                    for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
+                        const T *restrict x = xp + ((p * j->sh + i * j->dh) * j->wp +      \
+                                                    q * j->sw + jj * j->dw) * j->c;         \
+                        T *restrict acc = gk + (i * j->kw + jj) * f;                       \
+                        if (j->m == 1)                                                     \
+                            for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
+                                acc[ch] += x[ch] * gr[ch];                                 \
+                        else                                                               \
+                            for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
+                                for (Py_ssize_t mm = 0; mm < j->m; mm++)                   \
+                                    acc[ch * j->m + mm] += x[ch] * gr[ch * j->m + mm];     \
+                    }                                                                      \
             }                                                                              \
     }
 
@@ -117,8 +122,8 @@ VECTOR_CLONES static void dw_forward_f32(const DepthwiseJob *j, Py_ssize_t n) { 
 VECTOR_CLONES static void dw_forward_f64(const DepthwiseJob *j, Py_ssize_t n) { DW_FORWARD(double) }
 VECTOR_CLONES static void dw_input_f32(const DepthwiseJob *j, Py_ssize_t n) { DW_INPUT_GRAD(float) }
 VECTOR_CLONES static void dw_input_f64(const DepthwiseJob *j, Py_ssize_t n) { DW_INPUT_GRAD(double) }
-VECTOR_CLONES static void dw_kernel_f32(const DepthwiseJob *j, Py_ssize_t offset) { DW_KERNEL_GRAD(float) }
-VECTOR_CLONES static void dw_kernel_f64(const DepthwiseJob *j, Py_ssize_t offset) { DW_KERNEL_GRAD(double) }
+VECTOR_CLONES static void dw_kernel_f32(const DepthwiseJob *j) { DW_KERNEL_GRAD(float) }
+VECTOR_CLONES static void dw_kernel_f64(const DepthwiseJob *j) { DW_KERNEL_GRAD(double) }
 
 static void
 forward_chunk(const void *context, long n)
@@ -138,16 +143,6 @@ input_chunk(const void *context, long n)
         dw_input_f32(j, n);
     else
         dw_input_f64(j, n);
-}
-
-static void
-kernel_chunk(const void *context, long offset)
-{
-    const DepthwiseJob *j = context;
-    if (j->single)
-        dw_kernel_f32(j, offset);
-    else
-        dw_kernel_f64(j, offset);
 }
 
 /* Sizes (n, hp, wp, c, m, kh, kw, oh, ow) and steps (sh, sw, dh, dw): every size >= 1,
@@ -234,8 +229,12 @@ depthwise_backward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     if (j.gx != NULL)
         parallel_for((long)j.n, input_chunk, &j, split);
-    if (j.gk != NULL)
-        parallel_for((long)(j.kh * j.kw), kernel_chunk, &j, split);
+    if (j.gk != NULL) {
+        if (j.single)
+            dw_kernel_f32(&j);
+        else
+            dw_kernel_f64(&j);
+    }
     Py_END_ALLOW_THREADS
     kernel_give_back(v, 5);
     Py_RETURN_NONE;
