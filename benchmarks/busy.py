@@ -56,11 +56,13 @@ def workloads(quick: bool, only: list[str]) -> dict:
     table = {
         "mlp_b32": lambda: {
             name: result["seconds_per_epoch"]
-            for name, result in mlp.compare(32, rounds + 1, limit=10000)["results"].items()
+            for name, result in mlp.compare(32, rounds, limit=20000 if quick else None)[
+                "results"
+            ].items()
         },
         "cnn_b128": lambda: cnn.main(["--steps", "30" if quick else "60", "--rounds", str(rounds)]),
         "lstm_b32": lambda: lstm.main(
-            ["--steps", "60" if quick else "100", "--rounds", str(rounds)]
+            ["--steps", "150" if quick else "300", "--rounds", str(rounds)]
         ),
         "autoencoder_b128": lambda: autoencoder.main(
             ["--steps", "15" if quick else "30", "--rounds", str(rounds)]

@@ -20,7 +20,10 @@ itself as a few very slow steps among fast ones, and an epoch pays the mean.
 - A governor's first probe starts with all threads, as dendrite would run without it;
   later probes start with one thread, whose cost is bounded. A window ends early once
   its mean (counting the step that woke the threads) is ``ABORT`` times the other
-  setting's, so on a busy machine a probe of all threads costs about two slow steps.
+  setting's, or ``SPREAD`` times its own fastest step (steps that fast and that slow in
+  one window are threads waiting for a descheduled partner; a quiet machine's steps
+  differ by far less), so on a busy machine a probe of all threads costs a few slow
+  steps, the first probe too.
 - A window is ``WINDOW_STEPS`` steps and at least ``WINDOW_S`` seconds, or 3 steps once
   they take ``LONG_S`` seconds (long steps). The first step after any change of threads
   (by a probe, or by another loop such as validation) is not measured.
@@ -93,6 +96,7 @@ TIE = 0.03
 DRIFT = 0.5
 DRIFT_STEPS = 3
 ABORT = 2.0
+SPREAD = 4.0
 
 
 def _loaded_libraries() -> list[str]:
@@ -364,7 +368,10 @@ class ThreadGovernor:
                 self.first = seconds
             return
         self.samples.append(seconds)
-        if other is not None and statistics.fmean([self.first, *self.samples]) > ABORT * other:
+        mean = statistics.fmean([self.first, *self.samples])
+        if (other is not None and mean > ABORT * other) or (
+            len(self.samples) >= 2 and mean > SPREAD * min(self.samples)
+        ):
             self._window_done()
             return
         spent = sum(self.samples)

@@ -313,3 +313,14 @@ def test_a_limit_set_outside_dendrite_between_loops_is_respected():
         info = cpu_threads.thread_info()
         assert info["max_threads"] == 1 and not info["adaptive"]
         assert info["source"] == "BLAS limit set outside dendrite"
+
+
+def test_the_first_probe_of_all_threads_ends_early_on_a_busy_machine(monkeypatch):
+    """No one-thread figure yet to compare with: a window whose steps range from fast to
+    twenty times slower ends after a few steps."""
+    steps = iter(range(10**6))
+    machine = FakeMachine({2: lambda: 0.100 if next(steps) % 2 else 0.002, 1: 0.003})
+    governor = adaptive_governor(monkeypatch, machine)
+    used = machine.run(governor, 40)
+    assert used[0] == 2 and used.index(1) <= 5, used
+    assert governor.choice == 1
