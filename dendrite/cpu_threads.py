@@ -17,8 +17,9 @@ machine with its own data workers gains from all threads even when its steps alo
 not show it. The mean, not the median, because a busy machine shows
 itself as a few very slow steps among fast ones, and an epoch pays the mean.
 
-- A governor's first probe starts with all threads, as dendrite would run without it;
-  later probes start with one thread, whose cost is bounded. A window ends early once
+- A governor's first probe starts with all threads, as dendrite would run without it,
+  unless the last minute's load average already fills all but half a core; later probes
+  start with one thread, whose cost is bounded. A window ends early once
   its mean (counting the step that woke the threads) is ``ABORT`` times the other
   setting's, or ``SPREAD`` times its own fastest step (steps that fast and that slow in
   one window are threads waiting for a descheduled partner; a quiet machine's steps
@@ -176,6 +177,15 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _looks_busy() -> bool:
+    """Whether the last minute's load average already fills all but half a core of ours
+    (it only orders a governor's first probe; the probe decides)."""
+    try:
+        return os.getloadavg()[0] >= _cores() - 0.5
+    except (AttributeError, OSError):
+        return False
+
+
 def _initial_state() -> _State:
     blas = blas_threads()
     override = os.environ.get("DENDRITE_NUM_THREADS", "")
@@ -295,7 +305,9 @@ class ThreadGovernor:
         self.generation = state.generation
         self.enabled = state.adaptive and not self.passive
         self.choice = state.ceiling
-        self.trying = state.ceiling  # the first probe starts as dendrite would without it
+        # The first probe starts as dendrite would without a governor, unless the machine
+        # already looks busy: then with one thread, whose cost is bounded.
+        self.trying = 1 if _looks_busy() else state.ceiling
         self.results: dict[int, float] = {}
         self.samples: list[float] = []
         self.fresh = True

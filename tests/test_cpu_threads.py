@@ -49,8 +49,9 @@ class FakeMachine:
         return used
 
 
-def adaptive_governor(monkeypatch, machine: FakeMachine, ceiling: int = 2):
+def adaptive_governor(monkeypatch, machine: FakeMachine, ceiling: int = 2, busy: bool = False):
     monkeypatch.setattr(cpu_threads, "apply", _recording_apply)
+    monkeypatch.setattr(cpu_threads, "_looks_busy", lambda: busy)
     state = cpu_threads._state()
     state.ceiling, state.adaptive, state.current, state.source = ceiling, True, ceiling, "test"
     return cpu_threads.ThreadGovernor(clock=machine.clock)
@@ -324,3 +325,11 @@ def test_the_first_probe_of_all_threads_ends_early_on_a_busy_machine(monkeypatch
     used = machine.run(governor, 40)
     assert used[0] == 2 and used.index(1) <= 5, used
     assert governor.choice == 1
+
+
+def test_a_machine_that_already_looks_busy_is_probed_with_one_thread_first(monkeypatch):
+    machine = FakeMachine({2: 0.002, 1: 0.003})
+    governor = adaptive_governor(monkeypatch, machine, busy=True)
+    used = machine.run(governor, 100)
+    assert used[:8] == [1] * 8  # one wake-up step, then its window
+    assert governor.choice == 2  # the probe still decides
