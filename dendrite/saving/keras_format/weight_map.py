@@ -133,6 +133,18 @@ def slots(model: Any) -> tuple[list[Slot], dict[str, str]]:
     return walk.slots, walk.names
 
 
+def _keras_names(layers: Any) -> list[tuple[Any, str]]:
+    """Each layer with the name Keras' saving gives it within one list: its class in
+    snake_case, then ``_1``, ``_2``, ... for the second, third of the same class."""
+    used: dict[str, int] = {}
+    named = []
+    for layer in layers:
+        name = snake_case(keras_class_name(layer))
+        used[name] = used.get(name, -1) + 1
+        named.append((layer, f"{name}_{used[name]}" if used[name] else name))
+    return named
+
+
 class _Walk:
     def __init__(self, weights: bool = True) -> None:
         self.weights = weights
@@ -148,14 +160,7 @@ class _Walk:
         self.visits.append((path, model))
         if has_own_hooks(model):
             self.hooked_variables |= {id(v) for v in model._own_variables()}
-        used: dict[str, int] = {}
-        for layer in model_layers(model):
-            name = snake_case(keras_class_name(layer))
-            if name in used:
-                used[name] += 1
-                name = f"{name}_{used[name]}"
-            else:
-                used[name] = 0
+        for layer, name in _keras_names(model_layers(model)):
             self.layer(layer, _join(path, "layers", name))
 
     def layer(self, layer: Any, path: str) -> None:
@@ -240,16 +245,8 @@ class _Walk:
                 self.layer(value, _join(path, name))
             elif isinstance(value, (list, tuple, dict)):
                 items = list(value.values()) if isinstance(value, dict) else list(value)
-                used: dict[str, int] = {}
-                for item in items:
-                    if not isinstance(item, Layer):
-                        continue
-                    key = snake_case(keras_class_name(item))
-                    if key in used:
-                        used[key] += 1
-                        key = f"{key}_{used[key]}"
-                    else:
-                        used[key] = 0
+                layers = [item for item in items if isinstance(item, Layer)]
+                for item, key in _keras_names(layers):
                     self.layer(item, _join(path, name, key))
 
     def _add(self, path: str, index: int, variable: Any, shape: tuple | None = None) -> None:
