@@ -38,22 +38,25 @@ def load_data(limit: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y[:limit].astype("int64")
 
 
+def layers(keras: Any) -> list:
+    """The CNN's input and layers in ``keras`` (dendrite's namespace or TensorFlow's)."""
+    return [
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(64, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(10, activation="softmax"),
+    ]
+
+
 def keras_api_runner(keras: Any, x: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     """The CNN as a Keras program, run by ``keras``: dendrite's namespace or TensorFlow's
     (the same code for both, as ``import dendrite as tf`` promises)."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    model = keras.Sequential(layers(keras))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[: 2 * BATCH], y[: 2 * BATCH], batch_size=BATCH, epochs=1, verbose=0)  # warm-up
 

@@ -36,6 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import cnn  # noqa: E402
+
 MODELS = {"mlp": (32, 60000 // 32 + 1), "cnn": (128, 469)}  # global batch, steps an epoch
 TARGET = 1.7  # CNN: 2 ranks at least this much faster than 1
 
@@ -49,16 +51,7 @@ def build(keras, kind: str):
             keras.layers.Dense(10, activation="softmax"),
         ]
     else:
-        layers = [
-            keras.Input(shape=(28, 28, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
+        layers = cnn.layers(keras)
     model = keras.Sequential(layers)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
