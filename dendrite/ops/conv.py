@@ -245,8 +245,9 @@ def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple
     # csrc/depthwise.c, which reads xp only for dL/dK and the kernel only for dL/dxp (a
     # copy of a strided gradient costs less than NumPy's passes)
     given = tuple(a for a in (xp, kernel) if a is not None)
-    if n and _native.usable(np.ascontiguousarray(g2), *given):
-        g2 = np.ascontiguousarray(g2)
+    g2c = np.ascontiguousarray(g2) if n and _native.kernels is not None else g2
+    if n and _native.usable(g2c, *given):
+        g2 = g2c
         gx = np.empty(xp_shape, g2.dtype) if needs[0] else None
         gk = np.empty(k_shape, g2.dtype) if needs[1] else None
         sizes = (n, hp, wp, c, mult, kh, kw, geom.oh, geom.ow)
