@@ -163,7 +163,6 @@ class _State:
     current: int
     adaptive: bool
     blas_start: int | None = None
-    kernels: int = 0
     generation: int = 0
     decisions: list = field(default_factory=list)
     loops: dict = field(default_factory=dict)  # thread id -> loops running in it
@@ -199,9 +198,8 @@ def _initial_state() -> _State:
         ceiling, source = 1, "one core"
     else:
         ceiling, source = blas or _cores(), "measured"
-    kernels = _native.kernels.threads() if _native.kernels is not None else 0
     current = blas if blas is not None else ceiling
-    return _State(ceiling, source, current, source == "measured" and ceiling > 1, blas, kernels)
+    return _State(ceiling, source, current, source == "measured" and ceiling > 1, blas)
 
 
 _STATE: _State | None = None
@@ -234,7 +232,7 @@ def apply(threads: int) -> None:
     with _LOCK:
         blas_threads(threads)
         if _native.kernels is not None:
-            state.kernels = _native.kernels.set_threads(threads)
+            _native.kernels.set_threads(threads)
         state.current = threads
 
 
