@@ -162,6 +162,15 @@ def test_dendrite_own_variables_for_a_missing_layer_are_refused(tmp_path):
         keras.models.load_model(path)
 
 
+def test_dendrite_own_variables_with_a_bad_key_are_refused_as_a_load_error(tmp_path):
+    from dendrite.saving.safetensors_io import tensors_to_bytes
+
+    bad = tensors_to_bytes({"layers/ghost/vars/\x01": np.ones(2, "float32")})
+    path = _rewritten(tmp_path, lambda parts: {**parts, "own_variables.safetensors": bad})
+    with pytest.raises(ModelLoadError, match="store key"):
+        keras.models.load_model(path)
+
+
 def test_dendrite_assets_are_bounded(tmp_path, monkeypatch):
     path = _rewritten(tmp_path, lambda parts: parts)
     monkeypatch.setattr(layer_state, "MAX_ASSET_FILES", 1)

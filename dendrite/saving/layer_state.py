@@ -73,8 +73,9 @@ def _as_array(value: Any, where: str) -> np.ndarray:
     return np.array(array, order="C", copy=True)
 
 
-def check_key(key: Any, where: str) -> str:
-    """A store key: a short, non-empty string without ``/`` or control characters."""
+def check_key(key: Any, where: str, error: type[Exception] = ValueError) -> str:
+    """A store key: a short, non-empty string without ``/`` or control characters (else
+    ``error``: a loader passes its own)."""
     if (
         not isinstance(key, str)
         or not key
@@ -82,7 +83,7 @@ def check_key(key: Any, where: str) -> str:
         or "/" in key
         or any(ord(ch) < 32 for ch in key)
     ):
-        raise ValueError(
+        raise error(
             f"{where}: the store key {key!r} is not a short string without '/' or control "
             f"characters."
         )

@@ -35,7 +35,7 @@ from dendrite.saving.architecture_checks import check_architecture
 from dendrite.saving.archive import Archive, open_archive, read_archive, write_archive
 from dendrite.saving.errors import ModelLoadError
 from dendrite.saving.safe_json import MAX_JSON_BYTES, loads_checked
-from dendrite.saving.safetensors_io import parse_header, read_tensors, tensors_to_bytes
+from dendrite.saving.safetensors_io import read_tensors, tensors_to_bytes
 from dendrite.saving.weights import (
     MODEL_SUFFIXES,
     check_against,
@@ -273,11 +273,9 @@ def _own_variable_stores(
         group, _, key = name.rpartition("/")
         if not (group == "vars" or group.endswith("/vars")):
             raise ModelLoadError(f"{label}: tensor {name!r} is not named <layer path>/vars/<key>.")
-        groups.setdefault(group, {})[layer_state.check_key(key, label)] = name
+        groups.setdefault(group, {})[layer_state.check_key(key, label, ModelLoadError)] = name
     layer_state.check_groups(list(groups), visits, label)
-    payload = members[OWN_VARIABLES]
-    parse_header(payload, label)
-    tensors, _ = read_tensors(payload, label)
+    tensors, _ = read_tensors(members[OWN_VARIABLES], label)
     return {
         group: layer_state.VariableStore(
             {key: (lambda name=name: tensors[name]) for key, name in keys.items()}

@@ -55,7 +55,6 @@ def _shard_name(name: Any, what: str) -> str:
         or name.startswith(".")
         or any(ch in name for ch in "/\\:")
         or any(ord(ch) < 32 for ch in name)
-        or name in (".", "..")
     )
     if bad:
         raise WeightsLoadError(
@@ -211,7 +210,7 @@ def save_sharded(
                 for group, (name, items) in shard.items()
             }
         )
-        atomic_write_bytes(target, payload)
+        atomic_write_bytes(target, payload, overwrite=overwrite)
     index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-    atomic_write_bytes(path, json.dumps(index, indent=4).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(index, indent=4).encode("utf-8"), overwrite=overwrite)
     return [str(target) for target in targets]
