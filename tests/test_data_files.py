@@ -228,6 +228,22 @@ def test_audio_dataset_from_directory(tmp_path):
         ds[0]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"ragged": True}, "no ragged tensors"),
+        ({"ragged": True, "output_sequence_length": 9}, "both `ragged`"),
+        ({"sampling_rate": -5}, "positive integer"),
+        ({"sampling_rate": 8000.0}, "positive integer"),
+    ],
+)
+def test_audio_dataset_refuses_bad_arguments(tmp_path, kwargs, match):
+    (tmp_path / "a").mkdir()
+    _wav(tmp_path / "a" / "0.wav", np.zeros(10))
+    with pytest.raises(ValueError, match=match):
+        utils.audio_dataset_from_directory(tmp_path, verbose=False, **kwargs)
+
+
 def test_timeseries_dataset_from_array_follows_keras():
     data = np.arange(100)
     ds = utils.timeseries_dataset_from_array(

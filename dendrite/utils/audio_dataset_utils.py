@@ -105,6 +105,14 @@ def audio_dataset_from_directory(
         A ``FileDataset`` of ``(audio, labels)`` batches, audio float32 ``(batch, time,
         channels)``; with ``subset="both"``, a list of two.
     """
+    if ragged and output_sequence_length is not None:
+        raise ValueError("Cannot set both `ragged` and `output_sequence_length`")
+    if ragged:
+        raise ValueError("dendrite has no ragged tensors: leave ragged=False (batches are padded).")
+    if sampling_rate is not None and (not isinstance(sampling_rate, int) or sampling_rate <= 0):
+        raise ValueError(
+            f"`sampling_rate` should be a positive integer. Received: sampling_rate={sampling_rate}"
+        )
     labels, label_mode = dataset_utils.check_label_arguments(
         labels, label_mode, class_names, "audio"
     )
