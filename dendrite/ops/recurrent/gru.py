@@ -61,12 +61,16 @@ class GRUSequence(Recurrence):
         self.options = (activation, recurrent_activation, reset_after, reverse)
         u_all = columns(scaled)
         r_bias = np.ascontiguousarray(r_bias)
-        kernel_path = fast and activation == "tanh" and reset_after
-        if kernel_path and _native.usable(gates, hs, u_all, r_bias):
+        if self._kernel_cell() and _native.usable(gates, hs, u_all, r_bias):
             self._forward_kernel(u_all, r_bias)
         else:
             self._forward_numpy(scaled, r_bias, fast)
         return batch_major(hs[:, 1:], False)
+
+    def _kernel_cell(self) -> bool:
+        """Whether csrc/recurrent.c computes this cell (tanh, sigmoid, reset_after)."""
+        activation, recurrent_activation, reset_after, _ = self.options
+        return recurrent_activation == "sigmoid" and activation == "tanh" and reset_after
 
     def _forward_kernel(self, u_all: np.ndarray, r_bias: np.ndarray) -> None:
         """The time loop with csrc/recurrent.c (reset_after, tanh and sigmoid): each step's
@@ -123,12 +127,11 @@ class GRUSequence(Recurrence):
 
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask = self.saved
-        activation, recurrent_activation, reset_after, reverse = self.options
+        _, _, reset_after, reverse = self.options
         g = self._gradient_in(g)  # (units, T, batch)
         width = gates.shape[0]
         u = width // 3
-        kernel_path = recurrent_activation == "sigmoid" and activation == "tanh" and reset_after
-        if kernel_path and _native.usable(g, gates, hs):
+        if self._kernel_cell() and _native.usable(g, gates, hs):
             dx, dhu, dh = self._backward_kernel(g)
         else:
             dx, dhu, dh = self._backward_numpy(g)
@@ -155,8 +158,8 @@ class GRUSequence(Recurrence):
         width, steps, batch = gates.shape
         u = width // 3
         run = _native.kernels.gru_backward
-        # A transposed (Fortran-order) weight, as the Orthogonal initializer leaves one, costs
-        # the per-step product far more than this one copy.
+        # A transposed (Fortran-order) weight set by a user would cost the per-step product
+        # far more than this one copy (none for a C-ordered weight, as initializers give).
         recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         dx = np.empty_like(gates)

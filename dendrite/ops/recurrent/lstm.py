@@ -62,7 +62,7 @@ class LSTMSequence(Recurrence):
         act_c = np.empty((u, steps, batch), dtype=gates.dtype)
         self.saved = (inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask)
         self.options = (activation, recurrent_activation, reverse)
-        if fast and _native.usable(gates, hs, cs, u_t):
+        if self._kernel_cell() and _native.usable(gates, hs, cs, u_t):
             self._forward_kernel(u_t)
         else:
             self._forward_numpy(u_t, scale)
@@ -70,6 +70,11 @@ class LSTMSequence(Recurrence):
         out[0] = hs[:, 1:].transpose(2, 1, 0)
         out[1] = cs[:, 1:].transpose(2, 1, 0)
         return out
+
+    def _kernel_cell(self) -> bool:
+        """Whether csrc/recurrent.c computes this cell (tanh and sigmoid)."""
+        activation, recurrent_activation, _ = self.options
+        return recurrent_activation == "sigmoid" and activation == "tanh"
 
     def _forward_kernel(self, u_t: np.ndarray) -> None:
         """The time loop with csrc/recurrent.c (tanh and sigmoid): each step's product
@@ -115,10 +120,9 @@ class LSTMSequence(Recurrence):
 
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask = self.saved
-        activation, recurrent_activation, reverse = self.options
+        reverse = self.options[-1]
         g = self._gradient_in(g)  # (2, units, T, batch)
-        fast = recurrent_activation == "sigmoid" and activation == "tanh"
-        if fast and _native.usable(g, gates, hs, cs):
+        if self._kernel_cell() and _native.usable(g, gates, hs, cs):
             dz, dh, dc = self._backward_kernel(g)
         else:
             dz, dh, dc = self._backward_numpy(g)
@@ -136,8 +140,8 @@ class LSTMSequence(Recurrence):
         width, steps, batch = gates.shape
         u = width // 4
         run = _native.kernels.lstm_backward
-        # A transposed (Fortran-order) weight, as the Orthogonal initializer leaves one, costs
-        # the per-step product far more than this one copy.
+        # A transposed (Fortran-order) weight set by a user would cost the per-step product
+        # far more than this one copy (none for a C-ordered weight, as initializers give).
         recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         dz = np.empty_like(gates)

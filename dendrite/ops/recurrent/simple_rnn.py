@@ -101,8 +101,8 @@ class SimpleRNNSequence(Recurrence):
         _, ys, _, _, recurrent_kernel, keep, rmask = self.saved
         units, steps, batch = ys.shape
         run = _native.kernels.rnn_backward
-        # A transposed (Fortran-order) weight, as the Orthogonal initializer leaves one, costs
-        # the per-step product far more than this one copy.
+        # A transposed (Fortran-order) weight set by a user would cost the per-step product
+        # far more than this one copy (none for a C-ordered weight, as initializers give).
         recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, ys.dtype)
         dz = np.empty_like(ys)
