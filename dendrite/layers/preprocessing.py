@@ -584,13 +584,6 @@ class _IndexLookup(VocabularyLayer):
             else:
                 self._pending_idf = weights
 
-    def save_assets(self, dir_path: str) -> None:
-        """Keras' ``vocabulary.txt`` (one token a line, the special tokens first), written
-        only where the config does not carry the vocabulary: dendrite's configs always do,
-        so this writes nothing for a layer dendrite saves (Keras reads either)."""
-        if self._tokens and self._config_vocabulary() is None:  # pragma: no cover
-            write_vocabulary(dir_path, self.get_vocabulary())
-
     def load_assets(self, dir_path: str) -> None:
         """Read Keras' ``vocabulary.txt`` when the config did not carry the vocabulary."""
         if self._tokens:
@@ -633,12 +626,6 @@ class _IndexLookup(VocabularyLayer):
 
 MAX_VOCABULARY = 50_000_000
 VOCABULARY_FILE = "vocabulary.txt"
-
-
-def write_vocabulary(dir_path: str, vocabulary: list[Any]) -> None:
-    """Keras' ``vocabulary.txt``: the tokens joined by newlines."""
-    with open(os.path.join(dir_path, VOCABULARY_FILE), "w", encoding="utf-8") as stream:
-        stream.write("\n".join(str(token) for token in vocabulary))
 
 
 def read_vocabulary(dir_path: str, name: str) -> list[str]:

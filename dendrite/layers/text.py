@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Tensor
-from dendrite.layers.preprocessing import VocabularyLayer, read_vocabulary, write_vocabulary
+from dendrite.layers.preprocessing import VocabularyLayer, read_vocabulary
 from dendrite.layers.registry import register_layer
 
 _PUNCTUATION = re.compile(r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~']")
@@ -306,12 +306,6 @@ class TextVectorization(VocabularyLayer):
             self._idf = weights[: len(self._vocabulary)]
         else:
             self._pending_idf = weights
-
-    def save_assets(self, dir_path: str) -> None:
-        """Keras' ``vocabulary.txt``, only where the config does not carry the vocabulary:
-        dendrite's configs always do, so nothing is written (Keras reads either)."""
-        if self._vocabulary and self.get_config()["vocabulary"] is None:  # pragma: no cover
-            write_vocabulary(dir_path, self._vocabulary)
 
     def load_assets(self, dir_path: str) -> None:
         """Read Keras' ``vocabulary.txt`` (reserved tokens first) when the config did not
