@@ -176,6 +176,37 @@ def test_lookup_errors():
         IntegerLookup(output_mode="multi_hot", sparse=True)
     with pytest.raises(ValueError, match="vocabulary file path is not read"):
         StringLookup(vocabulary="/etc/passwd")
+    with pytest.raises(ValueError, match="'ids' \\(IntegerLookup\\) expects integer input; "):
+        IntegerLookup(vocabulary=[3, 5], name="ids")(np.array([["3"]]))
+
+
+@pytest.mark.parametrize(
+    ("make", "dtype", "data", "unknown"),
+    [
+        (
+            lambda: IntegerLookup(vocabulary=[3, 5, 7], num_oov_indices=0),
+            "int64",
+            [[3, 7]],
+            [[3, 4]],
+        ),
+        (
+            lambda: StringLookup(vocabulary=["a", "b"], num_oov_indices=0),
+            "string",
+            [["a", "b"]],
+            [["a", "z"]],
+        ),
+    ],
+)
+def test_lookup_without_oov_indices_builds_a_functional_model(make, dtype, data, unknown):
+    """Building the graph runs the layer on placeholders, which are no tokens: that is
+    not the out-of-vocabulary error, which data still gets."""
+    inputs = tf.keras.Input((2,), dtype=dtype)
+    model = tf.keras.Model(inputs, make()(inputs))
+    np.testing.assert_array_equal(
+        model.predict(np.array(data), verbose=0), [[0, 2 if dtype == "int64" else 1]]
+    )
+    with pytest.raises(ValueError, match="should be in vocabulary"):
+        model.predict(np.array(unknown), verbose=0)
 
 
 def test_lookups_read_keras_assets_and_tf_idf_variables(tmp_path):

@@ -231,24 +231,26 @@ class Identity(ShapePreservingLayer):
 class VocabularyLayer(Layer):
     """A layer whose vocabulary may arrive after its graph is built: a Keras file keeps
     an adapted vocabulary in ``assets/``, read by ``load_assets`` once the model exists.
-    Until then a symbolic call (building the model) gets outputs of the right shape and
-    dtype from ``_pending_output`` instead of an error; a call on data still raises."""
+    A symbolic call (building the model) runs ``call`` on placeholders, which are no
+    tokens: ``_on_placeholders()`` tells ``call`` so, and it then gives outputs of the
+    right shape and dtype without a vocabulary, or with tokens it does not know; a call on
+    data still raises."""
 
     def _has_vocabulary(self) -> bool:
         raise NotImplementedError
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         inputs = args[0] if args else kwargs.get("inputs")
-        if self._has_vocabulary() or not contains(inputs, KerasTensor):
+        if not contains(inputs, KerasTensor):
             return super().__call__(*args, **kwargs)
-        self.__dict__["_awaiting_vocabulary"] = True
+        self.__dict__["_placeholder_call"] = True
         try:
             return super().__call__(*args, **kwargs)
         finally:
-            self.__dict__["_awaiting_vocabulary"] = False
+            self.__dict__["_placeholder_call"] = False
 
-    def _awaiting(self) -> bool:
-        return bool(self.__dict__.get("_awaiting_vocabulary"))
+    def _on_placeholders(self) -> bool:
+        return bool(self.__dict__.get("_placeholder_call"))
 
     def _missing_vocabulary(self) -> ValueError:
         return ValueError(
@@ -486,12 +488,16 @@ class _IndexLookup(VocabularyLayer):
                 continue
             index = self._index.get(token)
             if index is None:
-                if self.num_oov_indices == 0:
+                if self.num_oov_indices:
+                    oov = int(token) % self.num_oov_indices if not self._string else 0
+                    index = oov_start + oov
+                elif self._on_placeholders():
+                    index = self._token_start_index()  # a placeholder, not a token
+                else:
                     raise ValueError(
                         f"Layer '{self.name}': when `num_oov_indices=0` an input should be "
                         f"in vocabulary; received {value!r}."
                     )
-                index = oov_start + (int(token) % self.num_oov_indices if not self._string else 0)
             out[i] = index
         return out.reshape(values.shape)
 
@@ -508,9 +514,16 @@ class _IndexLookup(VocabularyLayer):
         return bool(self._tokens)
 
     def call(self, inputs: Any) -> Tensor:
-        values = np.asarray(inputs.data if isinstance(inputs, Tensor) else inputs, dtype=object)
+        raw = np.asarray(inputs.data if isinstance(inputs, Tensor) else inputs)
+        if not self._string and not self.invert and raw.dtype.kind not in "iubf":
+            # Keras casts numbers to the vocabulary's integers; text is an error.
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) expects integer input; "
+                f"received dtype {raw.dtype}."
+            )
+        values = raw.astype(object)
         if not self._tokens:
-            if not self._awaiting() or (self.output_mode != "int" and self._depth() is None):
+            if not self._on_placeholders() or (self.output_mode != "int" and self._depth() is None):
                 raise self._missing_vocabulary()
             shape = self.compute_output_shape(values.shape)
             shape = tuple(1 if d is None else d for d in shape)

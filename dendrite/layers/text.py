@@ -240,7 +240,7 @@ class TextVectorization(VocabularyLayer):
 
     def call(self, inputs: Any) -> Tensor:
         if not self._vocabulary:
-            if not self._awaiting() or (self.output_mode != "int" and not self._width()):
+            if not self._on_placeholders() or (self.output_mode != "int" and not self._width()):
                 raise ValueError(
                     f"Layer '{self.name}' (TextVectorization) has no vocabulary: call "
                     f"adapt(texts) or pass vocabulary= first."
