@@ -311,3 +311,9 @@ def compile_from_file(model: Any, arguments: dict[str, Any], what: str) -> None:
             f"{what}: the saved compile settings do not work: {type(error).__name__}: "
             f"{error}. Pass compile=False to load the model without them."
         ) from None
+
+
+def uses_own_protocol(entry: dict, custom: dict) -> bool:
+    """``overrides_compile_protocol`` for the model class a config entry names."""
+    cls = registry.find_entry("layer", entry["class_name"], entry.get("registered_name"), custom)
+    return overrides_compile_protocol(cls)

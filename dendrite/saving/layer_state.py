@@ -61,6 +61,11 @@ def vars_group(path: str) -> str:
     return f"{path}/vars" if path else "vars"
 
 
+def group_path(group: str) -> str:
+    """The object path of a ``vars`` group: the inverse of ``vars_group``."""
+    return group[: -len("/vars")] if group.endswith("/vars") else ""
+
+
 # --- own variables -----------------------------------------------------------------------
 def _as_array(value: Any, where: str) -> np.ndarray:
     data = getattr(value, "data", value)

@@ -28,7 +28,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dendrite import registry
 from dendrite.registry import custom_objects as registration
 from dendrite.saving import architecture, compile_config, layer_state
 from dendrite.saving.architecture_checks import check_architecture
@@ -222,10 +221,7 @@ def load_from_members(
         ordered_names(members.header(OPTIMIZER)[0], what)
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(document, custom, weight_elements, what)
-    cls = registry.find_entry(
-        "layer", document["class_name"], document.get("registered_name"), custom
-    )
-    own_protocol = compile_config.overrides_compile_protocol(cls)
+    own_protocol = compile_config.uses_own_protocol(document, custom)
     arguments = None
     if compile and document["compile_config"] is not None and not own_protocol:
         arguments = compile_config.decode_compile(document["compile_config"], custom, what)

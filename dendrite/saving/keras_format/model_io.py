@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import registry
 from dendrite.registry import custom_objects as registration
 from dendrite.saving import architecture, compile_config, layer_state
 from dendrite.saving.architecture_checks import check_architecture
@@ -72,8 +71,7 @@ def _load(document, store, what, custom_objects, compile, members):  # noqa: ANN
             elements += sum(math.prod(item.shape) for item in group.values())
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(entry, custom, elements, what)
-    cls = registry.find_entry("layer", entry["class_name"], entry.get("registered_name"), custom)
-    own_protocol = compile_config.overrides_compile_protocol(cls)
+    own_protocol = compile_config.uses_own_protocol(entry, custom)
     settings = None if own_protocol else config_in.compile_settings(document, what)
     arguments = None
     if compile and settings is not None:
@@ -193,16 +191,16 @@ def weights_groups(model: Any, include_optimizer: bool = True) -> dict[str, tupl
         path: (name, []) for path, name in names.items()
     }
     for slot in sorted(places, key=lambda s: (s.group, s.index)):
-        path = slot.group[: -len("/vars")] if slot.group.endswith("/vars") else ""
+        path = layer_state.group_path(slot.group)
         name, arrays = groups.setdefault(path, (None, []))
         if len(arrays) != slot.index:
             raise ValueError(f"weights of {path} are not numbered 0..n-1")
         arrays.append(slot.to_keras())
     visits = layer_state.saveables(model)
+    owners = layer_state.owned_groups(visits)
     for group, store in layer_state.collect_own_variables(visits).items():
-        path = group[: -len("/vars")] if group.endswith("/vars") else ""
-        layer = layer_state.owned_groups(visits)[group]
-        groups[path] = (str(getattr(layer, "name", path)), store)
+        path = layer_state.group_path(group)
+        groups[path] = (str(getattr(owners[group], "name", path)), store)
     if include_optimizer and getattr(model, "_compiled", False):
         state = optimizer_map.arrays(model)
         if state is not None:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from dendrite._atomic import atomic_write_bytes
+from dendrite.saving import layer_state
 from dendrite.saving.errors import WeightsLoadError
 from dendrite.saving.keras_format import layout
 from dendrite.saving.regular_file import read_regular
@@ -205,10 +206,7 @@ def save_sharded(
             raise FileExistsError(f"{', '.join(existing)} already exist(s) (overwrite=False).")
     for target, shard in zip(targets, shards):
         payload = layout.h5_bytes(
-            {
-                (group[: -len("/vars")] if group.endswith("/vars") else ""): (name, items)
-                for group, (name, items) in shard.items()
-            }
+            {layer_state.group_path(group): (name, items) for group, (name, items) in shard.items()}
         )
         atomic_write_bytes(target, payload, overwrite=overwrite)
     index = {"metadata": {"total_size": total}, "weight_map": weight_map}
