@@ -210,19 +210,9 @@ class _Walk:
         if has_own_hooks(layer):  # a subclassed model's or a recurrent cell's own class
             self.hooked(layer, path)
             return
+        # A composite layer: its own variables here, its sublayers under attributes.
         sublayers = list(layer.__dict__.get("_sublayers", ()))
-        if not sublayers:
-            variables = list(layer.weights)
-        else:  # a composite layer: its own variables here, its sublayers under attributes
-            inner = {id(v) for sub in sublayers for v in sub.weights}
-            direct = [
-                *layer.__dict__.get("_own_weights", ()),
-                *layer.__dict__.get("_tracked_variables", ()),
-            ]
-            variables = []
-            for v in direct:
-                if id(v) not in inner and all(v is not w for w in variables):
-                    variables.append(v)
+        variables = layer._own_variables() if sublayers else list(layer.weights)
         variables.sort(key=lambda v: not getattr(v, "trainable", True))
         for index, variable in enumerate(variables):
             self._add(path, index, variable)
