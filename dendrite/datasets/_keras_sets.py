@@ -198,10 +198,21 @@ def object_array(rows: list) -> np.ndarray:
     return out
 
 
-def read_word_index(spec: DatasetSpec, path: str | os.PathLike[str] | None) -> dict:
-    """A word-index JSON file (IMDB's, Reuters'), only from a local copy (Keras publishes
-    only MD5s for them): ``path`` is Keras' file name in the cache (searched in the usual
-    places, as ``None`` is), the file itself, or a directory holding ``spec``'s file."""
+def read_word_index(name: str, path: str | os.PathLike[str] | None) -> dict:
+    """The word-index JSON file of the data set ``name`` (IMDB's, Reuters'), only from a
+    local copy (Keras publishes only MD5s for them, and dendrite downloads only what it
+    can check by SHA-256): ``path`` is Keras' file name in the cache (searched in the usual
+    places, as ``None`` is), the file itself, or a directory holding
+    ``<name>_word_index.json``."""
+    spec = DatasetSpec(
+        name=name,
+        title=f"{name} word index",
+        files=(RemoteFile(f"{name}_word_index.json", None, ""),),
+        mirrors=(),
+        system_dirs=(),
+        n_train=0,
+        n_test=0,
+    )
     where: Path | None = None
     if path is not None:
         given = Path(path).expanduser()

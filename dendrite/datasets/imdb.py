@@ -7,21 +7,8 @@ import os
 import numpy as np
 
 from dendrite.datasets import _keras_sets as sets
-from dendrite.datasets._fetch import DatasetSpec, RemoteFile
 
 __all__ = ["get_word_index", "load_data"]
-
-WORD_INDEX = DatasetSpec(
-    name="imdb",
-    title="IMDB word index",
-    # Keras publishes only an MD5 (bfafd718...) for this file: its SHA-256 is unknown here,
-    # so only a local copy is used; see get_word_index.
-    files=(RemoteFile("imdb_word_index.json", None, ""),),
-    mirrors=(),
-    system_dirs=(),
-    n_train=0,
-    n_test=0,
-)
 
 
 def load_data(
@@ -82,4 +69,4 @@ def get_word_index(path: str | os.PathLike[str] | None = "imdb_word_index.json")
     only from a local copy (no download: Keras publishes no SHA-256 for it). ``path``, as
     Keras': the file's name in the cache (searched in the usual places, as ``None`` is),
     or the file itself, or a directory holding ``imdb_word_index.json``."""
-    return sets.read_word_index(WORD_INDEX, path)
+    return sets.read_word_index("imdb", path)

@@ -5,29 +5,18 @@ from __future__ import annotations
 import os
 
 from dendrite.datasets import _keras_sets as sets
-from dendrite.datasets._fetch import DatasetSpec, RemoteFile
 
 __all__ = ["get_label_names", "get_word_index", "load_data"]
 
-WORD_INDEX = DatasetSpec(
-    name="reuters",
-    title="Reuters word index",
-    # Keras publishes only an MD5 (4d44cc38...) for this file: its SHA-256 is unknown here,
-    # so only a local copy is used; see get_word_index.
-    files=(RemoteFile("reuters_word_index.json", None, ""),),
-    mirrors=(),
-    system_dirs=(),
-    n_train=0,
-    n_test=0,
-)
-
 # The topic of each label, in label order (Keras' get_label_names).
-_LABEL_NAMES = (
-    "cocoa grain veg-oil earn acq wheat copper housing money-supply coffee sugar trade "
-    "reserves ship cotton carcass crude nat-gas cpi money-fx interest gnp meal-feed alum "
-    "oilseed gold tin strategic-metal livestock retail ipi iron-steel rubber heat jobs lei "
-    "bop zinc orange pet-chem dlr gas silver wpi hog lead"
-).split()
+_LABEL_NAMES = tuple(
+    (
+        "cocoa grain veg-oil earn acq wheat copper housing money-supply coffee sugar trade "
+        "reserves ship cotton carcass crude nat-gas cpi money-fx interest gnp meal-feed alum "
+        "oilseed gold tin strategic-metal livestock retail ipi iron-steel rubber heat jobs lei "
+        "bop zinc orange pet-chem dlr gas silver wpi hog lead"
+    ).split()
+)
 
 
 def load_data(
@@ -80,9 +69,9 @@ def get_word_index(path: str | os.PathLike[str] | None = "reuters_word_index.jso
         DatasetNotFoundError: the file is in none of those places; the message lists where
             it looked.
     """
-    return sets.read_word_index(WORD_INDEX, path)
+    return sets.read_word_index("reuters", path)
 
 
 def get_label_names() -> tuple[str, ...]:
     """The 46 topic names, in the order of ``load_data``'s labels (Keras' tuple)."""
-    return tuple(_LABEL_NAMES)
+    return _LABEL_NAMES
