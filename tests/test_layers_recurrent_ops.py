@@ -99,3 +99,15 @@ def test_argument_errors() -> None:
         simple_rnn_sequence(X, np.ones((5, U)), BIAS[:U], H0, RK[:, :U])
     with pytest.raises(ValueError, match="No fused recurrence for activation 'elu'"):
         simple_rnn_sequence(X, W[:, :U], BIAS[:U], H0, RK[:, :U], activation="elu")
+
+
+def test_weight_shape_errors_name_the_op_and_the_shapes() -> None:
+    """Wrong weight shapes are refused before any product, naming what was expected."""
+    with pytest.raises(ValueError, match=r"LSTMSequence.*recurrent kernel of shape \(2, 12\)"):
+        lstm_sequence(X, W, BIAS, H0, C0, RK[:2])
+    with pytest.raises(ValueError, match=r"LSTMSequence.*bias of shape \(5,\)"):
+        lstm_sequence(X, W, BIAS[:5], H0, C0, RK)
+    with pytest.raises(ValueError, match=r"GRUSequence.*recurrent bias has shape \(4,\)"):
+        gru_sequence(X, W[:, : 3 * U], BIAS[: 3 * U], H0, RK[:, : 3 * U], RB[:4])
+    with pytest.raises(ValueError, match=r"SimpleRNNSequence.*initial state has 2 units"):
+        simple_rnn_sequence(X, W[:, :U], BIAS[:U], H0[:, :2], RK[:, :U])

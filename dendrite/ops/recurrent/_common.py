@@ -131,9 +131,11 @@ class Recurrence(Function):
         mask: Any,
         reverse: bool,
         scale: Any = None,
+        recurrent_kernel: Any = None,
     ) -> tuple:
         """(inputs, xw, keep): the (features, T, batch) inputs, their projections
-        ``scale * (W^T x_t + b)`` (k units, T, batch), and the (1, T, batch) step mask."""
+        ``scale * (W^T x_t + b)`` (k units, T, batch), and the (1, T, batch) step mask;
+        every weight's shape checked against the inputs and the initial state first."""
         batch, steps, features = x.shape
         if kernel.shape[0] != features:
             raise ValueError(
@@ -154,12 +156,33 @@ class Recurrence(Function):
                 f"{type(self).__name__}: the initial state has batch size {h0.shape[0]} but "
                 f"the inputs have batch size {batch}."
             )
+        self._check_weights(kernel, bias, h0, recurrent_kernel)
         if scale is not None:
             kernel, bias = kernel * scale, bias * scale
         inputs = time_major(x, reverse)
         xw = (columns(kernel) @ flat(inputs)).reshape(-1, steps, batch)  # one GEMM
         xw += bias[:, None, None]
         return inputs, xw, keep
+
+    def _check_weights(self, kernel: Any, bias: Any, h0: Any, recurrent_kernel: Any) -> None:
+        """The kernel (features, k units), bias (k units,) and recurrent kernel (units,
+        k units) agree with the initial state's (batch, units)."""
+        units, width = h0.shape[1], kernel.shape[1]
+        wrong = [
+            f"{name} of shape {tuple(array.shape)}, expected {expected}"
+            for name, array, expected in (
+                ("the bias", bias, (width,)),
+                ("the recurrent kernel", recurrent_kernel, (units, width)),
+            )
+            if array is not None and tuple(array.shape) != expected
+        ]
+        if width % units or wrong:
+            raise ValueError(
+                f"{type(self).__name__}: the initial state has {units} units and the kernel "
+                f"{width} columns (shape {tuple(kernel.shape)}); "
+                + ("; ".join(wrong) or "the columns must be a multiple of the units")
+                + "."
+            )
 
     @staticmethod
     def _keep_for_kernel(keep: Any, dtype: np.dtype) -> Any:

@@ -43,6 +43,12 @@ class GRUSequence(Recurrence):
     ) -> np.ndarray:
         width = recurrent_kernel.shape[1]
         u = width // 3
+        if recurrent_bias.shape != (width,):
+            raise ValueError(
+                f"{type(self).__name__}: the recurrent bias has shape "
+                f"{tuple(recurrent_bias.shape)}, expected {(width,)} (the recurrent kernel "
+                f"has shape {tuple(recurrent_kernel.shape)})."
+            )
         fast = recurrent_activation == "sigmoid"
         scale = None
         scaled, r_bias = recurrent_kernel, recurrent_bias
@@ -51,7 +57,9 @@ class GRUSequence(Recurrence):
             scale[: 2 * u] = 0.5
             scaled, r_bias = recurrent_kernel * scale, recurrent_bias * scale
         # The projected inputs become the gate values z r hh, step by step.
-        inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
+        inputs, gates, keep = self._setup(
+            x, kernel, bias, h0, mask, reverse, scale, recurrent_kernel
+        )
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
         _, steps, batch = gates.shape
         hs = states(columns(h0), steps, gates.dtype)  # (units, T + 1, batch), h0 in column 0

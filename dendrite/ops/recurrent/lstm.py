@@ -53,7 +53,9 @@ class LSTMSequence(Recurrence):
             scale[2 * u : 3 * u] = 1
             scaled = recurrent_kernel * scale
         # The projected inputs become the gate values i f c o, step by step.
-        inputs, gates, keep = self._setup(x, kernel, bias, h0, mask, reverse, scale)
+        inputs, gates, keep = self._setup(
+            x, kernel, bias, h0, mask, reverse, scale, recurrent_kernel
+        )
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
         u_t = columns(scaled)
         _, steps, batch = gates.shape

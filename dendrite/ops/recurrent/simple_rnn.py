@@ -35,7 +35,9 @@ class SimpleRNNSequence(Recurrence):
         activation: str = "tanh",
         reverse: bool = False,
     ) -> np.ndarray:
-        inputs, xs, keep = self._setup(x, kernel, bias, h0, mask, reverse)
+        inputs, xs, keep = self._setup(
+            x, kernel, bias, h0, mask, reverse, recurrent_kernel=recurrent_kernel
+        )
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
         u_t = columns(recurrent_kernel)
         # The pre-activations xs (units, T, batch) become a(z_t) in place, which the
