@@ -257,15 +257,16 @@ def decode_png(data: bytes, color_mode: str) -> np.ndarray | None:
     colour_type, buffer_mode, decoder_mode, raw_mode, channels = plain
     head, crc, crc32 = _CHUNK_HEAD.unpack_from, _CRC.unpack_from, zlib.crc32
     pos, end, header, idat = 8, len(data), None, []
+    view = memoryview(data)  # chunk slices without copies
     while True:
         if pos + 12 > end:
             return None  # no IEND: truncated
         length, kind = head(data, pos)
         stop = pos + 8 + length
-        if stop + 4 > end or crc32(data[pos + 4 : stop]) != crc(data, stop)[0]:
+        if stop + 4 > end or crc32(view[pos + 4 : stop]) != crc(data, stop)[0]:
             return None
         if kind == b"IDAT":
-            idat.append(data[pos + 8 : stop])
+            idat.append(view[pos + 8 : stop])
         elif kind == b"IHDR" and header is None and length == 13:
             header = _IHDR.unpack_from(data, pos + 8)
         elif kind == b"IEND":
