@@ -21,6 +21,7 @@ def floatx64():
     yield
     config.set_floatx("float32")
 
+
 RNG = np.random.default_rng(11)
 EPS = 1e-7
 
