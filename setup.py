@@ -27,6 +27,7 @@ setup(
                 "csrc/buffers.c",
                 "csrc/depthwise.c",
                 "csrc/recurrent.c",
+                "csrc/transpose.c",
             ],
             depends=["csrc/kernels.h"],
             include_dirs=["csrc"],

@@ -99,4 +99,7 @@ PyObject *recurrent_gru_backward(PyObject *self, PyObject *args);
 PyObject *recurrent_rnn_forward(PyObject *self, PyObject *args);
 PyObject *recurrent_rnn_backward(PyObject *self, PyObject *args);
 
+/* transpose.c: the tiled axis swap of the recurrences' layout changes */
+PyObject *transpose_swap_axes(PyObject *self, PyObject *args);
+
 #endif

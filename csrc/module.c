@@ -332,6 +332,8 @@ static PyMethodDef methods[] = {
      "rnn_forward(xs, rec, hs, keep, units, batch, steps, k): SimpleRNN (tanh) step k."},
     {"rnn_backward", recurrent_rnn_backward, METH_VARARGS,
      "rnn_backward(g, ys, rec, keep, dh, dz, units, batch, steps, k)."},
+    {"swap_axes", transpose_swap_axes, METH_VARARGS,
+     "swap_axes(src, dst, p, a, M, m0, m, c): dst[q, j, t, i] = src[q, i, m0 + t, j]."},
     {NULL, NULL, 0, NULL},
 };
 

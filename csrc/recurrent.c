@@ -62,6 +62,19 @@
 
 /* Row r of a sequence at step k: base + r * stride (the caller points base at column k). */
 
+/* The backward loops in four variants, with or without a step mask and a per-step
+ * gradient (g is NULL when only the last state has one: the caller starts dh with it). */
+#define BACKWARD_VARIANTS(LOOP, T, g)                                                      \
+    if (keep && g) {                                                                       \
+        LOOP(T, 1, 1)                                                                      \
+    } else if (g) {                                                                        \
+        LOOP(T, 0, 1)                                                                      \
+    } else if (keep) {                                                                     \
+        LOOP(T, 1, 0)                                                                      \
+    } else {                                                                               \
+        LOOP(T, 0, 0)                                                                      \
+    }
+
 /* --- LSTM --------------------------------------------------------------------------- */
 
 /* The mask goes in a second pass over the (cached) step: with it in the first loop GCC
@@ -117,21 +130,23 @@
 LSTM_FORWARD(lstm_forward_f32, float, TANH_F32)
 LSTM_FORWARD(lstm_forward_f64, double, TANH_F64)
 
-#define LSTM_BACKWARD_LOOP(T, MASKED)                                                      \
+#define LSTM_BACKWARD_LOOP(T, MASKED, GRADIENT)                                            \
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
         const T *restrict gi = gates + j * sz, *restrict gf = gates + (units + j) * sz;    \
         const T *restrict gc = gates + (2 * units + j) * sz;                               \
         const T *restrict go = gates + (3 * units + j) * sz;                               \
         T *restrict di = dz + j * sz, *restrict df = dz + (units + j) * sz;                \
         T *restrict dcc = dz + (2 * units + j) * sz, *restrict dout = dz + (3 * units + j) * sz; \
-        const T *restrict gh = g_h + j * sz, *restrict gcell = g_c + j * sz;               \
+        const T *restrict gh = GRADIENT ? g_h + j * sz : NULL;                             \
+        const T *restrict gcell = GRADIENT ? g_c + j * sz : NULL;                          \
         const T *restrict ac = act + j * sz, *restrict cp = c_prev + j * ss;               \
         const T *restrict rr = rec + j * batch;                                            \
         T *restrict dhr = dh + j * batch, *restrict dcr = dc + j * batch;                  \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
             T dh_t = rr[b] + dhr[b];                                                       \
-            dh_t = dh_t + gh[b];                                                           \
-            T dc_t = dcr[b] + gcell[b];                                                    \
+            if (GRADIENT)                                                                  \
+                dh_t = dh_t + gh[b];                                                       \
+            T dc_t = GRADIENT ? dcr[b] + gcell[b] : dcr[b];                                \
             T i = gi[b], f = gf[b], cc = gc[b], o = go[b], a = ac[b];                      \
             T dc_n = dc_t + dh_t * (((T)1 - a * a) * o);                                   \
             T d_i = dc_n * (((T)1 - i) * i * cc);                                          \
@@ -155,11 +170,7 @@ LSTM_FORWARD(lstm_forward_f64, double, TANH_F64)
         const T *restrict keep, T *restrict dh, T *restrict dc, T *restrict dz,            \
         Py_ssize_t units, Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                  \
     {                                                                                      \
-        if (keep) {                                                                        \
-            LSTM_BACKWARD_LOOP(T, 1)                                                       \
-        } else {                                                                           \
-            LSTM_BACKWARD_LOOP(T, 0)                                                       \
-        }                                                                                  \
+        BACKWARD_VARIANTS(LSTM_BACKWARD_LOOP, T, g_h)                                      \
     }
 
 LSTM_BACKWARD(lstm_backward_f32, float)
@@ -209,7 +220,7 @@ LSTM_BACKWARD(lstm_backward_f64, double)
 GRU_FORWARD(gru_forward_f32, float, TANH_F32)
 GRU_FORWARD(gru_forward_f64, double, TANH_F64)
 
-#define GRU_BACKWARD_LOOP(T, MASKED)                                                       \
+#define GRU_BACKWARD_LOOP(T, MASKED, GRADIENT)                                                       \
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
         const T *restrict gz = gates + j * sz, *restrict gr = gates + (units + j) * sz;    \
         const T *restrict gh = gates + (2 * units + j) * sz;                               \
@@ -217,12 +228,14 @@ GRU_FORWARD(gru_forward_f64, double, TANH_F64)
         T *restrict xh = dx + (2 * units + j) * sz;                                        \
         T *restrict uz = dhu + j * sz, *restrict ur = dhu + (units + j) * sz;              \
         T *restrict uh = dhu + (2 * units + j) * sz;                                       \
-        const T *restrict gg = g + j * sz, *restrict in = inner + j * sz;                  \
+        const T *restrict gg = GRADIENT ? g + j * sz : NULL;                               \
+        const T *restrict in = inner + j * sz;                                             \
         const T *restrict hp = h_prev + j * ss, *restrict rr = rec + j * batch;            \
         T *restrict dhr = dh + j * batch;                                                  \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
             T dh_t = rr[b] + dhr[b];                                                       \
-            dh_t = dh_t + gg[b];                                                           \
+            if (GRADIENT)                                                                  \
+                dh_t = dh_t + gg[b];                                                       \
             T zg = gz[b], r = gr[b], hh = gh[b];                                           \
             T d_z = dh_t * ((hp[b] - hh) * (((T)1 - zg) * zg));                            \
             T d_hh = dh_t * (((T)1 - hh * hh) * ((T)1 - zg));                              \
@@ -248,11 +261,7 @@ GRU_FORWARD(gru_forward_f64, double, TANH_F64)
         T *restrict dh, T *restrict dx, T *restrict dhu, Py_ssize_t units,                 \
         Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                                    \
     {                                                                                      \
-        if (keep) {                                                                        \
-            GRU_BACKWARD_LOOP(T, 1)                                                        \
-        } else {                                                                           \
-            GRU_BACKWARD_LOOP(T, 0)                                                        \
-        }                                                                                  \
+        BACKWARD_VARIANTS(GRU_BACKWARD_LOOP, T, g)                                       \
     }
 
 GRU_BACKWARD(gru_backward_f32, float)
@@ -287,14 +296,16 @@ GRU_BACKWARD(gru_backward_f64, double)
 RNN_FORWARD(rnn_forward_f32, float, TANH_F32)
 RNN_FORWARD(rnn_forward_f64, double, TANH_F64)
 
-#define RNN_BACKWARD_LOOP(T, MASKED)                                                       \
+#define RNN_BACKWARD_LOOP(T, MASKED, GRADIENT)                                                       \
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
-        const T *restrict gg = g + j * sz, *restrict y = ys + j * sz;                      \
+        const T *restrict gg = GRADIENT ? g + j * sz : NULL;                               \
+        const T *restrict y = ys + j * sz;                                                 \
         const T *restrict rr = rec + j * batch;                                            \
         T *restrict dzr = dz + j * sz, *restrict dhr = dh + j * batch;                     \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
             T dh_t = rr[b] + dhr[b];                                                       \
-            dh_t = dh_t + gg[b];                                                           \
+            if (GRADIENT)                                                                  \
+                dh_t = dh_t + gg[b];                                                       \
             int kept = MASKED ? keep[b] != (T)0 : 1;                                       \
             dzr[b] = kept ? ((T)1 - y[b] * y[b]) * dh_t : (T)0;                            \
             dhr[b] = kept ? (T)0 : dh_t;                                                   \
@@ -307,11 +318,7 @@ RNN_FORWARD(rnn_forward_f64, double, TANH_F64)
                                    T *restrict dh, T *restrict dz, Py_ssize_t units,       \
                                    Py_ssize_t batch, Py_ssize_t sz)                        \
     {                                                                                      \
-        if (keep) {                                                                        \
-            RNN_BACKWARD_LOOP(T, 1)                                                        \
-        } else {                                                                           \
-            RNN_BACKWARD_LOOP(T, 0)                                                        \
-        }                                                                                  \
+        BACKWARD_VARIANTS(RNN_BACKWARD_LOOP, T, g)                                       \
     }
 
 RNN_BACKWARD(rnn_backward_f32, float)
@@ -378,7 +385,8 @@ recurrent_lstm_forward(PyObject *self, PyObject *args)
 }
 
 /* lstm_backward(g, gates, cs, act, rec, keep, dh, dc, dz, units, batch, steps, k): g
- * (2, u, T, b), the h then the c gradients; rec (u, b) already times the dropout mask;
+ * (2, u, T, b), the h then the c gradients, or None when only the last states have one
+ * (the caller starts dh and dc with it); rec (u, b) already times the dropout mask;
  * dh, dc (u, b); dz like gates. */
 PyObject *
 recurrent_lstm_backward(PyObject *self, PyObject *args)
@@ -390,7 +398,7 @@ recurrent_lstm_backward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch, n = u * batch;
-    const KernelArg a[9] = {{o[0], 2 * u * sz, 'r'}, {o[1], 4 * u * sz, 'r'}, {o[2], u * ss, 'r'},
+    const KernelArg a[9] = {{o[0], 2 * u * sz, 'R'}, {o[1], 4 * u * sz, 'r'}, {o[2], u * ss, 'r'},
                       {o[3], u * sz, 'r'},     {o[4], n, 'r'},          {o[5], sz, 'R'},
                       {o[6], n, 'w'},          {o[7], n, 'w'},          {o[8], 4 * u * sz, 'w'}};
     Py_buffer v[9];
@@ -448,7 +456,7 @@ recurrent_gru_forward(PyObject *self, PyObject *args)
 }
 
 /* gru_backward(g, gates, hs, inner, rec, keep, dh, dx, dhu, units, batch, steps, k): g
- * (u, T, b); rec (u, b) already times the dropout mask; dh (u, b); dx, dhu like gates. */
+ * (u, T, b), or None when only the last state has a gradient; rec (u, b) already times the dropout mask; dh (u, b); dx, dhu like gates. */
 PyObject *
 recurrent_gru_backward(PyObject *self, PyObject *args)
 {
@@ -459,7 +467,7 @@ recurrent_gru_backward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, ss = (steps + 1) * batch, n = u * batch;
-    const KernelArg a[9] = {{o[0], u * sz, 'r'}, {o[1], 3 * u * sz, 'r'}, {o[2], u * ss, 'r'},
+    const KernelArg a[9] = {{o[0], u * sz, 'R'}, {o[1], 3 * u * sz, 'r'}, {o[2], u * ss, 'r'},
                       {o[3], u * sz, 'r'}, {o[4], n, 'r'},          {o[5], sz, 'R'},
                       {o[6], n, 'w'},      {o[7], 3 * u * sz, 'w'}, {o[8], 3 * u * sz, 'w'}};
     Py_buffer v[9];
@@ -513,8 +521,8 @@ recurrent_rnn_forward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* rnn_backward(g, ys, rec, keep, dh, dz, units, batch, steps, k): g, ys (the activated
- * steps), dz (u, T, b); rec (u, b) already times the dropout mask; dh (u, b). */
+/* rnn_backward(g, ys, rec, keep, dh, dz, units, batch, steps, k): g (or None, as for
+ * the GRU), ys (the activated steps), dz (u, T, b); rec (u, b) already times the dropout mask; dh (u, b). */
 PyObject *
 recurrent_rnn_backward(PyObject *self, PyObject *args)
 {
@@ -525,7 +533,7 @@ recurrent_rnn_backward(PyObject *self, PyObject *args)
         check_shape(u, batch, steps, k) < 0)
         return NULL;
     Py_ssize_t sz = steps * batch, n = u * batch;
-    const KernelArg a[6] = {{o[0], u * sz, 'r'}, {o[1], u * sz, 'r'}, {o[2], n, 'r'},
+    const KernelArg a[6] = {{o[0], u * sz, 'R'}, {o[1], u * sz, 'r'}, {o[2], n, 'r'},
                       {o[3], sz, 'R'},     {o[4], n, 'w'},      {o[5], u * sz, 'w'}};
     Py_buffer v[6];
     int single = kernel_take(a, v, 6);

@@ -97,13 +97,16 @@ CASES = list(
 
 @pytest.mark.parametrize("cell, dtype, masked, reverse", CASES)
 @pytest.mark.parametrize("batch, steps, units", [(1, 5, 4), (7, 9, 13), (32, 28, 16)])
-def test_kernel_matches_numpy(monkeypatch, cell, dtype, masked, reverse, batch, steps, units):
+@pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last"])
+def test_kernel_matches_numpy(
+    monkeypatch, cell, dtype, masked, reverse, batch, steps, units, sequences
+):
     arrays = _arguments(cell, dtype, batch, steps, 3, units, gain=1.0)
     mask = None
     if masked:
         mask = np.random.default_rng(steps).random((batch, steps)) > 0.3
         mask[0, :2] = False  # a sample whose first steps are all padding
-    options = {"mask": mask, "reverse": reverse}
+    options = {"mask": mask, "reverse": reverse, "sequences": sequences}
     fast, reference = _both(monkeypatch, cell, arrays, options)
     _assert_close(fast, reference, dtype)
 

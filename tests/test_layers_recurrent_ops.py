@@ -111,3 +111,51 @@ def test_weight_shape_errors_name_the_op_and_the_shapes() -> None:
         gru_sequence(X, W[:, : 3 * U], BIAS[: 3 * U], H0, RK[:, : 3 * U], RB[:4])
     with pytest.raises(ValueError, match=r"SimpleRNNSequence.*initial state has 2 units"):
         simple_rnn_sequence(X, W[:, :U], BIAS[:U], H0[:, :2], RK[:, :U])
+
+
+def _cell_call(cell: str, **options: object):
+    """The cell's primitive over the module's inputs, as a function of its tensors."""
+    if cell == "lstm":
+        return (lambda *a: lstm_sequence(*a, **options)), (X, W, BIAS, H0, C0, RK)
+    if cell == "gru":
+        return (
+            lambda x, w, b, h, rk, rb: gru_sequence(
+                x, w[:, : 3 * U], b[: 3 * U], h, rk[:, : 3 * U], rb, **options
+            )
+        ), (X, W, BIAS, H0, RK, RB)
+    return (
+        lambda x, w, b, h, rk: simple_rnn_sequence(x, w[:, :U], b[:U], h, rk[:, :U], **options)
+    ), (X, W, BIAS, H0, RK)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("options", VARIANTS)
+def test_last_states_only_gradcheck(cell: str, options: dict) -> None:
+    fn, inputs = _cell_call(cell, sequences=False, **options)
+    gradcheck(fn, *inputs, name=f"{cell} sequences=False")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("options", VARIANTS)
+def test_last_states_only_equal_the_sequences_last_step(cell: str, options: dict) -> None:
+    """``sequences=False`` gives the last step of the full output, and the same gradients
+    as the full output with a gradient on its last step only."""
+    from dendrite.core import Tensor
+
+    results = []
+    for sequences in (True, False):
+        fn, inputs = _cell_call(cell, sequences=sequences, **options)
+        tensors = [Tensor(a, requires_grad=True) for a in inputs]
+        out = fn(*tensors)
+        last = out.data[..., -1, :] if sequences else out.data
+        upstream = np.random.default_rng(3).standard_normal(last.shape)
+        if sequences:
+            full = np.zeros(out.shape)
+            full[..., -1, :] = upstream
+            out.backward(full)
+        else:
+            assert out.shape == last.shape == ((2, B, U) if cell == "lstm" else (B, U))
+            out.backward(upstream)
+        results.append([last] + [t.grad for t in tensors])
+    for with_sequences, last_only in zip(*results):
+        np.testing.assert_allclose(last_only, with_sequences, rtol=1e-12, atol=1e-12)

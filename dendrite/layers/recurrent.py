@@ -97,6 +97,7 @@ class SimpleRNN(_CellLayer):
             recurrent_mask=rmask,
             activation=names[0],
             reverse=self.go_backwards,
+            sequences=self.return_sequences,
         )
         sequence, last, h = self._fused_outputs(hidden, mask, given)
         return sequence, last, [h]
@@ -131,11 +132,12 @@ class LSTM(_CellLayer):
             activation=names[0],
             recurrent_activation=names[1],
             reverse=self.go_backwards,
+            sequences=self.return_sequences,
         )
         sequence, last, h = self._fused_outputs(packed[0], mask, given)
         if not (self.return_state or self.stateful):
             return sequence, last, [h]
-        return sequence, last, [h, packed[1, :, -1]]
+        return sequence, last, [h, packed[1, :, -1] if self.return_sequences else packed[1]]
 
 
 @register_layer
@@ -169,6 +171,7 @@ class GRU(_CellLayer):
             recurrent_activation=names[1],
             reset_after=cell.reset_after,
             reverse=self.go_backwards,
+            sequences=self.return_sequences,
         )
         sequence, last, h = self._fused_outputs(hidden, mask, given)
         return sequence, last, [h]

@@ -274,8 +274,10 @@ class RNN(Layer):
         return sequence, outputs[-1], states
 
     def _fused_outputs(self, hidden: Tensor, mask: Any, given: bool) -> tuple:
-        """Keras' masked outputs from the carried hidden states (processing order)."""
-        last_state = hidden[:, -1]
+        """Keras' masked outputs from the carried hidden states (processing order):
+        ``hidden`` is (batch, T, units), or the last states (batch, units) when the layer
+        returns no sequences."""
+        last_state = hidden[:, -1] if self.return_sequences else hidden
         sequence = hidden if self.return_sequences else None
         last = last_state
         if mask is not None:

@@ -40,6 +40,7 @@ class GRUSequence(Recurrence):
         recurrent_activation: str = "sigmoid",
         reset_after: bool = True,
         reverse: bool = False,
+        sequences: bool = True,
     ) -> np.ndarray:
         width = recurrent_kernel.shape[1]
         u = width // 3
@@ -66,18 +67,18 @@ class GRUSequence(Recurrence):
         # reset_after: the recurrent candidate term U_h^T h + b; otherwise r * h_in.
         inner = np.empty((u, steps, batch), dtype=gates.dtype)
         self.saved = (inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask)
-        self.options = (activation, recurrent_activation, reset_after, reverse)
+        self.options = (activation, recurrent_activation, reset_after, reverse, sequences)
         u_all = columns(scaled)
         r_bias = np.ascontiguousarray(r_bias)
         if self._kernel_cell() and _native.usable(gates, hs, u_all, r_bias):
             self._forward_kernel(u_all, r_bias)
         else:
             self._forward_numpy(scaled, r_bias, fast)
-        return batch_major(hs[:, 1:], False)
+        return batch_major(hs, False, start=1) if sequences else columns(hs[:, -1])
 
     def _kernel_cell(self) -> bool:
         """Whether csrc/recurrent.c computes this cell (tanh, sigmoid, reset_after)."""
-        activation, recurrent_activation, reset_after, _ = self.options
+        activation, recurrent_activation, reset_after, *_ = self.options
         return recurrent_activation == "sigmoid" and activation == "tanh" and reset_after
 
     def _forward_kernel(self, u_all: np.ndarray, r_bias: np.ndarray) -> None:
@@ -98,7 +99,7 @@ class GRUSequence(Recurrence):
         ``scaled``, ``r_bias``: the recurrent kernel and bias, their z and r parts halved
         when ``fast`` (sigmoids computed as tanh, see ``forward``)."""
         _, gates, hs, inner, _, _, keep, rmask = self.saved
-        activation, recurrent_activation, reset_after, _ = self.options
+        activation, recurrent_activation, reset_after, *_ = self.options
         u = hs.shape[0]
         u_all, u_zr, u_h = (
             columns(scaled),
@@ -135,14 +136,15 @@ class GRUSequence(Recurrence):
 
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask = self.saved
-        _, _, reset_after, reverse = self.options
-        g = self._gradient_in(g)  # (units, T, batch)
+        _, _, reset_after, reverse, sequences = self.options
+        # (units, T, batch), or None and the last state's gradient (units, batch).
+        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g))
         width = gates.shape[0]
         u = width // 3
-        if self._kernel_cell() and _native.usable(g, gates, hs):
-            dx, dhu, dh = self._backward_kernel(g)
+        if self._kernel_cell() and _native.usable(gates, hs, *([] if g is None else [g])):
+            dx, dhu, dh = self._backward_kernel(g, last)
         else:
-            dx, dhu, dh = self._backward_numpy(g)
+            dx, dhu, dh = self._backward_numpy(g, last)
         need_x, need_w, need_b, need_h0, need_u, need_rb = self.needs_grad
         dxs, dw, db = self._input_gradients(inputs, kernel, dx, (need_x, need_w, need_b), reverse)
         du = drb = None
@@ -158,7 +160,9 @@ class GRUSequence(Recurrence):
             drb = dhu.sum(axis=(1, 2)) if reset_after else np.zeros(width, dtype=gates.dtype)
         return dxs, dw, db, (columns(dh) if need_h0 else None), du, drb
 
-    def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _backward_kernel(
+        self, g: np.ndarray | None, last: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dL/dxw, dL/d(U^T h_in + b), both (3 units, T, batch), and dL/dh0) with
         csrc/recurrent.c (reset_after, tanh and sigmoid): each step's element-wise part in
         one kernel call, then its product ``U dhu_t`` in NumPy."""
@@ -172,7 +176,9 @@ class GRUSequence(Recurrence):
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         dx = np.empty_like(gates)
         dhu = np.empty_like(gates)
-        dh = np.zeros((u, batch), dtype=gates.dtype)  # z * dh_t, and what skipped U (masks)
+        # z * dh_t, and what skipped U (masks); at first the last state's gradient, if only it
+        # has one.
+        dh = np.zeros((u, batch), dtype=gates.dtype) if last is None else last
         rec = np.zeros_like(dh)  # U dhu of the step after
         for k in range(steps - 1, -1, -1):
             run(g, gates, hs, inner, rec, keep_f, dh, dx, dhu, u, batch, steps, k)
@@ -182,12 +188,12 @@ class GRUSequence(Recurrence):
         rec += dh
         return dx, dhu, rec
 
-    def _backward_numpy(self, g: np.ndarray) -> tuple:
+    def _backward_numpy(self, g: np.ndarray | None, last: np.ndarray | None) -> tuple:
         """The reference of ``_backward_kernel`` (any of ``FUSED_ACTIVATIONS``, either
         reset_after); without reset_after dL/d(U_zr^T h_in) is dx[:2u] and the second
         array is None."""
         _, gates, hs, inner, _, recurrent_kernel, keep, rmask = self.saved
-        activation, recurrent_activation, reset_after, _ = self.options
+        activation, recurrent_activation, reset_after, *_ = self.options
         width, steps, batch = gates.shape
         u = width // 3
         z, r, hh = gates[:u], gates[u : 2 * u], gates[2 * u :]
@@ -205,9 +211,10 @@ class GRUSequence(Recurrence):
         # reset_after: dL/d(U^T h_in + b) (3 u); otherwise dL/d(U_zr^T h_in) is dx[:2u].
         dhu = np.empty_like(gates) if reset_after else None
         u_zr, u_h = recurrent_kernel[:, : 2 * u], recurrent_kernel[:, 2 * u :]
-        dh = np.zeros((u, batch), dtype=gates.dtype)
+        dh = np.zeros((u, batch), dtype=gates.dtype) if last is None else last
         for k in range(steps - 1, -1, -1):
-            dh += g[:, k]
+            if g is not None:
+                dh += g[:, k]
             dh_new, carry = self._split(dh, keep, k)
             dxk = dx[:, k]
             np.multiply(dh_new, z_coef[:, k], out=dxk[:u])
@@ -244,8 +251,10 @@ def gru_sequence(
     recurrent_activation: str = "sigmoid",
     reset_after: bool = True,
     reverse: bool = False,
+    sequences: bool = True,
 ) -> Tensor:
-    """All hidden states (batch, T, units) of a GRU over x (batch, T, features)."""
+    """All hidden states (batch, T, units) of a GRU over x (batch, T, features); with
+    ``sequences=False`` the last one, (batch, units)."""
     return GRUSequence.apply(
         x,
         kernel,
@@ -259,4 +268,5 @@ def gru_sequence(
         recurrent_activation=recurrent_activation,
         reset_after=reset_after,
         reverse=reverse,
+        sequences=sequences,
     )

@@ -15,13 +15,16 @@ from dendrite.ops.recurrent._common import (
     columns,
     derivative,
     states,
+    swap_axes,
     weight_gradient,
 )
 
 
 @register("lstm_sequence")
 class LSTMSequence(Recurrence):
-    """Returns ``(2, batch, T, units)``: the hidden states h and the cell states c.
+    """Returns ``(2, batch, T, units)``: the hidden states h and the cell states c; with
+    ``sequences=False`` only the last step's, ``(2, batch, units)`` (what a layer without
+    ``return_sequences`` needs: no sequence to write, and no zeros to read back).
 
     With tanh and sigmoid (the defaults) and the C kernels loaded, each step's element-wise
     part runs in one kernel call (csrc/recurrent.c, see its header for the equations);
@@ -40,6 +43,7 @@ class LSTMSequence(Recurrence):
         activation: str = "tanh",
         recurrent_activation: str = "sigmoid",
         reverse: bool = False,
+        sequences: bool = True,
     ) -> np.ndarray:
         width = recurrent_kernel.shape[1]
         u = width // 4
@@ -63,19 +67,21 @@ class LSTMSequence(Recurrence):
         hs, cs = (states(columns(s), steps, gates.dtype) for s in (h0, c0))
         act_c = np.empty((u, steps, batch), dtype=gates.dtype)
         self.saved = (inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask)
-        self.options = (activation, recurrent_activation, reverse)
+        self.options = (activation, recurrent_activation, reverse, sequences)
         if self._kernel_cell() and _native.usable(gates, hs, cs, u_t):
             self._forward_kernel(u_t)
         else:
             self._forward_numpy(u_t, scale)
+        if not sequences:
+            return np.stack([columns(hs[:, -1]), columns(cs[:, -1])])
         out = np.empty((2, batch, steps, u), dtype=gates.dtype)
-        out[0] = hs[:, 1:].transpose(2, 1, 0)
-        out[1] = cs[:, 1:].transpose(2, 1, 0)
+        swap_axes(hs, 1, out=out[0])
+        swap_axes(cs, 1, out=out[1])
         return out
 
     def _kernel_cell(self) -> bool:
         """Whether csrc/recurrent.c computes this cell (tanh and sigmoid)."""
-        activation, recurrent_activation, _ = self.options
+        activation, recurrent_activation, *_ = self.options
         return recurrent_activation == "sigmoid" and activation == "tanh"
 
     def _forward_kernel(self, u_t: np.ndarray) -> None:
@@ -95,7 +101,7 @@ class LSTMSequence(Recurrence):
         """The reference time loop (any of ``FUSED_ACTIVATIONS``); ``scale`` holds the halved
         sigmoid rows when the gates' sigmoids are computed as tanh (see ``forward``)."""
         _, gates, hs, cs, act_c, _, _, keep, rmask = self.saved
-        activation, recurrent_activation, _ = self.options
+        activation, recurrent_activation, *_ = self.options
         u = hs.shape[0]
         if scale is not None:
             offset = ((scale != 1).astype(gates.dtype) * np.asarray(0.5, gates.dtype))[:, None]
@@ -122,19 +128,22 @@ class LSTMSequence(Recurrence):
 
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask = self.saved
-        reverse = self.options[-1]
-        g = self._gradient_in(g)  # (2, units, T, batch)
-        if self._kernel_cell() and _native.usable(g, gates, hs, cs):
-            dz, dh, dc = self._backward_kernel(g)
+        _, _, reverse, sequences = self.options
+        # (2, units, T, batch), or None and the last states' gradient (2, units, batch).
+        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g))
+        if self._kernel_cell() and _native.usable(gates, hs, cs, *([] if g is None else [g])):
+            dz, dh, dc = self._backward_kernel(g, last)
         else:
-            dz, dh, dc = self._backward_numpy(g)
+            dz, dh, dc = self._backward_numpy(g, last)
         need_x, need_w, need_b, need_h0, need_c0, need_u = self.needs_grad
         dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
         du = weight_gradient(self._states_in(hs, rmask), dz) if need_u else None
         dh0 = columns(dh) if need_h0 else None
         return dx, dw, db, dh0, (columns(dc) if need_c0 else None), du
 
-    def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _backward_kernel(
+        self, g: np.ndarray | None, last: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dL/dz (4 units, T, batch), dL/dh0, dL/dc0) with csrc/recurrent.c (tanh and
         sigmoid): each step's element-wise part in one kernel call, then its product
         ``U dz_t`` in NumPy."""
@@ -147,8 +156,9 @@ class LSTMSequence(Recurrence):
         recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         dz = np.empty_like(gates)
-        dh = np.zeros((u, batch), dtype=gates.dtype)  # what skipped U at masked steps
-        dc = np.zeros_like(dh)
+        # What skipped U at masked steps (at first the last states' gradient, if only they
+        # have one).
+        dh, dc = np.zeros((2, u, batch), dtype=gates.dtype) if last is None else last
         rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
         for k in range(steps - 1, -1, -1):
             run(g, gates, cs, act_c, rec, keep_f, dh, dc, dz, u, batch, steps, k)
@@ -158,10 +168,12 @@ class LSTMSequence(Recurrence):
         rec += dh
         return dz, rec, dc
 
-    def _backward_numpy(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _backward_numpy(
+        self, g: np.ndarray | None, last: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The reference of ``_backward_kernel`` (any of ``FUSED_ACTIVATIONS``)."""
         _, gates, _, cs, act_c, _, recurrent_kernel, keep, rmask = self.saved
-        activation, recurrent_activation, _ = self.options
+        activation, recurrent_activation, *_ = self.options
         width, steps, batch = gates.shape
         u = width // 4
         i, f, cc, o = (gates[n * u : (n + 1) * u] for n in range(4))
@@ -179,11 +191,11 @@ class LSTMSequence(Recurrence):
         dc_dh = derivative(activation, act_c)  # dc_t / dh_t = o * a'(c_t)
         dc_dh *= o
         dz = np.empty_like(coef)
-        dh = np.zeros((u, batch), dtype=gates.dtype)
-        dc = np.zeros_like(dh)
+        dh, dc = np.zeros((2, u, batch), dtype=gates.dtype) if last is None else last
         for k in range(steps - 1, -1, -1):
-            dh += g[0, :, k]
-            dc += g[1, :, k]
+            if g is not None:
+                dh += g[0, :, k]
+                dc += g[1, :, k]
             dh_new, carry_h = self._split(dh, keep, k)
             dc_new, carry_c = self._split(dc, keep, k)
             dc_new += dh_new * dc_dh[:, k]
@@ -211,8 +223,10 @@ def lstm_sequence(
     activation: str = "tanh",
     recurrent_activation: str = "sigmoid",
     reverse: bool = False,
+    sequences: bool = True,
 ) -> Tensor:
-    """Hidden and cell states, stacked as (2, batch, T, units), of an LSTM over x."""
+    """Hidden and cell states, stacked as (2, batch, T, units), of an LSTM over x; with
+    ``sequences=False`` the last step's, (2, batch, units)."""
     return LSTMSequence.apply(
         x,
         kernel,
@@ -225,4 +239,5 @@ def lstm_sequence(
         activation=activation,
         recurrent_activation=recurrent_activation,
         reverse=reverse,
+        sequences=sequences,
     )

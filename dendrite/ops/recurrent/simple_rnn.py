@@ -34,6 +34,7 @@ class SimpleRNNSequence(Recurrence):
         recurrent_mask: Any = None,
         activation: str = "tanh",
         reverse: bool = False,
+        sequences: bool = True,
     ) -> np.ndarray:
         inputs, xs, keep = self._setup(
             x, kernel, bias, h0, mask, reverse, recurrent_kernel=recurrent_kernel
@@ -45,7 +46,7 @@ class SimpleRNNSequence(Recurrence):
         # same values except at masked steps.
         hs = states(columns(h0), xs.shape[1], xs.dtype)
         self.saved = (inputs, xs, hs, kernel, recurrent_kernel, keep, rmask)
-        self.options = (activation, reverse)
+        self.options = (activation, reverse, sequences)
         if activation == "tanh" and _native.usable(xs, hs, u_t):
             self._forward_kernel(u_t)
         else:
@@ -58,7 +59,7 @@ class SimpleRNNSequence(Recurrence):
                 else:
                     hs[:, k + 1] = h
                     np.copyto(hs[:, k + 1], z, where=keep[:, k])
-        return batch_major(hs[:, 1:], False)
+        return batch_major(hs, False, start=1) if sequences else columns(hs[:, -1])
 
     def _forward_kernel(self, u_t: np.ndarray) -> None:
         """The time loop with csrc/recurrent.c (tanh): each step's product
@@ -75,15 +76,17 @@ class SimpleRNNSequence(Recurrence):
 
     def backward(self, g: np.ndarray) -> tuple:
         inputs, xs, hs, kernel, recurrent_kernel, keep, rmask = self.saved
-        activation, reverse = self.options
-        g = self._gradient_in(g)  # (units, T, batch)
-        if activation == "tanh" and _native.usable(g, xs):
-            dz, dh = self._backward_kernel(g)
+        activation, reverse, sequences = self.options
+        # (units, T, batch), or None and the last state's gradient (units, batch).
+        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g))
+        if activation == "tanh" and _native.usable(xs, *([] if g is None else [g])):
+            dz, dh = self._backward_kernel(g, last)
         else:
             dz = derivative(activation, xs)  # (units, T, batch); becomes dL/dz in place
-            dh = np.zeros((xs.shape[0], xs.shape[2]), dtype=xs.dtype)
+            dh = np.zeros((xs.shape[0], xs.shape[2]), dtype=xs.dtype) if last is None else last
             for k in range(xs.shape[1] - 1, -1, -1):
-                dh += g[:, k]
+                if g is not None:
+                    dh += g[:, k]
                 dh_new, carry = self._split(dh, keep, k)
                 dz[:, k] *= dh_new
                 dh = recurrent_kernel @ dz[:, k]
@@ -96,7 +99,9 @@ class SimpleRNNSequence(Recurrence):
         du = weight_gradient(self._states_in(hs, rmask), dz) if need_u else None
         return dx, dw, db, (columns(dh) if need_h0 else None), du
 
-    def _backward_kernel(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _backward_kernel(
+        self, g: np.ndarray | None, last: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(dL/dz (units, T, batch), dL/dh0) with csrc/recurrent.c (tanh, from the outputs
         ``xs``): each step's ``dz = (1 - y^2) dh`` in one kernel call, then its product
         ``U dz_t`` in NumPy."""
@@ -108,7 +113,9 @@ class SimpleRNNSequence(Recurrence):
         recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
         keep_f = self._keep_for_kernel(keep, ys.dtype)
         dz = np.empty_like(ys)
-        dh = np.zeros((units, batch), dtype=ys.dtype)  # what skipped U at masked steps
+        # What skipped U at masked steps (at first the last state's gradient, if only it has
+        # one).
+        dh = np.zeros((units, batch), dtype=ys.dtype) if last is None else last
         rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
         for k in range(steps - 1, -1, -1):
             run(g, ys, rec, keep_f, dh, dz, units, batch, steps, k)
@@ -129,8 +136,10 @@ def simple_rnn_sequence(
     recurrent_mask: Any = None,
     activation: str = "tanh",
     reverse: bool = False,
+    sequences: bool = True,
 ) -> Tensor:
-    """All hidden states (batch, T, units) of a SimpleRNN over x (batch, T, features)."""
+    """All hidden states (batch, T, units) of a SimpleRNN over x (batch, T, features); with
+    ``sequences=False`` the last one, (batch, units)."""
     return SimpleRNNSequence.apply(
         x,
         kernel,
@@ -141,4 +150,5 @@ def simple_rnn_sequence(
         recurrent_mask=recurrent_mask,
         activation=activation,
         reverse=reverse,
+        sequences=sequences,
     )
