@@ -11,33 +11,47 @@
  *
  * y gets NumPy's bits (each element receives its terms in the same order, each product
  * rounded before it is added), and so does dL/dxp for depth multipliers up to 8 (NumPy
- * sums a longer filter axis pairwise, 8 at a time; here it is summed in order). dL/dK is summed sample by sample, an order NumPy's
- * pairwise reductions do not share: it agrees with the NumPy path to float rounding (the
- * tests bound it). NumPy needs two passes over the whole output per offset; here one
- * sample's windows stay in cache while every offset runs over them, with the channels as
- * the vectorised inner loop. Samples are shared with the helper thread for large jobs;
- * dL/dK is one pass in one thread (split by sample it would need partial sums, and so
- * another order of additions).
+ * sums a longer filter axis pairwise, 8 at a time; here it is summed in order). dL/dK is
+ * summed sample by sample within blocks of samples, then block by block (blocks.c), an
+ * order NumPy's pairwise reductions do not share: it agrees with the NumPy path to float
+ * rounding (the tests bound it). NumPy needs two passes over the whole output per offset;
+ * here one sample's windows stay in cache while every offset runs over them, with the
+ * channels as the vectorised inner loop (with one filter per channel, a vector of
+ * channels keeps its sum in a register across the offsets). Samples, and the blocks of
+ * dL/dK, are shared with the helper thread for large jobs; the result does not depend on
+ * which thread did which.
  */
 #include "kernels.h"
 
 #include <string.h>
 
-typedef struct {
-    const char *xp, *k, *g;
-    char *out, *gx, *gk;
-    Py_ssize_t n, hp, wp, c, m, kh, kw, oh, ow, sh, sw, dh, dw;
-    int single;
-} DepthwiseJob;
-
-#define DW_FORWARD(T)                                                                      \
+#define DW_FORWARD(T, V)                                                                    \
     const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                     \
     const T *k = (const T *)j->k;                                                          \
     const Py_ssize_t f = j->c * j->m;                                                      \
     T *out = (T *)j->out + (size_t)n * j->oh * j->ow * f;                                  \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
         for (Py_ssize_t q = 0; q < j->ow; q++) {                                           \
             T *restrict o = out + (p * j->ow + q) * f;                                     \
+            if (j->m == 1) {                                                               \
+                /* A vector of channels at a time, its sum kept in a register over the */ \
+                /* offsets (each element still gets its terms in offset order). */        \
+                Py_ssize_t ch = 0;                                                         \
+                for (; ch + lanes <= j->c; ch += lanes) {                                  \
+                    V acc = {0};                                                           \
+                    for (Py_ssize_t i = 0; i < j->kh; i++)                                 \
+                        for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                        \
+                            const T *x = xp + ((p * j->sh + i * j->dh) * j->wp +           \
+                                               q * j->sw + jj * j->dw) * j->c + ch;         \
+                            V term = *(const V *)x * *(const V *)(k + (i * j->kw + jj) * f + ch); \
+                            acc = (i == 0 && jj == 0) ? term : acc + term;                 \
+                        }                                                                  \
+                    *(V *)(o + ch) = acc;                                                  \
+                }                                                                          \
+                if (ch == j->c)                                                            \
+                    continue;                                                              \
+            }                                                                              \
             for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
                 for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
                     const T *restrict x =                                                  \
@@ -63,7 +77,8 @@ typedef struct {
         }
 
 /* dL/dxp of one sample: zeroed, then offset by offset in order. */
-#define DW_INPUT_GRAD(T)                                                                   \
+#define DW_INPUT_GRAD(T, V)                                                                \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * j->c * j->m;                \
     const T *k = (const T *)j->k;                                                          \
     const Py_ssize_t f = j->c * j->m;                                                      \
@@ -77,10 +92,13 @@ typedef struct {
                     T *restrict dst =                                                      \
                         gx + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c; \
                     const T *restrict gr = g + (p * j->ow + q) * f;                        \
-                    if (j->m == 1)                                                         \
-                        for (Py_ssize_t ch = 0; ch < j->c; ch++)                           \
+                    if (j->m == 1) {                                                       \
+                        Py_ssize_t ch = 0;                                                 \
+                        for (; ch + lanes <= j->c; ch += lanes)                            \
+                            *(V *)(dst + ch) += *(const V *)(gr + ch) * *(const V *)(kk + ch); \
+                        for (; ch < j->c; ch++)                                            \
                             dst[ch] += gr[ch] * kk[ch];                                    \
-                    else                                                                   \
+                    } else                                                                 \
                         for (Py_ssize_t ch = 0; ch < j->c; ch++) {                         \
                             T sum = gr[ch * j->m] * kk[ch * j->m];                         \
                             for (Py_ssize_t mm = 1; mm < j->m; mm++)                       \
@@ -92,11 +110,12 @@ typedef struct {
 
 /* dL/dK, every offset at once: one pass over each sample's windows and gradients (which
  * stay in cache), each dL/dK element receiving its terms in the order (n, p, q). */
-#define DW_KERNEL_GRAD(T)                                                                  \
+#define DW_KERNEL_GRAD(T, V)                                                               \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const Py_ssize_t f = j->c * j->m;                                                      \
-    T *gk = (T *)j->gk;                                                                    \
+    T *gk = part;                                                                          \
     memset(gk, 0, sizeof(T) * (size_t)(j->kh * j->kw * f));                                \
-    for (Py_ssize_t n = 0; n < j->n; n++) {                                                \
+    for (Py_ssize_t n = first; n < last; n++) {                                            \
         const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                 \
         const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f;                      \
         for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
@@ -107,10 +126,13 @@ typedef struct {
                         const T *restrict x = xp + ((p * j->sh + i * j->dh) * j->wp +      \
                                                     q * j->sw + jj * j->dw) * j->c;         \
                         T *restrict acc = gk + (i * j->kw + jj) * f;                       \
-                        if (j->m == 1)                                                     \
-                            for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
+                        if (j->m == 1) {                                                   \
+                            Py_ssize_t ch = 0;                                             \
+                            for (; ch + lanes <= j->c; ch += lanes)                        \
+                                *(V *)(acc + ch) += *(const V *)(x + ch) * *(const V *)(gr + ch); \
+                            for (; ch < j->c; ch++)                                        \
                                 acc[ch] += x[ch] * gr[ch];                                 \
-                        else                                                               \
+                        } else                                                             \
                             for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
                                 for (Py_ssize_t mm = 0; mm < j->m; mm++)                   \
                                     acc[ch * j->m + mm] += x[ch] * gr[ch * j->m + mm];     \
@@ -118,17 +140,38 @@ typedef struct {
             }                                                                              \
     }
 
-VECTOR_CLONES static void dw_forward_f32(const DepthwiseJob *j, Py_ssize_t n) { DW_FORWARD(float) }
-VECTOR_CLONES static void dw_forward_f64(const DepthwiseJob *j, Py_ssize_t n) { DW_FORWARD(double) }
-VECTOR_CLONES static void dw_input_f32(const DepthwiseJob *j, Py_ssize_t n) { DW_INPUT_GRAD(float) }
-VECTOR_CLONES static void dw_input_f64(const DepthwiseJob *j, Py_ssize_t n) { DW_INPUT_GRAD(double) }
-VECTOR_CLONES static void dw_kernel_f32(const DepthwiseJob *j) { DW_KERNEL_GRAD(float) }
-VECTOR_CLONES static void dw_kernel_f64(const DepthwiseJob *j) { DW_KERNEL_GRAD(double) }
+VECTOR_CLONES static void dw_forward_f32(const ConvJob *j, Py_ssize_t n) { DW_FORWARD(float, vec_f32) }
+VECTOR_CLONES static void dw_forward_f64(const ConvJob *j, Py_ssize_t n) { DW_FORWARD(double, vec_f64) }
+VECTOR_CLONES static void dw_input_f32(const ConvJob *j, Py_ssize_t n) { DW_INPUT_GRAD(float, vec_f32) }
+VECTOR_CLONES static void dw_input_f64(const ConvJob *j, Py_ssize_t n) { DW_INPUT_GRAD(double, vec_f64) }
+VECTOR_CLONES static void
+dw_kernel_f32(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, float *part)
+{
+    DW_KERNEL_GRAD(float, vec_f32)
+}
+VECTOR_CLONES static void
+dw_kernel_f64(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, double *part)
+{
+    DW_KERNEL_GRAD(double, vec_f64)
+}
+
+static void
+kernel_chunk(const void *context, long block)
+{
+    const SampleBlocks *blocks = context;
+    const ConvJob *j = blocks->job;
+    Py_ssize_t first, last;
+    char *part = sample_block(blocks, block, &first, &last);
+    if (j->single)
+        dw_kernel_f32(j, first, last, (float *)part);
+    else
+        dw_kernel_f64(j, first, last, (double *)part);
+}
 
 static void
 forward_chunk(const void *context, long n)
 {
-    const DepthwiseJob *j = context;
+    const ConvJob *j = context;
     if (j->single)
         dw_forward_f32(j, n);
     else
@@ -138,17 +181,15 @@ forward_chunk(const void *context, long n)
 static void
 input_chunk(const void *context, long n)
 {
-    const DepthwiseJob *j = context;
+    const ConvJob *j = context;
     if (j->single)
         dw_input_f32(j, n);
     else
         dw_input_f64(j, n);
 }
 
-/* Sizes (n, hp, wp, c, m, kh, kw, oh, ow) and steps (sh, sw, dh, dw): every size >= 1,
- * every window inside the padded input, and no product overflows. */
-static int
-parse_geometry(PyObject *sizes, PyObject *steps, DepthwiseJob *j)
+int
+conv_parse_geometry(PyObject *sizes, PyObject *steps, ConvJob *j)
 {
     if (!PyArg_ParseTuple(sizes, "nnnnnnnnn", &j->n, &j->hp, &j->wp, &j->c, &j->m, &j->kh,
                           &j->kw, &j->oh, &j->ow) ||
@@ -168,7 +209,7 @@ parse_geometry(PyObject *sizes, PyObject *steps, DepthwiseJob *j)
         goto bad;
     return 0;
 bad:
-    PyErr_SetString(PyExc_ValueError, "dendrite depthwise kernels: bad sizes or steps");
+    PyErr_SetString(PyExc_ValueError, "dendrite convolution kernels: bad sizes or steps");
     return -1;
 }
 
@@ -177,10 +218,10 @@ PyObject *
 depthwise_forward(PyObject *self, PyObject *args)
 {
     PyObject *o[3], *sizes, *steps;
-    DepthwiseJob j = {0};
+    ConvJob j = {0};
     if (!PyArg_ParseTuple(args, "OOOO!O!:depthwise_forward", &o[0], &o[1], &o[2], &PyTuple_Type,
                           &sizes, &PyTuple_Type, &steps) ||
-        parse_geometry(sizes, steps, &j) < 0)
+        conv_parse_geometry(sizes, steps, &j) < 0)
         return NULL;
     const KernelArg a[3] = {{o[0], j.n * j.hp * j.wp * j.c, 'r'},
                             {o[1], j.kh * j.kw * j.c * j.m, 'r'},
@@ -203,10 +244,10 @@ PyObject *
 depthwise_backward(PyObject *self, PyObject *args)
 {
     PyObject *o[5], *sizes, *steps;
-    DepthwiseJob j = {0};
+    ConvJob j = {0};
     if (!PyArg_ParseTuple(args, "OOOOOO!O!:depthwise_backward", &o[0], &o[1], &o[2], &o[3],
                           &o[4], &PyTuple_Type, &sizes, &PyTuple_Type, &steps) ||
-        parse_geometry(sizes, steps, &j) < 0)
+        conv_parse_geometry(sizes, steps, &j) < 0)
         return NULL;
     const KernelArg a[5] = {{o[0], j.n * j.oh * j.ow * j.c * j.m, 'r'},
                             {o[1], j.n * j.hp * j.wp * j.c, 'R'},
@@ -226,16 +267,19 @@ depthwise_backward(PyObject *self, PyObject *args)
         return NULL;
     }
     int split = j.n * j.oh * j.ow * j.c * j.m >= SPLIT_FROM;
+    SampleBlocks blocks = {0};
+    if (j.gk != NULL && sample_blocks_init(&blocks, &j, j.kh * j.kw * j.c * j.m) < 0) {
+        kernel_give_back(v, 5);
+        return PyErr_NoMemory();
+    }
     Py_BEGIN_ALLOW_THREADS
     if (j.gx != NULL)
         parallel_for((long)j.n, input_chunk, &j, split);
-    if (j.gk != NULL) {
-        if (j.single)
-            dw_kernel_f32(&j);
-        else
-            dw_kernel_f64(&j);
-    }
+    if (j.gk != NULL)
+        memcpy(j.gk, sample_blocks_run(&blocks, kernel_chunk, split),
+               (size_t)blocks.part_size * (single ? 4 : 8));
     Py_END_ALLOW_THREADS
+    sample_blocks_free(&blocks);
     kernel_give_back(v, 5);
     Py_RETURN_NONE;
 }

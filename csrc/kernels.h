@@ -22,6 +22,11 @@
 #define VECTOR_CLONES
 #endif
 
+/* 64-byte vectors of either type (GCC splits them for narrower instruction sets), read
+ * and written unaligned: element-wise arithmetic on them rounds exactly as on scalars. */
+typedef float vec_f32 __attribute__((vector_size(64), aligned(4)));
+typedef double vec_f64 __attribute__((vector_size(64), aligned(8)));
+
 /* parallel.c: run fn(context, 0 .. count-1), shared with the helper thread when `split`
  * (each index exactly once; returns when all are done). */
 /* Jobs of at least this many elements are split. Below it, waking the helper (and sharing
@@ -86,6 +91,35 @@ typedef struct {
 int kernel_take(const KernelArg *args, Py_buffer *views, int count);
 void kernel_give_back(Py_buffer *views, int count);
 
+/* A direct convolution's arrays and geometry (depthwise.c, narrow.c): xp (n, hp, wp, c)
+ * padded, m filters per input channel (depthwise) or m filters in all (narrow), outputs
+ * (n, oh, ow, ...), strides sh, sw and dilations dh, dw. */
+typedef struct {
+    const char *xp, *k, *g, *bias;
+    char *out, *gx, *gk, *gb;
+    Py_ssize_t n, hp, wp, c, m, kh, kw, oh, ow, sh, sw, dh, dw;
+    int single;
+} ConvJob;
+/* Parse sizes (n, hp, wp, c, m, kh, kw, oh, ow) and steps (sh, sw, dh, dw) into `job`:
+ * every size >= 1, every window inside the padded input, and no array of c m values per
+ * place or per offset overflows; 0, or -1 with an exception set. */
+int conv_parse_geometry(PyObject *sizes, PyObject *steps, ConvJob *job);
+
+/* blocks.c: a sum over the samples, by blocks shared with the helper thread, added in
+ * block order. init allocates count partials of part_size values (-1: no memory);
+ * sample_block gives block `index`'s partial and its samples [first, last); run calls
+ * fn(blocks, index) for every block (each fills its whole partial) and returns the sum,
+ * which stays valid until free. */
+typedef struct {
+    const ConvJob *job;
+    Py_ssize_t count, per_block, part_size;
+    char *parts;
+} SampleBlocks;
+int sample_blocks_init(SampleBlocks *blocks, const ConvJob *job, Py_ssize_t part_size);
+char *sample_block(const SampleBlocks *blocks, long index, Py_ssize_t *first, Py_ssize_t *last);
+const char *sample_blocks_run(const SampleBlocks *blocks, chunk_fn fn, int split);
+void sample_blocks_free(SampleBlocks *blocks);
+
 /* depthwise.c: depthwise convolution, the methods themselves */
 PyObject *depthwise_forward(PyObject *self, PyObject *args);
 PyObject *depthwise_backward(PyObject *self, PyObject *args);
@@ -98,6 +132,10 @@ PyObject *recurrent_gru_forward(PyObject *self, PyObject *args);
 PyObject *recurrent_gru_backward(PyObject *self, PyObject *args);
 PyObject *recurrent_rnn_forward(PyObject *self, PyObject *args);
 PyObject *recurrent_rnn_backward(PyObject *self, PyObject *args);
+
+/* narrow.c: convolution with few filters, the methods themselves */
+PyObject *narrow_forward(PyObject *self, PyObject *args);
+PyObject *narrow_backward(PyObject *self, PyObject *args);
 
 /* transpose.c: the tiled axis swap of the recurrences' layout changes */
 PyObject *transpose_swap_axes(PyObject *self, PyObject *args);

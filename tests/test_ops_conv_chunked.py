@@ -142,7 +142,8 @@ def test_depthwise_kernel_matches_the_numpy_path(
     dtype, x_shape, k_shape, strides, padding, dilation, monkeypatch
 ):
     """csrc/depthwise.c gives NumPy's bits for the output and the input gradient (the same
-    terms in the same order), and the kernel gradient to rounding (summed per sample)."""
+    terms in the same order), and the kernel gradient to rounding (summed per block of
+    samples, the blocks shared between threads)."""
     native = importlib.import_module("dendrite._native")
     rng = np.random.default_rng(5)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -166,7 +167,10 @@ def test_depthwise_kernel_matches_the_numpy_path(
         np.testing.assert_array_equal(with_kernel[1], numpy_path[1])
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(with_kernel[1], numpy_path[1], rtol=tolerance, atol=tolerance)
-    np.testing.assert_allclose(with_kernel[2], numpy_path[2], rtol=tolerance, atol=tolerance)
+    # dL/dK is a long reduction summed in another order (per block of samples): within
+    # rounding of its largest magnitude.
+    scale = max(1.0, float(np.abs(numpy_path[2]).max()))
+    np.testing.assert_allclose(with_kernel[2], numpy_path[2], rtol=0, atol=tolerance * scale)
 
 
 @pytest.mark.parametrize("need_x, need_k", [(True, False), (False, True), (True, True)])
@@ -232,3 +236,83 @@ def test_depthwise_kernel_with_a_long_filter_axis(monkeypatch):
     np.testing.assert_array_equal(fast[0], reference[0])
     for got, want in zip(fast[1:], reference[1:]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+NARROW_KERNEL_CASES = [
+    # (x shape, kernel shape, strides, padding, dilation, relu, bias): channels below, at
+    # and past a vector (16 float32, 8 float64), 1 to 3 filters, strides and dilations.
+    ((4, 28, 28, 32), (3, 3, 32, 1), 1, "same", 1, False, True),
+    ((3, 9, 11, 20), (3, 2, 20, 3), (2, 1), "same", (1, 2), True, True),
+    ((2, 7, 7, 40), (5, 5, 40, 2), 1, "valid", 1, False, False),
+    ((5, 6, 6, 7), (3, 3, 7, 1), 2, "same", 1, True, False),
+    ((3, 12, 17), (5, 17, 1), 1, "causal", 2, False, True),  # 1-D
+]
+
+
+@pytest.mark.needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", NARROW_KERNEL_CASES)
+@pytest.mark.parametrize("need", ["all", "input", "weights"])
+def test_narrow_kernel_matches_the_numpy_path(dtype, case, need, monkeypatch):
+    """csrc/narrow.c against the chunked NumPy path: the output, dL/dx, dL/dK and dL/db
+    within rounding of their largest magnitude (the sums run in another order), whichever
+    gradients are asked for."""
+    native = importlib.import_module("dendrite._native")
+    x_shape, k_shape, strides, padding, dilation, relu, with_bias = case
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    kernel = rng.standard_normal(k_shape).astype(dtype)
+    bias = rng.standard_normal(k_shape[-1]).astype(dtype) if with_bias else None
+    monkeypatch.setattr(conv_module, "_NARROW_FROM", 0)
+    calls = []
+    monkeypatch.setattr(native.kernels, "narrow_forward", _counted(native.kernels, calls))
+
+    def outputs():
+        xt = Tensor(x, requires_grad=need != "weights")
+        kt = Tensor(kernel, requires_grad=need != "input")
+        bt = None if bias is None else Tensor(bias, requires_grad=need != "input")
+        out = conv_module.fused_conv(xt, kt, bt, strides, padding, dilation, relu=relu)
+        upstream = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+        out.backward(upstream)
+        return [out.data] + [None if t is None else t.grad for t in (xt, kt, bt)]
+
+    with_kernel = outputs()
+    assert calls, "the narrow kernel was not used"
+    monkeypatch.setattr(native, "usable", lambda *a, **k: False)
+    numpy_path = outputs()
+    tolerance = 2e-6 if dtype == np.float32 else 1e-13
+    for name, got, want in zip(["output", "dx", "dK", "db"], with_kernel, numpy_path):
+        assert (got is None) == (want is None), name
+        if want is not None:
+            assert got.dtype == dtype and got.shape == want.shape, name
+            scale = max(1.0, float(np.abs(want).max()))
+            np.testing.assert_allclose(got, want, rtol=0, atol=tolerance * scale, err_msg=name)
+
+
+def _counted(kernels, calls):
+    original = kernels.narrow_forward
+
+    def counted(*args):
+        calls.append(True)
+        return original(*args)
+
+    return counted
+
+
+@pytest.mark.needs_kernels
+def test_narrow_kernel_argument_checks():
+    kernels = importlib.import_module("dendrite._native").kernels
+    xp = np.zeros((2, 5, 5, 3), np.float32)
+    kt = np.zeros((1, 27), np.float32)
+    out = np.zeros((2, 3, 3, 1), np.float32)
+    sizes, steps = (2, 5, 5, 3, 1, 3, 3, 3, 3), (1, 1, 1, 1)
+    kernels.narrow_forward(xp, kt, None, out, sizes, steps)
+    with pytest.raises(ValueError, match="bad sizes"):  # a window past the padded input
+        kernels.narrow_forward(xp, kt, None, out, (2, 5, 5, 3, 1, 3, 3, 4, 3), steps)
+    with pytest.raises(ValueError, match="expected sizes"):
+        kernels.narrow_forward(xp, kt[:, :20], None, out, sizes, steps)
+    g = np.zeros((2, 3, 3, 1), np.float32)
+    with pytest.raises(ValueError, match="needs the kernel"):
+        kernels.narrow_backward(g, xp, None, np.zeros_like(xp), None, None, sizes, steps)
+    with pytest.raises(ValueError, match="dL/dK xp"):
+        kernels.narrow_backward(g, None, kt, None, np.zeros_like(kt), None, sizes, steps)

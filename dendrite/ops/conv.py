@@ -278,12 +278,20 @@ def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple
 
 
 def _narrow_forward(xp: np.ndarray, k2: np.ndarray, geom: Geometry, fold: bool) -> np.ndarray:
-    """``cols(xp) K_2`` a chunk of samples at a time, for a kernel with few filters: its
-    window matrix is far larger than its output, so each chunk's is built, used and
-    dropped while it is still in cache (backward builds them again)."""
+    """``cols(xp) K_2`` for a kernel with few filters, whose window matrix is far larger
+    than its output: csrc/narrow.c's direct convolution (one dot product per output, the
+    windows read in place), else a chunk of samples at a time, each chunk's window matrix
+    built, used and dropped while it is still in cache (backward builds them again)."""
     n = xp.shape[0]
     places, f = geom.oh * geom.ow, k2.shape[1]
     out = np.empty((n * places, f), np.result_type(xp, k2))
+    width = k2.shape[0] - fold
+    kt = np.ascontiguousarray(k2[:width].T)  # (F, kh kw C), each filter's window a row
+    bias = np.ascontiguousarray(k2[width]) if fold else None
+    if n and _native.usable(xp, kt, *([bias] if fold else [])) and out.dtype == xp.dtype:
+        sizes = (n, *xp.shape[1:], f, geom.kh, geom.kw, geom.oh, geom.ow)
+        _native.kernels.narrow_forward(xp, kt, bias, out, sizes, geom[2:6])
+        return out
     for part in _sample_chunks(n, places * k2.shape[0]):
         rows = slice(part.start * places, part.stop * places)
         np.matmul(im2col(xp[part], geom, ones_column=fold), k2, out=out[rows])
@@ -291,15 +299,27 @@ def _narrow_forward(xp: np.ndarray, k2: np.ndarray, geom: Geometry, fold: bool) 
 
 
 def _narrow_backward(g2, xp, kernel, k_shape, xp_shape, geom, fold, need_x, need_k) -> tuple:
-    """The VJP of ``_narrow_forward``, chunk by chunk: ``[X 1]^T G`` summed over the
-    chunks (kernel rows, then the bias row when folded), and col2im of ``G K_2^T`` (an
-    outer product, computed as one, when there is a single filter)."""
+    """The VJP of ``_narrow_forward``: ``[X 1]^T G`` (kernel rows, then the bias row when
+    folded) and col2im of ``G K_2^T``, by csrc/narrow.c, else chunk by chunk (``G K_2^T``
+    an outer product, computed as one, when there is a single filter)."""
     n, hp, wp, c = xp_shape
     places = geom.oh * geom.ow
     kh, kw, _, f = k_shape
-    k2t = kernel.reshape(kh * kw * c, f).T if need_x else None
-    product = np.zeros((kh * kw * c + fold, f), g2.dtype) if need_k else None
+    k2t = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T) if need_x else None
     gx = np.empty(xp_shape, g2.dtype) if need_x else None
+    given = [a for a in (xp if need_k else None, k2t) if a is not None]
+    if n and _native.usable(g2, *given):  # csrc/narrow.c, as _narrow_forward
+        gkt = np.empty((f, kh * kw * c), g2.dtype) if need_k else None
+        gb = np.empty(f, g2.dtype) if need_k and fold else None
+        sizes = (n, hp, wp, c, f, kh, kw, geom.oh, geom.ow)
+        _native.kernels.narrow_backward(
+            g2, xp if need_k else None, k2t, gx, gkt, gb, sizes, geom[2:6]
+        )
+        product = None
+        if need_k:
+            product = np.concatenate([gkt.T, gb[None]]) if fold else np.ascontiguousarray(gkt.T)
+        return gx, product
+    product = np.zeros((kh * kw * c + fold, f), g2.dtype) if need_k else None
     for part in _sample_chunks(n, places * (kh * kw * c + fold)):
         g = g2[part.start * places : part.stop * places]
         if need_k:

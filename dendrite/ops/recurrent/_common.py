@@ -4,6 +4,7 @@ projection of every step, masks)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -92,7 +93,7 @@ def swap_axes(a: np.ndarray, start: int = 0, out: np.ndarray | None = None) -> n
     if out is None:
         out = np.empty((*lead, m, steps - start, n), dtype=a.dtype)
     if _native.usable(a, written=(out,)):
-        count = int(np.prod(lead, dtype=np.int64))
+        count = math.prod(lead)
         _native.kernels.swap_axes(a, out, count, n, steps, start, steps - start, m)
     else:
         np.copyto(out, np.swapaxes(a[..., start:, :], -1, -3))

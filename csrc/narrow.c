@@ -1,0 +1,241 @@
+/* Convolution with few filters, channels_last, computed directly (the NumPy reference is
+ * ops/conv.py, _narrow_forward and _narrow_backward: window matrices a chunk at a time and
+ * BLAS). With xp (N, Hp, Wp, C) padded, the kernel given transposed as Kt (F, kh kw C)
+ * (row f is filter f's window, offset by offset, channels inside), outputs (N, OH, OW, F):
+ *
+ *   y[n, p, q, f] = b[f] + sum_{i, j, c} xp[n, p sh + i dh, q sw + j dw, c] Kt[f, (i kw + j) C + c]
+ *   dL/dxp[n, p sh + i dh, q sw + j dw, c] += sum_f G[n, p, q, f] Kt[f, (i kw + j) C + c]
+ *   dL/dKt[f, (i kw + j) C + c] = sum_{n, p, q} xp[...] G[n, p, q, f];  dL/db[f] = sum G[..., f]
+ *
+ * Such a layer (an autoencoder's or a segmentation net's last convolution, F = 1 to a few)
+ * has a window matrix kh kw C / F times larger than its output: building it (im2col) costs
+ * far more than the products. Here each output is a dot product over its window, read in
+ * place: the channels are the vectorised inner loop, summed in one vector's lanes (16
+ * float32, 8 float64) that are added at the end. That order differs from BLAS' (which has none fixed):
+ * the tests compare with the NumPy path within float rounding.
+ *
+ * Samples are shared with the helper thread; dL/dKt and dL/db are summed per block of
+ * samples, then block by block in order (blocks.c).
+ */
+#include "kernels.h"
+
+#include <string.h>
+
+
+/* Row (p sh + i dh, q sw + j dw) of sample n's padded input. */
+#define WINDOW_ROW(T, xp, j, p, q, i, jj)                                                  \
+    ((const T *)(xp) + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c)
+
+#define NARROW_FORWARD(T, V)                                                               \
+    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m;                           \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
+    const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                     \
+    const T *kt = (const T *)j->k, *bias = (const T *)j->bias;                             \
+    T *out = (T *)j->out + (size_t)n * j->oh * j->ow * f_all;                              \
+    for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
+        for (Py_ssize_t q = 0; q < j->ow; q++)                                             \
+            for (Py_ssize_t f = 0; f < f_all; f++) {                                       \
+                V acc = {0};                                                               \
+                T rest = 0;                                                                \
+                for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
+                    for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
+                        const T *x = WINDOW_ROW(T, xp, j, p, q, i, jj);                    \
+                        const T *kk = kt + f * width + (i * j->kw + jj) * j->c;            \
+                        Py_ssize_t c = 0;                                                  \
+                        for (; c + lanes <= j->c; c += lanes)                              \
+                            acc += *(const V *)(x + c) * *(const V *)(kk + c);             \
+                        for (; c < j->c; c++)                                              \
+                            rest += x[c] * kk[c];                                          \
+                    }                                                                      \
+                T sum = bias ? bias[f] + rest : rest;                                      \
+                for (Py_ssize_t l = 0; l < lanes; l++)                                     \
+                    sum += acc[l];                                                         \
+                out[(p * j->ow + q) * f_all + f] = sum;                                    \
+            }
+
+/* dL/dxp of one sample: zeroed, then every output's window receives its terms. */
+#define NARROW_INPUT_GRAD(T, V)                                                            \
+    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m;                           \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
+    const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f_all;                      \
+    const T *kt = (const T *)j->k;                                                         \
+    T *gx = (T *)j->gx + (size_t)n * j->hp * j->wp * j->c;                                 \
+    memset(gx, 0, sizeof(T) * (size_t)(j->hp * j->wp * j->c));                             \
+    for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
+        for (Py_ssize_t q = 0; q < j->ow; q++) {                                           \
+            const T *gr = g + (p * j->ow + q) * f_all;                                     \
+            for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
+                for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
+                    T *restrict dst = (T *)WINDOW_ROW(T, gx, j, p, q, i, jj);              \
+                    const Py_ssize_t at = (i * j->kw + jj) * j->c;                         \
+                    for (Py_ssize_t f = 0; f < f_all; f++) {                               \
+                        const T gv = gr[f];                                                \
+                        const T *restrict kk = kt + f * width + at;                        \
+                        Py_ssize_t c = 0;                                                  \
+                        for (; c + lanes <= j->c; c += lanes)                              \
+                            *(V *)(dst + c) += gv * *(const V *)(kk + c);                  \
+                        for (; c < j->c; c++)                                              \
+                            dst[c] += gv * kk[c];                                          \
+                    }                                                                      \
+                }                                                                          \
+        }
+
+/* The partial dL/dKt (F, width) and dL/db (F) of samples [first, last). */
+#define NARROW_KERNEL_GRAD(T, V)                                                           \
+    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m;                           \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
+    memset(part, 0, sizeof(T) * (size_t)(f_all * (width + 1)));                            \
+    T *restrict gk = part, *restrict gb = part + f_all * width;                            \
+    for (Py_ssize_t n = first; n < last; n++) {                                            \
+        const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                 \
+        const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f_all;                  \
+        for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
+            for (Py_ssize_t q = 0; q < j->ow; q++) {                                       \
+                const T *gr = g + (p * j->ow + q) * f_all;                                 \
+                for (Py_ssize_t f = 0; f < f_all; f++)                                     \
+                    gb[f] += gr[f];                                                        \
+                for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
+                    for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
+                        const T *restrict x = WINDOW_ROW(T, xp, j, p, q, i, jj);           \
+                        const Py_ssize_t at = (i * j->kw + jj) * j->c;                     \
+                        for (Py_ssize_t f = 0; f < f_all; f++) {                           \
+                            const T gv = gr[f];                                            \
+                            T *restrict acc = gk + f * width + at;                         \
+                            Py_ssize_t c = 0;                                              \
+                            for (; c + lanes <= j->c; c += lanes)                          \
+                                *(V *)(acc + c) += gv * *(const V *)(x + c);               \
+                            for (; c < j->c; c++)                                          \
+                                acc[c] += gv * x[c];                                       \
+                        }                                                                  \
+                    }                                                                      \
+            }                                                                              \
+    }
+
+VECTOR_CLONES static void narrow_forward_f32(const ConvJob *j, Py_ssize_t n) { NARROW_FORWARD(float, vec_f32) }
+VECTOR_CLONES static void narrow_forward_f64(const ConvJob *j, Py_ssize_t n) { NARROW_FORWARD(double, vec_f64) }
+VECTOR_CLONES static void narrow_input_f32(const ConvJob *j, Py_ssize_t n) { NARROW_INPUT_GRAD(float, vec_f32) }
+VECTOR_CLONES static void narrow_input_f64(const ConvJob *j, Py_ssize_t n) { NARROW_INPUT_GRAD(double, vec_f64) }
+VECTOR_CLONES static void
+narrow_kernel_f32(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, float *part)
+{
+    NARROW_KERNEL_GRAD(float, vec_f32)
+}
+VECTOR_CLONES static void
+narrow_kernel_f64(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, double *part)
+{
+    NARROW_KERNEL_GRAD(double, vec_f64)
+}
+
+static void
+forward_chunk(const void *context, long n)
+{
+    const ConvJob *j = context;
+    if (j->single)
+        narrow_forward_f32(j, n);
+    else
+        narrow_forward_f64(j, n);
+}
+
+static void
+input_chunk(const void *context, long n)
+{
+    const ConvJob *j = context;
+    if (j->single)
+        narrow_input_f32(j, n);
+    else
+        narrow_input_f64(j, n);
+}
+
+static void
+kernel_chunk(const void *context, long block)
+{
+    const SampleBlocks *blocks = context;
+    const ConvJob *j = blocks->job;
+    Py_ssize_t first, last;
+    char *part = sample_block(blocks, block, &first, &last);
+    if (j->single)
+        narrow_kernel_f32(j, first, last, (float *)part);
+    else
+        narrow_kernel_f64(j, first, last, (double *)part);
+}
+
+/* narrow_forward(xp, kt, bias_or_None, out, sizes, steps): sizes (n, hp, wp, c, f, kh, kw,
+ * oh, ow), steps (sh, sw, dh, dw); kt (f, kh kw c), out (n, oh, ow, f). */
+PyObject *
+narrow_forward(PyObject *self, PyObject *args)
+{
+    PyObject *o[4], *sizes, *steps;
+    ConvJob j = {0};
+    if (!PyArg_ParseTuple(args, "OOOOO!O!:narrow_forward", &o[0], &o[1], &o[2], &o[3],
+                          &PyTuple_Type, &sizes, &PyTuple_Type, &steps) ||
+        conv_parse_geometry(sizes, steps, &j) < 0)
+        return NULL;
+    const KernelArg a[4] = {{o[0], j.n * j.hp * j.wp * j.c, 'r'},
+                            {o[1], j.m * j.kh * j.kw * j.c, 'r'},
+                            {o[2], j.m, 'R'},
+                            {o[3], j.n * j.oh * j.ow * j.m, 'w'}};
+    Py_buffer v[4];
+    int single = kernel_take(a, v, 4);
+    if (single < 0)
+        return NULL;
+    j.xp = v[0].buf, j.k = v[1].buf, j.bias = v[2].buf, j.out = v[3].buf, j.single = single;
+    Py_BEGIN_ALLOW_THREADS
+    parallel_for((long)j.n, forward_chunk, &j, j.n * j.oh * j.ow * j.kh * j.kw * j.c >= SPLIT_FROM);
+    Py_END_ALLOW_THREADS
+    kernel_give_back(v, 4);
+    Py_RETURN_NONE;
+}
+
+/* narrow_backward(g, xp_or_None, kt_or_None, gx_or_None, gkt_or_None, gb_or_None, sizes,
+ * steps): gx needs the kernel kt; gkt and gb (computed in one pass) need xp. */
+PyObject *
+narrow_backward(PyObject *self, PyObject *args)
+{
+    PyObject *o[6], *sizes, *steps;
+    ConvJob j = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOOO!O!:narrow_backward", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &PyTuple_Type, &sizes, &PyTuple_Type, &steps) ||
+        conv_parse_geometry(sizes, steps, &j) < 0)
+        return NULL;
+    const Py_ssize_t width = j.kh * j.kw * j.c;
+    const KernelArg a[6] = {{o[0], j.n * j.oh * j.ow * j.m, 'r'},
+                            {o[1], j.n * j.hp * j.wp * j.c, 'R'},
+                            {o[2], j.m * width, 'R'},
+                            {o[3], j.n * j.hp * j.wp * j.c, 'W'},
+                            {o[4], j.m * width, 'W'},
+                            {o[5], j.m, 'W'}};
+    Py_buffer v[6];
+    int single = kernel_take(a, v, 6);
+    if (single < 0)
+        return NULL;
+    j.g = v[0].buf, j.xp = v[1].buf, j.k = v[2].buf, j.gx = v[3].buf, j.gk = v[4].buf;
+    j.gb = v[5].buf, j.single = single;
+    if ((j.gx != NULL && j.k == NULL) || ((j.gk != NULL || j.gb != NULL) && j.xp == NULL)) {
+        kernel_give_back(v, 6);
+        PyErr_SetString(PyExc_ValueError,
+                        "dendrite narrow convolution: dL/dxp needs the kernel, dL/dK xp");
+        return NULL;
+    }
+    int split = j.n * j.oh * j.ow * width >= SPLIT_FROM;
+    SampleBlocks blocks = {0};
+    int sums = j.gk != NULL || j.gb != NULL;
+    if (sums && sample_blocks_init(&blocks, &j, j.m * (width + 1)) < 0) {
+        kernel_give_back(v, 6);
+        return PyErr_NoMemory();
+    }
+    size_t item = single ? 4 : 8;
+    Py_BEGIN_ALLOW_THREADS
+    if (j.gx != NULL)
+        parallel_for((long)j.n, input_chunk, &j, split);
+    if (sums) {
+        const char *sum = sample_blocks_run(&blocks, kernel_chunk, split);
+        if (j.gk != NULL)
+            memcpy(j.gk, sum, (size_t)(j.m * width) * item);
+        if (j.gb != NULL)
+            memcpy(j.gb, sum + (size_t)(j.m * width) * item, (size_t)j.m * item);
+    }
+    Py_END_ALLOW_THREADS
+    sample_blocks_free(&blocks);
+    kernel_give_back(v, 6);
+    Py_RETURN_NONE;
+}
