@@ -29,6 +29,7 @@ setup(
                 "csrc/depthwise.c",
                 "csrc/narrow.c",
                 "csrc/recurrent.c",
+                "csrc/relu.c",
                 "csrc/transpose.c",
             ],
             depends=["csrc/kernels.h"],

@@ -137,6 +137,10 @@ PyObject *recurrent_rnn_backward(PyObject *self, PyObject *args);
 PyObject *narrow_forward(PyObject *self, PyObject *args);
 PyObject *narrow_backward(PyObject *self, PyObject *args);
 
+/* relu.c: the fused bias + ReLU epilogue and the ReLU gradient, the methods themselves */
+PyObject *relu_bias_relu(PyObject *self, PyObject *args);
+PyObject *relu_relu_grad(PyObject *self, PyObject *args);
+
 /* transpose.c: the tiled axis swap of the recurrences' layout changes */
 PyObject *transpose_swap_axes(PyObject *self, PyObject *args);
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.core.tensor import as_array
 
@@ -49,6 +50,36 @@ def sum_rows(g2: np.ndarray) -> np.ndarray:
     if g2.shape[0] < 1024:
         return _add_reduce(g2, axis=0)
     return np.ones(g2.shape[0], g2.dtype) @ g2
+
+
+def bias_relu_(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> None:
+    """The products' epilogue in place: ``out += bias`` (over the last axis), then
+    ``out = max(out, 0)`` when ``relu``. csrc/relu.c makes one pass with NumPy's bits;
+    without it (or for arrays it cannot take) NumPy makes two."""
+    if bias is None and not relu:
+        return
+    given = () if bias is None else (bias,)
+    if (
+        out.size
+        and (bias is None or bias.shape == out.shape[-1:])
+        and _native.usable(*given, written=(out,))
+    ):
+        _native.kernels.bias_relu(out, bias, out.size, out.shape[-1], relu)
+        return
+    if bias is not None:
+        out += bias
+    if relu:
+        np.maximum(out, 0, out=out)
+
+
+def relu_grad(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The gradient through a ReLU from its output ``y``: ``g * [y > 0]`` (a new array),
+    in one pass by csrc/relu.c when it can, with NumPy's bits."""
+    if g.shape == y.shape and g.size and _native.usable(g, y):
+        out = np.empty_like(y)
+        _native.kernels.relu_grad(g, y, out, g.size)
+        return out
+    return g * (y > 0)
 
 
 def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, as_array, register
+from dendrite.ops._util import relu_grad
 from dendrite.ops.arithmetic import add, divide, multiply
 from dendrite.ops.unary import erf_array, negative
 
@@ -53,7 +54,7 @@ class Relu(Function):
         return out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return g * (self.saved > 0)
+        return relu_grad(g, self.saved)
 
 
 @register("relu6")

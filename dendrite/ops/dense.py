@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
-from dendrite.ops._util import sum_rows
+from dendrite.ops._util import bias_relu_, relu_grad, sum_rows
 
 
 @register("dense")
@@ -31,9 +31,7 @@ class Dense(Function):
             )
         flat = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         out = flat @ kernel
-        out += bias
-        if relu:
-            np.maximum(out, 0, out=out)
+        bias_relu_(out, bias, relu)
         self.saved = (flat, kernel, out, relu, x.shape)
         return out.reshape(*x.shape[:-1], kernel.shape[1]) if x.ndim != 2 else out
 
@@ -41,7 +39,7 @@ class Dense(Function):
         flat, kernel, out, relu, x_shape = self.saved
         g = g.reshape(out.shape)
         if relu:
-            g = g * (out > 0)
+            g = relu_grad(g, out)
         needs_x, needs_kernel, needs_bias = self.needs_grad
         gx = (g @ kernel.T).reshape(x_shape) if needs_x else None
         gk = flat.T @ g if needs_kernel else None
