@@ -36,8 +36,8 @@ typedef struct {
 
 /* Elements [start, stop). */
 #define RELU_GRAD(T)                                                                       \
-    T *restrict o = (T *)j->out;                                                           \
-    const T *restrict g = (const T *)j->g, *restrict y = (const T *)j->y;                  \
+    T *o = (T *)j->out; /* may be g itself (an in-place product) */                       \
+    const T *g = (const T *)j->g, *restrict y = (const T *)j->y;                           \
     for (Py_ssize_t i = start; i < stop; i++)                                              \
         o[i] = g[i] * (y[i] > (T)0 ? (T)1 : (T)0);
 
@@ -100,7 +100,7 @@ relu_bias_relu(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* relu_grad(g, y, out, n): three arrays of n values. */
+/* relu_grad(g, y, out, n): three arrays of n values; out may be g. */
 PyObject *
 relu_relu_grad(PyObject *self, PyObject *args)
 {

@@ -54,6 +54,20 @@ def test_relu_grad_has_numpys_bits(dtype, shape):
     _same_bits(relu_grad(g, y), expected)
 
 
+def test_relu_grad_of_a_cropped_gradient_uses_the_kernel(monkeypatch):
+    calls = []
+    original = _native.kernels.relu_grad
+    monkeypatch.setattr(_native.kernels, "relu_grad", lambda *a: calls.append(1) or original(*a))
+    padded = _values((3, 9, 8, 5), np.float32, 5)
+    g = padded[:, 1:-1, 2:-1]  # as a convolution's input gradient after cropping its padding
+    y = _values(g.shape, np.float32, 6)
+    with np.errstate(invalid="ignore"):
+        expected = g * (y > 0)
+    _same_bits(relu_grad(g, y), expected)
+    assert calls == [1]
+    np.testing.assert_array_equal(padded, _values((3, 9, 8, 5), np.float32, 5))  # untouched
+
+
 def test_fallbacks_for_arrays_the_kernels_cannot_take(monkeypatch):
     calls = []
     for name in ("bias_relu", "relu_grad"):
