@@ -1,5 +1,6 @@
 /* Depthwise convolution, channels_last (the NumPy reference is ops/conv.py,
- * _depthwise_forward and _depthwise_backward): with xp (N, Hp, Wp, C) padded, the kernel K
+ * _depthwise_forward and _depthwise_backward): with xp the input x (N, H, W, C) zero-padded
+ * (read in place: the padding is never built, see conv_tap in kernels.h), the kernel K
  * (kh, kw, C, M) and outputs (N, OH, OW, C M),
  *
  *   y[n, p, q, c M + m] = sum over offsets (i, j) in order of
@@ -10,7 +11,8 @@
  *   dL/dK[i, j, c, m] = sum over n, p, q of xp[...] G[n, p, q, c M + m].
  *
  * y gets NumPy's bits (each element receives its terms in the same order, each product
- * rounded before it is added), and so does dL/dxp for depth multipliers up to 8 (NumPy
+ * rounded before it is added; the padding's zero terms are skipped, which can only change
+ * the sign of a zero), and so does dL/dxp for depth multipliers up to 8 (NumPy
  * sums a longer filter axis pairwise, 8 at a time; here it is summed in order). dL/dK is
  * summed sample by sample within blocks of samples, then block by block (blocks.c), an
  * order NumPy's pairwise reductions do not share: it agrees with the NumPy path to float
@@ -26,7 +28,7 @@
 #include <string.h>
 
 #define DW_FORWARD(T, V)                                                                    \
-    const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                     \
+    const T *xp = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                     \
     const T *k = (const T *)j->k;                                                          \
     const Py_ssize_t f = j->c * j->m;                                                      \
     T *out = (T *)j->out + (size_t)n * j->oh * j->ow * f;                                  \
@@ -40,24 +42,32 @@
                 Py_ssize_t ch = 0;                                                         \
                 for (; ch + lanes <= j->c; ch += lanes) {                                  \
                     V acc = {0};                                                           \
+                    int first = 1;                                                         \
                     for (Py_ssize_t i = 0; i < j->kh; i++)                                 \
                         for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                        \
-                            const T *x = xp + ((p * j->sh + i * j->dh) * j->wp +           \
-                                               q * j->sw + jj * j->dw) * j->c + ch;         \
-                            V term = *(const V *)x * *(const V *)(k + (i * j->kw + jj) * f + ch); \
-                            acc = (i == 0 && jj == 0) ? term : acc + term;                 \
+                            Py_ssize_t at = conv_tap(j, p, q, i, jj);                      \
+                            if (at < 0)                                                    \
+                                continue;                                                  \
+                            V term = *(const V *)(xp + at + ch) *                          \
+                                     *(const V *)(k + (i * j->kw + jj) * f + ch);          \
+                            acc = first ? term : acc + term;                               \
+                            first = 0;                                                     \
                         }                                                                  \
                     *(V *)(o + ch) = acc;                                                  \
                 }                                                                          \
                 if (ch == j->c)                                                            \
                     continue;                                                              \
             }                                                                              \
+            int first = 1;                                                                 \
             for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
                 for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
-                    const T *restrict x =                                                  \
-                        xp + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c; \
+                    Py_ssize_t at = conv_tap(j, p, q, i, jj);                              \
+                    if (at < 0)                                                            \
+                        continue;                                                          \
+                    const T *restrict x = xp + at;                                         \
                     const T *restrict kk = k + (i * j->kw + jj) * f;                       \
-                    if (i == 0 && jj == 0) {                                               \
+                    if (first) {                                                           \
+                        first = 0;                                                         \
                         if (j->m == 1)                                                     \
                             for (Py_ssize_t ch = 0; ch < j->c; ch++)                       \
                                 o[ch] = x[ch] * kk[ch];                                    \
@@ -74,23 +84,27 @@
                                 o[ch * j->m + mm] += x[ch] * kk[ch * j->m + mm];           \
                     }                                                                      \
                 }                                                                          \
+            if (first) /* every window place in the padding */                            \
+                memset(o, 0, sizeof(T) * (size_t)f);                                       \
         }
 
-/* dL/dxp of one sample: zeroed, then offset by offset in order. */
+/* dL/dx of one sample: zeroed, then offset by offset in order. */
 #define DW_INPUT_GRAD(T, V)                                                                \
     const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * j->c * j->m;                \
     const T *k = (const T *)j->k;                                                          \
     const Py_ssize_t f = j->c * j->m;                                                      \
-    T *gx = (T *)j->gx + (size_t)n * j->hp * j->wp * j->c;                                 \
-    memset(gx, 0, sizeof(T) * (size_t)(j->hp * j->wp * j->c));                             \
+    T *gx = (T *)j->gx + (size_t)n * j->h * j->w * j->c;                                 \
+    memset(gx, 0, sizeof(T) * (size_t)(j->h * j->w * j->c));                             \
     for (Py_ssize_t i = 0; i < j->kh; i++)                                                 \
         for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                        \
             const T *restrict kk = k + (i * j->kw + jj) * f;                               \
             for (Py_ssize_t p = 0; p < j->oh; p++)                                         \
                 for (Py_ssize_t q = 0; q < j->ow; q++) {                                   \
-                    T *restrict dst =                                                      \
-                        gx + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c; \
+                    Py_ssize_t at = conv_tap(j, p, q, i, jj);                              \
+                    if (at < 0)                                                            \
+                        continue;                                                          \
+                    T *restrict dst = gx + at;                                             \
                     const T *restrict gr = g + (p * j->ow + q) * f;                        \
                     if (j->m == 1) {                                                       \
                         Py_ssize_t ch = 0;                                                 \
@@ -116,15 +130,17 @@
     T *gk = part;                                                                          \
     memset(gk, 0, sizeof(T) * (size_t)(j->kh * j->kw * f));                                \
     for (Py_ssize_t n = first; n < last; n++) {                                            \
-        const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                 \
+        const T *xp = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                 \
         const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f;                      \
         for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
             for (Py_ssize_t q = 0; q < j->ow; q++) {                                       \
                 const T *restrict gr = g + (p * j->ow + q) * f;                            \
                 for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
                     for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
-                        const T *restrict x = xp + ((p * j->sh + i * j->dh) * j->wp +      \
-                                                    q * j->sw + jj * j->dw) * j->c;         \
+                        Py_ssize_t at = conv_tap(j, p, q, i, jj);                          \
+                        if (at < 0)                                                        \
+                            continue;                                                      \
+                        const T *restrict x = xp + at;                                     \
                         T *restrict acc = gk + (i * j->kw + jj) * f;                       \
                         if (j->m == 1) {                                                   \
                             Py_ssize_t ch = 0;                                             \
@@ -191,21 +207,20 @@ input_chunk(const void *context, long n)
 int
 conv_parse_geometry(PyObject *sizes, PyObject *steps, ConvJob *j)
 {
-    if (!PyArg_ParseTuple(sizes, "nnnnnnnnn", &j->n, &j->hp, &j->wp, &j->c, &j->m, &j->kh,
+    if (!PyArg_ParseTuple(sizes, "nnnnnnnnn", &j->n, &j->h, &j->w, &j->c, &j->m, &j->kh,
                           &j->kw, &j->oh, &j->ow) ||
-        !PyArg_ParseTuple(steps, "nnnn", &j->sh, &j->sw, &j->dh, &j->dw))
+        !PyArg_ParseTuple(steps, "nnnnnn", &j->sh, &j->sw, &j->dh, &j->dw, &j->pt, &j->pl))
         return -1;
-    const Py_ssize_t all[] = {j->n,  j->hp, j->wp, j->c,  j->m,  j->kh, j->kw,
+    const Py_ssize_t all[] = {j->n,  j->h,  j->w,  j->c,  j->m,  j->kh, j->kw,
                               j->oh, j->ow, j->sh, j->sw, j->dh, j->dw};
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
         if (all[k] < 1 || all[k] > (1 << 24))
             goto bad;
-    if ((j->oh - 1) * j->sh + (j->kh - 1) * j->dh >= j->hp ||
-        (j->ow - 1) * j->sw + (j->kw - 1) * j->dw >= j->wp)
+    if (j->pt < 0 || j->pl < 0 || j->pt > (1 << 24) || j->pl > (1 << 24))
         goto bad;
     if (j->c * j->m > PY_SSIZE_T_MAX / 8 / j->n / j->oh / j->ow ||
         j->c * j->m > PY_SSIZE_T_MAX / 8 / j->kh / j->kw ||
-        j->c > PY_SSIZE_T_MAX / 8 / j->n / j->hp / j->wp)
+        j->c > PY_SSIZE_T_MAX / 8 / j->n / j->h / j->w)
         goto bad;
     return 0;
 bad:
@@ -213,7 +228,8 @@ bad:
     return -1;
 }
 
-/* depthwise_forward(xp, kernel, out, sizes, steps) */
+/* depthwise_forward(x, kernel, out, sizes, steps): sizes (n, h, w, c, m, kh, kw, oh, ow),
+ * steps (sh, sw, dh, dw, pt, pl). */
 PyObject *
 depthwise_forward(PyObject *self, PyObject *args)
 {
@@ -223,7 +239,7 @@ depthwise_forward(PyObject *self, PyObject *args)
                           &sizes, &PyTuple_Type, &steps) ||
         conv_parse_geometry(sizes, steps, &j) < 0)
         return NULL;
-    const KernelArg a[3] = {{o[0], j.n * j.hp * j.wp * j.c, 'r'},
+    const KernelArg a[3] = {{o[0], j.n * j.h * j.w * j.c, 'r'},
                             {o[1], j.kh * j.kw * j.c * j.m, 'r'},
                             {o[2], j.n * j.oh * j.ow * j.c * j.m, 'w'}};
     Py_buffer v[3];
@@ -238,8 +254,8 @@ depthwise_forward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* depthwise_backward(g, xp_or_None, kernel_or_None, gx_or_None, gk_or_None, sizes, steps):
- * xp is needed for gk, the kernel for gx. */
+/* depthwise_backward(g, x_or_None, kernel_or_None, gx_or_None, gk_or_None, sizes, steps):
+ * x is needed for gk, the kernel for gx (unpadded, like x). */
 PyObject *
 depthwise_backward(PyObject *self, PyObject *args)
 {
@@ -250,9 +266,9 @@ depthwise_backward(PyObject *self, PyObject *args)
         conv_parse_geometry(sizes, steps, &j) < 0)
         return NULL;
     const KernelArg a[5] = {{o[0], j.n * j.oh * j.ow * j.c * j.m, 'r'},
-                            {o[1], j.n * j.hp * j.wp * j.c, 'R'},
+                            {o[1], j.n * j.h * j.w * j.c, 'R'},
                             {o[2], j.kh * j.kw * j.c * j.m, 'R'},
-                            {o[3], j.n * j.hp * j.wp * j.c, 'W'},
+                            {o[3], j.n * j.h * j.w * j.c, 'W'},
                             {o[4], j.kh * j.kw * j.c * j.m, 'W'}};
     Py_buffer v[5];
     int single = kernel_take(a, v, 5);

@@ -91,19 +91,29 @@ typedef struct {
 int kernel_take(const KernelArg *args, Py_buffer *views, int count);
 void kernel_give_back(Py_buffer *views, int count);
 
-/* A direct convolution's arrays and geometry (depthwise.c, narrow.c): xp (n, hp, wp, c)
- * padded, m filters per input channel (depthwise) or m filters in all (narrow), outputs
- * (n, oh, ow, ...), strides sh, sw and dilations dh, dw. */
+/* A direct convolution's arrays and geometry (depthwise.c, narrow.c): the input x
+ * (n, h, w, c), read as if zero-padded by pt rows on top and pl columns on the left (and
+ * as many as the windows need at the bottom and right): the padding is never stored; m
+ * filters per input channel (depthwise) or m filters in all (narrow); outputs (n, oh, ow,
+ * ...), strides sh, sw and dilations dh, dw. */
 typedef struct {
     const char *xp, *k, *g, *bias;
     char *out, *gx, *gk, *gb;
-    Py_ssize_t n, hp, wp, c, m, kh, kw, oh, ow, sh, sw, dh, dw;
+    Py_ssize_t n, h, w, c, m, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
     int single;
 } ConvJob;
-/* Parse sizes (n, hp, wp, c, m, kh, kw, oh, ow) and steps (sh, sw, dh, dw) into `job`:
- * every size >= 1, every window inside the padded input, and no array of c m values per
- * place or per offset overflows; 0, or -1 with an exception set. */
+/* Parse sizes (n, h, w, c, m, kh, kw, oh, ow) and steps (sh, sw, dh, dw, pt, pl) into
+ * `job`: every size >= 1, the padding >= 0, and no array of c m values per place or per
+ * offset overflows; 0, or -1 with an exception set. */
 int conv_parse_geometry(PyObject *sizes, PyObject *steps, ConvJob *job);
+/* The offset in a sample's input of the channels that output (p, q) reads at kernel
+ * offset (i, jj), or -1 where that falls in the padding. */
+static inline Py_ssize_t
+conv_tap(const ConvJob *j, Py_ssize_t p, Py_ssize_t q, Py_ssize_t i, Py_ssize_t jj)
+{
+    Py_ssize_t row = p * j->sh + i * j->dh - j->pt, col = q * j->sw + jj * j->dw - j->pl;
+    return (row < 0 || row >= j->h || col < 0 || col >= j->w) ? -1 : (row * j->w + col) * j->c;
+}
 
 /* blocks.c: a sum over the samples, by blocks shared with the helper thread, added in
  * block order. init allocates count partials of part_size values (-1: no memory);

@@ -306,9 +306,9 @@ threads(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"depthwise_forward", depthwise_forward, METH_VARARGS,
-     "depthwise_forward(xp, kernel, out, (n, hp, wp, c, m, kh, kw, oh, ow), (sh, sw, dh, dw))."},
+     "depthwise_forward(x, kernel, out, (n, h, w, c, m, kh, kw, oh, ow), (sh, sw, dh, dw, pt, pl))."},
     {"depthwise_backward", depthwise_backward, METH_VARARGS,
-     "depthwise_backward(g, xp, kernel, gx_or_None, gk_or_None, sizes, steps)."},
+     "depthwise_backward(g, x, kernel, gx_or_None, gk_or_None, sizes, steps)."},
     {"set_threads", set_threads, METH_VARARGS,
      "set_threads(n): share large jobs with the helper thread (n > 1) or not; returns the threads used."},
     {"threads", threads, METH_NOARGS, "threads(): 2 when large jobs are shared with the helper, else 1."},
@@ -333,9 +333,9 @@ static PyMethodDef methods[] = {
     {"rnn_backward", recurrent_rnn_backward, METH_VARARGS,
      "rnn_backward(g, ys, rec, keep, dh, dz, units, batch, steps, k)."},
     {"narrow_forward", narrow_forward, METH_VARARGS,
-     "narrow_forward(xp, kt, bias_or_None, out, (n, hp, wp, c, f, kh, kw, oh, ow), (sh, sw, dh, dw))."},
+     "narrow_forward(x, kt, bias_or_None, out, (n, h, w, c, f, kh, kw, oh, ow), (sh, sw, dh, dw, pt, pl))."},
     {"narrow_backward", narrow_backward, METH_VARARGS,
-     "narrow_backward(g, xp_or_None, kt_or_None, gx_or_None, gkt_or_None, gb_or_None, sizes, steps)."},
+     "narrow_backward(g, x_or_None, kt_or_None, gx_or_None, gkt_or_None, gb_or_None, sizes, steps)."},
     {"bias_relu", relu_bias_relu, METH_VARARGS,
      "bias_relu(out, bias_or_None, n, features, relu): out += bias, then max(out, 0) when relu."},
     {"relu_grad", relu_relu_grad, METH_VARARGS, "relu_grad(g, y, out, n): out = g * (y > 0)."},

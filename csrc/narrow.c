@@ -1,6 +1,7 @@
 /* Convolution with few filters, channels_last, computed directly (the NumPy reference is
  * ops/conv.py, _narrow_forward and _narrow_backward: window matrices a chunk at a time and
- * BLAS). With xp (N, Hp, Wp, C) padded, the kernel given transposed as Kt (F, kh kw C)
+ * BLAS). With xp the input x (N, H, W, C) zero-padded (read in place: the padding is never
+ * built, see conv_tap in kernels.h), the kernel given transposed as Kt (F, kh kw C)
  * (row f is filter f's window, offset by offset, channels inside), outputs (N, OH, OW, F):
  *
  *   y[n, p, q, f] = b[f] + sum_{i, j, c} xp[n, p sh + i dh, q sw + j dw, c] Kt[f, (i kw + j) C + c]
@@ -22,14 +23,10 @@
 #include <string.h>
 
 
-/* Row (p sh + i dh, q sw + j dw) of sample n's padded input. */
-#define WINDOW_ROW(T, xp, j, p, q, i, jj)                                                  \
-    ((const T *)(xp) + ((p * j->sh + i * j->dh) * j->wp + q * j->sw + jj * j->dw) * j->c)
-
 #define NARROW_FORWARD(T, V)                                                               \
     const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m;                           \
     const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
-    const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                     \
+    const T *xp = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                     \
     const T *kt = (const T *)j->k, *bias = (const T *)j->bias;                             \
     T *out = (T *)j->out + (size_t)n * j->oh * j->ow * f_all;                              \
     for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
@@ -39,7 +36,10 @@
                 T rest = 0;                                                                \
                 for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
                     for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
-                        const T *x = WINDOW_ROW(T, xp, j, p, q, i, jj);                    \
+                        Py_ssize_t at = conv_tap(j, p, q, i, jj);                          \
+                        if (at < 0)                                                        \
+                            continue;                                                      \
+                        const T *x = xp + at;                                              \
                         const T *kk = kt + f * width + (i * j->kw + jj) * j->c;            \
                         Py_ssize_t c = 0;                                                  \
                         for (; c + lanes <= j->c; c += lanes)                              \
@@ -53,20 +53,24 @@
                 out[(p * j->ow + q) * f_all + f] = sum;                                    \
             }
 
-/* dL/dxp of one sample: zeroed, then every output's window receives its terms. */
+/* dL/dx of one sample: zeroed, then every output's window receives its terms (those that
+ * fall in the padding are dropped). */
 #define NARROW_INPUT_GRAD(T, V)                                                            \
     const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m;                           \
     const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f_all;                      \
     const T *kt = (const T *)j->k;                                                         \
-    T *gx = (T *)j->gx + (size_t)n * j->hp * j->wp * j->c;                                 \
-    memset(gx, 0, sizeof(T) * (size_t)(j->hp * j->wp * j->c));                             \
+    T *gx = (T *)j->gx + (size_t)n * j->h * j->w * j->c;                                 \
+    memset(gx, 0, sizeof(T) * (size_t)(j->h * j->w * j->c));                             \
     for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
         for (Py_ssize_t q = 0; q < j->ow; q++) {                                           \
             const T *gr = g + (p * j->ow + q) * f_all;                                     \
             for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
                 for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
-                    T *restrict dst = (T *)WINDOW_ROW(T, gx, j, p, q, i, jj);              \
+                    Py_ssize_t place = conv_tap(j, p, q, i, jj);                           \
+                    if (place < 0)                                                         \
+                        continue;                                                          \
+                    T *restrict dst = gx + place;                                          \
                     const Py_ssize_t at = (i * j->kw + jj) * j->c;                         \
                     for (Py_ssize_t f = 0; f < f_all; f++) {                               \
                         const T gv = gr[f];                                                \
@@ -87,7 +91,7 @@
     memset(part, 0, sizeof(T) * (size_t)(f_all * (width + 1)));                            \
     T *restrict gk = part, *restrict gb = part + f_all * width;                            \
     for (Py_ssize_t n = first; n < last; n++) {                                            \
-        const T *xp = (const T *)j->xp + (size_t)n * j->hp * j->wp * j->c;                 \
+        const T *xp = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                 \
         const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f_all;                  \
         for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
             for (Py_ssize_t q = 0; q < j->ow; q++) {                                       \
@@ -96,7 +100,10 @@
                     gb[f] += gr[f];                                                        \
                 for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
                     for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
-                        const T *restrict x = WINDOW_ROW(T, xp, j, p, q, i, jj);           \
+                        Py_ssize_t place = conv_tap(j, p, q, i, jj);                       \
+                        if (place < 0)                                                     \
+                            continue;                                                      \
+                        const T *restrict x = xp + place;                                  \
                         const Py_ssize_t at = (i * j->kw + jj) * j->c;                     \
                         for (Py_ssize_t f = 0; f < f_all; f++) {                           \
                             const T gv = gr[f];                                            \
@@ -159,8 +166,8 @@ kernel_chunk(const void *context, long block)
         narrow_kernel_f64(j, first, last, (double *)part);
 }
 
-/* narrow_forward(xp, kt, bias_or_None, out, sizes, steps): sizes (n, hp, wp, c, f, kh, kw,
- * oh, ow), steps (sh, sw, dh, dw); kt (f, kh kw c), out (n, oh, ow, f). */
+/* narrow_forward(x, kt, bias_or_None, out, sizes, steps): sizes (n, h, w, c, f, kh, kw,
+ * oh, ow), steps (sh, sw, dh, dw, pt, pl); kt (f, kh kw c), out (n, oh, ow, f). */
 PyObject *
 narrow_forward(PyObject *self, PyObject *args)
 {
@@ -170,7 +177,7 @@ narrow_forward(PyObject *self, PyObject *args)
                           &PyTuple_Type, &sizes, &PyTuple_Type, &steps) ||
         conv_parse_geometry(sizes, steps, &j) < 0)
         return NULL;
-    const KernelArg a[4] = {{o[0], j.n * j.hp * j.wp * j.c, 'r'},
+    const KernelArg a[4] = {{o[0], j.n * j.h * j.w * j.c, 'r'},
                             {o[1], j.m * j.kh * j.kw * j.c, 'r'},
                             {o[2], j.m, 'R'},
                             {o[3], j.n * j.oh * j.ow * j.m, 'w'}};
@@ -186,8 +193,8 @@ narrow_forward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* narrow_backward(g, xp_or_None, kt_or_None, gx_or_None, gkt_or_None, gb_or_None, sizes,
- * steps): gx needs the kernel kt; gkt and gb (computed in one pass) need xp. */
+/* narrow_backward(g, x_or_None, kt_or_None, gx_or_None, gkt_or_None, gb_or_None, sizes,
+ * steps): gx (unpadded, like x) needs the kernel kt; gkt and gb (one pass) need x. */
 PyObject *
 narrow_backward(PyObject *self, PyObject *args)
 {
@@ -199,9 +206,9 @@ narrow_backward(PyObject *self, PyObject *args)
         return NULL;
     const Py_ssize_t width = j.kh * j.kw * j.c;
     const KernelArg a[6] = {{o[0], j.n * j.oh * j.ow * j.m, 'r'},
-                            {o[1], j.n * j.hp * j.wp * j.c, 'R'},
+                            {o[1], j.n * j.h * j.w * j.c, 'R'},
                             {o[2], j.m * width, 'R'},
-                            {o[3], j.n * j.hp * j.wp * j.c, 'W'},
+                            {o[3], j.n * j.h * j.w * j.c, 'W'},
                             {o[4], j.m * width, 'W'},
                             {o[5], j.m, 'W'}};
     Py_buffer v[6];

@@ -302,17 +302,19 @@ def _counted(kernels, calls):
 @pytest.mark.needs_kernels
 def test_narrow_kernel_argument_checks():
     kernels = importlib.import_module("dendrite._native").kernels
-    xp = np.zeros((2, 5, 5, 3), np.float32)
+    x = np.zeros((2, 5, 5, 3), np.float32)  # read as if padded by 1 on every side
     kt = np.zeros((1, 27), np.float32)
-    out = np.zeros((2, 3, 3, 1), np.float32)
-    sizes, steps = (2, 5, 5, 3, 1, 3, 3, 3, 3), (1, 1, 1, 1)
-    kernels.narrow_forward(xp, kt, None, out, sizes, steps)
-    with pytest.raises(ValueError, match="bad sizes"):  # a window past the padded input
-        kernels.narrow_forward(xp, kt, None, out, (2, 5, 5, 3, 1, 3, 3, 4, 3), steps)
+    out = np.zeros((2, 5, 5, 1), np.float32)
+    sizes, steps = (2, 5, 5, 3, 1, 3, 3, 5, 5), (1, 1, 1, 1, 1, 1)
+    kernels.narrow_forward(x, kt, None, out, sizes, steps)
+    with pytest.raises(ValueError, match="bad sizes"):
+        kernels.narrow_forward(x, kt, None, out, sizes, (1, 1, 1, 1, -1, 1))
+    with pytest.raises(ValueError, match="bad sizes"):
+        kernels.narrow_forward(x, kt, None, out, (2, 5, 5, 3, 1, 3, 3, 0, 5), steps)
     with pytest.raises(ValueError, match="expected sizes"):
-        kernels.narrow_forward(xp, kt[:, :20], None, out, sizes, steps)
-    g = np.zeros((2, 3, 3, 1), np.float32)
+        kernels.narrow_forward(x, kt[:, :20], None, out, sizes, steps)
+    g = np.zeros((2, 5, 5, 1), np.float32)
     with pytest.raises(ValueError, match="needs the kernel"):
-        kernels.narrow_backward(g, xp, None, np.zeros_like(xp), None, None, sizes, steps)
+        kernels.narrow_backward(g, x, None, np.zeros_like(x), None, None, sizes, steps)
     with pytest.raises(ValueError, match="dL/dK xp"):
         kernels.narrow_backward(g, None, kt, None, np.zeros_like(kt), None, sizes, steps)

@@ -111,7 +111,8 @@ class Conv(Function):
         oh, ow = checked_output_size(x, kernel, bias, padding, strides, dilation, groups, "conv")
         (sh, sw), (dh, dw) = strides, dilation
         geom = Geometry(kh, kw, sh, sw, dh, dw, oh, ow)
-        xp = pad_spatial(x, padding)
+        (pt, pb), (pl, pr) = padding
+        xp_shape = (n, h + pt + pb, w + pl + pr, c)
         needs = self.needs_grad or (False, False, False)
         fold = False
         narrow = False
@@ -125,18 +126,18 @@ class Conv(Function):
             if fold:
                 k2 = np.concatenate([k2, bias.reshape(1, f).astype(k2.dtype, copy=False)])
             narrow = f * _NARROW <= width and n * oh * ow * width > _NARROW_FROM
-            if narrow:
-                out = _narrow_forward(xp, k2, geom, fold)
-                kept = xp if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
+            if narrow:  # keeps the unpadded input (csrc/narrow.c pads virtually)
+                out = _narrow_forward(x, padding, k2, geom, fold)
+                kept = x if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
             else:
-                cols = im2col(xp, geom, ones_column=fold)
+                cols = im2col(pad_spatial(x, padding), geom, ones_column=fold)
                 out = cols @ k2
                 kept = cols if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
-        elif cg == 1:
-            out = _depthwise_forward(xp, kernel, geom)
-            kept = xp if needs[1] else None
+        elif cg == 1:  # as narrow, the unpadded input
+            out = _depthwise_forward(x, padding, kernel, geom)
+            kept = x if needs[1] else None
         else:
-            kept, out = _grouped_forward(xp, kernel, geom, groups, needs[1])
+            kept, out = _grouped_forward(pad_spatial(x, padding), kernel, geom, groups, needs[1])
         _finish(out, None if fold else bias, relu)
         out = out.reshape(n, oh, ow, f)
         if self.needs_grad:
@@ -146,7 +147,7 @@ class Conv(Function):
                 kept,
                 kernel if needs[0] else None,
                 out if relu else None,
-                xp.shape,
+                xp_shape,
                 x.shape,
                 kernel.shape,
                 padding,
@@ -172,7 +173,7 @@ class Conv(Function):
         if groups == 1 and narrow:
             need_k = needs[1] or (fold and need_bias)
             gx, product = _narrow_backward(
-                g2, kept, kernel, k_shape, xp_shape, geom, fold, needs[0], need_k
+                g2, kept, kernel, k_shape, x_shape, padding, geom, fold, needs[0], need_k
             )
             if product is not None:
                 gk = product[: len(product) - fold].reshape(k_shape) if needs[1] else None
@@ -187,7 +188,7 @@ class Conv(Function):
             if needs[0]:
                 gx = input_grad(g2, kernel, xp_shape, geom)
         elif cg == 1:
-            gx, gk = _depthwise_backward(g2, kept, kernel, xp_shape, k_shape, geom, needs)
+            gx, gk = _depthwise_backward(g2, kept, kernel, x_shape, padding, k_shape, geom, needs)
         else:
             gx, gk = _grouped_backward(g2, kept, kernel, xp_shape, k_shape, geom, groups, needs)
         if gx is not None:
@@ -207,19 +208,29 @@ def _sample_chunks(n: int, per_sample: int) -> list[slice]:
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
 
 
-def _depthwise_forward(xp: np.ndarray, kernel: np.ndarray, geom: Geometry) -> np.ndarray:
-    """One input channel per group: y[..., c, m] = sum_ij xp_ij[..., c] K[i, j, c, m],
-    summed over the offsets (i, j) in order, a chunk of samples at a time."""
-    n, hp, wp, c = xp.shape
+def _kernel_steps(geom: Geometry, padding: tuple) -> tuple:
+    """The strides, dilations and (top, left) padding, as csrc/depthwise.c and narrow.c
+    take them: they read the unpadded input as if padded (the padding is never built)."""
+    return (*geom[2:6], padding[0][0], padding[1][0])
+
+
+def _depthwise_forward(
+    x: np.ndarray, padding: tuple, kernel: np.ndarray, geom: Geometry
+) -> np.ndarray:
+    """One input channel per group: y[..., c, m] = sum_ij xp_ij[..., c] K[i, j, c, m] (xp
+    the padded input), summed over the offsets (i, j) in order, by csrc/depthwise.c or a
+    chunk of samples at a time."""
+    n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape
     mult = f // c
     k = kernel.reshape(kh, kw, c, mult)
-    dtype = np.result_type(xp, kernel)
+    dtype = np.result_type(x, kernel)
     out = np.empty((n, geom.oh, geom.ow, c, mult), dtype)
-    if n and _native.usable(xp, kernel):  # csrc/depthwise.c: the same sums, one pass a sample
-        sizes = (n, hp, wp, c, mult, kh, kw, geom.oh, geom.ow)
-        _native.kernels.depthwise_forward(xp, kernel, out, sizes, geom[2:6])
+    if n and _native.usable(x, kernel):  # csrc/depthwise.c: the same sums, one pass a sample
+        sizes = (n, h, w, c, mult, kh, kw, geom.oh, geom.ow)
+        _native.kernels.depthwise_forward(x, kernel, out, sizes, _kernel_steps(geom, padding))
         return out.reshape(-1, f)
+    xp = pad_spatial(x, padding)
     # With one filter per channel the size-1 filter axis is dropped: NumPy's inner loops
     # then run along the channels instead of over one value at a time.
     rows, k = (out[..., 0], k[..., 0]) if mult == 1 else (out, k)
@@ -235,24 +246,30 @@ def _depthwise_forward(xp: np.ndarray, kernel: np.ndarray, geom: Geometry) -> np
     return out.reshape(-1, f)
 
 
-def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple:
+def _depthwise_backward(g2, x, kernel, x_shape, padding, k_shape, geom, needs) -> tuple:
     """dL/dK[i, j, c, m] = sum over samples and places of xp_ij[..., c] G[..., c, m], and
-    dL/dxp_ij[..., c] += sum_m G[..., c, m] K[i, j, c, m], a chunk of samples at a time."""
+    dL/dxp_ij[..., c] += sum_m G[..., c, m] K[i, j, c, m]: by csrc/depthwise.c (dL/dx
+    unpadded), else a chunk of samples at a time (dL/dxp, which the caller crops). ``x`` is
+    the unpadded input (None when dL/dK is not needed)."""
     kh, kw, _, f = k_shape
-    n, hp, wp, c = xp_shape
+    n, h, w, c = x_shape
+    (pt, pb), (pl, pr) = padding
+    xp_shape = (n, h + pt + pb, w + pl + pr, c)
     mult = f // c
     g5 = g2.reshape(n, geom.oh, geom.ow, c, mult)
     # csrc/depthwise.c, which reads xp only for dL/dK and the kernel only for dL/dxp (a
     # copy of a strided gradient costs less than NumPy's passes)
-    given = tuple(a for a in (xp, kernel) if a is not None)
+    given = tuple(a for a in (x, kernel) if a is not None)
     g2c = np.ascontiguousarray(g2) if n and _native.kernels is not None else g2
     if n and _native.usable(g2c, *given):
         g2 = g2c
-        gx = np.empty(xp_shape, g2.dtype) if needs[0] else None
+        gx = np.empty(x_shape, g2.dtype) if needs[0] else None
         gk = np.empty(k_shape, g2.dtype) if needs[1] else None
-        sizes = (n, hp, wp, c, mult, kh, kw, geom.oh, geom.ow)
-        _native.kernels.depthwise_backward(g2, xp, kernel, gx, gk, sizes, geom[2:6])
+        sizes = (n, h, w, c, mult, kh, kw, geom.oh, geom.ow)
+        steps = _kernel_steps(geom, padding)
+        _native.kernels.depthwise_backward(g2, x, kernel, gx, gk, sizes, steps)
         return gx, gk
+    xp = None if x is None else pad_spatial(x, padding)
     gx = np.zeros(xp_shape, g2.dtype) if needs[0] else None
     gk = np.zeros((kh, kw, c, mult), g2.dtype) if needs[1] else None
     k = kernel.reshape(kh, kw, c, mult) if needs[0] else None
@@ -277,56 +294,64 @@ def _depthwise_backward(g2, xp, kernel, xp_shape, k_shape, geom, needs) -> tuple
     return gx, None if gk is None else gk.reshape(k_shape)
 
 
-def _narrow_forward(xp: np.ndarray, k2: np.ndarray, geom: Geometry, fold: bool) -> np.ndarray:
+def _narrow_forward(
+    x: np.ndarray, padding: tuple, k2: np.ndarray, geom: Geometry, fold: bool
+) -> np.ndarray:
     """``cols(xp) K_2`` for a kernel with few filters, whose window matrix is far larger
     than its output: csrc/narrow.c's direct convolution (one dot product per output, the
     windows read in place), else a chunk of samples at a time, each chunk's window matrix
     built, used and dropped while it is still in cache (backward builds them again)."""
-    n = xp.shape[0]
+    n = x.shape[0]
     places, f = geom.oh * geom.ow, k2.shape[1]
-    out = np.empty((n * places, f), np.result_type(xp, k2))
+    out = np.empty((n * places, f), np.result_type(x, k2))
     width = k2.shape[0] - fold
     kt = np.ascontiguousarray(k2[:width].T)  # (F, kh kw C), each filter's window a row
     bias = np.ascontiguousarray(k2[width]) if fold else None
-    if n and _native.usable(xp, kt, *([bias] if fold else [])) and out.dtype == xp.dtype:
-        sizes = (n, *xp.shape[1:], f, geom.kh, geom.kw, geom.oh, geom.ow)
-        _native.kernels.narrow_forward(xp, kt, bias, out, sizes, geom[2:6])
+    if n and _native.usable(x, kt, *([bias] if fold else [])) and out.dtype == x.dtype:
+        sizes = (n, *x.shape[1:3], x.shape[3], f, geom.kh, geom.kw, geom.oh, geom.ow)
+        _native.kernels.narrow_forward(x, kt, bias, out, sizes, _kernel_steps(geom, padding))
         return out
+    xp = pad_spatial(x, padding)
     for part in _sample_chunks(n, places * k2.shape[0]):
         rows = slice(part.start * places, part.stop * places)
         np.matmul(im2col(xp[part], geom, ones_column=fold), k2, out=out[rows])
     return out
 
 
-def _narrow_backward(g2, xp, kernel, k_shape, xp_shape, geom, fold, need_x, need_k) -> tuple:
+def _narrow_backward(g2, x, kernel, k_shape, x_shape, padding, geom, fold, need_x, need_k) -> tuple:
     """The VJP of ``_narrow_forward``: ``[X 1]^T G`` (kernel rows, then the bias row when
     folded) and col2im of ``G K_2^T``, by csrc/narrow.c, else chunk by chunk (``G K_2^T``
-    an outer product, computed as one, when there is a single filter)."""
-    n, hp, wp, c = xp_shape
+    an outer product, computed as one, when there is a single filter). dL/dx comes
+    unpadded from the kernel, else padded (the caller crops it); ``x`` is the unpadded
+    input."""
+    n, h, w, c = x_shape
+    (pt, pb), (pl, pr) = padding
+    xp_shape = (n, h + pt + pb, w + pl + pr, c)
     places = geom.oh * geom.ow
     kh, kw, _, f = k_shape
     k2t = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T) if need_x else None
-    gx = np.empty(xp_shape, g2.dtype) if need_x else None
-    given = [a for a in (xp if need_k else None, k2t) if a is not None]
+    given = [a for a in (x if need_k else None, k2t) if a is not None]
     if n and _native.usable(g2, *given):  # csrc/narrow.c, as _narrow_forward
+        gx = np.empty(x_shape, g2.dtype) if need_x else None
         gkt = np.empty((f, kh * kw * c), g2.dtype) if need_k else None
         gb = np.empty(f, g2.dtype) if need_k and fold else None
-        sizes = (n, hp, wp, c, f, kh, kw, geom.oh, geom.ow)
-        _native.kernels.narrow_backward(
-            g2, xp if need_k else None, k2t, gx, gkt, gb, sizes, geom[2:6]
-        )
+        sizes = (n, h, w, c, f, kh, kw, geom.oh, geom.ow)
+        steps = _kernel_steps(geom, padding)
+        _native.kernels.narrow_backward(g2, x if need_k else None, k2t, gx, gkt, gb, sizes, steps)
         product = None
         if need_k:
             product = np.concatenate([gkt.T, gb[None]]) if fold else np.ascontiguousarray(gkt.T)
         return gx, product
     product = np.zeros((kh * kw * c + fold, f), g2.dtype) if need_k else None
+    gx = np.empty(xp_shape, g2.dtype) if need_x else None
+    xp = pad_spatial(x, padding) if need_k else None
     for part in _sample_chunks(n, places * (kh * kw * c + fold)):
         g = g2[part.start * places : part.stop * places]
         if need_k:
             product += im2col(xp[part], geom, ones_column=fold).T @ g
         if need_x:
             cols_grad = np.multiply(g, k2t) if f == 1 else g @ k2t
-            shape = (part.stop - part.start, hp, wp, c)
+            shape = (part.stop - part.start, *xp_shape[1:])
             gx[part] = col2im(cols_grad, shape, geom)
     return gx, product
 
