@@ -88,38 +88,47 @@
                 memset(o, 0, sizeof(T) * (size_t)f);                                       \
         }
 
-/* dL/dx of one sample: zeroed, then offset by offset in order. */
+/* dL/dx of one sample, gathered: each input element sums the terms of the windows that
+ * read it, offset by offset in order (the order of NumPy's one slab-add per offset), in a
+ * register, and is written once. */
 #define DW_INPUT_GRAD(T, V)                                                                \
     const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * j->c * j->m;                \
     const T *k = (const T *)j->k;                                                          \
     const Py_ssize_t f = j->c * j->m;                                                      \
-    T *gx = (T *)j->gx + (size_t)n * j->h * j->w * j->c;                                 \
-    memset(gx, 0, sizeof(T) * (size_t)(j->h * j->w * j->c));                             \
-    for (Py_ssize_t i = 0; i < j->kh; i++)                                                 \
-        for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                        \
-            const T *restrict kk = k + (i * j->kw + jj) * f;                               \
-            for (Py_ssize_t p = 0; p < j->oh; p++)                                         \
-                for (Py_ssize_t q = 0; q < j->ow; q++) {                                   \
-                    Py_ssize_t at = conv_tap(j, p, q, i, jj);                              \
-                    if (at < 0)                                                            \
-                        continue;                                                          \
-                    T *restrict dst = gx + at;                                             \
-                    const T *restrict gr = g + (p * j->ow + q) * f;                        \
-                    if (j->m == 1) {                                                       \
-                        Py_ssize_t ch = 0;                                                 \
-                        for (; ch + lanes <= j->c; ch += lanes)                            \
-                            *(V *)(dst + ch) += *(const V *)(gr + ch) * *(const V *)(kk + ch); \
-                        for (; ch < j->c; ch++)                                            \
-                            dst[ch] += gr[ch] * kk[ch];                                    \
-                    } else                                                                 \
-                        for (Py_ssize_t ch = 0; ch < j->c; ch++) {                         \
-                            T sum = gr[ch * j->m] * kk[ch * j->m];                         \
-                            for (Py_ssize_t mm = 1; mm < j->m; mm++)                       \
-                                sum += gr[ch * j->m + mm] * kk[ch * j->m + mm];            \
-                            dst[ch] += sum;                                                \
+    T *gx = (T *)j->gx + (size_t)n * j->h * j->w * j->c;                                   \
+    for (Py_ssize_t r = 0; r < j->h; r++)                                                  \
+        for (Py_ssize_t s = 0; s < j->w; s++) {                                            \
+            T *restrict dst = gx + (r * j->w + s) * j->c;                                  \
+            Py_ssize_t ch = 0;                                                             \
+            if (j->m == 1)                                                                 \
+                for (; ch + lanes <= j->c; ch += lanes) {                                  \
+                    V acc = {0};                                                           \
+                    for (Py_ssize_t i = 0; i < j->kh; i++)                                 \
+                        for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                        \
+                            Py_ssize_t from = conv_source(j, r, s, i, jj);                 \
+                            if (from >= 0)                                                 \
+                                acc += *(const V *)(g + from * f + ch) *                   \
+                                       *(const V *)(k + (i * j->kw + jj) * f + ch);        \
                         }                                                                  \
+                    *(V *)(dst + ch) = acc;                                                \
                 }                                                                          \
+            for (; ch < j->c; ch++) {                                                      \
+                T acc = 0;                                                                 \
+                for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
+                    for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
+                        Py_ssize_t from = conv_source(j, r, s, i, jj);                     \
+                        if (from < 0)                                                      \
+                            continue;                                                      \
+                        const T *gr = g + from * f + ch * j->m;                            \
+                        const T *kk = k + (i * j->kw + jj) * f + ch * j->m;                \
+                        T sum = gr[0] * kk[0];                                             \
+                        for (Py_ssize_t mm = 1; mm < j->m; mm++)                           \
+                            sum += gr[mm] * kk[mm];                                        \
+                        acc += sum;                                                        \
+                    }                                                                      \
+                dst[ch] = acc;                                                             \
+            }                                                                              \
         }
 
 /* dL/dK, every offset at once: one pass over each sample's windows and gradients (which

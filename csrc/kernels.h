@@ -114,6 +114,26 @@ conv_tap(const ConvJob *j, Py_ssize_t p, Py_ssize_t q, Py_ssize_t i, Py_ssize_t 
     Py_ssize_t row = p * j->sh + i * j->dh - j->pt, col = q * j->sw + jj * j->dw - j->pl;
     return (row < 0 || row >= j->h || col < 0 || col >= j->w) ? -1 : (row * j->w + col) * j->c;
 }
+/* The inverse: the output place p ow + q whose window reads input (row, col) at kernel
+ * offset (i, jj), or -1 where none does (the gathers of the input gradients). */
+static inline Py_ssize_t
+conv_source(const ConvJob *j, Py_ssize_t row, Py_ssize_t col, Py_ssize_t i, Py_ssize_t jj)
+{
+    Py_ssize_t p = row + j->pt - i * j->dh, q = col + j->pl - jj * j->dw;
+    if (p < 0 || q < 0)
+        return -1;
+    if (j->sh != 1) { /* no division in the common case */
+        if (p % j->sh)
+            return -1;
+        p /= j->sh;
+    }
+    if (j->sw != 1) {
+        if (q % j->sw)
+            return -1;
+        q /= j->sw;
+    }
+    return (p >= j->oh || q >= j->ow) ? -1 : p * j->ow + q;
+}
 
 /* blocks.c: a sum over the samples, by blocks shared with the helper thread, added in
  * block order. init allocates count partials of part_size values (-1: no memory);

@@ -53,35 +53,44 @@
                 out[(p * j->ow + q) * f_all + f] = sum;                                    \
             }
 
-/* dL/dx of one sample: zeroed, then every output's window receives its terms (those that
- * fall in the padding are dropped). */
+/* dL/dx of one sample, gathered: each input element sums, offset by offset, the terms of
+ * the windows that read it, in a register, and is written once. */
 #define NARROW_INPUT_GRAD(T, V)                                                            \
     const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m;                           \
     const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const T *g = (const T *)j->g + (size_t)n * j->oh * j->ow * f_all;                      \
     const T *kt = (const T *)j->k;                                                         \
-    T *gx = (T *)j->gx + (size_t)n * j->h * j->w * j->c;                                 \
-    memset(gx, 0, sizeof(T) * (size_t)(j->h * j->w * j->c));                             \
-    for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
-        for (Py_ssize_t q = 0; q < j->ow; q++) {                                           \
-            const T *gr = g + (p * j->ow + q) * f_all;                                     \
-            for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
-                for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
-                    Py_ssize_t place = conv_tap(j, p, q, i, jj);                           \
-                    if (place < 0)                                                         \
-                        continue;                                                          \
-                    T *restrict dst = gx + place;                                          \
-                    const Py_ssize_t at = (i * j->kw + jj) * j->c;                         \
-                    for (Py_ssize_t f = 0; f < f_all; f++) {                               \
-                        const T gv = gr[f];                                                \
-                        const T *restrict kk = kt + f * width + at;                        \
-                        Py_ssize_t c = 0;                                                  \
-                        for (; c + lanes <= j->c; c += lanes)                              \
-                            *(V *)(dst + c) += gv * *(const V *)(kk + c);                  \
-                        for (; c < j->c; c++)                                              \
-                            dst[c] += gv * kk[c];                                          \
+    T *gx = (T *)j->gx + (size_t)n * j->h * j->w * j->c;                                   \
+    for (Py_ssize_t r = 0; r < j->h; r++)                                                  \
+        for (Py_ssize_t s = 0; s < j->w; s++) {                                            \
+            T *restrict dst = gx + (r * j->w + s) * j->c;                                  \
+            Py_ssize_t c = 0;                                                              \
+            for (; c + lanes <= j->c; c += lanes) {                                        \
+                V acc = {0};                                                               \
+                for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
+                    for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
+                        Py_ssize_t from = conv_source(j, r, s, i, jj);                     \
+                        if (from < 0)                                                      \
+                            continue;                                                      \
+                        const T *kk = kt + (i * j->kw + jj) * j->c + c;                    \
+                        for (Py_ssize_t f = 0; f < f_all; f++)                             \
+                            acc += g[from * f_all + f] * *(const V *)(kk + f * width);     \
                     }                                                                      \
-                }                                                                          \
+                *(V *)(dst + c) = acc;                                                     \
+            }                                                                              \
+            for (; c < j->c; c++) {                                                        \
+                T acc = 0;                                                                 \
+                for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
+                    for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
+                        Py_ssize_t from = conv_source(j, r, s, i, jj);                     \
+                        if (from < 0)                                                      \
+                            continue;                                                      \
+                        const T *kk = kt + (i * j->kw + jj) * j->c + c;                    \
+                        for (Py_ssize_t f = 0; f < f_all; f++)                             \
+                            acc += g[from * f_all + f] * kk[f * width];                    \
+                    }                                                                      \
+                dst[c] = acc;                                                              \
+            }                                                                              \
         }
 
 /* The partial dL/dKt (F, width) and dL/db (F) of samples [first, last). */
