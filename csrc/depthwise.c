@@ -11,8 +11,9 @@
  *   dL/dK[i, j, c, m] = sum over n, p, q of xp[...] G[n, p, q, c M + m].
  *
  * y gets NumPy's bits (each element receives its terms in the same order, each product
- * rounded before it is added; the padding's zero terms are skipped, which can only change
- * the sign of a zero), and so does dL/dxp for depth multipliers up to 8 (NumPy
+ * rounded before it is added; the padding's zero terms are skipped, which changes only
+ * the sign of a zero, or, with an infinite or NaN weight, gives a finite border where
+ * NumPy's 0 * inf is NaN), and so does dL/dxp for depth multipliers up to 8 (NumPy
  * sums a longer filter axis pairwise, 8 at a time; here it is summed in order). dL/dK is
  * summed sample by sample within blocks of samples, then block by block (blocks.c), an
  * order NumPy's pairwise reductions do not share: it agrees with the NumPy path to float

@@ -39,12 +39,15 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _sum_repeats(grad: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """``grad`` summed over ``axes``, keeping them as size 1. A few repeats (a nearest
-    upsampling's 2 x 2) as whole-slab additions, in the order NumPy's reduction takes them
-    (the same bits): NumPy reduces inner axes one short strided loop at a time, about
-    twice as slow."""
+    """``grad`` summed over ``axes``, keeping them as size 1. A few repeats on axes with a
+    block of at least 8 values inside them (a nearest upsampling's 2 x 2) as whole-slab
+    additions, in the order NumPy's reduction takes them (the same bits): NumPy reduces
+    such axes one short strided loop at a time, about twice as slow."""
     sizes = [grad.shape[a] for a in axes]
-    if not 0 < math.prod(sizes) <= 16:
+    # Only repeats with a contiguous block of at least 8 values inside them: NumPy sums an
+    # innermost reduced axis with 8 interleaved partial sums, in another order.
+    inner = math.prod(grad.shape[max(axes) + 1 :])
+    if not 0 < math.prod(sizes) <= 16 or inner < 8:
         return _add_reduce(grad, axis=axes, keepdims=True)
     total = None
     for position in np.ndindex(*sizes):

@@ -241,10 +241,10 @@ class Recurrence(Function):
         return h_in if rmask is None else h_in * rmask[:, None]
 
     @staticmethod
-    def _last_in(g: np.ndarray) -> np.ndarray:
+    def _last_in(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """The last states' gradient (..., batch, units) as a new contiguous (..., units,
-        batch): the carried state gradients start from it."""
-        return swap_axes(g[..., None, :])[..., 0, :]
+        batch) of the states' ``dtype``: the carried state gradients start from it."""
+        return swap_axes(g.astype(dtype, copy=False)[..., None, :])[..., 0, :]
 
     @staticmethod
     def _gradient_in(g: np.ndarray) -> np.ndarray:

@@ -138,7 +138,9 @@ class GRUSequence(Recurrence):
         inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask = self.saved
         _, _, reset_after, reverse, sequences = self.options
         # (units, T, batch), or None and the last state's gradient (units, batch).
-        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g))
+        g, last = (
+            (self._gradient_in(g), None) if sequences else (None, self._last_in(g, gates.dtype))
+        )
         width = gates.shape[0]
         u = width // 3
         if self._kernel_cell() and _native.usable(gates, hs, *([] if g is None else [g])):

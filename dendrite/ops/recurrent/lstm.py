@@ -130,7 +130,9 @@ class LSTMSequence(Recurrence):
         inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask = self.saved
         _, _, reverse, sequences = self.options
         # (2, units, T, batch), or None and the last states' gradient (2, units, batch).
-        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g))
+        g, last = (
+            (self._gradient_in(g), None) if sequences else (None, self._last_in(g, gates.dtype))
+        )
         if self._kernel_cell() and _native.usable(gates, hs, cs, *([] if g is None else [g])):
             dz, dh, dc = self._backward_kernel(g, last)
         else:

@@ -78,7 +78,7 @@ class SimpleRNNSequence(Recurrence):
         inputs, xs, hs, kernel, recurrent_kernel, keep, rmask = self.saved
         activation, reverse, sequences = self.options
         # (units, T, batch), or None and the last state's gradient (units, batch).
-        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g))
+        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g, xs.dtype))
         if activation == "tanh" and _native.usable(xs, *([] if g is None else [g])):
             dz, dh = self._backward_kernel(g, last)
         else:
