@@ -40,7 +40,7 @@ def test_range_test_suggests_adams_rate_and_leaves_the_model_unchanged(tmp_path)
     optimizer = model.optimizer
     slots = [np.array(v.numpy(), copy=True) for v in optimizer.variables]
 
-    result = explain.find_learning_rate(model, x, y, start=1e-7, end=10, steps=100)
+    result = explain.find_learning_rate(model, x, y, start=1e-7, end=100, steps=100)
     print(
         f"suggestion {result.suggestion:.2e}, min-loss rate / 10 {result.min_loss_rate:.2e}, "
         f"{len(result.rates)} steps, diverged {result.diverged}"
