@@ -166,53 +166,9 @@
             }                                                                              \
     }
 
-VECTOR_CLONES static void dw_forward_f32(const ConvJob *j, Py_ssize_t n) { DW_FORWARD(float, vec_f32) }
-VECTOR_CLONES static void dw_forward_f64(const ConvJob *j, Py_ssize_t n) { DW_FORWARD(double, vec_f64) }
-VECTOR_CLONES static void dw_input_f32(const ConvJob *j, Py_ssize_t n) { DW_INPUT_GRAD(float, vec_f32) }
-VECTOR_CLONES static void dw_input_f64(const ConvJob *j, Py_ssize_t n) { DW_INPUT_GRAD(double, vec_f64) }
-VECTOR_CLONES static void
-dw_kernel_f32(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, float *part)
-{
-    DW_KERNEL_GRAD(float, vec_f32)
-}
-VECTOR_CLONES static void
-dw_kernel_f64(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, double *part)
-{
-    DW_KERNEL_GRAD(double, vec_f64)
-}
-
-static void
-kernel_chunk(const void *context, long block)
-{
-    const SampleBlocks *blocks = context;
-    const ConvJob *j = blocks->job;
-    Py_ssize_t first, last;
-    char *part = sample_block(blocks, block, &first, &last);
-    if (j->single)
-        dw_kernel_f32(j, first, last, (float *)part);
-    else
-        dw_kernel_f64(j, first, last, (double *)part);
-}
-
-static void
-forward_chunk(const void *context, long n)
-{
-    const ConvJob *j = context;
-    if (j->single)
-        dw_forward_f32(j, n);
-    else
-        dw_forward_f64(j, n);
-}
-
-static void
-input_chunk(const void *context, long n)
-{
-    const ConvJob *j = context;
-    if (j->single)
-        dw_input_f32(j, n);
-    else
-        dw_input_f64(j, n);
-}
+CONV_SAMPLE_PASS(forward_chunk, DW_FORWARD)
+CONV_SAMPLE_PASS(input_chunk, DW_INPUT_GRAD)
+CONV_BLOCK_PASS(kernel_chunk, DW_KERNEL_GRAD)
 
 int
 conv_parse_geometry(PyObject *sizes, PyObject *steps, ConvJob *j)

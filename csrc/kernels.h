@@ -150,6 +150,40 @@ char *sample_block(const SampleBlocks *blocks, long index, Py_ssize_t *first, Py
 const char *sample_blocks_run(const SampleBlocks *blocks, chunk_fn fn, int split);
 void sample_blocks_free(SampleBlocks *blocks);
 
+/* A direct convolution's per-sample pass BODY(T, V) (with `j` and sample `n` in scope),
+ * compiled for float32 and float64 (vector clones), and NAME(context, n), the
+ * parallel_for chunk over samples that picks the ConvJob's type. */
+#define CONV_SAMPLE_PASS(NAME, BODY)                                                       \
+    VECTOR_CLONES static void NAME##_f32(const ConvJob *j, Py_ssize_t n) { BODY(float, vec_f32) } \
+    VECTOR_CLONES static void NAME##_f64(const ConvJob *j, Py_ssize_t n) { BODY(double, vec_f64) } \
+    static void NAME(const void *context, long n)                                          \
+    {                                                                                      \
+        const ConvJob *j = context;                                                        \
+        if (j->single)                                                                     \
+            NAME##_f32(j, n);                                                              \
+        else                                                                               \
+            NAME##_f64(j, n);                                                              \
+    }
+
+/* The same for a sum over the samples [first, last) into a partial (blocks.c): BODY(T, V)
+ * with `j`, `first`, `last` and `part` (T *) in scope; NAME(blocks, index) is the chunk. */
+#define CONV_BLOCK_PASS(NAME, BODY)                                                        \
+    VECTOR_CLONES static void NAME##_f32(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, \
+                                         float *part) { BODY(float, vec_f32) }             \
+    VECTOR_CLONES static void NAME##_f64(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, \
+                                         double *part) { BODY(double, vec_f64) }           \
+    static void NAME(const void *context, long block)                                      \
+    {                                                                                      \
+        const SampleBlocks *blocks = context;                                              \
+        const ConvJob *j = blocks->job;                                                    \
+        Py_ssize_t first, last;                                                            \
+        char *part = sample_block(blocks, block, &first, &last);                           \
+        if (j->single)                                                                     \
+            NAME##_f32(j, first, last, (float *)part);                                     \
+        else                                                                               \
+            NAME##_f64(j, first, last, (double *)part);                                    \
+    }
+
 /* depthwise.c: depthwise convolution, the methods themselves */
 PyObject *depthwise_forward(PyObject *self, PyObject *args);
 PyObject *depthwise_backward(PyObject *self, PyObject *args);

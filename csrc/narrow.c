@@ -127,53 +127,9 @@
             }                                                                              \
     }
 
-VECTOR_CLONES static void narrow_forward_f32(const ConvJob *j, Py_ssize_t n) { NARROW_FORWARD(float, vec_f32) }
-VECTOR_CLONES static void narrow_forward_f64(const ConvJob *j, Py_ssize_t n) { NARROW_FORWARD(double, vec_f64) }
-VECTOR_CLONES static void narrow_input_f32(const ConvJob *j, Py_ssize_t n) { NARROW_INPUT_GRAD(float, vec_f32) }
-VECTOR_CLONES static void narrow_input_f64(const ConvJob *j, Py_ssize_t n) { NARROW_INPUT_GRAD(double, vec_f64) }
-VECTOR_CLONES static void
-narrow_kernel_f32(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, float *part)
-{
-    NARROW_KERNEL_GRAD(float, vec_f32)
-}
-VECTOR_CLONES static void
-narrow_kernel_f64(const ConvJob *j, Py_ssize_t first, Py_ssize_t last, double *part)
-{
-    NARROW_KERNEL_GRAD(double, vec_f64)
-}
-
-static void
-forward_chunk(const void *context, long n)
-{
-    const ConvJob *j = context;
-    if (j->single)
-        narrow_forward_f32(j, n);
-    else
-        narrow_forward_f64(j, n);
-}
-
-static void
-input_chunk(const void *context, long n)
-{
-    const ConvJob *j = context;
-    if (j->single)
-        narrow_input_f32(j, n);
-    else
-        narrow_input_f64(j, n);
-}
-
-static void
-kernel_chunk(const void *context, long block)
-{
-    const SampleBlocks *blocks = context;
-    const ConvJob *j = blocks->job;
-    Py_ssize_t first, last;
-    char *part = sample_block(blocks, block, &first, &last);
-    if (j->single)
-        narrow_kernel_f32(j, first, last, (float *)part);
-    else
-        narrow_kernel_f64(j, first, last, (double *)part);
-}
+CONV_SAMPLE_PASS(forward_chunk, NARROW_FORWARD)
+CONV_SAMPLE_PASS(input_chunk, NARROW_INPUT_GRAD)
+CONV_BLOCK_PASS(kernel_chunk, NARROW_KERNEL_GRAD)
 
 /* narrow_forward(x, kt, bias_or_None, out, sizes, steps): sizes (n, h, w, c, f, kh, kw,
  * oh, ow), steps (sh, sw, dh, dw, pt, pl); kt (f, kh kw c), out (n, oh, ow, f). */
