@@ -241,12 +241,17 @@ class Recurrence(Function):
         return h_in if rmask is None else h_in * rmask[:, None]
 
     @staticmethod
-    def _last_in(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """The last states' gradient (..., batch, units) as a new contiguous (..., units,
-        batch) of the states' ``dtype``: the carried state gradients start from it."""
-        return swap_axes(g.astype(dtype, copy=False)[..., None, :])[..., 0, :]
+    def _gradient_in(g: np.ndarray, sequences: bool, dtype: np.dtype) -> tuple:
+        """(g, last): with sequences, the output gradient (..., batch, T, units) as a
+        contiguous (..., units, T, batch) and None; without, None and the last states'
+        gradient (..., batch, units) as a new contiguous (..., units, batch) of the states'
+        ``dtype``, from which the carried state gradients start."""
+        if sequences:
+            return swap_axes(g), None
+        return None, swap_axes(g.astype(dtype, copy=False)[..., None, :])[..., 0, :]
 
     @staticmethod
-    def _gradient_in(g: np.ndarray) -> np.ndarray:
-        """The output gradient (..., batch, T, units) as contiguous (..., units, T, batch)."""
-        return swap_axes(g)
+    def _kernel_takes(g: np.ndarray | None, *arrays: np.ndarray) -> bool:
+        """Whether the step kernels can take the saved ``arrays`` and the gradient ``g``
+        (None when only the last states have one)."""
+        return _native.usable(*arrays, *(() if g is None else (g,)))

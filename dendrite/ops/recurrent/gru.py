@@ -137,13 +137,10 @@ class GRUSequence(Recurrence):
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, inner, kernel, recurrent_kernel, keep, rmask = self.saved
         _, _, reset_after, reverse, sequences = self.options
-        # (units, T, batch), or None and the last state's gradient (units, batch).
-        g, last = (
-            (self._gradient_in(g), None) if sequences else (None, self._last_in(g, gates.dtype))
-        )
+        g, last = self._gradient_in(g, sequences, gates.dtype)
         width = gates.shape[0]
         u = width // 3
-        if self._kernel_cell() and _native.usable(gates, hs, *([] if g is None else [g])):
+        if self._kernel_cell() and self._kernel_takes(g, gates, hs):
             dx, dhu, dh = self._backward_kernel(g, last)
         else:
             dx, dhu, dh = self._backward_numpy(g, last)

@@ -129,11 +129,8 @@ class LSTMSequence(Recurrence):
     def backward(self, g: np.ndarray) -> tuple:
         inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask = self.saved
         _, _, reverse, sequences = self.options
-        # (2, units, T, batch), or None and the last states' gradient (2, units, batch).
-        g, last = (
-            (self._gradient_in(g), None) if sequences else (None, self._last_in(g, gates.dtype))
-        )
-        if self._kernel_cell() and _native.usable(gates, hs, cs, *([] if g is None else [g])):
+        g, last = self._gradient_in(g, sequences, gates.dtype)
+        if self._kernel_cell() and self._kernel_takes(g, gates, hs, cs):
             dz, dh, dc = self._backward_kernel(g, last)
         else:
             dz, dh, dc = self._backward_numpy(g, last)

@@ -77,9 +77,8 @@ class SimpleRNNSequence(Recurrence):
     def backward(self, g: np.ndarray) -> tuple:
         inputs, xs, hs, kernel, recurrent_kernel, keep, rmask = self.saved
         activation, reverse, sequences = self.options
-        # (units, T, batch), or None and the last state's gradient (units, batch).
-        g, last = (self._gradient_in(g), None) if sequences else (None, self._last_in(g, xs.dtype))
-        if activation == "tanh" and _native.usable(xs, *([] if g is None else [g])):
+        g, last = self._gradient_in(g, sequences, xs.dtype)
+        if activation == "tanh" and self._kernel_takes(g, xs):
             dz, dh = self._backward_kernel(g, last)
         else:
             dz = derivative(activation, xs)  # (units, T, batch); becomes dL/dz in place
