@@ -6,6 +6,7 @@ still succeeds, and dendrite uses its NumPy paths (the same results, slower).
 
 import sys
 
+import numpy
 from setuptools import Extension, setup
 
 flags = (
@@ -30,10 +31,11 @@ setup(
                 "csrc/narrow.c",
                 "csrc/recurrent.c",
                 "csrc/relu.c",
+                "csrc/reuse.c",
                 "csrc/transpose.c",
             ],
             depends=["csrc/kernels.h"],
-            include_dirs=["csrc"],
+            include_dirs=["csrc", numpy.get_include()],
             extra_compile_args=flags,
             optional=True,
         )

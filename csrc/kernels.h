@@ -205,6 +205,11 @@ PyObject *narrow_backward(PyObject *self, PyObject *args);
 PyObject *relu_bias_relu(PyObject *self, PyObject *args);
 PyObject *relu_relu_grad(PyObject *self, PyObject *args);
 
+/* reuse.c: NumPy's allocator for dendrite's loops, keeping large blocks for reuse */
+PyObject *reuse_begin(PyObject *self, PyObject *unused);
+PyObject *reuse_end(PyObject *self, PyObject *previous);
+PyObject *reuse_stats(PyObject *self, PyObject *unused);
+
 /* transpose.c: the tiled axis swap of the recurrences' layout changes */
 PyObject *transpose_swap_axes(PyObject *self, PyObject *args);
 

@@ -341,6 +341,12 @@ static PyMethodDef methods[] = {
     {"relu_grad", relu_relu_grad, METH_VARARGS, "relu_grad(g, y, out, n): out = g * (y > 0)."},
     {"swap_axes", transpose_swap_axes, METH_VARARGS,
      "swap_axes(src, dst, p, a, M, m0, m, c): dst[q, j, t, i] = src[q, i, m0 + t, j]."},
+    {"reuse_begin", reuse_begin, METH_NOARGS,
+     "reuse_begin(): this context's arrays use the reusing allocator; returns the previous handler."},
+    {"reuse_end", reuse_end, METH_O,
+     "reuse_end(previous): back to `previous`; the last loop's end frees the kept blocks."},
+    {"reuse_stats", reuse_stats, METH_NOARGS,
+     "reuse_stats(): (bytes kept, allocations reused, reusable allocations not reused)."},
     {NULL, NULL, 0, NULL},
 };
 

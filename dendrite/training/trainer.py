@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from dendrite import _settings, cpu_threads
+from dendrite import _settings, cpu_threads, memory_reuse
 from dendrite import metrics as metrics_module
 from dendrite import optimizers as optimizers_module
 from dendrite.core import no_grad
@@ -300,7 +300,7 @@ class Trainer(StepMixin):
         end = getattr(callbacks, f"on_{kind}_batch_end")
         logs: dict[str, Any] = {}
         governor = self._thread_governor(kind, dist)
-        with governor.loop(), iterator.enumerate_epoch() as epoch:
+        with governor.loop(), memory_reuse.reusing(), iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 begin(step)
                 started = governor.begin()
@@ -408,7 +408,7 @@ class Trainer(StepMixin):
         callback_list.on_predict_begin({})
         outputs: list = []
         governor = self._thread_governor("predict", dist)
-        with governor.loop(), iterator.enumerate_epoch() as epoch:
+        with governor.loop(), memory_reuse.reusing(), iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 callback_list.on_predict_batch_begin(step)
                 started = governor.begin()
