@@ -11,10 +11,10 @@ import threading
 
 import numpy as np
 import pytest
+from dendrite.keras import layers
 
 import dendrite
 from dendrite import _native, memory_reuse
-from dendrite.keras import layers
 
 handler_name = np._core.multiarray.get_handler_name
 
