@@ -164,8 +164,9 @@ handler_realloc(void *context, void *data, size_t size)
     size_t capacity = header(data)[0];
     int index;
     if (size != 0 && size <= capacity &&
-        (reusable(capacity) ? reusable(size) && size_class(size, &index) == capacity : 1))
-        return data; /* the same class, or a plain block that shrinks: keep it */
+        (reusable(capacity) ? reusable(size) && size_class(size, &index) == capacity
+                            : size >= capacity / 2))
+        return data; /* the same class, or a plain block that shrinks by at most half */
     void *moved = take(size, 0);
     if (moved == NULL)
         return NULL;

@@ -136,8 +136,24 @@ def test_a_reused_block_is_zeroed_for_zeros_and_aligned():
 
 @pytest.mark.parametrize(
     "sizes",
-    [(10, 100_000), (100_000, 10), (100_000, 200_000), (200_000, 100_000), (40_000, 40_001)],
-    ids=["small to large", "large to small", "grow", "shrink", "same class"],
+    [
+        (10, 100_000),
+        (100_000, 10),
+        (100_000, 200_000),
+        (200_000, 100_000),
+        (40_000, 40_001),
+        (10_000, 9_000),
+        (10_000, 10),
+    ],
+    ids=[
+        "small to large",
+        "large to small",
+        "grow",
+        "shrink",
+        "same class",
+        "small, a little smaller",
+        "small to tiny",
+    ],
 )
 def test_resize_keeps_the_contents(sizes):
     first, second = sizes
