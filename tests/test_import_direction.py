@@ -25,6 +25,7 @@ RANKS = {
     "_atomic": 0,
     "_native": 0,
     "cpu_threads": 0,  # threads in force and the governor that times steps to choose them
+    "memory_reuse": 0,  # NumPy's allocator inside the loops (csrc/reuse.c)
     "registry": 0,
     "_kernels": 0,  # the compiled extension (csrc/), loaded by _native
     "core": 1,
