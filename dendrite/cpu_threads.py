@@ -18,7 +18,10 @@ not show it. The mean, not the median, because a busy machine shows
 itself as a few very slow steps among fast ones, and an epoch pays the mean.
 
 - A governor's first probe starts with all threads, as dendrite would run without it,
-  unless the last minute's load average already fills all but half a core; later probes
+  unless other programs already fill all but half a core (by the last minute's load
+  average, or by the threads runnable at that instant, which a neighbour that started
+  seconds ago already shows: a window of all threads on a busy machine costs several
+  slow steps when there is no one-thread figure yet to abort it against); later probes
   start with one thread, whose cost is bounded. A window ends early once
   its mean (counting the step that woke the threads) is ``ABORT`` times the other
   setting's, or ``SPREAD`` times its own fastest step (steps that fast and that slow in
@@ -176,11 +179,34 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _looks_busy() -> bool:
-    """Whether the last minute's load average already fills all but half a core of ours
-    (it only orders a governor's first probe; the probe decides)."""
+def _runnable_elsewhere() -> int | None:
+    """Threads of other processes running or ready to run at this instant: the kernel's
+    count of runnable threads (``/proc/loadavg``) less this process' own; None without
+    ``/proc``."""
     try:
-        return os.getloadavg()[0] >= _cores() - 0.5
+        with open("/proc/loadavg") as loadavg:
+            runnable = int(loadavg.read().split()[3].split("/")[0])
+        ours = 0
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/stat") as stat:
+                # The state is the first field after the command name, which is in parentheses.
+                ours += stat.read().rpartition(")")[2].split()[0] == "R"
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, runnable - ours)
+
+
+def _looks_busy() -> bool:
+    """Whether other programs already fill all but half a core of ours: by the last
+    minute's load average, or by the threads runnable right now (a neighbour that started
+    seconds ago has not moved the average yet). It only orders a governor's first probe;
+    the probe decides."""
+    threshold = _cores() - 0.5
+    elsewhere = _runnable_elsewhere()
+    if elsewhere is not None and elsewhere >= threshold:
+        return True
+    try:
+        return os.getloadavg()[0] >= threshold
     except (AttributeError, OSError):
         return False
 

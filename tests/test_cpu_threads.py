@@ -3,6 +3,10 @@ threads and one, probes again when the machine changes, and the overrides fix th
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -333,3 +337,29 @@ def test_a_machine_that_already_looks_busy_is_probed_with_one_thread_first(monke
     used = machine.run(governor, 100)
     assert used[:8] == [1] * 8  # one wake-up step, then its window
     assert governor.choice == 2  # the probe still decides
+
+
+def test_threads_runnable_elsewhere_count_a_neighbours_spinning_processes():
+    spin = [sys.executable, "-c", "while True: pass"]
+    neighbours = [subprocess.Popen(spin) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        counts = [cpu_threads._runnable_elsewhere() for _ in range(5)]
+    finally:
+        for process in neighbours:
+            process.kill()
+            process.wait()
+    assert max(counts) >= 2, counts  # more when other programs run too
+
+
+@pytest.mark.parametrize(
+    ("elsewhere", "load", "busy"),
+    [(2, 0.0, True), (1, 0.0, False), (0, 1.6, True), (None, 1.6, True), (None, 0.2, False)],
+)
+def test_a_neighbour_that_just_started_counts_before_the_load_average_moves(
+    monkeypatch, elsewhere, load, busy
+):
+    monkeypatch.setattr(cpu_threads, "_cores", lambda: 2)
+    monkeypatch.setattr(cpu_threads, "_runnable_elsewhere", lambda: elsewhere)
+    monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (load, load, load))
+    assert cpu_threads._looks_busy() is busy
