@@ -46,6 +46,7 @@
 static void *lists[CLASSES]; /* kept blocks, linked through their first bytes */
 static size_t kept_bytes;
 static long loops;        /* loops running, in all threads */
+static __thread long loops_here; /* of them, this thread's (all that a forked child has) */
 static unsigned long long reused, fresh;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -204,11 +205,28 @@ drain(void)
     kept_bytes = 0;
 }
 
+/* fork: the lists are never copied half-changed (the lock is held across it), and the
+ * child, where only the forking thread lives on, counts that thread's loops only: a loop
+ * that another thread ran never ends there, and the child would keep its freed blocks (up
+ * to CACHE_LIMIT) until it exits. */
+static void
+before_fork(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+static void
+after_fork_in_parent(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
 static void
 after_fork_in_child(void)
 {
     pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
     lock = fresh_lock;
+    loops = loops_here;
 }
 
 /* reuse_begin(): from now on, arrays allocated in this context use the reusing allocator;
@@ -224,7 +242,7 @@ reuse_begin(PyObject *self, PyObject *unused)
         capsule = PyCapsule_New(&handler, "mem_handler", NULL);
         if (capsule == NULL)
             return NULL;
-        pthread_atfork(NULL, NULL, after_fork_in_child);
+        pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
     }
     PyObject *previous = PyDataMem_SetHandler(capsule);
     if (previous == NULL)
@@ -232,6 +250,7 @@ reuse_begin(PyObject *self, PyObject *unused)
     pthread_mutex_lock(&lock);
     loops++;
     pthread_mutex_unlock(&lock);
+    loops_here++;
     return previous;
 }
 
@@ -249,6 +268,8 @@ reuse_end(PyObject *self, PyObject *previous)
     if (replaced == NULL)
         return NULL;
     Py_DECREF(replaced);
+    if (loops_here > 0)
+        loops_here--;
     pthread_mutex_lock(&lock);
     if (loops > 0 && --loops == 0)
         drain();
