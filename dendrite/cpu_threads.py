@@ -24,7 +24,10 @@ itself as a few very slow steps among fast ones, and an epoch pays the mean.
   slow steps when there is no one-thread figure yet to abort it against); later probes
   start with one thread, whose cost is bounded. A window ends early once
   its mean (counting the step that woke the threads) is ``ABORT`` times the other
-  setting's, or ``SPREAD`` times its own fastest step (steps that fast and that slow in
+  setting's (at once, after the step that woke them, if that step alone took
+  ``FRESH_ABORT`` times the other setting's mean: waking threads costs far less, and
+  beside a same-priority neighbour one step of two threads can take 15 times one
+  thread's), or ``SPREAD`` times its own fastest step (steps that fast and that slow in
   one window are threads waiting for a descheduled partner; a quiet machine's steps
   differ by far less), so on a busy machine a probe of all threads costs a few slow
   steps, the first probe too.
@@ -100,6 +103,7 @@ TIE = 0.03
 DRIFT = 0.5
 DRIFT_STEPS = 3
 ABORT = 2.0
+FRESH_ABORT = 4.0
 SPREAD = 4.0
 
 
@@ -402,6 +406,8 @@ class ThreadGovernor:
         if fresh:
             if not self.samples:
                 self.first = seconds
+                if other is not None and seconds > FRESH_ABORT * other:
+                    self._window_done()  # waking threads never costs that much
             return
         self.samples.append(seconds)
         mean = statistics.fmean([self.first, *self.samples])

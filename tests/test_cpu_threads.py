@@ -339,6 +339,27 @@ def test_a_machine_that_already_looks_busy_is_probed_with_one_thread_first(monke
     assert governor.choice == 2  # the probe still decides
 
 
+def test_a_step_that_woke_the_threads_and_took_far_too_long_ends_their_window(monkeypatch):
+    """Beside a same-priority neighbour one step of two threads took 15 times one
+    thread's: the window of two threads ends after that one step, not after a second."""
+    machine = FakeMachine({2: 0.150, 1: 0.010})
+    governor = adaptive_governor(monkeypatch, machine, busy=True)
+    used = machine.run(governor, 30)
+    assert used[:8] == [1] * 8  # one wake-up step, then its window
+    assert used[8:] == [2] + [1] * 21, used
+    assert governor.choice == 1
+    assert cpu_threads._state().decisions[-1] == (1, {1: 0.01, 2: 0.15})
+
+
+def test_a_wake_up_step_a_little_slow_does_not_end_the_window(monkeypatch):
+    steps = iter(range(10**6))
+    # The step that wakes two threads takes three times the others; they are faster.
+    machine = FakeMachine({2: lambda: 0.012 if next(steps) == 0 else 0.003, 1: 0.004})
+    governor = adaptive_governor(monkeypatch, machine, busy=True)
+    machine.run(governor, 60)
+    assert governor.choice == 2, cpu_threads._state().decisions
+
+
 def test_threads_runnable_elsewhere_count_a_neighbours_spinning_processes():
     spin = [sys.executable, "-c", "while True: pass"]
     neighbours = [subprocess.Popen(spin) for _ in range(2)]
