@@ -5,9 +5,11 @@ outlive loops, the largest sizes, and a forked child's view of the running loops
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -27,6 +29,26 @@ def reuse_on():
     memory_reuse.set_enabled(True)
     yield
     memory_reuse.set_enabled(True)
+
+
+@contextlib.contextmanager
+def another_thread_in_a_loop() -> Iterator[None]:
+    """Another thread stays inside ``reusing()`` for the duration of the block."""
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with memory_reuse.reusing():
+            inside.set()
+            release.wait()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
 
 
 def boundaries() -> list[int]:
@@ -145,17 +167,7 @@ def test_arrays_made_in_loops_freed_by_other_threads_during_and_after():
 
 
 def test_nested_scopes_in_two_threads_drain_only_at_the_last_end():
-    inside, release = threading.Event(), threading.Event()
-
-    def other() -> None:
-        with memory_reuse.reusing():
-            inside.set()
-            release.wait()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    inside.wait()
-    try:
+    with another_thread_in_a_loop():
         with memory_reuse.reusing():
             with memory_reuse.reusing():
                 block = np.empty(LARGE, dtype=np.uint8)
@@ -165,9 +177,6 @@ def test_nested_scopes_in_two_threads_drain_only_at_the_last_end():
         assert handler_name() == "default_allocator"
         del del_after  # outside this thread's loops, but another loop still runs
         kept_while_other_runs = memory_reuse.stats()["kept_bytes"]
-    finally:
-        release.set()
-        thread.join()
     assert kept_while_other_runs >= LARGE
     assert memory_reuse.stats()["kept_bytes"] == 0
 
@@ -204,17 +213,7 @@ def test_a_child_forked_while_another_thread_runs_a_loop_drains_at_its_own_last_
     """Only the forking thread lives on in the child: a loop that another thread ran in the
     parent never ends there, so the child must not count it (or it keeps its freed blocks,
     up to 1 GiB, until it exits)."""
-    inside, release = threading.Event(), threading.Event()
-
-    def other() -> None:
-        with memory_reuse.reusing():
-            inside.set()
-            release.wait()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    inside.wait()
-    try:
+    with another_thread_in_a_loop():
         pid = os.fork()
         if pid == 0:  # the child: the answer is its exit status
             try:
@@ -227,7 +226,4 @@ def test_a_child_forked_while_another_thread_runs_a_loop_drains_at_its_own_last_
             except BaseException:
                 os._exit(4)
         _, status = os.waitpid(pid, 0)
-    finally:
-        release.set()
-        thread.join()
     assert os.waitstatus_to_exitcode(status) == 0
