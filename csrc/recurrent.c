@@ -330,12 +330,13 @@ RNN_BACKWARD(rnn_backward_f64, double)
  * ('w'), or either one or None ('R', 'W'). The step masks `keep` are float arrays of 0 and
  * 1 (T, batch), so that the selects vectorise with the rest. */
 
-/* units, batch, steps >= 1, 0 <= step < steps, and (steps + 1) * 4 units * batch fits. */
+/* units, steps >= 1, batch >= 0 (an empty batch: nothing to do), 0 <= step < steps, and
+ * (steps + 1) * 4 units * batch fits. */
 static int
 check_shape(Py_ssize_t units, Py_ssize_t batch, Py_ssize_t steps, Py_ssize_t step)
 {
-    if (units < 1 || batch < 1 || steps < 1 || step < 0 || step >= steps ||
-        units > PY_SSIZE_T_MAX / 8 / batch ||
+    if (units < 1 || batch < 0 || steps < 1 || step < 0 || step >= steps ||
+        (batch > 0 && units > PY_SSIZE_T_MAX / 8 / batch) ||
         4 * units * batch > PY_SSIZE_T_MAX / 8 / (steps + 1)) {
         PyErr_SetString(PyExc_ValueError, "dendrite recurrent kernels: bad sizes or step");
         return -1;

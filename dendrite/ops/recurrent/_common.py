@@ -184,7 +184,7 @@ class Recurrence(Function):
         if scale is not None:
             kernel, bias = kernel * scale, bias * scale
         inputs = time_major(x, reverse)
-        xw = (columns(kernel) @ flat(inputs)).reshape(-1, steps, batch)  # one GEMM
+        xw = (columns(kernel) @ flat(inputs)).reshape(kernel.shape[1], steps, batch)  # one GEMM
         xw += bias[:, None, None]
         return inputs, xw, keep
 
