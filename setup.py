@@ -6,8 +6,14 @@ still succeeds, and dendrite uses its NumPy paths (the same results, slower).
 
 import sys
 
-import numpy
 from setuptools import Extension, setup
+
+try:  # NumPy's headers, for csrc/reuse.c (pyproject.toml's build requirements bring them)
+    import numpy
+
+    numpy_include = [numpy.get_include()]
+except ImportError:  # then the build fails and, being optional, leaves the NumPy paths
+    numpy_include = []
 
 flags = (
     []
@@ -35,7 +41,7 @@ setup(
                 "csrc/transpose.c",
             ],
             depends=["csrc/kernels.h"],
-            include_dirs=["csrc", numpy.get_include()],
+            include_dirs=["csrc", *numpy_include],
             extra_compile_args=flags,
             optional=True,
         )
