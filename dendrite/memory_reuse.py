@@ -50,11 +50,14 @@ def reusing() -> Iterator[None]:
         yield
         return
     kernels = _native.kernels
-    previous = kernels.reuse_begin()
+    previous = None
     try:
+        # Inside the try, so that an interrupt right after it cannot leave it unpaired.
+        previous = kernels.reuse_begin()
         yield
     finally:
-        kernels.reuse_end(previous)
+        if previous is not None:
+            kernels.reuse_end(previous)
 
 
 def stats() -> dict[str, int]:

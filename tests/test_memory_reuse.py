@@ -224,3 +224,32 @@ def test_without_the_kernels_it_does_nothing(monkeypatch):
     with memory_reuse.reusing():
         assert handler_name() == "default_allocator"
     assert memory_reuse.stats() == {"kept_bytes": 0, "reused": 0, "fresh": 0}
+
+
+class FakeKernels:
+    """Records the pairing of reuse_begin and reuse_end."""
+
+    def __init__(self, begin_raises: BaseException | None = None) -> None:
+        self.begin_raises, self.calls = begin_raises, []
+
+    def reuse_begin(self):
+        self.calls.append("begin")
+        if self.begin_raises is not None:
+            raise self.begin_raises
+        return "previous"
+
+    def reuse_end(self, previous):
+        self.calls.append(("end", previous))
+
+
+def test_begin_and_end_pair_whatever_is_raised(monkeypatch):
+    fake = FakeKernels()
+    monkeypatch.setattr(_native, "kernels", fake)
+    with pytest.raises(RuntimeError), memory_reuse.reusing():
+        raise RuntimeError("a step failed")
+    assert fake.calls == ["begin", ("end", "previous")]
+    fake = FakeKernels(begin_raises=KeyboardInterrupt())
+    monkeypatch.setattr(_native, "kernels", fake)
+    with pytest.raises(KeyboardInterrupt), memory_reuse.reusing():
+        pass
+    assert fake.calls == ["begin"]  # nothing to undo
