@@ -300,7 +300,7 @@ class Trainer(StepMixin):
         end = getattr(callbacks, f"on_{kind}_batch_end")
         logs: dict[str, Any] = {}
         governor = self._thread_governor(kind, dist)
-        with governor.loop(), memory_reuse.reusing(), iterator.enumerate_epoch() as epoch:
+        with _loop_scope(governor), iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 begin(step)
                 started = governor.begin()
@@ -408,7 +408,7 @@ class Trainer(StepMixin):
         callback_list.on_predict_begin({})
         outputs: list = []
         governor = self._thread_governor("predict", dist)
-        with governor.loop(), memory_reuse.reusing(), iterator.enumerate_epoch() as epoch:
+        with _loop_scope(governor), iterator.enumerate_epoch() as epoch:
             for step, data in epoch:
                 callback_list.on_predict_batch_begin(step)
                 started = governor.begin()
@@ -488,6 +488,14 @@ def _with_class_weight(y: Any, sample_weight: Any, class_weight: dict) -> Any:
         raise ValueError("class_weight is only supported for models with one output.")
     weights = data_utils.class_weights_to_sample_weights(y, class_weight)
     return weights if sample_weight is None else sample_weight * weights
+
+
+@contextlib.contextmanager
+def _loop_scope(governor: cpu_threads.ThreadGovernor) -> Iterator[None]:
+    """What every fit/evaluate/predict loop runs inside: its governor of threads, and
+    NumPy's allocator that reuses the steps' large blocks (``memory_reuse``)."""
+    with governor.loop(), memory_reuse.reusing():
+        yield
 
 
 @contextlib.contextmanager
