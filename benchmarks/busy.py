@@ -52,7 +52,7 @@ def start_neighbour(niceness: int) -> subprocess.Popen:
 
 def workloads(quick: bool, only: list[str]) -> dict:
     """name -> a function returning {framework: median seconds per epoch}."""
-    rounds = 1 if quick else 2
+    rounds = 1 if quick else 3
     table = {
         "mlp_b32": lambda: {
             name: result["seconds_per_epoch"]

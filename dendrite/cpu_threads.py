@@ -15,7 +15,12 @@ setting whose mean step time is lower; all threads unless one thread is faster b
 than ``TIE``, since within that the difference is noise, and a loop that shares the
 machine with its own data workers gains from all threads even when its steps alone do
 not show it. The mean, not the median, because a busy machine shows
-itself as a few very slow steps among fast ones, and an epoch pays the mean.
+itself as a few very slow steps among fast ones, and an epoch pays the mean. On a machine
+that looks busy when the probe ends (see below) the tie goes the other way: one thread
+unless all threads are faster by more than ``BUSY_TIE``, because there a window of a few
+steps of all threads understates their mean (beside a same-priority neighbour their
+slowest steps, a tenth of a second to a second, come too seldom for one window to hold
+them: two threads measured 70 ms against one thread's 72 ms, then ran at 99 ms).
 
 - A governor's first probe starts with all threads, as dendrite would run without it,
   unless other programs already fill all but half a core (by the last minute's load
@@ -30,7 +35,11 @@ itself as a few very slow steps among fast ones, and an epoch pays the mean.
   thread's), or ``SPREAD`` times its own fastest step (steps that fast and that slow in
   one window are threads waiting for a descheduled partner; a quiet machine's steps
   differ by far less), so on a busy machine a probe of all threads costs a few slow
-  steps, the first probe too.
+  steps, the first probe too. A window of all threads also ends once two of its steps
+  (the wake-up step aside) average ``LOSING`` times one thread's mean: one thread is the
+  setting whose cost is bounded, and beside a same-priority neighbour a window of all
+  threads that is merely slower also risks a step ten times slower (a CNN step on two
+  BLAS threads: mostly 50-100 ms against one thread's 55-65 ms, then one of 0.9 s).
 - A window is ``WINDOW_STEPS`` steps and at least ``WINDOW_S`` seconds, or 3 steps once
   they take ``LONG_S`` seconds (long steps). The first step after any change of threads
   (by a probe, or by another loop such as validation) is not measured.
@@ -100,9 +109,11 @@ HOLD_S = 2.0
 MAX_HOLD_S = 32.0
 HOLD_FACTOR = 20
 TIE = 0.03
+BUSY_TIE = 0.1
 DRIFT = 0.5
 DRIFT_STEPS = 3
 ABORT = 2.0
+LOSING = 1.25
 FRESH_ABORT = 4.0
 SPREAD = 4.0
 
@@ -416,6 +427,14 @@ class ThreadGovernor:
         ):
             self._window_done()
             return
+        if (
+            self.trying > 1
+            and other is not None
+            and len(self.samples) >= 2
+            and statistics.fmean(self.samples) > LOSING * other
+        ):
+            self._window_done()  # already losing to one thread, whose cost is bounded
+            return
         spent = sum(self.samples)
         count = len(self.samples)
         if spent >= WINDOW_S and (count >= WINDOW_STEPS or (count >= 3 and spent >= LONG_S)):
@@ -429,7 +448,10 @@ class ThreadGovernor:
         if untried:
             self.trying = untried[0]
             return
-        best = 1 if self.results[1] < self.results[ceiling] * (1 - TIE) else ceiling
+        if _looks_busy():
+            best = ceiling if self.results[ceiling] < self.results[1] * (1 - BUSY_TIE) else 1
+        else:
+            best = 1 if self.results[1] < self.results[ceiling] * (1 - TIE) else ceiling
         floor = HOLD_FACTOR * self.probe_cost
         if best == self.choice:
             self.hold_s = min(max(MAX_HOLD_S, floor), 2 * self.hold_s)

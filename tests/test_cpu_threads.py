@@ -120,6 +120,20 @@ def test_a_tie_goes_to_all_threads(monkeypatch):
     assert governor.choice == 2
 
 
+def test_on_a_busy_machine_a_tie_goes_to_one_thread(monkeypatch):
+    """Beside a neighbour a short window understates all threads' mean (their rare very
+    slow steps): they must win by more than BUSY_TIE to be chosen."""
+    machine = FakeMachine({2: 0.0095, 1: 0.010})  # all threads 5% faster: a tie here
+    governor = adaptive_governor(monkeypatch, machine, busy=True)
+    machine.run(governor, 60)
+    assert governor.choice == 1, cpu_threads._state().decisions
+    machine = FakeMachine({2: 0.0085, 1: 0.010})  # 15% faster: a win
+    cpu_threads.reset()
+    governor = adaptive_governor(monkeypatch, machine, busy=True)
+    machine.run(governor, 60)
+    assert governor.choice == 2, cpu_threads._state().decisions
+
+
 def test_a_hopeless_probe_ends_early(monkeypatch):
     machine = FakeMachine({2: 0.002, 1: 0.001})
     governor = adaptive_governor(monkeypatch, machine)
@@ -349,6 +363,32 @@ def test_a_step_that_woke_the_threads_and_took_far_too_long_ends_their_window(mo
     assert used[8:] == [2] + [1] * 21, used
     assert governor.choice == 1
     assert cpu_threads._state().decisions[-1] == (1, {1: 0.01, 2: 0.15})
+
+
+def test_a_window_of_all_threads_already_losing_to_one_thread_ends_after_two_steps(
+    monkeypatch,
+):
+    """Beside a same-priority neighbour two threads were merely slower (50-100 ms against
+    one thread's 55-65 ms) until one step of 0.9 s: a window that is losing by LOSING
+    ends before it risks that step."""
+    machine = FakeMachine({2: 0.0135, 1: 0.010})
+    governor = adaptive_governor(monkeypatch, machine, busy=True)
+    used = machine.run(governor, 30)
+    assert used[:8] == [1] * 8  # one wake-up step, then its window
+    assert used[8:11] == [2, 2, 2] and used[11:] == [1] * 19, used  # wake-up, two steps
+    assert governor.choice == 1
+
+
+def test_all_threads_slower_by_less_than_losing_get_their_whole_window(monkeypatch):
+    """Noise is not losing: two threads whose steps alternate fast and slow around one
+    thread's mean are measured to the end of their window, and win when they are
+    faster."""
+    steps = iter(range(10**6))
+    machine = FakeMachine({2: lambda: 0.0115 if next(steps) % 2 else 0.0055, 1: 0.010})
+    governor = adaptive_governor(monkeypatch, machine, busy=True)
+    used = machine.run(governor, 30)
+    assert used[8 : 8 + 1 + cpu_threads.WINDOW_STEPS] == [2] * 8, used
+    assert governor.choice == 2
 
 
 def test_a_wake_up_step_a_little_slow_does_not_end_the_window(monkeypatch):
