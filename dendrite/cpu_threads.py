@@ -78,6 +78,12 @@ MKL, found among the loaded libraries; about 0.5 us a call) and the kernels'
   chooses between those and one.
 
 ``thread_info()`` (also ``dendrite.config.thread_info()``) reports what is in force.
+
+Switching threads must not change the numbers: OpenBLAS rounds some products' sums
+differently on one thread and on several, so the ops multiply through
+``ops._products.product``, which plans each shape so its sums are the same on either
+(``switching()`` tells it whether threads can change at all), and a seeded run
+reproduces bit for bit whatever the governor chose.
 """
 
 from __future__ import annotations
@@ -169,6 +175,34 @@ def blas_threads(threads: int | None = None) -> int | None:
             setter(threads)
         found = int(getter())
     return found
+
+
+def switching() -> int:
+    """All the threads the governor may switch BLAS to (besides one), or 0 when BLAS'
+    threads never change (fixed by the environment or a program, one core, no BLAS
+    reachable); ``ops._products`` keeps products' sums the same across the switch."""
+    state = _state()
+    return state.ceiling if state.adaptive and state.ceiling > 1 and _blas() else 0
+
+
+@contextlib.contextmanager
+def blas_pinned_to(threads: int) -> Iterator[None]:
+    """BLAS on ``threads`` threads inside the block, as before it afterwards."""
+    with _LOCK:
+        before = blas_threads()
+        if before is not None and before != threads:
+            blas_threads(threads)
+        try:
+            yield
+        finally:
+            if before is not None and before != threads:
+                blas_threads(before)
+
+
+def blas_pinned_to_one() -> contextlib.AbstractContextManager[None]:
+    """BLAS on one thread inside the block (a product whose sums must not depend on the
+    governor's choice)."""
+    return blas_pinned_to(1)
 
 
 @dataclass

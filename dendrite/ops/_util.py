@@ -66,12 +66,25 @@ _add_reduce = np.add.reduce
 def sum_rows(g2: np.ndarray) -> np.ndarray:
     """The column sums of a 2-D ``g2`` (the gradient of a bias added to every row).
 
-    Many rows (a convolution's (N H W, C) gradient) as a matrix-vector product: NumPy's
-    reduction over the outer axis runs one short inner loop per row, about five times
-    slower there. A few rows (a dense layer's batch) directly, without BLAS' call."""
-    if g2.shape[0] < 1024:
+    A few rows (a dense layer's batch) directly. Many rows (a convolution's (N H W, C)
+    gradient) are read as (N H W / r, r C) so that NumPy's reduction over the outer axis
+    runs long inner loops (over one row of C it runs one short loop per row, about five
+    times slower), then the r partial sums are added. Not as BLAS' matrix-vector product,
+    which is as fast but sums in an order that depends on BLAS' threads (see
+    ``ops._products``)."""
+    rows, width = g2.shape
+    if rows < 1024 or width == 0:
         return _add_reduce(g2, axis=0)
-    return np.ones(g2.shape[0], g2.dtype) @ g2
+    fold = max(1, SUM_ROWS_WIDTH // max(width, 1))
+    whole = rows - rows % fold
+    partial = _add_reduce(g2[:whole].reshape(-1, fold * width), axis=0)
+    total = _add_reduce(partial.reshape(fold, width), axis=0)
+    if whole < rows:
+        total += _add_reduce(g2[whole:], axis=0)
+    return total
+
+
+SUM_ROWS_WIDTH = 1024  # elements of one folded row: long enough for NumPy's inner loop
 
 
 def bias_relu_(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> None:

@@ -44,6 +44,7 @@ import numpy as np
 
 from dendrite import _native
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._products import product
 from dendrite.ops._util import sum_rows
 from dendrite.ops.conv_common import (
     _finish,
@@ -131,7 +132,7 @@ class Conv(Function):
                 kept = x if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
             else:
                 cols = im2col(pad_spatial(x, padding), geom, ones_column=fold)
-                out = cols @ k2
+                out = product(cols, k2)
                 kept = cols if needs[1] or (fold and len(needs) > 2 and needs[2]) else None
         elif cg == 1:  # as narrow, the unpadded input
             out = _depthwise_forward(x, padding, kernel, geom)
@@ -172,19 +173,20 @@ class Conv(Function):
         gx = gk = None
         if groups == 1 and narrow:
             need_k = needs[1] or (fold and need_bias)
-            gx, product = _narrow_backward(
+            gx, kernel_rows = _narrow_backward(
                 g2, kept, kernel, k_shape, x_shape, padding, geom, fold, needs[0], need_k
             )
-            if product is not None:
-                gk = product[: len(product) - fold].reshape(k_shape) if needs[1] else None
-                gb = product[-1] if fold and need_bias else gb
+            if kernel_rows is not None:
+                gk = kernel_rows[: len(kernel_rows) - fold].reshape(k_shape) if needs[1] else None
+                gb = kernel_rows[-1] if fold and need_bias else gb
         elif groups == 1:
             if fold and (needs[1] or need_bias):
-                product = kept.T @ g2  # (kh kw C + 1, F): the kernel rows, then the bias row
-                gk = product[:-1].reshape(k_shape) if needs[1] else None
-                gb = product[-1] if need_bias else None
+                # (kh kw C + 1, F): the kernel rows, then the bias row
+                kernel_rows = product(kept.T, g2)
+                gk = kernel_rows[:-1].reshape(k_shape) if needs[1] else None
+                gb = kernel_rows[-1] if need_bias else None
             elif needs[1]:
-                gk = (kept.T @ g2).reshape(k_shape)
+                gk = product(kept.T, g2).reshape(k_shape)
             if needs[0]:
                 gx = input_grad(g2, kernel, xp_shape, geom)
         elif cg == 1:
@@ -314,7 +316,7 @@ def _narrow_forward(
     xp = pad_spatial(x, padding)
     for part in _sample_chunks(n, places * k2.shape[0]):
         rows = slice(part.start * places, part.stop * places)
-        np.matmul(im2col(xp[part], geom, ones_column=fold), k2, out=out[rows])
+        product(im2col(xp[part], geom, ones_column=fold), k2, out=out[rows])
     return out
 
 
@@ -338,22 +340,22 @@ def _narrow_backward(g2, x, kernel, k_shape, x_shape, padding, geom, fold, need_
         sizes = (n, h, w, c, f, kh, kw, geom.oh, geom.ow)
         steps = _kernel_steps(geom, padding)
         _native.kernels.narrow_backward(g2, x if need_k else None, k2t, gx, gkt, gb, sizes, steps)
-        product = None
+        kernel_rows = None
         if need_k:
-            product = np.concatenate([gkt.T, gb[None]]) if fold else np.ascontiguousarray(gkt.T)
-        return gx, product
-    product = np.zeros((kh * kw * c + fold, f), g2.dtype) if need_k else None
+            kernel_rows = np.concatenate([gkt.T, gb[None]]) if fold else np.ascontiguousarray(gkt.T)
+        return gx, kernel_rows
+    kernel_rows = np.zeros((kh * kw * c + fold, f), g2.dtype) if need_k else None
     gx = np.empty(xp_shape, g2.dtype) if need_x else None
     xp = pad_spatial(x, padding) if need_k else None
     for part in _sample_chunks(n, places * (kh * kw * c + fold)):
         g = g2[part.start * places : part.stop * places]
         if need_k:
-            product += im2col(xp[part], geom, ones_column=fold).T @ g
+            kernel_rows += product(im2col(xp[part], geom, ones_column=fold).T, g)
         if need_x:
-            cols_grad = np.multiply(g, k2t) if f == 1 else g @ k2t
+            cols_grad = np.multiply(g, k2t) if f == 1 else product(g, k2t)
             shape = (part.stop - part.start, *xp_shape[1:])
             gx[part] = col2im(cols_grad, shape, geom)
-    return gx, product
+    return gx, kernel_rows
 
 
 def _grouped_forward(xp, kernel, geom, groups, keep) -> tuple:
@@ -364,7 +366,9 @@ def _grouped_forward(xp, kernel, geom, groups, keep) -> tuple:
     kept = []
     for k in range(groups):
         cols = im2col(xp[..., k * cg : (k + 1) * cg], geom)
-        out[:, k * fg : (k + 1) * fg] = cols @ kernel[..., k * fg : (k + 1) * fg].reshape(-1, fg)
+        out[:, k * fg : (k + 1) * fg] = product(
+            cols, kernel[..., k * fg : (k + 1) * fg].reshape(-1, fg)
+        )
         kept.append(cols if keep else None)
     return (kept if keep else None), out
 
@@ -377,7 +381,7 @@ def _grouped_backward(g2, kept, kernel, xp_shape, k_shape, geom, groups, needs) 
     for k in range(groups):
         gg = g2[:, k * fg : (k + 1) * fg]
         if gk is not None:
-            gk[..., k * fg : (k + 1) * fg] = (kept[k].T @ gg).reshape(kh, kw, cg, fg)
+            gk[..., k * fg : (k + 1) * fg] = product(kept[k].T, gg).reshape(kh, kw, cg, fg)
         if gx is not None:
             shape = (*xp_shape[:3], cg)
             part = input_grad(gg, kernel[..., k * fg : (k + 1) * fg], shape, geom)

@@ -31,6 +31,7 @@ import numpy as np
 
 from dendrite import _native
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._products import product
 from dendrite.ops._util import sum_rows
 from dendrite.ops.conv import as_2d, checked_output_size, spatial_rank
 from dendrite.ops.windows import (
@@ -146,7 +147,7 @@ class ConvMaxPool(Function):
         geom = Geometry(kh, kw, sh, sw, dh, dw, oh // ph, ow // pw)
         xp = pad_spatial(x, padding)
         cols = im2col(xp, geom, pool=(ph, pw))
-        z = cols @ kernel.reshape(kh * kw * c, f)
+        z = product(cols, kernel.reshape(kh * kw * c, f))
         out, winner = _pool(z.reshape(ph * pw, -1, f), bias, relu)
         needs = self.needs_grad
         if needs:
@@ -180,7 +181,7 @@ class ConvMaxPool(Function):
         if gz is not None:
             if needs[1]:
                 k_shape = (geom.kh, geom.kw, cols.shape[1] // (geom.kh * geom.kw), f)
-                gk = (cols.T @ gz).reshape(k_shape)
+                gk = product(cols.T, gz).reshape(k_shape)
                 if one_d:
                     gk = gk[0]
             if needs[0]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._products import product
 from dendrite.ops._util import sum_rows
 from dendrite.ops.conv_common import _finish, _relu_mask, as_2d, check_bias, spatial_rank
 from dendrite.ops.windows import (
@@ -105,8 +106,8 @@ class ConvTranspose(Function):
         needs = self.needs_grad
         gb = sum_rows(g.reshape(-1, g.shape[-1])) if len(needs) > 2 and needs[2] else None
         cols = im2col(pad_spatial(g, padding), geom)
-        gx = (cols @ k2).reshape(x_shape) if needs[0] else None
-        gk = (cols.T @ x2).reshape(k_shape) if needs[1] else None
+        gx = product(cols, k2).reshape(x_shape) if needs[0] else None
+        gk = product(cols.T, x2).reshape(k_shape) if needs[1] else None
         if one_d:
             gx = None if gx is None else gx[:, 0]
             gk = None if gk is None else gk[0]

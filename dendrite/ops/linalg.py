@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
+from dendrite.ops._products import product
 from dendrite.ops._util import unbroadcast
 from dendrite.ops.movement import reshape, transpose
 
@@ -26,7 +27,7 @@ class MatMul(Function):
             )
         self.saved = (a, b)
         try:
-            return np.matmul(a, b)
+            return product(a, b)
         except ValueError:
             raise ValueError(
                 f"matmul: incompatible shapes {a.shape} and {b.shape}: the last axis of the "
@@ -38,8 +39,8 @@ class MatMul(Function):
     def backward(self, g: np.ndarray) -> tuple:
         a, b = self.saved
         if a.ndim == 2 and b.ndim == 2:
-            ga = g @ b.T if self.needs_grad[0] else None
-            gb = a.T @ g if self.needs_grad[1] else None
+            ga = product(g, b.T) if self.needs_grad[0] else None
+            gb = product(a.T, g) if self.needs_grad[1] else None
             return ga, gb
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
@@ -49,9 +50,9 @@ class MatMul(Function):
             g2 = g2[..., None, :]
         ga = gb = None
         if self.needs_grad[0]:
-            ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = unbroadcast(product(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_grad[1]:
-            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+            gb = unbroadcast(product(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
 
 

@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from dendrite import _native, _settings
 from dendrite.core import Tensor
+from dendrite.ops._products import product
 from dendrite.ops.movement import transpose
 
 
@@ -270,7 +271,7 @@ def input_grad(
     respect to its padded input of ``shape`` (N, Hp, Wp, C); the rows of ``g2`` are ordered
     as ``im2col(..., pool=pool)`` orders them."""
     kh, kw, c, f = kernel.shape
-    return col2im(g2 @ kernel.reshape(kh * kw * c, f).T, shape, geom, pool)
+    return col2im(product(g2, kernel.reshape(kh * kw * c, f).T), shape, geom, pool)
 
 
 def to_channels_last(x: Any, rank: int) -> Tensor:

@@ -8,6 +8,7 @@ import numpy as np
 
 from dendrite import _native
 from dendrite.core import Tensor, register
+from dendrite.ops._products import product
 from dendrite.ops.recurrent._common import (
     Recurrence,
     activate_,
@@ -91,7 +92,7 @@ class GRUSequence(Recurrence):
         rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
             h = hs[:, k]
-            np.matmul(u_all, h * rmask if rmask is not None else h, out=rec)
+            product(u_all, h * rmask if rmask is not None else h, out=rec)
             run(gates, rec, r_bias, hs, inner, keep_f, width // 3, batch, steps, k)
 
     def _forward_numpy(self, scaled: np.ndarray, r_bias: np.ndarray, fast: bool) -> None:
@@ -112,12 +113,12 @@ class GRUSequence(Recurrence):
             zr, hh = gates[: 2 * u, k], gates[2 * u :, k]
             h_in = h * rmask if rmask is not None else h
             if reset_after:
-                hu = u_all @ h_in
+                hu = product(u_all, h_in)
                 hu += r_bias
                 zr += hu[: 2 * u]
                 inner[:, k] = hu[2 * u :]
             else:
-                zr += u_zr @ h_in
+                zr += product(u_zr, h_in)
             if fast:
                 sigmoid_prescaled_(zr)
             else:
@@ -125,7 +126,7 @@ class GRUSequence(Recurrence):
             if reset_after:
                 hh += zr[u:] * inner[:, k]
             else:
-                hh += u_h @ np.multiply(zr[u:], h_in, out=inner[:, k])
+                hh += product(u_h, np.multiply(zr[u:], h_in, out=inner[:, k]))
             activate_(activation, hh)
             h_new = np.subtract(h, hh, out=hs[:, k + 1])  # h_t = hh + z (h_{t-1} - hh)
             h_new *= zr[:u]
@@ -181,7 +182,7 @@ class GRUSequence(Recurrence):
         rec = np.zeros_like(dh)  # U dhu of the step after
         for k in range(steps - 1, -1, -1):
             run(g, gates, hs, inner, rec, keep_f, dh, dx, dhu, u, batch, steps, k)
-            np.matmul(recurrent_kernel, dhu[:, k], out=rec)
+            product(recurrent_kernel, dhu[:, k], out=rec)
             if rmask is not None:
                 rec *= rmask
         rec += dh
@@ -222,11 +223,11 @@ class GRUSequence(Recurrence):
                 np.multiply(d_hh, r_coef[:, k], out=dxk[u : 2 * u])
                 dhu[: 2 * u, k] = dxk[: 2 * u]
                 np.multiply(d_hh, r[:, k], out=dhu[2 * u :, k])
-                dh_in = recurrent_kernel @ dhu[:, k]
+                dh_in = product(recurrent_kernel, dhu[:, k])
             else:
-                d_rh = u_h @ d_hh
+                d_rh = product(u_h, d_hh)
                 np.multiply(d_rh, r_coef[:, k], out=dxk[u : 2 * u])
-                dh_in = u_zr @ dxk[: 2 * u]
+                dh_in = product(u_zr, dxk[: 2 * u])
                 dh_in += d_rh * r[:, k]
             if rmask is not None:
                 dh_in *= rmask

@@ -8,6 +8,7 @@ import numpy as np
 
 from dendrite import _native
 from dendrite.core import Tensor, register
+from dendrite.ops._products import product
 from dendrite.ops.recurrent._common import (
     Recurrence,
     activate_,
@@ -94,7 +95,7 @@ class LSTMSequence(Recurrence):
         rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
             h = hs[:, k]
-            np.matmul(u_t, h * rmask if rmask is not None else h, out=rec)
+            product(u_t, h * rmask if rmask is not None else h, out=rec)
             run(gates, rec, hs, cs, act_c, keep_f, width // 4, batch, steps, k)
 
     def _forward_numpy(self, u_t: np.ndarray, scale: np.ndarray | None) -> None:
@@ -108,7 +109,7 @@ class LSTMSequence(Recurrence):
         h, c = hs[:, 0], cs[:, 0]
         for k in range(gates.shape[1]):
             z = gates[:, k]
-            z += u_t @ (h * rmask if rmask is not None else h)
+            z += product(u_t, h * rmask if rmask is not None else h)
             if scale is not None:
                 np.tanh(z, out=z)
                 z *= scale[:, None]
@@ -161,7 +162,7 @@ class LSTMSequence(Recurrence):
         rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
         for k in range(steps - 1, -1, -1):
             run(g, gates, cs, act_c, rec, keep_f, dh, dc, dz, u, batch, steps, k)
-            np.matmul(recurrent_kernel, dz[:, k], out=rec)
+            product(recurrent_kernel, dz[:, k], out=rec)
             if rmask is not None:
                 rec *= rmask
         rec += dh
@@ -201,7 +202,7 @@ class LSTMSequence(Recurrence):
             np.multiply(dc_new, coef[:3, :, k], out=dz[:3, :, k])
             np.multiply(dh_new, coef[3, :, k], out=dz[3, :, k])
             dc = dc_new * f[:, k]
-            dh = recurrent_kernel @ dz[:, :, k].reshape(width, batch)
+            dh = product(recurrent_kernel, dz[:, :, k].reshape(width, batch))
             if rmask is not None:
                 dh *= rmask
             if carry_h is not None:

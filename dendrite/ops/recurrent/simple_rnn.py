@@ -8,6 +8,7 @@ import numpy as np
 
 from dendrite import _native
 from dendrite.core import Tensor, register
+from dendrite.ops._products import product
 from dendrite.ops.recurrent._common import (
     Recurrence,
     activate_,
@@ -52,7 +53,7 @@ class SimpleRNNSequence(Recurrence):
         else:
             for k in range(xs.shape[1]):
                 h, z = hs[:, k], xs[:, k]
-                z += u_t @ (h * rmask if rmask is not None else h)
+                z += product(u_t, h * rmask if rmask is not None else h)
                 activate_(activation, z)
                 if keep is None:
                     hs[:, k + 1] = z
@@ -71,7 +72,7 @@ class SimpleRNNSequence(Recurrence):
         rec = np.empty((units, batch), dtype=xs.dtype)
         for k in range(steps):
             h = hs[:, k]
-            np.matmul(u_t, h * rmask if rmask is not None else h, out=rec)
+            product(u_t, h * rmask if rmask is not None else h, out=rec)
             run(xs, rec, hs, keep_f, units, batch, steps, k)
 
     def backward(self, g: np.ndarray) -> tuple:
@@ -88,7 +89,7 @@ class SimpleRNNSequence(Recurrence):
                     dh += g[:, k]
                 dh_new, carry = self._split(dh, keep, k)
                 dz[:, k] *= dh_new
-                dh = recurrent_kernel @ dz[:, k]
+                dh = product(recurrent_kernel, dz[:, k])
                 if rmask is not None:
                     dh *= rmask
                 if carry is not None:
@@ -118,7 +119,7 @@ class SimpleRNNSequence(Recurrence):
         rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
         for k in range(steps - 1, -1, -1):
             run(g, ys, rec, keep_f, dh, dz, units, batch, steps, k)
-            np.matmul(recurrent_kernel, dz[:, k], out=rec)
+            product(recurrent_kernel, dz[:, k], out=rec)
             if rmask is not None:
                 rec *= rmask
         rec += dh
