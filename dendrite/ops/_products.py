@@ -41,7 +41,7 @@ SAME = 0
 PINNED = -1
 SMALL_K = 128
 CUT = 64
-PROBE_ELEMENTS = 1 << 22  # operands larger than this are probed with fewer rows/columns
+PROBE_ELEMENTS = 1 << 20  # operands larger than this are probed with fewer rows/columns
 
 _PLANS: dict[tuple, int] = {}
 _PROBE_LOCK = threading.Lock()
@@ -75,12 +75,13 @@ def _plan(a: np.ndarray, b: np.ndarray, ceiling: int) -> int:
     """SAME, a cut, or PINNED for products of ``a``'s and ``b``'s (last two axes') shapes."""
     m, k = a.shape[-2:]
     n = b.shape[-1]
-    # The inner axis is what BLAS cuts into blocks; fewer rows or columns leave that alone.
+    # The inner axis is what BLAS cuts into blocks; fewer rows or columns leave that alone
+    # (at least 64 of each keep the product large enough for BLAS to thread it).
     m = min(m, max(64, PROBE_ELEMENTS // k))
     n = min(n, max(64, PROBE_ELEMENTS // k))
     rng = np.random.default_rng(k)
-    pa = _like(rng.standard_normal((m, k)), a)
-    pb = _like(rng.standard_normal((k, n)), b)
+    pa = _draw(rng, (m, k), a)
+    pb = _draw(rng, (k, n), b)
     with _PROBE_LOCK:
         if _agrees(pa, pb, ceiling):
             return SAME
@@ -90,9 +91,11 @@ def _plan(a: np.ndarray, b: np.ndarray, ceiling: int) -> int:
         return PINNED
 
 
-def _like(values: np.ndarray, operand: np.ndarray) -> np.ndarray:
-    """``values`` in ``operand``'s dtype and memory order (BLAS reads a transposed operand
-    with other kernels)."""
+def _draw(rng: np.random.Generator, shape: tuple, operand: np.ndarray) -> np.ndarray:
+    """Values in [-0.5, 0.5) of ``shape`` in ``operand``'s dtype and memory order (BLAS
+    reads a transposed operand with other kernels)."""
+    values = rng.random(shape, dtype=np.float32 if operand.dtype == np.float32 else np.float64)
+    values -= 0.5
     order = "F" if operand.flags.f_contiguous and not operand.flags.c_contiguous else "C"
     return np.asarray(values, dtype=operand.dtype, order=order)
 
