@@ -15,8 +15,10 @@ setting whose mean step time is lower; all threads unless one thread is faster b
 than ``TIE``, since within that the difference is noise, and a loop that shares the
 machine with its own data workers gains from all threads even when its steps alone do
 not show it. The mean, not the median, because a busy machine shows
-itself as a few very slow steps among fast ones, and an epoch pays the mean. On a machine
-that looks busy when the probe ends (see below) the tie goes the other way: one thread
+itself as a few very slow steps among fast ones, and an epoch pays the mean. When other
+programs' threads fill all but half a core as the probe ends (counted at that instant,
+not by the load average, which counts this process' own threads too and after a minute of
+training says a quiet machine is busy) the tie goes the other way: one thread
 unless all threads are faster by more than ``BUSY_TIE``, because there a window of a few
 steps of all threads understates their mean (beside a same-priority neighbour their
 slowest steps, a tenth of a second to a second, come too seldom for one window to hold
@@ -35,8 +37,9 @@ them: two threads measured 70 ms against one thread's 72 ms, then ran at 99 ms).
   thread's), or ``SPREAD`` times its own fastest step (steps that fast and that slow in
   one window are threads waiting for a descheduled partner; a quiet machine's steps
   differ by far less), so on a busy machine a probe of all threads costs a few slow
-  steps, the first probe too. A window of all threads also ends once two of its steps
-  (the wake-up step aside) average ``LOSING`` times one thread's mean: one thread is the
+  steps, the first probe too. A window of all threads also ends once the median of three
+  or more of its steps (the wake-up step aside) is ``LOSING`` times one thread's mean (a
+  median, so that one garbage collection does not end a winning window): one thread is the
   setting whose cost is bounded, and beside a same-priority neighbour a window of all
   threads that is merely slower also risks a step ten times slower (a CNN step on two
   BLAS threads: mostly 50-100 ms against one thread's 55-65 ms, then one of 0.9 s).
@@ -178,11 +181,15 @@ def blas_threads(threads: int | None = None) -> int | None:
 
 
 def switching() -> int:
-    """All the threads the governor may switch BLAS to (besides one), or 0 when BLAS'
-    threads never change (fixed by the environment or a program, one core, no BLAS
-    reachable); ``ops._products`` keeps products' sums the same across the switch."""
+    """All the threads a governor may switch BLAS to (besides one) while its loop runs, or
+    0 when BLAS' threads do not change: no governed loop running (a custom training loop,
+    a distribution's passive loops), or threads fixed by the environment or a program, one
+    core, no BLAS reachable. ``ops._products`` keeps products' sums the same across the
+    switch."""
     state = _state()
-    return state.ceiling if state.adaptive and state.ceiling > 1 and _blas() else 0
+    if not state.governed or not state.adaptive or state.ceiling < 2 or not _blas():
+        return 0
+    return state.ceiling
 
 
 @contextlib.contextmanager
@@ -218,6 +225,7 @@ class _State:
     generation: int = 0
     decisions: list = field(default_factory=list)
     loops: dict = field(default_factory=dict)  # thread id -> loops running in it
+    governed: int = 0  # loops running whose governor may switch threads
 
 
 def _cores() -> int:
@@ -258,6 +266,14 @@ def _looks_busy() -> bool:
         return os.getloadavg()[0] >= threshold
     except (AttributeError, OSError):
         return False
+
+
+def _others_running() -> bool:
+    """Whether other programs' threads fill all but half a core of ours right now. Not the
+    load average, which counts this process' own threads: after a minute of training on
+    all threads it says a quiet machine is busy."""
+    elsewhere = _runnable_elsewhere()
+    return elsewhere is not None and elsewhere >= _cores() - 0.5
 
 
 def _initial_state() -> _State:
@@ -403,10 +419,13 @@ class ThreadGovernor:
             if not state.loops and state.adaptive:
                 self._respect_outside_limits(state)
             state.loops[me] = state.loops.get(me, 0) + 1
+            governed = int(state.adaptive and not self.passive)
+            state.governed += governed
         try:
             yield
         finally:
             with _LOCK:
+                state.governed -= governed
                 state.loops[me] -= 1
                 if not state.loops[me]:
                     del state.loops[me]
@@ -464,8 +483,8 @@ class ThreadGovernor:
         if (
             self.trying > 1
             and other is not None
-            and len(self.samples) >= 2
-            and statistics.fmean(self.samples) > LOSING * other
+            and len(self.samples) >= 3
+            and statistics.median(self.samples) > LOSING * other
         ):
             self._window_done()  # already losing to one thread, whose cost is bounded
             return
@@ -482,7 +501,7 @@ class ThreadGovernor:
         if untried:
             self.trying = untried[0]
             return
-        if _looks_busy():
+        if _others_running():
             best = ceiling if self.results[ceiling] < self.results[1] * (1 - BUSY_TIE) else 1
         else:
             best = 1 if self.results[1] < self.results[ceiling] * (1 - TIE) else ceiling

@@ -7,12 +7,16 @@ into blocks differently on one thread and on several: its threaded driver halves
 blocks as they come, its one-thread driver rounds the halves to its kernel's unroll. For
 some shapes (float32 on this machine: K above 448 whose last half is not a multiple of 16,
 K = 784, the document's input, among them) the same product then rounds differently on
-one thread and on two, and a seeded training run would not reproduce. Its vector-matrix
-products (one row) differ the same way for wide outputs.
+one thread and on two, and a seeded training run would not reproduce. Its matrix-vector
+products (one row or one column) split their sums over threads by their length and differ
+too.
 
-``product(a, b)`` is ``np.matmul`` with a *plan* per shape, found the first time a shape
-is met while the governor may switch threads, by computing a product of that shape on
-random data on one thread and on all:
+``product(a, b)`` is ``np.matmul`` with a *plan* per shape and memory layout (BLAS reads a
+transposed operand with other kernels), found the first time it is met inside a loop whose
+governor may switch threads, by computing a product of that shape on random data on one
+thread and on all (large operands with fewer rows and columns, since the inner axis is
+what is cut, except a matrix-vector product, probed at its own length; a vector operand
+is planned as a one-row or one-column matrix):
 
 - ``SAME``: the two agree; BLAS runs it as it is.
 - a cut ``c`` (a multiple of 64): ``A[:, :c] B[:c] + A[:, c:] B[c:]`` agree on one thread
@@ -23,10 +27,11 @@ random data on one thread and on all:
   chose.
 
 The sums are then the same whichever threads are in force, so a run reproduces exactly
-(the governor's choices depend on timing and vary between runs). With the threads fixed
-(``DENDRITE_NUM_THREADS``, ``set_num_threads``, one core) nothing switches and every
-product goes straight to ``np.matmul``; so do products with K <= ``SMALL_K``, shorter
-than any BLAS block.
+(the governor's choices depend on timing and vary between runs). Outside a governed loop
+(a custom training loop, a distribution's ranks, whose governors never switch) and with
+the threads fixed (``DENDRITE_NUM_THREADS``, ``set_num_threads``, one core) nothing
+switches and every product goes straight to ``np.matmul``; so do products with K <=
+``SMALL_K``, shorter than any BLAS block, and those of dtypes NumPy multiplies itself.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ PINNED = -1
 SMALL_K = 128
 CUT = 64
 PROBE_ELEMENTS = 1 << 20  # operands larger than this are probed with fewer rows/columns
+BLAS_TYPES = "fdFD"  # float32, float64, complex64, complex128: what NumPy hands to BLAS
 
 _PLANS: dict[tuple, int] = {}
 _PROBE_LOCK = threading.Lock()
@@ -50,13 +56,25 @@ _PROBE_LOCK = threading.Lock()
 def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``np.matmul(a, b, out=out)``, rounded the same whichever threads BLAS runs on (see
     the module)."""
-    k = a.shape[-1]
-    if k <= SMALL_K or a.ndim < 2 or b.ndim < 2:
+    if a.ndim == 0 or b.ndim == 0 or a.shape[-1] <= SMALL_K:
         return np.matmul(a, b, out=out)
+    if a.dtype.char not in BLAS_TYPES or b.dtype.char not in BLAS_TYPES:
+        return np.matmul(a, b, out=out)  # NumPy's own loops: no BLAS threads involved
     ceiling = cpu_threads.switching()
     if not ceiling:
         return np.matmul(a, b, out=out)
-    key = (a.dtype.char, b.dtype.char, a.shape[-2], k, b.shape[-1], ceiling)
+    if a.ndim == 1 or b.ndim == 1:
+        if out is not None:
+            return np.matmul(a, b, out=out)  # no caller asks for both; BLAS' order then
+        # A vector as a one-row (left) or one-column (right) matrix, as NumPy reads it.
+        result = product(a[None, :] if a.ndim == 1 else a, b[:, None] if b.ndim == 1 else b)
+        if b.ndim == 1:
+            result = result[..., 0]
+        if a.ndim == 1:
+            result = result[..., 0, :] if b.ndim > 1 else result[..., 0]
+        return result[()]
+    key = (a.dtype.char, b.dtype.char, a.shape[-2], a.shape[-1], b.shape[-1])
+    key += (_layout(a), _layout(b), ceiling)
     plan = _PLANS.get(key)
     if plan is None:
         plan = _plan(a, b, ceiling)
@@ -66,19 +84,31 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     if plan == PINNED:
         with cpu_threads.blas_pinned_to_one():
             return np.matmul(a, b, out=out)
+    if out is not None and (np.shares_memory(out, a) or np.shares_memory(out, b)):
+        np.copyto(out, product(a, b))  # the second part must read what the first overwrote
+        return out
     result = np.matmul(a[..., :plan], b[..., :plan, :], out=out)
     result += np.matmul(a[..., plan:], b[..., plan:, :])
     return result
 
 
+def _layout(operand: np.ndarray) -> str:
+    """How BLAS reads the last two axes: "F" (transposed) when the rows are the nearer."""
+    return "F" if operand.strides[-2] < operand.strides[-1] else "C"
+
+
 def _plan(a: np.ndarray, b: np.ndarray, ceiling: int) -> int:
-    """SAME, a cut, or PINNED for products of ``a``'s and ``b``'s (last two axes') shapes."""
+    """SAME, a cut, or PINNED for products of ``a``'s and ``b``'s (last two axes') shapes
+    and layouts."""
     m, k = a.shape[-2:]
     n = b.shape[-1]
     # The inner axis is what BLAS cuts into blocks; fewer rows or columns leave that alone
-    # (at least 64 of each keep the product large enough for BLAS to thread it).
-    m = min(m, max(64, PROBE_ELEMENTS // k))
-    n = min(n, max(64, PROBE_ELEMENTS // k))
+    # (at least 64 of each keep the product large enough for BLAS to thread it). Not so
+    # for a matrix-vector product (one row or column), whose split over threads depends on
+    # the other side's length: it is probed at its own size, no larger than its operands.
+    if m > 1 and n > 1:
+        m = min(m, max(64, PROBE_ELEMENTS // k))
+        n = min(n, max(64, PROBE_ELEMENTS // k))
     rng = np.random.default_rng(k)
     pa = _draw(rng, (m, k), a)
     pb = _draw(rng, (k, n), b)
@@ -92,11 +122,11 @@ def _plan(a: np.ndarray, b: np.ndarray, ceiling: int) -> int:
 
 
 def _draw(rng: np.random.Generator, shape: tuple, operand: np.ndarray) -> np.ndarray:
-    """Values in [-0.5, 0.5) of ``shape`` in ``operand``'s dtype and memory order (BLAS
-    reads a transposed operand with other kernels)."""
+    """Values in [-0.5, 0.5) of ``shape`` in ``operand``'s dtype and layout (BLAS reads a
+    transposed operand with other kernels)."""
     values = rng.random(shape, dtype=np.float32 if operand.dtype == np.float32 else np.float64)
     values -= 0.5
-    order = "F" if operand.flags.f_contiguous and not operand.flags.c_contiguous else "C"
+    order = "F" if _layout(operand) == "F" else "C"
     return np.asarray(values, dtype=operand.dtype, order=order)
 
 

@@ -15,8 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from dendrite import cpu_threads
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._util import unbroadcast
+
+
+def _contract(spec: str, *operands: np.ndarray) -> np.ndarray:
+    """``np.einsum`` with BLAS for its pairwise contractions, on one BLAS thread while the
+    thread governor may switch threads: BLAS rounds some products differently on one thread
+    and on several (see ``ops._products``), and a seeded run must reproduce."""
+    if cpu_threads.switching():
+        with cpu_threads.blas_pinned_to_one():
+            return np.einsum(spec, *operands, optimize=True)
+    return np.einsum(spec, *operands, optimize=True)
 
 
 def _explicit(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
@@ -52,7 +63,7 @@ class Einsum(Function):
     def forward(self, *operands: np.ndarray, subscripts: str = "") -> np.ndarray:
         terms, output = _explicit(subscripts, [op.shape for op in operands])
         self.saved = (terms, output, operands)
-        return np.einsum(",".join(terms) + "->" + output, *operands, optimize=True)
+        return _contract(",".join(terms) + "->" + output, *operands)
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray, ...]:
         terms, output, operands = self.saved
@@ -67,7 +78,7 @@ class Einsum(Function):
             kept = "".join(c for c in term if c in known)
             spec = ",".join([output, *others]) + "->" + kept
             rest = [op for j, op in enumerate(operands) if j != i]
-            grad = np.einsum(spec, g, *rest, optimize=True)
+            grad = _contract(spec, g, *rest)
             # A subscript summed within this operand alone: every element along it had the
             # same effect, so the gradient is broadcast back along that axis.
             missing = [axis for axis, c in enumerate(term) if c not in known]

@@ -40,6 +40,10 @@ def squared_norm(array: np.ndarray) -> float:
     """``sum(array ** 2)``, by NumPy's own (pairwise) sum: BLAS' dot product would sum in an
     order that depends on its threads, which the thread governor switches."""
     flat = array.reshape(-1)
+    if flat.dtype == np.float16:
+        flat = flat.astype(np.float32)  # squares below 6e-8 would flush to zero
+    if np.iscomplexobj(flat):
+        return float(np.add.reduce((flat.conj() * flat).real))
     return float(np.add.reduce(np.multiply(flat, flat)))
 
 
