@@ -160,8 +160,9 @@ def test_squared_norm_on_any_threads():
     assert one == pytest.approx(float((x.astype(np.float64) ** 2).sum()), rel=1e-5)
 
 
-def _train(build, x, y, threads_per_step, monkeypatch) -> list[np.ndarray]:
-    """Fit with the governor replaced by one that runs step i on threads_per_step(i)."""
+def _train(build, x, y, threads_per_step, monkeypatch, **fit_args) -> list[np.ndarray]:
+    """Fit (batches of 32) with the governor replaced by one that runs step i on
+    threads_per_step(i)."""
     steps = iter(range(10**6))
 
     def begin(self):
@@ -172,7 +173,7 @@ def _train(build, x, y, threads_per_step, monkeypatch) -> list[np.ndarray]:
     _products.forget_plans()
     tf.keras.utils.set_random_seed(0)
     model = build()
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, **fit_args)
     return model.get_weights()
 
 
@@ -282,28 +283,19 @@ def test_a_last_batch_of_one_sample_reproduces_whatever_the_threads(monkeypatch)
     a vector-matrix product (it differed on one thread and two when probed on fewer
     columns)."""
 
-    def run(threads_per_step):
-        steps = iter(range(10**6))
-
-        def begin(self):
-            cpu_threads.apply(threads_per_step(next(steps)))
-            return -1.0
-
-        monkeypatch.setattr(cpu_threads.ThreadGovernor, "begin", begin)
-        _products.forget_plans()
-        tf.keras.utils.set_random_seed(0)
+    def build():
+        layers = tf.keras.layers
         model = tf.keras.Sequential(
-            [tf.keras.Input(shape=(2048,)), tf.keras.layers.Dense(600), tf.keras.layers.Dense(1)]
+            [tf.keras.Input(shape=(2048,)), layers.Dense(600), layers.Dense(1)]
         )
         model.compile(optimizer="sgd", loss="mse")
-        rng = np.random.default_rng(7)
-        x = rng.random((33, 2048)).astype(np.float32)
-        y = rng.random((33, 1)).astype(np.float32)
-        model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
-        return model.get_weights()
+        return model
 
-    steady = run(lambda i: 1)
-    switching = run(lambda i: 1 + i % 2)
+    rng = np.random.default_rng(7)
+    x = rng.random((33, 2048)).astype(np.float32)
+    y = rng.random((33, 1)).astype(np.float32)
+    steady = _train(build, x, y, lambda i: 1, monkeypatch, shuffle=False)
+    switching = _train(build, x, y, lambda i: 1 + i % 2, monkeypatch, shuffle=False)
     for a, b in zip(steady, switching):
         np.testing.assert_array_equal(a, b)
 
