@@ -206,12 +206,6 @@ def blas_pinned_to(threads: int) -> Iterator[None]:
                 blas_threads(before)
 
 
-def blas_pinned_to_one() -> contextlib.AbstractContextManager[None]:
-    """BLAS on one thread inside the block (a product whose sums must not depend on the
-    governor's choice)."""
-    return blas_pinned_to(1)
-
-
 @dataclass
 class _State:
     """The most threads dendrite may use, why, and what is in force now. ``generation``
@@ -258,12 +252,10 @@ def _looks_busy() -> bool:
     minute's load average, or by the threads runnable right now (a neighbour that started
     seconds ago has not moved the average yet). It only orders a governor's first probe;
     the probe decides."""
-    threshold = _cores() - 0.5
-    elsewhere = _runnable_elsewhere()
-    if elsewhere is not None and elsewhere >= threshold:
+    if _others_running():
         return True
     try:
-        return os.getloadavg()[0] >= threshold
+        return os.getloadavg()[0] >= _cores() - 0.5
     except (AttributeError, OSError):
         return False
 

@@ -36,8 +36,6 @@ switches and every product goes straight to ``np.matmul``; so do products with K
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from dendrite import cpu_threads
@@ -50,7 +48,6 @@ PROBE_ELEMENTS = 1 << 20  # operands larger than this are probed with fewer rows
 BLAS_TYPES = "fdFD"  # float32, float64, complex64, complex128: what NumPy hands to BLAS
 
 _PLANS: dict[tuple, int] = {}
-_PROBE_LOCK = threading.Lock()
 
 
 def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -82,7 +79,7 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     if plan == SAME:
         return np.matmul(a, b, out=out)
     if plan == PINNED:
-        with cpu_threads.blas_pinned_to_one():
+        with cpu_threads.blas_pinned_to(1):
             return np.matmul(a, b, out=out)
     if out is not None and (np.shares_memory(out, a) or np.shares_memory(out, b)):
         np.copyto(out, product(a, b))  # the second part must read what the first overwrote
@@ -112,13 +109,12 @@ def _plan(a: np.ndarray, b: np.ndarray, ceiling: int) -> int:
     rng = np.random.default_rng(k)
     pa = _draw(rng, (m, k), a)
     pb = _draw(rng, (k, n), b)
-    with _PROBE_LOCK:
-        if _agrees(pa, pb, ceiling):
-            return SAME
-        cut = k - k % CUT
-        if cut and cut < k and _agrees(pa[:, :cut], pb[:cut], ceiling):
-            return cut
-        return PINNED
+    if _agrees(pa, pb, ceiling):
+        return SAME
+    cut = k - k % CUT
+    if cut and cut < k and _agrees(pa[:, :cut], pb[:cut], ceiling):
+        return cut
+    return PINNED
 
 
 def _draw(rng: np.random.Generator, shape: tuple, operand: np.ndarray) -> np.ndarray:
@@ -126,12 +122,13 @@ def _draw(rng: np.random.Generator, shape: tuple, operand: np.ndarray) -> np.nda
     transposed operand with other kernels)."""
     values = rng.random(shape, dtype=np.float32 if operand.dtype == np.float32 else np.float64)
     values -= 0.5
-    order = "F" if _layout(operand) == "F" else "C"
-    return np.asarray(values, dtype=operand.dtype, order=order)
+    return np.asarray(values, dtype=operand.dtype, order=_layout(operand))
 
 
 def _agrees(a: np.ndarray, b: np.ndarray, ceiling: int) -> bool:
-    with cpu_threads.blas_pinned_to_one():
+    """Whether ``a b`` rounds the same on one BLAS thread and on ``ceiling`` (each product
+    holds cpu_threads' lock, so probes in two Python threads cannot mix their settings)."""
+    with cpu_threads.blas_pinned_to(1):
         one = np.matmul(a, b)
     with cpu_threads.blas_pinned_to(ceiling):
         every = np.matmul(a, b)

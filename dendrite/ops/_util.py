@@ -63,6 +63,9 @@ def _sum_repeats(grad: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 _add_reduce = np.add.reduce
 
 
+SUM_ROWS_WIDTH = 1024  # elements of one folded row: long enough for NumPy's inner loop
+
+
 def sum_rows(g2: np.ndarray) -> np.ndarray:
     """The column sums of a 2-D ``g2`` (the gradient of a bias added to every row).
 
@@ -75,16 +78,13 @@ def sum_rows(g2: np.ndarray) -> np.ndarray:
     rows, width = g2.shape
     if rows < 1024 or width == 0:
         return _add_reduce(g2, axis=0)
-    fold = max(1, SUM_ROWS_WIDTH // max(width, 1))
+    fold = max(1, SUM_ROWS_WIDTH // width)
     whole = rows - rows % fold
     partial = _add_reduce(g2[:whole].reshape(-1, fold * width), axis=0)
     total = _add_reduce(partial.reshape(fold, width), axis=0)
     if whole < rows:
         total += _add_reduce(g2[whole:], axis=0)
     return total
-
-
-SUM_ROWS_WIDTH = 1024  # elements of one folded row: long enough for NumPy's inner loop
 
 
 def bias_relu_(out: np.ndarray, bias: np.ndarray | None, relu: bool) -> None:

@@ -25,7 +25,7 @@ def _contract(spec: str, *operands: np.ndarray) -> np.ndarray:
     thread governor may switch threads: BLAS rounds some products differently on one thread
     and on several (see ``ops._products``), and a seeded run must reproduce."""
     if cpu_threads.switching():
-        with cpu_threads.blas_pinned_to_one():
+        with cpu_threads.blas_pinned_to(1):
             return np.einsum(spec, *operands, optimize=True)
     return np.einsum(spec, *operands, optimize=True)
 
