@@ -37,6 +37,7 @@ setup(
                 "csrc/narrow.c",
                 "csrc/recurrent.c",
                 "csrc/relu.c",
+                "csrc/shallow.c",
                 "csrc/reuse.c",
                 "csrc/transpose.c",
             ],

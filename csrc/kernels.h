@@ -201,6 +201,10 @@ PyObject *recurrent_rnn_backward(PyObject *self, PyObject *args);
 PyObject *narrow_forward(PyObject *self, PyObject *args);
 PyObject *narrow_backward(PyObject *self, PyObject *args);
 
+/* shallow.c: a convolution with a shallow window and its max pooling, the methods */
+PyObject *shallow_pool_forward(PyObject *self, PyObject *args);
+PyObject *shallow_pool_backward(PyObject *self, PyObject *args);
+
 /* relu.c: the fused bias + ReLU epilogue and the ReLU gradient, the methods themselves */
 PyObject *relu_bias_relu(PyObject *self, PyObject *args);
 PyObject *relu_relu_grad(PyObject *self, PyObject *args);

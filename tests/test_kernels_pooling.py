@@ -1,5 +1,5 @@
 """The pooling and col2im kernels (csrc/pooling.c, csrc/col2im.c) against the NumPy paths
-they replace.
+they replace (the shallow convolution and pooling of csrc/shallow.c: test_kernels_shallow.py).
 
 Each case is tested twice. ``_native.kernels`` set to None forces the NumPy path, which is
 checked against what the operation means (computed another way). The tests marked
@@ -241,7 +241,12 @@ def test_conv_max_pool_numpy_path_equals_the_unfused_ops(dtype, relu, monkeypatc
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.needs_kernels
 def test_conv_max_pool_values_and_gradients_match_numpy(dtype, relu, monkeypatch):
-    fast, reference = _both(monkeypatch, _conv_max_pool_run(dtype, relu))
+    # the im2col path (pool_max, pool_scatter, col2im); the shallow window's direct one,
+    # csrc/shallow.c, sums in another order: tests/test_kernels_shallow.py
+    monkeypatch.setattr(conv_pool, "SHALLOW_WIDTH", 0)
+    fast = _conv_max_pool_run(dtype, relu)()
+    monkeypatch.setattr(_native, "kernels", None)
+    reference = _conv_max_pool_run(dtype, relu)()
     _assert_same(fast, reference)
 
 

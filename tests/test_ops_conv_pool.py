@@ -253,7 +253,8 @@ def test_other_activations_subclasses_and_regularizers_are_not_fused():
         x = RNG.standard_normal((2, 8, 8, 3)).astype(np.float32)
         y = model(x)
         expected = _layer_by_layer(model, x)
-        np.testing.assert_allclose(y.data, expected.data, rtol=1e-6)
+        # a fused shallow window is summed directly (csrc/shallow.c), not by BLAS
+        np.testing.assert_allclose(y.data, expected.data, rtol=1e-5, atol=1e-6)
         fused = "ConvMaxPool" in _nodes(y)
         assert fused == (
             type(conv) is Conv2D

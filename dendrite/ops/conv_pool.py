@@ -47,6 +47,14 @@ from dendrite.ops.windows import (
 # The winner of each pooling window is kept as a uint8: at most this many places.
 MAX_PLACES = 256
 
+# csrc/shallow.c computes convolutions whose window (kh kw C) has at most SHALLOW_WIDTH
+# values, and whose pooling window's windows at most SHALLOW_VALUES in all; deeper ones go
+# through im2col and BLAS. Measured on 2 cores, forward and backward of batch 128 with 2x2
+# pooling and ReLU: 1.6x faster than im2col at width 9 (1 channel, 3x3), 3.2x at 27 (RGB,
+# 3x3), 1.8x at 75 (RGB, 5x5), 1.4x at 72 (8 channels), even at 144 (16 channels).
+SHALLOW_WIDTH = 75
+SHALLOW_VALUES = 4096
+
 
 def _first_max(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The element-wise maximum of ``candidates`` (K, ...) and, when K > 1, the index of the
@@ -145,18 +153,26 @@ class ConvMaxPool(Function):
                 f"output of size {(oh, ow)} (input shape {x.shape}, kernel {kernel.shape})."
             )
         geom = Geometry(kh, kw, sh, sw, dh, dw, oh // ph, ow // pw)
-        xp = pad_spatial(x, padding)
-        cols = im2col(xp, geom, pool=(ph, pw))
-        z = product(cols, kernel.reshape(kh * kw * c, f))
-        out, winner = _pool(z.reshape(ph * pw, -1, f), bias, relu)
+        (pt, pb), (pl, pr) = padding
+        xp_shape = (n, x.shape[1] + pt + pb, x.shape[2] + pl + pr, c)
+        k2 = kernel.reshape(kh * kw * c, f)
+        shallow = _shallow(x, k2, bias, (ph, pw))
+        if shallow:  # csrc/shallow.c: the unpadded input, read as if padded
+            out, winner = _shallow_forward(x, k2, bias, relu, padding, geom, (ph, pw))
+            kept = x
+        else:
+            kept = im2col(pad_spatial(x, padding), geom, pool=(ph, pw))
+            z = product(kept, k2)
+            out, winner = _pool(z.reshape(ph * pw, -1, f), bias, relu)
         needs = self.needs_grad
         if needs:
             self.saved = (
-                cols if needs[1] else None,
+                shallow,
+                kept if needs[1] or (shallow and len(needs) > 2 and needs[2]) else None,
                 kernel if needs[0] else None,
                 winner,
                 out if relu else None,
-                xp.shape,
+                xp_shape,
                 x.shape,
                 padding,
                 geom,
@@ -167,11 +183,15 @@ class ConvMaxPool(Function):
         return out[:, 0] if one_d else out
 
     def backward(self, g: np.ndarray) -> tuple:
-        cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
+        shallow, cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = (
+            self.saved
+        )
         f = g.shape[-1]
         g2 = g.reshape(-1, f)
         needs = self.needs_grad
         gx = gk = gz = None
+        if shallow:
+            return self._shallow_backward(g2, cols, kernel, winner, out)
         if needs[0] or needs[1]:
             g2, gz = _unpool(g2, winner, pool[0] * pool[1], out)
             gz = gz.reshape(-1, f)
@@ -190,6 +210,86 @@ class ConvMaxPool(Function):
                 if one_d:
                     gx = gx[:, 0]
         return (gx, gk, gb)[: len(needs)]
+
+    def _shallow_backward(
+        self,
+        g2: np.ndarray,
+        x: np.ndarray | None,
+        kernel: np.ndarray | None,
+        winner: np.ndarray,
+        out: np.ndarray | None,
+    ) -> tuple:
+        """The VJP of ``_shallow_forward``: dL/dK_2 and dL/db in one pass by csrc/shallow.c
+        (from the pooled gradient and the input, no window matrix), dL/dx as in the
+        im2col path (``_unpool``, then col2im)."""
+        _, _, _, _, _, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
+        needs = self.needs_grad
+        f = g2.shape[1]
+        k_shape = (geom.kh, geom.kw, x_shape[-1], f)
+        gx = gk = gb = None
+        if needs[1] or (len(needs) > 2 and needs[2]):
+            g2 = np.ascontiguousarray(g2)
+            gk = np.empty((geom.kh * geom.kw * x_shape[-1], f), g2.dtype)
+            gb = np.empty(f, g2.dtype) if len(needs) > 2 and needs[2] else None
+            _native.kernels.shallow_pool_backward(
+                g2, x, winner, out, gk, gb, *_shallow_geometry(x_shape, f, padding, geom, pool)
+            )
+            gk = gk.reshape(k_shape)[0] if one_d else gk.reshape(k_shape)
+        if needs[0]:
+            _, gz = _unpool(g2, winner, pool[0] * pool[1], out)
+            gx = input_grad(gz.reshape(-1, f), kernel, xp_shape, geom, pool)
+            gx = crop_spatial(gx, padding, x_shape)
+            if one_d:
+                gx = gx[:, 0]
+        return (gx, gk if needs[1] else None, gb)[: len(needs)]
+
+
+def _shallow(x: np.ndarray, k2: np.ndarray, bias: np.ndarray | None, pool: tuple) -> bool:
+    """Whether csrc/shallow.c computes this convolution and pooling: a window of at most
+    ``SHALLOW_WIDTH`` values (``SHALLOW_VALUES`` for all the pooling window's places), a
+    non-empty batch and the kernels' dtypes."""
+    places = pool[0] * pool[1]
+    return (
+        k2.shape[0] <= SHALLOW_WIDTH
+        and k2.shape[0] * places <= SHALLOW_VALUES
+        and x.shape[0] > 0
+        and _native.usable(x, *(() if bias is None else (bias,)))
+        and k2.dtype == x.dtype
+    )
+
+
+def _shallow_geometry(x_shape: tuple, f: int, padding: tuple, geom: Geometry, pool: tuple):
+    """csrc/shallow.c's (sizes, steps, pool): the pooled output's sizes as (oh, ow)."""
+    n, h, w, c = x_shape
+    sizes = (n, h, w, c, f, geom.kh, geom.kw, geom.oh, geom.ow)
+    return sizes, (*geom[2:6], padding[0][0], padding[1][0]), tuple(pool)
+
+
+def _shallow_forward(
+    x: np.ndarray,
+    k2: np.ndarray,
+    bias: np.ndarray | None,
+    relu: bool,
+    padding: tuple,
+    geom: Geometry,
+    pool: tuple,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``relu?(max_d z_d + b)`` and the winners, (N PH PW, F) each, by csrc/shallow.c: each
+    pooled output's candidates summed directly from the unpadded input x."""
+    f = k2.shape[1]
+    rows = x.shape[0] * geom.oh * geom.ow
+    out = np.empty((rows, f), x.dtype)
+    winner = np.empty((rows, f), np.uint8)
+    _native.kernels.shallow_pool_forward(
+        x,
+        np.ascontiguousarray(k2),
+        bias,
+        out,
+        winner,
+        relu,
+        *_shallow_geometry(x.shape, f, padding, geom, pool),
+    )
+    return out, winner
 
 
 def conv_max_pool(

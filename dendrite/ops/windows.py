@@ -189,10 +189,11 @@ def window(i: int, j: int, geom: Geometry, di: int = 0, dj: int = 0, pool: tuple
 
 
 def _offsets(geom: Geometry, pool: tuple) -> list[tuple[int, int, int, int]]:
-    """Every (kernel row i, kernel column j, pool row di, pool column dj)."""
+    """Every (kernel row i, kernel column j, pool row di, pool column dj), the pool's place
+    outermost (the order of col2im's sums)."""
     kh, kw, (ph, pw) = geom.kh, geom.kw, pool
     return [
-        (i, j, di, dj) for i in range(kh) for j in range(kw) for di in range(ph) for dj in range(pw)
+        (i, j, di, dj) for di in range(ph) for dj in range(pw) for i in range(kh) for j in range(kw)
     ]
 
 
@@ -245,8 +246,8 @@ def im2col(
 def col2im(cols: np.ndarray, shape: tuple, geom: Geometry, pool: tuple = (1, 1)) -> np.ndarray:
     """The adjoint of ``im2col`` (same ``pool`` row order): add each kernel offset's column
     block back onto the slab of a zero (N, Hp, Wp, C) array that it was read from, offset
-    by offset (kh * kw * ph * pw slice-adds; the C kernel, csrc/col2im.c, does the same adds
-    in the same order, one batch sample at a time)."""
+    pool place by pool place, offset by offset (kh * kw * ph * pw slice-adds; the C kernel,
+    csrc/col2im.c, does the same adds in the same order, one batch sample at a time)."""
     n, hp, wp, c = shape
     kh, kw, sh, sw, dh, dw, oh, ow = geom
     ph, pw = pool

@@ -1,0 +1,352 @@
+/* A convolution with a shallow window and its max pooling, computed directly (the NumPy
+ * reference is ops/conv_pool.py: im2col, one BLAS product, pool_max and pool_scatter).
+ * With xp the input x (N, H, W, C) zero-padded (read in place: the padding is never built,
+ * see conv_tap in kernels.h), K_2 the kernel as (kh kw C, F) (row (i kw + j) C + c), pooling
+ * windows of ph x pw places d = di pw + dj tiling the convolution's output, and
+ * outputs (N, PH, PW, F):
+ *
+ *   z_d[f]  = sum_{i, j, c} xp[n, (ph p + di) sh + i dh, (pw q + dj) sw + j dw, c] K_2[(i kw + j) C + c, f]
+ *   out[f]  = relu?(max_d z_d[f] + b[f]),  winner[f] = the first d holding the maximum
+ *   gm[f]   = g[n, p, q, f] (times [out > 0] with the ReLU)
+ *   dL/dK_2[(i kw + j) C + c, f] = sum_{n, p, q, d} xp[...] gm[f] [winner = d];  dL/db[f] = sum gm[f]
+ *
+ * Such a layer (an image model's first: one to three channels, 3x3 to 5x5) has a window of
+ * a few dozen values. BLAS multiplies the (N OH OW, kh kw C) window matrix by K_2 far below
+ * its speed at that depth, and the convolution's output, ph pw times the pooled one, goes
+ * to memory and back twice (the maximum, then the gradient's scatter). Here each pooled
+ * output's ph pw candidates are summed in a few cache lines, in the order of the sum
+ * above (taps, then channels), vectorised over the filters. That order differs from BLAS'
+ * (which has none fixed): the tests compare with the NumPy path within float rounding.
+ * The pooling itself keeps pool_max's rules (pooling.c): a later place takes over only
+ * where strictly greater, NaN wins and stays.
+ *
+ * Samples are shared with the helper thread; dL/dK_2 and dL/db are summed per block of
+ * samples, then block by block in order (blocks.c): the result does not depend on the
+ * threads.
+ */
+#include "kernels.h"
+
+#include <string.h>
+
+/* The deepest window this file takes, and the most values of all a pooling window's
+ * windows (the Python side sends at most SHALLOW_WIDTH and SHALLOW_VALUES). */
+#define MAX_WIDTH 256
+#define MAX_VALUES 4096
+/* Places of a pooling window summed together: their candidates share each load of the
+ * kernel's row. */
+#define PLACE_BLOCK 4
+
+/* The job: a ConvJob whose (oh, ow) are the pooled sizes, first, so that the shared
+ * sample passes (kernels.h) can hand it over as their ConvJob. */
+typedef struct {
+    ConvJob conv;
+    Py_ssize_t ph, pw;
+    uint8_t *winner;      /* (n, oh, ow, m): written by forward, read by backward */
+    const char *relu_out; /* backward: the pooled ReLU output (n, oh, ow, m), or NULL */
+    int relu;             /* forward */
+} ShallowJob;
+
+/* Each window value's offset from the window's first, in K_2's row order (i, j, c). */
+#define SHALLOW_OFFSETS                                                                    \
+    Py_ssize_t off[MAX_WIDTH];                                                             \
+    for (Py_ssize_t i = 0; i < j->kh; i++)                                                 \
+        for (Py_ssize_t jj = 0; jj < j->kw; jj++)                                          \
+            for (Py_ssize_t c = 0; c < j->c; c++)                                          \
+                off[(i * j->kw + jj) * j->c + c] = (i * j->dh * j->w + jj * j->dw) * j->c + c;
+
+/* The windows of all places of pooled output (p, q) into xw (one row of width values a
+ * place, then PLACE_BLOCK rows of zeros), zeros where they read the padding. */
+#define SHALLOW_GATHER(T)                                                                  \
+    for (Py_ssize_t d = 0; d < places; d++) {                                              \
+        const Py_ssize_t big_p = p * s->ph + d / s->pw, big_q = q * s->pw + d % s->pw;     \
+        const Py_ssize_t r0 = big_p * j->sh - j->pt, c0 = big_q * j->sw - j->pl;           \
+        T *restrict row = xw + d * width;                                                  \
+        if (r0 >= 0 && c0 >= 0 && r0 + (j->kh - 1) * j->dh < j->h &&                       \
+            c0 + (j->kw - 1) * j->dw < j->w) {                                             \
+            const T *base = x + (r0 * j->w + c0) * j->c;                                   \
+            for (Py_ssize_t r = 0; r < width; r++)                                         \
+                row[r] = base[off[r]];                                                     \
+        } else                                                                             \
+            for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
+                for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
+                    Py_ssize_t at = conv_tap(j, big_p, big_q, i, jj);                      \
+                    for (Py_ssize_t c = 0; c < j->c; c++)                                  \
+                        row[(i * j->kw + jj) * j->c + c] = at < 0 ? (T)0 : x[at + c];      \
+                }                                                                          \
+    }
+
+/* Loops over a vector's lanes are kept rolled (`GCC unroll 1`): unrolled first, GCC
+ * leaves them scalar. */
+#define ROLLED _Pragma("GCC unroll 1")
+
+/* One full vector of filters from f0 on: the candidates of all places, PLACE_BLOCK at a
+ * time, then merged by pool_max's rules (a later place takes over only where strictly
+ * greater; NaN wins and stays), then bias and ReLU (NaN stays, -0 becomes +0). The merges
+ * are loops over the lanes of small arrays: GCC vectorises those, where it splits vector
+ * comparisons into lanes. */
+#define SHALLOW_FORWARD_VECTOR(T, V)                                                       \
+    T best[sizeof(V) / sizeof(T)] = {0}, z[sizeof(V) / sizeof(T)];                        \
+    int32_t win[sizeof(V) / sizeof(T)] = {0};                                             \
+    for (Py_ssize_t d0 = 0; d0 < places; d0 += PLACE_BLOCK) {                              \
+        V acc[PLACE_BLOCK] = {{0}};                                                        \
+        const T *xd = xw + d0 * width;                                                     \
+        for (Py_ssize_t r = 0; r < width; r++) {                                           \
+            const V kv = *(const V *)(k2 + r * f_all + f0);                                \
+            for (int dd = 0; dd < PLACE_BLOCK; dd++)                                       \
+                acc[dd] += xd[dd * width + r] * kv;                                        \
+        }                                                                                  \
+        for (Py_ssize_t dd = 0; dd < PLACE_BLOCK && d0 + dd < places; dd++) {              \
+            const int32_t d = (int32_t)(d0 + dd);                                          \
+            *(V *)z = acc[dd];                                                             \
+            if (d == 0)                                                                    \
+                ROLLED                                                    \
+                for (Py_ssize_t t = 0; t < lanes; t++) {                                   \
+                    best[t] = z[t];                                                        \
+                    win[t] = 0;                                                            \
+                }                                                                          \
+            else                                                                           \
+                ROLLED                                                    \
+                for (Py_ssize_t t = 0; t < lanes; t++) {                                   \
+                    T candidate = z[t], b = best[t];                                       \
+                    win[t] = candidate > b ? d : win[t];                                   \
+                    best[t] = (b != b || b > candidate) ? b : candidate;                   \
+                }                                                                          \
+        }                                                                                  \
+    }                                                                                      \
+    if (bias)                                                                              \
+        ROLLED                                                            \
+        for (Py_ssize_t t = 0; t < lanes; t++)                                             \
+            best[t] = best[t] + bias[f0 + t];                                              \
+    if (s->relu)                                                                           \
+        ROLLED                                                            \
+        for (Py_ssize_t t = 0; t < lanes; t++)                                             \
+            best[t] = (best[t] != best[t] || best[t] > 0) ? best[t] : 0;                   \
+    ROLLED                                                                \
+    for (Py_ssize_t t = 0; t < lanes; t++) {                                               \
+        o[f0 + t] = best[t];                                                               \
+        w[f0 + t] = (uint8_t)win[t];                                                       \
+    }
+
+/* The same for one filter f (the last ones, fewer than a vector). */
+#define SHALLOW_FORWARD_SCALAR(T)                                                          \
+    T best = 0;                                                                            \
+    uint8_t win = 0;                                                                       \
+    for (Py_ssize_t d = 0; d < places; d++) {                                              \
+        T z = 0;                                                                           \
+        for (Py_ssize_t r = 0; r < width; r++)                                             \
+            z += xw[d * width + r] * k2[r * f_all + f];                                    \
+        if (d == 0) {                                                                      \
+            best = z;                                                                      \
+            continue;                                                                      \
+        }                                                                                  \
+        win = z > best ? (uint8_t)d : win;                                                 \
+        best = (best != best || best > z) ? best : z;                                      \
+    }                                                                                      \
+    if (bias)                                                                              \
+        best = best + bias[f];                                                             \
+    if (s->relu)                                                                           \
+        best = (best != best || best > 0) ? best : 0;                                      \
+    o[f] = best;                                                                           \
+    w[f] = win;
+
+#define SHALLOW_FORWARD(T, V)                                                              \
+    const ShallowJob *s = (const ShallowJob *)j;                                           \
+    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m, places = s->ph * s->pw;  \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
+    const Py_ssize_t full = f_all - f_all % lanes;                                         \
+    const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                      \
+    const T *k2 = (const T *)j->k, *bias = (const T *)j->bias;                             \
+    SHALLOW_OFFSETS                                                                        \
+    T xw[MAX_VALUES + PLACE_BLOCK * MAX_WIDTH]; /* the rows past the places stay 0 */     \
+    memset(xw + places * width, 0, sizeof(T) * (size_t)(PLACE_BLOCK * width));             \
+    for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
+        for (Py_ssize_t q = 0; q < j->ow; q++) {                                           \
+            const size_t at = ((size_t)n * j->oh * j->ow + p * j->ow + q) * f_all;         \
+            T *restrict o = (T *)j->out + at;                                              \
+            uint8_t *restrict w = s->winner + at;                                          \
+            SHALLOW_GATHER(T)                                                              \
+            for (Py_ssize_t f0 = 0; f0 < full; f0 += lanes) {                              \
+                SHALLOW_FORWARD_VECTOR(T, V)                                            \
+            }                                                                              \
+            for (Py_ssize_t f = full; f < f_all; f++) {                                    \
+                SHALLOW_FORWARD_SCALAR(T)                                                  \
+            }                                                                              \
+        }
+
+/* The partial dL/dK_2 (kh kw C, F) and dL/db (F) of samples [first, last). With gm the
+ * gradient masked by the ReLU's output (when there is one), place d's gradient is
+ * gm [winner == d], products as in pool_scatter (so a NaN or an infinity spreads as it
+ * does there); each kernel row gets its places' terms summed first. */
+#define SHALLOW_KERNEL_GRAD(T, V)                                                          \
+    const ShallowJob *s = (const ShallowJob *)j;                                           \
+    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m, places = s->ph * s->pw;  \
+    const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
+    const Py_ssize_t full = f_all - f_all % lanes;                                         \
+    memset(part, 0, sizeof(T) * (size_t)(f_all * (width + 1)));                            \
+    T *restrict gk = part, *restrict gb = part + f_all * width;                            \
+    SHALLOW_OFFSETS                                                                        \
+    T xw[MAX_VALUES + PLACE_BLOCK * MAX_WIDTH]; /* the rows past the places stay 0 */     \
+    memset(xw + places * width, 0, sizeof(T) * (size_t)(PLACE_BLOCK * width));             \
+    for (Py_ssize_t n = first; n < last; n++) {                                            \
+        const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                  \
+        for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
+            for (Py_ssize_t q = 0; q < j->ow; q++) {                                       \
+                const size_t at = ((size_t)n * j->oh * j->ow + p * j->ow + q) * f_all;     \
+                const T *restrict g = (const T *)j->g + at;                                \
+                const T *restrict ro = s->relu_out ? (const T *)s->relu_out + at : NULL;   \
+                const uint8_t *restrict w = s->winner + at;                                \
+                SHALLOW_GATHER(T)                                                          \
+                for (Py_ssize_t f0 = 0; f0 < full; f0 += lanes) {                          \
+                    T gm[sizeof(V) / sizeof(T)], zs[PLACE_BLOCK * sizeof(V) / sizeof(T)];  \
+                    ROLLED                                                \
+                    for (Py_ssize_t t = 0; t < lanes; t++) {                               \
+                        gm[t] = ro ? g[f0 + t] * (T)(ro[f0 + t] > 0) : g[f0 + t];          \
+                        gb[f0 + t] += gm[t];                                               \
+                    }                                                                      \
+                    for (Py_ssize_t d0 = 0; d0 < places; d0 += PLACE_BLOCK) {              \
+                        for (int dd = 0; dd < PLACE_BLOCK; dd++)                           \
+                            ROLLED                                        \
+                            for (Py_ssize_t t = 0; t < lanes; t++)                         \
+                                zs[dd * lanes + t] = gm[t] * (T)(w[f0 + t] == d0 + dd);    \
+                        const T *xd = xw + d0 * width;                                     \
+                        for (Py_ssize_t r = 0; r < width; r++) {                           \
+                            V sum = xd[r] * *(const V *)zs;                                \
+                            for (int dd = 1; dd < PLACE_BLOCK; dd++)                       \
+                                sum += xd[dd * width + r] * *(const V *)(zs + dd * lanes); \
+                            *(V *)(gk + r * f_all + f0) += sum;                            \
+                        }                                                                  \
+                    }                                                                      \
+                }                                                                          \
+                for (Py_ssize_t f = full; f < f_all; f++) {                                \
+                    const T gm = ro ? g[f] * (T)(ro[f] > 0) : g[f];                        \
+                    gb[f] += gm;                                                           \
+                    for (Py_ssize_t d0 = 0; d0 < places; d0 += PLACE_BLOCK) {              \
+                        T zs[PLACE_BLOCK];                                                 \
+                        for (int dd = 0; dd < PLACE_BLOCK; dd++)                           \
+                            zs[dd] = gm * (T)(w[f] == d0 + dd);                            \
+                        const T *xd = xw + d0 * width;                                     \
+                        for (Py_ssize_t r = 0; r < width; r++) {                           \
+                            T sum = xd[r] * zs[0];                                         \
+                            for (int dd = 1; dd < PLACE_BLOCK; dd++)                       \
+                                sum += xd[dd * width + r] * zs[dd];                        \
+                            gk[r * f_all + f] += sum;                                      \
+                        }                                                                  \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
+    }
+
+CONV_SAMPLE_PASS(shallow_forward_pass, SHALLOW_FORWARD)
+CONV_BLOCK_PASS(shallow_kernel_pass, SHALLOW_KERNEL_GRAD)
+
+/* Parse (ph, pw) and take the uint8 winners (n, oh, ow, m), written or read. */
+static int
+shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written, Py_buffer *view)
+{
+    if (!PyArg_ParseTuple(pool, "nn:pool", &s->ph, &s->pw))
+        return -1;
+    const ConvJob *j = &s->conv;
+    if (s->ph < 1 || s->pw < 1 || s->ph * s->pw > 256 || j->kh * j->kw * j->c > MAX_WIDTH ||
+        j->kh * j->kw * j->c * s->ph * s->pw > MAX_VALUES) {
+        PyErr_SetString(PyExc_ValueError,
+                        "dendrite shallow convolution: bad pool window or window too deep");
+        return -1;
+    }
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(winner, view, flags) < 0)
+        return -1;
+    if (view->itemsize != 1 || view->len != j->n * j->oh * j->ow * j->m) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "dendrite kernels: expected a uint8 index array");
+        return -1;
+    }
+    s->winner = view->buf;
+    return 0;
+}
+
+/* shallow_pool_forward(x, k2, bias_or_None, out, winner, relu, sizes, steps, pool): sizes
+ * (n, h, w, c, f, kh, kw, PH, PW) with the pooled output's PH, PW; steps (sh, sw, dh, dw,
+ * pt, pl); pool (ph, pw); k2 (kh kw c, f); out (n, PH, PW, f); winner the same, uint8. */
+PyObject *
+shallow_pool_forward(PyObject *self, PyObject *args)
+{
+    PyObject *o[5], *sizes, *steps, *pool;
+    int relu;
+    ShallowJob s = {0};
+    ConvJob *j = &s.conv;
+    if (!PyArg_ParseTuple(args, "OOOOOpO!O!O!:shallow_pool_forward", &o[0], &o[1], &o[2],
+                          &o[3], &o[4], &relu, &PyTuple_Type, &sizes, &PyTuple_Type, &steps,
+                          &PyTuple_Type, &pool) ||
+        conv_parse_geometry(sizes, steps, j) < 0)
+        return NULL;
+    const KernelArg a[4] = {{o[0], j->n * j->h * j->w * j->c, 'r'},
+                            {o[1], j->m * j->kh * j->kw * j->c, 'r'},
+                            {o[2], j->m, 'R'},
+                            {o[3], j->n * j->oh * j->ow * j->m, 'w'}};
+    Py_buffer v[4], wv;
+    if (shallow_take(&s, pool, o[4], 1, &wv) < 0)
+        return NULL;
+    int single = kernel_take(a, v, 4);
+    if (single < 0) {
+        PyBuffer_Release(&wv);
+        return NULL;
+    }
+    j->xp = v[0].buf, j->k = v[1].buf, j->bias = v[2].buf, j->out = v[3].buf;
+    j->single = single, s.relu = relu;
+    Py_ssize_t work = j->n * j->oh * j->ow * s.ph * s.pw * j->kh * j->kw * j->c;
+    Py_BEGIN_ALLOW_THREADS
+    parallel_for((long)j->n, shallow_forward_pass, j, work >= SPLIT_FROM);
+    Py_END_ALLOW_THREADS
+    kernel_give_back(v, 4);
+    PyBuffer_Release(&wv);
+    Py_RETURN_NONE;
+}
+
+/* shallow_pool_backward(g, x, winner, relu_out_or_None, gk, gb_or_None, sizes, steps,
+ * pool): g the pooled gradient (n, PH, PW, f); gk (kh kw c, f) and gb (f) written. */
+PyObject *
+shallow_pool_backward(PyObject *self, PyObject *args)
+{
+    PyObject *o[6], *sizes, *steps, *pool;
+    ShallowJob s = {0};
+    ConvJob *j = &s.conv;
+    if (!PyArg_ParseTuple(args, "OOOOOOO!O!O!:shallow_pool_backward", &o[0], &o[1], &o[2],
+                          &o[3], &o[4], &o[5], &PyTuple_Type, &sizes, &PyTuple_Type, &steps,
+                          &PyTuple_Type, &pool) ||
+        conv_parse_geometry(sizes, steps, j) < 0)
+        return NULL;
+    const Py_ssize_t width = j->kh * j->kw * j->c, outputs = j->n * j->oh * j->ow * j->m;
+    const KernelArg a[5] = {{o[0], outputs, 'r'},
+                            {o[1], j->n * j->h * j->w * j->c, 'r'},
+                            {o[3], outputs, 'R'},
+                            {o[4], width * j->m, 'w'},
+                            {o[5], j->m, 'W'}};
+    Py_buffer v[5], wv;
+    if (shallow_take(&s, pool, o[2], 0, &wv) < 0)
+        return NULL;
+    int single = kernel_take(a, v, 5);
+    if (single < 0) {
+        PyBuffer_Release(&wv);
+        return NULL;
+    }
+    j->g = v[0].buf, j->xp = v[1].buf, s.relu_out = v[2].buf, j->gk = v[3].buf;
+    j->gb = v[4].buf, j->single = single;
+    SampleBlocks blocks = {0};
+    if (sample_blocks_init(&blocks, j, j->m * (width + 1)) < 0) {
+        kernel_give_back(v, 5);
+        PyBuffer_Release(&wv);
+        return PyErr_NoMemory();
+    }
+    size_t item = single ? 4 : 8;
+    Py_ssize_t work = j->n * j->oh * j->ow * s.ph * s.pw * width;
+    Py_BEGIN_ALLOW_THREADS
+    const char *sum = sample_blocks_run(&blocks, shallow_kernel_pass, work >= SPLIT_FROM);
+    memcpy(j->gk, sum, (size_t)(j->m * width) * item);
+    if (j->gb != NULL)
+        memcpy(j->gb, sum + (size_t)(j->m * width) * item, (size_t)j->m * item);
+    Py_END_ALLOW_THREADS
+    sample_blocks_free(&blocks);
+    kernel_give_back(v, 5);
+    PyBuffer_Release(&wv);
+    Py_RETURN_NONE;
+}
