@@ -32,6 +32,9 @@
  * windows (the Python side sends at most SHALLOW_WIDTH and SHALLOW_VALUES). */
 #define MAX_WIDTH 256
 #define MAX_VALUES 4096
+/* The most candidates of one pooled row's outputs kept at once (all places' of at least
+ * one output: the Python side sends at most SHALLOW_CANDIDATES per output). */
+#define MAX_CANDIDATES 8192
 /* Places of a pooling window summed together: their candidates share each load of the
  * kernel's row. */
 #define PLACE_BLOCK 4
@@ -46,191 +49,220 @@ typedef struct {
     int relu;             /* forward */
 } ShallowJob;
 
-/* Each window value's offset from the window's first, in K_2's row order (i, j, c). */
-#define SHALLOW_OFFSETS                                                                    \
-    Py_ssize_t off[MAX_WIDTH];                                                             \
-    for (Py_ssize_t i = 0; i < j->kh; i++)                                                 \
-        for (Py_ssize_t jj = 0; jj < j->kw; jj++)                                          \
-            for (Py_ssize_t c = 0; c < j->c; c++)                                          \
-                off[(i * j->kw + jj) * j->c + c] = (i * j->dh * j->w + jj * j->dw) * j->c + c;
+/* Where place d's window value r (K_2's row order: i, j, c) is read, as base[table[d width
+ * + r]]: `inner` from the first value of the pooling window's patch of the input, for
+ * pooled outputs whose windows lie inside it; `gathered` from xw, where the windows that
+ * touch the padding are first copied (zeros for the padding). Both depend only on the
+ * geometry. */
+#define SHALLOW_TABLES                                                                     \
+    Py_ssize_t inner[MAX_VALUES], gathered[MAX_VALUES];                                    \
+    for (Py_ssize_t d = 0; d < places; d++)                                                \
+        for (Py_ssize_t i = 0; i < j->kh; i++)                                             \
+            for (Py_ssize_t jj = 0; jj < j->kw; jj++)                                      \
+                for (Py_ssize_t c = 0; c < j->c; c++) {                                    \
+                    const Py_ssize_t r = d * width + (i * j->kw + jj) * j->c + c;          \
+                    const Py_ssize_t row = (d / s->pw) * j->sh + i * j->dh;                \
+                    const Py_ssize_t col = (d % s->pw) * j->sw + jj * j->dw;               \
+                    inner[r] = (row * j->w + col) * j->c + c;                              \
+                    gathered[r] = r;                                                       \
+                }
 
-/* The windows of all places of pooled output (p, q) into xw (one row of width values a
- * place, then PLACE_BLOCK rows of zeros), zeros where they read the padding. */
-#define SHALLOW_GATHER(T)                                                                  \
-    for (Py_ssize_t d = 0; d < places; d++) {                                              \
-        const Py_ssize_t big_p = p * s->ph + d / s->pw, big_q = q * s->pw + d % s->pw;     \
-        const Py_ssize_t r0 = big_p * j->sh - j->pt, c0 = big_q * j->sw - j->pl;           \
-        T *restrict row = xw + d * width;                                                  \
-        if (r0 >= 0 && c0 >= 0 && r0 + (j->kh - 1) * j->dh < j->h &&                       \
-            c0 + (j->kw - 1) * j->dw < j->w) {                                             \
-            const T *base = x + (r0 * j->w + c0) * j->c;                                   \
-            for (Py_ssize_t r = 0; r < width; r++)                                         \
-                row[r] = base[off[r]];                                                     \
-        } else                                                                             \
-            for (Py_ssize_t i = 0; i < j->kh; i++)                                         \
-                for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                                \
-                    Py_ssize_t at = conv_tap(j, big_p, big_q, i, jj);                      \
-                    for (Py_ssize_t c = 0; c < j->c; c++)                                  \
-                        row[(i * j->kw + jj) * j->c + c] = at < 0 ? (T)0 : x[at + c];      \
-                }                                                                          \
+/* base and table (see SHALLOW_TABLES) for pooled output (p, q). */
+#define SHALLOW_WINDOWS(T)                                                                 \
+    const T *base;                                                                         \
+    const Py_ssize_t *table;                                                               \
+    {                                                                                      \
+        const Py_ssize_t r0 = p * s->ph * j->sh - j->pt, c0 = q * s->pw * j->sw - j->pl;   \
+        if (r0 >= 0 && c0 >= 0 && r0 + (s->ph - 1) * j->sh + (j->kh - 1) * j->dh < j->h && \
+            c0 + (s->pw - 1) * j->sw + (j->kw - 1) * j->dw < j->w) {                       \
+            base = x + (r0 * j->w + c0) * j->c;                                            \
+            table = inner;                                                                 \
+        } else {                                                                           \
+            for (Py_ssize_t d = 0; d < places; d++)                                        \
+                for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
+                    for (Py_ssize_t jj = 0; jj < j->kw; jj++) {                            \
+                        Py_ssize_t at = conv_tap(j, p * s->ph + d / s->pw,                 \
+                                                 q * s->pw + d % s->pw, i, jj);            \
+                        T *row = xw + d * width + (i * j->kw + jj) * j->c;                 \
+                        for (Py_ssize_t c = 0; c < j->c; c++)                              \
+                            row[c] = at < 0 ? (T)0 : x[at + c];                            \
+                    }                                                                      \
+            base = xw;                                                                     \
+            table = gathered;                                                              \
+        }                                                                                  \
+    }
+
+/* Runs CHUNK(d0, NP) over the places PLACE_BLOCK at a time, the last NP = 1 to 3 as well:
+ * NP a constant, so that a chunk's vectors stay in registers. */
+#define SHALLOW_PLACE_CHUNKS(CHUNK)                                                        \
+    {                                                                                      \
+        Py_ssize_t d0 = 0;                                                                 \
+        for (; d0 + PLACE_BLOCK <= places; d0 += PLACE_BLOCK)                              \
+            CHUNK(d0, PLACE_BLOCK)                                                         \
+        switch (places - d0) {                                                             \
+        case 3:                                                                            \
+            CHUNK(d0, 3)                                                                   \
+            break;                                                                         \
+        case 2:                                                                            \
+            CHUNK(d0, 2)                                                                   \
+            break;                                                                         \
+        case 1:                                                                            \
+            CHUNK(d0, 1)                                                                   \
+            break;                                                                         \
+        }                                                                                  \
     }
 
 /* Loops over a vector's lanes are kept rolled (`GCC unroll 1`): unrolled first, GCC
  * leaves them scalar. */
 #define ROLLED _Pragma("GCC unroll 1")
 
-/* One full vector of filters from f0 on: the candidates of all places, PLACE_BLOCK at a
- * time, then merged by pool_max's rules (a later place takes over only where strictly
- * greater; NaN wins and stays), then bias and ReLU (NaN stays, -0 becomes +0). The merges
- * are loops over the lanes of small arrays: GCC vectorises those, where it splits vector
- * comparisons into lanes. */
-#define SHALLOW_FORWARD_VECTOR(T, V)                                                       \
-    T best[sizeof(V) / sizeof(T)] = {0}, z[sizeof(V) / sizeof(T)];                        \
-    int32_t win[sizeof(V) / sizeof(T)] = {0};                                             \
-    for (Py_ssize_t d0 = 0; d0 < places; d0 += PLACE_BLOCK) {                              \
-        V acc[PLACE_BLOCK] = {{0}};                                                        \
-        const T *xd = xw + d0 * width;                                                     \
+/* The candidates z_d of places [d0, d0 + NP), one vector of filters from f0 on (they
+ * share each load of the kernel's row), into zq: place d's block starts at zq + d block. */
+#define SHALLOW_CANDIDATES(d0, NP)                                                         \
+    {                                                                                      \
+        vector_t acc[NP] = {{0}};                                                          \
+        const Py_ssize_t *tab = table + (d0) * width;                                      \
         for (Py_ssize_t r = 0; r < width; r++) {                                           \
-            const V kv = *(const V *)(k2 + r * f_all + f0);                                \
-            for (int dd = 0; dd < PLACE_BLOCK; dd++)                                       \
-                acc[dd] += xd[dd * width + r] * kv;                                        \
+            const vector_t kv = *(const vector_t *)(k2 + r * f_all + f0);                  \
+            for (int dd = 0; dd < (NP); dd++)                                              \
+                acc[dd] += base[tab[dd * width + r]] * kv;                                 \
         }                                                                                  \
-        for (Py_ssize_t dd = 0; dd < PLACE_BLOCK && d0 + dd < places; dd++) {              \
-            const int32_t d = (int32_t)(d0 + dd);                                          \
-            *(V *)z = acc[dd];                                                             \
-            if (d == 0)                                                                    \
-                ROLLED                                                    \
-                for (Py_ssize_t t = 0; t < lanes; t++) {                                   \
-                    best[t] = z[t];                                                        \
-                    win[t] = 0;                                                            \
-                }                                                                          \
-            else                                                                           \
-                ROLLED                                                    \
-                for (Py_ssize_t t = 0; t < lanes; t++) {                                   \
-                    T candidate = z[t], b = best[t];                                       \
-                    win[t] = candidate > b ? d : win[t];                                   \
-                    best[t] = (b != b || b > candidate) ? b : candidate;                   \
-                }                                                                          \
-        }                                                                                  \
-    }                                                                                      \
-    if (bias)                                                                              \
-        ROLLED                                                            \
-        for (Py_ssize_t t = 0; t < lanes; t++)                                             \
-            best[t] = best[t] + bias[f0 + t];                                              \
-    if (s->relu)                                                                           \
-        ROLLED                                                            \
-        for (Py_ssize_t t = 0; t < lanes; t++)                                             \
-            best[t] = (best[t] != best[t] || best[t] > 0) ? best[t] : 0;                   \
-    ROLLED                                                                \
-    for (Py_ssize_t t = 0; t < lanes; t++) {                                               \
-        o[f0 + t] = best[t];                                                               \
-        w[f0 + t] = (uint8_t)win[t];                                                       \
+        for (int dd = 0; dd < (NP); dd++)                                                  \
+            *(vector_t *)(zq + ((d0) + dd) * block + f0) = acc[dd];                        \
     }
 
-/* The same for one filter f (the last ones, fewer than a vector). */
-#define SHALLOW_FORWARD_SCALAR(T)                                                          \
-    T best = 0;                                                                            \
-    uint8_t win = 0;                                                                       \
-    for (Py_ssize_t d = 0; d < places; d++) {                                              \
-        T z = 0;                                                                           \
-        for (Py_ssize_t r = 0; r < width; r++)                                             \
-            z += xw[d * width + r] * k2[r * f_all + f];                                    \
-        if (d == 0) {                                                                      \
-            best = z;                                                                      \
-            continue;                                                                      \
+/* The candidates of nq pooled outputs in a row, (places, nq F) from zc on, into their
+ * outputs o and winners w (nq F each): pool_max's rules and loops (pooling.c): a later
+ * place takes over only where strictly greater, NaN wins and stays; then bias and ReLU
+ * (NaN stays, -0 becomes +0). */
+#define SHALLOW_POOL(T)                                                                    \
+    {                                                                                      \
+        const Py_ssize_t count = nq * f_all;                                               \
+        for (Py_ssize_t t = 0; t < count; t++) {                                           \
+            o[t] = zc[t];                                                                  \
+            w[t] = 0;                                                                      \
         }                                                                                  \
-        win = z > best ? (uint8_t)d : win;                                                 \
-        best = (best != best || best > z) ? best : z;                                      \
-    }                                                                                      \
-    if (bias)                                                                              \
-        best = best + bias[f];                                                             \
-    if (s->relu)                                                                           \
-        best = (best != best || best > 0) ? best : 0;                                      \
-    o[f] = best;                                                                           \
-    w[f] = win;
+        for (Py_ssize_t d = 1; d < places; d++) {                                          \
+            const T *restrict candidates = zc + d * block;                                 \
+            const uint8_t place = (uint8_t)d;                                              \
+            for (Py_ssize_t t = 0; t < count; t++) {                                       \
+                T candidate = candidates[t], best = o[t];                                  \
+                w[t] = candidate > best ? place : w[t];                                    \
+                o[t] = (best != best || best > candidate) ? best : candidate;              \
+            }                                                                              \
+        }                                                                                  \
+        if (bias)                                                                          \
+            for (Py_ssize_t t = 0; t < count; t += f_all)                                  \
+                for (Py_ssize_t f = 0; f < f_all; f++)                                     \
+                    o[t + f] = o[t + f] + bias[f];                                         \
+        if (s->relu)                                                                       \
+            for (Py_ssize_t t = 0; t < count; t++)                                         \
+                o[t] = (o[t] != o[t] || o[t] > 0) ? o[t] : 0;                              \
+    }
 
+/* One sample: row by row of pooled outputs, qb of them at a time (as many as keep their
+ * candidates within MAX_CANDIDATES values), candidates first, then their pooling. */
 #define SHALLOW_FORWARD(T, V)                                                              \
+    typedef V vector_t; /* for the chunk macros, which T and V do not reach */             \
     const ShallowJob *s = (const ShallowJob *)j;                                           \
-    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m, places = s->ph * s->pw;  \
+    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m, places = s->ph * s->pw;   \
     const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const Py_ssize_t full = f_all - f_all % lanes;                                         \
-    const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                      \
+    const Py_ssize_t most = MAX_CANDIDATES / (places * f_all);                             \
+    const Py_ssize_t qb = most < j->ow ? most : j->ow;                                     \
+    const Py_ssize_t block = qb * f_all; /* a place's candidates of qb outputs */          \
+    const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                        \
     const T *k2 = (const T *)j->k, *bias = (const T *)j->bias;                             \
-    SHALLOW_OFFSETS                                                                        \
-    T xw[MAX_VALUES + PLACE_BLOCK * MAX_WIDTH]; /* the rows past the places stay 0 */     \
-    memset(xw + places * width, 0, sizeof(T) * (size_t)(PLACE_BLOCK * width));             \
+    SHALLOW_TABLES                                                                         \
+    T xw[MAX_VALUES], zc[MAX_CANDIDATES];                                                  \
     for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
-        for (Py_ssize_t q = 0; q < j->ow; q++) {                                           \
-            const size_t at = ((size_t)n * j->oh * j->ow + p * j->ow + q) * f_all;         \
+        for (Py_ssize_t q0 = 0; q0 < j->ow; q0 += qb) {                                    \
+            const Py_ssize_t nq = j->ow - q0 < qb ? j->ow - q0 : qb;                       \
+            for (Py_ssize_t q = q0; q < q0 + nq; q++) {                                    \
+                T *zq = zc + (q - q0) * f_all;                                             \
+                SHALLOW_WINDOWS(T)                                                         \
+                for (Py_ssize_t f0 = 0; f0 < full; f0 += lanes)                            \
+                    SHALLOW_PLACE_CHUNKS(SHALLOW_CANDIDATES)                               \
+                for (Py_ssize_t f = full; f < f_all; f++) /* the last, scalar */           \
+                    for (Py_ssize_t d = 0; d < places; d++) {                              \
+                        T sum = 0;                                                         \
+                        for (Py_ssize_t r = 0; r < width; r++)                             \
+                            sum += base[table[d * width + r]] * k2[r * f_all + f];         \
+                        zq[d * block + f] = sum;                                           \
+                    }                                                                      \
+            }                                                                              \
+            const size_t at = ((size_t)n * j->oh * j->ow + p * j->ow + q0) * f_all;        \
             T *restrict o = (T *)j->out + at;                                              \
             uint8_t *restrict w = s->winner + at;                                          \
-            SHALLOW_GATHER(T)                                                              \
-            for (Py_ssize_t f0 = 0; f0 < full; f0 += lanes) {                              \
-                SHALLOW_FORWARD_VECTOR(T, V)                                            \
-            }                                                                              \
-            for (Py_ssize_t f = full; f < f_all; f++) {                                    \
-                SHALLOW_FORWARD_SCALAR(T)                                                  \
-            }                                                                              \
+            SHALLOW_POOL(T)                                                                \
         }
+
+/* Places [d0, d0 + NP)'s terms of dL/dK_2 for one vector of filters from f0 on: each
+ * kernel row gets the places' terms summed first. */
+#define SHALLOW_KERNEL_TERMS(d0, NP)                                                       \
+    {                                                                                      \
+        vector_t zs[NP];                                                                   \
+        for (int dd = 0; dd < (NP); dd++) {                                                \
+            const int32_t place = (int32_t)((d0) + dd);                                    \
+            scalar_t lane[sizeof(vector_t) / sizeof(scalar_t)];                            \
+            ROLLED                                                                         \
+            for (Py_ssize_t t = 0; t < lanes; t++)                                         \
+                lane[t] = gm[t] * (scalar_t)(wins[t] == place);                            \
+            zs[dd] = *(const vector_t *)lane;                                              \
+        }                                                                                  \
+        const Py_ssize_t *tab = table + (d0) * width;                                      \
+        for (Py_ssize_t r = 0; r < width; r++) {                                           \
+            vector_t sum = base[tab[r]] * zs[0];                                           \
+            for (int dd = 1; dd < (NP); dd++)                                              \
+                sum += base[tab[dd * width + r]] * zs[dd];                                 \
+            *(vector_t *)(gk + r * f_all + f0) += sum;                                     \
+        }                                                                                  \
+    }
 
 /* The partial dL/dK_2 (kh kw C, F) and dL/db (F) of samples [first, last). With gm the
  * gradient masked by the ReLU's output (when there is one), place d's gradient is
  * gm [winner == d], products as in pool_scatter (so a NaN or an infinity spreads as it
- * does there); each kernel row gets its places' terms summed first. */
+ * does there). */
 #define SHALLOW_KERNEL_GRAD(T, V)                                                          \
+    typedef T scalar_t; /* for the chunk macros, which T and V do not reach */             \
+    typedef V vector_t;                                                                    \
     const ShallowJob *s = (const ShallowJob *)j;                                           \
-    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m, places = s->ph * s->pw;  \
+    const Py_ssize_t width = j->kh * j->kw * j->c, f_all = j->m, places = s->ph * s->pw;   \
     const Py_ssize_t lanes = (Py_ssize_t)(sizeof(V) / sizeof(T));                          \
     const Py_ssize_t full = f_all - f_all % lanes;                                         \
     memset(part, 0, sizeof(T) * (size_t)(f_all * (width + 1)));                            \
     T *restrict gk = part, *restrict gb = part + f_all * width;                            \
-    SHALLOW_OFFSETS                                                                        \
-    T xw[MAX_VALUES + PLACE_BLOCK * MAX_WIDTH]; /* the rows past the places stay 0 */     \
-    memset(xw + places * width, 0, sizeof(T) * (size_t)(PLACE_BLOCK * width));             \
+    SHALLOW_TABLES                                                                         \
+    T xw[MAX_VALUES];                                                                      \
     for (Py_ssize_t n = first; n < last; n++) {                                            \
-        const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                  \
+        const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                    \
         for (Py_ssize_t p = 0; p < j->oh; p++)                                             \
             for (Py_ssize_t q = 0; q < j->ow; q++) {                                       \
                 const size_t at = ((size_t)n * j->oh * j->ow + p * j->ow + q) * f_all;     \
                 const T *restrict g = (const T *)j->g + at;                                \
                 const T *restrict ro = s->relu_out ? (const T *)s->relu_out + at : NULL;   \
                 const uint8_t *restrict w = s->winner + at;                                \
-                SHALLOW_GATHER(T)                                                          \
+                SHALLOW_WINDOWS(T)                                                         \
                 for (Py_ssize_t f0 = 0; f0 < full; f0 += lanes) {                          \
-                    T gm[sizeof(V) / sizeof(T)], zs[PLACE_BLOCK * sizeof(V) / sizeof(T)];  \
-                    ROLLED                                                \
+                    T gm[sizeof(V) / sizeof(T)];                                           \
+                    /* int32, not the uint8 winners: GCC then vectorises the masks at the  \
+                     * floats' width, and their loads need no narrower stores forwarded */ \
+                    int32_t wins[sizeof(V) / sizeof(T)];                                   \
+                    ROLLED                                                                 \
                     for (Py_ssize_t t = 0; t < lanes; t++) {                               \
                         gm[t] = ro ? g[f0 + t] * (T)(ro[f0 + t] > 0) : g[f0 + t];          \
                         gb[f0 + t] += gm[t];                                               \
+                        wins[t] = w[f0 + t];                                               \
                     }                                                                      \
-                    for (Py_ssize_t d0 = 0; d0 < places; d0 += PLACE_BLOCK) {              \
-                        for (int dd = 0; dd < PLACE_BLOCK; dd++)                           \
-                            ROLLED                                        \
-                            for (Py_ssize_t t = 0; t < lanes; t++)                         \
-                                zs[dd * lanes + t] = gm[t] * (T)(w[f0 + t] == d0 + dd);    \
-                        const T *xd = xw + d0 * width;                                     \
-                        for (Py_ssize_t r = 0; r < width; r++) {                           \
-                            V sum = xd[r] * *(const V *)zs;                                \
-                            for (int dd = 1; dd < PLACE_BLOCK; dd++)                       \
-                                sum += xd[dd * width + r] * *(const V *)(zs + dd * lanes); \
-                            *(V *)(gk + r * f_all + f0) += sum;                            \
-                        }                                                                  \
-                    }                                                                      \
+                    SHALLOW_PLACE_CHUNKS(SHALLOW_KERNEL_TERMS)                             \
                 }                                                                          \
-                for (Py_ssize_t f = full; f < f_all; f++) {                                \
+                for (Py_ssize_t f = full; f < f_all; f++) { /* the last, scalar */         \
                     const T gm = ro ? g[f] * (T)(ro[f] > 0) : g[f];                        \
                     gb[f] += gm;                                                           \
-                    for (Py_ssize_t d0 = 0; d0 < places; d0 += PLACE_BLOCK) {              \
-                        T zs[PLACE_BLOCK];                                                 \
-                        for (int dd = 0; dd < PLACE_BLOCK; dd++)                           \
-                            zs[dd] = gm * (T)(w[f] == d0 + dd);                            \
-                        const T *xd = xw + d0 * width;                                     \
-                        for (Py_ssize_t r = 0; r < width; r++) {                           \
-                            T sum = xd[r] * zs[0];                                         \
-                            for (int dd = 1; dd < PLACE_BLOCK; dd++)                       \
-                                sum += xd[dd * width + r] * zs[dd];                        \
-                            gk[r * f_all + f] += sum;                                      \
-                        }                                                                  \
+                    for (Py_ssize_t d = 0; d < places; d++) {                              \
+                        const T z = gm * (T)(w[f] == d);                                   \
+                        for (Py_ssize_t r = 0; r < width; r++)                             \
+                            gk[r * f_all + f] += base[table[d * width + r]] * z;           \
                     }                                                                      \
                 }                                                                          \
             }                                                                              \
@@ -247,7 +279,8 @@ shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written, Py_bu
         return -1;
     const ConvJob *j = &s->conv;
     if (s->ph < 1 || s->pw < 1 || s->ph * s->pw > 256 || j->kh * j->kw * j->c > MAX_WIDTH ||
-        j->kh * j->kw * j->c * s->ph * s->pw > MAX_VALUES) {
+        j->kh * j->kw * j->c * s->ph * s->pw > MAX_VALUES ||
+        j->m * s->ph * s->pw > MAX_CANDIDATES) {
         PyErr_SetString(PyExc_ValueError,
                         "dendrite shallow convolution: bad pool window or window too deep");
         return -1;

@@ -54,6 +54,7 @@ MAX_PLACES = 256
 # 3x3), 1.8x at 75 (RGB, 5x5), 1.4x at 72 (8 channels), even at 144 (16 channels).
 SHALLOW_WIDTH = 75
 SHALLOW_VALUES = 4096
+SHALLOW_CANDIDATES = 8192  # filters times the pooling window's places
 
 
 def _first_max(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -252,6 +253,7 @@ def _shallow(x: np.ndarray, k2: np.ndarray, bias: np.ndarray | None, pool: tuple
     return (
         k2.shape[0] <= SHALLOW_WIDTH
         and k2.shape[0] * places <= SHALLOW_VALUES
+        and k2.shape[1] * places <= SHALLOW_CANDIDATES
         and x.shape[0] > 0
         and _native.usable(x, *(() if bias is None else (bias,)))
         and k2.dtype == x.dtype
