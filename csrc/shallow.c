@@ -29,12 +29,14 @@
 #include <string.h>
 
 /* The deepest window this file takes, and the most values of all a pooling window's
- * windows (the Python side sends at most SHALLOW_WIDTH and SHALLOW_VALUES). */
+ * windows (the Python side sends at most SHALLOW_WIDTH and SHALLOW_VALUES). The scratch
+ * arrays sized by these and MAX_CANDIDATES live on the stack: about 40 KB in float64,
+ * well inside even a 128 KB thread stack. */
 #define MAX_WIDTH 256
-#define MAX_VALUES 4096
+#define MAX_VALUES 1024
 /* The most candidates of one pooled row's outputs kept at once (all places' of at least
  * one output: the Python side sends at most SHALLOW_CANDIDATES per output). */
-#define MAX_CANDIDATES 8192
+#define MAX_CANDIDATES 2048
 /* Places of a pooling window summed together: their candidates share each load of the
  * kernel's row. */
 #define PLACE_BLOCK 4

@@ -233,8 +233,10 @@ def test_which_windows_are_shallow():
     assert not conv_pool._shallow(x, deep, None, (2, 2))
     assert not conv_pool._shallow(x, small.astype(np.float64), None, (2, 2))
     assert not conv_pool._shallow(x, small, np.zeros(8, np.float64), (2, 2))
-    many_places = (16, 16)  # 27 x 256 values: more than SHALLOW_VALUES
+    many_places = (8, 8)  # 27 x 64 values: more than SHALLOW_VALUES
     assert not conv_pool._shallow(x, small, None, many_places)
+    many_filters = np.zeros((27, conv_pool.SHALLOW_CANDIDATES // 4 + 1), np.float32)
+    assert not conv_pool._shallow(x, many_filters, None, (2, 2))  # filters x places
 
 
 def test_an_empty_batch_takes_the_im2col_path():

@@ -21,6 +21,15 @@ covers (the last row of an odd-sized output) are never computed: their gradient 
 
 **VJP.** With ``G`` = dL/dZ (its rows in the same order) the convolution's VJP is the
 usual ``dL/dK_2 = cols^T G`` and ``dL/dxp = col2im(G K_2^T)``.
+
+**Shallow windows** (``kh kw C <= SHALLOW_WIDTH``: an image model's first layer, one to
+three channels in). There BLAS runs far below its speed (the product's inner axis is 9 to
+75 long), and ``Z`` (ph pw times the pooled output) goes to memory and back twice. With
+the C kernels loaded, csrc/shallow.c computes each pooled output's ph pw candidates
+straight from the input, pools them in cache, and sums ``dL/dK_2 = sum_k cols_k^T (g
+[winner = k])`` and ``dL/db`` from the pooled gradient: no window matrix, no ``Z``, no
+scatter. Its sums run in another order than BLAS' (the tests compare within float
+rounding); dL/dx still goes through ``_unpool`` and col2im.
 """
 
 from __future__ import annotations
@@ -53,8 +62,8 @@ MAX_PLACES = 256
 # pooling and ReLU: 1.6x faster than im2col at width 9 (1 channel, 3x3), 3.2x at 27 (RGB,
 # 3x3), 1.8x at 75 (RGB, 5x5), 1.4x at 72 (8 channels), even at 144 (16 channels).
 SHALLOW_WIDTH = 75
-SHALLOW_VALUES = 4096
-SHALLOW_CANDIDATES = 8192  # filters times the pooling window's places
+SHALLOW_VALUES = 1024
+SHALLOW_CANDIDATES = 2048  # filters times the pooling window's places
 
 
 def _first_max(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
