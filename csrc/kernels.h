@@ -80,6 +80,36 @@ typedef struct {
 } Col2imJob;
 void col2im_run(const Col2imJob *job);
 
+/* The max pooling of `count` values (whole rows of `features`), shared by pooling.c and
+ * shallow.c: the candidates of place k start at first + k * stride; o gets
+ * relu?(max_k + bias) and w the first k holding the maximum (a later k takes over only
+ * where strictly greater, as np.greater; the maximum is np.maximum's: NaN if either is,
+ * else the second operand unless the first is greater, +0 over -0; the ReLU is
+ * np.maximum(o, 0): NaN stays, -0 becomes +0). Place by place, so each loop vectorises. */
+#define POOL_MAX_ROWS(T, o, w, first, stride, places, count, bias, features, relu)         \
+    {                                                                                      \
+        for (Py_ssize_t i = 0; i < (count); i++) {                                         \
+            (o)[i] = (first)[i];                                                           \
+            (w)[i] = 0;                                                                    \
+        }                                                                                  \
+        for (Py_ssize_t k = 1; k < (places); k++) {                                        \
+            const T *restrict candidates = (first) + k * (stride);                         \
+            const uint8_t place = (uint8_t)k;                                              \
+            for (Py_ssize_t i = 0; i < (count); i++) {                                     \
+                T candidate = candidates[i], best = (o)[i];                                \
+                (w)[i] = candidate > best ? place : (w)[i];                                \
+                (o)[i] = (best != best || best > candidate) ? best : candidate;            \
+            }                                                                              \
+        }                                                                                  \
+        if (bias)                                                                          \
+            for (Py_ssize_t row = 0; row < (count); row += (features))                     \
+                for (Py_ssize_t f = 0; f < (features); f++)                                \
+                    (o)[row + f] = (o)[row + f] + (bias)[f];                               \
+        if (relu)                                                                          \
+            for (Py_ssize_t i = 0; i < (count); i++)                                       \
+                (o)[i] = ((o)[i] != (o)[i] || (o)[i] > 0) ? (o)[i] : 0;                    \
+    }
+
 /* buffers.c: a method's float arrays, taken and checked before any kernel runs. kind:
  * 'r' read, 'w' written, 'R' / 'W' the same or None (then .buf and .obj stay NULL). */
 typedef struct {

@@ -13,33 +13,12 @@
 
 #define CHUNK_ELEMENTS 16384
 
-/* Place by place over a chunk small enough to stay in cache, so each loop vectorises. */
+/* One chunk small enough to stay in cache (POOL_MAX_ROWS, kernels.h). */
 #define POOL_MAX_BODY(T)                                                                   \
     Py_ssize_t count = stop - start;                                                       \
     T *restrict o = out + start;                                                           \
     uint8_t *restrict w = winner + start;                                                  \
-    for (Py_ssize_t i = 0; i < count; i++) {                                               \
-        o[i] = z[start + i];                                                               \
-        w[i] = 0;                                                                          \
-    }                                                                                      \
-    for (Py_ssize_t k = 1; k < places; k++) {                                              \
-        const T *restrict candidates = z + k * size + start;                               \
-        uint8_t place = (uint8_t)k;                                                        \
-        for (Py_ssize_t i = 0; i < count; i++) {                                           \
-            T candidate = candidates[i], best = o[i];                                      \
-            /* np.greater: False with a NaN. np.maximum(best, candidate): NaN if either  \
-             * is, else the second operand unless the first is greater (+0 over -0). */    \
-            w[i] = candidate > best ? place : w[i];                                        \
-            o[i] = (best != best || best > candidate) ? best : candidate;                  \
-        }                                                                                  \
-    }                                                                                      \
-    if (bias)                                                                              \
-        for (Py_ssize_t row = 0; row < count; row += features)                             \
-            for (Py_ssize_t f = 0; f < features; f++)                                      \
-                o[row + f] = o[row + f] + bias[f];                                         \
-    if (relu) /* np.maximum(o, 0): NaN stays, -0 becomes +0 */                           \
-        for (Py_ssize_t i = 0; i < count; i++)                                             \
-            o[i] = (o[i] != o[i] || o[i] > 0) ? o[i] : 0;
+    POOL_MAX_ROWS(T, o, w, z + start, size, places, count, bias, features, relu)
 
 VECTOR_CLONES static void
 pool_max_f32(const float *restrict z, const float *restrict bias, float *restrict out,

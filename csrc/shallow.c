@@ -134,33 +134,11 @@ typedef struct {
     }
 
 /* The candidates of nq pooled outputs in a row, (places, nq F) from zc on, into their
- * outputs o and winners w (nq F each): pool_max's rules and loops (pooling.c): a later
- * place takes over only where strictly greater, NaN wins and stays; then bias and ReLU
- * (NaN stays, -0 becomes +0). */
+ * outputs o and winners w (nq F each), by pool_max's rules and loops (POOL_MAX_ROWS in
+ * kernels.h): a later place takes over only where strictly greater, NaN wins and stays;
+ * then bias and ReLU (NaN stays, -0 becomes +0). */
 #define SHALLOW_POOL(T)                                                                    \
-    {                                                                                      \
-        const Py_ssize_t count = nq * f_all;                                               \
-        for (Py_ssize_t t = 0; t < count; t++) {                                           \
-            o[t] = zc[t];                                                                  \
-            w[t] = 0;                                                                      \
-        }                                                                                  \
-        for (Py_ssize_t d = 1; d < places; d++) {                                          \
-            const T *restrict candidates = zc + d * block;                                 \
-            const uint8_t place = (uint8_t)d;                                              \
-            for (Py_ssize_t t = 0; t < count; t++) {                                       \
-                T candidate = candidates[t], best = o[t];                                  \
-                w[t] = candidate > best ? place : w[t];                                    \
-                o[t] = (best != best || best > candidate) ? best : candidate;              \
-            }                                                                              \
-        }                                                                                  \
-        if (bias)                                                                          \
-            for (Py_ssize_t t = 0; t < count; t += f_all)                                  \
-                for (Py_ssize_t f = 0; f < f_all; f++)                                     \
-                    o[t + f] = o[t + f] + bias[f];                                         \
-        if (s->relu)                                                                       \
-            for (Py_ssize_t t = 0; t < count; t++)                                         \
-                o[t] = (o[t] != o[t] || o[t] > 0) ? o[t] : 0;                              \
-    }
+    POOL_MAX_ROWS(T, o, w, zc, block, places, nq * f_all, bias, f_all, s->relu)
 
 /* One sample: row by row of pooled outputs, qb of them at a time (as many as keep their
  * candidates within MAX_CANDIDATES values), candidates first, then their pooling. */
