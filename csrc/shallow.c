@@ -251,9 +251,11 @@ typedef struct {
 CONV_SAMPLE_PASS(shallow_forward_pass, SHALLOW_FORWARD)
 CONV_BLOCK_PASS(shallow_kernel_pass, SHALLOW_KERNEL_GRAD)
 
-/* Parse (ph, pw) and take the uint8 winners (n, oh, ow, m), written or read. */
+/* Parse (ph, pw), check the scratch limits and take the uint8 winners (n, oh, ow, m),
+ * written or read. */
 static int
-shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written, Py_buffer *view)
+shallow_take_winner(ShallowJob *s, PyObject *pool, PyObject *winner, int written,
+                    Py_buffer *view)
 {
     if (!PyArg_ParseTuple(pool, "nn:pool", &s->ph, &s->pw))
         return -1;
@@ -277,6 +279,20 @@ shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written, Py_bu
     return 0;
 }
 
+/* The pool window, the winners and the float arrays `args`: 1 for float32, 0 for float64,
+ * or -1 with an exception set and nothing held. */
+static int
+shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written,
+             const KernelArg *args, Py_buffer *views, int count, Py_buffer *winner_view)
+{
+    if (shallow_take_winner(s, pool, winner, written, winner_view) < 0)
+        return -1;
+    int single = kernel_take(args, views, count);
+    if (single < 0)
+        PyBuffer_Release(winner_view);
+    return single;
+}
+
 /* shallow_pool_forward(x, k2, bias_or_None, out, winner, relu, sizes, steps, pool): sizes
  * (n, h, w, c, f, kh, kw, PH, PW) with the pooled output's PH, PW; steps (sh, sw, dh, dw,
  * pt, pl); pool (ph, pw); k2 (kh kw c, f); out (n, PH, PW, f); winner the same, uint8. */
@@ -297,13 +313,9 @@ shallow_pool_forward(PyObject *self, PyObject *args)
                             {o[2], j->m, 'R'},
                             {o[3], j->n * j->oh * j->ow * j->m, 'w'}};
     Py_buffer v[4], wv;
-    if (shallow_take(&s, pool, o[4], 1, &wv) < 0)
+    int single = shallow_take(&s, pool, o[4], 1, a, v, 4, &wv);
+    if (single < 0)
         return NULL;
-    int single = kernel_take(a, v, 4);
-    if (single < 0) {
-        PyBuffer_Release(&wv);
-        return NULL;
-    }
     j->xp = v[0].buf, j->k = v[1].buf, j->bias = v[2].buf, j->out = v[3].buf;
     j->single = single, s.relu = relu;
     Py_ssize_t work = j->n * j->oh * j->ow * s.ph * s.pw * j->kh * j->kw * j->c;
@@ -335,13 +347,9 @@ shallow_pool_backward(PyObject *self, PyObject *args)
                             {o[4], width * j->m, 'w'},
                             {o[5], j->m, 'W'}};
     Py_buffer v[5], wv;
-    if (shallow_take(&s, pool, o[2], 0, &wv) < 0)
+    int single = shallow_take(&s, pool, o[2], 0, a, v, 5, &wv);
+    if (single < 0)
         return NULL;
-    int single = kernel_take(a, v, 5);
-    if (single < 0) {
-        PyBuffer_Release(&wv);
-        return NULL;
-    }
     j->g = v[0].buf, j->xp = v[1].buf, s.relu_out = v[2].buf, j->gk = v[3].buf;
     j->gb = v[4].buf, j->single = single;
     SampleBlocks blocks = {0};
