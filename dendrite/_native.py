@@ -65,6 +65,19 @@ kernels, kernel_threads = _load()
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
+# The direct convolutions (csrc/depthwise.c's conv_parse_geometry) refuse any size, stride,
+# dilation or padding above this: such a layer takes its NumPy path.
+GEOMETRY_LIMIT = 1 << 24
+
+
+def geometry_fits(sizes: tuple, steps: tuple) -> bool:
+    """Whether a direct convolution's sizes (n, h, w, c, m, kh, kw, oh, ow) and steps (sh,
+    sw, dh, dw, pt, pl) are inside ``GEOMETRY_LIMIT`` (sizes and strides at least 1)."""
+    *strides, pt, pl = steps
+    return all(1 <= v <= GEOMETRY_LIMIT for v in (*sizes, *strides)) and (
+        0 <= pt <= GEOMETRY_LIMIT and 0 <= pl <= GEOMETRY_LIMIT
+    )
+
 
 def usable(*floats: np.ndarray, written: tuple = (), indices: tuple = ()) -> bool:
     """Whether a kernel may read ``floats``, update ``written`` in place and read the uint8

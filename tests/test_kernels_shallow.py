@@ -18,37 +18,42 @@ import pytest
 import dendrite as dn
 from dendrite import _native
 from dendrite.core import Tensor
-from dendrite.ops import conv_pool
+from dendrite.ops import conv_pool, windows
 from dendrite.ops.conv_pool import conv_max_pool
+from dendrite.ops.windows import Geometry
 
 needs_kernels = pytest.mark.needs_kernels
 
 
-def _run(x, kernel, bias, upstream, **options):
-    """(value, dL/dx, dL/dK, dL/db) of conv_max_pool, as NumPy arrays (None: no bias)."""
-    xt = Tensor(x, requires_grad=True)
-    kt = Tensor(kernel, requires_grad=True)
-    bt = None if bias is None else Tensor(bias, requires_grad=True)
+def _run(x, kernel, bias, upstream, needs=(True, True, True), **options):
+    """(value, dL/dx, dL/dK, dL/db) of conv_max_pool, as NumPy arrays (None: no bias, or
+    no gradient asked for by ``needs``)."""
+    xt = Tensor(x, requires_grad=needs[0])
+    kt = Tensor(kernel, requires_grad=needs[1])
+    bt = None if bias is None else Tensor(bias, requires_grad=needs[2])
     out = conv_max_pool(xt, kt, bt, **options)
     out.backward(upstream(out.shape))
     return [out.data, xt.grad, kt.grad, None if bt is None else bt.grad]
 
 
+def _im2col(monkeypatch, *args, **options):
+    """``_run`` by the im2col path."""
+    with monkeypatch.context() as patch:
+        patch.setattr(conv_pool, "SHALLOW_WIDTH", 0)
+        return _run(*args, **options)
+
+
 def _both(monkeypatch, *args, **options):
     """``_run`` by csrc/shallow.c, then by the im2col path."""
     assert _native.kernels is not None
-    fast = _run(*args, **options)
-    with monkeypatch.context() as patch:
-        patch.setattr(conv_pool, "SHALLOW_WIDTH", 0)
-        reference = _run(*args, **options)
-    return fast, reference
+    return _run(*args, **options), _im2col(monkeypatch, *args, **options)
 
 
 def _upstream(dtype, seed=5):
     return lambda shape: np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def _close(fast, reference, dtype):
+def _close(fast, reference, dtype, slack=1):
     rtol = 2e-5 if dtype == np.float32 else 1e-12
     for a, b in zip(fast, reference):
         if a is None or b is None:
@@ -56,7 +61,7 @@ def _close(fast, reference, dtype):
             continue
         assert a.dtype == b.dtype == dtype and a.shape == b.shape
         scale = max(1.0, float(np.max(np.abs(b))))
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=slack * rtol * scale)
 
 
 GEOMETRIES = list(
@@ -223,20 +228,28 @@ def test_a_cnn_trains_as_with_the_im2col_path(monkeypatch):
     assert shallow[-1] < shallow[0]
 
 
+def _choice(x, k2, bias, pool, size=3):
+    """``_shallow`` for a size x size 'valid' convolution with stride 1 and ``pool``."""
+    oh, ow = x.shape[1] - size + 1, x.shape[2] - size + 1
+    geom = Geometry(size, size, 1, 1, 1, 1, oh // pool[0], ow // pool[1])
+    return conv_pool._shallow(x, k2, bias, ((0, 0), (0, 0)), geom, pool)
+
+
 def test_which_windows_are_shallow():
-    x = np.zeros((2, 9, 9, 3), np.float32)
+    x = np.zeros((2, 20, 20, 3), np.float32)
     small = np.zeros((27, 8), np.float32)
     usable = _native.kernels is not None
-    assert conv_pool._shallow(x, small, None, (2, 2)) == usable
-    assert not conv_pool._shallow(x[:0], small, None, (2, 2))  # an empty batch
+    assert _choice(x, small, None, (2, 2)) == usable
+    assert not _choice(x[:0], small, None, (2, 2))  # an empty batch
     deep = np.zeros((conv_pool.SHALLOW_WIDTH + 1, 8), np.float32)
-    assert not conv_pool._shallow(x, deep, None, (2, 2))
-    assert not conv_pool._shallow(x, small.astype(np.float64), None, (2, 2))
-    assert not conv_pool._shallow(x, small, np.zeros(8, np.float64), (2, 2))
-    many_places = (8, 8)  # 27 x 64 values: more than SHALLOW_VALUES
-    assert not conv_pool._shallow(x, small, None, many_places)
+    assert not _choice(x, deep, None, (2, 2))
+    assert not _choice(x, small.astype(np.float64), None, (2, 2))
+    assert not _choice(x, small, np.zeros(8, np.float64), (2, 2))
+    assert not _choice(x, small, None, (8, 8))  # 27 x 64 values: more than SHALLOW_VALUES
     many_filters = np.zeros((27, conv_pool.SHALLOW_CANDIDATES // 4 + 1), np.float32)
-    assert not conv_pool._shallow(x, many_filters, None, (2, 2))  # filters x places
+    assert not _choice(x, many_filters, None, (2, 2))  # filters x places
+    wide = np.zeros((1, 3, (1 << 24) + 3, 1), np.float32)  # wider than the C kernels take
+    assert not _choice(wide, np.zeros((9, 2), np.float32), None, (1, 1))
 
 
 def test_an_empty_batch_takes_the_im2col_path():
@@ -285,3 +298,175 @@ def test_the_kernel_refuses_what_it_cannot_index():
             steps,
             (2, 2),
         )
+
+
+@needs_kernels
+def test_a_stride_over_2_24_takes_the_im2col_path():
+    """A stride above what the C kernels take (2**24) falls back to the im2col path."""
+    x = np.arange(1, 5, dtype=np.float32).reshape(1, 4, 1)
+    kernel = np.ones((1, 1, 2), np.float32)
+    out = conv_max_pool(Tensor(x), Tensor(kernel), strides=2**25, pool_size=1)
+    np.testing.assert_array_equal(out.data, [[[1.0, 1.0]]])
+
+
+# --- limits, gradients asked for, layouts (from an independent review) ----------------
+
+LIMIT_CASES = [
+    # width 75 (5x5x3) with 12 places: 900 window values
+    ((2, 17, 16, 3), (5, 5, 3, 20), dict(pool_size=(3, 4))),
+    # 227 filters x 9 places = 2,043 candidates, F not a multiple of 8 or 16
+    ((2, 12, 12, 1), (3, 3, 1, 227), dict(pool_size=3)),
+    # exactly SHALLOW_CANDIDATES, 'same' padding with strides
+    ((2, 9, 9, 1), (3, 3, 1, 512), dict(pool_size=2, padding="same", strides=2)),
+    ((1, 5, 5, 2), (2, 2, 2, 2048), dict(pool_size=1)),
+    # 256 places (the uint8 winner's limit), explicit padding
+    ((2, 8, 8, 3), (1, 1, 3, 7), dict(pool_size=(16, 16), padding=[(4, 4), (4, 4)])),
+    # pool (3, 2), strides and dilations > 1, odd sizes the pooling does not cover
+    ((2, 20, 21, 1), (2, 3, 1, 9), dict(pool_size=(3, 2), strides=(3, 2), dilation_rate=(2, 3))),
+    # 1-D, causal, dilated; width 75 in 1-D
+    ((3, 17, 1), (7, 1, 5), dict(pool_size=1, padding="causal", dilation_rate=3)),
+    ((2, 30, 3), (25, 3, 81), dict(pool_size=12, padding="same", strides=2)),
+]
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, k_shape, options", LIMIT_CASES)
+def test_limits_match_the_im2col_path(x_shape, k_shape, options, dtype, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    kernel = rng.standard_normal(k_shape).astype(dtype)
+    bias = rng.standard_normal(k_shape[-1]).astype(dtype)
+    chosen = []
+    decide = conv_pool._shallow
+    monkeypatch.setattr(conv_pool, "_shallow", lambda *a: chosen.append(decide(*a)) or chosen[-1])
+    for relu in (False, True):
+        fast = _run(x, kernel, bias, _upstream(dtype), relu=relu, **options)
+        reference = _im2col(monkeypatch, x, kernel, bias, _upstream(dtype), relu=relu, **options)
+        _close(fast, reference, dtype, slack=10)
+    assert chosen[0]  # the shallow path was taken
+
+
+@needs_kernels
+@pytest.mark.parametrize(
+    "needs", [(True, False, False), (False, True, False), (False, False, True), (True, True, False)]
+)
+def test_needs_grad_combinations(needs, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 11, 10, 2))
+    kernel = rng.standard_normal((3, 2, 2, 17))
+    bias = rng.standard_normal(17)
+    options = dict(pool_size=(3, 2), padding="same", relu=True)
+    fast = _run(x, kernel, bias, _upstream(np.float64), needs=needs, **options)
+    reference = _im2col(monkeypatch, x, kernel, bias, _upstream(np.float64), needs=needs, **options)
+    for grad, need in zip(fast[1:], needs):
+        assert (grad is None) == (not need)
+    _close(fast, reference, np.float64, slack=10)
+
+
+@needs_kernels
+def test_views_read_only_and_mixed_upstream(monkeypatch):
+    """A strided (non-contiguous) input takes the im2col path; a read-only one and a
+    float64 upstream gradient for float32 outputs go through the shallow path."""
+    rng = np.random.default_rng(4)
+    big = rng.standard_normal((2, 18, 9, 2)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 1, 19)).astype(np.float32)
+    bias = rng.standard_normal(19).astype(np.float32)
+    strided = big[:, ::2, :, :1]
+    read_only = np.ascontiguousarray(strided)
+    read_only.flags.writeable = False
+    for x in (strided, read_only):
+        fast = _run(x, kernel, bias, _upstream(np.float64), relu=True)
+        reference = _im2col(monkeypatch, x, kernel, bias, _upstream(np.float64), relu=True)
+        assert all(a.dtype == np.float32 for a in fast)
+        _close(fast, reference, np.float32, slack=10)
+
+
+@needs_kernels
+def test_threads_give_the_same_bits_float64_odd_batch():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((37, 30, 29, 3))
+    kernel = rng.standard_normal((3, 3, 3, 21))
+    bias = rng.standard_normal(21)
+    kernels = _native.kernels
+    before = kernels.threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            kernels.set_threads(threads)
+            results.append(_run(x, kernel, bias, _upstream(np.float64), pool_size=(3, 2)))
+    finally:
+        kernels.set_threads(before)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_kernels
+def test_col2im_kernel_and_numpy_same_bits_random_geometries(monkeypatch):
+    """The reordered sums (pool place outermost; rows backwards in C) stay bit-identical,
+    with values of very different magnitudes so that any change of order shows."""
+    rng = np.random.default_rng(0)
+    checked = 0
+    while checked < 300:
+        dtype = (np.float32, np.float64)[checked % 2]
+        kh, kw, sh, sw, dh, dw = (int(v) for v in rng.integers(1, 4, 6))
+        ph, pw = (int(v) for v in rng.integers(1, 4, 2))
+        n, c = int(rng.integers(1, 3)), int(rng.integers(1, 10))
+        hp = int(rng.integers((kh - 1) * dh + 1, 20))
+        wp = int(rng.integers((kw - 1) * dw + 1, 20))
+        oh = (hp - (kh - 1) * dh - 1) // sh + 1
+        ow = (wp - (kw - 1) * dw - 1) // sw + 1
+        if oh < ph or ow < pw:
+            continue
+        geom = windows.Geometry(kh, kw, sh, sw, dh, dw, oh // ph, ow // pw)
+        rows, width = ph * pw * n * geom.oh * geom.ow, kh * kw * c
+        scale = 10.0 ** rng.integers(-4, 5, (1, width))
+        cols = (rng.standard_normal((rows, width)) * scale).astype(dtype)
+        shape = (n, hp, wp, c)
+        fast = windows.col2im(cols, shape, geom, (ph, pw))
+        with monkeypatch.context() as patch:
+            patch.setattr(_native, "kernels", None)
+            reference = windows.col2im(cols, shape, geom, (ph, pw))
+        assert fast.tobytes() == reference.tobytes(), (geom, (ph, pw), shape, dtype)
+        checked += 1
+
+
+@needs_kernels
+def test_nan_inf_everywhere_matches_the_im2col_path(monkeypatch):
+    """Small integers (exact sums) with NaN and +-inf in x, kernel, bias and upstream: the
+    values and dL/dx (routed by the winners) are the same bits; dL/dK and dL/db have NaN
+    in the same places."""
+    rng = np.random.default_rng(6)
+    for trial in range(40):
+        dtype = (np.float32, np.float64)[trial % 2]
+        x = rng.integers(-2, 3, (2, 9, 9, 2)).astype(dtype)
+        kernel = rng.integers(-1, 2, (3, 3, 2, 19)).astype(dtype)
+        bias = rng.integers(-2, 3, 19).astype(dtype)
+        g = rng.integers(-2, 3, (2, 4, 4, 19)).astype(dtype)
+        for array in (x, kernel, bias, g):
+            mask = rng.random(array.shape) < 0.02
+            array[mask] = rng.choice([np.nan, np.inf, -np.inf], int(mask.sum()))
+        options = dict(pool_size=2, relu=bool(trial % 3), padding="same")
+        with np.errstate(all="ignore"):
+            fast = _run(x, kernel, bias, lambda shape, g=g: g, **options)
+            reference = _im2col(monkeypatch, x, kernel, bias, lambda shape, g=g: g, **options)
+        np.testing.assert_array_equal(fast[0], reference[0])
+        np.testing.assert_array_equal(fast[1], reference[1])
+        for a, b in zip(fast[2:], reference[2:]):
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            finite = ~np.isnan(b)
+            np.testing.assert_allclose(a[finite], b[finite])
+
+
+@needs_kernels
+def test_a_depthwise_stride_over_2_24_takes_the_numpy_path():
+    """The same limit for csrc/depthwise.c, which used to raise "bad sizes or steps"."""
+    from dendrite.ops.conv import depthwise_conv
+
+    x = Tensor(np.arange(1, 9, dtype=np.float32).reshape(1, 4, 2), requires_grad=True)
+    kernel = Tensor(np.full((1, 2, 1), 2, np.float32), requires_grad=True)
+    out = depthwise_conv(x, kernel, strides=2**25)
+    np.testing.assert_array_equal(out.data, [[[2.0, 4.0]]])
+    out.backward(np.ones(out.shape, np.float32))
+    np.testing.assert_array_equal(x.grad[0, 0], [2.0, 2.0])
+    np.testing.assert_array_equal(kernel.grad.ravel(), [1.0, 2.0])

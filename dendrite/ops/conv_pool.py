@@ -166,7 +166,7 @@ class ConvMaxPool(Function):
         (pt, pb), (pl, pr) = padding
         xp_shape = (n, x.shape[1] + pt + pb, x.shape[2] + pl + pr, c)
         k2 = kernel.reshape(kh * kw * c, f)
-        shallow = _shallow(x, k2, bias, (ph, pw))
+        shallow = _shallow(x, k2, bias, padding, geom, (ph, pw))
         if shallow:  # csrc/shallow.c: the unpadded input, read as if padded
             out, winner = _shallow_forward(x, k2, bias, relu, padding, geom, (ph, pw))
             kept = x
@@ -254,10 +254,18 @@ class ConvMaxPool(Function):
         return (gx, gk if needs[1] else None, gb)[: len(needs)]
 
 
-def _shallow(x: np.ndarray, k2: np.ndarray, bias: np.ndarray | None, pool: tuple) -> bool:
+def _shallow(
+    x: np.ndarray,
+    k2: np.ndarray,
+    bias: np.ndarray | None,
+    padding: tuple,
+    geom: Geometry,
+    pool: tuple,
+) -> bool:
     """Whether csrc/shallow.c computes this convolution and pooling: a window of at most
-    ``SHALLOW_WIDTH`` values (``SHALLOW_VALUES`` for all the pooling window's places), a
-    non-empty batch and the kernels' dtypes."""
+    ``SHALLOW_WIDTH`` values (``SHALLOW_VALUES`` for all the pooling window's places, and
+    at most ``SHALLOW_CANDIDATES`` filters times places), a non-empty batch, the kernels'
+    dtypes and sizes inside ``_native.GEOMETRY_LIMIT``."""
     places = pool[0] * pool[1]
     return (
         k2.shape[0] <= SHALLOW_WIDTH
@@ -266,6 +274,7 @@ def _shallow(x: np.ndarray, k2: np.ndarray, bias: np.ndarray | None, pool: tuple
         and x.shape[0] > 0
         and _native.usable(x, *(() if bias is None else (bias,)))
         and k2.dtype == x.dtype
+        and _native.geometry_fits(*_shallow_geometry(x.shape, k2.shape[1], padding, geom, pool)[:2])
     )
 
 
