@@ -178,7 +178,7 @@ class ConvMaxPool(Function):
         if needs:
             self.saved = (
                 shallow,
-                kept if needs[1] or (shallow and len(needs) > 2 and needs[2]) else None,
+                kept if needs[1] else None,
                 kernel if needs[0] else None,
                 winner,
                 out if relu else None,
@@ -230,21 +230,25 @@ class ConvMaxPool(Function):
         out: np.ndarray | None,
     ) -> tuple:
         """The VJP of ``_shallow_forward``: dL/dK_2 and dL/db in one pass by csrc/shallow.c
-        (from the pooled gradient and the input, no window matrix), dL/dx as in the
-        im2col path (``_unpool``, then col2im)."""
+        (from the pooled gradient and the input, no window matrix; dL/db alone, for a
+        frozen kernel, as the im2col path sums it), dL/dx as in the im2col path
+        (``_unpool``, then col2im)."""
         _, _, _, _, _, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
         needs = self.needs_grad
         f = g2.shape[1]
         k_shape = (geom.kh, geom.kw, x_shape[-1], f)
         gx = gk = gb = None
-        if needs[1] or (len(needs) > 2 and needs[2]):
+        wants_bias = len(needs) > 2 and needs[2]
+        if needs[1]:
             g2 = np.ascontiguousarray(g2)
             gk = np.empty((geom.kh * geom.kw * x_shape[-1], f), g2.dtype)
-            gb = np.empty(f, g2.dtype) if len(needs) > 2 and needs[2] else None
+            gb = np.empty(f, g2.dtype) if wants_bias else None
             _native.kernels.shallow_pool_backward(
                 g2, x, winner, out, gk, gb, *_shallow_geometry(x_shape, f, padding, geom, pool)
             )
             gk = gk.reshape(k_shape)[0] if one_d else gk.reshape(k_shape)
+        elif wants_bias:  # a frozen kernel: the bias' gradient alone, as the im2col path
+            gb = sum_rows(g2 if out is None else g2 * (out > 0))
         if needs[0]:
             _, gz = _unpool(g2, winner, pool[0] * pool[1], out)
             gx = input_grad(gz.reshape(-1, f), kernel, xp_shape, geom, pool)
