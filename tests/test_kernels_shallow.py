@@ -152,20 +152,27 @@ def test_nan_and_infinity_follow_the_pooling_rules(monkeypatch):
 
 
 @needs_kernels
-def test_helper_thread_does_not_change_a_bit():
+@pytest.mark.parametrize(
+    "x_shape, k_shape, pool, dtype",
+    [
+        ((64, 28, 28, 1), (3, 3, 1, 32), 2, np.float32),
+        ((37, 30, 29, 3), (3, 3, 3, 21), (3, 2), np.float64),  # an odd batch, a tail of filters
+    ],
+)
+def test_helper_thread_does_not_change_a_bit(x_shape, k_shape, pool, dtype):
     """The kernel gradient is summed by fixed blocks of samples, whichever thread runs them:
-    one thread and two give the same bits (a batch large enough to be split)."""
+    one thread and two give the same bits (batches large enough to be split)."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((64, 28, 28, 1)).astype(np.float32)
-    kernel = rng.standard_normal((3, 3, 1, 32)).astype(np.float32)
-    bias = rng.standard_normal(32).astype(np.float32)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    kernel = rng.standard_normal(k_shape).astype(dtype)
+    bias = rng.standard_normal(k_shape[-1]).astype(dtype)
     kernels = _native.kernels
     before = kernels.threads()
     try:
         results = []
         for threads in (1, 2, 1):
             kernels.set_threads(threads)
-            results.append(_run(x, kernel, bias, _upstream(np.float32), relu=True))
+            results.append(_run(x, kernel, bias, _upstream(dtype), pool_size=pool, relu=True))
     finally:
         kernels.set_threads(before)
     for other in results[1:]:
@@ -380,25 +387,6 @@ def test_views_read_only_and_mixed_upstream(monkeypatch):
         reference = _im2col(monkeypatch, x, kernel, bias, _upstream(np.float64), relu=True)
         assert all(a.dtype == np.float32 for a in fast)
         _close(fast, reference, np.float32, slack=10)
-
-
-@needs_kernels
-def test_threads_give_the_same_bits_float64_odd_batch():
-    rng = np.random.default_rng(5)
-    x = rng.standard_normal((37, 30, 29, 3))
-    kernel = rng.standard_normal((3, 3, 3, 21))
-    bias = rng.standard_normal(21)
-    kernels = _native.kernels
-    before = kernels.threads()
-    try:
-        results = []
-        for threads in (1, 2):
-            kernels.set_threads(threads)
-            results.append(_run(x, kernel, bias, _upstream(np.float64), pool_size=(3, 2)))
-    finally:
-        kernels.set_threads(before)
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
 
 
 @needs_kernels
