@@ -28,14 +28,11 @@
 
 #include <string.h>
 
-/* The deepest window this file takes, and the most values of all a pooling window's
- * windows (the Python side sends at most SHALLOW_WIDTH and SHALLOW_VALUES). The scratch
- * arrays sized by these and MAX_CANDIDATES live on the stack: about 40 KB in float64,
- * well inside even a 128 KB thread stack. */
-#define MAX_WIDTH 256
+/* The most values of all a pooling window's windows, and the most candidates of one
+ * pooled row's outputs kept at once (all places' of at least one output); the Python side
+ * sends at most SHALLOW_VALUES and SHALLOW_CANDIDATES. A pass's scratch arrays, sized by
+ * these, live on its stack: 24 KB in float64, well inside even a 128 KB thread stack. */
 #define MAX_VALUES 1024
-/* The most candidates of one pooled row's outputs kept at once (all places' of at least
- * one output: the Python side sends at most SHALLOW_CANDIDATES per output). */
 #define MAX_CANDIDATES 2048
 /* Places of a pooling window summed together: their candidates share each load of the
  * kernel's row. */
@@ -49,27 +46,15 @@ typedef struct {
     uint8_t *winner;      /* (n, oh, ow, m): written by forward, read by backward */
     const char *relu_out; /* backward: the pooled ReLU output (n, oh, ow, m), or NULL */
     int relu;             /* forward */
+    /* Where place d's window value r (K_2's row order: i, j, c) is read, as base[table[d
+     * width + r]]: `inner` from the first value of the pooling window's patch of the
+     * input, for pooled outputs whose windows lie inside it; `gathered` from xw, where the
+     * windows that touch the padding are first copied (zeros for the padding). Both
+     * depend only on the geometry: set once a call (shallow_take). */
+    Py_ssize_t inner[MAX_VALUES], gathered[MAX_VALUES];
 } ShallowJob;
 
-/* Where place d's window value r (K_2's row order: i, j, c) is read, as base[table[d width
- * + r]]: `inner` from the first value of the pooling window's patch of the input, for
- * pooled outputs whose windows lie inside it; `gathered` from xw, where the windows that
- * touch the padding are first copied (zeros for the padding). Both depend only on the
- * geometry. */
-#define SHALLOW_TABLES                                                                     \
-    Py_ssize_t inner[MAX_VALUES], gathered[MAX_VALUES];                                    \
-    for (Py_ssize_t d = 0; d < places; d++)                                                \
-        for (Py_ssize_t i = 0; i < j->kh; i++)                                             \
-            for (Py_ssize_t jj = 0; jj < j->kw; jj++)                                      \
-                for (Py_ssize_t c = 0; c < j->c; c++) {                                    \
-                    const Py_ssize_t r = d * width + (i * j->kw + jj) * j->c + c;          \
-                    const Py_ssize_t row = (d / s->pw) * j->sh + i * j->dh;                \
-                    const Py_ssize_t col = (d % s->pw) * j->sw + jj * j->dw;               \
-                    inner[r] = (row * j->w + col) * j->c + c;                              \
-                    gathered[r] = r;                                                       \
-                }
-
-/* base and table (see SHALLOW_TABLES) for pooled output (p, q). */
+/* base and table (see ShallowJob) for pooled output (p, q). */
 #define SHALLOW_WINDOWS(T)                                                                 \
     const T *base;                                                                         \
     const Py_ssize_t *table;                                                               \
@@ -78,7 +63,7 @@ typedef struct {
         if (r0 >= 0 && c0 >= 0 && r0 + (s->ph - 1) * j->sh + (j->kh - 1) * j->dh < j->h && \
             c0 + (s->pw - 1) * j->sw + (j->kw - 1) * j->dw < j->w) {                       \
             base = x + (r0 * j->w + c0) * j->c;                                            \
-            table = inner;                                                                 \
+            table = s->inner;                                                              \
         } else {                                                                           \
             for (Py_ssize_t d = 0; d < places; d++)                                        \
                 for (Py_ssize_t i = 0; i < j->kh; i++)                                     \
@@ -90,7 +75,7 @@ typedef struct {
                             row[c] = at < 0 ? (T)0 : x[at + c];                            \
                     }                                                                      \
             base = xw;                                                                     \
-            table = gathered;                                                              \
+            table = s->gathered;                                                           \
         }                                                                                  \
     }
 
@@ -153,7 +138,6 @@ typedef struct {
     const Py_ssize_t block = qb * f_all; /* a place's candidates of qb outputs */          \
     const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                        \
     const T *k2 = (const T *)j->k, *bias = (const T *)j->bias;                             \
-    SHALLOW_TABLES                                                                         \
     T xw[MAX_VALUES], zc[MAX_CANDIDATES];                                                  \
     for (Py_ssize_t p = 0; p < j->oh; p++)                                                 \
         for (Py_ssize_t q0 = 0; q0 < j->ow; q0 += qb) {                                    \
@@ -212,7 +196,6 @@ typedef struct {
     const Py_ssize_t full = f_all - f_all % lanes;                                         \
     memset(part, 0, sizeof(T) * (size_t)(f_all * (width + 1)));                            \
     T *restrict gk = part, *restrict gb = part + f_all * width;                            \
-    SHALLOW_TABLES                                                                         \
     T xw[MAX_VALUES];                                                                      \
     for (Py_ssize_t n = first; n < last; n++) {                                            \
         const T *x = (const T *)j->xp + (size_t)n * j->h * j->w * j->c;                    \
@@ -251,8 +234,8 @@ typedef struct {
 CONV_SAMPLE_PASS(shallow_forward_pass, SHALLOW_FORWARD)
 CONV_BLOCK_PASS(shallow_kernel_pass, SHALLOW_KERNEL_GRAD)
 
-/* Parse (ph, pw), check the scratch limits and take the uint8 winners (n, oh, ow, m),
- * written or read. */
+/* Parse (ph, pw), check the scratch limits, set the job's tables and take the uint8
+ * winners (n, oh, ow, m), written or read. */
 static int
 shallow_take_winner(ShallowJob *s, PyObject *pool, PyObject *winner, int written,
                     Py_buffer *view)
@@ -260,13 +243,23 @@ shallow_take_winner(ShallowJob *s, PyObject *pool, PyObject *winner, int written
     if (!PyArg_ParseTuple(pool, "nn:pool", &s->ph, &s->pw))
         return -1;
     const ConvJob *j = &s->conv;
-    if (s->ph < 1 || s->pw < 1 || s->ph * s->pw > 256 || j->kh * j->kw * j->c > MAX_WIDTH ||
-        j->kh * j->kw * j->c * s->ph * s->pw > MAX_VALUES ||
-        j->m * s->ph * s->pw > MAX_CANDIDATES) {
+    const Py_ssize_t width = j->kh * j->kw * j->c, places = s->ph * s->pw;
+    if (s->ph < 1 || s->pw < 1 || places > 256 || width * places > MAX_VALUES ||
+        j->m * places > MAX_CANDIDATES) {
         PyErr_SetString(PyExc_ValueError,
                         "dendrite shallow convolution: bad pool window or window too deep");
         return -1;
     }
+    for (Py_ssize_t d = 0; d < places; d++)
+        for (Py_ssize_t i = 0; i < j->kh; i++)
+            for (Py_ssize_t jj = 0; jj < j->kw; jj++)
+                for (Py_ssize_t c = 0; c < j->c; c++) {
+                    const Py_ssize_t r = d * width + (i * j->kw + jj) * j->c + c;
+                    const Py_ssize_t row = (d / s->pw) * j->sh + i * j->dh;
+                    const Py_ssize_t col = (d % s->pw) * j->sw + jj * j->dw;
+                    s->inner[r] = (row * j->w + col) * j->c + c;
+                    s->gathered[r] = r;
+                }
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(winner, view, flags) < 0)
         return -1;

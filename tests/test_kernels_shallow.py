@@ -280,18 +280,19 @@ def test_the_kernel_refuses_what_it_cannot_index():
         kernels.shallow_pool_forward(
             x, k2, None, out, winner, False, (1, 6, 6, 1, 4, 3, 3, 2, 2), steps, (0, 2)
         )
-    deep = np.zeros((300, 4), np.float32)  # 10 x 10 x 3: deeper than the kernel takes
+    # 10 x 10 x 3 values in each of 4 places: more than the kernel's scratch holds
+    deep = np.zeros((300, 4), np.float32)
     with pytest.raises(ValueError, match="too deep"):
         kernels.shallow_pool_forward(
-            np.zeros((1, 12, 12, 3), np.float32),
+            np.zeros((1, 20, 20, 3), np.float32),
             deep,
             None,
             out,
             winner,
             False,
-            (1, 12, 12, 3, 4, 10, 10, 2, 2),
+            (1, 20, 20, 3, 4, 10, 10, 2, 2),
             steps,
-            (1, 1),
+            (2, 2),
         )
     with pytest.raises(ValueError, match="uint8"):
         kernels.shallow_pool_forward(
