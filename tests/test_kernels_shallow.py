@@ -236,10 +236,10 @@ def test_a_cnn_trains_as_with_the_im2col_path(monkeypatch):
 
 
 def _choice(x, k2, bias, pool, size=3):
-    """``_shallow`` for a size x size 'valid' convolution with stride 1 and ``pool``."""
+    """Whether a size x size 'valid' convolution with stride 1 and ``pool`` is shallow."""
     oh, ow = x.shape[1] - size + 1, x.shape[2] - size + 1
     geom = Geometry(size, size, 1, 1, 1, 1, oh // pool[0], ow // pool[1])
-    return conv_pool._shallow(x, k2, bias, ((0, 0), (0, 0)), geom, pool)
+    return conv_pool._shallow_args(x, k2, bias, ((0, 0), (0, 0)), geom, pool) is not None
 
 
 def test_which_windows_are_shallow():
@@ -346,8 +346,10 @@ def test_limits_match_the_im2col_path(x_shape, k_shape, options, dtype, monkeypa
     kernel = rng.standard_normal(k_shape).astype(dtype)
     bias = rng.standard_normal(k_shape[-1]).astype(dtype)
     chosen = []
-    decide = conv_pool._shallow
-    monkeypatch.setattr(conv_pool, "_shallow", lambda *a: chosen.append(decide(*a)) or chosen[-1])
+    decide = conv_pool._shallow_args
+    monkeypatch.setattr(
+        conv_pool, "_shallow_args", lambda *a: chosen.append(decide(*a)) or chosen[-1]
+    )
     for relu in (False, True):
         fast = _run(x, kernel, bias, _upstream(dtype), relu=relu, **options)
         reference = _im2col(monkeypatch, x, kernel, bias, _upstream(dtype), relu=relu, **options)

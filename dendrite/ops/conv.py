@@ -211,8 +211,9 @@ def _sample_chunks(n: int, per_sample: int) -> list[slice]:
 
 
 def _kernel_steps(geom: Geometry, padding: tuple) -> tuple:
-    """The strides, dilations and (top, left) padding, as csrc/depthwise.c and narrow.c
-    take them: they read the unpadded input as if padded (the padding is never built)."""
+    """The strides, dilations and (top, left) padding, as csrc/depthwise.c, narrow.c and
+    shallow.c take them: they read the unpadded input as if padded (the padding is never
+    built)."""
     return (*geom[2:6], padding[0][0], padding[1][0])
 
 

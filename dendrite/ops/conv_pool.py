@@ -42,7 +42,7 @@ from dendrite import _native
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._products import product
 from dendrite.ops._util import sum_rows
-from dendrite.ops.conv import as_2d, checked_output_size, spatial_rank
+from dendrite.ops.conv import _kernel_steps, as_2d, checked_output_size, spatial_rank
 from dendrite.ops.windows import (
     Geometry,
     crop_spatial,
@@ -166,9 +166,9 @@ class ConvMaxPool(Function):
         (pt, pb), (pl, pr) = padding
         xp_shape = (n, x.shape[1] + pt + pb, x.shape[2] + pl + pr, c)
         k2 = kernel.reshape(kh * kw * c, f)
-        shallow = _shallow(x, k2, bias, padding, geom, (ph, pw))
+        shallow = _shallow_args(x, k2, bias, padding, geom, (ph, pw))
         if shallow:  # csrc/shallow.c: the unpadded input, read as if padded
-            out, winner = _shallow_forward(x, k2, bias, relu, padding, geom, (ph, pw))
+            out, winner = _shallow_forward(x, k2, bias, relu, shallow)
             kept = x
         else:
             kept = im2col(pad_spatial(x, padding), geom, pool=(ph, pw))
@@ -198,10 +198,10 @@ class ConvMaxPool(Function):
         )
         f = g.shape[-1]
         g2 = g.reshape(-1, f)
+        if shallow:
+            return self._shallow_backward(g2)
         needs = self.needs_grad
         gx = gk = gz = None
-        if shallow:
-            return self._shallow_backward(g2, cols, kernel, winner, out)
         if needs[0] or needs[1]:
             g2, gz = _unpool(g2, winner, pool[0] * pool[1], out)
             gz = gz.reshape(-1, f)
@@ -221,19 +221,12 @@ class ConvMaxPool(Function):
                     gx = gx[:, 0]
         return (gx, gk, gb)[: len(needs)]
 
-    def _shallow_backward(
-        self,
-        g2: np.ndarray,
-        x: np.ndarray | None,
-        kernel: np.ndarray | None,
-        winner: np.ndarray,
-        out: np.ndarray | None,
-    ) -> tuple:
+    def _shallow_backward(self, g2: np.ndarray) -> tuple:
         """The VJP of ``_shallow_forward``: dL/dK_2 and dL/db in one pass by csrc/shallow.c
         (from the pooled gradient and the input, no window matrix; dL/db alone, for a
         frozen kernel, as the im2col path sums it), dL/dx as in the im2col path
         (``_unpool``, then col2im)."""
-        _, _, _, _, _, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
+        shallow, x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
         needs = self.needs_grad
         f = g2.shape[1]
         k_shape = (geom.kh, geom.kw, x_shape[-1], f)
@@ -243,9 +236,7 @@ class ConvMaxPool(Function):
             g2 = np.ascontiguousarray(g2)
             gk = np.empty((geom.kh * geom.kw * x_shape[-1], f), g2.dtype)
             gb = np.empty(f, g2.dtype) if wants_bias else None
-            _native.kernels.shallow_pool_backward(
-                g2, x, winner, out, gk, gb, *_shallow_geometry(x_shape, f, padding, geom, pool)
-            )
+            _native.kernels.shallow_pool_backward(g2, x, winner, out, gk, gb, *shallow)
             gk = gk.reshape(k_shape)[0] if one_d else gk.reshape(k_shape)
         elif wants_bias:  # a frozen kernel: the bias' gradient alone, as the im2col path
             gb = sum_rows(g2 if out is None else g2 * (out > 0))
@@ -258,60 +249,47 @@ class ConvMaxPool(Function):
         return (gx, gk if needs[1] else None, gb)[: len(needs)]
 
 
-def _shallow(
+def _shallow_args(
     x: np.ndarray,
     k2: np.ndarray,
     bias: np.ndarray | None,
     padding: tuple,
     geom: Geometry,
     pool: tuple,
-) -> bool:
-    """Whether csrc/shallow.c computes this convolution and pooling: a window of at most
-    ``SHALLOW_WIDTH`` values (``SHALLOW_VALUES`` for all the pooling window's places, and
-    at most ``SHALLOW_CANDIDATES`` filters times places), a non-empty batch, the kernels'
-    dtypes and sizes inside ``_native.GEOMETRY_LIMIT``."""
+) -> tuple | None:
+    """csrc/shallow.c's (sizes, steps, pool) for this convolution and pooling (the pooled
+    output's sizes as (oh, ow)), or None where the im2col path computes it: a window of more
+    than ``SHALLOW_WIDTH`` values (or ``SHALLOW_VALUES`` for all the pooling window's
+    places, or more than ``SHALLOW_CANDIDATES`` filters times places), an empty batch,
+    dtypes the kernels do not take, sizes beyond ``_native.GEOMETRY_LIMIT``."""
+    width, f = k2.shape
     places = pool[0] * pool[1]
-    return (
-        k2.shape[0] <= SHALLOW_WIDTH
-        and k2.shape[0] * places <= SHALLOW_VALUES
-        and k2.shape[1] * places <= SHALLOW_CANDIDATES
-        and x.shape[0] > 0
+    n, h, w, c = x.shape
+    sizes = (n, h, w, c, f, geom.kh, geom.kw, geom.oh, geom.ow)
+    steps = _kernel_steps(geom, padding)
+    fits = (
+        width <= SHALLOW_WIDTH
+        and width * places <= SHALLOW_VALUES
+        and f * places <= SHALLOW_CANDIDATES
+        and n > 0
         and _native.usable(x, *(() if bias is None else (bias,)))
         and k2.dtype == x.dtype
-        and _native.geometry_fits(*_shallow_geometry(x.shape, k2.shape[1], padding, geom, pool)[:2])
+        and _native.geometry_fits(sizes, steps)
     )
-
-
-def _shallow_geometry(x_shape: tuple, f: int, padding: tuple, geom: Geometry, pool: tuple):
-    """csrc/shallow.c's (sizes, steps, pool): the pooled output's sizes as (oh, ow)."""
-    n, h, w, c = x_shape
-    sizes = (n, h, w, c, f, geom.kh, geom.kw, geom.oh, geom.ow)
-    return sizes, (*geom[2:6], padding[0][0], padding[1][0]), tuple(pool)
+    return (sizes, steps, tuple(pool)) if fits else None
 
 
 def _shallow_forward(
-    x: np.ndarray,
-    k2: np.ndarray,
-    bias: np.ndarray | None,
-    relu: bool,
-    padding: tuple,
-    geom: Geometry,
-    pool: tuple,
+    x: np.ndarray, k2: np.ndarray, bias: np.ndarray | None, relu: bool, shallow: tuple
 ) -> tuple[np.ndarray, np.ndarray]:
     """``relu?(max_d z_d + b)`` and the winners, (N PH PW, F) each, by csrc/shallow.c: each
-    pooled output's candidates summed directly from the unpadded input x."""
-    f = k2.shape[1]
-    rows = x.shape[0] * geom.oh * geom.ow
-    out = np.empty((rows, f), x.dtype)
-    winner = np.empty((rows, f), np.uint8)
+    pooled output's candidates summed directly from the unpadded input x; ``shallow`` is
+    ``_shallow_args``' answer."""
+    (n, *_, f, _, _, oh, ow), _, _ = shallow
+    out = np.empty((n * oh * ow, f), x.dtype)
+    winner = np.empty((n * oh * ow, f), np.uint8)
     _native.kernels.shallow_pool_forward(
-        x,
-        np.ascontiguousarray(k2),
-        bias,
-        out,
-        winner,
-        relu,
-        *_shallow_geometry(x.shape, f, padding, geom, pool),
+        x, np.ascontiguousarray(k2), bias, out, winner, relu, *shallow
     )
     return out, winner
 
