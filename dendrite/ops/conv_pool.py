@@ -58,9 +58,12 @@ MAX_PLACES = 256
 
 # csrc/shallow.c computes convolutions whose window (kh kw C) has at most SHALLOW_WIDTH
 # values, and whose pooling window's windows at most SHALLOW_VALUES in all; deeper ones go
-# through im2col and BLAS. Measured on 2 cores, forward and backward of batch 128 with 2x2
-# pooling and ReLU: 1.6x faster than im2col at width 9 (1 channel, 3x3), 3.2x at 27 (RGB,
-# 3x3), 1.8x at 75 (RGB, 5x5), 1.4x at 72 (8 channels), even at 144 (16 channels).
+# through im2col and BLAS. Forward and backward alone (outside a training loop), batch 128,
+# 2x2 pooling and ReLU, 2 cores: im2col's time over shallow.c's is 5.0 at width 9 (1
+# channel, 3x3), 3.7 at 27 (RGB, 3x3), 2.4 at 75 (RGB, 5x5), 1.5 at 72 and 1.4 at 144 (8
+# and 16 channels). Inside the CNN's loop, whose allocator spares im2col its page faults,
+# the width-9 layer made the whole step 11% faster. The limit stops at RGB 5x5: deeper
+# windows were measured alone only, where BLAS' share grows with the depth.
 SHALLOW_WIDTH = 75
 SHALLOW_VALUES = 1024
 SHALLOW_CANDIDATES = 2048  # filters times the pooling window's places
