@@ -40,6 +40,7 @@ setup(
                 "csrc/shallow.c",
                 "csrc/reuse.c",
                 "csrc/transpose.c",
+                "csrc/winograd.c",
             ],
             depends=["csrc/kernels.h"],
             include_dirs=["csrc", *numpy_include],

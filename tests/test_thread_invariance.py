@@ -203,13 +203,31 @@ def _transposed_conv_model():
     return model
 
 
+def _conv_pool_model():
+    """Ten channels in: a 3x3 convolution and 2x2 pooling by Winograd's transforms
+    (ops/winograd.py), whose batched products and their gradients' are planned."""
+    layers = tf.keras.layers
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input(shape=(12, 12, 10)),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
 @pytest.mark.parametrize(
     "build, x_shape, targets",
     [
         (_document_model, (320, 784), "classes"),
         (_transposed_conv_model, (96, 14, 14, 8), "images"),
+        (_conv_pool_model, (150, 12, 12, 10), "classes"),
     ],
-    ids=["document_mlp", "conv_transpose_clipnorm"],
+    ids=["document_mlp", "conv_transpose_clipnorm", "conv_pool"],
 )
 def test_training_reproduces_whatever_threads_each_step_ran_on(
     build, x_shape, targets, monkeypatch

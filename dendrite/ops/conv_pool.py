@@ -52,6 +52,7 @@ from dendrite.ops.windows import (
     normalize_tuple,
     pad_spatial,
 )
+from dendrite.ops.winograd import winograd_args, winograd_backward, winograd_forward
 
 # The winner of each pooling window is kept as a uint8: at most this many places.
 MAX_PLACES = 256
@@ -169,18 +170,22 @@ class ConvMaxPool(Function):
         (pt, pb), (pl, pr) = padding
         xp_shape = (n, x.shape[1] + pt + pb, x.shape[2] + pl + pr, c)
         k2 = kernel.reshape(kh * kw * c, f)
+        needs = self.needs_grad
         shallow = _shallow_args(x, k2, bias, padding, geom, (ph, pw))
+        winograd = None if shallow else winograd_args(x, k2, bias, padding, geom, (ph, pw))
         if shallow:  # csrc/shallow.c: the unpadded input, read as if padded
             out, winner = _shallow_forward(x, k2, bias, relu, shallow)
             kept = x
+        elif winograd:  # the VJP needs the transformed input V and filter U, not x and K
+            out, winner, kept, kernel = winograd_forward(x, kernel, bias, relu, winograd)
         else:
             kept = im2col(pad_spatial(x, padding), geom, pool=(ph, pw))
             z = product(kept, k2)
             out, winner = _pool(z.reshape(ph * pw, -1, f), bias, relu)
-        needs = self.needs_grad
         if needs:
+            path = ("shallow", shallow) if shallow else ("winograd", winograd) if winograd else None
             self.saved = (
-                shallow,
+                path,
                 kept if needs[1] else None,
                 kernel if needs[0] else None,
                 winner,
@@ -196,12 +201,13 @@ class ConvMaxPool(Function):
         return out[:, 0] if one_d else out
 
     def backward(self, g: np.ndarray) -> tuple:
-        shallow, cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = (
-            self.saved
-        )
+        path, cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
         f = g.shape[-1]
         g2 = g.reshape(-1, f)
-        if shallow:
+        if path is not None and path[0] == "winograd":
+            gx, gk, gb = winograd_backward(g2, winner, out, cols, kernel, path[1], self.needs_grad)
+            return (gx, gk, gb)[: len(self.needs_grad)]
+        if path is not None:
             return self._shallow_backward(g2)
         needs = self.needs_grad
         gx = gk = gz = None
@@ -229,7 +235,9 @@ class ConvMaxPool(Function):
         (from the pooled gradient and the input, no window matrix; dL/db alone, for a
         frozen kernel, as the im2col path sums it), dL/dx as in the im2col path
         (``_unpool``, then col2im)."""
-        shallow, x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
+        (_, shallow), x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = (
+            self.saved
+        )
         needs = self.needs_grad
         f = g2.shape[1]
         k_shape = (geom.kh, geom.kw, x_shape[-1], f)
