@@ -235,11 +235,13 @@ PyObject *narrow_backward(PyObject *self, PyObject *args);
 PyObject *shallow_pool_forward(PyObject *self, PyObject *args);
 PyObject *shallow_pool_backward(PyObject *self, PyObject *args);
 
-/* winograd.c: the transforms of a 3x3 convolution's F(2x2, 3x3) with 2x2 max pooling */
+/* winograd.c: the transforms of a 3x3 convolution's F(2x2, 3x3), with 2x2 max pooling or not */
 PyObject *winograd_input(PyObject *self, PyObject *args);
 PyObject *winograd_pool(PyObject *self, PyObject *args);
 PyObject *winograd_unpool(PyObject *self, PyObject *args);
 PyObject *winograd_input_grad(PyObject *self, PyObject *args);
+PyObject *winograd_output(PyObject *self, PyObject *args);
+PyObject *winograd_output_grad(PyObject *self, PyObject *args);
 
 /* relu.c: the fused bias + ReLU epilogue and the ReLU gradient, the methods themselves */
 PyObject *relu_bias_relu(PyObject *self, PyObject *args);

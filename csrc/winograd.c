@@ -48,6 +48,7 @@ typedef struct {
     const char *zeros; /* c zeros: the input tile's places in the padding read them */
     char *sinks;       /* c values per sample: where the padding's gradient goes */
     Py_ssize_t tiles, per_chunk;
+    Py_ssize_t out_h, out_w; /* a plain convolution's output (its tiles: (out_h + 1) / 2 ...) */
     int relu;
 } WinogradJob;
 
@@ -249,6 +250,110 @@ input_grad_chunk(const void *context, long n)
         input_grad_f64(s, n, (double *)s->sinks + (size_t)n * s->conv.c);
 }
 
+/* A plain convolution's output for tiles [first, last): Y = A^T m A, each of its four
+ * values written where the output has that place (a last row or column of tiles may
+ * stand half outside an odd-sized output). */
+#define OUTPUT_PASS(T)                                                                     \
+    const Py_ssize_t f = s->conv.m, plane = s->tiles * f;                                  \
+    const Py_ssize_t per_sample = s->conv.oh * s->conv.ow;                                 \
+    T sink[4 * POOL_BLOCK];                                                                \
+    for (Py_ssize_t t = first; t < last; t++) {                                            \
+        const Py_ssize_t n = t / per_sample, p = t % per_sample / s->conv.ow;              \
+        const Py_ssize_t q = t % s->conv.ow;                                               \
+        for (Py_ssize_t k0 = 0; k0 < f; k0 += POOL_BLOCK) {                                \
+            const Py_ssize_t count = f - k0 < POOL_BLOCK ? f - k0 : POOL_BLOCK;            \
+            const T *m[16];                                                                \
+            T *y[4];                                                                       \
+            for (int e = 0; e < 16; e++)                                                   \
+                m[e] = (const T *)s->m + e * plane + t * f + k0;                           \
+            for (int r = 0; r < 2; r++)                                                    \
+                for (int cc = 0; cc < 2; cc++) {                                           \
+                    Py_ssize_t row = 2 * p + r, col = 2 * q + cc;                          \
+                    y[2 * r + cc] = (row < s->out_h && col < s->out_w)                     \
+                                        ? (T *)s->conv.out +                               \
+                                              ((n * s->out_h + row) * s->out_w + col) * f + k0 \
+                                        : sink + (2 * r + cc) * POOL_BLOCK;                \
+                }                                                                          \
+            IVDEP for (Py_ssize_t k = 0; k < count; k++)                                   \
+            {                                                                              \
+                T r0[4], r1[4];                                                            \
+                for (int b = 0; b < 4; b++) {                                              \
+                    T m0 = m[b][k], m1 = m[4 + b][k], m2 = m[8 + b][k], m3 = m[12 + b][k]; \
+                    r0[b] = m0 + m1 + m2, r1[b] = m1 - m2 - m3;                            \
+                }                                                                          \
+                y[0][k] = r0[0] + r0[1] + r0[2], y[1][k] = r0[1] - r0[2] - r0[3];          \
+                y[2][k] = r1[0] + r1[1] + r1[2], y[3][k] = r1[1] - r1[2] - r1[3];          \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+/* dM for a plain convolution's tiles [first, last): A dY A^T, with dY 0 at the places
+ * outside an odd-sized output. */
+#define OUTPUT_GRAD_PASS(T)                                                                \
+    const Py_ssize_t f = s->conv.m, plane = s->tiles * f;                                  \
+    const Py_ssize_t per_sample = s->conv.oh * s->conv.ow;                                 \
+    const T *zeros = (const T *)s->zeros;                                                  \
+    for (Py_ssize_t t = first; t < last; t++) {                                            \
+        const Py_ssize_t n = t / per_sample, p = t % per_sample / s->conv.ow;              \
+        const Py_ssize_t q = t % s->conv.ow;                                               \
+        const T *y[4];                                                                     \
+        T *d[16];                                                                          \
+        for (int r = 0; r < 2; r++)                                                        \
+            for (int cc = 0; cc < 2; cc++) {                                               \
+                Py_ssize_t row = 2 * p + r, col = 2 * q + cc;                              \
+                y[2 * r + cc] = (row < s->out_h && col < s->out_w)                         \
+                                    ? (const T *)s->conv.g +                               \
+                                          ((n * s->out_h + row) * s->out_w + col) * f      \
+                                    : zeros;                                               \
+            }                                                                              \
+        for (int e = 0; e < 16; e++)                                                       \
+            d[e] = (T *)s->d + e * plane + t * f;                                          \
+        IVDEP for (Py_ssize_t k = 0; k < f; k++)                                           \
+        {                                                                                  \
+            T y00 = y[0][k], y01 = y[1][k], y10 = y[2][k], y11 = y[3][k];                  \
+            /* rows: A dY, (4, 2); then columns: (A dY) A^T, (4, 4) */                     \
+            T c0[4] = {y00, y00 + y10, y00 - y10, -y10};                                   \
+            T c1[4] = {y01, y01 + y11, y01 - y11, -y11};                                   \
+            for (int a = 0; a < 4; a++) {                                                  \
+                d[4 * a][k] = c0[a], d[4 * a + 1][k] = c0[a] + c1[a];                      \
+                d[4 * a + 2][k] = c0[a] - c1[a], d[4 * a + 3][k] = -c1[a];                 \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+VECTOR_CLONES static void
+output_f32(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_PASS(float) }
+VECTOR_CLONES static void
+output_f64(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_PASS(double) }
+VECTOR_CLONES static void
+output_grad_f32(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_GRAD_PASS(float) }
+VECTOR_CLONES static void
+output_grad_f64(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_GRAD_PASS(double) }
+
+static void
+output_chunk(const void *context, long index)
+{
+    const WinogradJob *s = context;
+    Py_ssize_t first, last;
+    tiles_of(s, index, &first, &last);
+    if (s->conv.single)
+        output_f32(s, first, last);
+    else
+        output_f64(s, first, last);
+}
+
+static void
+output_grad_chunk(const void *context, long index)
+{
+    const WinogradJob *s = context;
+    Py_ssize_t first, last;
+    tiles_of(s, index, &first, &last);
+    if (s->conv.single)
+        output_grad_f32(s, first, last);
+    else
+        output_grad_f64(s, first, last);
+}
+
 /* Parse the geometry (3x3 windows, stride and dilation 1 only) and count the tiles. */
 static int
 winograd_parse(PyObject *sizes, PyObject *steps, WinogradJob *s)
@@ -416,6 +521,80 @@ winograd_input_grad(PyObject *self, PyObject *args)
     parallel_for((long)j->n, input_grad_chunk, &s, 16 * s.tiles * j->c >= SPLIT_FROM);
     Py_END_ALLOW_THREADS
     free(s.sinks);
+    kernel_give_back(v, 2);
+    Py_RETURN_NONE;
+}
+
+/* The output size (out_h, out_w) of a plain convolution: its tiles cover it, and a last
+ * row or column of tiles stands half outside it when it is odd. */
+static int
+parse_output(PyObject *output, WinogradJob *s)
+{
+    if (!PyArg_ParseTuple(output, "nn", &s->out_h, &s->out_w))
+        return -1;
+    if (s->out_h < 1 || s->out_w < 1 || (s->out_h + 1) / 2 != s->conv.oh ||
+        (s->out_w + 1) / 2 != s->conv.ow) {
+        PyErr_SetString(PyExc_ValueError, "winograd: the output size does not match the tiles");
+        return -1;
+    }
+    return 0;
+}
+
+/* winograd_output(m, out, sizes, steps, (out_h, out_w)): m (16, T, f) with sizes' tiles
+ * (TH, TW) = ((out_h + 1) / 2, (out_w + 1) / 2); out (n, out_h, out_w, f) written. */
+PyObject *
+winograd_output(PyObject *self, PyObject *args)
+{
+    PyObject *o[2], *sizes, *steps, *output;
+    WinogradJob s = {0};
+    ConvJob *j = &s.conv;
+    if (!PyArg_ParseTuple(args, "OOO!O!O!:winograd_output", &o[0], &o[1], &PyTuple_Type, &sizes,
+                          &PyTuple_Type, &steps, &PyTuple_Type, &output) ||
+        winograd_parse(sizes, steps, &s) < 0 || parse_output(output, &s) < 0)
+        return NULL;
+    const KernelArg a[2] = {{o[0], 16 * s.tiles * j->m, 'r'},
+                            {o[1], j->n * s.out_h * s.out_w * j->m, 'w'}};
+    Py_buffer v[2];
+    int single = kernel_take(a, v, 2);
+    if (single < 0)
+        return NULL;
+    s.m = v[0].buf, j->out = v[1].buf, j->single = single;
+    Py_BEGIN_ALLOW_THREADS
+    parallel_for(tile_chunks(&s), output_chunk, &s, 16 * s.tiles * j->m >= SPLIT_FROM);
+    Py_END_ALLOW_THREADS
+    kernel_give_back(v, 2);
+    Py_RETURN_NONE;
+}
+
+/* winograd_output_grad(g, d, sizes, steps, (out_h, out_w)): g (n, out_h, out_w, f); d
+ * (16, T, f) written. */
+PyObject *
+winograd_output_grad(PyObject *self, PyObject *args)
+{
+    PyObject *o[2], *sizes, *steps, *output;
+    WinogradJob s = {0};
+    ConvJob *j = &s.conv;
+    if (!PyArg_ParseTuple(args, "OOO!O!O!:winograd_output_grad", &o[0], &o[1], &PyTuple_Type,
+                          &sizes, &PyTuple_Type, &steps, &PyTuple_Type, &output) ||
+        winograd_parse(sizes, steps, &s) < 0 || parse_output(output, &s) < 0)
+        return NULL;
+    const KernelArg a[2] = {{o[0], j->n * s.out_h * s.out_w * j->m, 'r'},
+                            {o[1], 16 * s.tiles * j->m, 'w'}};
+    Py_buffer v[2];
+    int single = kernel_take(a, v, 2);
+    if (single < 0)
+        return NULL;
+    j->g = v[0].buf, s.d = v[1].buf, j->single = single;
+    void *zeros = calloc((size_t)j->m, single ? 4 : 8);
+    if (zeros == NULL) {
+        kernel_give_back(v, 2);
+        return PyErr_NoMemory();
+    }
+    s.zeros = zeros;
+    Py_BEGIN_ALLOW_THREADS
+    parallel_for(tile_chunks(&s), output_grad_chunk, &s, 16 * s.tiles * j->m >= SPLIT_FROM);
+    Py_END_ALLOW_THREADS
+    free(zeros);
     kernel_give_back(v, 2);
     Py_RETURN_NONE;
 }

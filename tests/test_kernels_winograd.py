@@ -1,6 +1,7 @@
-"""The Winograd F(2x2, 3x3) convolution and 2x2 max pooling (ops/winograd.py,
-csrc/winograd.c) against the im2col path it replaces (ops/conv_pool.py, ConvMaxPool with
-``winograd.MIN_CHANNELS`` out of reach).
+"""The Winograd F(2x2, 3x3) convolution, with 2x2 max pooling (ops/conv_pool.py's
+ConvMaxPool) and without (ops/conv.py's Conv), by ops/winograd.py and csrc/winograd.c,
+against the paths it replaces (``winograd.MIN_CHANNELS`` out of reach: im2col, or narrow.c
+for few filters).
 
 The transforms add and subtract before and after the products, so values and gradients
 agree with the direct sums within float rounding (scaled by the largest term), not bit
@@ -20,6 +21,7 @@ import dendrite as dn
 from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.ops import winograd
+from dendrite.ops.conv import fused_conv
 from dendrite.ops.conv_pool import conv_max_pool
 from dendrite.ops.windows import Geometry
 
@@ -321,3 +323,184 @@ def test_the_kernels_refuse_other_geometries():
             out, np.zeros((4, 8), np.uint8), out, None, m, (1, 6, 6, 8, 8, 3, 3, 2, 2),
             (1, 1, 1, 1, 0, 0),
         )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# A convolution without pooling (ops/conv.py's Conv): the tiles cover its output, half
+# outside it along an odd size.
+# ---------------------------------------------------------------------------------------
+
+
+def _conv_run(x, kernel, bias, upstream, needs=(True, True, True), **options):
+    """(value, dL/dx, dL/dK, dL/db) of fused_conv, as ``_run``."""
+    xt = Tensor(x, requires_grad=needs[0])
+    kt = Tensor(kernel, requires_grad=needs[1])
+    bt = None if bias is None else Tensor(bias, requires_grad=needs[2])
+    out = fused_conv(xt, kt, bt, **options)
+    out.backward(upstream(out.shape))
+    return [out.data, xt.grad, kt.grad, None if bt is None else bt.grad]
+
+
+def _conv_both(monkeypatch, x, kernel, bias, upstream, **options):
+    """``_conv_run`` by the Winograd path (checked to be the one taken), then by the path
+    the convolution takes without it (im2col, or narrow.c for few filters)."""
+    padding = options.get("padding", "valid")
+    pads = ((1, 1), (1, 1)) if padding == "same" else ((0, 0), (0, 0))
+    oh, ow = x.shape[1] + sum(pads[0]) - 2, x.shape[2] + sum(pads[1]) - 2
+    k2 = kernel.reshape(-1, kernel.shape[-1])
+    geom = Geometry(3, 3, 1, 1, 1, 1, oh, ow)
+    assert winograd.conv_winograd_args(x, k2, bias, pads, geom) is not None
+    fast = _conv_run(x, kernel, bias, upstream, **options)
+    with monkeypatch.context() as patch:
+        patch.setattr(winograd, "MIN_CHANNELS", 1 << 30)
+        return fast, _conv_run(x, kernel, bias, upstream, **options)
+
+
+CONV_GEOMETRIES = list(
+    itertools.product(
+        [(2, 13, 13, 32), (3, 8, 11, 8), (1, 5, 6, 19), (2, 3, 3, 12)],
+        [64, 8, 37],
+        ["valid", "same"],
+    )
+)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, filters, padding", CONV_GEOMETRIES)
+def test_convolution_matches_the_path_without_winograd(
+    x_shape, filters, padding, dtype, monkeypatch
+):
+    """Odd and even output sizes (a last row or column of tiles half outside), one-tile
+    outputs, tails of filters and channels."""
+    rng = np.random.default_rng(sum(x_shape) + filters)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    kernel = rng.standard_normal((3, 3, x_shape[-1], filters)).astype(dtype)
+    bias = rng.standard_normal(filters).astype(dtype)
+    fast, reference = _conv_both(
+        monkeypatch, x, kernel, bias, _upstream(dtype), padding=padding, relu=True
+    )
+    _close(fast, reference, dtype)
+
+
+@needs_kernels
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("needs", [(True, True, True), (True, False, True), (False, True, False)])
+def test_convolution_options_and_gradients(relu, bias, needs, monkeypatch):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 9, 10, 16)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 16, 24)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32) if bias else None
+    fast, reference = _conv_both(
+        monkeypatch, x, kernel, b, _upstream(np.float32), needs=needs, relu=relu, padding="same"
+    )
+    for wanted, got in zip(needs, fast[1:3]):
+        assert (got is not None) == wanted
+    _close(fast, reference, np.float32)
+
+
+@needs_kernels
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_convolution_gradients_match_finite_differences(padding):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 5, 6, 8))
+    kernel = rng.standard_normal((3, 3, 8, 8))
+    bias = rng.standard_normal(8)
+    weights = rng.standard_normal(fused_conv(x, kernel, bias, padding=padding).shape)
+
+    def loss(x, kernel, bias):
+        out = fused_conv(Tensor(x), Tensor(kernel), Tensor(bias), padding=padding, relu=True)
+        return float((out.data * weights).sum())
+
+    _, gx, gk, gb = _conv_run(x, kernel, bias, lambda shape: weights, padding=padding, relu=True)
+    eps = 1e-6
+    for array, grad in ((x, gx), (kernel, gk), (bias, gb)):
+        for index in list(np.ndindex(array.shape))[::7]:
+            saved = array[index]
+            array[index] = saved + eps
+            up = loss(x, kernel, bias)
+            array[index] = saved - eps
+            down = loss(x, kernel, bias)
+            array[index] = saved
+            assert abs((up - down) / (2 * eps) - grad[index]) < 1e-6
+
+
+@needs_kernels
+def test_convolution_helper_thread_does_not_change_a_bit():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((33, 15, 15, 24)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 24, 40)).astype(np.float32)
+    bias = rng.standard_normal(40).astype(np.float32)
+    kernels = _native.kernels
+    before = kernels.threads()
+    try:
+        results = []
+        for threads in (1, 2, 1):
+            kernels.set_threads(threads)
+            results.append(
+                _conv_run(x, kernel, bias, _upstream(np.float32), padding="same", relu=True)
+            )
+    finally:
+        kernels.set_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+@needs_kernels
+def test_a_vgg_block_trains_as_without_winograd(monkeypatch):
+    """Two 3x3 convolutions in a row (the second without pooling after it, then one with):
+    the same losses epoch by epoch, within float rounding, on either path."""
+
+    def train():
+        dn.keras.utils.set_random_seed(0)
+        model = dn.keras.Sequential(
+            [
+                dn.keras.Input((12, 12, 8)),
+                dn.keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                dn.keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                dn.keras.layers.MaxPooling2D(),
+                dn.keras.layers.Flatten(),
+                dn.keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        rng = np.random.default_rng(0)
+        x = rng.random((96, 12, 12, 8)).astype(np.float32)
+        y = (x[:, :6].mean(axis=(1, 2, 3)) * 3).astype("int64").clip(0, 2)
+        history = model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+        return history.history["loss"]
+
+    fast = train()
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1 << 30)
+    reference = train()
+    np.testing.assert_allclose(fast, reference, rtol=1e-4)
+    assert fast[-1] < fast[0]
+
+
+def test_which_plain_convolutions_take_winograd():
+    x = np.zeros((2, 9, 9, 16), np.float32)
+    k2 = np.zeros((9 * 16, 8), np.float32)
+    pads = ((1, 1), (1, 1))
+    usable = _native.kernels is not None
+    geom = Geometry(3, 3, 1, 1, 1, 1, 9, 9)
+    args = winograd.conv_winograd_args(x, k2, None, pads, geom)
+    assert (args is not None) == usable
+    if usable:
+        assert args[0][-2:] == (5, 5)  # 9 x 9 in tiles of 2 x 2: the last half outside
+    assert winograd.conv_winograd_args(x, k2, None, pads, Geometry(3, 3, 2, 2, 1, 1, 5, 5)) is None
+    assert winograd.conv_winograd_args(x[..., :7], k2, None, pads, geom) is None
+
+
+@needs_kernels
+def test_the_output_kernels_check_the_output_size():
+    kernels = _native.kernels
+    m = np.zeros((16, 4, 8), np.float32)
+    out = np.zeros((1, 3, 3, 8), np.float32)
+    sizes, steps = (1, 5, 5, 8, 8, 3, 3, 2, 2), (1, 1, 1, 1, 0, 0)
+    kernels.winograd_output(m, out, sizes, steps, (3, 3))  # 3 x 3 in 2 x 2 tiles: fits
+    with pytest.raises(ValueError, match="output size"):
+        kernels.winograd_output(m, np.zeros((1, 5, 5, 8), np.float32), sizes, steps, (5, 5))
+    with pytest.raises(ValueError, match="output size"):
+        kernels.winograd_output_grad(out, m, sizes, steps, (0, 3))
