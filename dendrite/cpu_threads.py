@@ -18,7 +18,10 @@ not show it. The mean, not the median, because a busy machine shows
 itself as a few very slow steps among fast ones, and an epoch pays the mean. When other
 programs' threads fill all but half a core as the probe ends (counted at that instant,
 not by the load average, which counts this process' own threads too and after a minute of
-training says a quiet machine is busy) the tie goes the other way: one thread
+training says a quiet machine is busy; and each counted by its priority against ours, so
+that a ``nice -n 10`` neighbour's thread counts about a ninth: it takes that little of a
+core from us, and beside it an LSTM's step measured 5.7 ms on two threads against 7.1 on
+one, where the tie going to one thread had held one) the tie goes the other way: one thread
 unless all threads are faster by more than ``BUSY_TIE``, because there a window of a few
 steps of all threads understates their mean (beside a same-priority neighbour their
 slowest steps, a tenth of a second to a second, come too seldom for one window to hold
@@ -230,21 +233,69 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _runnable_elsewhere() -> int | None:
-    """Threads of other processes running or ready to run at this instant: the kernel's
-    count of runnable threads (``/proc/loadavg``) less this process' own; None without
-    ``/proc``."""
+def _runnable_elsewhere() -> float | None:
+    """Threads of other processes running or ready to run at this instant, each counted by
+    its share of a core against one of ours (the scheduler's weight for its niceness over
+    ours: a thread at ``nice -n 10`` beside ours at 0 counts about 0.11, since it gets that
+    much of a core we both want); None without ``/proc``.
+
+    The kernel's count of runnable threads (``/proc/loadavg``) less this process' own
+    answers when it is already below what ``_others_running`` calls busy; only above it are
+    the other processes' threads read one by one for their niceness (a few ms on a desktop's
+    thousand threads, and only on a machine that looks busy)."""
     try:
         with open("/proc/loadavg") as loadavg:
             runnable = int(loadavg.read().split()[3].split("/")[0])
         ours = 0
         for task in os.listdir("/proc/self/task"):
             with open(f"/proc/self/task/{task}/stat") as stat:
-                # The state is the first field after the command name, which is in parentheses.
-                ours += stat.read().rpartition(")")[2].split()[0] == "R"
+                ours += _task_state(stat.read())[0] == "R"
     except (OSError, ValueError, IndexError):
         return None
-    return max(0, runnable - ours)
+    elsewhere = max(0, runnable - ours)
+    if elsewhere < _cores() - 0.5:
+        return float(elsewhere)
+    return _weighted_elsewhere()
+
+
+def _task_state(stat: str) -> tuple[str, int]:
+    """(state, niceness) from a /proc task's ``stat`` line: the fields after the command
+    name (in parentheses, which may itself hold spaces and parentheses)."""
+    fields = stat.rpartition(")")[2].split()
+    return fields[0], int(fields[16])
+
+
+def _nice_weight(nice: int) -> float:
+    """The Linux scheduler's weight of a thread at ``nice`` (1024 at 0, each step about
+    1.25 times less)."""
+    return 1024.0 / 1.25**nice
+
+
+def _weighted_elsewhere() -> float | None:
+    """Other processes' runnable threads, each weighted by its niceness against ours."""
+    mine = str(os.getpid())
+    try:
+        ours = _nice_weight(os.getpriority(os.PRIO_PROCESS, 0))
+        pids = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except (AttributeError, OSError):
+        return None
+    total = 0.0
+    for pid in pids:
+        if pid == mine:
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue  # gone, or not ours to read
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                    state, nice = _task_state(stat.read())
+            except (OSError, ValueError, IndexError):
+                continue
+            if state == "R":
+                total += _nice_weight(nice) / ours
+    return total
 
 
 def _looks_busy() -> bool:
@@ -261,9 +312,10 @@ def _looks_busy() -> bool:
 
 
 def _others_running() -> bool:
-    """Whether other programs' threads fill all but half a core of ours right now. Not the
-    load average, which counts this process' own threads: after a minute of training on
-    all threads it says a quiet machine is busy."""
+    """Whether other programs' threads fill all but half a core of ours right now, counted
+    by their priority (a niced neighbour takes little from us). Not the load average,
+    which counts this process' own threads: after a minute of training on all threads it
+    says a quiet machine is busy."""
     elsewhere = _runnable_elsewhere()
     return elsewhere is not None and elsewhere >= _cores() - 0.5
 

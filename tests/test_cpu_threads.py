@@ -3,6 +3,7 @@ threads and one, probes again when the machine changes, and the overrides fix th
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -486,3 +487,53 @@ def test_a_neighbour_that_just_started_counts_before_the_load_average_moves(
     monkeypatch.setattr(cpu_threads, "_runnable_elsewhere", lambda: elsewhere)
     monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (load, load, load))
     assert cpu_threads._looks_busy() is busy
+
+
+def test_a_task_line_is_read_after_the_command_name():
+    """The command name may hold spaces and parentheses; state and niceness come after it."""
+    fields = ["S", "1", "2", "3", "0", "-1", "4194304"] + ["0"] * 9 + ["10", "1"]
+    line = "123 (a (weird) name) " + " ".join(fields)
+    assert cpu_threads._task_state(line) == ("S", 10)
+    assert cpu_threads._task_state(line.replace(" S ", " R ", 1)) == ("R", 10)
+
+
+def test_a_niced_thread_counts_by_its_share_of_a_core():
+    """The scheduler's weights: a thread at nice 10 against ours at 0 gets about a ninth
+    of a core we both want; at the same niceness, a whole one."""
+    assert cpu_threads._nice_weight(0) == 1024
+    assert cpu_threads._nice_weight(10) / cpu_threads._nice_weight(0) == pytest.approx(
+        110 / 1024, rel=0.03
+    )
+    assert cpu_threads._nice_weight(5) / cpu_threads._nice_weight(5) == 1
+
+
+def test_niced_spinning_neighbours_count_little():
+    """Two spinning processes at nice 19 are runnable all the time, yet take about 1.5%
+    of a core each from a thread at nice 0: not a busy machine."""
+    spin = [sys.executable, "-c", "while True: pass"]
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    neighbours = [subprocess.Popen(spin, preexec_fn=lambda: os.nice(19)) for _ in range(2)]  # noqa: PLW1509
+    try:
+        time.sleep(0.3)
+        weighted = [cpu_threads._weighted_elsewhere() for _ in range(5)]
+    finally:
+        for process in neighbours:
+            process.kill()
+            process.wait()
+    if ours >= 19:  # the tests themselves run at nice 19: the neighbours are our equals
+        assert max(weighted) >= 2
+    else:
+        assert max(weighted) < 0.5, weighted  # plus whatever else the machine runs
+
+
+def test_a_niced_neighbour_leaves_the_tie_to_all_threads(monkeypatch):
+    """Beside two niced threads (weighted 0.2 in all) the machine is not busy: all threads
+    5% faster win the tie, as on a quiet machine."""
+    machine = FakeMachine({2: 0.0095, 1: 0.010})
+    governor = adaptive_governor(monkeypatch, machine)
+    monkeypatch.setattr(cpu_threads, "_others_running", _REAL_OTHERS_RUNNING)
+    monkeypatch.setattr(cpu_threads, "_looks_busy", _REAL_LOOKS_BUSY)
+    monkeypatch.setattr(cpu_threads, "_cores", lambda: 2)
+    monkeypatch.setattr(cpu_threads, "_runnable_elsewhere", lambda: 0.2)
+    machine.run(governor, 60)
+    assert governor.choice == 2, cpu_threads._state().decisions
