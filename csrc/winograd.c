@@ -186,14 +186,6 @@ typedef struct {
 VECTOR_CLONES static void input_f32(const WinogradJob *s, Py_ssize_t n) { INPUT_PASS(float) }
 VECTOR_CLONES static void input_f64(const WinogradJob *s, Py_ssize_t n) { INPUT_PASS(double) }
 VECTOR_CLONES static void
-pool_f32(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { POOL_PASS(float) }
-VECTOR_CLONES static void
-pool_f64(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { POOL_PASS(double) }
-VECTOR_CLONES static void
-unpool_f32(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { UNPOOL_PASS(float) }
-VECTOR_CLONES static void
-unpool_f64(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { UNPOOL_PASS(double) }
-VECTOR_CLONES static void
 input_grad_f32(const WinogradJob *s, Py_ssize_t n, float *sink) { INPUT_GRAD_PASS(float) }
 VECTOR_CLONES static void
 input_grad_f64(const WinogradJob *s, Py_ssize_t n, double *sink) { INPUT_GRAD_PASS(double) }
@@ -215,29 +207,26 @@ tiles_of(const WinogradJob *s, long index, Py_ssize_t *first, Py_ssize_t *last)
     *last = *first + s->per_chunk < s->tiles ? *first + s->per_chunk : s->tiles;
 }
 
-static void
-pool_chunk(const void *context, long index)
-{
-    const WinogradJob *s = context;
-    Py_ssize_t first, last;
-    tiles_of(s, index, &first, &last);
-    if (s->conv.single)
-        pool_f32(s, first, last);
-    else
-        pool_f64(s, first, last);
-}
+/* NAME_f32 and NAME_f64 running BODY(T) over tiles [first, last), and NAME_chunk(context,
+ * index), the parallel_for chunk of whole tiles that picks the job's type. */
+#define TILE_PASS(NAME, BODY)                                                              \
+    VECTOR_CLONES static void NAME##_f32(const WinogradJob *s, Py_ssize_t first,           \
+                                         Py_ssize_t last) { BODY(float) }                  \
+    VECTOR_CLONES static void NAME##_f64(const WinogradJob *s, Py_ssize_t first,           \
+                                         Py_ssize_t last) { BODY(double) }                 \
+    static void NAME##_chunk(const void *context, long index)                              \
+    {                                                                                      \
+        const WinogradJob *s = context;                                                    \
+        Py_ssize_t first, last;                                                            \
+        tiles_of(s, index, &first, &last);                                                 \
+        if (s->conv.single)                                                                \
+            NAME##_f32(s, first, last);                                                    \
+        else                                                                               \
+            NAME##_f64(s, first, last);                                                    \
+    }
 
-static void
-unpool_chunk(const void *context, long index)
-{
-    const WinogradJob *s = context;
-    Py_ssize_t first, last;
-    tiles_of(s, index, &first, &last);
-    if (s->conv.single)
-        unpool_f32(s, first, last);
-    else
-        unpool_f64(s, first, last);
-}
+TILE_PASS(pool, POOL_PASS)
+TILE_PASS(unpool, UNPOOL_PASS)
 
 static void
 input_grad_chunk(const void *context, long n)
@@ -321,38 +310,8 @@ input_grad_chunk(const void *context, long n)
         }                                                                                  \
     }
 
-VECTOR_CLONES static void
-output_f32(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_PASS(float) }
-VECTOR_CLONES static void
-output_f64(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_PASS(double) }
-VECTOR_CLONES static void
-output_grad_f32(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_GRAD_PASS(float) }
-VECTOR_CLONES static void
-output_grad_f64(const WinogradJob *s, Py_ssize_t first, Py_ssize_t last) { OUTPUT_GRAD_PASS(double) }
-
-static void
-output_chunk(const void *context, long index)
-{
-    const WinogradJob *s = context;
-    Py_ssize_t first, last;
-    tiles_of(s, index, &first, &last);
-    if (s->conv.single)
-        output_f32(s, first, last);
-    else
-        output_f64(s, first, last);
-}
-
-static void
-output_grad_chunk(const void *context, long index)
-{
-    const WinogradJob *s = context;
-    Py_ssize_t first, last;
-    tiles_of(s, index, &first, &last);
-    if (s->conv.single)
-        output_grad_f32(s, first, last);
-    else
-        output_grad_f64(s, first, last);
-}
+TILE_PASS(output, OUTPUT_PASS)
+TILE_PASS(output_grad, OUTPUT_GRAD_PASS)
 
 /* Parse the geometry (3x3 windows, stride and dilation 1 only) and count the tiles. */
 static int

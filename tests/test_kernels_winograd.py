@@ -24,17 +24,18 @@ from dendrite.ops import winograd
 from dendrite.ops.conv import fused_conv
 from dendrite.ops.conv_pool import conv_max_pool
 from dendrite.ops.windows import Geometry
+from dendrite.testing import gradcheck
 
 needs_kernels = pytest.mark.needs_kernels
 
 
-def _run(x, kernel, bias, upstream, needs=(True, True, True), **options):
-    """(value, dL/dx, dL/dK, dL/db) of conv_max_pool as NumPy arrays (None: no bias, or no
-    gradient asked for by ``needs``)."""
+def _run(x, kernel, bias, upstream, needs=(True, True, True), op=conv_max_pool, **options):
+    """(value, dL/dx, dL/dK, dL/db) of ``op`` (conv_max_pool, or fused_conv) as NumPy arrays
+    (None: no bias, or no gradient asked for by ``needs``)."""
     xt = Tensor(x, requires_grad=needs[0])
     kt = Tensor(kernel, requires_grad=needs[1])
     bt = None if bias is None else Tensor(bias, requires_grad=needs[2])
-    out = conv_max_pool(xt, kt, bt, **options)
+    out = op(xt, kt, bt, **options)
     out.backward(upstream(out.shape))
     return [out.data, xt.grad, kt.grad, None if bt is None else bt.grad]
 
@@ -180,8 +181,9 @@ def test_an_infinite_input_gives_no_finite_output_where_im2col_gives_none(monkey
 
 
 @needs_kernels
+@pytest.mark.parametrize("op", [conv_max_pool, fused_conv], ids=["pooled", "plain"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_helper_thread_does_not_change_a_bit(dtype):
+def test_helper_thread_does_not_change_a_bit(op, dtype):
     """Each value is computed by one thread and the sums are BLAS' (whose threads the
     governor holds): the kernels' one thread and two give the same bits."""
     rng = np.random.default_rng(3)
@@ -194,7 +196,8 @@ def test_helper_thread_does_not_change_a_bit(dtype):
         results = []
         for threads in (1, 2, 1):
             kernels.set_threads(threads)
-            results.append(_run(x, kernel, bias, _upstream(dtype), padding="same", relu=True))
+            upstream = _upstream(dtype)
+            results.append(_run(x, kernel, bias, upstream, op=op, padding="same", relu=True))
     finally:
         kernels.set_threads(before)
     for other in results[1:]:
@@ -203,30 +206,20 @@ def test_helper_thread_does_not_change_a_bit(dtype):
 
 
 @needs_kernels
+@pytest.mark.parametrize("op", [conv_max_pool, fused_conv], ids=["pooled", "plain"])
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_gradients_match_finite_differences(padding):
+def test_gradients_match_finite_differences(op, padding):
+    """Every element's partial derivative, float64 (gradcheck's elementwise mode)."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 7, 6, 8))
     kernel = rng.standard_normal((3, 3, 8, 8))
     bias = rng.standard_normal(8)
     assert _takes_winograd(x, kernel, bias, {"padding": padding})
-    weights = rng.standard_normal(conv_max_pool(x, kernel, bias, padding=padding).shape)
 
-    def loss(x, kernel, bias):
-        out = conv_max_pool(Tensor(x), Tensor(kernel), Tensor(bias), padding=padding)
-        return float((out.data * weights).sum())
+    def fn(x, kernel, bias):
+        return op(x, kernel, bias, padding=padding, relu=True)
 
-    _, gx, gk, gb = _run(x, kernel, bias, lambda shape: weights, padding=padding)
-    eps = 1e-6
-    for array, grad in ((x, gx), (kernel, gk), (bias, gb)):
-        for index in list(np.ndindex(array.shape))[::7]:
-            saved = array[index]
-            array[index] = saved + eps
-            up = loss(x, kernel, bias)
-            array[index] = saved - eps
-            down = loss(x, kernel, bias)
-            array[index] = saved
-            assert abs((up - down) / (2 * eps) - grad[index]) < 1e-6
+    gradcheck(fn, x, kernel, bias, mode="elementwise", name=f"winograd {op.__name__}")
 
 
 @needs_kernels
@@ -331,18 +324,8 @@ def test_the_kernels_refuse_other_geometries():
 # ---------------------------------------------------------------------------------------
 
 
-def _conv_run(x, kernel, bias, upstream, needs=(True, True, True), **options):
-    """(value, dL/dx, dL/dK, dL/db) of fused_conv, as ``_run``."""
-    xt = Tensor(x, requires_grad=needs[0])
-    kt = Tensor(kernel, requires_grad=needs[1])
-    bt = None if bias is None else Tensor(bias, requires_grad=needs[2])
-    out = fused_conv(xt, kt, bt, **options)
-    out.backward(upstream(out.shape))
-    return [out.data, xt.grad, kt.grad, None if bt is None else bt.grad]
-
-
 def _conv_both(monkeypatch, x, kernel, bias, upstream, **options):
-    """``_conv_run`` by the Winograd path (checked to be the one taken), then by the path
+    """``_run`` of fused_conv by the Winograd path (checked to be the one taken), then by the path
     the convolution takes without it (im2col, or narrow.c for few filters)."""
     padding = options.get("padding", "valid")
     pads = ((1, 1), (1, 1)) if padding == "same" else ((0, 0), (0, 0))
@@ -350,10 +333,10 @@ def _conv_both(monkeypatch, x, kernel, bias, upstream, **options):
     k2 = kernel.reshape(-1, kernel.shape[-1])
     geom = Geometry(3, 3, 1, 1, 1, 1, oh, ow)
     assert winograd.conv_winograd_args(x, k2, bias, pads, geom) is not None
-    fast = _conv_run(x, kernel, bias, upstream, **options)
+    fast = _run(x, kernel, bias, upstream, op=fused_conv, **options)
     with monkeypatch.context() as patch:
         patch.setattr(winograd, "MIN_CHANNELS", 1 << 30)
-        return fast, _conv_run(x, kernel, bias, upstream, **options)
+        return fast, _run(x, kernel, bias, upstream, op=fused_conv, **options)
 
 
 CONV_GEOMETRIES = list(
@@ -398,54 +381,6 @@ def test_convolution_options_and_gradients(relu, bias, needs, monkeypatch):
     for wanted, got in zip(needs, fast[1:3]):
         assert (got is not None) == wanted
     _close(fast, reference, np.float32)
-
-
-@needs_kernels
-@pytest.mark.parametrize("padding", ["valid", "same"])
-def test_convolution_gradients_match_finite_differences(padding):
-    rng = np.random.default_rng(12)
-    x = rng.standard_normal((2, 5, 6, 8))
-    kernel = rng.standard_normal((3, 3, 8, 8))
-    bias = rng.standard_normal(8)
-    weights = rng.standard_normal(fused_conv(x, kernel, bias, padding=padding).shape)
-
-    def loss(x, kernel, bias):
-        out = fused_conv(Tensor(x), Tensor(kernel), Tensor(bias), padding=padding, relu=True)
-        return float((out.data * weights).sum())
-
-    _, gx, gk, gb = _conv_run(x, kernel, bias, lambda shape: weights, padding=padding, relu=True)
-    eps = 1e-6
-    for array, grad in ((x, gx), (kernel, gk), (bias, gb)):
-        for index in list(np.ndindex(array.shape))[::7]:
-            saved = array[index]
-            array[index] = saved + eps
-            up = loss(x, kernel, bias)
-            array[index] = saved - eps
-            down = loss(x, kernel, bias)
-            array[index] = saved
-            assert abs((up - down) / (2 * eps) - grad[index]) < 1e-6
-
-
-@needs_kernels
-def test_convolution_helper_thread_does_not_change_a_bit():
-    rng = np.random.default_rng(13)
-    x = rng.standard_normal((33, 15, 15, 24)).astype(np.float32)
-    kernel = rng.standard_normal((3, 3, 24, 40)).astype(np.float32)
-    bias = rng.standard_normal(40).astype(np.float32)
-    kernels = _native.kernels
-    before = kernels.threads()
-    try:
-        results = []
-        for threads in (1, 2, 1):
-            kernels.set_threads(threads)
-            results.append(
-                _conv_run(x, kernel, bias, _upstream(np.float32), padding="same", relu=True)
-            )
-    finally:
-        kernels.set_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
 
 
 @needs_kernels
