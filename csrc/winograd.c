@@ -1,8 +1,10 @@
-/* A 3x3 convolution (stride 1, no dilation) followed by a 2x2 max pooling, by Winograd's
- * minimal filtering F(2x2, 3x3) (Lavin and Gray, 2016): the element-wise transforms
- * around the products, which stay in BLAS (ops/conv_pool.py, _winograd_*).
+/* A 3x3 convolution (stride 1, no dilation), with a 2x2 max pooling after it or alone, by
+ * Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, 2016): the element-wise
+ * transforms around the products, which stay in BLAS (driven by ops/winograd.py).
  *
- * Each 2x2 pooling window of the convolution's output is one output tile. Its 4x4 input
+ * Each 2x2 pooling window (or 2x2 block) of the convolution's output is one output tile
+ * (a plain convolution's last row or column of tiles may stand half outside an odd-sized
+ * output: its outside half is computed and dropped, and has no gradient). Its 4x4 input
  * tile d (rows 2p - pt .. 2p - pt + 3, columns 2q - pl .. 2q - pl + 3 of the unpadded
  * input x, zero outside it) and the filter g (3x3) give
  *
@@ -26,7 +28,9 @@
  *                    are 0 and +-1, so each is gm, -gm or 0 exactly);
  * - winograd_input_grad: dx from dV (16, T, c): each tile's B dV B^T added into x's
  *                    places, the tiles of a sample in order (tiles overlap by two rows
- *                    and columns).
+ *                    and columns);
+ * - winograd_output, winograd_output_grad: a plain convolution's Y = A^T M A written to
+ *                    its output, and its VJP dM = A dY A^T.
  *
  * The sums are not the direct convolution's (the transforms round): the tests compare with
  * the im2col path within float rounding. The results do not depend on the threads: each
@@ -326,6 +330,13 @@ winograd_parse(PyObject *sizes, PyObject *steps, WinogradJob *s)
         return -1;
     }
     s->tiles = j->n * j->oh * j->ow;
+    /* 16 planes of tiles x (c or f) values of 8 bytes: their byte counts must not wrap
+     * (conv_parse_geometry bounds one plane's values, not 128 times as many bytes). */
+    Py_ssize_t widest = j->c > j->m ? j->c : j->m;
+    if (widest > PY_SSIZE_T_MAX / 128 / s->tiles) {
+        PyErr_SetString(PyExc_ValueError, "winograd: the transformed arrays would be too large");
+        return -1;
+    }
     /* Runs of whole tiles of about 16K values for the element-wise passes. */
     s->per_chunk = j->m >= 16384 ? 1 : 16384 / j->m;
     return 0;

@@ -255,7 +255,13 @@ def _runnable_elsewhere() -> float | None:
     elsewhere = max(0, runnable - ours)
     if elsewhere < _cores() - 0.5:
         return float(elsewhere)
-    return _weighted_elsewhere()
+    weighted = _weighted_elsewhere()
+    if weighted is None:
+        return float(elsewhere)
+    # Threads the kernel counts but /proc does not show (other containers on the host)
+    # count whole: their niceness is unknown.
+    total, seen = weighted
+    return total + max(0, elsewhere - seen)
 
 
 def _task_state(stat: str) -> tuple[str, int]:
@@ -271,31 +277,33 @@ def _nice_weight(nice: int) -> float:
     return 1024.0 / 1.25**nice
 
 
-def _weighted_elsewhere() -> float | None:
-    """Other processes' runnable threads, each weighted by its niceness against ours."""
+def _weighted_elsewhere(proc: str = "/proc") -> tuple[float, int] | None:
+    """(the sum, the count) of other processes' runnable threads that ``proc`` shows, each
+    weighted by its niceness against ours; None when it cannot be read."""
     mine = str(os.getpid())
     try:
         ours = _nice_weight(os.getpriority(os.PRIO_PROCESS, 0))
-        pids = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+        pids = [entry.name for entry in os.scandir(proc) if entry.name.isdigit()]
     except (AttributeError, OSError):
         return None
-    total = 0.0
+    total, seen = 0.0, 0
     for pid in pids:
         if pid == mine:
             continue
         try:
-            tasks = os.listdir(f"/proc/{pid}/task")
+            tasks = os.listdir(f"{proc}/{pid}/task")
         except OSError:
             continue  # gone, or not ours to read
         for task in tasks:
             try:
-                with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                with open(f"{proc}/{pid}/task/{task}/stat") as stat:
                     state, nice = _task_state(stat.read())
             except (OSError, ValueError, IndexError):
                 continue
             if state == "R":
                 total += _nice_weight(nice) / ours
-    return total
+                seen += 1
+    return total, seen
 
 
 def _looks_busy() -> bool:

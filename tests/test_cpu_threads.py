@@ -3,6 +3,7 @@ threads and one, probes again when the machine changes, and the overrides fix th
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -507,23 +508,49 @@ def test_a_niced_thread_counts_by_its_share_of_a_core():
     assert cpu_threads._nice_weight(5) / cpu_threads._nice_weight(5) == 1
 
 
-def test_niced_spinning_neighbours_count_little():
-    """Two spinning processes at nice 19 are runnable all the time, yet take about 1.5%
-    of a core each from a thread at nice 0: not a busy machine."""
-    spin = [sys.executable, "-c", "while True: pass"]
-    ours = os.getpriority(os.PRIO_PROCESS, 0)
-    neighbours = [subprocess.Popen(spin, preexec_fn=lambda: os.nice(19)) for _ in range(2)]  # noqa: PLW1509
-    try:
-        time.sleep(0.3)
-        weighted = [cpu_threads._weighted_elsewhere() for _ in range(5)]
-    finally:
-        for process in neighbours:
-            process.kill()
-            process.wait()
-    if ours >= 19:  # the tests themselves run at nice 19: the neighbours are our equals
-        assert max(weighted) >= 2
-    else:
-        assert max(weighted) < 0.5, weighted  # plus whatever else the machine runs
+def _fake_proc(root, tasks):
+    """A /proc holding ``tasks``: {pid: [(state, nice), ...]} (one stat file per thread)."""
+    for pid, threads in tasks.items():
+        for tid, (state, nice) in enumerate(threads):
+            folder = root / str(pid) / "task" / str(pid * 100 + tid)
+            folder.mkdir(parents=True)
+            fields = [state] + ["0"] * 15 + [str(nice), "1"]
+            (folder / "stat").write_text(f"{pid} (a (b) c) " + " ".join(fields) + "\n")
+    (root / "self").mkdir()  # not a pid: skipped
+    return str(root)
+
+
+def test_runnable_threads_elsewhere_are_weighted_by_their_niceness(tmp_path, monkeypatch):
+    """Two spinning threads at nice 10, one at 0, a sleeping one, and this process' own
+    (skipped): 1 + 2 x 0.107; only running threads count."""
+    monkeypatch.setattr(cpu_threads.os, "getpriority", lambda *_: 0)
+    me = os.getpid()
+    proc = _fake_proc(
+        tmp_path, {1001: [("R", 10), ("R", 10), ("S", 0)], 1002: [("R", 0)], me: [("R", 0)]}
+    )
+    total, seen = cpu_threads._weighted_elsewhere(proc)
+    assert seen == 3
+    assert total == pytest.approx(1 + 2 / 1.25**10)
+    monkeypatch.setattr(cpu_threads.os, "getpriority", lambda *_: 10)  # we are niced too
+    total, _ = cpu_threads._weighted_elsewhere(proc)
+    assert total == pytest.approx(1.25**10 + 2)
+
+
+def test_threads_proc_does_not_show_count_whole(monkeypatch):
+    """In a container the kernel's count covers the whole host, /proc only its own
+    processes: the threads it does not show count as neighbours of our priority."""
+    monkeypatch.setattr(cpu_threads, "_cores", lambda: 2)
+    monkeypatch.setattr(cpu_threads, "_weighted_elsewhere", lambda: (0.2, 2))  # 2 niced seen
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/loadavg":
+            return io.StringIO("0.5 0.5 0.5 5/300 1234\n")  # 5 runnable in all
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    monkeypatch.setattr(cpu_threads.os, "listdir", lambda path: [])  # none of ours running
+    assert cpu_threads._runnable_elsewhere() == pytest.approx(0.2 + 3)
 
 
 def test_a_niced_neighbour_leaves_the_tie_to_all_threads(monkeypatch):

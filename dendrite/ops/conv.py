@@ -133,7 +133,8 @@ class Conv(Function):
         width = kh * kw * c
         wino = None
         if groups == 1:
-            wino = winograd.conv_winograd_args(x, kernel.reshape(width, f), bias, padding, geom)
+            k2 = kernel.reshape(width, f)
+            wino = winograd.conv_winograd_args(x, k2, bias, padding, geom)
         if wino:  # F(2x2, 3x3); the VJP needs the transformed input V and filter U
             out, v, u = winograd.conv_forward(x, kernel, wino, (oh, ow))
             kept = v if needs[1] else None
@@ -142,7 +143,6 @@ class Conv(Function):
             # column of ones): no separate pass over the output, and dL/db comes out of
             # the kernel-gradient product as its last row.
             fold = bias is not None and width <= _FOLD_BIAS_WIDTH
-            k2 = kernel.reshape(width, f)
             if fold:
                 k2 = np.concatenate([k2, bias.reshape(1, f).astype(k2.dtype, copy=False)])
             narrow = f * _NARROW <= width and f <= _NARROW_MAX_FILTERS

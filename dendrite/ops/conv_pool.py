@@ -31,12 +31,13 @@ straight from the input, pools them in cache, and sums ``dL/dK_2 = sum_k cols_k^
 scatter. Its sums run in another order than BLAS' (the tests compare within float
 rounding); dL/dx still goes through ``_unpool`` and col2im.
 
-**3x3 windows, stride 1, 2x2 pooling** (from ``winograd.MIN_CHANNELS`` channels and
-``MIN_FILTERS`` filters: a CNN's deeper layers). With the C kernels loaded, each pooling
-window is one output tile of Winograd's F(2x2, 3x3) (ops/winograd.py): 16 products at an
-inner axis of C in the transform domain in place of the (N PH PW 4, 9 C) window matrix's,
-2.25 times fewer multiplications, forward and for both gradients. Within float rounding
-of the im2col path (the transforms add and subtract).
+**3x3 windows, stride 1, 2x2 pooling** (from ``winograd.MIN_CHANNELS`` channels, in effect
+9 since the shallow path takes 8, and ``MIN_FILTERS`` filters: a CNN's deeper layers).
+With the C kernels loaded, each pooling window is one output tile of Winograd's F(2x2,
+3x3) (ops/winograd.py): 16 products at an inner axis of C in the transform domain in place
+of the (N PH PW 4, 9 C) window matrix's, 2.25 times fewer multiplications, forward and for
+both gradients. Within float rounding of the im2col path (the transforms add and
+subtract).
 """
 
 from __future__ import annotations
@@ -203,14 +204,19 @@ class ConvMaxPool(Function):
                 geom,
                 (ph, pw),
                 one_d,
+                out.dtype,
             )
         out = out.reshape(n, geom.oh, geom.ow, f)
         return out[:, 0] if one_d else out
 
     def backward(self, g: np.ndarray) -> tuple:
-        path, cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
+        path, cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d, dtype = (
+            self.saved
+        )
         f = g.shape[-1]
-        g2 = g.reshape(-1, f)
+        # An upstream of another dtype (the output met a float64 tensor) is taken in the
+        # forward's: the kernels take arrays of one dtype.
+        g2 = g.reshape(-1, f).astype(dtype, copy=False)
         if path is not None and path[0] == "winograd":
             gx, gk, gb = winograd_backward(g2, winner, out, cols, kernel, path[1], self.needs_grad)
             return (gx, gk, gb)[: len(self.needs_grad)]
@@ -242,7 +248,7 @@ class ConvMaxPool(Function):
         (from the pooled gradient and the input, no window matrix; dL/db alone, for a
         frozen kernel, as the im2col path sums it), dL/dx as in the im2col path
         (``_unpool``, then col2im)."""
-        (_, shallow), x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = (
+        (_, shallow), x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d, _ = (
             self.saved
         )
         needs = self.needs_grad
