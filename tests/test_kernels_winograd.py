@@ -441,3 +441,37 @@ def test_the_output_kernels_check_the_output_size():
         kernels.winograd_output(m, np.zeros((1, 5, 5, 8), np.float32), sizes, steps, (5, 5))
     with pytest.raises(ValueError, match="output size"):
         kernels.winograd_output_grad(out, m, sizes, steps, (0, 3))
+
+
+@needs_kernels
+@pytest.mark.parametrize("pool", [False, True], ids=["plain", "pooled"])
+def test_a_channels_first_layer_takes_winograd_too(pool, monkeypatch):
+    """Its input reaches the op as a transposed view: copied to C order, not sent to
+    im2col; the same values and gradients as without Winograd."""
+    calls = []
+    original = winograd._transformed
+
+    def counting(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(winograd, "_transformed", counting)
+
+    def train():
+        dn.keras.utils.set_random_seed(0)
+        stack = [dn.keras.layers.Conv2D(12, 3, padding="same", data_format="channels_first")]
+        if pool:
+            stack.append(dn.keras.layers.MaxPooling2D(data_format="channels_first"))
+        model = dn.keras.Sequential([dn.keras.Input((10, 8, 8)), *stack])
+        model.compile(optimizer="sgd", loss="mse")
+        rng = np.random.default_rng(0)
+        x = rng.random((16, 10, 8, 8)).astype(np.float32)
+        y = rng.random((16, *model.output_shape[1:])).astype(np.float32)
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    fast = train()
+    assert calls
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1 << 30)
+    for a, b in zip(fast, train()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

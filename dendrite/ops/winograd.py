@@ -87,7 +87,10 @@ def _fits(
         return None
     if c < MIN_CHANNELS or f < MIN_FILTERS or n == 0:
         return None
-    if not _native.usable(x, *(() if bias is None else (bias,))) or k2.dtype != x.dtype:
+    # Any layout: the input is copied to C order when it is not (a channels_first layer's
+    # transposed view), which costs far less than the im2col path's window matrix.
+    dtypes = {x.dtype, k2.dtype} | (set() if bias is None else {bias.dtype})
+    if _native.kernels is None or len(dtypes) > 1 or x.dtype not in (np.float32, np.float64):
         return None
     sizes = (n, h, w, c, f, 3, 3, *tiles)
     steps = (1, 1, 1, 1, padding[0][0], padding[1][0])
@@ -123,7 +126,7 @@ def _transformed(x: np.ndarray, kernel: np.ndarray, args: tuple) -> tuple:
     sizes, steps = args
     n, _, _, c, _, _, _, th, tw = sizes
     v = np.empty((16, n * th * tw, c), x.dtype)
-    _native.kernels.winograd_input(x, v, sizes, steps)
+    _native.kernels.winograd_input(np.ascontiguousarray(x), v, sizes, steps)
     u = filter_transform(kernel)
     return product(v, u), v, u
 
@@ -137,6 +140,7 @@ def winograd_forward(
     m, v, u = _transformed(x, kernel, args)
     out = np.empty((m.shape[1], sizes[4]), x.dtype)
     winner = np.empty(out.shape, np.uint8)
+    bias = None if bias is None else np.ascontiguousarray(bias)
     _native.kernels.winograd_pool(m, bias, out, winner, relu, sizes, steps)
     return out, winner, v, u
 
