@@ -29,6 +29,7 @@ setup(
                 "csrc/module.c",
                 "csrc/parallel.c",
                 "csrc/adam.c",
+                "csrc/batchnorm.c",
                 "csrc/pooling.c",
                 "csrc/col2im.c",
                 "csrc/buffers.c",

@@ -235,6 +235,10 @@ PyObject *narrow_backward(PyObject *self, PyObject *args);
 PyObject *shallow_pool_forward(PyObject *self, PyObject *args);
 PyObject *shallow_pool_backward(PyObject *self, PyObject *args);
 
+/* batchnorm.c: batch normalisation over a channels-last view's rows, the methods */
+PyObject *batchnorm_forward(PyObject *self, PyObject *args);
+PyObject *batchnorm_backward(PyObject *self, PyObject *args);
+
 /* winograd.c: the transforms of a 3x3 convolution's F(2x2, 3x3), with 2x2 max pooling or not */
 PyObject *winograd_input(PyObject *self, PyObject *args);
 PyObject *winograd_pool(PyObject *self, PyObject *args);
