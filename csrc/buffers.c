@@ -1,7 +1,8 @@
 /* The float arrays a kernel method receives: every buffer taken and checked (C-contiguous,
  * float32 or float64, one type for all, the expected number of items) before any kernel
- * runs, and given back after. Used by the kernels that parse their own arguments
- * (depthwise.c, recurrent.c).
+ * runs, and given back after; with a pooling's uint8 winners besides, for the kernels
+ * that write or read them (shallow.c, winograd.c). Used by the kernels that parse their
+ * own arguments.
  */
 #include "kernels.h"
 
@@ -29,8 +30,11 @@ kernel_take(const KernelArg *args, Py_buffer *views, int count)
         if (format[0] == '<' || format[0] == '=' || format[0] == '@')
             format++;
         int this_single = views[k].itemsize == 4;
+        /* The byte count divided, not the element count multiplied: a product past
+         * PY_SSIZE_T_MAX would wrap and could match an empty array. */
         if (!((format[0] == 'f' || format[0] == 'd') && format[1] == '\0' &&
-              views[k].len == arg->elements * views[k].itemsize &&
+              views[k].len % views[k].itemsize == 0 &&
+              views[k].len / views[k].itemsize == arg->elements &&
               (single < 0 || single == this_single))) {
             PyBuffer_Release(&views[k]);
             views[k].obj = NULL;
@@ -47,6 +51,27 @@ fail:
         if (views[k].obj != NULL)
             PyBuffer_Release(&views[k]);
     return -1;
+}
+
+int
+kernel_take_with_winners(const KernelArg *args, Py_buffer *views, int count, PyObject *winners,
+                         Py_ssize_t elements, int written, Py_buffer *winner_view)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(winners, winner_view, flags) < 0)
+        return -1;
+    const char *format = winner_view->format;
+    if (format[0] == '<' || format[0] == '=' || format[0] == '@' || format[0] == '|')
+        format++;
+    if (winner_view->itemsize != 1 || format[0] != 'B' || winner_view->len != elements) {
+        PyBuffer_Release(winner_view);
+        PyErr_SetString(PyExc_ValueError, "dendrite kernels: expected a uint8 index array");
+        return -1;
+    }
+    int single = kernel_take(args, views, count);
+    if (single < 0)
+        PyBuffer_Release(winner_view);
+    return single;
 }
 
 void

@@ -119,6 +119,10 @@ typedef struct {
 } KernelArg;
 /* 1 for float32, 0 for float64, -1 with an exception set (nothing left taken). */
 int kernel_take(const KernelArg *args, Py_buffer *views, int count);
+/* The same, after taking `winners`, a C-contiguous uint8 array of `elements` (writable when
+ * `written`) into `winner_view`; on failure nothing is left taken. */
+int kernel_take_with_winners(const KernelArg *args, Py_buffer *views, int count, PyObject *winners,
+                             Py_ssize_t elements, int written, Py_buffer *winner_view);
 void kernel_give_back(Py_buffer *views, int count);
 
 /* A direct convolution's arrays and geometry (depthwise.c, narrow.c): the input x

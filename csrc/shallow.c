@@ -234,11 +234,12 @@ typedef struct {
 CONV_SAMPLE_PASS(shallow_forward_pass, SHALLOW_FORWARD)
 CONV_BLOCK_PASS(shallow_kernel_pass, SHALLOW_KERNEL_GRAD)
 
-/* Parse (ph, pw), check the scratch limits, set the job's tables and take the uint8
- * winners (n, oh, ow, m), written or read. */
+/* Parse (ph, pw), check the scratch limits, set the job's tables, then take the uint8
+ * winners (n, oh, ow, m), written or read, and the float arrays `args`: 1 for float32, 0
+ * for float64, or -1 with an exception set and nothing held. */
 static int
-shallow_take_winner(ShallowJob *s, PyObject *pool, PyObject *winner, int written,
-                    Py_buffer *view)
+shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written,
+             const KernelArg *args, Py_buffer *views, int count, Py_buffer *winner_view)
 {
     if (!PyArg_ParseTuple(pool, "nn:pool", &s->ph, &s->pw))
         return -1;
@@ -260,29 +261,11 @@ shallow_take_winner(ShallowJob *s, PyObject *pool, PyObject *winner, int written
                     s->inner[r] = (row * j->w + col) * j->c + c;
                     s->gathered[r] = r;
                 }
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(winner, view, flags) < 0)
-        return -1;
-    if (view->itemsize != 1 || view->len != j->n * j->oh * j->ow * j->m) {
-        PyBuffer_Release(view);
-        PyErr_SetString(PyExc_ValueError, "dendrite kernels: expected a uint8 index array");
-        return -1;
-    }
-    s->winner = view->buf;
-    return 0;
-}
-
-/* The pool window, the winners and the float arrays `args`: 1 for float32, 0 for float64,
- * or -1 with an exception set and nothing held. */
-static int
-shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written,
-             const KernelArg *args, Py_buffer *views, int count, Py_buffer *winner_view)
-{
-    if (shallow_take_winner(s, pool, winner, written, winner_view) < 0)
-        return -1;
-    int single = kernel_take(args, views, count);
-    if (single < 0)
-        PyBuffer_Release(winner_view);
+    const Py_ssize_t elements = j->n * j->oh * j->ow * j->m;
+    int single = kernel_take_with_winners(args, views, count, winner, elements, written,
+                                          winner_view);
+    if (single >= 0)
+        s->winner = winner_view->buf;
     return single;
 }
 

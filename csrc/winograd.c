@@ -379,22 +379,6 @@ winograd_input(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Take the winners (uint8, n PH PW f), read or written. */
-static int
-take_winner(WinogradJob *s, PyObject *winner, int written, Py_buffer *view)
-{
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(winner, view, flags) < 0)
-        return -1;
-    if (view->itemsize != 1 || view->len != s->tiles * s->conv.m) {
-        PyBuffer_Release(view);
-        PyErr_SetString(PyExc_ValueError, "dendrite kernels: expected a uint8 index array");
-        return -1;
-    }
-    s->winner = view->buf;
-    return 0;
-}
-
 /* winograd_pool(m, bias_or_None, out, winner, relu, sizes, steps): m (16, T, f); out
  * (T, f) and winner (T, f, uint8) written. */
 PyObject *
@@ -412,14 +396,11 @@ winograd_pool(PyObject *self, PyObject *args)
                             {o[1], j->m, 'R'},
                             {o[2], s.tiles * j->m, 'w'}};
     Py_buffer v[3], wv;
-    if (take_winner(&s, o[3], 1, &wv) < 0)
+    int single = kernel_take_with_winners(a, v, 3, o[3], s.tiles * j->m, 1, &wv);
+    if (single < 0)
         return NULL;
-    int single = kernel_take(a, v, 3);
-    if (single < 0) {
-        PyBuffer_Release(&wv);
-        return NULL;
-    }
-    s.m = v[0].buf, j->bias = v[1].buf, j->out = v[2].buf, j->single = single, s.relu = relu;
+    s.winner = wv.buf, s.m = v[0].buf, j->bias = v[1].buf, j->out = v[2].buf;
+    j->single = single, s.relu = relu;
     Py_BEGIN_ALLOW_THREADS
     parallel_for(tile_chunks(&s), pool_chunk, &s, 16 * s.tiles * j->m >= SPLIT_FROM);
     Py_END_ALLOW_THREADS
@@ -448,14 +429,11 @@ winograd_unpool(PyObject *self, PyObject *args)
     const KernelArg a[4] = {
         {o[0], size, 'r'}, {o[2], size, 'R'}, {o[3], size, 'W'}, {o[4], 16 * size, 'w'}};
     Py_buffer v[4], wv;
-    if (take_winner(&s, o[1], 0, &wv) < 0)
+    int single = kernel_take_with_winners(a, v, 4, o[1], size, 0, &wv);
+    if (single < 0)
         return NULL;
-    int single = kernel_take(a, v, 4);
-    if (single < 0) {
-        PyBuffer_Release(&wv);
-        return NULL;
-    }
-    j->g = v[0].buf, s.relu_out = v[1].buf, s.masked = v[2].buf, s.d = v[3].buf;
+    s.winner = wv.buf, j->g = v[0].buf, s.relu_out = v[1].buf, s.masked = v[2].buf;
+    s.d = v[3].buf;
     j->single = single;
     Py_BEGIN_ALLOW_THREADS
     parallel_for(tile_chunks(&s), unpool_chunk, &s, 16 * size >= SPLIT_FROM);

@@ -277,11 +277,12 @@ def test_the_kernels_refuse_other_geometries():
         kernels.winograd_input(x, v[:, :3], (1, 6, 6, 8, 8, 3, 3, 2, 2), (1, 1, 1, 1, 0, 0))
     m = np.zeros((16, 4, 8), np.float32)
     out = np.zeros((4, 8), np.float32)
-    with pytest.raises(ValueError, match="uint8"):
-        kernels.winograd_pool(
-            m, None, out, np.zeros((4, 8), np.int32), True, (1, 6, 6, 8, 8, 3, 3, 2, 2),
-            (1, 1, 1, 1, 0, 0),
-        )  # fmt: skip
+    for wrong in (np.int32, np.int8):  # another width; the uint8 width but signed
+        with pytest.raises(ValueError, match="uint8"):
+            kernels.winograd_pool(
+                m, None, out, np.zeros((4, 8), wrong), True, (1, 6, 6, 8, 8, 3, 3, 2, 2),
+                (1, 1, 1, 1, 0, 0),
+            )  # fmt: skip
     with pytest.raises(ValueError, match="together"):
         kernels.winograd_unpool(
             out, np.zeros((4, 8), np.uint8), out, None, m, (1, 6, 6, 8, 8, 3, 3, 2, 2),
