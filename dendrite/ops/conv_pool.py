@@ -217,37 +217,35 @@ class ConvMaxPool(Function):
         # An upstream of another dtype (the output met a float64 tensor) is taken in the
         # forward's: the kernels take arrays of one dtype.
         g2 = g.reshape(-1, f).astype(dtype, copy=False)
+        needs = self.needs_grad
+        if not (needs[0] or needs[1]):  # the bias' gradient alone, whichever path ran
+            return (None, None, sum_rows(g2 if out is None else g2 * (out > 0)))[: len(needs)]
         if path is not None and path[0] == "winograd":
-            gx, gk, gb = winograd_backward(g2, winner, out, cols, kernel, path[1], self.needs_grad)
-            return (gx, gk, gb)[: len(self.needs_grad)]
+            gx, gk, gb = winograd_backward(g2, winner, out, cols, kernel, path[1], needs)
+            return (gx, gk, gb)[: len(needs)]
         if path is not None:
             return self._shallow_backward(g2)
-        needs = self.needs_grad
-        gx = gk = gz = None
-        if needs[0] or needs[1]:
-            g2, gz = _unpool(g2, winner, pool[0] * pool[1], out)
-            gz = gz.reshape(-1, f)
-        elif out is not None:
-            g2 = g2 * (out > 0)
+        gx = gk = None
+        g2, gz = _unpool(g2, winner, pool[0] * pool[1], out)
+        gz = gz.reshape(-1, f)
         gb = sum_rows(g2) if len(needs) > 2 and needs[2] else None
-        if gz is not None:
-            if needs[1]:
-                k_shape = (geom.kh, geom.kw, cols.shape[1] // (geom.kh * geom.kw), f)
-                gk = product(cols.T, gz).reshape(k_shape)
-                if one_d:
-                    gk = gk[0]
-            if needs[0]:
-                gx = input_grad(gz, kernel, xp_shape, geom, pool)
-                gx = crop_spatial(gx, padding, x_shape)
-                if one_d:
-                    gx = gx[:, 0]
+        if needs[1]:
+            k_shape = (geom.kh, geom.kw, cols.shape[1] // (geom.kh * geom.kw), f)
+            gk = product(cols.T, gz).reshape(k_shape)
+            if one_d:
+                gk = gk[0]
+        if needs[0]:
+            gx = input_grad(gz, kernel, xp_shape, geom, pool)
+            gx = crop_spatial(gx, padding, x_shape)
+            if one_d:
+                gx = gx[:, 0]
         return (gx, gk, gb)[: len(needs)]
 
     def _shallow_backward(self, g2: np.ndarray) -> tuple:
         """The VJP of ``_shallow_forward``: dL/dK_2 and dL/db in one pass by csrc/shallow.c
-        (from the pooled gradient and the input, no window matrix; dL/db alone, for a
-        frozen kernel, as the im2col path sums it), dL/dx as in the im2col path
-        (``_unpool``, then col2im)."""
+        (from the pooled gradient and the input, no window matrix; for a frozen kernel dL/db
+        as the im2col path sums it), dL/dx as in the im2col path (``_unpool``, then
+        col2im). ``backward`` has answered the case without dL/dx or dL/dK."""
         (_, shallow), x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d, _ = (
             self.saved
         )
@@ -262,10 +260,10 @@ class ConvMaxPool(Function):
             gb = np.empty(f, g2.dtype) if wants_bias else None
             _native.kernels.shallow_pool_backward(g2, x, winner, out, gk, gb, *shallow)
             gk = gk.reshape(k_shape)[0] if one_d else gk.reshape(k_shape)
-        elif wants_bias:  # a frozen kernel: the bias' gradient alone, as the im2col path
-            gb = sum_rows(g2 if out is None else g2 * (out > 0))
         if needs[0]:
-            _, gz = _unpool(g2, winner, pool[0] * pool[1], out)
+            masked, gz = _unpool(g2, winner, pool[0] * pool[1], out)
+            if wants_bias and not needs[1]:  # a frozen kernel: summed as the im2col path
+                gb = sum_rows(masked)
             gx = input_grad(gz.reshape(-1, f), kernel, xp_shape, geom, pool)
             gx = crop_spatial(gx, padding, x_shape)
             if one_d:

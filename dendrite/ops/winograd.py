@@ -215,17 +215,13 @@ def winograd_backward(
     needs: tuple,
 ) -> tuple:
     """(dL/dx, dL/dK (3, 3, C, F), dL/db) from the pooled gradient g2 (N PH PW, F), each
-    None where ``needs`` (x, kernel, bias) does not ask for it; V is needed for dL/dK and
-    U for dL/dx."""
+    None where ``needs`` (x, kernel, bias; x or kernel among them) does not ask for it; V
+    is needed for dL/dK and U for dL/dx."""
     sizes, steps = args
     g2 = np.ascontiguousarray(g2)
     need_x, need_k = needs[0], needs[1]
     need_b = len(needs) > 2 and needs[2]
-    gx = gk = gb = None
-    if not (need_x or need_k):
-        if need_b:
-            gb = sum_rows(g2 if relu_out is None else g2 * (relu_out > 0))
-        return gx, gk, gb
+    gb = None
     d = np.empty((16, *g2.shape), g2.dtype)
     masked = None if relu_out is None else np.empty_like(g2)
     _native.kernels.winograd_unpool(g2, winner, relu_out, masked, d, sizes, steps)
