@@ -75,6 +75,7 @@ from dendrite.ops.windows import (
     explicit_padding,
     im2col,
     input_grad,
+    kernel_geometry,
     normalize_tuple,
     pad_spatial,
     standardize_data_format,
@@ -235,13 +236,6 @@ def _sample_chunks(n: int, per_sample: int) -> list[slice]:
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
 
 
-def _kernel_steps(geom: Geometry, padding: tuple) -> tuple:
-    """The strides, dilations and (top, left) padding, as csrc/depthwise.c, narrow.c and
-    shallow.c take them: they read the unpadded input as if padded (the padding is never
-    built)."""
-    return (*geom[2:6], padding[0][0], padding[1][0])
-
-
 def _depthwise_forward(
     x: np.ndarray, padding: tuple, kernel: np.ndarray, geom: Geometry
 ) -> np.ndarray:
@@ -254,10 +248,10 @@ def _depthwise_forward(
     k = kernel.reshape(kh, kw, c, mult)
     dtype = np.result_type(x, kernel)
     out = np.empty((n, geom.oh, geom.ow, c, mult), dtype)
-    sizes, steps = (n, h, w, c, mult, kh, kw, geom.oh, geom.ow), _kernel_steps(geom, padding)
+    native = kernel_geometry(x.shape, mult, geom, padding)
     # csrc/depthwise.c: the same sums, one pass a sample
-    if n and _native.usable(x, kernel) and _native.geometry_fits(sizes, steps):
-        _native.kernels.depthwise_forward(x, kernel, out, sizes, steps)
+    if n and _native.usable(x, kernel) and native:
+        _native.kernels.depthwise_forward(x, kernel, out, *native)
         return out.reshape(-1, f)
     xp = pad_spatial(x, padding)
     # With one filter per channel the size-1 filter axis is dropped: NumPy's inner loops
@@ -290,12 +284,12 @@ def _depthwise_backward(g2, x, kernel, x_shape, padding, k_shape, geom, needs) -
     # copy of a strided gradient costs less than NumPy's passes)
     given = tuple(a for a in (x, kernel) if a is not None)
     g2c = np.ascontiguousarray(g2) if n and _native.kernels is not None else g2
-    sizes, steps = (n, h, w, c, mult, kh, kw, geom.oh, geom.ow), _kernel_steps(geom, padding)
-    if n and _native.usable(g2c, *given) and _native.geometry_fits(sizes, steps):
+    native = kernel_geometry(x_shape, mult, geom, padding)
+    if n and _native.usable(g2c, *given) and native:
         g2 = g2c
         gx = np.empty(x_shape, g2.dtype) if needs[0] else None
         gk = np.empty(k_shape, g2.dtype) if needs[1] else None
-        _native.kernels.depthwise_backward(g2, x, kernel, gx, gk, sizes, steps)
+        _native.kernels.depthwise_backward(g2, x, kernel, gx, gk, *native)
         return gx, gk
     xp = None if x is None else pad_spatial(x, padding)
     gx = np.zeros(xp_shape, g2.dtype) if needs[0] else None
@@ -335,11 +329,10 @@ def _narrow_forward(
     width = k2.shape[0] - fold
     kt = np.ascontiguousarray(k2[:width].T)  # (F, kh kw C), each filter's window a row
     bias = np.ascontiguousarray(k2[width]) if fold else None
-    sizes = (n, *x.shape[1:3], x.shape[3], f, geom.kh, geom.kw, geom.oh, geom.ow)
-    steps = _kernel_steps(geom, padding)
+    native = kernel_geometry(x.shape, f, geom, padding)
     usable = _native.usable(x, kt, *([bias] if fold else [])) and out.dtype == x.dtype
-    if n and usable and _native.geometry_fits(sizes, steps):
-        _native.kernels.narrow_forward(x, kt, bias, out, sizes, steps)
+    if n and usable and native:
+        _native.kernels.narrow_forward(x, kt, bias, out, *native)
         return out
     xp = pad_spatial(x, padding)
     for part in _sample_chunks(n, places * k2.shape[0]):
@@ -361,13 +354,13 @@ def _narrow_backward(g2, x, kernel, k_shape, x_shape, padding, geom, fold, need_
     kh, kw, _, f = k_shape
     k2t = np.ascontiguousarray(kernel.reshape(kh * kw * c, f).T) if need_x else None
     given = [a for a in (x if need_k else None, k2t) if a is not None]
-    sizes, steps = (n, h, w, c, f, kh, kw, geom.oh, geom.ow), _kernel_steps(geom, padding)
+    native = kernel_geometry(x_shape, f, geom, padding)
     # csrc/narrow.c, as _narrow_forward
-    if n and _native.usable(g2, *given) and _native.geometry_fits(sizes, steps):
+    if n and _native.usable(g2, *given) and native:
         gx = np.empty(x_shape, g2.dtype) if need_x else None
         gkt = np.empty((f, kh * kw * c), g2.dtype) if need_k else None
         gb = np.empty(f, g2.dtype) if need_k and fold else None
-        _native.kernels.narrow_backward(g2, x if need_k else None, k2t, gx, gkt, gb, sizes, steps)
+        _native.kernels.narrow_backward(g2, x if need_k else None, k2t, gx, gkt, gb, *native)
         kernel_rows = None
         if need_k:
             kernel_rows = np.concatenate([gkt.T, gb[None]]) if fold else np.ascontiguousarray(gkt.T)

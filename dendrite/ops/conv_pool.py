@@ -50,13 +50,14 @@ from dendrite import _native
 from dendrite.core import Function, Tensor, register
 from dendrite.ops._products import product
 from dendrite.ops._util import sum_rows
-from dendrite.ops.conv import _kernel_steps, as_2d, checked_output_size, spatial_rank
+from dendrite.ops.conv import as_2d, checked_output_size, spatial_rank
 from dendrite.ops.windows import (
     Geometry,
     crop_spatial,
     explicit_padding,
     im2col,
     input_grad,
+    kernel_geometry,
     normalize_tuple,
     pad_spatial,
 )
@@ -286,19 +287,16 @@ def _shallow_args(
     dtypes the kernels do not take, sizes beyond ``_native.GEOMETRY_LIMIT``."""
     width, f = k2.shape
     places = pool[0] * pool[1]
-    n, h, w, c = x.shape
-    sizes = (n, h, w, c, f, geom.kh, geom.kw, geom.oh, geom.ow)
-    steps = _kernel_steps(geom, padding)
     fits = (
         width <= SHALLOW_WIDTH
         and width * places <= SHALLOW_VALUES
         and f * places <= SHALLOW_CANDIDATES
-        and n > 0
+        and x.shape[0] > 0
         and _native.usable(x, *(() if bias is None else (bias,)))
         and k2.dtype == x.dtype
-        and _native.geometry_fits(sizes, steps)
     )
-    return (sizes, steps, tuple(pool)) if fits else None
+    native = kernel_geometry(x.shape, f, geom, padding) if fits else None
+    return (*native, tuple(pool)) if native else None
 
 
 def _shallow_forward(

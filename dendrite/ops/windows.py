@@ -172,6 +172,21 @@ def crop_spatial(x: np.ndarray, pads: tuple, shape: tuple) -> np.ndarray:
     return x[:, pt : pt + shape[1], pl : pl + shape[2]]
 
 
+def kernel_geometry(
+    x_shape: tuple, filters: int, geom: Geometry, padding: tuple, outputs: tuple | None = None
+) -> tuple[tuple, tuple] | None:
+    """A direct convolution's (sizes, steps) as the C kernels take them (csrc/depthwise.c,
+    narrow.c, shallow.c, winograd.c), or None when they exceed ``_native.GEOMETRY_LIMIT``:
+    sizes (n, h, w, c, filters, kh, kw, oh, ow), with ``outputs`` in place of (oh, ow) when
+    given (a pooled output, or Winograd's tiles); steps (sh, sw, dh, dw, pt, pl), the
+    unpadded input read as if padded (the padding is never built)."""
+    n, h, w, c = x_shape
+    oh, ow = (geom.oh, geom.ow) if outputs is None else outputs
+    sizes = (n, h, w, c, filters, geom.kh, geom.kw, oh, ow)
+    steps = (geom.sh, geom.sw, geom.dh, geom.dw, padding[0][0], padding[1][0])
+    return (sizes, steps) if _native.geometry_fits(sizes, steps) else None
+
+
 def window(i: int, j: int, geom: Geometry, di: int = 0, dj: int = 0, pool: tuple = (1, 1)) -> tuple:
     """The index of the strided slab that kernel offset (i, j) reads, for every output.
 

@@ -37,7 +37,7 @@ import numpy as np
 from dendrite import _native
 from dendrite.ops._products import product
 from dendrite.ops._util import sum_rows
-from dendrite.ops.windows import Geometry
+from dendrite.ops.windows import Geometry, kernel_geometry
 
 # The fewest input channels and filters Winograd takes: measured faster than im2col from
 # there (28x28x8 -> 8 filters, batch 128: 16-18 ms against 27-28), not measured below,
@@ -83,7 +83,7 @@ def _fits(
     than 3x3, a stride or dilation other than 1, fewer than ``MIN_CHANNELS`` channels or
     ``MIN_FILTERS`` filters, an empty batch, dtypes the kernels do not take, sizes beyond
     ``_native.GEOMETRY_LIMIT``."""
-    n, h, w, c = x.shape
+    n, _, _, c = x.shape
     f = k2.shape[1]
     if (geom.kh, geom.kw, geom.sh, geom.sw, geom.dh, geom.dw) != (3, 3, 1, 1, 1, 1):
         return None
@@ -94,9 +94,7 @@ def _fits(
     dtypes = {x.dtype, k2.dtype} | (set() if bias is None else {bias.dtype})
     if _native.kernels is None or len(dtypes) > 1 or x.dtype not in (np.float32, np.float64):
         return None
-    sizes = (n, h, w, c, f, 3, 3, *tiles)
-    steps = (1, 1, 1, 1, padding[0][0], padding[1][0])
-    return (sizes, steps) if _native.geometry_fits(sizes, steps) else None
+    return kernel_geometry(x.shape, f, geom, padding, tiles)
 
 
 def filter_transform(kernel: np.ndarray) -> np.ndarray:
