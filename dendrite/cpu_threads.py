@@ -233,6 +233,12 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _busy_load() -> float:
+    """The load from other programs at which the machine counts as busy: all but half a
+    core of ours."""
+    return _cores() - 0.5
+
+
 def _runnable_elsewhere() -> float | None:
     """Threads of other processes running or ready to run at this instant, each counted by
     its share of a core against one of ours (the scheduler's weight for its niceness over
@@ -254,7 +260,7 @@ def _runnable_elsewhere() -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     elsewhere = max(0, runnable - ours)
-    if elsewhere < _cores() - 0.5:
+    if elsewhere < _busy_load():
         return float(elsewhere)
     weighted = _weighted_elsewhere()
     if weighted is None:
@@ -315,7 +321,7 @@ def _looks_busy() -> bool:
     if _others_running():
         return True
     try:
-        return os.getloadavg()[0] >= _cores() - 0.5
+        return os.getloadavg()[0] >= _busy_load()
     except (AttributeError, OSError):
         return False
 
@@ -326,7 +332,7 @@ def _others_running() -> bool:
     which counts this process' own threads: after a minute of training on all threads it
     says a quiet machine is busy."""
     elsewhere = _runnable_elsewhere()
-    return elsewhere is not None and elsewhere >= _cores() - 0.5
+    return elsewhere is not None and elsewhere >= _busy_load()
 
 
 def _initial_state() -> _State:

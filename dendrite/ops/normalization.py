@@ -236,11 +236,11 @@ class Normalize(Function):
                 dx -= tmp
                 dx *= inv
                 dx = dx.reshape(x_shape)
-        elif param_axes == axes and _channels_last_batch_norm(g, axes, axes, gamma_b, xhat):
+        elif _channels_last_batch_norm(g, axes, param_axes, gamma_b, xhat):
             channels = g.shape[-1]
             sum_g, sum_g_xhat = np.empty(channels, g.dtype), np.empty(channels, g.dtype)
             dx = np.empty_like(g) if needs[0] else None
-            gamma = None if gamma_b is None else np.ascontiguousarray(gamma_b).reshape(channels)
+            gamma = None if gamma_b is None else gamma_b.reshape(channels)
             _native.kernels.batchnorm_backward(
                 g, xhat, inv.reshape(channels), gamma, dx, sum_g, sum_g_xhat, count, channels
             )
