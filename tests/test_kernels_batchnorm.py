@@ -17,7 +17,7 @@ import dendrite as dn
 from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.ops.normalization import NormStats, normalize
-from dendrite.testing import gradcheck
+from dendrite.testing import assert_paths_agree, gradcheck
 
 pytestmark = pytest.mark.needs_kernels
 
@@ -45,15 +45,7 @@ def _both(monkeypatch, *args, **kwargs):
         return fast, _run(*args, **kwargs)
 
 
-def _close(fast, reference, dtype):
-    rtol = 2e-5 if dtype == np.float32 else 1e-12
-    for a, b in zip(fast, reference):
-        if a is None or b is None:
-            assert a is None and b is None
-            continue
-        assert a.dtype == b.dtype == dtype and a.shape == b.shape
-        scale = max(1.0, float(np.max(np.abs(b))))
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+_close = assert_paths_agree
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

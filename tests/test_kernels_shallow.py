@@ -21,6 +21,7 @@ from dendrite.core import Tensor
 from dendrite.ops import conv_pool, windows
 from dendrite.ops.conv_pool import conv_max_pool
 from dendrite.ops.windows import Geometry
+from dendrite.testing import assert_paths_agree
 
 needs_kernels = pytest.mark.needs_kernels
 
@@ -53,15 +54,7 @@ def _upstream(dtype, seed=5):
     return lambda shape: np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def _close(fast, reference, dtype, slack=1):
-    rtol = 2e-5 if dtype == np.float32 else 1e-12
-    for a, b in zip(fast, reference):
-        if a is None or b is None:
-            assert a is None and b is None
-            continue
-        assert a.dtype == b.dtype == dtype and a.shape == b.shape
-        scale = max(1.0, float(np.max(np.abs(b))))
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=slack * rtol * scale)
+_close = assert_paths_agree
 
 
 GEOMETRIES = list(

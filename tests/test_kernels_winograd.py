@@ -24,7 +24,7 @@ from dendrite.ops import conv_pool, winograd
 from dendrite.ops.conv import fused_conv
 from dendrite.ops.conv_pool import conv_max_pool
 from dendrite.ops.windows import Geometry
-from dendrite.testing import gradcheck
+from dendrite.testing import assert_paths_agree, gradcheck
 
 needs_kernels = pytest.mark.needs_kernels
 
@@ -71,14 +71,7 @@ def _upstream(dtype, seed=5):
 def _close(fast, reference, dtype):
     """Within float rounding of the largest term: the transforms add up to 4 x 4 inputs
     and outputs before and after the products."""
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    for a, b in zip(fast, reference):
-        if a is None or b is None:
-            assert a is None and b is None
-            continue
-        assert a.dtype == b.dtype == dtype and a.shape == b.shape
-        scale = max(1.0, float(np.max(np.abs(b))))
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+    assert_paths_agree(fast, reference, dtype, float32_rtol=1e-5)
 
 
 GEOMETRIES = list(

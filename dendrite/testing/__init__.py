@@ -1,5 +1,7 @@
-"""Testing tools: gradient checks against finite differences."""
+"""Testing tools: gradient checks against finite differences, and a fast path compared
+with its reference path."""
 
 from dendrite.testing.gradcheck import gradcheck
+from dendrite.testing.paths import assert_paths_agree
 
-__all__ = ["gradcheck"]
+__all__ = ["assert_paths_agree", "gradcheck"]

@@ -1,0 +1,35 @@
+"""Comparing a fast path (a C kernel, a transformed algorithm) with the reference path it
+replaces, when the two sum in different orders and so agree within float rounding only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def assert_paths_agree(
+    fast: Sequence[np.ndarray | None],
+    reference: Sequence[np.ndarray | None],
+    dtype: type | np.dtype,
+    float32_rtol: float = 2e-5,
+    float64_rtol: float = 1e-12,
+    slack: float = 1.0,
+) -> None:
+    """Each result of ``fast`` is ``reference``'s within float rounding: None where the
+    reference has None, otherwise the same dtype (``dtype``) and shape, and
+
+        |a - b| <= rtol |b| + slack rtol max(1, max |b|)
+
+    elementwise, ``rtol`` being ``float32_rtol`` or ``float64_rtol`` by ``dtype``: relative to
+    each value, with an absolute floor scaled by the largest magnitude (a sum of terms of
+    both signs is rounded at the scale of its terms, not of its result)."""
+    rtol = float32_rtol if np.dtype(dtype) == np.float32 else float64_rtol
+    assert len(fast) == len(reference)
+    for a, b in zip(fast, reference):
+        if a is None or b is None:
+            assert a is None and b is None
+            continue
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        scale = max(1.0, float(np.max(np.abs(b)))) if b.size else 1.0
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=slack * rtol * scale)

@@ -1,0 +1,40 @@
+"""dendrite.testing.assert_paths_agree: a fast path's results against its reference's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dendrite.testing import assert_paths_agree
+
+
+def test_rounding_passes_and_more_fails():
+    b = np.linspace(-3, 3, 50).astype(np.float32)
+    assert_paths_agree([b * np.float32(1 + 1e-6), None], [b, None], np.float32)
+    with pytest.raises(AssertionError):
+        assert_paths_agree([b * np.float32(1 + 1e-3)], [b], np.float32)
+    with pytest.raises(AssertionError):  # float64 is held to 1e-12
+        assert_paths_agree([b.astype(np.float64) * (1 + 1e-9)], [b.astype(np.float64)], np.float64)
+
+
+def test_the_floor_scales_with_the_largest_magnitude():
+    b = np.array([1000.0, 1e-3], np.float32)
+    near_zero_off = np.array([1000.0, 1e-3 + 5e-3], np.float32)  # 5e-3 < 2e-5 * 1000
+    assert_paths_agree([near_zero_off], [b], np.float32)
+    with pytest.raises(AssertionError):
+        assert_paths_agree([near_zero_off], [b], np.float32, float32_rtol=1e-6)
+    assert_paths_agree([near_zero_off], [b], np.float32, float32_rtol=1e-6, slack=10)
+
+
+@pytest.mark.parametrize(
+    "fast, reference",
+    [
+        ([None], [np.zeros(2, np.float32)]),  # a missing result
+        ([np.zeros(2, np.float64)], [np.zeros(2, np.float32)]),  # another dtype
+        ([np.zeros(3, np.float32)], [np.zeros(2, np.float32)]),  # another shape
+        ([np.zeros(2, np.float32)], [np.zeros(2, np.float32), None]),  # another count
+    ],
+)
+def test_structure_must_match(fast, reference):
+    with pytest.raises(AssertionError):
+        assert_paths_agree(fast, reference, np.float32)
