@@ -359,7 +359,8 @@ winograd_input(PyObject *self, PyObject *args)
                           &PyTuple_Type, &steps) ||
         winograd_parse(sizes, steps, &s) < 0)
         return NULL;
-    const KernelArg a[2] = {{o[0], j->n * j->h * j->w * j->c, 'r'}, {o[1], 16 * s.tiles * j->c, 'w'}};
+    const KernelArg a[2] = {{o[0], j->n * j->h * j->w * j->c, 'r'},
+                            {o[1], 16 * s.tiles * j->c, 'w'}};
     Py_buffer v[2];
     int single = kernel_take(a, v, 2);
     if (single < 0)
@@ -454,7 +455,8 @@ winograd_input_grad(PyObject *self, PyObject *args)
                           &sizes, &PyTuple_Type, &steps) ||
         winograd_parse(sizes, steps, &s) < 0)
         return NULL;
-    const KernelArg a[2] = {{o[0], 16 * s.tiles * j->c, 'r'}, {o[1], j->n * j->h * j->w * j->c, 'w'}};
+    const KernelArg a[2] = {{o[0], 16 * s.tiles * j->c, 'r'},
+                            {o[1], j->n * j->h * j->w * j->c, 'w'}};
     Py_buffer v[2];
     int single = kernel_take(a, v, 2);
     if (single < 0)
@@ -488,61 +490,57 @@ parse_output(PyObject *output, WinogradJob *s)
     return 0;
 }
 
-/* winograd_output(m, out, sizes, steps, (out_h, out_w)): m (16, T, f) with sizes' tiles
- * (TH, TW) = ((out_h + 1) / 2, (out_w + 1) / 2); out (n, out_h, out_w, f) written. */
-PyObject *
-winograd_output(PyObject *self, PyObject *args)
+/* A plain convolution's output transform (grad 0: M (16, T, f) -> out (n, out_h, out_w,
+ * f)) or its VJP (grad 1: g, the same shape as out -> dM): args (m or g, out or d, sizes,
+ * steps, (out_h, out_w)), sizes' tiles (TH, TW) = ((out_h + 1) / 2, (out_w + 1) / 2). */
+static PyObject *
+output_method(PyObject *args, int grad)
 {
     PyObject *o[2], *sizes, *steps, *output;
     WinogradJob s = {0};
     ConvJob *j = &s.conv;
-    if (!PyArg_ParseTuple(args, "OOO!O!O!:winograd_output", &o[0], &o[1], &PyTuple_Type, &sizes,
-                          &PyTuple_Type, &steps, &PyTuple_Type, &output) ||
+    if (!PyArg_ParseTuple(args, "OOO!O!O!", &o[0], &o[1], &PyTuple_Type, &sizes, &PyTuple_Type,
+                          &steps, &PyTuple_Type, &output) ||
         winograd_parse(sizes, steps, &s) < 0 || parse_output(output, &s) < 0)
         return NULL;
-    const KernelArg a[2] = {{o[0], 16 * s.tiles * j->m, 'r'},
-                            {o[1], j->n * s.out_h * s.out_w * j->m, 'w'}};
+    const Py_ssize_t planes = 16 * s.tiles * j->m, image = j->n * s.out_h * s.out_w * j->m;
+    const KernelArg a[2] = {{o[0], grad ? image : planes, 'r'}, {o[1], grad ? planes : image, 'w'}};
     Py_buffer v[2];
     int single = kernel_take(a, v, 2);
     if (single < 0)
         return NULL;
-    s.m = v[0].buf, j->out = v[1].buf, j->single = single;
-    Py_BEGIN_ALLOW_THREADS
-    parallel_for(tile_chunks(&s), output_chunk, &s, 16 * s.tiles * j->m >= SPLIT_FROM);
-    Py_END_ALLOW_THREADS
-    kernel_give_back(v, 2);
-    Py_RETURN_NONE;
-}
-
-/* winograd_output_grad(g, d, sizes, steps, (out_h, out_w)): g (n, out_h, out_w, f); d
- * (16, T, f) written. */
-PyObject *
-winograd_output_grad(PyObject *self, PyObject *args)
-{
-    PyObject *o[2], *sizes, *steps, *output;
-    WinogradJob s = {0};
-    ConvJob *j = &s.conv;
-    if (!PyArg_ParseTuple(args, "OOO!O!O!:winograd_output_grad", &o[0], &o[1], &PyTuple_Type,
-                          &sizes, &PyTuple_Type, &steps, &PyTuple_Type, &output) ||
-        winograd_parse(sizes, steps, &s) < 0 || parse_output(output, &s) < 0)
-        return NULL;
-    const KernelArg a[2] = {{o[0], j->n * s.out_h * s.out_w * j->m, 'r'},
-                            {o[1], 16 * s.tiles * j->m, 'w'}};
-    Py_buffer v[2];
-    int single = kernel_take(a, v, 2);
-    if (single < 0)
-        return NULL;
-    j->g = v[0].buf, s.d = v[1].buf, j->single = single;
-    void *zeros = calloc((size_t)j->m, single ? 4 : 8);
-    if (zeros == NULL) {
-        kernel_give_back(v, 2);
-        return PyErr_NoMemory();
+    j->single = single;
+    void *zeros = NULL; /* the VJP reads them at the places outside an odd-sized output */
+    if (grad) {
+        j->g = v[0].buf, s.d = v[1].buf;
+        zeros = calloc((size_t)j->m, single ? 4 : 8);
+        if (zeros == NULL) {
+            kernel_give_back(v, 2);
+            return PyErr_NoMemory();
+        }
+        s.zeros = zeros;
+    } else {
+        s.m = v[0].buf, j->out = v[1].buf;
     }
-    s.zeros = zeros;
     Py_BEGIN_ALLOW_THREADS
-    parallel_for(tile_chunks(&s), output_grad_chunk, &s, 16 * s.tiles * j->m >= SPLIT_FROM);
+    chunk_fn pass = grad ? output_grad_chunk : output_chunk;
+    parallel_for(tile_chunks(&s), pass, &s, planes >= SPLIT_FROM);
     Py_END_ALLOW_THREADS
     free(zeros);
     kernel_give_back(v, 2);
     Py_RETURN_NONE;
+}
+
+/* winograd_output(m, out, sizes, steps, (out_h, out_w)): out = A^T m A, tile by tile. */
+PyObject *
+winograd_output(PyObject *self, PyObject *args)
+{
+    return output_method(args, 0);
+}
+
+/* winograd_output_grad(g, d, sizes, steps, (out_h, out_w)): d = A g_t A^T, tile by tile. */
+PyObject *
+winograd_output_grad(PyObject *self, PyObject *args)
+{
+    return output_method(args, 1);
 }
