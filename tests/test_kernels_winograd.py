@@ -54,12 +54,17 @@ def _both(monkeypatch, *args, **options):
     return _run(*args, **options), _im2col(monkeypatch, *args, **options)
 
 
-def _takes_winograd(x, kernel, bias, options) -> bool:
+def _takes_winograd(x, kernel, bias, options, pooled=True) -> bool:
+    """Whether conv_max_pool (``pooled``) or fused_conv takes the Winograd path for a 3x3
+    'valid' or 'same' convolution with these arguments."""
     padding = options.get("padding", "valid")
     pads = ((1, 1), (1, 1)) if padding == "same" else ((0, 0), (0, 0))
     oh, ow = x.shape[1] + sum(pads[0]) - 2, x.shape[2] + sum(pads[1]) - 2
-    geom = Geometry(3, 3, 1, 1, 1, 1, oh // 2, ow // 2)
     k2 = kernel.reshape(-1, kernel.shape[-1])
+    if not pooled:
+        geom = Geometry(3, 3, 1, 1, 1, 1, oh, ow)
+        return winograd.conv_winograd_args(x, k2, bias, pads, geom) is not None
+    geom = Geometry(3, 3, 1, 1, 1, 1, oh // 2, ow // 2)
     shallow = conv_pool._shallow_args(x, k2, bias, pads, geom, (2, 2))  # taken first
     return shallow is None and winograd.winograd_args(x, k2, bias, pads, geom, (2, 2)) is not None
 
@@ -209,7 +214,7 @@ def test_gradients_match_finite_differences(op, padding):
     x = rng.standard_normal((2, 7, 6, 9))
     kernel = rng.standard_normal((3, 3, 9, 8))
     bias = rng.standard_normal(8)
-    assert _takes_winograd(x, kernel, bias, {"padding": padding})
+    assert _takes_winograd(x, kernel, bias, {"padding": padding}, pooled=op is conv_max_pool)
 
     def fn(x, kernel, bias):
         return op(x, kernel, bias, padding=padding, relu=True)
@@ -292,12 +297,7 @@ def test_the_kernels_refuse_other_geometries():
 def _conv_both(monkeypatch, x, kernel, bias, upstream, **options):
     """``_run`` of fused_conv by the Winograd path (checked to be the one taken), then by the path
     the convolution takes without it (im2col, or narrow.c for few filters)."""
-    padding = options.get("padding", "valid")
-    pads = ((1, 1), (1, 1)) if padding == "same" else ((0, 0), (0, 0))
-    oh, ow = x.shape[1] + sum(pads[0]) - 2, x.shape[2] + sum(pads[1]) - 2
-    k2 = kernel.reshape(-1, kernel.shape[-1])
-    geom = Geometry(3, 3, 1, 1, 1, 1, oh, ow)
-    assert winograd.conv_winograd_args(x, k2, bias, pads, geom) is not None
+    assert _takes_winograd(x, kernel, bias, options, pooled=False)
     fast = _run(x, kernel, bias, upstream, op=fused_conv, **options)
     with monkeypatch.context() as patch:
         patch.setattr(winograd, "MIN_CHANNELS", 1 << 30)
