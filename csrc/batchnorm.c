@@ -9,10 +9,11 @@
  * NumPy needs about seven passes over the array each way; here three forward (the two
  * sums, then the normalisation) and two backward. Each element gets the reference's
  * operations in the reference's order, but the sums over the rows run by fixed blocks of
- * rows (each block's sum in order, then the blocks in order), where NumPy sums pairwise:
- * the results agree within float rounding (tests/test_kernels_batchnorm.py), and do not
- * depend on which thread summed which block. Blocks and runs of rows are shared with the
- * helper thread for large arrays; the channels are the vectorised inner loop.
+ * rows (blocks.c: each block's sum in order, then the blocks in order), where NumPy sums
+ * pairwise: the results agree within float rounding (tests/test_kernels_batchnorm.py),
+ * and do not depend on which thread summed which block. The same blocks of rows are shared
+ * with the helper thread for the element-wise passes; the channels are the vectorised
+ * inner loop.
  */
 #include "kernels.h"
 
@@ -20,55 +21,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NORM_BLOCKS 32
-
 typedef struct {
     const char *x, *g, *gamma, *beta;
     char *out, *xhat, *dx;
     char *mean, *variance, *inv; /* (C,) each; read by the later passes */
-    char *parts;                 /* NORM_BLOCKS partial sums of 2 C values */
     char *coef;                  /* backward: 3 C values, sgx / m, sg / m, inv gamma */
-    Py_ssize_t rows, channels, per_block, blocks;
+    Py_ssize_t rows, channels;
     double epsilon;
     int single, pass;
 } NormJob;
 
-/* Rows [first, last) of block `index`. */
-static void
-rows_of(const NormJob *j, long index, Py_ssize_t *first, Py_ssize_t *last)
-{
-    *first = index * j->per_block;
-    *last = *first + j->per_block < j->rows ? *first + j->per_block : j->rows;
-}
-
 /* Pass 0: sums of x; pass 1: sums of (x - mean)^2; pass 2: xhat and y; backward pass 3:
- * sums of g and g xhat; pass 4: dx. Block `index` of rows. */
+ * sums of g and g xhat; pass 4: dx. Rows [first, last), their sums into `part` (2 C). */
 #define NORM_PASS(T)                                                                       \
-    Py_ssize_t first, last;                                                                \
-    rows_of(j, index, &first, &last);                                                      \
     const Py_ssize_t c = j->channels;                                                      \
     const T *restrict mean = (const T *)j->mean, *restrict inv = (const T *)j->inv;        \
-    T *restrict part = (T *)j->parts + index * 2 * c;                                      \
     if (j->pass <= 1 || j->pass == 3)                                                      \
         memset(part, 0, (size_t)(2 * c) * sizeof(T));                                      \
     for (Py_ssize_t r = first; r < last; r++) {                                            \
-        const T *restrict x = (const T *)j->x + r * c;                                     \
+        /* the row's input (x forward, g backward) and its xhat (written by pass 2) */     \
+        const T *restrict in = (const T *)(j->pass < 3 ? j->x : j->g) + r * c;             \
+        T *restrict xh = (T *)j->xhat + r * c;                                             \
         switch (j->pass) {                                                                 \
         case 0:                                                                            \
             for (Py_ssize_t k = 0; k < c; k++)                                             \
-                part[k] += x[k];                                                           \
+                part[k] += in[k];                                                          \
             break;                                                                         \
         case 1:                                                                            \
             for (Py_ssize_t k = 0; k < c; k++) {                                           \
-                T d = x[k] - mean[k];                                                      \
+                T d = in[k] - mean[k];                                                     \
                 part[k] += d * d;                                                          \
             }                                                                              \
             break;                                                                         \
         case 2: {                                                                          \
-            T *restrict xh = (T *)j->xhat + r * c, *restrict y = (T *)j->out + r * c;      \
+            T *restrict y = (T *)j->out + r * c;                                           \
             const T *restrict gamma = (const T *)j->gamma, *restrict beta = (const T *)j->beta; \
             for (Py_ssize_t k = 0; k < c; k++)                                             \
-                xh[k] = (x[k] - mean[k]) * inv[k];                                         \
+                xh[k] = (in[k] - mean[k]) * inv[k];                                        \
             if (gamma)                                                                     \
                 for (Py_ssize_t k = 0; k < c; k++)                                         \
                     y[k] = xh[k] * gamma[k];                                               \
@@ -79,58 +68,51 @@ rows_of(const NormJob *j, long index, Py_ssize_t *first, Py_ssize_t *last)
                     y[k] = y[k] + beta[k];                                                 \
             break;                                                                         \
         }                                                                                  \
-        case 3: {                                                                          \
-            const T *restrict g = (const T *)j->g + r * c, *restrict xh = (const T *)j->xhat + r * c; \
+        case 3:                                                                            \
             for (Py_ssize_t k = 0; k < c; k++) {                                           \
-                part[k] += g[k];                                                           \
-                part[c + k] += g[k] * xh[k];                                               \
+                part[k] += in[k];                                                          \
+                part[c + k] += in[k] * xh[k];                                              \
             }                                                                              \
             break;                                                                         \
-        }                                                                                  \
         default: {                                                                         \
-            const T *restrict g = (const T *)j->g + r * c, *restrict xh = (const T *)j->xhat + r * c; \
             const T *restrict a = (const T *)j->coef, *restrict b = a + c, *restrict f = b + c; \
             T *restrict dx = (T *)j->dx + r * c;                                           \
             for (Py_ssize_t k = 0; k < c; k++)                                             \
-                dx[k] = ((g[k] - xh[k] * a[k]) - b[k]) * f[k];                                \
+                dx[k] = ((in[k] - xh[k] * a[k]) - b[k]) * f[k];                            \
         }                                                                                  \
         }                                                                                  \
     }
 
-VECTOR_CLONES static void norm_f32(const NormJob *j, long index) { NORM_PASS(float) }
-VECTOR_CLONES static void norm_f64(const NormJob *j, long index) { NORM_PASS(double) }
+VECTOR_CLONES static void
+norm_f32(const NormJob *j, Py_ssize_t first, Py_ssize_t last, float *part) { NORM_PASS(float) }
+VECTOR_CLONES static void
+norm_f64(const NormJob *j, Py_ssize_t first, Py_ssize_t last, double *part) { NORM_PASS(double) }
 
 static void
 norm_chunk(const void *context, long index)
 {
-    const NormJob *j = context;
+    const SampleBlocks *blocks = context;
+    const NormJob *j = blocks->job;
+    Py_ssize_t first, last;
+    char *part = sample_block(blocks, index, &first, &last);
     if (j->single)
-        norm_f32(j, index);
+        norm_f32(j, first, last, (float *)part);
     else
-        norm_f64(j, index);
+        norm_f64(j, first, last, (double *)part);
 }
 
-/* Run pass `pass` over every block; for the summing passes, add the blocks' partial sums
- * in block order into the first `width` values of the first partial. */
-#define SUM_PARTS(T, width)                                                                \
-    {                                                                                      \
-        T *parts = (T *)j->parts;                                                          \
-        for (Py_ssize_t b = 1; b < j->blocks; b++)                                         \
-            for (Py_ssize_t k = 0; k < (width); k++)                                       \
-                parts[k] += parts[b * 2 * j->channels + k];                                \
-    }
-
-static void
-norm_run(NormJob *j, int pass, Py_ssize_t width)
+/* Run pass `pass` over the blocks of rows: a summing pass returns the sums of its blocks'
+ * partials (2 C values, added in block order), an element-wise pass NULL. */
+static const char *
+norm_run(SampleBlocks *blocks, NormJob *j, int pass)
 {
     j->pass = pass;
-    parallel_for((long)j->blocks, norm_chunk, j, j->rows * j->channels >= SPLIT_FROM);
-    if (width) {
-        if (j->single)
-            SUM_PARTS(float, width)
-        else
-            SUM_PARTS(double, width)
+    int split = j->rows * j->channels >= SPLIT_FROM;
+    if (pass == 2 || pass == 4) {
+        parallel_for((long)blocks->count, norm_chunk, blocks, split);
+        return NULL;
     }
+    return sample_blocks_run(blocks, norm_chunk, split);
 }
 
 /* The per-channel statistics from the summed partials, in the reference's operations:
@@ -138,7 +120,7 @@ norm_run(NormJob *j, int pass, Py_ssize_t width)
  * in double and rounded is the float's correctly rounded square root). */
 #define FINISH_STATS(T)                                                                    \
     {                                                                                      \
-        const T *sum = (const T *)j->parts;                                                \
+        const T *sum = (const T *)sums;                                                    \
         T *mean = (T *)j->mean, *variance = (T *)j->variance, *inv = (T *)j->inv;          \
         for (Py_ssize_t k = 0; k < j->channels; k++) {                                     \
             if (pass == 0) {                                                               \
@@ -151,23 +133,13 @@ norm_run(NormJob *j, int pass, Py_ssize_t width)
     }
 
 static void
-norm_stats(NormJob *j, int pass)
+norm_stats(SampleBlocks *blocks, NormJob *j, int pass)
 {
-    norm_run(j, pass, j->channels);
+    const char *sums = norm_run(blocks, j, pass);
     if (j->single)
         FINISH_STATS(float)
     else
         FINISH_STATS(double)
-}
-
-static int
-norm_blocks(NormJob *j)
-{
-    j->blocks = j->rows < NORM_BLOCKS ? j->rows : NORM_BLOCKS;
-    j->per_block = (j->rows + j->blocks - 1) / j->blocks;
-    j->blocks = (j->rows + j->per_block - 1) / j->per_block;
-    j->parts = malloc((size_t)(j->blocks * 2 * j->channels) * (j->single ? 4 : 8));
-    return j->parts == NULL ? -1 : 0;
 }
 
 /* batchnorm_forward(x, gamma_or_None, beta_or_None, out, xhat, mean, variance, inv, rows,
@@ -194,16 +166,17 @@ batchnorm_forward(PyObject *self, PyObject *args)
         return NULL;
     j.x = v[0].buf, j.gamma = v[1].buf, j.beta = v[2].buf, j.out = v[3].buf, j.xhat = v[4].buf;
     j.mean = v[5].buf, j.variance = v[6].buf, j.inv = v[7].buf, j.single = single;
-    if (norm_blocks(&j) < 0) {
+    SampleBlocks blocks = {0};
+    if (blocks_init(&blocks, &j, j.rows, single, 2 * j.channels) < 0) {
         kernel_give_back(v, 8);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
-    norm_stats(&j, 0);
-    norm_stats(&j, 1);
-    norm_run(&j, 2, 0);
+    norm_stats(&blocks, &j, 0);
+    norm_stats(&blocks, &j, 1);
+    norm_run(&blocks, &j, 2);
     Py_END_ALLOW_THREADS
-    free(j.parts);
+    sample_blocks_free(&blocks);
     kernel_give_back(v, 8);
     Py_RETURN_NONE;
 }
@@ -235,21 +208,22 @@ batchnorm_backward(PyObject *self, PyObject *args)
     j.g = v[0].buf, j.xhat = v[1].buf, j.inv = v[2].buf, j.gamma = v[3].buf, j.dx = v[4].buf;
     j.single = single;
     char *coef = malloc((size_t)(3 * j.channels) * (single ? 4 : 8));
-    if (coef == NULL || norm_blocks(&j) < 0) {
+    SampleBlocks blocks = {0};
+    if (coef == NULL || blocks_init(&blocks, &j, j.rows, single, 2 * j.channels) < 0) {
         free(coef);
         kernel_give_back(v, 7);
         return PyErr_NoMemory();
     }
     j.coef = coef;
     Py_BEGIN_ALLOW_THREADS
-    norm_run(&j, 3, 2 * j.channels);
+    const char *sums = norm_run(&blocks, &j, 3);
     const size_t item = single ? 4 : 8;
-    memcpy(v[5].buf, j.parts, (size_t)j.channels * item);
-    memcpy(v[6].buf, j.parts + (size_t)j.channels * item, (size_t)j.channels * item);
+    memcpy(v[5].buf, sums, (size_t)j.channels * item);
+    memcpy(v[6].buf, sums + (size_t)j.channels * item, (size_t)j.channels * item);
     if (j.dx != NULL) {
 #define BACKWARD_COEF(T)                                                                   \
     {                                                                                      \
-        const T *sg = (const T *)j.parts, *sgx = sg + j.channels;                          \
+        const T *sg = (const T *)sums, *sgx = sg + j.channels;                             \
         const T *inv = (const T *)j.inv, *gamma = (const T *)j.gamma;                      \
         T *a = (T *)coef, *b = a + j.channels, *f = b + j.channels;                        \
         for (Py_ssize_t k = 0; k < j.channels; k++) {                                      \
@@ -263,10 +237,10 @@ batchnorm_backward(PyObject *self, PyObject *args)
         else
             BACKWARD_COEF(double)
 #undef BACKWARD_COEF
-        norm_run(&j, 4, 0);
+        norm_run(&blocks, &j, 4);
     }
     Py_END_ALLOW_THREADS
-    free(j.parts);
+    sample_blocks_free(&blocks);
     free(coef);
     kernel_give_back(v, 7);
     Py_RETURN_NONE;

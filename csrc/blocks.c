@@ -11,25 +11,32 @@
 #define BLOCKS 32
 
 int
-sample_blocks_init(SampleBlocks *blocks, const ConvJob *job, Py_ssize_t part_size)
+blocks_init(SampleBlocks *blocks, const void *job, Py_ssize_t n, int single, Py_ssize_t part_size)
 {
-    Py_ssize_t n = job->n;
     blocks->job = job;
+    blocks->n = n;
+    blocks->single = single;
     blocks->part_size = part_size;
     blocks->count = n < BLOCKS ? n : BLOCKS;
     blocks->per_block = (n + blocks->count - 1) / blocks->count;
     blocks->count = (n + blocks->per_block - 1) / blocks->per_block;
-    blocks->parts = malloc((size_t)blocks->count * part_size * (job->single ? 4 : 8));
+    blocks->parts = malloc((size_t)blocks->count * part_size * (single ? 4 : 8));
     return blocks->parts == NULL ? -1 : 0;
+}
+
+int
+sample_blocks_init(SampleBlocks *blocks, const ConvJob *job, Py_ssize_t part_size)
+{
+    return blocks_init(blocks, job, job->n, job->single, part_size);
 }
 
 char *
 sample_block(const SampleBlocks *blocks, long index, Py_ssize_t *first, Py_ssize_t *last)
 {
     *first = index * blocks->per_block;
-    *last = *first + blocks->per_block < blocks->job->n ? *first + blocks->per_block
-                                                        : blocks->job->n;
-    return blocks->parts + (size_t)index * blocks->part_size * (blocks->job->single ? 4 : 8);
+    *last = *first + blocks->per_block < blocks->n ? *first + blocks->per_block
+                                                        : blocks->n;
+    return blocks->parts + (size_t)index * blocks->part_size * (blocks->single ? 4 : 8);
 }
 
 #define SUM_BLOCKS(T)                                                                      \
@@ -44,7 +51,7 @@ const char *
 sample_blocks_run(const SampleBlocks *blocks, chunk_fn fn, int split)
 {
     parallel_for((long)blocks->count, fn, blocks, split);
-    if (blocks->job->single)
+    if (blocks->single)
         SUM_BLOCKS(float)
     else
         SUM_BLOCKS(double)

@@ -169,16 +169,20 @@ conv_source(const ConvJob *j, Py_ssize_t row, Py_ssize_t col, Py_ssize_t i, Py_s
     return (p >= j->oh || q >= j->ow) ? -1 : p * j->ow + q;
 }
 
-/* blocks.c: a sum over the samples, by blocks shared with the helper thread, added in
- * block order. init allocates count partials of part_size values (-1: no memory);
- * sample_block gives block `index`'s partial and its samples [first, last); run calls
- * fn(blocks, index) for every block (each fills its whole partial) and returns the sum,
- * which stays valid until free. */
+/* blocks.c: a sum over the samples (or any rows), by blocks shared with the helper thread,
+ * added in block order. init allocates count partials of part_size values (-1: no
+ * memory); sample_block gives block `index`'s partial and its samples [first, last); run
+ * calls fn(blocks, index) for every block (each fills its whole partial) and returns the
+ * sum, which stays valid until free. `job` is the caller's, for its chunk function: a
+ * ConvJob (sample_blocks_init: its n samples), or any other over `n` rows (blocks_init). */
 typedef struct {
-    const ConvJob *job;
-    Py_ssize_t count, per_block, part_size;
+    const void *job;
+    Py_ssize_t n, count, per_block, part_size;
     char *parts;
+    int single;
 } SampleBlocks;
+int blocks_init(SampleBlocks *blocks, const void *job, Py_ssize_t n, int single,
+                Py_ssize_t part_size);
 int sample_blocks_init(SampleBlocks *blocks, const ConvJob *job, Py_ssize_t part_size);
 char *sample_block(const SampleBlocks *blocks, long index, Py_ssize_t *first, Py_ssize_t *last);
 const char *sample_blocks_run(const SampleBlocks *blocks, chunk_fn fn, int split);
