@@ -291,3 +291,35 @@ def test_random_dags_match_finite_differences(steps):
 
     rng = np.random.default_rng(len(steps))
     gradcheck(fn, rng.standard_normal(3), rng.standard_normal(3), name="random graph")
+
+
+def test_a_gradient_takes_the_dtype_of_its_tensor():
+    """As PyTorch: a float32 tensor's gradient is float32 even where it met a float64 one
+    (the float64 gradient is cast at that edge, so every VJP gets its output's dtype), and
+    the values are the float64 ones rounded."""
+    seen = []
+
+    class Spy(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            seen.append(g.dtype)
+            return g * 2
+
+    x = Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    w = Tensor(np.array([0.1, 0.3], np.float64), requires_grad=True)
+    y = Spy.apply(x) * w
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert seen == [np.float32]
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad, np.float32([0.1, 0.3]) * 2)
+    np.testing.assert_allclose(w.grad, [2.0, 4.0])
+
+
+def test_integer_and_complex_gradients_are_left_as_they_come():
+    """Only real floating gradients of a real floating tensor change precision."""
+    z = Tensor(np.array([1 + 1j, 2 - 1j], np.complex64), requires_grad=True)
+    (z * Tensor(np.array([1.0, 2.0], np.float64))).sum().backward()
+    assert z.grad.dtype.kind == "c"

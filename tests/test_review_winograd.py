@@ -133,8 +133,8 @@ def test_keras_conv_without_bias_trains_as_without_winograd(pool, taken, monkeyp
 def test_pooled_relu_backward_takes_an_upstream_gradient_of_another_dtype(taken, monkeypatch):
     """A float32 ConvMaxPool whose output meets a float64 tensor gets a float64 gradient;
     the im2col path (and the plain Conv's Winograd path) take it, and so does the Winograd
-    path (it takes the gradient in the forward's dtype; before, winograd_unpool refused the
-    float64 gradient beside the float32 relu_out)."""
+    path: backprop casts a gradient to its tensor's dtype (before, winograd_unpool refused
+    the float64 gradient beside the float32 relu_out)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 6, 6, 16)).astype(np.float32)
     kernel = rng.standard_normal((3, 3, 16, 8)).astype(np.float32)

@@ -13,6 +13,11 @@ consumer, or a node upstream of it, would have a larger number and be run first)
 no recursion, no separate topological sort: a 10,000-step chain needs no deep Python stack.
 Nodes that no gradient reaches are never visited.
 
+A gradient takes the dtype of the floating tensor it is for (as PyTorch's do): where a
+float32 output meets a float64 tensor, the float64 gradient that comes back is cast to
+float32 at that edge, so a VJP always receives its output's dtype, and the C kernels
+(which take arrays of one dtype) stay in use.
+
 Gradients are keyed by the node that produced a tensor (a non-leaf tensor has exactly one),
 and by ``id`` for leaves; both dicts live only in this call, so calling it twice on a
 retained graph gives the same result twice.
@@ -31,6 +36,14 @@ _RELEASED = (
     "released by the first backward(). Pass retain_graph=True to the first call (or use "
     "GradientTape(persistent=True))."
 )
+
+
+def _in_dtype_of(tensor: Any, grad: np.ndarray) -> np.ndarray:
+    """``grad`` in ``tensor``'s dtype when both are real floating arrays of two precisions."""
+    dtype, given = tensor.data.dtype, getattr(grad, "dtype", None)
+    if given is None or given == dtype or dtype.kind != "f" or given.kind != "f":
+        return grad
+    return grad.astype(dtype)
 
 
 def backprop(
@@ -75,6 +88,7 @@ def backprop(
         for parent, parent_grad, needed in zip(inputs, parent_grads, node.needs_grad):
             if parent_grad is None or not needed:
                 continue
+            parent_grad = _in_dtype_of(parent, parent_grad)
             ctx = parent._ctx
             if ctx is None:
                 entry = leaves.get(id(parent))

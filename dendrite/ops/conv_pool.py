@@ -205,19 +205,14 @@ class ConvMaxPool(Function):
                 geom,
                 (ph, pw),
                 one_d,
-                out.dtype,
             )
         out = out.reshape(n, geom.oh, geom.ow, f)
         return out[:, 0] if one_d else out
 
     def backward(self, g: np.ndarray) -> tuple:
-        path, cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d, dtype = (
-            self.saved
-        )
+        path, cols, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = self.saved
         f = g.shape[-1]
-        # An upstream of another dtype (the output met a float64 tensor) is taken in the
-        # forward's: the kernels take arrays of one dtype.
-        g2 = g.reshape(-1, f).astype(dtype, copy=False)
+        g2 = g.reshape(-1, f)
         needs = self.needs_grad
         if not (needs[0] or needs[1]):  # the bias' gradient alone, whichever path ran
             return (None, None, sum_rows(g2 if out is None else g2 * (out > 0)))[: len(needs)]
@@ -247,7 +242,7 @@ class ConvMaxPool(Function):
         (from the pooled gradient and the input, no window matrix; for a frozen kernel dL/db
         as the im2col path sums it), dL/dx as in the im2col path (``_unpool``, then
         col2im). ``backward`` has answered the case without dL/dx or dL/dK."""
-        (_, shallow), x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d, _ = (
+        (_, shallow), x, kernel, winner, out, xp_shape, x_shape, padding, geom, pool, one_d = (
             self.saved
         )
         needs = self.needs_grad
