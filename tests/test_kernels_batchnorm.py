@@ -17,7 +17,11 @@ import dendrite as dn
 from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.ops.normalization import NormStats, normalize
-from dendrite.testing import assert_paths_agree, gradcheck
+from dendrite.testing import (
+    assert_paths_agree,
+    assert_same_on_any_kernel_threads,
+    gradcheck,
+)
 
 pytestmark = pytest.mark.needs_kernels
 
@@ -90,18 +94,7 @@ def test_the_helper_thread_does_not_change_a_bit():
     x = rng.standard_normal((64, 20, 20, 48)).astype(np.float32)  # split: above SPLIT_FROM
     gamma, beta = rng.standard_normal((2, 48)).astype(np.float32)
     upstream = rng.standard_normal(x.shape).astype(np.float32)
-    kernels = _native.kernels
-    before = kernels.threads()
-    try:
-        results = []
-        for threads in (1, 2, 1):
-            kernels.set_threads(threads)
-            results.append(_run(x, gamma, beta, upstream))
-    finally:
-        kernels.set_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
+    assert_same_on_any_kernel_threads(lambda: _run(x, gamma, beta, upstream))
 
 
 def test_gradients_match_finite_differences():

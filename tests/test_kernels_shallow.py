@@ -21,7 +21,7 @@ from dendrite.core import Tensor
 from dendrite.ops import conv_pool, windows
 from dendrite.ops.conv_pool import conv_max_pool
 from dendrite.ops.windows import Geometry
-from dendrite.testing import assert_paths_agree
+from dendrite.testing import assert_paths_agree, assert_same_on_any_kernel_threads
 
 needs_kernels = pytest.mark.needs_kernels
 
@@ -159,18 +159,9 @@ def test_helper_thread_does_not_change_a_bit(x_shape, k_shape, pool, dtype):
     x = rng.standard_normal(x_shape).astype(dtype)
     kernel = rng.standard_normal(k_shape).astype(dtype)
     bias = rng.standard_normal(k_shape[-1]).astype(dtype)
-    kernels = _native.kernels
-    before = kernels.threads()
-    try:
-        results = []
-        for threads in (1, 2, 1):
-            kernels.set_threads(threads)
-            results.append(_run(x, kernel, bias, _upstream(dtype), pool_size=pool, relu=True))
-    finally:
-        kernels.set_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
+    assert_same_on_any_kernel_threads(
+        lambda: _run(x, kernel, bias, _upstream(dtype), pool_size=pool, relu=True)
+    )
 
 
 @needs_kernels

@@ -24,7 +24,11 @@ from dendrite.ops import conv_pool, winograd
 from dendrite.ops.conv import fused_conv
 from dendrite.ops.conv_pool import conv_max_pool
 from dendrite.ops.windows import Geometry
-from dendrite.testing import assert_paths_agree, gradcheck
+from dendrite.testing import (
+    assert_paths_agree,
+    assert_same_on_any_kernel_threads,
+    gradcheck,
+)
 
 needs_kernels = pytest.mark.needs_kernels
 
@@ -190,19 +194,9 @@ def test_helper_thread_does_not_change_a_bit(op, dtype):
     x = rng.standard_normal((37, 13, 13, 32)).astype(dtype)  # split: above SPLIT_FROM
     kernel = rng.standard_normal((3, 3, 32, 40)).astype(dtype)
     bias = rng.standard_normal(40).astype(dtype)
-    kernels = _native.kernels
-    before = kernels.threads()
-    try:
-        results = []
-        for threads in (1, 2, 1):
-            kernels.set_threads(threads)
-            upstream = _upstream(dtype)
-            results.append(_run(x, kernel, bias, upstream, op=op, padding="same", relu=True))
-    finally:
-        kernels.set_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
+    assert_same_on_any_kernel_threads(
+        lambda: _run(x, kernel, bias, _upstream(dtype), op=op, padding="same", relu=True)
+    )
 
 
 @needs_kernels

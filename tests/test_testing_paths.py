@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dendrite.testing import assert_paths_agree
+from dendrite import _native
+from dendrite.testing import assert_paths_agree, assert_same_on_any_kernel_threads
 
 
 def test_rounding_passes_and_more_fails():
@@ -38,3 +39,22 @@ def test_the_floor_scales_with_the_largest_magnitude():
 def test_structure_must_match(fast, reference):
     with pytest.raises(AssertionError):
         assert_paths_agree(fast, reference, np.float32)
+
+
+@pytest.mark.needs_kernels
+def test_kernel_threads_are_switched_and_restored():
+    kernels = _native.kernels
+    before = kernels.threads()
+    seen = []
+
+    def run():
+        seen.append(kernels.threads())
+        return [np.zeros(2)]
+
+    assert_same_on_any_kernel_threads(run)
+    assert seen == [1, 2, 1] or seen == [1, 1, 1]  # 1 everywhere on a one-core machine
+    assert kernels.threads() == before
+    calls = iter(range(3))
+    with pytest.raises(AssertionError):  # a result that changes with the threads
+        assert_same_on_any_kernel_threads(lambda: [np.array([next(calls)])])
+    assert kernels.threads() == before

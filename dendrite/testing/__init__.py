@@ -2,6 +2,6 @@
 with its reference path."""
 
 from dendrite.testing.gradcheck import gradcheck
-from dendrite.testing.paths import assert_paths_agree
+from dendrite.testing.paths import assert_paths_agree, assert_same_on_any_kernel_threads
 
-__all__ = ["assert_paths_agree", "gradcheck"]
+__all__ = ["assert_paths_agree", "assert_same_on_any_kernel_threads", "gradcheck"]

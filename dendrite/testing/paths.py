@@ -1,9 +1,10 @@
 """Comparing a fast path (a C kernel, a transformed algorithm) with the reference path it
-replaces, when the two sum in different orders and so agree within float rounding only."""
+replaces, when the two sum in different orders and so agree within float rounding only;
+and a kernel's results with its helper thread off and on, which must be the same bits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,3 +34,24 @@ def assert_paths_agree(
         assert a.dtype == b.dtype == dtype and a.shape == b.shape
         scale = max(1.0, float(np.max(np.abs(b)))) if b.size else 1.0
         np.testing.assert_allclose(a, b, rtol=rtol, atol=slack * rtol * scale)
+
+
+def assert_same_on_any_kernel_threads(run: Callable[[], Sequence[np.ndarray | None]]) -> None:
+    """``run()``'s results are the same bits with the C kernels' helper thread off, on, and
+    off again (a kernel whose sums are cut by fixed blocks, not by threads). The helper's
+    setting is restored afterwards."""
+    from dendrite import _native
+
+    kernels = _native.kernels
+    before = kernels.threads()
+    try:
+        results = []
+        for threads in (1, 2, 1):
+            kernels.set_threads(threads)
+            results.append(run())
+    finally:
+        kernels.set_threads(before)
+    for other in results[1:]:
+        assert len(other) == len(results[0])
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
