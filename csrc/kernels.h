@@ -36,6 +36,9 @@ typedef double vec_f64 __attribute__((vector_size(64), aligned(8)));
 #define SPLIT_FROM 262144
 typedef void (*chunk_fn)(const void *context, long index);
 void parallel_for(long count, chunk_fn fn, const void *context, int split);
+/* The same, and the helper then watches for the next job a moment (LINGER_NS) before it
+ * sleeps: for jobs that come back to back (a recurrence's products and sequences). */
+void parallel_for_linger(long count, chunk_fn fn, const void *context, int split);
 void parallel_init(void);
 int parallel_set_threads(int threads);
 int parallel_threads(void);
@@ -109,6 +112,40 @@ void col2im_run(const Col2imJob *job);
             for (Py_ssize_t i = 0; i < (count); i++)                                       \
                 (o)[i] = ((o)[i] != (o)[i] || (o)[i] > 0) ? (o)[i] : 0;                    \
     }
+
+/* recurrent.c: one LSTM step's element-wise part (see its header), for `batch` columns;
+ * rec (and dh, dc) have row stride rs, sequences sz, state sequences ss. */
+void lstm_forward_f32(float *restrict z, const float *restrict rec, const float *h_prev,
+                      const float *c_prev, float *h_out, float *c_out, float *restrict act,
+                      const float *restrict keep, Py_ssize_t units, Py_ssize_t batch,
+                      Py_ssize_t rs, Py_ssize_t sz, Py_ssize_t ss);
+void lstm_forward_f64(double *restrict z, const double *restrict rec, const double *h_prev,
+                      const double *c_prev, double *h_out, double *c_out,
+                      double *restrict act, const double *restrict keep, Py_ssize_t units,
+                      Py_ssize_t batch, Py_ssize_t rs, Py_ssize_t sz, Py_ssize_t ss);
+void lstm_backward_f32(const float *restrict g_h, const float *restrict g_c,
+                       const float *restrict gates, const float *restrict act,
+                       const float *restrict c_prev, const float *restrict rec,
+                       const float *restrict keep, float *restrict dh, float *restrict dc,
+                       float *restrict dz, Py_ssize_t units, Py_ssize_t batch, Py_ssize_t rs,
+                       Py_ssize_t sz, Py_ssize_t ss);
+void lstm_backward_f64(const double *restrict g_h, const double *restrict g_c,
+                       const double *restrict gates, const double *restrict act,
+                       const double *restrict c_prev, const double *restrict rec,
+                       const double *restrict keep, double *restrict dh, double *restrict dc,
+                       double *restrict dz, Py_ssize_t units, Py_ssize_t batch,
+                       Py_ssize_t rs, Py_ssize_t sz, Py_ssize_t ss);
+
+/* small_product.c: out (rows, cols) = a (rows, depth) x (depth, cols), leading dimensions
+ * lda, ldx, ldo; each element a fused multiply-add sum in ascending k, whatever its tile.
+ * Only where small_product_available() (x86-64 with AVX2 and FMA). */
+int small_product_available(void);
+void small_product_f32(const float *restrict a, Py_ssize_t lda, const float *restrict x,
+                       Py_ssize_t ldx, float *restrict out, Py_ssize_t ldo, Py_ssize_t rows,
+                       Py_ssize_t depth, Py_ssize_t cols);
+void small_product_f64(const double *restrict a, Py_ssize_t lda, const double *restrict x,
+                       Py_ssize_t ldx, double *restrict out, Py_ssize_t ldo,
+                       Py_ssize_t rows, Py_ssize_t depth, Py_ssize_t cols);
 
 /* buffers.c: a method's float arrays, taken and checked before any kernel runs. kind:
  * 'r' read, 'w' written, 'R' / 'W' the same or None (then .buf and .obj stay NULL). */
@@ -234,6 +271,12 @@ PyObject *recurrent_gru_forward(PyObject *self, PyObject *args);
 PyObject *recurrent_gru_backward(PyObject *self, PyObject *args);
 PyObject *recurrent_rnn_forward(PyObject *self, PyObject *args);
 PyObject *recurrent_rnn_backward(PyObject *self, PyObject *args);
+
+/* recurrent_sequence.c: whole LSTM sequences (small_product.c's products), the methods */
+PyObject *recurrent_lstm_sequence_forward(PyObject *self, PyObject *args);
+PyObject *recurrent_lstm_sequence_backward(PyObject *self, PyObject *args);
+PyObject *recurrent_small_products_available(PyObject *self, PyObject *unused);
+PyObject *small_product_method(PyObject *self, PyObject *args);
 
 /* narrow.c: convolution with few filters, the methods themselves */
 PyObject *narrow_forward(PyObject *self, PyObject *args);

@@ -83,9 +83,9 @@
     for (Py_ssize_t j = 0; j < units; j++) {                                               \
         T *restrict zi = z + j * sz, *restrict zf = z + (units + j) * sz;                  \
         T *restrict zc = z + (2 * units + j) * sz, *restrict zo = z + (3 * units + j) * sz; \
-        const T *restrict ri = rec + j * batch, *restrict rf = rec + (units + j) * batch;  \
-        const T *restrict rc = rec + (2 * units + j) * batch;                              \
-        const T *restrict ro = rec + (3 * units + j) * batch;                              \
+        const T *restrict ri = rec + j * rs, *restrict rf = rec + (units + j) * rs;        \
+        const T *restrict rc = rec + (2 * units + j) * rs;                                 \
+        const T *restrict ro = rec + (3 * units + j) * rs;                                 \
         const T *restrict cp = c_prev + j * ss;                                            \
         T *restrict ho = h_out + j * ss, *restrict co = c_out + j * ss;                    \
         T *restrict ac = act + j * sz;                                                     \
@@ -119,10 +119,10 @@
     }
 
 #define LSTM_FORWARD(NAME, T, TANH)                                                        \
-    VECTOR_CLONES static void NAME(                                                        \
-        T *restrict z, const T *restrict rec, const T *h_prev, const T *c_prev, T *h_out,  \
-        T *c_out, T *restrict act, const T *restrict keep, Py_ssize_t units,               \
-        Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                                    \
+    VECTOR_CLONES void NAME(T *restrict z, const T *restrict rec, const T *h_prev,         \
+                            const T *c_prev, T *h_out, T *c_out, T *restrict act,          \
+                            const T *restrict keep, Py_ssize_t units, Py_ssize_t batch,    \
+                            Py_ssize_t rs, Py_ssize_t sz, Py_ssize_t ss)                   \
     {                                                                                      \
         LSTM_FORWARD_BODY(T, TANH)                                                         \
     }
@@ -140,8 +140,8 @@ LSTM_FORWARD(lstm_forward_f64, double, TANH_F64)
         const T *restrict gh = GRADIENT ? g_h + j * sz : NULL;                             \
         const T *restrict gcell = GRADIENT ? g_c + j * sz : NULL;                          \
         const T *restrict ac = act + j * sz, *restrict cp = c_prev + j * ss;               \
-        const T *restrict rr = rec + j * batch;                                            \
-        T *restrict dhr = dh + j * batch, *restrict dcr = dc + j * batch;                  \
+        const T *restrict rr = rec + j * rs;                                               \
+        T *restrict dhr = dh + j * rs, *restrict dcr = dc + j * rs;                        \
         for (Py_ssize_t b = 0; b < batch; b++) {                                           \
             T dh_t = rr[b] + dhr[b];                                                       \
             if (GRADIENT)                                                                  \
@@ -164,11 +164,12 @@ LSTM_FORWARD(lstm_forward_f64, double, TANH_F64)
     }
 
 #define LSTM_BACKWARD(NAME, T)                                                             \
-    VECTOR_CLONES static void NAME(                                                        \
-        const T *restrict g_h, const T *restrict g_c, const T *restrict gates,             \
-        const T *restrict act, const T *restrict c_prev, const T *restrict rec,            \
-        const T *restrict keep, T *restrict dh, T *restrict dc, T *restrict dz,            \
-        Py_ssize_t units, Py_ssize_t batch, Py_ssize_t sz, Py_ssize_t ss)                  \
+    VECTOR_CLONES void NAME(const T *restrict g_h, const T *restrict g_c,                  \
+                            const T *restrict gates, const T *restrict act,                \
+                            const T *restrict c_prev, const T *restrict rec,               \
+                            const T *restrict keep, T *restrict dh, T *restrict dc,        \
+                            T *restrict dz, Py_ssize_t units, Py_ssize_t batch,            \
+                            Py_ssize_t rs, Py_ssize_t sz, Py_ssize_t ss)                   \
     {                                                                                      \
         BACKWARD_VARIANTS(LSTM_BACKWARD_LOOP, T, g_h)                                      \
     }
@@ -376,10 +377,10 @@ recurrent_lstm_forward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     if (single)
         lstm_forward_f32(F32(z), F32(v[1].buf), F32(hp), F32(cp), F32(h), F32(c), F32(act),
-                         F32(keep), u, batch, sz, ss);
+                         F32(keep), u, batch, batch, sz, ss);
     else
         lstm_forward_f64(F64(z), F64(v[1].buf), F64(hp), F64(cp), F64(h), F64(c), F64(act),
-                         F64(keep), u, batch, sz, ss);
+                         F64(keep), u, batch, batch, sz, ss);
     Py_END_ALLOW_THREADS
     kernel_give_back(v, 6);
     Py_RETURN_NONE;
@@ -413,10 +414,12 @@ recurrent_lstm_backward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     if (single)
         lstm_backward_f32(F32(g_h), F32(g_c), F32(gates), F32(act), F32(cp), F32(v[4].buf),
-                          F32(keep), F32(v[6].buf), F32(v[7].buf), F32(dz), u, batch, sz, ss);
+                          F32(keep), F32(v[6].buf), F32(v[7].buf), F32(dz), u, batch, batch, sz,
+                          ss);
     else
         lstm_backward_f64(F64(g_h), F64(g_c), F64(gates), F64(act), F64(cp), F64(v[4].buf),
-                          F64(keep), F64(v[6].buf), F64(v[7].buf), F64(dz), u, batch, sz, ss);
+                          F64(keep), F64(v[6].buf), F64(v[7].buf), F64(dz), u, batch, batch, sz,
+                          ss);
     Py_END_ALLOW_THREADS
     kernel_give_back(v, 9);
     Py_RETURN_NONE;

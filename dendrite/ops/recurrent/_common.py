@@ -5,6 +5,7 @@ projection of every step, masks)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -136,16 +137,50 @@ def flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], -1)
 
 
-def weight_gradient(inputs: np.ndarray, dz: np.ndarray) -> np.ndarray:
+def weight_gradient(
+    inputs: np.ndarray, dz: np.ndarray, matmul: Callable[..., np.ndarray] = product
+) -> np.ndarray:
     """``sum_t inputs_t dz_t^T`` for (n, T, batch) and (m, T, batch): one GEMM that reads
     both operands in place. OpenBLAS computes the transposed product ``dz inputs^T`` a
     third faster than this one (measured for the LSTM benchmark's (128, 896) by
-    (896, 512)), more than the (m, n) copy back costs."""
-    return columns(product(flat(dz), flat(inputs).T))
+    (896, 512)), more than the (m, n) copy back costs. ``own_product`` takes the
+    transposed inputs as a contiguous copy."""
+    if matmul is own_product:
+        return columns(own_product(flat(dz), columns(flat(inputs))))
+    return columns(matmul(flat(dz), flat(inputs).T))
+
+
+# Whether this CPU runs csrc/recurrent_sequence.c (AVX2 and FMA); tests turn it off to
+# reach the per-step path that other CPUs take.
+WHOLE_SEQUENCES = _native.kernels is not None and bool(_native.kernels.small_products_available())
+
+
+def whole_sequences(*arrays: np.ndarray | None) -> bool:
+    """Whether a whole sequence can run in one kernel call (csrc/recurrent_sequence.c): the
+    CPU allows it and the ``arrays`` (None skipped) can go to the kernels together."""
+    return WHOLE_SEQUENCES and _native.usable(*(a for a in arrays if a is not None))
+
+
+def own_product(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``a @ x`` for 2-D operands by csrc/small_product.c where ``WHOLE_SEQUENCES`` allows
+    and both can go to the kernels (one float dtype, C-contiguous; else ``product``): its
+    rows shared with the kernels' helper thread, no BLAS thread woken. A recurrence whose
+    steps run in the sequence kernels uses it for its other products too, so that
+    OpenBLAS' threads, which spin for a while after each call they share, do not hold the
+    second core the helper needs."""
+    if not (WHOLE_SEQUENCES and _native.usable(a, x)):
+        return product(a, x)
+    out = np.empty((a.shape[0], x.shape[1]), dtype=a.dtype)
+    _native.kernels.small_product(a, x, out, a.shape[0], a.shape[1], x.shape[1])
+    return out
 
 
 class Recurrence(Function):
-    """Shared plumbing: checks, the input projection, masks."""
+    """Shared plumbing: checks, the input projection, masks. ``matmul`` computes the
+    products over whole sequences (``product``, or ``own_product`` for a recurrence whose
+    steps run in the sequence kernels)."""
+
+    matmul: Callable[..., np.ndarray] = staticmethod(product)
 
     def _setup(
         self,
@@ -185,7 +220,7 @@ class Recurrence(Function):
         if scale is not None:
             kernel, bias = kernel * scale, bias * scale
         inputs = time_major(x, reverse)
-        xw = product(columns(kernel), flat(inputs))  # one GEMM
+        xw = self.matmul(columns(kernel), flat(inputs))  # one GEMM
         xw = xw.reshape(kernel.shape[1], steps, batch)
         xw += bias[:, None, None]
         return inputs, xw, keep
@@ -223,9 +258,9 @@ class Recurrence(Function):
         dx = None
         if need_x:
             dx = batch_major(
-                product(kernel, flat(dz)).reshape(kernel.shape[0], *dz.shape[1:]), reverse
+                self.matmul(kernel, flat(dz)).reshape(kernel.shape[0], *dz.shape[1:]), reverse
             )
-        dw = weight_gradient(inputs, dz) if need_w else None
+        dw = weight_gradient(inputs, dz, self.matmul) if need_w else None
         db = dz.sum(axis=(1, 2)) if need_b else None
         return dx, dw, db
 

@@ -15,9 +15,11 @@ from dendrite.ops.recurrent._common import (
     activate_into,
     columns,
     derivative,
+    own_product,
     states,
     swap_axes,
     weight_gradient,
+    whole_sequences,
 )
 
 
@@ -49,6 +51,7 @@ class LSTMSequence(Recurrence):
         width = recurrent_kernel.shape[1]
         u = width // 4
         fast = recurrent_activation == "sigmoid" and activation == "tanh"
+        self.matmul = own_product if fast else product
         scale = None
         scaled = recurrent_kernel
         if fast:
@@ -86,12 +89,19 @@ class LSTMSequence(Recurrence):
         return recurrent_activation == "sigmoid" and activation == "tanh"
 
     def _forward_kernel(self, u_t: np.ndarray) -> None:
-        """The time loop with csrc/recurrent.c (tanh and sigmoid): each step's product
-        ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest of the step."""
+        """The time loop with csrc/recurrent.c (tanh and sigmoid): the whole sequence in
+        one call where ``whole_sequences`` allows (csrc/recurrent_sequence.c), else each
+        step's product ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest of
+        the step."""
         _, gates, hs, cs, act_c, _, _, keep, rmask = self.saved
         width, steps, batch = gates.shape
         run = _native.kernels.lstm_forward
         keep_f = self._keep_for_kernel(keep, gates.dtype)
+        if whole_sequences(gates, rmask):
+            _native.kernels.lstm_sequence_forward(
+                gates, u_t, hs, cs, act_c, keep_f, rmask, width // 4, batch, steps
+            )
+            return
         rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
             h = hs[:, k]
@@ -137,7 +147,7 @@ class LSTMSequence(Recurrence):
             dz, dh, dc = self._backward_numpy(g, last)
         need_x, need_w, need_b, need_h0, need_c0, need_u = self.needs_grad
         dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
-        du = weight_gradient(self._states_in(hs, rmask), dz) if need_u else None
+        du = weight_gradient(self._states_in(hs, rmask), dz, self.matmul) if need_u else None
         dh0 = columns(dh) if need_h0 else None
         return dx, dw, db, dh0, (columns(dc) if need_c0 else None), du
 
@@ -145,8 +155,9 @@ class LSTMSequence(Recurrence):
         self, g: np.ndarray | None, last: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dL/dz (4 units, T, batch), dL/dh0, dL/dc0) with csrc/recurrent.c (tanh and
-        sigmoid): each step's element-wise part in one kernel call, then its product
-        ``U dz_t`` in NumPy."""
+        sigmoid): the whole sequence in one call where ``whole_sequences`` allows, else
+        each step's element-wise part in one kernel call, then its product ``U dz_t`` in
+        NumPy."""
         _, gates, _, cs, act_c, _, recurrent_kernel, keep, rmask = self.saved
         width, steps, batch = gates.shape
         u = width // 4
@@ -159,6 +170,11 @@ class LSTMSequence(Recurrence):
         # What skipped U at masked steps (at first the last states' gradient, if only they
         # have one).
         dh, dc = np.zeros((2, u, batch), dtype=gates.dtype) if last is None else last
+        if whole_sequences(gates, rmask, recurrent_kernel):
+            _native.kernels.lstm_sequence_backward(
+                g, gates, cs, act_c, recurrent_kernel, keep_f, rmask, dh, dc, dz, u, batch, steps
+            )
+            return dz, dh, dc
         rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
         for k in range(steps - 1, -1, -1):
             run(g, gates, cs, act_c, rec, keep_f, dh, dc, dz, u, batch, steps, k)

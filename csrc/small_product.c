@@ -1,0 +1,228 @@
+/* Small matrix products with fused multiply-adds, for the recurrences' per-step products
+ * (csrc/recurrent_sequence.c):
+ *
+ *   out[m ldo + b] = sum_{k = 0 .. depth-1} a[m lda + k] x[k ldx + b],  m < rows, b < cols
+ *
+ * Each sum starts at 0 and adds one fused multiply-add per k, k ascending, whichever tile
+ * of the output (16 columns, 8, or one) the element falls in. So every column of `out`
+ * depends on its own column of `x` alone, bit for bit: a sample's result does not depend
+ * on the batch around it, on where the batch was cut into chunks, or on the thread that
+ * ran its chunk. The order differs from BLAS' (which has none fixed), so the callers'
+ * tests compare with the NumPy path within float rounding.
+ *
+ * Why not BLAS: a recurrence's step product is small (the LSTM benchmark's is 512 x 128 by
+ * 128 x 32, 4 MFLOP) and comes 28 times per sequence in each direction, each after the
+ * last. Called from Python each one pays NumPy's call and OpenBLAS' thread hand-over; and
+ * OpenBLAS' two threads meet at a barrier after every product, so a descheduled partner
+ * (a busy machine) stalls every step. Here a whole sequence runs in one call, and the
+ * batch (whose samples are independent) is what is shared between threads: each thread
+ * runs its columns through all the steps without meeting the other.
+ *
+ * The tile of 4 rows by 16 float32 columns (8 float64) keeps 8 accumulators, 2 rows of x
+ * and a broadcast in 11 of AVX2's 16 registers: about OpenBLAS' single-thread speed for
+ * these shapes (measured: 72-80 against 62-71 GFLOP/s for 512 x 128 by 128 x 16).
+ *
+ * Only x86-64 with AVX2 and FMA (checked at run time, small_product_available) has it;
+ * elsewhere the callers keep the per-step path (NumPy's product and csrc/recurrent.c).
+ */
+#include "kernels.h"
+
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define HAVE_SMALL_PRODUCT 1
+#include <immintrin.h>
+#define FMA_TARGET __attribute__((target("avx2,fma")))
+#else
+#define HAVE_SMALL_PRODUCT 0
+#endif
+
+int
+small_product_available(void)
+{
+#if HAVE_SMALL_PRODUCT
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+#if HAVE_SMALL_PRODUCT
+
+/* One tile: ROWS rows by VECS vectors of columns at (m, b), the sums over k in [k0, k1)
+ * continued from `out` (or from 0 when k0 is 0): a float stored and loaded back is the
+ * same value, so cutting k into blocks leaves every sum's operations as they were. LOAD
+ * and STORE move x's and out's vectors (whole, or the first columns only, see below). */
+#define TILE(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, ROWS, VECS)                    \
+    {                                                                                      \
+        VT acc[ROWS][VECS];                                                                \
+        for (int r = 0; r < ROWS; r++)                                                     \
+            for (int v = 0; v < VECS; v++)                                                 \
+                acc[r][v] = k0 ? LOAD(out + (m + r) * ldo + b + v * LANES) : ZERO();       \
+        const T *am = a + m * lda;                                                         \
+        const T *xk = x + k0 * ldx + b;                                                    \
+        for (Py_ssize_t k = k0; k < k1; k++, xk += ldx) {                                  \
+            VT xv[VECS];                                                                   \
+            for (int v = 0; v < VECS; v++)                                                 \
+                xv[v] = LOAD(xk + v * LANES);                                              \
+            for (int r = 0; r < ROWS; r++) {                                               \
+                VT s = SET1(am[r * lda + k]);                                              \
+                for (int v = 0; v < VECS; v++)                                             \
+                    acc[r][v] = FMADD(s, xv[v], acc[r][v]);                                \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < ROWS; r++)                                                     \
+            for (int v = 0; v < VECS; v++)                                                 \
+                STORE(out + (m + r) * ldo + b + v * LANES, acc[r][v]);                     \
+    }
+
+/* Every row for the columns b .. b + VECS vectors: rows by 4, then one at a time. */
+#define ROWS_OF(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, VECS)                        \
+    {                                                                                      \
+        Py_ssize_t m = 0;                                                                  \
+        for (; m + 4 <= rows; m += 4)                                                      \
+            TILE(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, 4, VECS)                    \
+        for (; m < rows; m++)                                                              \
+            TILE(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, 1, VECS)                    \
+    }
+
+/* k in blocks of DEPTH_BLOCK: a tile's rows of x (16 KB) stay in the first-level cache
+ * while every row of a passes them (the rows' block of a stays in the second level). */
+#define DEPTH_BLOCK 256
+
+/* Columns by two vectors, then one, then the last 1 .. LANES-1 as one vector whose other
+ * lanes are neither read nor written (masked loads and stores): each lane does the same
+ * fused multiply-adds whichever of these tiles it is in. */
+#define SMALL_PRODUCT(NAME, T, VT, LANES, LOADU, STOREU, MLOAD, MSTORE, MASK, SET1, FMADD,  \
+                      ZERO)                                                                \
+    FMA_TARGET void NAME(const T *restrict a, Py_ssize_t lda, const T *restrict x,         \
+                         Py_ssize_t ldx, T *restrict out, Py_ssize_t ldo, Py_ssize_t rows, \
+                         Py_ssize_t depth, Py_ssize_t cols)                                \
+    {                                                                                      \
+        if (depth == 0) {                                                                  \
+            for (Py_ssize_t m = 0; m < rows; m++)                                          \
+                for (Py_ssize_t b = 0; b < cols; b++)                                      \
+                    out[m * ldo + b] = 0;                                                  \
+            return;                                                                        \
+        }                                                                                  \
+        const Py_ssize_t rest = cols % LANES;                                              \
+        const MASK_TYPE_##T mask = MASK(rest);                                             \
+        for (Py_ssize_t k0 = 0; k0 < depth; k0 += DEPTH_BLOCK) {                           \
+            const Py_ssize_t k1 = depth - k0 < DEPTH_BLOCK ? depth : k0 + DEPTH_BLOCK;     \
+            Py_ssize_t b = 0;                                                              \
+            for (; b + 2 * LANES <= cols; b += 2 * LANES)                                  \
+                ROWS_OF(T, VT, LANES, LOADU, STOREU, SET1, FMADD, ZERO, 2)                 \
+            for (; b + LANES <= cols; b += LANES)                                          \
+                ROWS_OF(T, VT, LANES, LOADU, STOREU, SET1, FMADD, ZERO, 1)                 \
+            if (rest)                                                                      \
+                ROWS_OF(T, VT, LANES, MLOAD, MSTORE, SET1, FMADD, ZERO, 1)                 \
+        }                                                                                  \
+    }
+
+#define MASK_TYPE_float __m256i
+#define MASK_TYPE_double __m256i
+/* Lanes below `rest` on. */
+#define MASK_F32(rest)                                                                     \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(rest)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define MASK_F64(rest)                                                                     \
+    _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(rest)), _mm256_setr_epi64x(0, 1, 2, 3))
+#define MLOAD_F32(p) _mm256_maskload_ps((p), mask)
+#define MSTORE_F32(p, v) _mm256_maskstore_ps((p), mask, (v))
+#define MLOAD_F64(p) _mm256_maskload_pd((p), mask)
+#define MSTORE_F64(p, v) _mm256_maskstore_pd((p), mask, (v))
+
+SMALL_PRODUCT(small_product_f32, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, MLOAD_F32,
+              MSTORE_F32, MASK_F32, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps)
+SMALL_PRODUCT(small_product_f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+              MLOAD_F64, MSTORE_F64, MASK_F64, _mm256_set1_pd, _mm256_fmadd_pd,
+              _mm256_setzero_pd)
+
+#else
+
+void
+small_product_f32(const float *restrict a, Py_ssize_t lda, const float *restrict x,
+                  Py_ssize_t ldx, float *restrict out, Py_ssize_t ldo, Py_ssize_t rows,
+                  Py_ssize_t depth, Py_ssize_t cols)
+{
+    (void)a, (void)lda, (void)x, (void)ldx, (void)out, (void)ldo, (void)rows, (void)depth;
+    (void)cols;
+}
+
+void
+small_product_f64(const double *restrict a, Py_ssize_t lda, const double *restrict x,
+                  Py_ssize_t ldx, double *restrict out, Py_ssize_t ldo, Py_ssize_t rows,
+                  Py_ssize_t depth, Py_ssize_t cols)
+{
+    (void)a, (void)lda, (void)x, (void)ldx, (void)out, (void)ldo, (void)rows, (void)depth;
+    (void)cols;
+}
+
+#endif
+
+/* --- the Python side: a product shared with the helper thread by blocks of rows ------ */
+
+typedef struct {
+    int single;
+    const char *a, *x;
+    char *out;
+    Py_ssize_t rows, depth, cols, block;
+} ProductJob;
+
+static void
+product_rows(const void *context, long index)
+{
+    const ProductJob *j = context;
+    Py_ssize_t first = index * j->block;
+    Py_ssize_t count = j->rows - first < j->block ? j->rows - first : j->block;
+    size_t size = j->single ? 4 : 8;
+    const char *a = j->a + (size_t)first * j->depth * size;
+    char *out = j->out + (size_t)first * j->cols * size;
+    if (j->single)
+        small_product_f32((const float *)a, j->depth, (const float *)j->x, j->cols,
+                          (float *)out, j->cols, count, j->depth, j->cols);
+    else
+        small_product_f64((const double *)a, j->depth, (const double *)j->x, j->cols,
+                          (double *)out, j->cols, count, j->depth, j->cols);
+}
+
+/* Products of at least this many multiply-adds (about 15 us on one core) are shared. */
+#define SHARE_FROM (1 << 20)
+#define ROW_BLOCKS 16
+
+/* small_product(a, x, out, rows, depth, cols): out (rows, cols) = a (rows, depth) x
+ * (depth, cols), C-contiguous arrays of one float dtype; out must not overlap a or x. */
+PyObject *
+small_product_method(PyObject *self, PyObject *args)
+{
+    PyObject *o[3];
+    Py_ssize_t rows, depth, cols;
+    if (!PyArg_ParseTuple(args, "OOOnnn:small_product", &o[0], &o[1], &o[2], &rows, &depth,
+                          &cols))
+        return NULL;
+    if (!small_product_available()) {
+        PyErr_SetString(PyExc_RuntimeError, "dendrite small_product needs AVX2 and FMA");
+        return NULL;
+    }
+    if (rows < 0 || depth < 0 || cols < 0 || (depth > 0 && rows > PY_SSIZE_T_MAX / 8 / depth) ||
+        (cols > 0 && depth > PY_SSIZE_T_MAX / 8 / cols) ||
+        (cols > 0 && rows > PY_SSIZE_T_MAX / 8 / cols)) {
+        PyErr_SetString(PyExc_ValueError, "dendrite small_product: bad sizes");
+        return NULL;
+    }
+    const KernelArg k[3] = {{o[0], rows * depth, 'r'}, {o[1], depth * cols, 'r'},
+                            {o[2], rows * cols, 'w'}};
+    Py_buffer v[3];
+    int single = kernel_take(k, v, 3);
+    if (single < 0)
+        return NULL;
+    Py_ssize_t block = (rows + ROW_BLOCKS - 1) / ROW_BLOCKS;
+    block = block < 4 ? 4 : (block + 3) / 4 * 4;
+    ProductJob job = {single, v[0].buf, v[1].buf, v[2].buf, rows, depth, cols, block};
+    long chunks = rows == 0 ? 0 : (long)((rows + block - 1) / block);
+    double work = (double)rows * (double)depth * (double)cols;
+    Py_BEGIN_ALLOW_THREADS
+    parallel_for_linger(chunks, product_rows, &job, work >= SHARE_FROM);
+    Py_END_ALLOW_THREADS
+    kernel_give_back(v, 3);
+    Py_RETURN_NONE;
+}
