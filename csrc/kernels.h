@@ -136,14 +136,15 @@ void lstm_backward_f64(const double *restrict g_h, const double *restrict g_c,
                        double *restrict dz, Py_ssize_t units, Py_ssize_t batch,
                        Py_ssize_t rs, Py_ssize_t sz, Py_ssize_t ss);
 
-/* small_product.c: out (rows, cols) = a (rows, depth) x (depth, cols), leading dimensions
- * lda, ldx, ldo; each element a fused multiply-add sum in ascending k, whatever its tile.
+/* small_product.c: out (rows, cols) = a (rows, depth) x (depth, cols), a's element (m, k)
+ * at a[m sm + k sk], leading dimensions ldx, ldo; each element a fused multiply-add sum in
+ * ascending k, whatever its tile.
  * Only where small_product_available() (x86-64 with AVX2 and FMA). */
 int small_product_available(void);
-void small_product_f32(const float *restrict a, Py_ssize_t lda, const float *restrict x,
+void small_product_f32(const float *restrict a, Py_ssize_t sm, Py_ssize_t sk, const float *restrict x,
                        Py_ssize_t ldx, float *restrict out, Py_ssize_t ldo, Py_ssize_t rows,
                        Py_ssize_t depth, Py_ssize_t cols);
-void small_product_f64(const double *restrict a, Py_ssize_t lda, const double *restrict x,
+void small_product_f64(const double *restrict a, Py_ssize_t sm, Py_ssize_t sk, const double *restrict x,
                        Py_ssize_t ldx, double *restrict out, Py_ssize_t ldo,
                        Py_ssize_t rows, Py_ssize_t depth, Py_ssize_t cols);
 

@@ -8,7 +8,7 @@
  * dendrite/ops/recurrent/lstm.py): per chunk of columns b0 .. b0 + n of the batch,
  *
  *   forward, k = 0 .. T-1:   rec = U'^T (h_{k-1} m)   (U' the recurrent kernel with the
- *                            sigmoid rows halved, m the recurrent dropout mask or 1)
+ *                            sigmoid columns halved, m the recurrent dropout mask or 1)
  *                            then recurrent.c's lstm step on rec;
  *   backward, k = T-1 .. 0:  recurrent.c's lstm backward step on rec (0 at first), which
  *                            writes dz_k; then rec = (U dz_k) m;
@@ -35,15 +35,15 @@ typedef struct {
     int single;
     Py_ssize_t units, batch, steps, chunk;
     /* forward */
+    const char *kernel; /* (u, 4u): the recurrent kernel (forward: its sigmoid columns
+                         * halved), read transposed forward */
     char *gates;      /* (4u, T, batch): the projected inputs in, the gate values out */
-    const char *u_t;  /* (4u, u): the recurrent kernel, transposed, sigmoid rows halved */
     char *hs, *cs;    /* (u, T + 1, batch), column 0 the initial state */
     char *act;        /* (u, T, batch): tanh(c) */
     const char *keep; /* (T, batch) 0 or 1, or NULL */
     const char *rmask; /* (u, batch), or NULL */
     /* backward */
     const char *g;      /* (2, u, T, batch): the h and c gradients, or NULL */
-    const char *kernel; /* (u, 4u): the recurrent kernel */
     char *dh, *dc;      /* (u, batch): the carried gradients in, dL/dh0 and dL/dc0 out */
     char *dz;           /* (4u, T, batch) */
     atomic_int failed;  /* a chunk found no memory */
@@ -79,7 +79,7 @@ chunk_range(const LstmSequenceJob *j, long index, Py_ssize_t *first, Py_ssize_t 
                 h = masked;                                                                \
                 ldh = n;                                                                   \
             }                                                                              \
-            PRODUCT((const T *)j->u_t, u, h, ldh, rec, n, 4 * u, u, n);                    \
+            PRODUCT((const T *)j->kernel, 1, 4 * u, h, ldh, rec, n, 4 * u, u, n);          \
             STEP((T *)j->gates + k * batch + b0, rec, hs + k * batch, cs + k * batch,      \
                  hs + (k + 1) * batch, cs + (k + 1) * batch, (T *)j->act + k * batch + b0, \
                  keep ? keep + k * batch + b0 : NULL, u, n, n, sz, ss);                    \
@@ -112,7 +112,7 @@ chunk_range(const LstmSequenceJob *j, long index, Py_ssize_t *first, Py_ssize_t 
             STEP(g ? g + at : NULL, g ? g + u * sz + at : NULL, (const T *)j->gates + at,  \
                  (const T *)j->act + at, (const T *)j->cs + at, rec,                       \
                  keep ? keep + at : NULL, dh, dc, dz, u, n, n, sz, ss);                    \
-            PRODUCT((const T *)j->kernel, 4 * u, dz, sz, rec, n, u, 4 * u, n);             \
+            PRODUCT((const T *)j->kernel, 4 * u, 1, dz, sz, rec, n, u, 4 * u, n);          \
             if (rmask)                                                                     \
                 for (Py_ssize_t r = 0; r < u; r++)                                         \
                     for (Py_ssize_t b = 0; b < n; b++)                                     \
@@ -182,9 +182,9 @@ run_job(LstmSequenceJob *job, chunk_fn fn, Py_buffer *views, int count)
     Py_RETURN_NONE;
 }
 
-/* lstm_sequence_forward(gates, u_t, hs, cs, act, keep, rmask, units, batch, steps): every
- * step of recurrent.c's lstm_forward, with u_t (4u, u) the transposed recurrent kernel
- * (sigmoid rows halved), keep (T, batch) or None, rmask (u, batch) or None. */
+/* lstm_sequence_forward(gates, kernel, hs, cs, act, keep, rmask, units, batch, steps):
+ * every step of recurrent.c's lstm_forward, with kernel (u, 4u) the recurrent kernel
+ * (sigmoid columns halved), keep (T, batch) or None, rmask (u, batch) or None. */
 PyObject *
 recurrent_lstm_sequence_forward(PyObject *self, PyObject *args)
 {
@@ -204,7 +204,7 @@ recurrent_lstm_sequence_forward(PyObject *self, PyObject *args)
     if (single < 0)
         return NULL;
     LstmSequenceJob job = {.single = single, .units = u, .batch = batch, .steps = steps,
-                           .chunk = chunk_columns(batch), .gates = v[0].buf, .u_t = v[1].buf,
+                           .chunk = chunk_columns(batch), .gates = v[0].buf, .kernel = v[1].buf,
                            .hs = v[2].buf, .cs = v[3].buf, .act = v[4].buf,
                            .keep = v[5].buf, .rmask = v[6].buf};
     return run_job(&job, lstm_forward_chunk, v, 7);

@@ -1,7 +1,10 @@
 /* Small matrix products with fused multiply-adds, for the recurrences' per-step products
  * (csrc/recurrent_sequence.c):
  *
- *   out[m ldo + b] = sum_{k = 0 .. depth-1} a[m lda + k] x[k ldx + b],  m < rows, b < cols
+ *   out[m ldo + b] = sum_{k = 0 .. depth-1} a[m sm + k sk] x[k ldx + b],  m < rows, b < cols
+ *
+ * (a read by any strides: sm = lda, sk = 1 for a C-ordered a, sm = 1, sk = lda for the
+ * transpose of one, which saves copying a weight matrix to transpose it)
  *
  * Each sum starts at 0 and adds one fused multiply-add per k, k ascending, whichever tile
  * of the output (16 columns, 8, or one) the element falls in. So every column of `out`
@@ -59,14 +62,14 @@ small_product_available(void)
         for (int r = 0; r < ROWS; r++)                                                     \
             for (int v = 0; v < VECS; v++)                                                 \
                 acc[r][v] = k0 ? LOAD(out + (m + r) * ldo + b + v * LANES) : ZERO();       \
-        const T *am = a + m * lda;                                                         \
+        const T *am = a + m * sm;                                                          \
         const T *xk = x + k0 * ldx + b;                                                    \
         for (Py_ssize_t k = k0; k < k1; k++, xk += ldx) {                                  \
             VT xv[VECS];                                                                   \
             for (int v = 0; v < VECS; v++)                                                 \
                 xv[v] = LOAD(xk + v * LANES);                                              \
             for (int r = 0; r < ROWS; r++) {                                               \
-                VT s = SET1(am[r * lda + k]);                                              \
+                VT s = SET1(am[r * sm + k * sk]);                                          \
                 for (int v = 0; v < VECS; v++)                                             \
                     acc[r][v] = FMADD(s, xv[v], acc[r][v]);                                \
             }                                                                              \
@@ -95,7 +98,8 @@ small_product_available(void)
  * fused multiply-adds whichever of these tiles it is in. */
 #define SMALL_PRODUCT(NAME, T, VT, LANES, LOADU, STOREU, MLOAD, MSTORE, MASK, SET1, FMADD,  \
                       ZERO)                                                                \
-    FMA_TARGET void NAME(const T *restrict a, Py_ssize_t lda, const T *restrict x,         \
+    FMA_TARGET void NAME(const T *restrict a, Py_ssize_t sm, Py_ssize_t sk,                \
+                         const T *restrict x,                                              \
                          Py_ssize_t ldx, T *restrict out, Py_ssize_t ldo, Py_ssize_t rows, \
                          Py_ssize_t depth, Py_ssize_t cols)                                \
     {                                                                                      \
@@ -140,20 +144,20 @@ SMALL_PRODUCT(small_product_f64, double, __m256d, 4, _mm256_loadu_pd, _mm256_sto
 #else
 
 void
-small_product_f32(const float *restrict a, Py_ssize_t lda, const float *restrict x,
+small_product_f32(const float *restrict a, Py_ssize_t sm, Py_ssize_t sk, const float *restrict x,
                   Py_ssize_t ldx, float *restrict out, Py_ssize_t ldo, Py_ssize_t rows,
                   Py_ssize_t depth, Py_ssize_t cols)
 {
-    (void)a, (void)lda, (void)x, (void)ldx, (void)out, (void)ldo, (void)rows, (void)depth;
+    (void)a, (void)sm, (void)sk, (void)x, (void)ldx, (void)out, (void)ldo, (void)rows, (void)depth;
     (void)cols;
 }
 
 void
-small_product_f64(const double *restrict a, Py_ssize_t lda, const double *restrict x,
+small_product_f64(const double *restrict a, Py_ssize_t sm, Py_ssize_t sk, const double *restrict x,
                   Py_ssize_t ldx, double *restrict out, Py_ssize_t ldo, Py_ssize_t rows,
                   Py_ssize_t depth, Py_ssize_t cols)
 {
-    (void)a, (void)lda, (void)x, (void)ldx, (void)out, (void)ldo, (void)rows, (void)depth;
+    (void)a, (void)sm, (void)sk, (void)x, (void)ldx, (void)out, (void)ldo, (void)rows, (void)depth;
     (void)cols;
 }
 
@@ -165,7 +169,7 @@ typedef struct {
     int single;
     const char *a, *x;
     char *out;
-    Py_ssize_t rows, depth, cols, block;
+    Py_ssize_t sm, sk, rows, depth, cols, block;
 } ProductJob;
 
 static void
@@ -175,13 +179,13 @@ product_rows(const void *context, long index)
     Py_ssize_t first = index * j->block;
     Py_ssize_t count = j->rows - first < j->block ? j->rows - first : j->block;
     size_t size = j->single ? 4 : 8;
-    const char *a = j->a + (size_t)first * j->depth * size;
+    const char *a = j->a + (size_t)first * j->sm * size;
     char *out = j->out + (size_t)first * j->cols * size;
     if (j->single)
-        small_product_f32((const float *)a, j->depth, (const float *)j->x, j->cols,
+        small_product_f32((const float *)a, j->sm, j->sk, (const float *)j->x, j->cols,
                           (float *)out, j->cols, count, j->depth, j->cols);
     else
-        small_product_f64((const double *)a, j->depth, (const double *)j->x, j->cols,
+        small_product_f64((const double *)a, j->sm, j->sk, (const double *)j->x, j->cols,
                           (double *)out, j->cols, count, j->depth, j->cols);
 }
 
@@ -189,15 +193,17 @@ product_rows(const void *context, long index)
 #define SHARE_FROM (1 << 20)
 #define ROW_BLOCKS 16
 
-/* small_product(a, x, out, rows, depth, cols): out (rows, cols) = a (rows, depth) x
- * (depth, cols), C-contiguous arrays of one float dtype; out must not overlap a or x. */
+/* small_product(a, x, out, rows, depth, cols[, transposed]): out (rows, cols) = a (rows,
+ * depth) x (depth, cols), or a^T x for a given as (depth, rows) when `transposed`;
+ * C-contiguous arrays of one float dtype; out must not overlap a or x. */
 PyObject *
 small_product_method(PyObject *self, PyObject *args)
 {
     PyObject *o[3];
     Py_ssize_t rows, depth, cols;
-    if (!PyArg_ParseTuple(args, "OOOnnn:small_product", &o[0], &o[1], &o[2], &rows, &depth,
-                          &cols))
+    int transposed = 0;
+    if (!PyArg_ParseTuple(args, "OOOnnn|p:small_product", &o[0], &o[1], &o[2], &rows, &depth,
+                          &cols, &transposed))
         return NULL;
     if (!small_product_available()) {
         PyErr_SetString(PyExc_RuntimeError, "dendrite small_product needs AVX2 and FMA");
@@ -217,7 +223,16 @@ small_product_method(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t block = (rows + ROW_BLOCKS - 1) / ROW_BLOCKS;
     block = block < 4 ? 4 : (block + 3) / 4 * 4;
-    ProductJob job = {single, v[0].buf, v[1].buf, v[2].buf, rows, depth, cols, block};
+    ProductJob job = {single,
+                      v[0].buf,
+                      v[1].buf,
+                      v[2].buf,
+                      transposed ? 1 : depth,
+                      transposed ? rows : 1,
+                      rows,
+                      depth,
+                      cols,
+                      block};
     long chunks = rows == 0 ? 0 : (long)((rows + block - 1) / block);
     double work = (double)rows * (double)depth * (double)cols;
     Py_BEGIN_ALLOW_THREADS

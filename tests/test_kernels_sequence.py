@@ -101,6 +101,19 @@ def test_small_product_column_is_independent_of_its_neighbours(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_small_product_reads_a_transposed_in_place(dtype):
+    """``transposed``: a given as its (depth, rows) transpose, as a weight matrix is stored,
+    gives the same bits as the copied a, and own_product takes a transposed view so."""
+    rng = np.random.default_rng(8)
+    stored = rng.normal(size=(300, 13)).astype(dtype)  # a.T
+    x = rng.normal(size=(300, 21)).astype(dtype)
+    out = np.empty((13, 21), dtype)
+    _native.kernels.small_product(stored, x, out, 13, 300, 21, True)
+    np.testing.assert_array_equal(out, _small_product(np.ascontiguousarray(stored.T), x))
+    np.testing.assert_array_equal(_common.own_product(stored.T, x), out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_small_product_same_bits_on_any_threads(dtype):
     rng = np.random.default_rng(6)
     a = rng.normal(size=(512, 300)).astype(dtype)
@@ -286,7 +299,7 @@ def test_sequence_kernel_argument_checks():
     u, batch, steps = 3, 2, 4
     f32 = np.float32
     gates = np.zeros((4 * u, steps, batch), f32)
-    u_t = np.zeros((4 * u, u), f32)
+    u_t = np.zeros((u, 4 * u), f32)
     hs = np.zeros((u, steps + 1, batch), f32)
     act = np.zeros((u, steps, batch), f32)
     kernels.lstm_sequence_forward(gates, u_t, hs, hs.copy(), act, None, None, u, batch, steps)
@@ -305,7 +318,7 @@ def test_sequence_kernel_argument_checks():
             gates, u_t, hs, hs.copy(), act, None, np.ones((u, batch + 1), f32), u, batch, steps
         )
     dh = np.zeros((u, batch), f32)
-    args = (None, gates, hs, act, u_t.T.copy(), None, None, dh, dh.copy(), gates.copy())
+    args = (None, gates, hs, act, u_t, None, None, dh, dh.copy(), gates.copy())
     kernels.lstm_sequence_backward(*args, u, batch, steps)
     with pytest.raises(ValueError):  # the states without their initial column
         kernels.lstm_sequence_backward(None, gates, act, *args[3:], u, batch, steps)

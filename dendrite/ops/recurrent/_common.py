@@ -163,15 +163,18 @@ def whole_sequences(*arrays: np.ndarray | None) -> bool:
 
 def own_product(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``a @ x`` for 2-D operands by csrc/small_product.c where ``WHOLE_SEQUENCES`` allows
-    and both can go to the kernels (one float dtype, C-contiguous; else ``product``): its
+    and both can go to the kernels (one float dtype, C-contiguous ``x`` and ``a`` or its
+    transpose; else ``product``): its
     rows shared with the kernels' helper thread, no BLAS thread woken. A recurrence whose
     steps run in the sequence kernels uses it for its other products too, so that
     OpenBLAS' threads, which spin for a while after each call they share, do not hold the
     second core the helper needs."""
-    if not (WHOLE_SEQUENCES and _native.usable(a, x)):
+    transposed = not a.flags.c_contiguous  # a transposed weight is read in place
+    stored = a.T if transposed else a
+    if not (WHOLE_SEQUENCES and _native.usable(stored, x)):
         return product(a, x)
     out = np.empty((a.shape[0], x.shape[1]), dtype=a.dtype)
-    _native.kernels.small_product(a, x, out, a.shape[0], a.shape[1], x.shape[1])
+    _native.kernels.small_product(stored, x, out, a.shape[0], a.shape[1], x.shape[1], transposed)
     return out
 
 
@@ -220,7 +223,8 @@ class Recurrence(Function):
         if scale is not None:
             kernel, bias = kernel * scale, bias * scale
         inputs = time_major(x, reverse)
-        xw = self.matmul(columns(kernel), flat(inputs))  # one GEMM
+        kernel_t = kernel.T if self.matmul is own_product else columns(kernel)
+        xw = self.matmul(kernel_t, flat(inputs))  # one GEMM
         xw = xw.reshape(kernel.shape[1], steps, batch)
         xw += bias[:, None, None]
         return inputs, xw, keep
@@ -271,6 +275,16 @@ class Recurrence(Function):
             return grad, None
         new = grad * keep[:, k]
         return new, grad - new
+
+    def _recurrent_gradient(self, hs: np.ndarray, rmask: Any, dz: np.ndarray) -> np.ndarray:
+        """dL/dU = sum_t (h_{t-1} m) dz_t^T from the state sequence hs (units, T + 1,
+        batch), the dropout mask m (or None) and dz (k units, T, batch). ``own_product``
+        wants the states transposed: without a mask that is the first T batch rows of the
+        whole sequence's contiguous transpose, a faster copy than the strided h_{t-1}'s."""
+        if self.matmul is not own_product or rmask is not None:
+            return weight_gradient(self._states_in(hs, rmask), dz, self.matmul)
+        rows = dz.shape[1] * dz.shape[2]
+        return columns(own_product(flat(dz), columns(flat(hs))[:rows]))
 
     @staticmethod
     def _states_in(hs: np.ndarray, rmask: Any) -> np.ndarray:

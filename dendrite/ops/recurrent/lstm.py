@@ -18,7 +18,6 @@ from dendrite.ops.recurrent._common import (
     own_product,
     states,
     swap_axes,
-    weight_gradient,
     whole_sequences,
 )
 
@@ -65,17 +64,16 @@ class LSTMSequence(Recurrence):
             x, kernel, bias, h0, mask, reverse, scale, recurrent_kernel
         )
         rmask = None if recurrent_mask is None else columns(recurrent_mask)
-        u_t = columns(scaled)
         _, steps, batch = gates.shape
         # h and c (units, T + 1, batch), h0 and c0 in column 0; a(c_t) (units, T, batch).
         hs, cs = (states(columns(s), steps, gates.dtype) for s in (h0, c0))
         act_c = np.empty((u, steps, batch), dtype=gates.dtype)
         self.saved = (inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask)
         self.options = (activation, recurrent_activation, reverse, sequences)
-        if self._kernel_cell() and _native.usable(gates, hs, cs, u_t):
-            self._forward_kernel(u_t)
+        if self._kernel_cell() and _native.usable(gates, hs, cs, scaled):
+            self._forward_kernel(scaled)
         else:
-            self._forward_numpy(u_t, scale)
+            self._forward_numpy(columns(scaled), scale)
         if not sequences:
             return np.stack([columns(hs[:, -1]), columns(cs[:, -1])])
         out = np.empty((2, batch, steps, u), dtype=gates.dtype)
@@ -88,7 +86,7 @@ class LSTMSequence(Recurrence):
         activation, recurrent_activation, *_ = self.options
         return recurrent_activation == "sigmoid" and activation == "tanh"
 
-    def _forward_kernel(self, u_t: np.ndarray) -> None:
+    def _forward_kernel(self, scaled: np.ndarray) -> None:
         """The time loop with csrc/recurrent.c (tanh and sigmoid): the whole sequence in
         one call where ``whole_sequences`` allows (csrc/recurrent_sequence.c), else each
         step's product ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest of
@@ -99,9 +97,10 @@ class LSTMSequence(Recurrence):
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         if whole_sequences(gates, rmask):
             _native.kernels.lstm_sequence_forward(
-                gates, u_t, hs, cs, act_c, keep_f, rmask, width // 4, batch, steps
+                gates, scaled, hs, cs, act_c, keep_f, rmask, width // 4, batch, steps
             )
             return
+        u_t = columns(scaled)
         rec = np.empty((width, batch), dtype=gates.dtype)
         for k in range(steps):
             h = hs[:, k]
@@ -147,7 +146,7 @@ class LSTMSequence(Recurrence):
             dz, dh, dc = self._backward_numpy(g, last)
         need_x, need_w, need_b, need_h0, need_c0, need_u = self.needs_grad
         dx, dw, db = self._input_gradients(inputs, kernel, dz, (need_x, need_w, need_b), reverse)
-        du = weight_gradient(self._states_in(hs, rmask), dz, self.matmul) if need_u else None
+        du = self._recurrent_gradient(hs, rmask, dz) if need_u else None
         dh0 = columns(dh) if need_h0 else None
         return dx, dw, db, dh0, (columns(dc) if need_c0 else None), du
 
