@@ -36,9 +36,6 @@ typedef double vec_f64 __attribute__((vector_size(64), aligned(8)));
 #define SPLIT_FROM 262144
 typedef void (*chunk_fn)(const void *context, long index);
 void parallel_for(long count, chunk_fn fn, const void *context, int split);
-/* The same, and the helper then watches for the next job a moment (LINGER_NS) before it
- * sleeps: for jobs that come back to back (a recurrence's products and sequences). */
-void parallel_for_linger(long count, chunk_fn fn, const void *context, int split);
 void parallel_init(void);
 int parallel_set_threads(int threads);
 int parallel_threads(void);

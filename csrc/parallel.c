@@ -23,7 +23,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define GENERATION_SHIFT 32
@@ -33,18 +32,11 @@ typedef struct {
     chunk_fn fn;
     const void *context;
     long count;
-    int linger; /* the helper watches for the next job a moment before it sleeps */
 } Job;
-
-/* How long a lingering helper watches. A recurrence's products and sequence kernels come
- * tens of microseconds apart, while waking a sleeping helper takes about as long again
- * (more in a virtual machine); 200 us covers those gaps, not the Python between steps. */
-#define LINGER_NS 200000L
 
 static Job job;                  /* written under `lock` */
 static unsigned long generation; /* written under `lock` */
 static atomic_long ticket;       /* (generation << GENERATION_SHIFT) | next chunk */
-static atomic_ulong published;   /* `generation`, readable without the lock */
 static atomic_long chunks_done;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -72,23 +64,6 @@ run_chunks(const Job *mine, unsigned long gen)
     }
 }
 
-static long
-now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000000000L + t.tv_nsec;
-}
-
-/* Watch for a job after `seen` for LINGER_NS, yielding the core to anyone who wants it. */
-static void
-linger_after(unsigned long seen)
-{
-    long until = now_ns() + LINGER_NS;
-    while (atomic_load(&published) == seen && now_ns() < until)
-        sched_yield();
-}
-
 static void *
 helper_main(void *unused)
 {
@@ -102,8 +77,6 @@ helper_main(void *unused)
         Job mine = job;
         pthread_mutex_unlock(&lock);
         run_chunks(&mine, seen);
-        if (mine.linger)
-            linger_after(seen);
         pthread_mutex_lock(&lock);
     }
     return NULL;
@@ -118,13 +91,12 @@ after_fork_in_child(void)
     pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_t fresh_caller_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t fresh_wake = PTHREAD_COND_INITIALIZER;
-    Job no_job = {NULL, NULL, 0, 0};
+    Job no_job = {NULL, NULL, 0};
     lock = fresh_lock;
     caller_lock = fresh_caller_lock;
     wake = fresh_wake;
     job = no_job;
     generation = 0;
-    atomic_store(&published, 0);
     atomic_store(&ticket, 0);
     atomic_store(&chunks_done, 0);
     helper_started = 0;
@@ -182,22 +154,8 @@ run_alone(long count, chunk_fn fn, const void *context)
         fn(context, index);
 }
 
-static void run_job(long count, chunk_fn fn, const void *context, int split, int linger);
-
 void
 parallel_for(long count, chunk_fn fn, const void *context, int split)
-{
-    run_job(count, fn, context, split, 0);
-}
-
-void
-parallel_for_linger(long count, chunk_fn fn, const void *context, int split)
-{
-    run_job(count, fn, context, split, 1);
-}
-
-static void
-run_job(long count, chunk_fn fn, const void *context, int split, int linger)
 {
     if (!split || !helper_allowed || !atomic_load(&helper_wanted) || count < 2 || count > LOW_BITS ||
         pthread_mutex_trylock(&caller_lock) != 0) {
@@ -209,12 +167,11 @@ run_job(long count, chunk_fn fn, const void *context, int split, int linger)
         run_alone(count, fn, context);
         return;
     }
-    Job mine = {fn, context, count, linger};
+    Job mine = {fn, context, count};
     pthread_mutex_lock(&lock);
     generation++;
     unsigned long gen = generation;
     job = mine;
-    atomic_store(&published, gen);
     atomic_store(&chunks_done, 0);
     atomic_store(&ticket, (long)((gen & LOW_BITS) << GENERATION_SHIFT));
     pthread_cond_signal(&wake);

@@ -174,7 +174,7 @@ run_job(LstmSequenceJob *job, chunk_fn fn, Py_buffer *views, int count)
 {
     long chunks = job->batch == 0 ? 0 : (long)((job->batch + job->chunk - 1) / job->chunk);
     Py_BEGIN_ALLOW_THREADS
-    parallel_for_linger(chunks, fn, job, chunks > 1);
+    parallel_for(chunks, fn, job, chunks > 1);
     Py_END_ALLOW_THREADS
     kernel_give_back(views, count);
     if (atomic_load(&job->failed))

@@ -292,7 +292,7 @@ small_product_method(PyObject *self, PyObject *args)
     long chunks = rows == 0 ? 0 : (long)((rows + block - 1) / block);
     double work = (double)rows * (double)depth * (double)cols;
     Py_BEGIN_ALLOW_THREADS
-    parallel_for_linger(chunks, product_rows, &job, work >= SHARE_FROM);
+    parallel_for(chunks, product_rows, &job, work >= SHARE_FROM);
     Py_END_ALLOW_THREADS
     kernel_give_back(v, 3);
     Py_RETURN_NONE;
