@@ -150,7 +150,8 @@ lstm_backward_chunk(const void *context, long index)
         LSTM_BACKWARD_CHUNK(double, lstm_backward_f64, small_product_f64)
 }
 
-/* units, steps >= 1, batch >= 0, and (steps + 1) * 4 units * batch fits. */
+/* units >= 1, steps >= 0 (none: the states stay the initial ones), batch >= 0, and
+ * (steps + 1) * 4 units * batch fits. */
 static int
 check_sizes(Py_ssize_t units, Py_ssize_t batch, Py_ssize_t steps)
 {
@@ -160,7 +161,8 @@ check_sizes(Py_ssize_t units, Py_ssize_t batch, Py_ssize_t steps)
                         "(see small_products_available)");
         return -1;
     }
-    if (units < 1 || batch < 0 || steps < 1 || units > PY_SSIZE_T_MAX / 8 / units ||
+    if (units < 1 || batch < 0 || steps < 0 || steps > PY_SSIZE_T_MAX / 8 - 1 ||
+        units > PY_SSIZE_T_MAX / 8 / units ||
         (batch > 0 && units > PY_SSIZE_T_MAX / 8 / batch) ||
         4 * units * batch > PY_SSIZE_T_MAX / 8 / (steps + 1)) {
         PyErr_SetString(PyExc_ValueError, "dendrite recurrent sequence kernels: bad sizes");

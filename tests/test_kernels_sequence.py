@@ -304,8 +304,8 @@ def test_sequence_kernel_argument_checks():
     hs = np.zeros((u, steps + 1, batch), f32)
     act = np.zeros((u, steps, batch), f32)
     kernels.lstm_sequence_forward(gates, u_t, hs, hs.copy(), act, None, None, u, batch, steps)
-    with pytest.raises(ValueError):  # no steps
-        kernels.lstm_sequence_forward(gates, u_t, hs, hs.copy(), act, None, None, u, batch, 0)
+    with pytest.raises(ValueError):  # negative steps
+        kernels.lstm_sequence_forward(gates, u_t, hs, hs.copy(), act, None, None, u, batch, -1)
     with pytest.raises(ValueError):  # the kernel of another size
         kernels.lstm_sequence_forward(
             gates, u_t[:-1], hs, hs.copy(), act, None, None, u, batch, steps

@@ -152,7 +152,8 @@ def weight_gradient(
 
 # Whether this CPU runs csrc/recurrent_sequence.c (AVX2 and FMA); tests turn it off to
 # reach the per-step path that other CPUs take.
-WHOLE_SEQUENCES = _native.kernels is not None and bool(_native.kernels.small_products_available())
+# (A build from before these kernels has no such method: then the per-step path.)
+WHOLE_SEQUENCES = bool(getattr(_native.kernels, "small_products_available", lambda: False)())
 
 
 def whole_sequences(*arrays: np.ndarray | None) -> bool:
@@ -176,6 +177,13 @@ def own_product(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     out = np.empty((a.shape[0], x.shape[1]), dtype=a.dtype)
     _native.kernels.small_product(stored, x, out, a.shape[0], a.shape[1], x.shape[1], transposed)
     return out
+
+
+def sequence_products() -> Callable[..., np.ndarray]:
+    """The products of a recurrence whose steps can run in the sequence kernels:
+    ``own_product`` where ``WHOLE_SEQUENCES`` allows (elsewhere it would only copy the
+    operands BLAS reads transposed in place), else ``product``."""
+    return own_product if WHOLE_SEQUENCES else product
 
 
 class Recurrence(Function):

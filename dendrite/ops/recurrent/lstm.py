@@ -15,7 +15,7 @@ from dendrite.ops.recurrent._common import (
     activate_into,
     columns,
     derivative,
-    own_product,
+    sequence_products,
     states,
     swap_axes,
     whole_sequences,
@@ -50,7 +50,7 @@ class LSTMSequence(Recurrence):
         width = recurrent_kernel.shape[1]
         u = width // 4
         fast = recurrent_activation == "sigmoid" and activation == "tanh"
-        self.matmul = own_product if fast else product
+        self.matmul = sequence_products() if fast else product
         scale = None
         scaled = recurrent_kernel
         if fast:
@@ -58,7 +58,7 @@ class LSTMSequence(Recurrence):
             # gives all four gates.
             scale = np.full(width, 0.5, dtype=x.dtype)
             scale[2 * u : 3 * u] = 1
-            scaled = recurrent_kernel * scale
+            scaled = np.multiply(recurrent_kernel, scale, order="C")  # even if U is not
         # The projected inputs become the gate values i f c o, step by step.
         inputs, gates, keep = self._setup(
             x, kernel, bias, h0, mask, reverse, scale, recurrent_kernel
