@@ -18,8 +18,11 @@ and dendrite / Keras:
 Run: python benchmarks/lstm.py [--cell lstm] [--steps 300] [--rounds 3] [--threads 2]
 [--batch 32] [--no-keras]
 
-Note: OpenBLAS' threads hurt the small per-step products (batch x 128 by 128 x 512) on a
-busy 2-core machine; compare with ``OPENBLAS_NUM_THREADS=1``.
+Note: with AVX2 and FMA, dendrite's LSTM runs its whole sequences and products in its own
+kernels on its own two threads (csrc/recurrent_sequence.c, csrc/small_product.c); the GRU
+and SimpleRNN, and the LSTM on other CPUs, hand each step's small product (batch x 128 by
+128 x 384 or 512) to OpenBLAS, whose threads hurt on a busy 2-core machine (compare with
+``OPENBLAS_NUM_THREADS=1``).
 """
 
 from __future__ import annotations
