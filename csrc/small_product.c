@@ -1,13 +1,15 @@
-/* Small matrix products with fused multiply-adds, for the recurrences' per-step products
- * (csrc/recurrent_sequence.c):
+/* Matrix products with fused multiply-adds, for the LSTM's products (its per-step ones
+ * in csrc/recurrent_sequence.c, and from Python the input projection and the weight and
+ * input gradients, see own_product in dendrite/ops/recurrent/_common.py):
  *
  *   out[m ldo + b] = sum_{k = 0 .. depth-1} a[m sm + k sk] x[k ldx + b],  m < rows, b < cols
  *
  * (a read by any strides: sm = lda, sk = 1 for a C-ordered a, sm = 1, sk = lda for the
- * transpose of one, which saves copying a weight matrix to transpose it)
+ * transpose of one, which saves copying a weight matrix to transpose it).
  *
  * Each sum starts at 0 and adds one fused multiply-add per k, k ascending, whichever tile
- * of the output (16 columns, 8, or one) the element falls in. So every column of `out`
+ * of the output (two vectors of columns, one, or the last columns as a masked vector) the
+ * element falls in, and whichever instruction set runs it. So every column of `out`
  * depends on its own column of `x` alone, bit for bit: a sample's result does not depend
  * on the batch around it, on where the batch was cut into chunks, or on the thread that
  * ran its chunk. The order differs from BLAS' (which has none fixed), so the callers'
@@ -19,14 +21,15 @@
  * OpenBLAS' two threads meet at a barrier after every product, so a descheduled partner
  * (a busy machine) stalls every step. Here a whole sequence runs in one call, and the
  * batch (whose samples are independent) is what is shared between threads: each thread
- * runs its columns through all the steps without meeting the other.
+ * runs its columns through all the steps without meeting the other. The LSTM's other
+ * products come here too because OpenBLAS' worker, after any product it shares, spins for
+ * 0.1 s on the core the kernels' helper thread needs.
  *
- * The tile of 6 rows by 16 float32 columns (8 float64) keeps 12 accumulators, 2 rows of x
- * and a broadcast in 15 of AVX2's 16 registers: about OpenBLAS' single-thread speed for
+ * The AVX2 tile of 6 rows by 16 float32 columns (8 float64) keeps 12 accumulators, 2 rows
+ * of x and a broadcast in 15 of its 16 registers: about OpenBLAS' single-thread speed for
  * these shapes (measured: 72-88 against 62-71 GFLOP/s for 512 x 128 by 128 x 16; 3-15%
- * faster than 4 rows, alternated in one process).
- *
- * AVX-512, where the CPU has it, runs the wide products (see below).
+ * faster than 4 rows, alternated in one process). AVX-512, where the CPU has it, runs the
+ * wide products (see below).
  *
  * Only x86-64 with AVX2 and FMA (checked at run time, small_product_available) has it;
  * elsewhere the callers keep the per-step path (NumPy's product and csrc/recurrent.c).
