@@ -278,6 +278,33 @@ def test_whole_sequence_same_bits_on_any_threads(dtype):
     assert_same_on_any_kernel_threads(lambda: _lstm_run(arrays, options, upstream))
 
 
+@pytest.mark.parametrize("trainable", ["bias", "kernel", "kernel and bias"])
+def test_bias_row_gives_each_weight_gradient(monkeypatch, trainable):
+    """The inputs' row of ones gives dL/db with dL/dW's product; a frozen kernel or bias
+    still gets the other's gradient (the NumPy sum when dL/dW is not wanted)."""
+    arrays = _lstm_arrays(np.float32, 21)
+    options = {"sequences": False}
+    upstream = _upstream(arrays, options)
+
+    def run() -> list:
+        tensors = [Tensor(a, requires_grad=False) for a in arrays]
+        for index, name in ((1, "kernel"), (2, "bias")):
+            tensors[index].requires_grad = name in trainable
+        lstm_sequence(*tensors, **options).backward(upstream)
+        return [tensors[1].grad, tensors[2].grad]
+
+    whole = run()
+    assert (whole[0] is not None) == ("kernel" in trainable)
+    assert (whole[1] is not None) == ("bias" in trainable)
+    monkeypatch.setattr(_common, "WHOLE_SEQUENCES", False)
+    steps = run()
+    for a, b in zip(whole, steps):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * max(1, np.abs(b).max()))
+
+
 def test_empty_batch():
     arrays = _lstm_arrays(np.float32, 0)
     out = _lstm_run(arrays, {"sequences": True}, np.zeros((2, 0, 7, 6), np.float32))

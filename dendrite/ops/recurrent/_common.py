@@ -102,12 +102,15 @@ def swap_axes(a: np.ndarray, start: int = 0, out: np.ndarray | None = None) -> n
     return out
 
 
-def time_major(a: np.ndarray, reverse: bool) -> np.ndarray:
+def time_major(a: np.ndarray, reverse: bool, out: np.ndarray | None = None) -> np.ndarray:
     """A private contiguous (features, T, batch) copy of ``a`` (batch, T, features), in
-    processing order."""
+    processing order, written into ``out`` (contiguous) when given."""
     if reverse:
-        return np.array(a.transpose(2, 1, 0)[:, ::-1], order="C", copy=True)
-    return swap_axes(a)
+        if out is None:
+            return np.array(a.transpose(2, 1, 0)[:, ::-1], order="C", copy=True)
+        np.copyto(out, a.transpose(2, 1, 0)[:, ::-1])
+        return out
+    return swap_axes(a, out=out)
 
 
 def batch_major(a: np.ndarray, reverse: bool, start: int = 0) -> np.ndarray:
@@ -228,14 +231,38 @@ class Recurrence(Function):
                 f"the inputs have batch size {batch}."
             )
         self._check_weights(kernel, bias, h0, recurrent_kernel)
+        if self.matmul is own_product:
+            inputs, xw = self._setup_with_bias_row(x, kernel, bias, reverse, scale)
+            return inputs, xw, keep
         if scale is not None:
             kernel, bias = kernel * scale, bias * scale
         inputs = time_major(x, reverse)
-        kernel_t = kernel.T if self.matmul is own_product else columns(kernel)
-        xw = self.matmul(kernel_t, flat(inputs))  # one GEMM
+        xw = self.matmul(columns(kernel), flat(inputs))  # one GEMM
         xw = xw.reshape(kernel.shape[1], steps, batch)
         xw += bias[:, None, None]
         return inputs, xw, keep
+
+    def _setup_with_bias_row(
+        self, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, reverse: bool, scale: Any
+    ) -> tuple:
+        """``_setup``'s (inputs, xw) for ``own_product``: the inputs get a last row of ones
+        and the kernel the bias as its last row, so the one product adds the bias (as the
+        last multiply-add of each sum: the same bits as adding it after) and, backward,
+        dL/dW's product gives dL/db as its last row (``_input_gradients``)."""
+        batch, steps, features = x.shape
+        width = kernel.shape[1]
+        dtype = np.result_type(x, kernel, bias, *(() if scale is None else (scale,)))
+        inputs = np.empty((features + 1, steps, batch), dtype=dtype)
+        time_major(x, reverse, out=inputs[:features])
+        inputs[features] = 1
+        weights = np.empty((features + 1, width), dtype=dtype)
+        if scale is None:
+            weights[:features], weights[features] = kernel, bias
+        else:
+            np.multiply(kernel, scale, out=weights[:features])
+            np.multiply(bias, scale, out=weights[features])
+        xw = own_product(weights.T, flat(inputs))  # one product, the bias included
+        return inputs, xw.reshape(width, steps, batch)
 
     def _check_weights(self, kernel: Any, bias: Any, h0: Any, recurrent_kernel: Any) -> None:
         """The kernel (features, k units), bias (k units,) and recurrent kernel (units,
@@ -272,6 +299,9 @@ class Recurrence(Function):
             dx = batch_major(
                 self.matmul(kernel, flat(dz)).reshape(kernel.shape[0], *dz.shape[1:]), reverse
             )
+        if inputs.shape[0] > kernel.shape[0] and need_w:  # the ones row: dL/db comes along
+            dw_db = weight_gradient(inputs, dz, self.matmul)
+            return dx, dw_db[:-1], (dw_db[-1] if need_b else None)
         dw = weight_gradient(inputs, dz, self.matmul) if need_w else None
         db = dz.sum(axis=(1, 2)) if need_b else None
         return dx, dw, db
