@@ -20,7 +20,12 @@ import dendrite
 from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.ops.recurrent import _common, lstm_sequence
-from dendrite.testing import assert_paths_agree, assert_same_on_any_kernel_threads, gradcheck
+from dendrite.testing import (
+    assert_paths_agree,
+    assert_same_on_any_kernel_threads,
+    gradcheck,
+    record_kernel_calls,
+)
 
 pytestmark = [
     pytest.mark.needs_kernels,
@@ -232,20 +237,7 @@ def test_whole_sequence_matches_per_step_path(
 def test_whole_sequence_is_what_runs(monkeypatch):
     """With AVX2 and FMA the LSTM takes one forward and one backward call, and its other
     products are the small ones (no BLAS product at all)."""
-    calls = []
-    kernels = _native.kernels
-
-    class Spy:
-        def __getattr__(self, name):
-            method = getattr(kernels, name)
-
-            def call(*args):
-                calls.append(name)
-                return method(*args)
-
-            return call
-
-    monkeypatch.setattr(_native, "kernels", Spy())
+    calls = record_kernel_calls(monkeypatch)
     arrays = _lstm_arrays(np.float32, 32, steps=28)
     _lstm_run(arrays, {"sequences": False}, np.ones((2, 32, 6), np.float32))
     assert calls.count("lstm_sequence_forward") == 1

@@ -15,7 +15,7 @@ import dendrite
 from dendrite import _native
 from dendrite.core import Tensor
 from dendrite.ops.recurrent import _common, gru_sequence, lstm_sequence, simple_rnn_sequence
-from dendrite.testing import assert_same_on_any_kernel_threads
+from dendrite.testing import assert_same_on_any_kernel_threads, record_kernel_calls
 
 pytestmark = [
     pytest.mark.needs_kernels,
@@ -48,23 +48,6 @@ def _run(arrays, options, upstream, op=lstm_sequence):
     return [out.data] + [t.grad for t in tensors]
 
 
-def _spy(monkeypatch):
-    calls, kernels = [], _native.kernels
-
-    class Spy:
-        def __getattr__(self, name):
-            method = getattr(kernels, name)
-
-            def call(*args):
-                calls.append(name)
-                return method(*args)
-
-            return call
-
-    monkeypatch.setattr(_native, "kernels", Spy())
-    return calls
-
-
 # --- bugs ----------------------------------------------------------------------------------
 
 
@@ -95,7 +78,7 @@ def test_fortran_recurrent_kernel_keeps_the_sequence_kernel(monkeypatch):
     (before the change ``columns(scaled)`` was checked and the kernels ran)."""
     arrays = _arrays(np.float32, 4)
     arrays[5] = np.asfortranarray(arrays[5])
-    calls = _spy(monkeypatch)
+    calls = record_kernel_calls(monkeypatch)
     _run(arrays, {}, np.ones((2, 4, 6, 7)))
     assert "lstm_sequence_forward" in calls
 
@@ -208,7 +191,7 @@ def test_gru_and_simple_rnn_take_no_small_products(monkeypatch):
     rnn = [x, rng.normal(size=(3, 6)), np.zeros(6), h0, rng.normal(size=(6, 6))]
     gru = [a.astype(np.float32) for a in gru]
     rnn = [a.astype(np.float32) for a in rnn]
-    calls = _spy(monkeypatch)
+    calls = record_kernel_calls(monkeypatch)
     _run(gru, {}, np.ones((5, 4, 6)), gru_sequence)
     _run(rnn, {}, np.ones((5, 4, 6)), simple_rnn_sequence)
     assert "small_product" not in calls and "lstm_sequence_forward" not in calls

@@ -1,4 +1,5 @@
-"""dendrite.testing.assert_paths_agree: a fast path's results against its reference's."""
+"""dendrite.testing: assert_paths_agree (a fast path's results against its reference's),
+assert_same_on_any_kernel_threads and record_kernel_calls."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import numpy as np
 import pytest
 
 from dendrite import _native
-from dendrite.testing import assert_paths_agree, assert_same_on_any_kernel_threads
+from dendrite.testing import (
+    assert_paths_agree,
+    assert_same_on_any_kernel_threads,
+    record_kernel_calls,
+)
 
 
 def test_rounding_passes_and_more_fails():
@@ -58,3 +63,18 @@ def test_kernel_threads_are_switched_and_restored():
     with pytest.raises(AssertionError):  # a result that changes with the threads
         assert_same_on_any_kernel_threads(lambda: [np.array([next(calls)])])
     assert kernels.threads() == before
+
+
+@pytest.mark.needs_kernels
+def test_record_kernel_calls_passes_calls_through_and_is_undone(monkeypatch):
+    kernels = _native.kernels
+    calls = record_kernel_calls(monkeypatch)
+    assert _native.kernels is not kernels
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    swapped = np.empty((3, 1, 2), np.float32)
+    _native.kernels.swap_axes(a[:, None, :], swapped, 1, 2, 1, 0, 1, 3)
+    np.testing.assert_array_equal(swapped[:, 0], a.T)  # the real kernel ran
+    _native.kernels.threads()
+    assert calls == ["swap_axes", "threads"]
+    monkeypatch.undo()
+    assert _native.kernels is kernels

@@ -1,10 +1,12 @@
 """Comparing a fast path (a C kernel, a transformed algorithm) with the reference path it
 replaces, when the two sum in different orders and so agree within float rounding only;
-and a kernel's results with its helper thread off and on, which must be the same bits."""
+a kernel's results with its helper thread off and on, which must be the same bits; and
+which kernels a computation calls."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,3 +57,26 @@ def assert_same_on_any_kernel_threads(run: Callable[[], Sequence[np.ndarray | No
         assert len(other) == len(results[0])
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def record_kernel_calls(monkeypatch: Any) -> list[str]:
+    """From now on every call to a C kernel is passed through and its name appended, in
+    order, to the list returned (which path a computation takes). ``monkeypatch`` is
+    pytest's: it puts the kernels back at the end of the test."""
+    from dendrite import _native
+
+    kernels = _native.kernels
+    calls: list[str] = []
+
+    class Recorder:
+        def __getattr__(self, name: str) -> Callable[..., Any]:
+            method = getattr(kernels, name)
+
+            def call(*args: Any) -> Any:
+                calls.append(name)
+                return method(*args)
+
+            return call
+
+    monkeypatch.setattr(_native, "kernels", Recorder())
+    return calls
