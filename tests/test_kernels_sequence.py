@@ -27,13 +27,7 @@ from dendrite.testing import (
     record_kernel_calls,
 )
 
-pytestmark = [
-    pytest.mark.needs_kernels,
-    pytest.mark.skipif(
-        _native.kernels is None or not _native.kernels.small_products_available(),
-        reason="the sequence kernels need the C kernels on a CPU with AVX2 and FMA",
-    ),
-]
+pytestmark = pytest.mark.needs_sequence_kernels
 
 DTYPES = [np.float32, np.float64]
 EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}

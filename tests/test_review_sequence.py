@@ -17,13 +17,7 @@ from dendrite.core import Tensor
 from dendrite.ops.recurrent import _common, gru_sequence, lstm_sequence, simple_rnn_sequence
 from dendrite.testing import assert_same_on_any_kernel_threads, record_kernel_calls
 
-pytestmark = [
-    pytest.mark.needs_kernels,
-    pytest.mark.skipif(
-        _native.kernels is None or not _native.kernels.small_products_available(),
-        reason="the sequence kernels need the C kernels on a CPU with AVX2 and FMA",
-    ),
-]
+pytestmark = pytest.mark.needs_sequence_kernels
 
 DTYPES = [np.float32, np.float64]
 
