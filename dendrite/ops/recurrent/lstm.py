@@ -93,7 +93,6 @@ class LSTMSequence(Recurrence):
         the step."""
         _, gates, hs, cs, act_c, _, _, keep, rmask = self.saved
         width, steps, batch = gates.shape
-        run = _native.kernels.lstm_forward
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         if whole_sequences(gates, rmask):
             _native.kernels.lstm_sequence_forward(
@@ -102,6 +101,7 @@ class LSTMSequence(Recurrence):
             return
         u_t = columns(scaled)
         rec = np.empty((width, batch), dtype=gates.dtype)
+        run = _native.kernels.lstm_forward
         for k in range(steps):
             h = hs[:, k]
             product(u_t, h * rmask if rmask is not None else h, out=rec)
@@ -160,7 +160,6 @@ class LSTMSequence(Recurrence):
         _, gates, _, cs, act_c, _, recurrent_kernel, keep, rmask = self.saved
         width, steps, batch = gates.shape
         u = width // 4
-        run = _native.kernels.lstm_backward
         # A transposed (Fortran-order) weight set by a user would cost the per-step product
         # far more than this one copy (none for a C-ordered weight, as initializers give).
         recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
@@ -175,6 +174,7 @@ class LSTMSequence(Recurrence):
             )
             return dz, dh, dc
         rec = np.zeros_like(dh)  # U dz of the step after, times the dropout mask
+        run = _native.kernels.lstm_backward
         for k in range(steps - 1, -1, -1):
             run(g, gates, cs, act_c, rec, keep_f, dh, dc, dz, u, batch, steps, k)
             product(recurrent_kernel, dz[:, k], out=rec)
