@@ -111,6 +111,9 @@ def test_small_product_reads_a_transposed_in_place(dtype):
     _native.kernels.small_product(stored, x, out, 13, 300, 21, True)
     np.testing.assert_array_equal(out, _small_product(np.ascontiguousarray(stored.T), x))
     np.testing.assert_array_equal(_common.own_product(stored.T, x), out)
+    # a transposed x is copied to C order (the tiled copy), with the same bits
+    x_t = np.ascontiguousarray(x.T)
+    np.testing.assert_array_equal(_common.own_product(stored.T, x_t.T), out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -146,10 +146,7 @@ def weight_gradient(
     """``sum_t inputs_t dz_t^T`` for (n, T, batch) and (m, T, batch): one GEMM that reads
     both operands in place. OpenBLAS computes the transposed product ``dz inputs^T`` a
     third faster than this one (measured for the LSTM benchmark's (128, 896) by
-    (896, 512)), more than the (m, n) copy back costs. ``own_product`` takes the
-    transposed inputs as a contiguous copy."""
-    if matmul is own_product:
-        return columns(own_product(flat(dz), columns(flat(inputs))))
+    (896, 512)), more than the (m, n) copy back costs."""
     return columns(matmul(flat(dz), flat(inputs).T))
 
 
@@ -167,14 +164,16 @@ def whole_sequences(*arrays: np.ndarray | None) -> bool:
 
 def own_product(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``a @ x`` for 2-D operands by csrc/small_product.c where ``WHOLE_SEQUENCES`` allows
-    and both can go to the kernels (one float dtype, C-contiguous ``x`` and ``a`` or its
-    transpose; else ``product``): its
+    and both can go to the kernels (one float dtype, ``a`` or its transpose C-contiguous,
+    ``x`` too or copied so; else ``product``): its
     rows shared with the kernels' helper thread, no BLAS thread woken. A recurrence whose
     steps run in the sequence kernels uses it for its other products too, so that
     OpenBLAS' threads, which spin for a while after each call they share, do not hold the
     second core the helper needs."""
     transposed = not a.flags.c_contiguous  # a transposed weight is read in place
     stored = a.T if transposed else a
+    if WHOLE_SEQUENCES and not x.flags.c_contiguous and x.T.flags.c_contiguous:
+        x = columns(x.T)  # the tiled transposing copy: 2-3 times NumPy's strided one
     if not (WHOLE_SEQUENCES and _native.usable(stored, x)):
         return product(a, x)
     out = np.empty((a.shape[0], x.shape[1]), dtype=a.dtype)
