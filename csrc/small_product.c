@@ -225,32 +225,49 @@ small_product_f64(const double *restrict a, Py_ssize_t sm, Py_ssize_t sk, const 
 /* --- the Python side: a product shared with the helper thread by blocks of rows ------ */
 
 typedef struct {
-    int single;
+    int single, by_columns;
     const char *a, *x;
     char *out;
     Py_ssize_t sm, sk, rows, depth, cols, block;
 } ProductJob;
 
+/* One block of the product: `block` rows of out (all its columns), or, `by_columns`,
+ * `block` columns of out (all its rows). Each element's sum is the same either way. */
 static void
-product_rows(const void *context, long index)
+product_block(const void *context, long index)
 {
     const ProductJob *j = context;
     Py_ssize_t first = index * j->block;
-    Py_ssize_t count = j->rows - first < j->block ? j->rows - first : j->block;
+    Py_ssize_t extent = j->by_columns ? j->cols : j->rows;
+    Py_ssize_t count = extent - first < j->block ? extent - first : j->block;
     size_t size = j->single ? 4 : 8;
-    const char *a = j->a + (size_t)first * j->sm * size;
-    char *out = j->out + (size_t)first * j->cols * size;
+    const char *a = j->a, *x = j->x;
+    char *out = j->out;
+    Py_ssize_t rows = j->rows, cols = j->cols;
+    if (j->by_columns) {
+        x += (size_t)first * size;
+        out += (size_t)first * size;
+        cols = count;
+    } else {
+        a += (size_t)first * j->sm * size;
+        out += (size_t)first * j->cols * size;
+        rows = count;
+    }
     if (j->single)
-        small_product_f32((const float *)a, j->sm, j->sk, (const float *)j->x, j->cols,
-                          (float *)out, j->cols, count, j->depth, j->cols);
+        small_product_f32((const float *)a, j->sm, j->sk, (const float *)x, j->cols, (float *)out,
+                          j->cols, rows, j->depth, cols);
     else
-        small_product_f64((const double *)a, j->sm, j->sk, (const double *)j->x, j->cols,
-                          (double *)out, j->cols, count, j->depth, j->cols);
+        small_product_f64((const double *)a, j->sm, j->sk, (const double *)x, j->cols,
+                          (double *)out, j->cols, rows, j->depth, cols);
 }
 
 /* Products of at least this many multiply-adds (about 15 us on one core) are shared. */
 #define SHARE_FROM (1 << 20)
 #define ROW_BLOCKS 16
+/* Fewer rows than this are shared by blocks of columns instead (whole 32-column tiles):
+ * a batch of 32 times a weight would otherwise split 24 rows against 8. */
+#define COLUMN_SPLIT_BELOW 96
+#define COLUMN_TILE 32
 
 /* small_product(a, x, out, rows, depth, cols[, transposed]): out (rows, cols) = a (rows,
  * depth) x (depth, cols), or a^T x for a given as (depth, rows) when `transposed`;
@@ -280,9 +297,15 @@ small_product_method(PyObject *self, PyObject *args)
     int single = kernel_take(k, v, 3);
     if (single < 0)
         return NULL;
-    Py_ssize_t block = (rows + ROW_BLOCKS - 1) / ROW_BLOCKS;
-    block = (block + 23) / 24 * 24; /* whole tiles per block (6 or 8 rows) */
+    int by_columns = rows < COLUMN_SPLIT_BELOW && cols >= 2 * COLUMN_TILE;
+    Py_ssize_t extent = by_columns ? cols : rows;
+    Py_ssize_t block = (extent + ROW_BLOCKS - 1) / ROW_BLOCKS;
+    if (by_columns) /* small blocks: the helper wakes late and takes what is left */
+        block = (block + COLUMN_TILE - 1) / COLUMN_TILE * COLUMN_TILE;
+    else
+        block = (block + 23) / 24 * 24; /* whole tiles per block (6 or 8 rows) */
     ProductJob job = {single,
+                      by_columns,
                       v[0].buf,
                       v[1].buf,
                       v[2].buf,
@@ -292,10 +315,10 @@ small_product_method(PyObject *self, PyObject *args)
                       depth,
                       cols,
                       block};
-    long chunks = rows == 0 ? 0 : (long)((rows + block - 1) / block);
+    long chunks = extent == 0 ? 0 : (long)((extent + block - 1) / block);
     double work = (double)rows * (double)depth * (double)cols;
     Py_BEGIN_ALLOW_THREADS
-    parallel_for(chunks, product_rows, &job, work >= SHARE_FROM);
+    parallel_for(chunks, product_block, &job, work >= SHARE_FROM);
     Py_END_ALLOW_THREADS
     kernel_give_back(v, 3);
     Py_RETURN_NONE;

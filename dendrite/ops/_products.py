@@ -32,13 +32,17 @@ The sums are then the same whichever threads are in force, so a run reproduces e
 the threads fixed (``DENDRITE_NUM_THREADS``, ``set_num_threads``, one core) nothing
 switches and every product goes straight to ``np.matmul``; so do products with K <=
 ``SMALL_K``, shorter than any BLAS block, and those of dtypes NumPy multiplies itself.
+
+``tiled_product(a, b)`` is dendrite's own product (csrc/small_product.c) for the shapes
+where it was measured faster than OpenBLAS on one thread and on two (16 to 512 columns:
+a dense layer's); its sums run in one order for any threads, so it needs no plan.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dendrite import cpu_threads
+from dendrite import _native, cpu_threads
 
 SAME = 0
 PINNED = -1
@@ -48,6 +52,12 @@ PROBE_ELEMENTS = 1 << 20  # operands larger than this are probed with fewer rows
 BLAS_TYPES = "fdFD"  # float32, float64, complex64, complex128: what NumPy hands to BLAS
 
 _PLANS: dict[tuple, int] = {}
+
+# csrc/small_product.c runs on this CPU (AVX2 and FMA); an older build lacks the method.
+TILED = bool(getattr(_native.kernels, "small_products_available", lambda: False)())
+# The columns for which small_product.c beat OpenBLAS (docs/performance.md, seventh
+# session): from one AVX2 tile; past 512 its rows of b no longer stay in cache.
+TILED_COLUMNS = (16, 512)
 
 
 def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -87,6 +97,24 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     result = np.matmul(a[..., :plan], b[..., :plan, :], out=out)
     result += np.matmul(a[..., plan:], b[..., plan:, :])
     return result
+
+
+def tiled_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D ``a`` (C-contiguous or a transposed C-contiguous array, read in
+    place) and C-contiguous ``b`` of one float dtype with ``TILED_COLUMNS`` columns, by
+    csrc/small_product.c: each element a chain of fused multiply-adds in ascending k,
+    shared with the kernels' helper thread by blocks of rows or of columns. Anything else,
+    and CPUs without AVX2 and FMA, go to ``product``."""
+    low, high = TILED_COLUMNS
+    if not (TILED and a.ndim == 2 and b.ndim == 2 and low <= b.shape[1] <= high):
+        return product(a, b)
+    transposed = not a.flags.c_contiguous
+    stored = a.T if transposed else a
+    if a.shape[1] != b.shape[0] or not _native.usable(stored, b):
+        return product(a, b)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    _native.kernels.small_product(stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed)
+    return out
 
 
 def _layout(operand: np.ndarray) -> str:

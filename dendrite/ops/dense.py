@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
-from dendrite.ops._products import product
+from dendrite.ops._products import tiled_product
 from dendrite.ops._util import bias_relu_, relu_grad, sum_rows
 
 
@@ -31,7 +31,7 @@ class Dense(Function):
                 f"the input must equal the kernel's first axis."
             )
         flat = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        out = product(flat, kernel)
+        out = tiled_product(flat, kernel)
         bias_relu_(out, bias, relu)
         self.saved = (flat, kernel, out, relu, x.shape)
         return out.reshape(*x.shape[:-1], kernel.shape[1]) if x.ndim != 2 else out
@@ -42,8 +42,8 @@ class Dense(Function):
         if relu:
             g = relu_grad(g, out)
         needs_x, needs_kernel, needs_bias = self.needs_grad
-        gx = product(g, kernel.T).reshape(x_shape) if needs_x else None
-        gk = product(flat.T, g) if needs_kernel else None
+        gx = tiled_product(g, kernel.T).reshape(x_shape) if needs_x else None
+        gk = tiled_product(flat.T, g) if needs_kernel else None
         gb = sum_rows(g) if needs_bias else None
         return gx, gk, gb
 
