@@ -49,25 +49,6 @@ typedef struct {
     atomic_int failed;  /* a chunk found no memory */
 } LstmSequenceJob;
 
-/* Asks for the cache lines of `rows` rows of `bytes` bytes, `stride` bytes apart, ahead of
- * use. A step's gate and state rows lie a whole sequence's row apart, so the hardware
- * prefetcher does not fetch them; asked for before a step's product, they arrive while it
- * runs (the step kernel's loads were a third of its time, most of them misses). */
-static inline void
-prefetch_rows(const void *base, Py_ssize_t rows, Py_ssize_t stride, Py_ssize_t bytes, int write)
-{
-    const char *p = base;
-    for (Py_ssize_t r = 0; r < rows; r++, p += stride) {
-        if (write) {
-            __builtin_prefetch(p, 1);
-            __builtin_prefetch(p + bytes - 1, 1);
-        } else {
-            __builtin_prefetch(p, 0);
-            __builtin_prefetch(p + bytes - 1, 0);
-        }
-    }
-}
-
 /* The chunk's columns [*first, *first + *count). */
 static void
 chunk_range(const LstmSequenceJob *j, long index, Py_ssize_t *first, Py_ssize_t *count)
@@ -98,10 +79,6 @@ chunk_range(const LstmSequenceJob *j, long index, Py_ssize_t *first, Py_ssize_t 
                 h = masked;                                                                \
                 ldh = n;                                                                   \
             }                                                                              \
-            prefetch_rows((T *)j->gates + k * batch + b0, 4 * u, sz * sizeof(T), n * sizeof(T), 1); \
-            prefetch_rows((T *)j->act + k * batch + b0, u, sz * sizeof(T), n * sizeof(T), 1); \
-            prefetch_rows(hs + (k + 1) * batch, u, ss * sizeof(T), n * sizeof(T), 1);      \
-            prefetch_rows(cs + (k + 1) * batch, u, ss * sizeof(T), n * sizeof(T), 1);      \
             PRODUCT((const T *)j->kernel, 1, 4 * u, h, ldh, rec, n, 4 * u, u, n);          \
             STEP((T *)j->gates + k * batch + b0, rec, hs + k * batch, cs + k * batch,      \
                  hs + (k + 1) * batch, cs + (k + 1) * batch, (T *)j->act + k * batch + b0, \
@@ -135,17 +112,6 @@ chunk_range(const LstmSequenceJob *j, long index, Py_ssize_t *first, Py_ssize_t 
             STEP(g ? g + at : NULL, g ? g + u * sz + at : NULL, (const T *)j->gates + at,  \
                  (const T *)j->act + at, (const T *)j->cs + at, rec,                       \
                  keep ? keep + at : NULL, dh, dc, dz, u, n, n, sz, ss);                    \
-            if (k > 0) {                                                                   \
-                Py_ssize_t next = at - batch, bytes = n * sizeof(T), rs = sz * sizeof(T);  \
-                prefetch_rows((const T *)j->gates + next, 4 * u, rs, bytes, 0);           \
-                prefetch_rows((T *)j->dz + next, 4 * u, rs, bytes, 1);                    \
-                prefetch_rows((const T *)j->act + next, u, rs, bytes, 0);                 \
-                prefetch_rows((const T *)j->cs + next, u, ss * sizeof(T), bytes, 0);      \
-                if (g) {                                                                   \
-                    prefetch_rows(g + next, u, rs, bytes, 0);                             \
-                    prefetch_rows(g + u * sz + next, u, rs, bytes, 0);                    \
-                }                                                                          \
-            }                                                                              \
             PRODUCT((const T *)j->kernel, 4 * u, 1, dz, sz, rec, n, u, 4 * u, n);          \
             if (rmask)                                                                     \
                 for (Py_ssize_t r = 0; r < u; r++)                                         \
