@@ -97,6 +97,8 @@ def test_transposed_left_operand_is_read_in_place(dtype, monkeypatch):
         ((128, 1600), (1600, 10), (np.float32, np.float32), False),  # too few columns
         ((8, 20), (20, 15), (np.float32, np.float32), False),
         ((8, 20), (20, 1024), (np.float32, np.float32), False),  # too many
+        ((8, 20), (20, 256), (np.float64, np.float64), True),
+        ((8, 20), (20, 300), (np.float64, np.float64), False),  # rows of b over 2 KiB
         ((8, 20), (20, 64), (np.float32, np.float64), False),  # mixed dtypes: NumPy's
         ((8, 20), (20, 64), (np.float16, np.float16), False),
         ((2, 8, 20), (20, 64), (np.float32, np.float32), False),  # not 2-D

@@ -34,8 +34,9 @@ switches and every product goes straight to ``np.matmul``; so do products with K
 ``SMALL_K``, shorter than any BLAS block, and those of dtypes NumPy multiplies itself.
 
 ``tiled_product(a, b)`` is dendrite's own product (csrc/small_product.c) for the shapes
-where it was measured faster than OpenBLAS on one thread and on two (16 to 512 columns:
-a dense layer's); its sums run in one order for any threads, so it needs no plan.
+where it was measured faster than OpenBLAS on one thread and on two (16 to 512 float32
+columns, 256 float64: a dense layer's); its sums run in one order for any threads, so it
+needs no plan.
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ _PLANS: dict[tuple, int] = {}
 
 # csrc/small_product.c runs on this CPU (AVX2 and FMA); an older build lacks the method.
 TILED = bool(getattr(_native.kernels, "small_products_available", lambda: False)())
-# The columns for which small_product.c beat OpenBLAS (docs/performance.md, seventh
-# session): from one AVX2 tile; past 512 its rows of b no longer stay in cache.
-TILED_COLUMNS = (16, 512)
+# The products for which small_product.c beat OpenBLAS on one thread and on two
+# (docs/performance.md, seventh session): from one AVX2 tile of columns (16) to rows of b
+# of 2 KiB (512 float32 or 256 float64 columns); wider, its rows of b leave the cache.
+TILED_COLUMNS = 16
+TILED_ROW_BYTES = 2048
 
 
 def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -101,12 +104,18 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
 
 def tiled_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D ``a`` (C-contiguous or a transposed C-contiguous array, read in
-    place) and C-contiguous ``b`` of one float dtype with ``TILED_COLUMNS`` columns, by
-    csrc/small_product.c: each element a chain of fused multiply-adds in ascending k,
-    shared with the kernels' helper thread by blocks of rows or of columns. Anything else,
-    and CPUs without AVX2 and FMA, go to ``product``."""
-    low, high = TILED_COLUMNS
-    if not (TILED and a.ndim == 2 and b.ndim == 2 and low <= b.shape[1] <= high):
+    place) and C-contiguous ``b`` of one float dtype, with at least ``TILED_COLUMNS``
+    columns and rows of at most ``TILED_ROW_BYTES``, by csrc/small_product.c: each element
+    a chain of fused multiply-adds in ascending k, shared with the kernels' helper thread
+    by blocks of rows or of columns. Anything else, and CPUs without AVX2 and FMA, go to
+    ``product``."""
+    if not (
+        TILED
+        and a.ndim == 2
+        and b.ndim == 2
+        and TILED_COLUMNS <= b.shape[1]
+        and b.shape[1] * b.itemsize <= TILED_ROW_BYTES
+    ):
         return product(a, b)
     transposed = not a.flags.c_contiguous
     stored = a.T if transposed else a
