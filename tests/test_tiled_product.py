@@ -55,8 +55,9 @@ def test_tiled_product_matches_numpy(dtype, rows, depth, cols):
 @pytest.mark.parametrize("rows, cols", [(32, 128), (7, 200), (150, 96)])
 def test_tiled_product_same_bits_on_any_threads(dtype, rows, cols):
     rng = np.random.default_rng(rows)
-    a = rng.normal(size=(rows, 900)).astype(dtype)  # over a million multiply-adds: shared
-    b = rng.normal(size=(900, cols)).astype(dtype)
+    # over 4M multiply-adds (small_product.c's SHARE_FROM): shared with the helper thread
+    a = rng.normal(size=(rows, 3500)).astype(dtype)
+    b = rng.normal(size=(3500, cols)).astype(dtype)
     assert_same_on_any_kernel_threads(lambda: [tiled_product(a, b), tiled_product(b.T, a.T)])
 
 
