@@ -36,7 +36,7 @@ def _bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         (5, 300, 200),  # columns not a multiple of a 32-column block
         (95, 40, 64),  # the last row count shared by columns
         (96, 40, 64),  # the first shared by rows
-        (784, 32, 128),  # dL/dW of the first layer (a transposed, read in place)
+        (784, 32, 128),  # the shape of the first layer's dL/dW
         (1, 3, 16),
         (0, 7, 32),  # an empty batch
     ],
@@ -58,7 +58,9 @@ def test_tiled_product_same_bits_on_any_threads(dtype, rows, cols):
     # over 4M multiply-adds (small_product.c's SHARE_FROM): shared with the helper thread
     a = rng.normal(size=(rows, 3500)).astype(dtype)
     b = rng.normal(size=(3500, cols)).astype(dtype)
-    assert_same_on_any_kernel_threads(lambda: [tiled_product(a, b), tiled_product(b.T, a.T)])
+    stored = np.ascontiguousarray(a.T)  # a^T read in place, as dL/dW reads x^T
+    assert_same_on_any_kernel_threads(lambda: [tiled_product(a, b), tiled_product(stored.T, b)])
+    np.testing.assert_array_equal(tiled_product(stored.T, b), tiled_product(a, b))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -142,7 +144,8 @@ def test_without_the_tiles_dense_layers_use_blas(monkeypatch):
 
 def test_dense_layer_takes_the_tiles_forward_and_for_its_kernel_gradient(monkeypatch):
     """x W and x^T g (x^T read in place); g W^T stays with BLAS, which reads W transposed
-    in place where small_product.c would need a copy of W."""
+    in place where small_product.c would need a copy of W (for more than one unit: one
+    unit's W^T is a contiguous row)."""
     calls = record_kernel_calls(monkeypatch)
     x = np.random.default_rng(7).normal(size=(32, 50)).astype(np.float32)
     layer = dendrite.layers.Dense(64)
