@@ -103,17 +103,17 @@ def test_small_product_column_is_independent_of_its_neighbours(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_small_product_reads_a_transposed_in_place(dtype):
     """``transposed``: a given as its (depth, rows) transpose, as a weight matrix is stored,
-    gives the same bits as the copied a, and own_product takes a transposed view so."""
+    gives the same bits as the copied a, and sequence_product takes a transposed view so."""
     rng = np.random.default_rng(8)
     stored = rng.normal(size=(300, 13)).astype(dtype)  # a.T
     x = rng.normal(size=(300, 21)).astype(dtype)
     out = np.empty((13, 21), dtype)
     _native.kernels.small_product(stored, x, out, 13, 300, 21, True)
     np.testing.assert_array_equal(out, _small_product(np.ascontiguousarray(stored.T), x))
-    np.testing.assert_array_equal(_common.own_product(stored.T, x), out)
+    np.testing.assert_array_equal(_common.sequence_product(stored.T, x), out)
     # a transposed x is copied to C order (the tiled copy), with the same bits
     x_t = np.ascontiguousarray(x.T)
-    np.testing.assert_array_equal(_common.own_product(stored.T, x_t.T), out)
+    np.testing.assert_array_equal(_common.sequence_product(stored.T, x_t.T), out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -147,16 +147,16 @@ def test_small_product_argument_checks():
         kernels.small_product(a, x, frozen, 4, 3, 5)
 
 
-def test_own_product_falls_back_to_numpy_for_mixed_dtypes():
+def test_sequence_product_falls_back_to_numpy_for_mixed_dtypes():
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     x = np.arange(12, dtype=np.float64).reshape(3, 4)
-    out = _common.own_product(a, x)
+    out = _common.sequence_product(a, x)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, a @ x)
     # strided views take NumPy's product too
     big = np.arange(40, dtype=np.float32).reshape(5, 8)
     np.testing.assert_array_equal(
-        _common.own_product(big[:, ::2], big[:4].T[::2]), big[:, ::2] @ big[:4].T[::2]
+        _common.sequence_product(big[:, ::2], big[:4].T[::2]), big[:, ::2] @ big[:4].T[::2]
     )
 
 

@@ -133,7 +133,7 @@ def test_strided_right_operand_and_mismatched_shapes_go_to_numpy(monkeypatch):
 
 
 def test_without_the_tiles_dense_layers_use_blas(monkeypatch):
-    monkeypatch.setattr(_products, "TILED", False)
+    monkeypatch.setattr(_products, "OWN_PRODUCTS", False)
     calls = record_kernel_calls(monkeypatch)
     a = np.ones((4, 30), np.float32)
     np.testing.assert_array_equal(
@@ -144,8 +144,7 @@ def test_without_the_tiles_dense_layers_use_blas(monkeypatch):
 
 def test_dense_layer_takes_the_tiles_forward_and_for_its_kernel_gradient(monkeypatch):
     """x W and x^T g (x^T read in place); g W^T stays with BLAS, which reads W transposed
-    in place where small_product.c would need a copy of W (for more than one unit: one
-    unit's W^T is a contiguous row)."""
+    in place where small_product.c would need a copy of W."""
     calls = record_kernel_calls(monkeypatch)
     x = np.random.default_rng(7).normal(size=(32, 50)).astype(np.float32)
     layer = dendrite.layers.Dense(64)
@@ -205,4 +204,4 @@ def test_seeded_training_reproduces_bit_for_bit():
 
 
 def test_kernels_are_loaded_for_these_tests():
-    assert _native.kernels is not None and _products.TILED
+    assert _native.kernels is not None and _products.OWN_PRODUCTS

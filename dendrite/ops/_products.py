@@ -33,11 +33,11 @@ the threads fixed (``DENDRITE_NUM_THREADS``, ``set_num_threads``, one core) noth
 switches and every product goes straight to ``np.matmul``; so do products with K <=
 ``SMALL_K``, shorter than any BLAS block, and those of dtypes NumPy multiplies itself.
 
-``tiled_product(a, b)`` is dendrite's own product (csrc/small_product.c) for the shapes
-where it was measured faster than OpenBLAS on one thread and on two (16 to 512 float32
-columns, 256 float64: a dense layer's); its sums run in one order for any threads, so it
-needs no plan.
-"""
+``own_product(a, b)`` is dendrite's own product (csrc/small_product.c, on CPUs with AVX2
+and FMA): its sums run in one order for any threads, so it needs no plan. The recurrences
+whose whole sequences run in C use it for all their products (``ops/recurrent``), and
+``tiled_product`` for the shapes where it was measured faster than OpenBLAS on one thread
+and on two (16 to 512 float32 columns, 256 float64: a dense layer's)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ BLAS_TYPES = "fdFD"  # float32, float64, complex64, complex128: what NumPy hands
 _PLANS: dict[tuple, int] = {}
 
 # csrc/small_product.c runs on this CPU (AVX2 and FMA); an older build lacks the method.
-TILED = bool(getattr(_native.kernels, "small_products_available", lambda: False)())
+OWN_PRODUCTS = bool(getattr(_native.kernels, "small_products_available", lambda: False)())
 # The products for which small_product.c beat OpenBLAS on one thread and on two
 # (docs/performance.md, seventh session): from one AVX2 tile of columns (16) to rows of b
 # of 2 KiB (512 float32 or 256 float64 columns); wider, its rows of b leave the cache.
@@ -102,28 +102,29 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     return result
 
 
-def tiled_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-D ``a`` (C-contiguous or a transposed C-contiguous array, read in
-    place) and C-contiguous ``b`` of one float dtype, with at least ``TILED_COLUMNS``
-    columns and rows of at most ``TILED_ROW_BYTES``, by csrc/small_product.c: each element
-    a chain of fused multiply-adds in ascending k, shared with the kernels' helper thread
-    by blocks of rows or of columns. Anything else, and CPUs without AVX2 and FMA, go to
-    ``product``."""
-    if not (
-        TILED
-        and a.ndim == 2
-        and b.ndim == 2
-        and TILED_COLUMNS <= b.shape[1]
-        and b.shape[1] * b.itemsize <= TILED_ROW_BYTES
-    ):
+def own_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` by csrc/small_product.c for 2-D operands of one float dtype, ``a``
+    C-contiguous or the transpose of a C-contiguous array (a weight read in place), ``b``
+    C-contiguous: each element a chain of fused multiply-adds in ascending k, shared with
+    the kernels' helper thread by blocks of rows or of columns. Anything else, and CPUs
+    without AVX2 and FMA, go to ``product``."""
+    if not (OWN_PRODUCTS and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]):
         return product(a, b)
     transposed = not a.flags.c_contiguous
     stored = a.T if transposed else a
-    if a.shape[1] != b.shape[0] or not _native.usable(stored, b):
+    if not _native.usable(stored, b):
         return product(a, b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     _native.kernels.small_product(stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed)
     return out
+
+
+def tiled_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``own_product`` where ``b`` has at least ``TILED_COLUMNS`` columns and rows of at
+    most ``TILED_ROW_BYTES`` (there it beat OpenBLAS), else ``product``."""
+    if b.ndim == 2 and TILED_COLUMNS <= b.shape[1] and b.shape[1] * b.itemsize <= TILED_ROW_BYTES:
+        return own_product(a, b)
+    return product(a, b)
 
 
 def _layout(operand: np.ndarray) -> str:

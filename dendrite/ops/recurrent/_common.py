@@ -12,7 +12,7 @@ import numpy as np
 
 from dendrite import _native
 from dendrite.core import Function
-from dendrite.ops._products import product
+from dendrite.ops._products import OWN_PRODUCTS, own_product, product
 
 FUSED_ACTIVATIONS = frozenset({"tanh", "sigmoid", "relu", "linear", "hard_sigmoid"})
 
@@ -150,10 +150,9 @@ def weight_gradient(
     return columns(matmul(flat(dz), flat(inputs).T))
 
 
-# Whether this CPU runs csrc/recurrent_sequence.c (AVX2 and FMA); tests turn it off to
-# reach the per-step path that other CPUs take.
-# (A build from before these kernels has no such method: then the per-step path.)
-WHOLE_SEQUENCES = bool(getattr(_native.kernels, "small_products_available", lambda: False)())
+# Whether this CPU runs csrc/recurrent_sequence.c (AVX2 and FMA, as small_product.c);
+# tests turn it off to reach the per-step path that other CPUs take.
+WHOLE_SEQUENCES = OWN_PRODUCTS
 
 
 def whole_sequences(*arrays: np.ndarray | None) -> bool:
@@ -162,35 +161,29 @@ def whole_sequences(*arrays: np.ndarray | None) -> bool:
     return WHOLE_SEQUENCES and _native.usable(*(a for a in arrays if a is not None))
 
 
-def own_product(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``a @ x`` for 2-D operands by csrc/small_product.c where ``WHOLE_SEQUENCES`` allows
-    and both can go to the kernels (one float dtype, ``a`` or its transpose C-contiguous,
-    ``x`` too or copied so; else ``product``): its
-    rows shared with the kernels' helper thread, no BLAS thread woken. A recurrence whose
-    steps run in the sequence kernels uses it for its other products too, so that
-    OpenBLAS' threads, which spin for a while after each call they share, do not hold the
-    second core the helper needs."""
-    transposed = not a.flags.c_contiguous  # a transposed weight is read in place
-    stored = a.T if transposed else a
-    if WHOLE_SEQUENCES and not x.flags.c_contiguous and x.T.flags.c_contiguous:
-        x = columns(x.T)  # the tiled transposing copy: 2-3 times NumPy's strided one
-    if not (WHOLE_SEQUENCES and _native.usable(stored, x)):
+def sequence_product(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``own_product`` where ``WHOLE_SEQUENCES`` allows, with a transposed ``x`` first
+    copied to C order by the tiled copy (2-3 times NumPy's strided one); else ``product``.
+    A recurrence whose steps run in the sequence kernels uses it for its other products
+    too, so that OpenBLAS' threads, which spin for a while after each call they share, do
+    not hold the second core the helper needs."""
+    if not WHOLE_SEQUENCES:
         return product(a, x)
-    out = np.empty((a.shape[0], x.shape[1]), dtype=a.dtype)
-    _native.kernels.small_product(stored, x, out, a.shape[0], a.shape[1], x.shape[1], transposed)
-    return out
+    if not x.flags.c_contiguous and x.T.flags.c_contiguous:
+        x = columns(x.T)
+    return own_product(a, x)
 
 
 def sequence_products() -> Callable[..., np.ndarray]:
     """The products of a recurrence whose steps can run in the sequence kernels:
-    ``own_product`` where ``WHOLE_SEQUENCES`` allows (elsewhere it would only copy the
+    ``sequence_product`` where ``WHOLE_SEQUENCES`` allows (elsewhere it would only copy the
     operands BLAS reads transposed in place), else ``product``."""
-    return own_product if WHOLE_SEQUENCES else product
+    return sequence_product if WHOLE_SEQUENCES else product
 
 
 class Recurrence(Function):
     """Shared plumbing: checks, the input projection, masks. ``matmul`` computes the
-    products over whole sequences (``product``, or ``own_product`` for a recurrence whose
+    products over whole sequences (``product``, or ``sequence_product`` for a recurrence whose
     steps run in the sequence kernels)."""
 
     matmul: Callable[..., np.ndarray] = staticmethod(product)
@@ -230,7 +223,7 @@ class Recurrence(Function):
                 f"the inputs have batch size {batch}."
             )
         self._check_weights(kernel, bias, h0, recurrent_kernel)
-        if self.matmul is own_product:
+        if self.matmul is sequence_product:
             inputs, xw = self._setup_with_bias_row(x, kernel, bias, reverse, scale)
             return inputs, xw, keep
         if scale is not None:
@@ -244,7 +237,7 @@ class Recurrence(Function):
     def _setup_with_bias_row(
         self, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, reverse: bool, scale: Any
     ) -> tuple:
-        """``_setup``'s (inputs, xw) for ``own_product``: the inputs get a last row of ones
+        """``_setup``'s (inputs, xw) for ``sequence_product``: the inputs get a last row of ones
         and the kernel the bias as its last row, so the one product adds the bias (as the
         last multiply-add of each sum: the same bits as adding it after) and, backward,
         dL/dW's product gives dL/db as its last row (``_input_gradients``)."""
@@ -260,7 +253,7 @@ class Recurrence(Function):
         else:
             np.multiply(kernel, scale, out=weights[:features])
             np.multiply(bias, scale, out=weights[features])
-        xw = own_product(weights.T, flat(inputs))  # one product, the bias included
+        xw = sequence_product(weights.T, flat(inputs))  # one product, the bias included
         return inputs, xw.reshape(width, steps, batch)
 
     def _check_weights(self, kernel: Any, bias: Any, h0: Any, recurrent_kernel: Any) -> None:
@@ -315,13 +308,13 @@ class Recurrence(Function):
 
     def _recurrent_gradient(self, hs: np.ndarray, rmask: Any, dz: np.ndarray) -> np.ndarray:
         """dL/dU = sum_t (h_{t-1} m) dz_t^T from the state sequence hs (units, T + 1,
-        batch), the dropout mask m (or None) and dz (k units, T, batch). ``own_product``
+        batch), the dropout mask m (or None) and dz (k units, T, batch). ``sequence_product``
         wants the states transposed: without a mask that is the first T batch rows of the
         whole sequence's contiguous transpose, a faster copy than the strided h_{t-1}'s."""
-        if self.matmul is not own_product or rmask is not None:
+        if self.matmul is not sequence_product or rmask is not None:
             return weight_gradient(self._states_in(hs, rmask), dz, self.matmul)
         rows = dz.shape[1] * dz.shape[2]
-        return columns(own_product(flat(dz), columns(flat(hs))[:rows]))
+        return columns(sequence_product(flat(dz), columns(flat(hs))[:rows]))
 
     @staticmethod
     def _states_in(hs: np.ndarray, rmask: Any) -> np.ndarray:
