@@ -203,8 +203,15 @@ class Layer:
 
     @property
     def weights(self) -> list[Variable]:
-        """All weights, trainable first (Keras' order within each group: creation order)."""
-        return self.trainable_weights + self.non_trainable_weights
+        """All weights in Keras 3's order, which ``get_weights`` and ``set_weights`` use:
+        the layer's own, those created trainable first, then the others (each group in
+        creation order), then each sublayer's ``weights`` in turn. Freezing a layer does
+        not move its weights, so a list taken before still fits after."""
+        own = [*self._own_weights, *self._tracked_variables]
+        result = _unique([v for v in own if v.trainable] + [v for v in own if not v.trainable])
+        for layer in self._sublayers:
+            result = _unique(result + layer.weights)
+        return result
 
     @property
     def trainable_weights(self) -> list[Variable]:
