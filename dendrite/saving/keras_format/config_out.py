@@ -65,6 +65,14 @@ def keras_document(model: Any, include_optimizer: bool = True) -> dict[str, Any]
                 "steps_per_execution": 1,
                 "jit_compile": False,
             }
+            # After _keras: Keras writes these entries' dtypes as plain names.
+            _schedule_module(settings["optimizer"])
+            for key, kind in (
+                ("loss", "loss"),
+                ("metrics", "metric"),
+                ("weighted_metrics", "metric"),
+            ):
+                settings[key] = _with_module(settings.get(key), kind)
         entry["compile_config"] = settings
     return entry
 
@@ -120,6 +128,44 @@ def _keras(node: Any) -> Any:
         if result["class_name"] == "Functional":
             result["registered_name"] = "Functional"
     return result
+
+
+# The public module Keras names, in a compile config, for a built-in object of each kind.
+COMPILE_MODULES = {
+    "loss": "keras.losses",
+    "metric": "keras.metrics",
+    "schedule": "keras.optimizers.schedules",
+}
+
+
+def _with_module(node: Any, kind: str) -> Any:
+    """``node`` (an entry, or the lists and per-output dicts of a compile config) with
+    Keras' ``module`` on the entries of dendrite's built-in ``kind`` objects: Keras finds
+    a class without a registered name only by its module (dendrite's compile document
+    leaves it out). Custom objects keep their entries as they are."""
+    if isinstance(node, list):
+        return [_with_module(v, kind) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "class_name" not in node:  # a dict by output name
+        return {key: _with_module(value, kind) for key, value in node.items()}
+    if "module" in node or not _builtin(kind, node["class_name"]):
+        return node
+    return {"module": COMPILE_MODULES[kind], **node, "registered_name": None}
+
+
+def _schedule_module(optimizer: Any) -> None:
+    """The optimizer's learning-rate schedule entry, if any, with Keras' module."""
+    config = optimizer.get("config") if isinstance(optimizer, dict) else None
+    if isinstance(config, dict) and isinstance(config.get("learning_rate"), dict):
+        config["learning_rate"] = _with_module(config["learning_rate"], "schedule")
+
+
+def _builtin(kind: str, name: Any) -> bool:
+    from dendrite import registry
+
+    found = registry.find(kind, name, {})
+    return found is not None and getattr(found, "__module__", "").startswith("dendrite.")
 
 
 def _function_entry(name: str) -> dict[str, Any]:
