@@ -159,3 +159,31 @@ def test_time_distributed_errors() -> None:
         layer(np.zeros((3, 5, 9), dtype="float32"))
     with pytest.raises(ValueError, match="`Layer` instance"):
         TimeDistributed("dense")
+
+
+def test_sequential_ending_in_two_outputs_is_a_two_output_model(tmp_path) -> None:
+    """Bidirectional(merge_mode=None) last in a Sequential: the model has both halves as
+    outputs (as in Keras), predicts, trains against two targets and saves both ways."""
+    import dendrite as tf
+
+    keras = tf.keras
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True), merge_mode=None)
+    model = keras.Sequential([keras.Input((5, 3)), layer])
+    x = np.random.default_rng(0).standard_normal((6, 5, 3)).astype("float32")
+    assert len(model.outputs) == 2
+    assert model.output_shape == [(None, 5, 4), (None, 5, 4)]
+    forward, backward = model.predict(x, verbose=0)
+    expected = layer(x)
+    np.testing.assert_allclose(forward, np.asarray(expected[0]), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(backward, np.asarray(expected[1]), rtol=1e-6, atol=1e-6)
+    model.compile(optimizer="sgd", loss=["mse", "mse"])
+    history = model.fit(x, [np.zeros_like(forward), np.ones_like(backward)], epochs=2, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    again = model.predict(x, verbose=0)
+    for extension in ("keras", "dendrite"):
+        path = tmp_path / f"m.{extension}"
+        model.save(path)
+        loaded = keras.models.load_model(path)
+        for a, b in zip(loaded.predict(x, verbose=0), again):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

@@ -127,7 +127,9 @@ class Sequential(Model):
         for layer in self._stack:
             y = layer(y)
             outputs.append(y)
-        plan = ExecutionPlan([x], [y], self.name)
+        # The last layer may return several tensors (Bidirectional with merge_mode=None):
+        # the model then has as many outputs, as in Keras.
+        plan = ExecutionPlan([x], list(y) if isinstance(y, (list, tuple)) else [y], self.name)
         object.__setattr__(self, "_graph", (x, outputs, plan))
         self._built_input_shape = tuple(x.shape)
         self.built = True
@@ -175,7 +177,9 @@ class Sequential(Model):
             )
         if mask is not None and hasattr(inputs, "_keras_mask"):
             inputs._keras_mask = mask
-        return self._built_graph()[2].run([inputs])[0]
+        plan = self._built_graph()[2]
+        results = plan.run([inputs])
+        return results[0] if len(plan.outputs) == 1 else list(results)
 
     def _convert(self, inputs: Any) -> Any:
         # The first layer converts the data itself (its dtype, its autocast).
@@ -187,7 +191,7 @@ class Sequential(Model):
 
     @property
     def outputs(self) -> list:
-        return [self._built_graph()[1][-1]]
+        return list(self._built_graph()[2].outputs)
 
     @property
     def input(self) -> Any:
@@ -208,7 +212,10 @@ class Sequential(Model):
 
     @property
     def output_shape(self) -> Any:
-        return self.output.shape
+        output = self.output
+        if isinstance(output, (list, tuple)):
+            return [tensor.shape for tensor in output]
+        return output.shape
 
     def layer_output_shapes(self) -> list:
         """Each layer's output shape (for summary), or "?" before the model is built."""
