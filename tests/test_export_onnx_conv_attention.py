@@ -94,3 +94,26 @@ def test_masked_attention(kwargs, tmp_path) -> None:
     model = K.Model(ids, L.Softmax()(L.Dense(3)(out)))
     model.export(tmp_path / "att.onnx")
     _check(model, _tokens(), tmp_path / "att.onnx")
+
+
+@pytest.mark.filterwarnings("ignore:LayerNormalization.*rms_scaling:UserWarning")
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: L.RMSNormalization(),
+        lambda: L.RMSNormalization(axis=[1, 2], epsilon=1e-3),
+        lambda: L.LayerNormalization(rms_scaling=True),
+        lambda: L.LayerNormalization(axis=[1, 2]),
+    ],
+    ids=["rms", "rms_two_axes", "layer_rms_scaling", "layer"],
+)
+def test_normalizations(layer, tmp_path) -> None:
+    """RMSNormalization, and LayerNormalization's rms_scaling as Keras computes it."""
+    x = K.Input(shape=(5, 4))
+    model = K.Model(x, layer()(x))
+    rng = np.random.default_rng(2)
+    model.set_weights(
+        [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()]
+    )
+    model.export(tmp_path / "norm.onnx")
+    _check(model, rng.standard_normal((7, 5, 4)).astype("float32") + 1, tmp_path / "norm.onnx")

@@ -229,16 +229,20 @@ def test_layernorm_gradients(axis):
 
 
 def test_layernorm_rms_scaling_and_no_params():
-    x = rng(12).normal(size=(3, 5)).astype("float32")
-    rms = LayerNormalization(rms_scaling=True)
+    """rms_scaling=True computes what Keras computes for it (the variance about the mean,
+    not the mean square), and warns as Keras does: RMSNormalization is the RMS layer."""
+    x = rng(12).normal(size=(3, 5)).astype("float32") + 2  # a mean far from 0 tells them apart
+    with pytest.warns(UserWarning, match="RMSNormalization"):
+        rms = LayerNormalization(rms_scaling=True)
     out = rms(x).numpy()
     assert [w.name for w in rms.weights] == ["gamma"]
-    expected = x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-3)
+    expected = x / np.sqrt(x.var(-1, keepdims=True) + 1e-3)
     np.testing.assert_allclose(out, expected, rtol=1e-5)
     plain = LayerNormalization(center=False, scale=False)
     np.testing.assert_allclose(plain(x).numpy(), reference_norm(x, (1,), 1e-3), atol=1e-5)
     assert plain.weights == []
-    gradcheck(lambda t: LayerNormalization(rms_scaling=True, dtype="float64")(t), x)
+    with pytest.warns(UserWarning):
+        gradcheck(lambda t: LayerNormalization(rms_scaling=True, dtype="float64")(t), x)
 
 
 def test_layernorm_config_and_errors():

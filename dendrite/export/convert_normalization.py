@@ -3,9 +3,10 @@
 BatchNormalization: y = (x - moving_mean) / sqrt(moving_var + eps) gamma + beta, folded
 into y = x a + c with a = gamma / sqrt(moving_var + eps), c = beta - moving_mean a.
 LayerNormalization: y = (x - mean) / sqrt(var + eps) gamma + beta over its axes
-(rms_scaling: y = x / sqrt(mean(x^2) + eps) gamma). GroupNormalization: the channels split
-into groups (a reshape), the same normalization over each group's axes, reshaped back,
-then gamma and beta per channel.
+(rms_scaling, as Keras computes it: y = x / sqrt(var + eps) gamma). RMSNormalization:
+y = x / sqrt(mean(x^2) + eps) scale. GroupNormalization: the channels split into groups
+(a reshape), the same normalization over each group's axes, reshaped back, then gamma and
+beta per channel.
 """
 
 from __future__ import annotations
@@ -36,34 +37,55 @@ def batch_norm(ctx: Any, layer: Any, args: dict) -> str:
     return b.op("Add", [b.op("Mul", [x, a]), c])
 
 
-def _normalize(ctx: Any, layer: Any, x: str, axes: list[int], shape: tuple) -> str:
+def _variance(ctx: Any, x: str, axes: list[int]) -> tuple[str, str]:
+    """(x - mean, the variance) over ``axes``."""
     b = ctx.b
-    mean = b.reduce("ReduceMean", x, axes)
-    centered = b.op("Sub", [x, mean])
-    square = b.op("Mul", [centered, centered])
-    var = b.reduce("ReduceMean", square, axes)
-    denom = b.op("Sqrt", [b.op("Add", [var, b.const(np.float32(layer.epsilon))])])
-    y = b.op("Div", [centered, denom])
-    if layer.gamma is not None:
-        y = b.op("Mul", [y, b.const(array(layer.gamma).reshape(shape), f"{layer.name}/gamma")])
+    centered = b.op("Sub", [x, b.reduce("ReduceMean", x, axes)])
+    return centered, b.reduce("ReduceMean", b.op("Mul", [centered, centered]), axes)
+
+
+def _divided(ctx: Any, layer: Any, x: str, spread: str) -> str:
+    """x / sqrt(spread + eps)."""
+    b = ctx.b
+    eps = b.const(np.float32(layer.epsilon))
+    return b.op("Div", [x, b.op("Sqrt", [b.op("Add", [spread, eps])])])
+
+
+def _times(ctx: Any, layer: Any, y: str, weight: Any, shape: tuple, name: str) -> str:
+    """y times the layer's ``weight`` reshaped to ``shape`` (unchanged when None)."""
+    if weight is None:
+        return y
+    return ctx.b.op("Mul", [y, ctx.b.const(array(weight).reshape(shape), f"{layer.name}/{name}")])
+
+
+def _normalize(ctx: Any, layer: Any, x: str, axes: list[int], shape: tuple) -> str:
+    centered, var = _variance(ctx, x, axes)
+    y = _times(ctx, layer, _divided(ctx, layer, centered, var), layer.gamma, shape, "gamma")
     if layer.beta is not None:
-        y = b.op("Add", [y, b.const(array(layer.beta).reshape(shape), f"{layer.name}/beta")])
+        beta = ctx.b.const(array(layer.beta).reshape(shape), f"{layer.name}/beta")
+        y = ctx.b.op("Add", [y, beta])
     return y
 
 
 @converts(normalization.LayerNormalization)
 def layer_norm(ctx: Any, layer: Any, args: dict) -> str:
-    """y = (x - mean) / sqrt(var + eps) gamma + beta (or the RMS form)."""
-    b = ctx.b
-    x = as_float(b, first(args))
+    """y = (x - mean) / sqrt(var + eps) gamma + beta (rms_scaling: x / sqrt(var + eps) gamma)."""
+    x = as_float(ctx.b, first(args))
     axes = list(layer._axes)
     if layer.rms_scaling:
-        sq = b.op("Mul", [x, x])
-        ms = b.reduce("ReduceMean", sq, axes)
-        y = b.op("Div", [x, b.op("Sqrt", [b.op("Add", [ms, b.const(np.float32(layer.epsilon))])])])
-        gamma = array(layer.gamma).reshape(layer._param_shape)
-        return b.op("Mul", [y, b.const(gamma, f"{layer.name}/gamma")])
+        y = _divided(ctx, layer, x, _variance(ctx, x, axes)[1])
+        return _times(ctx, layer, y, layer.gamma, layer._param_shape, "gamma")
     return _normalize(ctx, layer, x, axes, layer._param_shape)
+
+
+@converts(normalization.RMSNormalization)
+def rms_norm(ctx: Any, layer: Any, args: dict) -> str:
+    """y = x / sqrt(mean(x^2) + eps) scale."""
+    b = ctx.b
+    x = as_float(b, first(args))
+    square_mean = b.reduce("ReduceMean", b.op("Mul", [x, x]), list(layer._axes))
+    y = _divided(ctx, layer, x, square_mean)
+    return _times(ctx, layer, y, layer.scale, layer._param_shape, "scale")
 
 
 @converts(normalization.GroupNormalization)

@@ -46,6 +46,7 @@ from dendrite.layers.normalization import (
     BatchNormalization,
     GroupNormalization,
     LayerNormalization,
+    RMSNormalization,
 )
 from dendrite.layers.op_layer import OpLayer  # noqa: F401 (registered: files name it)
 from dendrite.layers.pooling import (
@@ -182,6 +183,7 @@ __all__ = [
     "Lambda",
     "Layer",
     "LayerNormalization",
+    "RMSNormalization",
     "Masking",
     "MaxPool1D",
     "MaxPool2D",

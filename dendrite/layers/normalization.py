@@ -1,4 +1,5 @@
-"""Normalisation layers within a sample: LayerNormalization and GroupNormalization.
+"""Normalisation layers within a sample: LayerNormalization, GroupNormalization and
+RMSNormalization.
 BatchNormalization is in ``dendrite.layers.batch_normalization`` and importable from here
 too; the arguments they share are in ``dendrite.layers.normalization_base``.
 
@@ -10,19 +11,21 @@ arithmetic and its gradient are one fused primitive, ``dendrite.ops.normalizatio
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
+from dendrite.layers.base import Layer
 
 # BatchNormalization has its own module; it stays importable from here.
 from dendrite.layers.batch_normalization import BatchNormalization as BatchNormalization
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.normalization_base import _check_axis, _Normalization
 from dendrite.layers.registry import register_layer
-from dendrite.ops.normalization import normalize
+from dendrite.ops.normalization import normalize, rms_normalization
 
 
 @register_layer
@@ -37,7 +40,10 @@ class LayerNormalization(_Normalization):
         epsilon: added to the variance (Keras default 1e-3; PyTorch's is 1e-5).
         center, scale: whether to learn ``beta`` and ``gamma``.
         rms_scaling: ignore ``center`` and ``scale`` and compute
-            ``y = gamma * x / sqrt(mean_axis(x^2) + epsilon)`` (RMS normalisation).
+            ``y = gamma * x / sqrt(var_axis(x) + epsilon)``: what Keras computes for it
+            (by the variance about the mean, not the root mean square; Keras deprecates
+            the argument and so warns dendrite). For root-mean-square normalisation use
+            ``RMSNormalization``.
         beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
         beta_constraint, gamma_constraint: as in Keras (zeros and ones).
     """
@@ -81,6 +87,15 @@ class LayerNormalization(_Normalization):
                 f"received: {axis!r}"
             )
         self.rms_scaling = bool(rms_scaling)
+        if self.rms_scaling:
+            warnings.warn(
+                f"LayerNormalization '{self.name}': rms_scaling=True scales the inputs by "
+                f"their variance about the mean, as Keras computes it (Keras deprecates "
+                f"the argument), not by their root mean square; for RMS normalisation use "
+                f"RMSNormalization or ops.rms_normalization.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def build(self, input_shape: tuple) -> None:
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
@@ -106,8 +121,8 @@ class LayerNormalization(_Normalization):
     def call(self, inputs: Tensor) -> Tensor:
         x = self._float(inputs)
         if self.rms_scaling:
-            square_mean = ops.mean(x * x, axis=self._axes, keepdims=True)
-            out = x * ops.rsqrt(square_mean + self.epsilon)
+            variance = ops.var(x, axis=self._axes, keepdims=True)
+            out = x * ops.rsqrt(variance + self.epsilon)
             return out * ops.reshape(self.gamma, self._param_shape)
         return normalize(
             x,
@@ -222,3 +237,58 @@ class GroupNormalization(_Normalization):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "groups": self.groups, "axis": self.axis}
+
+
+@register_layer
+class RMSNormalization(Layer):
+    """Root-mean-square normalisation (Zhang and Sennrich, 2019), as Keras'
+    ``RMSNormalization``: each sample is divided by the root mean square of its values
+    over ``axis`` and multiplied by a learned ``scale`` (no mean is subtracted, no offset):
+
+    ``y = x / sqrt(mean_axis(x^2) + epsilon) * scale``, ``scale`` of the shape of the
+    normalised axes (ones at first).
+
+    Args:
+        axis: int or list of ints: the axes to normalise over (default the last).
+        epsilon: added to the mean square (Keras' default 1e-6).
+    """
+
+    example = {"kwargs": {}, "input_shape": (2, 3, 4)}
+
+    def __init__(self, axis: int | list[int] = -1, epsilon: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            self.axis: int | list[int] = [int(a) for a in axis]
+        elif isinstance(axis, (int, np.integer)):
+            self.axis = int(axis)
+        else:
+            raise TypeError(
+                "Expected an int or a list/tuple of ints for the argument 'axis', but "
+                f"received: {axis!r}"
+            )
+        self.epsilon = float(epsilon)
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple) -> None:
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        positive = sorted(_check_axis(self, a, input_shape) for a in axes)
+        self.scale = self.add_weight(
+            tuple(int(input_shape[a]) for a in positive), initializer="ones", name="scale"
+        )
+        rank = len(input_shape)
+        self._axes = tuple(positive)
+        self._param_shape = tuple(int(input_shape[a]) if a in positive else 1 for a in range(rank))
+        self.input_spec = InputSpec(ndim=rank, axes={a: input_shape[a] for a in positive})
+        self.built = True
+
+    def call(self, inputs: Tensor) -> Tensor:
+        x = inputs if inputs.data.dtype.kind == "f" else ops.cast(inputs, self.dtype)
+        scale = ops.reshape(self.scale, self._param_shape)
+        return rms_normalization(x, scale, axis=self._axes, epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        self._maybe_build(tuple(input_shape))
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}

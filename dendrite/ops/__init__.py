@@ -105,6 +105,7 @@ from dendrite.ops.nn import (
     sparse_categorical_crossentropy,
     sparse_softmax_cross_entropy,
 )
+from dendrite.ops.normalization import rms_normalization
 from dendrite.ops.pooling import average_pool, max_pool
 from dendrite.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from dendrite.ops.reduce_more import all, any, cumprod, cumsum, prod
@@ -231,6 +232,7 @@ __all__ = [
     "relu6",
     "repeat",
     "reshape",
+    "rms_normalization",
     "round",
     "rsqrt",
     "scan",

@@ -22,6 +22,9 @@ One node replaces the dozen a composition would record, and the forward pass kee
 inference, where the statistics are constants): ``dL/dx = g a``, ``dL/da = sum(g x)``,
 ``dL/db = sum(g)`` over the broadcast axes.
 
+``rms_normalization``: ``y = x / sqrt(mean_A(x^2) + eps) * scale`` (Zhang and Sennrich, 2019),
+a composition of ops, so its gradient is theirs.
+
 ``embedding_lookup``: ``y[..., :] = table[i[...], :]``; the VJP adds each row of ``g`` into
 the row of the table it was read from, ``dL/dtable[j] = sum_{i[p] = j} g[p]``. NumPy's
 unbuffered ``np.add.at`` on a flat (1-D) view has a fast path (NumPy >= 1.25) that measured
@@ -384,3 +387,25 @@ def embedding_lookup(table: Any, indices: np.ndarray) -> Tensor:
     """``table[indices]``: rows of a (V, D) table at integer indices (checked by the caller:
     each must lie in [0, V))."""
     return EmbeddingLookup.apply(table, indices=np.asarray(indices))
+
+
+def rms_normalization(x: Any, scale: Any = None, axis: Any = -1, epsilon: Any = None) -> Tensor:
+    """Root-mean-square normalisation over ``axis`` (Keras' ``ops.rms_normalization``):
+    ``y = x / sqrt(mean_axis(x^2) + epsilon) * scale``, without the mean subtracted.
+
+    Args:
+        x: input tensor.
+        scale: multiplies the result (broadcast against ``x``), or None.
+        axis: int or list of ints.
+        epsilon: added to the mean square; None is Keras' ``epsilon()`` (1e-7).
+    """
+    from dendrite import _settings
+    from dendrite.ops.creation import as_float_tensor
+    from dendrite.ops.reduce import mean
+    from dendrite.ops.unary import rsqrt, square
+
+    x = as_float_tensor(x)
+    axes = sorted(axis) if isinstance(axis, (list, tuple)) else axis
+    eps = _settings.epsilon() if epsilon is None else float(epsilon)
+    out = x * rsqrt(mean(square(x), axis=axes, keepdims=True) + eps)
+    return out if scale is None else out * scale

@@ -105,12 +105,6 @@ def _translate(node: Any, depth: int, what: str) -> Any:
 
 
 def _untaken_defaults(class_name: str, config: dict[str, Any], what: str) -> dict[str, Any]:
-    if class_name == "LayerNormalization" and config.get("rms_scaling") is True:
-        raise ModelLoadError(
-            f"{what}: LayerNormalization '{config.get('name')}' uses Keras' deprecated "
-            f"rms_scaling=True, which scales by the variance; dendrite's rms_scaling scales by "
-            f"the root mean square, so the model would not compute the same values."
-        )
     table = {**DEFAULTS_IF_UNTAKEN, **DEFAULTS_IF_UNTAKEN_BY_CLASS.get(class_name, {})}
     present = [key for key in config if key in table and _is_default(config[key], table[key])]
     if not present:

@@ -102,13 +102,6 @@ def _keras(node: Any) -> Any:
             k: v for k, v in config.items() if k not in UNTAKEN_BY_KERAS[result["class_name"]]
         }
         result["config"] = config
-    if result.get("class_name") == "LayerNormalization" and isinstance(config, dict):
-        if config.get("rms_scaling"):
-            raise ValueError(
-                f"LayerNormalization '{config.get('name')}' uses rms_scaling=True: Keras' "
-                f"rms_scaling (deprecated) scales by the variance, not the root mean square, "
-                f"so Keras would not compute what dendrite computes. Save it as .dendrite."
-            )
     if "module" not in result and isinstance(config, dict) and _is_layer(result.get("class_name")):
         result = {"module": "keras.layers", **result, "registered_name": None}
     if "module" in result and isinstance(config, dict) and isinstance(config.get("dtype"), str):
