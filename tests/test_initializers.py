@@ -74,3 +74,35 @@ def test_config_round_trip():
     again = initializers.get(initializers.serialize(init))
     assert isinstance(again, initializers.RandomNormal)
     assert (again.mean, again.stddev, again.seed) == (1.0, 2.0, 3)
+
+
+def test_keras_snake_case_names_are_the_classes():
+    """keras.initializers.he_normal(seed=1) and friends: Keras 3 exports each class under
+    its snake_case name (and Orthogonal, Identity under longer ones); they serialize as
+    the class."""
+    from dendrite.layers import initializers as init
+
+    pairs = {
+        "zeros": init.Zeros,
+        "ones": init.Ones,
+        "constant": init.Constant,
+        "random_normal": init.RandomNormal,
+        "random_uniform": init.RandomUniform,
+        "truncated_normal": init.TruncatedNormal,
+        "variance_scaling": init.VarianceScaling,
+        "glorot_uniform": init.GlorotUniform,
+        "glorot_normal": init.GlorotNormal,
+        "he_uniform": init.HeUniform,
+        "he_normal": init.HeNormal,
+        "lecun_uniform": init.LecunUniform,
+        "lecun_normal": init.LecunNormal,
+        "orthogonal": init.Orthogonal,
+        "OrthogonalInitializer": init.Orthogonal,
+        "identity": init.Identity,
+        "IdentityInitializer": init.Identity,
+    }
+    for name, cls in pairs.items():
+        assert getattr(init, name) is cls, name
+    made = init.he_normal(seed=1)
+    assert init.serialize(made)["class_name"] == "HeNormal"
+    np.testing.assert_array_equal(made((4, 3)), init.HeNormal(seed=1)((4, 3)))

@@ -273,6 +273,17 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
+# Keras 3 exports every class under its snake_case name too, and two under longer ones:
+# ``keras.initializers.he_normal(seed=1)`` is ``HeNormal(seed=1)``.
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling = VarianceScaling
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal = HeUniform, HeNormal
+lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+orthogonal, OrthogonalInitializer = Orthogonal, Orthogonal
+identity, IdentityInitializer = Identity, Identity
+
 #: Every name ``get`` accepts (class names, their snake_case, Keras's "uniform" and
 #: "normal") -> class: a live, read-only view of the registry's "initializer" kind.
 INITIALIZERS: Mapping[str, type[Initializer]] = registry.table("initializer", aliases=True)
