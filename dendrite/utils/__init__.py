@@ -168,6 +168,7 @@ from dendrite.utils.image_utils import (  # noqa: E402, F401
     save_img,
 )
 from dendrite.utils.model_visualization import model_to_dot, plot_model  # noqa: E402, F401
+from dendrite.utils.progbar import Progbar  # noqa: E402, F401
 from dendrite.utils.text_dataset_utils import text_dataset_from_directory  # noqa: E402, F401
 from dendrite.utils.timeseries_dataset_utils import (  # noqa: E402, F401
     timeseries_dataset_from_array,

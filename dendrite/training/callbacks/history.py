@@ -6,7 +6,7 @@ from typing import Any
 
 from dendrite.registry import register
 from dendrite.training.callbacks.base import Callback
-from dendrite.training.progbar import Progbar
+from dendrite.utils.progbar import Progbar
 
 
 @register("callback")
@@ -41,7 +41,8 @@ class ProgbarLogger(Callback):
 
     def _start(self, target: Any) -> None:
         self.seen = 0
-        self.progbar = Progbar(target, verbose=self._verbose())
+        # fit's logs are running means already: shown as they come.
+        self.progbar = Progbar(target, verbose=self._verbose(), stateless_metrics=())
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self._verbose():
