@@ -48,6 +48,7 @@ CASES = {
         optimizer=K.optimizers.SGD(K.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)),
         loss="mse",
     ),
+    "dice": dict(optimizer="sgd", loss=K.losses.Dice(axis=[1])),
 }
 
 
@@ -113,7 +114,7 @@ def test_keras_loads_and_evaluates_what_dendrite_compiled(tmp_path: Path):
         model.compile(**settings)
         if name == "loss_object":
             y = rng.integers(0, 3, 12)
-        elif name == "mse_and_auc":
+        elif name in ("mse_and_auc", "dice"):
             y = (rng.random((12, 3)) > 0.5).astype("float32")
         else:
             y = rng.standard_normal((12, 3)).astype("float32")
@@ -137,6 +138,7 @@ def test_keras_loads_and_evaluates_what_dendrite_compiled(tmp_path: Path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["loss_object"]["loss"] == "SparseCategoricalCrossentropy"
     assert report["mse_and_auc"]["loss"] == "MeanSquaredError"
+    assert report["dice"]["loss"] == "Dice"
     assert report["schedule"]["schedule"] == "ExponentialDecay"
     assert report["schedule"]["learning_rate"] == pytest.approx(0.1)
     for name, values in expected.items():

@@ -18,6 +18,7 @@ Keras-named ops.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,50 @@ def binary_focal_crossentropy(
     if apply_class_balancing:
         focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
     return ops.mean(focal, axis=axis)
+
+
+@register("loss")
+def categorical_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    alpha: Any = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Tensor:
+    """Focal categorical cross-entropy (Lin et al., 2017) over the class ``axis``, Keras'
+    formula: ``sum(alpha (1 - p)^gamma (-y log p))`` with ``p`` the predictions (their
+    softmax with ``from_logits``) renormalised to sum to 1 and clipped to ``[eps, 1 -
+    eps]``.
+
+    Args:
+        y_true: one-hot (or soft) targets, shaped like ``y_pred``.
+        y_pred: probabilities, or logits with ``from_logits=True``.
+        alpha: a weight for every class (a scalar, or one per class).
+        gamma: the focusing power; 0 gives ``alpha`` times the cross-entropy.
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: in [0, 1]; ``y <- y (1 - a) + a / classes``.
+        axis: the class axis.
+    """
+    axis = _check_axis(axis)
+    y_pred = as_float_tensor(y_pred)
+    y_true = targets_like(y_true, y_pred)
+    if y_pred.shape and y_pred.shape[-1] == 1:
+        warnings.warn(
+            f"categorical_focal_crossentropy expects y_pred of shape (batch, classes) with "
+            f"more than one class, got {tuple(y_pred.shape)}; for two classes use "
+            f"binary_focal_crossentropy.",
+            stacklevel=2,
+        )
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[-1]
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=axis)
+    p = nn.clip_probabilities(y_pred / ops.sum(y_pred, axis=axis, keepdims=True))
+    weights = np.asarray(alpha, dtype=y_pred.dtype)
+    focal = ops.power(1.0 - p, gamma) * weights * (-y_true * ops.log(p))
+    return ops.sum(focal, axis=axis)
 
 
 @register("loss")
@@ -219,6 +264,41 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
             label_smoothing=label_smoothing,
             axis=axis,
         )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**Loss.get_config(self), **self._fn_kwargs}
+
+
+@register("loss")
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    """Focal categorical cross-entropy (see ``categorical_focal_crossentropy``)."""
+
+    def __init__(
+        self,
+        alpha: Any = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "categorical_focal_crossentropy",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            categorical_focal_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+    def call(self, y_true: Any, y_pred: Tensor) -> Tensor:
+        # no rank alignment: one-hot targets must match y_pred exactly
+        return categorical_focal_crossentropy(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self) -> dict[str, Any]:
         return {**Loss.get_config(self), **self._fn_kwargs}
