@@ -21,6 +21,8 @@ from dendrite.optimizers import (
     Adam,
     Adamax,
     AdamW,
+    Lamb,
+    Lion,
     Nadam,
     RMSprop,
     schedules,
@@ -37,6 +39,8 @@ CLASSES = {
     "rmsprop": RMSprop,
     "adagrad": Adagrad,
     "adadelta": Adadelta,
+    "lion": Lion,
+    "lamb": Lamb,
 }
 # Keras defaults of the rule-specific hyperparameters (what the reference uses when a case
 # does not set them).
@@ -49,6 +53,8 @@ DEFAULTS = {
     "rmsprop": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},
     "adagrad": {"initial_accumulator_value": 0.1, "epsilon": 1e-7},
     "adadelta": {"rho": 0.95, "epsilon": 1e-7},
+    "lion": {"beta_1": 0.9, "beta_2": 0.99},
+    "lamb": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
 }
 
 
@@ -153,6 +159,20 @@ def _keras_rule(name, hp, w, g, lr, t, i, m, v, vhat, a, u_product):
         delta = -(np.sqrt(m[i] + eps) * g) / np.sqrt(v[i] + eps)
         m[i] = rho * m[i] + (1 - rho) * np.square(delta)
         return w + lr * delta
+    if name == "lion":
+        b1, b2 = hp["beta_1"], hp["beta_2"]
+        w = w - lr * np.sign(m[i] * b1 + g * (1.0 - b1))
+        m[i] = m[i] * b2 + g * (1.0 - b2)
+        return w
+    if name == "lamb":
+        b1, b2 = hp["beta_1"], hp["beta_2"]
+        m[i] = m[i] + (g - m[i]) * (1 - b1)
+        v[i] = v[i] + (np.square(g) - v[i]) * (1 - b2)
+        update = (m[i] / (1.0 - b1**t)) / (np.sqrt(v[i] / (1.0 - b2**t)) + hp["epsilon"])
+        w_norm = np.sqrt(np.sum(np.power(w, 2)))
+        g_norm = np.sqrt(np.sum(np.power(update, 2)))
+        ratio = w_norm / g_norm if w_norm > 0 and g_norm > 0 else 1.0
+        return w - ratio * lr * update
     raise AssertionError(name)
 
 
@@ -207,6 +227,10 @@ RULE_CASES = [
     ("adagrad", {"initial_accumulator_value": 0.5, "epsilon": 1e-3}, 0.1),
     ("adadelta", {}, 1.0),
     ("adadelta", {"rho": 0.8, "epsilon": 1e-4}, 1.0),
+    ("lion", {}, 0.001),
+    ("lion", {"beta_1": 0.5, "beta_2": 0.9}, 0.01),
+    ("lamb", {}, 0.01),
+    ("lamb", {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-3}, 0.01),
 ]
 
 

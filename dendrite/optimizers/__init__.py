@@ -14,6 +14,8 @@ from dendrite.optimizers.adadelta import Adadelta
 from dendrite.optimizers.adagrad import Adagrad
 from dendrite.optimizers.adam import Adam, AdamW
 from dendrite.optimizers.adamax import Adamax
+from dendrite.optimizers.lamb import Lamb
+from dendrite.optimizers.lion import Lion
 from dendrite.optimizers.nadam import Nadam
 from dendrite.optimizers.optimizer import Optimizer
 from dendrite.optimizers.rmsprop import RMSprop
@@ -66,6 +68,8 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Lamb",
+    "Lion",
     "Nadam",
     "Optimizer",
     "RMSprop",

@@ -22,6 +22,7 @@ KERAS_CALLS = {
     "AdamW": (("momentum", "velocity"), ("velocity_hat",)),
     "Nadam": (("momentum", "velocity"),),
     "Adamax": (("momentum", "norm"),),
+    "Lamb": (("momentum", "velocity"),),
     "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
     "Ftrl": (("accumulator", "linear"),),
 }

@@ -1,0 +1,104 @@
+"""LAMB (You et al., 2019, "Large Batch Optimization for Deep Learning"), in Keras' form."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from dendrite.core import Variable
+from dendrite.optimizers._utils import check_hyperparameter
+from dendrite.optimizers.optimizer import Optimizer
+from dendrite.registry import register
+
+
+@register("optimizer")
+class Lamb(Optimizer):
+    """Adam's step rescaled per weight tensor by the trust ratio ``||w|| / ||step||``.
+
+    At step ``t`` (1 on the first update), with ``m``, ``v`` zeros at first::
+
+        m <- m + (g - m) * (1 - beta_1)
+        v <- v + (g^2 - v) * (1 - beta_2)
+        s = (m / (1 - beta_1**t)) / (sqrt(v / (1 - beta_2**t)) + epsilon)
+        r = ||w|| / ||s|| if ||w|| > 0 and ||s|| > 0 else 1      (Frobenius norms)
+        w <- w - r * lr * s
+
+    Args:
+        learning_rate: float, schedule or callable; default 0.001.
+        beta_1, beta_2: decay rates of the first and second moment estimates.
+        epsilon: small constant for numerical stability.
+        **kwargs: the base ``Optimizer`` arguments (weight_decay, clipnorm, ...).
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
+        name: str = "lamb",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
+        self.beta_1 = check_hyperparameter("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = check_hyperparameter("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = check_hyperparameter("epsilon", epsilon, 0.0)
+
+    def build(self, variables: Sequence[Variable]) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        self._m = self.add_optimizer_variables(variables, "momentum")
+        self._v = self.add_optimizer_variables(variables, "velocity")
+
+    def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
+        index = self._get_variable_index(variable)
+        t = int(self._iterations.data) + 1
+        m, v = self._m[index].data, self._v[index].data
+        buf = self._scratch[index]
+        np.subtract(gradient, m, out=buf)
+        buf *= 1.0 - self.beta_1
+        m += buf
+        np.square(gradient, out=buf)
+        buf -= v
+        buf *= 1.0 - self.beta_2
+        v += buf
+        np.divide(v, 1.0 - self.beta_2**t, out=buf)
+        np.sqrt(buf, out=buf)
+        buf += self.epsilon
+        np.divide(m, buf, out=buf)
+        buf /= 1.0 - self.beta_1**t
+        weight_norm = float(np.sqrt(np.sum(np.square(variable.data, dtype=np.float64))))
+        step_norm = float(np.sqrt(np.sum(np.square(buf, dtype=np.float64))))
+        ratio = weight_norm / step_norm if weight_norm > 0 and step_norm > 0 else 1.0
+        buf *= ratio * learning_rate
+        variable.data -= buf
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
