@@ -117,3 +117,16 @@ def test_normalizations(layer, tmp_path) -> None:
     )
     model.export(tmp_path / "norm.onnx")
     _check(model, rng.standard_normal((7, 5, 4)).astype("float32") + 1, tmp_path / "norm.onnx")
+
+
+def test_center_crop_and_colour_augmentation_export(tmp_path) -> None:
+    """CenterCrop is a Slice; RandomContrast and RandomBrightness act only in training."""
+    x = K.Input(shape=(7, 6, 3))
+    y = L.RandomBrightness(0.2)(L.RandomContrast(0.3)(x))
+    model = K.Model(x, L.CenterCrop(3, 4)(y))
+    model.export(tmp_path / "crop.onnx")
+    data = np.random.default_rng(3).uniform(0, 255, (5, 7, 6, 3)).astype("float32")
+    _check(model, data, tmp_path / "crop.onnx")
+    small = K.Model(x, L.CenterCrop(9, 4)(x))
+    with pytest.raises(Exception, match="CenterCrop|center_crop"):
+        small.export(tmp_path / "small.onnx")

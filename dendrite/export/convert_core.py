@@ -26,7 +26,14 @@ from dendrite.export.errors import refuse
 from dendrite.export.graph import Value
 from dendrite.export.registry import converts
 from dendrite.layers import activation_layers as act
-from dendrite.layers import augmentation, core, embedding, preprocessing, regularization
+from dendrite.layers import (
+    augmentation,
+    augmentation_color,
+    core,
+    embedding,
+    preprocessing,
+    regularization,
+)
 
 
 def apply_activation(ctx: Any, layer: Any, x: str, fn: Any) -> str:
@@ -132,6 +139,8 @@ IDENTITIES = (
     augmentation.RandomRotation,
     augmentation.RandomTranslation,
     augmentation.RandomZoom,
+    augmentation_color.RandomContrast,
+    augmentation_color.RandomBrightness,
 )
 
 

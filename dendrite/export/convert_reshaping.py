@@ -136,3 +136,21 @@ def resizing(ctx: Any, layer: Any, args: dict) -> str:
             "Resize", [y, "", "", sizes], mode="linear", coordinate_transformation_mode="half_pixel"
         )
     return to_channels_last(b, y, 4)
+
+
+@converts(augmentation.CenterCrop)
+def center_crop(ctx: Any, layer: Any, args: dict) -> str:
+    """y = the central (height, width) window: a Slice (images at least that large)."""
+    x = first(args)
+    axes = [1, 2] if layer.data_format == "channels_last" else [2, 3]
+    sizes = [x.shape[a] for a in axes] if x.rank == 4 else [None, None]
+    if None in sizes or sizes[0] < layer.height or sizes[1] < layer.width:
+        raise refuse(
+            layer,
+            "only batched images of known height and width at least the window's export "
+            "(smaller ones are resized first, which has no ONNX form here).",
+        )
+    starts = [(sizes[0] - layer.height) // 2, (sizes[1] - layer.width) // 2]
+    ends = [starts[0] + layer.height, starts[1] + layer.width]
+    b = ctx.b
+    return b.op("Slice", [x.name, b.ints(starts), b.ints(ends), b.ints(axes)])

@@ -4,12 +4,14 @@ from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from dendrite.layers.augmentation import (
+    CenterCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
     RandomZoom,
     Resizing,
 )
+from dendrite.layers.augmentation_color import RandomBrightness, RandomContrast
 from dendrite.layers.base import Layer
 from dendrite.layers.conv import Conv1D, Conv2D
 from dendrite.layers.conv_depthwise import (
@@ -115,6 +117,9 @@ serialize, deserialize = serialization.for_kind("layer")
 __all__ = [
     "TextVectorization",
     "Resizing",
+    "CenterCrop",
+    "RandomContrast",
+    "RandomBrightness",
     "RandomZoom",
     "RandomTranslation",
     "RandomRotation",

@@ -1,6 +1,7 @@
-"""Image resizing and augmentation layers with Keras 3's arguments: Resizing, RandomFlip,
-RandomRotation, RandomTranslation, RandomZoom. Images are channels_last, (batch, H, W, C)
-or one image (H, W, C).
+"""Image resizing and geometric augmentation layers with Keras 3's arguments: Resizing,
+CenterCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom (the colour ones are
+in ``augmentation_color.py``). Images are channels_last, (batch, H, W, C) or one image
+(H, W, C).
 
 The random layers act only in training (``fit``, or ``training=True``); at inference they
 return their input. Each draws one transform per image, then samples every output pixel
@@ -20,7 +21,10 @@ the image follows ``fill_mode``: "reflect" (d c b a | a b c d | d c b a), "wrap"
 pixels, so gradients flow back to the input.
 
 ``Resizing(height, width)`` samples at half-pixel centres, ``y' = (y + 1/2) H / h - 1/2``
-(TensorFlow's ``resize`` with ``half_pixel_centers``), in inference too.
+(TensorFlow's ``resize`` with ``half_pixel_centers``), in inference too. ``CenterCrop``
+cuts the central (height, width) window, rows ``(H - height) // 2`` on; an image smaller
+than that is first cut to the largest central window of the target's aspect ratio, then
+resized (Keras' ``smart_resize``).
 """
 
 from __future__ import annotations
@@ -128,23 +132,13 @@ def _range(factor: Any, name: str, layer: str) -> tuple[float, float]:
     return lower, upper
 
 
-class _RandomAffine(_ImageLayer):
-    """A random transform per image, sampled with interpolation and a fill mode."""
+class _RandomImageLayer(_ImageLayer):
+    """A layer that draws from its own generator: from ``default_rng([seed, k])`` on its
+    k-th call with a seed, else from dendrite's global generator."""
 
-    def __init__(
-        self,
-        fill_mode: str = "reflect",
-        interpolation: str = "bilinear",
-        seed: int | None = None,
-        fill_value: float = 0.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        cls = type(self).__name__
-        self.fill_mode = _check(fill_mode, _FILL_MODES, "fill_mode", cls)
-        self.interpolation = _check(interpolation, _INTERPOLATIONS, "interpolation", cls)
         self.seed = seed
-        self.fill_value = float(fill_value)
 
     def build(self, input_shape: Any) -> None:
         if self.seed is not None:
@@ -163,6 +157,27 @@ class _RandomAffine(_ImageLayer):
         self._seed_state.data[...] = count + 1
         return np.random.default_rng([int(self.seed), count])
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed}
+
+
+class _RandomAffine(_RandomImageLayer):
+    """A random transform per image, sampled with interpolation and a fill mode."""
+
+    def __init__(
+        self,
+        fill_mode: str = "reflect",
+        interpolation: str = "bilinear",
+        seed: int | None = None,
+        fill_value: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(seed=seed, **kwargs)
+        cls = type(self).__name__
+        self.fill_mode = _check(fill_mode, _FILL_MODES, "fill_mode", cls)
+        self.interpolation = _check(interpolation, _INTERPOLATIONS, "interpolation", cls)
+        self.fill_value = float(fill_value)
+
     def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -180,7 +195,6 @@ class _RandomAffine(_ImageLayer):
             **super().get_config(),
             "fill_mode": self.fill_mode,
             "interpolation": self.interpolation,
-            "seed": self.seed,
             "fill_value": self.fill_value,
         }
 
@@ -340,13 +354,7 @@ class Resizing(_ImageLayer):
 
     def call(self, inputs: Tensor) -> Tensor:
         x, single = self._batched(inputs)
-        n, h, w, _ = x.shape
-        rows = (np.arange(self.height) + 0.5) * h / self.height - 0.5
-        columns = (np.arange(self.width) + 0.5) * w / self.width - 0.5
-        ys, xs = np.meshgrid(rows, columns, indexing="ij")
-        ys = np.broadcast_to(np.clip(ys, 0, h - 1), (n, self.height, self.width))
-        xs = np.broadcast_to(np.clip(xs, 0, w - 1), (n, self.height, self.width))
-        out = _sample(x, ys, xs, "nearest", self.interpolation, 0.0)
+        out = _resized(x, self.height, self.width, self.interpolation)
         return ops.reshape(out, out.shape[1:]) if single else out
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -359,4 +367,74 @@ class Resizing(_ImageLayer):
             "height": self.height,
             "width": self.width,
             "interpolation": self.interpolation,
+        }
+
+
+def _resized(x: Tensor, height: int, width: int, interpolation: str) -> Tensor:
+    """Batched channels_last images resized to (height, width) at half-pixel centres."""
+    n, h, w, _ = x.shape
+    rows = (np.arange(height) + 0.5) * h / height - 0.5
+    columns = (np.arange(width) + 0.5) * w / width - 0.5
+    ys, xs = np.meshgrid(rows, columns, indexing="ij")
+    ys = np.broadcast_to(np.clip(ys, 0, h - 1), (n, height, width))
+    xs = np.broadcast_to(np.clip(xs, 0, w - 1), (n, height, width))
+    return _sample(x, ys, xs, "nearest", interpolation, 0.0)
+
+
+@register_layer
+class CenterCrop(_ImageLayer):
+    """The central (height, width) window of each image, in training and inference alike
+    (see the module docstring for images smaller than the window).
+
+    Args:
+        height, width: the output's size.
+        data_format: "channels_last" (the default) or "channels_first".
+    """
+
+    example = {"kwargs": {"height": 3, "width": 2}, "input_shape": (2, 5, 4, 2)}
+
+    def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+        if self.height <= 0 or self.width <= 0:
+            raise ValueError(
+                f"CenterCrop: height and width must be positive, got {height}, {width}."
+            )
+        self.data_format = _check(
+            data_format or "channels_last",
+            ("channels_last", "channels_first"),
+            "data_format",
+            "CenterCrop",
+        )
+
+    def call(self, inputs: Tensor) -> Tensor:
+        x = inputs
+        if self.data_format == "channels_first":
+            x = ops.moveaxis(x, -3, -1)
+        x, single = self._batched(x)
+        _, h, w, _ = x.shape
+        if h >= self.height and w >= self.width:
+            top, left = (h - self.height) // 2, (w - self.width) // 2
+            out = x[:, top : top + self.height, left : left + self.width, :]
+        else:
+            crop_h = max(min(h, int(w * self.height / self.width)), 1)
+            crop_w = max(min(w, int(h * self.width / self.height)), 1)
+            top, left = (h - crop_h) // 2, (w - crop_w) // 2
+            window = x[:, top : top + crop_h, left : left + crop_w, :]
+            out = _resized(window, self.height, self.width, "bilinear")
+        out = ops.reshape(out, out.shape[1:]) if single else out
+        return ops.moveaxis(out, -1, -3) if self.data_format == "channels_first" else out
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = list(input_shape)
+        axes = (-3, -2) if self.data_format == "channels_last" else (-2, -1)
+        shape[axes[0]], shape[axes[1]] = self.height, self.width
+        return tuple(shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+            "data_format": self.data_format,
         }
