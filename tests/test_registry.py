@@ -187,7 +187,22 @@ def _round_trip_cases() -> list:
     return cases
 
 
+# The metrics whose Keras signatures have required arguments.
+METRIC_ARGS = {
+    "IoU": {"num_classes": 3, "target_class_ids": [0, 2]},
+    "MeanIoU": {"num_classes": 3},
+    "OneHotIoU": {"num_classes": 3, "target_class_ids": [1]},
+    "OneHotMeanIoU": {"num_classes": 3},
+    "PrecisionAtRecall": {"recall": 0.5},
+    "RecallAtPrecision": {"precision": 0.5},
+    "SensitivityAtSpecificity": {"specificity": 0.5},
+    "SpecificityAtSensitivity": {"sensitivity": 0.5},
+}
+
+
 def _make(kind: str, cls: type) -> Any:
+    if kind == "metric":
+        return cls(**METRIC_ARGS.get(cls.__name__, {}))
     return cls(**SCHEDULE_ARGS[cls.__name__]) if kind == "schedule" else cls()
 
 

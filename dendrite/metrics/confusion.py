@@ -99,6 +99,51 @@ def _counts_by_threshold(
     return tp, fp, neg_w.sum() - fp, pos_w.sum() - tp
 
 
+def _bucketed_counts(
+    labels: np.ndarray,
+    preds: np.ndarray,
+    weights: np.ndarray | None,
+    num_thresholds: int,
+    with_epsilon: bool,
+    multi_label: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """TP, FP, TN, FN at ``num_thresholds`` evenly spaced thresholds, in one pass (see the
+    module docstring); Keras's "optimized" path for evenly distributed thresholds.
+
+    Predictions are clipped to [0, 1]. A prediction ``p`` in ``(j / (T-1), (j+1) / (T-1)]``
+    exceeds thresholds 0..j, so it is put in bucket ``j = ceil(p (T-1)) - 1`` and
+    TP(t_i) = sum of buckets j >= i. With ``with_epsilon`` (AUC: the first threshold is
+    -eps, the last 1 + eps) p = 0 goes to bucket 0, as it exceeds -eps; without (thresholds
+    exactly 0 and 1) it exceeds no threshold and lands in no bucket. With ``multi_label``
+    the data are (samples, labels) and each count has shape (T, labels); else (T,).
+    """
+    count = num_thresholds
+    preds = np.clip(preds, 0.0, 1.0)
+    bucket = np.ceil(preds * (count - 1)) - 1
+    w = np.ones(labels.shape) if weights is None else weights
+    pos_w = np.where(labels, w, 0.0)
+    neg_w = w - pos_w
+    if with_epsilon:
+        np.maximum(bucket, 0, out=bucket)
+    pos_total = pos_w.sum(axis=0) if multi_label else pos_w.sum()
+    neg_total = neg_w.sum(axis=0) if multi_label else neg_w.sum()
+    bucket = bucket.astype(np.intp)
+    if multi_label:
+        width = labels.shape[1]
+        bucket = bucket * width + np.arange(width)
+        shape = (count, width)
+    else:
+        shape = (count,)
+    keep = bucket >= 0  # all of them with_epsilon
+    bucket, pos_w, neg_w = bucket[keep], pos_w[keep], neg_w[keep]
+    size = int(np.prod(shape))
+    tp = np.bincount(bucket.ravel(), pos_w.ravel(), minlength=size)
+    fp = np.bincount(bucket.ravel(), neg_w.ravel(), minlength=size)
+    tp = np.cumsum(tp.reshape(shape)[::-1], axis=0)[::-1]
+    fp = np.cumsum(fp.reshape(shape)[::-1], axis=0)[::-1]
+    return tp, fp, neg_total - fp, pos_total - tp
+
+
 class _ThresholdMetric(Metric):
     """Precision and Recall: TP, FP, FN accumulated at a list of thresholds."""
 
@@ -311,34 +356,10 @@ class AUC(Metric):
         return tp, fp, neg_w.sum(0) - fp, pos_w.sum(0) - tp
 
     def _bucketed(self, labels, preds, weights) -> tuple[np.ndarray, ...]:
-        """Confusion counts for evenly spaced thresholds in one pass (see module docstring).
-
-        A prediction ``p`` in ``(j / (T-1), (j+1) / (T-1)]`` exceeds thresholds 0..j, so it
-        is put in bucket ``j = ceil(p (T-1)) - 1`` (bucket 0 for p = 0, which still exceeds
-        the first threshold, -eps) and TP(t_i) = sum of buckets j >= i.
-        """
-        count = self.num_thresholds
-        preds = np.clip(preds, 0.0, 1.0)
-        bucket = np.ceil(preds * (count - 1)) - 1
-        np.maximum(bucket, 0, out=bucket)
-        bucket = bucket.astype(np.intp)
-        w = np.ones(labels.shape) if weights is None else weights
-        pos_w = np.where(labels, w, 0.0)
-        neg_w = w - pos_w
-        if self.multi_label:
-            width = labels.shape[1]
-            bucket = bucket * width + np.arange(width)
-            shape = (count, width)
-        else:
-            shape = (count,)
-        size = int(np.prod(shape))
-        tp = np.bincount(bucket.ravel(), pos_w.ravel(), minlength=size)
-        fp = np.bincount(bucket.ravel(), neg_w.ravel(), minlength=size)
-        tp = np.cumsum(tp.reshape(shape)[::-1], axis=0)[::-1]
-        fp = np.cumsum(fp.reshape(shape)[::-1], axis=0)[::-1]
-        pos_total = pos_w.sum(axis=0) if self.multi_label else pos_w.sum()
-        neg_total = neg_w.sum(axis=0) if self.multi_label else neg_w.sum()
-        return tp, fp, neg_total - fp, pos_total - tp
+        return _bucketed_counts(
+            labels, preds, weights, self.num_thresholds, with_epsilon=True,
+            multi_label=self.multi_label,
+        )  # fmt: skip
 
     def _interpolate_pr_auc(self) -> np.ndarray:
         tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives

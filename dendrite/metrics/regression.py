@@ -8,6 +8,9 @@ names, and a 1-D batch counts one value per element; ``eps`` is Keras's backend 
 - mean_absolute_percentage_error:  ``100 mean(|y - p| / max(|y|, eps))``
 - mean_squared_logarithmic_error:  ``mean((log(max(p, eps) + 1) - log(max(y, eps) + 1))^2)``
 - RootMeanSquaredError:            ``sqrt`` of the running mean of ``(y - p)^2``
+- log_cosh:                        ``mean(log cosh(p - y))``, as ``e + softplus(-2e) - log 2``
+- cosine_similarity:               ``sum(y_hat p_hat)`` over ``axis``, ``x_hat = x / max(|x|, eps)``
+  (1 for the same direction; the loss of that name is its negative)
 - binary / categorical / sparse categorical cross-entropy, from probabilities (clipped to
   ``[eps, 1 - eps]``) or from logits.
 """
@@ -65,6 +68,26 @@ def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> np.ndarray:
     eps = _settings.epsilon()
     diff = np.log1p(np.maximum(y_pred, eps)) - np.log1p(np.maximum(y_true, eps))
     return _last_axis_mean(np.square(diff))
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Per-sample ``mean(log(cosh(y_pred - y_true)))`` over the last axis (overflow-free)."""
+    y_true, y_pred = _aligned(y_true, y_pred)
+    e = y_pred - y_true
+    return _last_axis_mean(e + np.logaddexp(0.0, -2.0 * e) - math.log(2.0))
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """Per-sample cosine of the angle between ``y_true`` and ``y_pred`` along ``axis``
+    (0 where either is the zero vector)."""
+    y_true, y_pred = _aligned(y_true, y_pred)
+    eps = _settings.epsilon()
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        norm = np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True))
+        return x / np.maximum(norm, eps)
+
+    return np.sum(unit(y_true) * unit(y_pred), axis=axis)
 
 
 def binary_crossentropy(
@@ -173,6 +196,37 @@ class RootMeanSquaredError(Mean):
 
     def result(self) -> float:
         return math.sqrt(super().result())
+
+
+class _PlainMetric(MeanMetricWrapper):
+    """A function metric whose config is just its name and dtype (as Keras's)."""
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype}
+
+
+@register("metric")
+class LogCoshError(_PlainMetric):
+    """Running mean of the logarithm of the hyperbolic cosine of the error."""
+
+    def __init__(self, name: str = "logcosh", dtype: Any = None) -> None:
+        super().__init__(log_cosh, name=name, dtype=dtype)
+
+
+@register("metric")
+class CosineSimilarity(MeanMetricWrapper):
+    """Running mean of the cosine similarity of ``y_true`` and ``y_pred`` along ``axis``.
+
+    Args:
+        name, dtype: as for ``Metric``.
+        axis: the axis along which the vectors lie (default the last).
+    """
+
+    def __init__(self, name: str = "cosine_similarity", dtype: Any = None, axis: int = -1):
+        super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
 
 
 class _CrossentropyMetric(MeanMetricWrapper):
