@@ -59,29 +59,20 @@ def mish(x: Any) -> Any:
     return ops.multiply(x, ops.tanh(ops.softplus(x)))
 
 
-@registry.register("activation")
-def celu(x: Any, alpha: float = 1.0) -> Any:
-    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
-    negative = ops.multiply(alpha, ops.expm1(ops.divide(ops.minimum(x, 0.0), alpha)))
-    return ops.add(ops.relu(x), negative)
-
-
-@registry.register("activation")
-def hard_tanh(x: Any) -> Any:
-    """``clip(x, -1, 1)``."""
-    return ops.clip(x, -1.0, 1.0)
-
-
-@registry.register("activation")
-def tanh_shrink(x: Any) -> Any:
-    """``x - tanh(x)``."""
-    return ops.subtract(x, ops.tanh(x))
-
-
-@registry.register("activation")
-def squareplus(x: Any, b: float = 4.0) -> Any:
-    """``(x + sqrt(x^2 + b)) / 2``, a smooth ReLU."""
-    return ops.divide(ops.add(x, ops.sqrt(ops.add(ops.square(x), b))), 2.0)
+# Keras 3 activations whose maths lives in dendrite.ops (activations_more.py).
+celu = registry.register("activation")(ops.celu)
+glu = registry.register("activation")(ops.glu)
+hard_tanh = registry.register("activation")(ops.hard_tanh)
+hard_shrink = registry.register("activation")(ops.hard_shrink)
+soft_shrink = registry.register("activation")(ops.soft_shrink)
+tanh_shrink = registry.register("activation")(ops.tanh_shrink)
+squareplus = registry.register("activation")(ops.squareplus)
+sparse_plus = registry.register("activation")(ops.sparse_plus)
+sparse_sigmoid = registry.register("activation")(ops.sparse_sigmoid)
+sparsemax = registry.register("activation")(ops.sparsemax)
+# Exposed as Keras does, but not registered by name: with two required arguments it cannot
+# serve as a layer's ``activation="..."``, and the registry's users call activations on x alone.
+threshold = ops.threshold
 
 
 def get(identifier: Any) -> Callable[[Any], Any]:
