@@ -14,10 +14,15 @@ from dendrite.testing import gradcheck
 X = np.array([[-3.7, -2.1, -0.8, -0.3], [0.2, 0.7, 1.6, 3.4]])
 
 
+# Activations with required arguments beyond x (Keras' signatures), and the values used.
+ARGUMENTS = {"threshold": (0.5, -1.0)}
+
+
 @pytest.mark.parametrize("name", sorted(registry.items("activation")))
 def test_gradient_of_every_activation(name: str) -> None:
     fn = keras.activations.get(name)
-    gradcheck(fn, X, name=name, mode="elementwise")
+    extra = ARGUMENTS.get(name, ())
+    gradcheck(lambda x: fn(x, *extra), X, name=name, mode="elementwise")
 
 
 def _softplus(x):

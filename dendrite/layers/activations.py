@@ -70,9 +70,9 @@ squareplus = registry.register("activation")(ops.squareplus)
 sparse_plus = registry.register("activation")(ops.sparse_plus)
 sparse_sigmoid = registry.register("activation")(ops.sparse_sigmoid)
 sparsemax = registry.register("activation")(ops.sparsemax)
-# Exposed as Keras does, but not registered by name: with two required arguments it cannot
-# serve as a layer's ``activation="..."``, and the registry's users call activations on x alone.
-threshold = ops.threshold
+# Registered by name as Keras registers it, though its two required arguments keep it from
+# serving as a layer's ``activation="..."``.
+threshold = registry.register("activation")(ops.threshold)
 
 
 def get(identifier: Any) -> Callable[[Any], Any]:
