@@ -13,6 +13,7 @@ from dendrite.layers.augmentation import (
 )
 from dendrite.layers.augmentation_color import RandomBrightness, RandomContrast
 from dendrite.layers.base import Layer
+from dendrite.layers.categorical import CategoryEncoding, Discretization
 from dendrite.layers.conv import Conv1D, Conv2D
 from dendrite.layers.conv_depthwise import (
     DepthwiseConv1D,
@@ -117,6 +118,8 @@ serialize, deserialize = serialization.for_kind("layer")
 __all__ = [
     "TextVectorization",
     "Resizing",
+    "CategoryEncoding",
+    "Discretization",
     "CenterCrop",
     "RandomContrast",
     "RandomBrightness",
