@@ -133,6 +133,7 @@ IDENTITIES = (
     regularization.SpatialDropout3D,
     regularization.GaussianNoise,
     regularization.GaussianDropout,
+    regularization.AlphaDropout,
     regularization.ActivityRegularization,
     preprocessing.Identity,
     augmentation.RandomFlip,

@@ -74,6 +74,7 @@ from dendrite.layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from dendrite.layers.registry import LAYER_REGISTRY, get_layer_class, register_layer
 from dendrite.layers.regularization import (
     ActivityRegularization,
+    AlphaDropout,
     GaussianDropout,
     GaussianNoise,
     SpatialDropout1D,
@@ -171,6 +172,7 @@ __all__ = [
     "GRU",
     "GRUCell",
     "GaussianDropout",
+    "AlphaDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",

@@ -193,6 +193,65 @@ class GaussianDropout(ShapePreservingLayer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
+# SELU's constants (Klambauer et al., 2017): selu(x) = SCALE * (x if x > 0 else ALPHA (e^x - 1)).
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@register_layer
+class AlphaDropout(ShapePreservingLayer):
+    """Dropout that keeps SELU's self-normalisation (Klambauer et al., 2017), in training
+    only: each value is kept with probability ``1 - rate`` or set to SELU's negative
+    saturation ``a' = -SCALE * ALPHA``, then ``y = a x' + b`` with
+    ``a = ((1 - rate)(1 + rate a'^2))^(-1/2)`` and ``b = -a a' rate``, which restores zero
+    mean and unit variance; at inference ``y = x``.
+
+    Args:
+        rate: drop probability, in [0, 1].
+        noise_shape: the mask's shape (None axes take the input's), for masks shared along
+            axes.
+        seed: seed of this layer's own generator (default: dendrite's global one).
+    """
+
+    example = {"kwargs": {"rate": 0.3}, "input_shape": (3, 4)}
+
+    def __init__(
+        self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if not 0 <= rate <= 1:
+            raise ValueError(
+                "Invalid value received for argument `rate` of AlphaDropout. Expected a "
+                f"float value in [0, 1]. Received: rate={rate}"
+            )
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+        self.supports_masking = True
+
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        if not training or self.rate == 0:
+            return inputs
+        shape = inputs.shape
+        if self.noise_shape is not None:
+            shape = tuple(d if n is None else n for n, d in zip(self.noise_shape, inputs.shape))
+        kept = (_generator(self).random(shape) >= self.rate).astype(inputs.dtype)
+        saturation = -_SELU_ALPHA * _SELU_SCALE
+        a = ((1 - self.rate) * (1 + self.rate * saturation**2)) ** -0.5
+        b = -a * saturation * self.rate
+        shift = np.asarray(a * saturation, inputs.dtype) * (1 - kept) + np.asarray(b, inputs.dtype)
+        return inputs * Tensor._make(kept * np.asarray(a, inputs.dtype)) + Tensor._make(shift)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "seed": self.seed,
+            "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+        }
+
+
 @register_layer
 class ActivityRegularization(ShapePreservingLayer):
     """The identity, plus the activity penalty ``l1 * sum|y| + l2 * sum y^2`` added to the
