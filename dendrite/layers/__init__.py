@@ -23,6 +23,7 @@ from dendrite.layers.conv_depthwise import (
 )
 from dendrite.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose
 from dendrite.layers.core import Activation, Dense, Dropout, Flatten, Reshape
+from dendrite.layers.einsum_dense import EinsumDense
 from dendrite.layers.embedding import Embedding, Masking
 from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.input_spec import InputSpec
@@ -120,6 +121,7 @@ __all__ = [
     "TextVectorization",
     "Resizing",
     "CategoryEncoding",
+    "EinsumDense",
     "Discretization",
     "CenterCrop",
     "RandomContrast",
