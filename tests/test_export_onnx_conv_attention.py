@@ -130,3 +130,23 @@ def test_center_crop_and_colour_augmentation_export(tmp_path) -> None:
     small = K.Model(x, L.CenterCrop(9, 4)(x))
     with pytest.raises(Exception, match="CenterCrop|center_crop"):
         small.export(tmp_path / "small.onnx")
+
+
+@pytest.mark.parametrize(
+    "equation, shape, bias_axes",
+    [
+        ("abc,cd->abd", (None, 4), "d"),
+        ("...b,bc->...c", 4, None),
+        ("abc,cde->abde", (None, 2, 3), "de"),
+    ],
+)
+def test_einsum_dense(equation, shape, bias_axes, tmp_path) -> None:
+    x = K.Input(shape=(3, 5))
+    layer = L.EinsumDense(equation, shape, bias_axes=bias_axes, activation="tanh")
+    model = K.Model(x, layer(x))
+    model.export(tmp_path / "einsum.onnx")
+    _check(
+        model,
+        np.random.default_rng(4).standard_normal((6, 3, 5)).astype("float32"),
+        tmp_path / "einsum.onnx",
+    )

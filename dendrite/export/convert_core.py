@@ -30,6 +30,7 @@ from dendrite.layers import (
     augmentation,
     augmentation_color,
     core,
+    einsum_dense,
     embedding,
     preprocessing,
     regularization,
@@ -50,6 +51,17 @@ def dense(ctx: Any, layer: Any, args: dict) -> str:
     b, x = ctx.b, first(args)
     y = b.op("MatMul", [as_float(b, x), b.const(array(layer.kernel), f"{layer.name}/kernel")])
     if layer.use_bias:
+        y = b.op("Add", [y, b.const(array(layer.bias), f"{layer.name}/bias")])
+    return apply_activation(ctx, layer, y, layer.activation)
+
+
+@converts(einsum_dense.EinsumDense)
+def einsum_dense_layer(ctx: Any, layer: Any, args: dict) -> str:
+    """y = act(einsum(equation, x, W) + b): ONNX's Einsum takes the layer's equation."""
+    b, x = ctx.b, first(args)
+    kernel = b.const(array(layer.kernel), f"{layer.name}/kernel")
+    y = b.op("Einsum", [as_float(b, x), kernel], equation=layer.equation)
+    if layer.bias is not None:
         y = b.op("Add", [y, b.const(array(layer.bias), f"{layer.name}/bias")])
     return apply_activation(ctx, layer, y, layer.activation)
 
