@@ -10,6 +10,7 @@ symbolic (functional-API) calls.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -232,6 +233,22 @@ class Layer:
     non_trainable_variables = non_trainable_weights
     variables = weights
 
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the layer computes in (Keras' name): its ``dtype``; dendrite's
+        policies never split computation and weights."""
+        return self.dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        """The dtype of the layer's weights: its ``dtype``."""
+        return self.dtype
+
+    @property
+    def input_dtype(self) -> str:
+        """The dtype floating inputs are cast to on a call (with ``autocast``)."""
+        return self.dtype
+
     def _own_variables(self) -> list[Variable]:
         """The layer's own variables (not its sublayers'), in ``weights`` order: the
         variables Keras' ``save_own_variables`` stores as ``"0"``, ``"1"``, ..."""
@@ -427,10 +444,16 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        users = not cls.__module__.startswith("dendrite.")
         # A user's layer that defines compute_mask makes masks, as in Keras 3, even when its
         # input has none (dendrite's own layers say so with _computes_mask).
-        if "compute_mask" in cls.__dict__ and not cls.__module__.startswith("dendrite."):
+        if "compute_mask" in cls.__dict__ and users:
             cls._computes_mask = True
+        # A user's build need not set built nor call super().build(): as Keras does, the
+        # layer counts as built once its build returns, also when the user calls build
+        # directly (else the first call would build it again, over weights set meanwhile).
+        if "build" in cls.__dict__ and users:
+            cls.build = _marks_built(cls.__dict__["build"])
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The mask of the outputs: by default the input mask passes through layers that
@@ -509,6 +532,25 @@ class ShapePreservingLayer(Layer):
 def dtype_name(dtype: str) -> str:
     """The dtype as a config writes it: Keras' "string" for string inputs."""
     return "string" if dtype == "object" else dtype
+
+
+def _marks_built(build: Callable) -> Callable:
+    """``build`` that leaves the layer built, with the shape it was built for kept (a
+    model file rebuilds a subclassed model from it)."""
+    if getattr(build, "_marks_built", False):
+        return build
+
+    @functools.wraps(build)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = build(self, *args, **kwargs)
+        shape = args[0] if args else kwargs.get("input_shape")
+        if getattr(self, "_build_input_shape", None) is None and shape is not None:
+            self._build_input_shape = shape
+        self.built = True
+        return result
+
+    wrapped._marks_built = True  # type: ignore[attr-defined]
+    return wrapped
 
 
 def _unique(variables: list[Variable]) -> list[Variable]:

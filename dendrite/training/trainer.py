@@ -32,6 +32,16 @@ class Trainer(StepMixin):
     """Mixed into ``Model``: Keras' training API."""
 
     _compiled = False
+    # Keras' compile settings, readable before compile too; dendrite always runs eagerly
+    # and compiles nothing, so they only report what was asked.
+    run_eagerly = False
+    jit_compile = False
+    steps_per_execution = 1
+
+    @property
+    def compiled(self) -> bool:
+        """Whether ``compile`` has been called."""
+        return self._compiled
 
     # --- compile settings as a config (Keras 3's saving protocol) -----------------------
     def get_compile_config(self) -> dict[str, Any] | None:
@@ -92,6 +102,9 @@ class Trainer(StepMixin):
             _validate_metric_names(metrics)
         self._compiled = True
         self.stop_training = False
+        self.run_eagerly = bool(run_eagerly)
+        self.jit_compile = jit_compile
+        self.steps_per_execution = steps_per_execution
 
     def _assert_compiled(self, method: str) -> None:
         if not self._compiled:
@@ -106,13 +119,20 @@ class Trainer(StepMixin):
         return ["loss", *[k for k in self.get_metrics_result() if k != "loss"]]
 
     def _log_order(self) -> list[str]:
-        """Log names in Keras' order: each metric of ``self.metrics`` in turn, the compiled
-        ones one by one."""
-        order = []
+        """Log names in Keras 3's order (``evaluate``'s list): each metric of ``self.metrics``
+        in turn, a container's (the compiled metrics') by its members' own names; results
+        under other names (a multi-output model's ``<output>_<metric>``) last, sorted, as
+        Keras appends them. So a model's per-output losses come before those metrics."""
+        order, later = [], []
         for metric in self.metrics:
             result = metric.result()
-            order += list(result) if isinstance(result, dict) else [metric.name]
-        return order
+            if not isinstance(result, dict):
+                order.append(metric.name)
+                continue
+            own = {getattr(m, "name", None) for m in getattr(metric, "metrics", [])}
+            for key in result:
+                (order if key in own else later).append(key)
+        return order + sorted(later)
 
     # --- checks before any weight changes -------------------------------------------------
     def _prepare(self, x: Any, y: Any, sample_weight: Any, method: str) -> tuple:
@@ -193,7 +213,7 @@ class Trainer(StepMixin):
         steps_per_epoch: int | None = None,
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
-        validation_freq: int = 1,
+        validation_freq: Any = 1,
     ) -> History:
         """Train for ``epochs`` epochs over shuffled batches (the last partial one included).
 
@@ -273,7 +293,7 @@ class Trainer(StepMixin):
                     self.stop_training = True
                     if not logs:
                         break
-                if val is not None and (epoch + 1) % validation_freq == 0:
+                if val is not None and _validates_at(epoch + 1, validation_freq):
                     val_logs = self._run_test(val, callback_list)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 callback_list.on_epoch_end(epoch, logs)
@@ -533,3 +553,17 @@ def _validate_metric_names(metrics: Any) -> None:
         for each in item if isinstance(item, (list, tuple)) else [item]:
             if isinstance(each, str) and each not in ("accuracy", "acc"):
                 metrics_module.get(each)
+
+
+def _validates_at(epoch: int, validation_freq: Any) -> bool:
+    """Whether fit validates after ``epoch`` (1-based): every ``validation_freq`` epochs for
+    an int, at the listed epochs for a list (Keras' two forms)."""
+    if isinstance(validation_freq, int) and not isinstance(validation_freq, bool):
+        if validation_freq < 1:
+            raise ValueError(f"fit: validation_freq must be >= 1; received {validation_freq}.")
+        return epoch % validation_freq == 0
+    if isinstance(validation_freq, (list, tuple, set, range)):
+        return epoch in validation_freq
+    raise ValueError(
+        f"fit: validation_freq must be an int or a list of epochs; received {validation_freq!r}."
+    )
