@@ -150,3 +150,24 @@ def test_einsum_dense(equation, shape, bias_axes, tmp_path) -> None:
         np.random.default_rng(4).standard_normal((6, 3, 5)).astype("float32"),
         tmp_path / "einsum.onnx",
     )
+
+
+@pytest.mark.parametrize("mode", ["int", "one_hot", "multi_hot", "count"])
+def test_discretization_and_category_encoding(mode, tmp_path) -> None:
+    """Bins by comparison with the boundaries; encodings by OneHot and a reduction."""
+    x = K.Input(shape=(4,))
+    binned = L.Discretization(bin_boundaries=[-1.0, 0.0, 0.5], output_mode=mode)(x)
+    model = K.Model(x, binned)
+    model.export(tmp_path / "bins.onnx")
+    data = np.random.default_rng(5).standard_normal((6, 4)).astype("float32")
+    got = run_onnx(tmp_path / "bins.onnx", data)[0]
+    np.testing.assert_array_equal(got, model.predict(data, verbose=0))
+    if mode == "int":
+        return
+    ids = K.Input(shape=(3,), dtype="int64")
+    encoded = K.Model(ids, L.CategoryEncoding(5, output_mode=mode)(ids))
+    encoded.export(tmp_path / "encode.onnx")
+    tokens = np.random.default_rng(6).integers(0, 5, (6, 3))
+    np.testing.assert_array_equal(
+        run_onnx(tmp_path / "encode.onnx", tokens)[0], encoded.predict(tokens, verbose=0)
+    )

@@ -52,6 +52,7 @@ def load_all() -> None:
     """Import every converter module (each registers its converters on import)."""
     from dendrite.export import (  # noqa: F401
         convert_attention,
+        convert_categorical,
         convert_conv,
         convert_core,
         convert_merging,
