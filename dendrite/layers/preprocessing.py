@@ -28,7 +28,7 @@ from dendrite.core import Tensor
 from dendrite.layers.base import Layer, ShapePreservingLayer
 from dendrite.layers.calling import contains
 from dendrite.layers.registry import register_layer
-from dendrite.layers.symbolic import KerasTensor
+from dendrite.layers.symbolic import PLACEHOLDER_RUN, KerasTensor
 
 
 @register_layer
@@ -250,7 +250,7 @@ class VocabularyLayer(Layer):
             self.__dict__["_placeholder_call"] = False
 
     def _on_placeholders(self) -> bool:
-        return bool(self.__dict__.get("_placeholder_call"))
+        return bool(self.__dict__.get("_placeholder_call")) or PLACEHOLDER_RUN.depth > 0
 
     def _missing_vocabulary(self) -> ValueError:
         return ValueError(

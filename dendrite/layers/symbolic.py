@@ -14,6 +14,7 @@ finds the graph (``walk_graph``, ``check_connected``, ``layers_by_depth``, used 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -261,6 +262,16 @@ def _placeholder(spec: KerasTensor, run: int) -> Tensor:
     return tensor
 
 
+class _PlaceholderRun(threading.local):
+    depth = 0
+
+
+#: Whether this thread is running layers on placeholder zeros (``_run_on_placeholders``):
+#: layers whose data arrive after building (a vocabulary read from a file's assets) then
+#: give outputs of the right shape instead of refusing the zeros.
+PLACEHOLDER_RUN = _PlaceholderRun()
+
+
 def _run_on_placeholders(layer: Any, inputs: Any, args: tuple, kwargs: dict, run: int) -> Any:
     def substitute(x: Any) -> Any:
         return _placeholder(x, run) if isinstance(x, KerasTensor) else x
@@ -269,8 +280,12 @@ def _run_on_placeholders(layer: Any, inputs: Any, args: tuple, kwargs: dict, run
     args = map_structure(substitute, tuple(args))
     kwargs = {k: map_structure(substitute, v) for k, v in kwargs.items() if k != "training"}
     # Zeros make divisions and logarithms warn; the values are never used.
-    with no_grad(), np.errstate(all="ignore"):
-        outputs = layer(inputs, *args, training=False, **kwargs)
+    PLACEHOLDER_RUN.depth += 1
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            outputs = layer(inputs, *args, training=False, **kwargs)
+    finally:
+        PLACEHOLDER_RUN.depth -= 1
     return map_structure(_spec_of, outputs)
 
 
