@@ -69,9 +69,11 @@ class CSVLogger(Callback):
 
         if self.keys is None:
             self.keys = sorted(logs.keys())
-            for name in getattr(self.model, "metrics_names", []):
-                if name.startswith("val_") and name not in self.keys:
-                    self.keys.append(name)
+            # As Keras: when the first epoch has no validation results (none at all, or
+            # validation_freq > 1), a val_ column per log name all the same, written "NA"
+            # until there are values, so that every row fits one header.
+            if not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
         if not self.writer:
             separator = self.sep
 
