@@ -72,3 +72,26 @@ def test_keras_backend_namespace():
     tf.keras.layers.Dense(1)
     backend.clear_session()
     assert tf.keras.layers.Dense(1).name == "dense"
+
+
+def test_standardize_dtype_and_is_keras_tensor():
+    """keras.utils.standardize_dtype's names (Python types by Keras' widths) and
+    is_keras_tensor telling symbolic tensors from data."""
+    import numpy as np
+    import pytest
+
+    import dendrite as tf
+
+    utils = tf.keras.utils
+    assert utils.standardize_dtype(None) == tf.keras.config.floatx()
+    cases = {float: "float32", int: "int32", bool: "bool", "int64": "int64", "string": "string"}
+    for given, name in cases.items():
+        assert utils.standardize_dtype(given) == name
+    assert utils.standardize_dtype(np.float64) == "float64"
+    assert utils.standardize_dtype(np.dtype("int8")) == "int8"
+    assert utils.standardize_dtype("bfloat16") == "bfloat16"
+    for bad in ("float", "nonsense"):
+        with pytest.raises(ValueError, match="Invalid dtype"):
+            utils.standardize_dtype(bad)
+    assert utils.is_keras_tensor(tf.keras.Input((2,)))
+    assert not utils.is_keras_tensor(np.ones(2))

@@ -69,6 +69,35 @@ def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
     return out
 
 
+_PYTHON_DTYPES = {float: "float32", int: "int32", bool: "bool", str: "string"}
+
+
+def standardize_dtype(dtype: Any = None) -> str:
+    """Keras' canonical name of ``dtype``: None is ``floatx()``, Python's float, int, bool
+    and str are "float32", "int32", "bool" and "string", anything NumPy knows its name
+    ("bfloat16" and "string" pass as they are); else ValueError."""
+    if dtype is None:
+        return _settings.floatx()
+    if dtype in _PYTHON_DTYPES:
+        return _PYTHON_DTYPES[dtype]
+    if isinstance(dtype, str) and dtype in ("bfloat16", "string"):
+        return dtype
+    if isinstance(dtype, str) and dtype in ("float", "int", "complex", "uint"):
+        raise ValueError(f"Invalid dtype: {dtype}")  # ambiguous widths, as Keras refuses
+    try:
+        return np.dtype(getattr(dtype, "name", dtype)).name
+    except TypeError:
+        raise ValueError(f"Invalid dtype: {dtype}") from None
+
+
+def is_keras_tensor(x: Any) -> bool:
+    """Whether ``x`` is a symbolic ``KerasTensor`` (an ``Input`` or a layer's output on
+    one), not data."""
+    from dendrite.layers.symbolic import KerasTensor
+
+    return isinstance(x, KerasTensor)
+
+
 def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
     """Divide by the ``order``-norm along ``axis`` (zero vectors stay zero)."""
     array = np.asarray(x, dtype=_settings.floatx())
