@@ -10,9 +10,6 @@ Keras runs in a subprocess, as in tests/test_keras_files_roundtrip.py.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -22,6 +19,7 @@ import pytest
 
 import dendrite as tf
 from dendrite.saving.keras_format.config_out import keras_document
+from dendrite.testing.keras_side import run_keras_side
 
 pytest.importorskip("h5py")
 K = tf.keras
@@ -124,17 +122,7 @@ def test_keras_loads_and_evaluates_what_dendrite_compiled(tmp_path: Path):
             assert "model.weights.h5" in archive.namelist()  # Keras' own layout
         expected[name] = model.evaluate(x, y, verbose=0, return_dict=True)
     (tmp_path / "names.json").write_text(json.dumps(list(CASES)))
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["loss_object"]["loss"] == "SparseCategoricalCrossentropy"
     assert report["mse_and_auc"]["loss"] == "MeanSquaredError"

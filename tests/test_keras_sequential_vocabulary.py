@@ -6,9 +6,6 @@ runs it)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
+from dendrite.testing.keras_side import run_keras_side
 
 pytest.importorskip("h5py")
 
@@ -66,19 +64,9 @@ def test_keras_saved_sequentials_with_vocabularies_load(tmp_path: Path):
     pytest.importorskip("keras")
     pytest.importorskip("tensorflow")  # Keras' lookup layers need it on every backend
     (tmp_path / "data.json").write_text(json.dumps([TEXTS, PROBE]))
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
     # Strings need Keras' TensorFlow backend (torch tensors hold no strings); the file is
     # the same whichever backend wrote it.
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path, backend="tensorflow")
     text = tf.keras.models.load_model(tmp_path / "text.keras")
     np.testing.assert_allclose(
         text.predict(np.array(PROBE), verbose=0), np.load(tmp_path / "text_y.npy"), rtol=1e-6

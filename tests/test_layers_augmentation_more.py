@@ -5,9 +5,6 @@ bounds): training only, seeds, configs that Keras reads."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
+from dendrite.testing.keras_side import run_keras_side
 
 L = tf.keras.layers
 
@@ -122,17 +120,7 @@ def test_center_crop_and_configs_against_keras(tmp_path: Path):
         "RandomBrightness": L.RandomBrightness(0.3, value_range=(0, 1)).get_config(),
     }
     (tmp_path / "configs.json").write_text(json.dumps(configs))
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     for name, kwargs in CROPS.items():
         layer = L.CenterCrop(**kwargs)
         data = np.moveaxis(x, -1, 1) if kwargs.get("data_format") == "channels_first" else x

@@ -5,9 +5,6 @@ count weights, given bins, bins learnt by adapt from one or several batches, con
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
+from dendrite.testing.keras_side import run_keras_side
 
 L = tf.keras.layers
 
@@ -81,17 +79,7 @@ def test_against_keras(tmp_path: Path):
         np.save(tmp_path / f"{name}.npy", _values(10 + i, (size,)))
     cases = {"ids": IDS, "modes": MODES, "adapt": ADAPT}
     (tmp_path / "cases.json").write_text(json.dumps(cases))
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     keras_out = json.loads((tmp_path / "keras.json").read_text())
     for name, ids in IDS.items():
         for mode in MODES:

@@ -5,9 +5,6 @@ same weights; bad equations raise errors naming the problem."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
+from dendrite.testing.keras_side import run_keras_side
 
 CASES = {
     "dense": ("ab,bc->ac", [4], "c", (3, 5)),
@@ -53,17 +51,7 @@ def test_against_keras(tmp_path: Path):
     for name, (*_, input_shape) in CASES.items():
         np.save(tmp_path / f"{name}.x.npy", rng.standard_normal(input_shape).astype("float32"))
     (tmp_path / "cases.json").write_text(json.dumps(CASES))
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     expected = json.loads((tmp_path / "keras.json").read_text())
     for name, (equation, shape, bias_axes, _) in CASES.items():
         layer = tf.keras.layers.EinsumDense(equation, shape, bias_axes=bias_axes)

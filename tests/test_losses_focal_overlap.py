@@ -5,9 +5,6 @@ differences in float64, through compile by name, and in a ``.keras`` file Keras 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import pytest
 
 import dendrite as tf
 from dendrite.testing import gradcheck
+from dendrite.testing.keras_side import run_keras_side
 
 L = tf.keras.losses
 
@@ -88,17 +86,7 @@ def test_against_keras(tmp_path: Path):
         p_name = "logits" if "logits" in name else "probabilities" if y_name == "onehot" else "soft"
         cases[name] = [cls, kwargs, y_name, p_name]
     (tmp_path / "cases.json").write_text(json.dumps(cases))
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     expected = json.loads((tmp_path / "keras.json").read_text())
     for name, (cls, kwargs) in CASES.items():
         loss = getattr(L, cls)(**kwargs)

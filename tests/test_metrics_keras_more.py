@@ -7,9 +7,6 @@ configs. Also ``get_config`` round trips and use in ``compile`` / ``fit`` / ``ev
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -17,6 +14,7 @@ import pytest
 
 import dendrite as tf
 from dendrite import metrics
+from dendrite.testing.keras_side import run_keras_side
 
 RNG = np.random.default_rng(11)
 N1, N2 = 23, 17  # two batches of different sizes
@@ -219,17 +217,7 @@ def keras_results(tmp_path_factory) -> tuple[dict, dict]:
     for name, value in arrays.items():
         np.save(root / f"{name}.npy", value, allow_pickle=False)
     (root / "cases.json").write_text(json.dumps(CASES))
-    (root / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(root / "side.py"), str(root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, root)
     return arrays, json.loads((root / "keras.json").read_text())
 
 

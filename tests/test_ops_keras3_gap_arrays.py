@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +15,7 @@ import dendrite as keras
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.testing import gradcheck
+from dendrite.testing.keras_side import run_keras_side
 
 RNG = np.random.default_rng(1)
 X = RNG.standard_normal((3, 4))
@@ -475,15 +473,7 @@ def keras_results(tmp_path_factory):
     root = tmp_path_factory.mktemp("keras_ops")
     np.savez(root / "inputs.npz", **_keras_inputs())
     (root / "calls.json").write_text(json.dumps(KERAS_CALLS))
-    done = subprocess.run(
-        [sys.executable, "-c", _KERAS_SIDE, str(root)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "torch"},
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(_KERAS_SIDE, root, backend="torch")
     return dict(np.load(root / "keras.npz"))
 
 

@@ -5,9 +5,6 @@ tests/test_keras_files_roundtrip.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
+from dendrite.testing.keras_side import run_keras_side
 
 pytest.importorskip("h5py")
 
@@ -53,17 +51,7 @@ def test_training_continues_in_keras(make, tmp_path: Path):
     model.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", x, allow_pickle=False)
     np.save(tmp_path / "y.npy", y, allow_pickle=False)
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     model.train_on_batch(x, y)
     with np.load(tmp_path / "keras_after.npz", allow_pickle=False) as keras_after:
         theirs = [keras_after[f"arr_{i}"] for i in range(len(keras_after.files))]

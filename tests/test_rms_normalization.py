@@ -6,9 +6,6 @@ both ways with Keras 3 (in a subprocess, as tests/test_keras_files_roundtrip.py 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 
 import dendrite as tf
 from dendrite.testing import gradcheck
+from dendrite.testing.keras_side import run_keras_side
 
 K = tf.keras
 
@@ -114,17 +112,7 @@ def test_keras_files_both_ways(tmp_path: Path):
         [np.linspace(1, 2, w.size).reshape(w.shape).astype("float32") for w in model.get_weights()]
     )
     model.save(tmp_path / "dendrite.keras")
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     expected = model.predict(x, verbose=0)
     np.testing.assert_allclose(
         np.load(tmp_path / "keras_on_dendrite.npy"), expected, rtol=1e-5, atol=1e-5

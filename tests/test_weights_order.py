@@ -9,9 +9,6 @@ dendrite predicts, and its weights' names must come in dendrite's order.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import numpy as np
 import pytest
 
 import dendrite as tf
+from dendrite.testing.keras_side import run_keras_side
 
 K = tf.keras
 
@@ -122,17 +120,7 @@ def test_keras_takes_dendrite_get_weights_list(tmp_path: Path):
     model.fit(x, np.zeros((3, 4), "float32"), epochs=2, verbose=0)
     np.savez(tmp_path / "weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
     np.save(tmp_path / "x.npy", x, allow_pickle=False)
-    (tmp_path / "side.py").write_text(KERAS_SIDE)
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "side.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_keras_side(KERAS_SIDE, tmp_path)
     keras_names = json.loads((tmp_path / "keras_names.json").read_text())
     # Keras 3.15 prefixes the model's name ("sequential/conv/kernel").
     assert ["/".join(name.split("/")[-2:]) for name in keras_names] == _names(model)
