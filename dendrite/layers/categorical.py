@@ -63,13 +63,34 @@ def encode_categorical(
         if ids.ndim > 1 and ids.shape[-1] == 1:
             ids = ids[..., 0]
         return np.eye(depth, dtype=dtype)[ids]
-    hot = np.eye(depth, dtype=np.float64)[ids]
+    weights = None
     if count_weights is not None:
-        hot = hot * np.asarray(count_weights, dtype=np.float64).reshape(ids.shape)[..., None]
-    counts = hot.sum(axis=1 if ids.ndim > 1 else 0)
+        weights = np.asarray(count_weights, dtype=np.float64).reshape(ids.shape)
+    # A sample's ids along the last axis: a rank-1 input is one sample, a higher one is
+    # counted over its axis 1.
+    if ids.ndim == 1:
+        ids, weights = ids[None], None if weights is None else weights[None]
+        outer: tuple = ()
+    else:
+        ids = np.moveaxis(ids, 1, -1)
+        weights = None if weights is None else np.moveaxis(weights, 1, -1)
+        outer = ids.shape[:-1]
+    rows = ids.reshape(-1, ids.shape[-1])
+    counts = count_rows(rows, depth, None if weights is None else weights.reshape(rows.shape))
     if output_mode == "multi_hot":
         counts = (counts > 0).astype(np.float64)
-    return counts.astype(dtype)
+    return counts.reshape((*outer, depth) if outer else (depth,)).astype(dtype)
+
+
+def count_rows(ids: np.ndarray, depth: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(n, k) ids -> (n, depth) float64: how often (or the summed ``weights`` with which)
+    each id in ``[0, depth)`` occurs in each row; ids outside are left out. One bincount
+    over ``row * depth + id``, never an (n, k, depth) one-hot."""
+    n = ids.shape[0]
+    keep = (ids >= 0) & (ids < depth)
+    flat = (np.arange(n, dtype=np.int64)[:, None] * depth + ids)[keep]
+    kept = None if weights is None else weights[keep]
+    return np.bincount(flat, weights=kept, minlength=n * depth).reshape(n, depth).astype(np.float64)
 
 
 def encoded_shape(input_shape: tuple, output_mode: str, depth: int) -> tuple:

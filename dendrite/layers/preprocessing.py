@@ -27,6 +27,7 @@ from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer, ShapePreservingLayer
 from dendrite.layers.calling import contains
+from dendrite.layers.categorical import count_rows
 from dendrite.layers.registry import register_layer
 from dendrite.layers.symbolic import PLACEHOLDER_RUN, KerasTensor
 
@@ -547,11 +548,7 @@ class _IndexLookup(VocabularyLayer):
             return Tensor._make(out.reshape((*indices.shape, depth)).astype(self.dtype))
         if indices.ndim == 1:
             indices = indices[:, None]
-        rows = indices.reshape(-1, indices.shape[-1])
-        out = np.zeros((len(rows), depth), dtype=np.float64)
-        for i, row in enumerate(rows):
-            row = row[(row >= 0) & (row < depth)]
-            np.add.at(out[i], row, 1.0)
+        out = count_rows(indices.reshape(-1, indices.shape[-1]), depth)
         if self.output_mode == "multi_hot":
             out = (out > 0).astype(np.float64)
         elif self.output_mode == "tf_idf":
