@@ -50,19 +50,23 @@
 /* One tile: ROWS rows by VECS vectors of columns at (m, b), the sums over k in [k0, k1)
  * continued from `out` (or from 0 when k0 is 0): a float stored and loaded back is the
  * same value, so cutting k into blocks leaves every sum's operations as they were. LOAD
- * and STORE move x's and out's vectors (whole, or the first columns only, see below). */
-#define TILE(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, ROWS, VECS)                    \
+ * and STORE move x's and out's vectors (whole, or the first columns only, see below),
+ * LAST_LOAD and LAST_STORE the last vector's (v is a constant in the unrolled loops, so
+ * the choice costs nothing). */
+#define TILE(T, VT, LANES, LOAD, STORE, LAST_LOAD, LAST_STORE, SET1, FMADD, ZERO, ROWS, VECS) \
     {                                                                                      \
         VT acc[ROWS][VECS];                                                                \
         for (int r = 0; r < ROWS; r++)                                                     \
             for (int v = 0; v < VECS; v++)                                                 \
-                acc[r][v] = k0 ? LOAD(out + (m + r) * ldo + b + v * LANES) : ZERO();       \
+                acc[r][v] = !k0 ? ZERO()                                                   \
+                            : v == VECS - 1 ? LAST_LOAD(out + (m + r) * ldo + b + v * LANES) \
+                                            : LOAD(out + (m + r) * ldo + b + v * LANES);   \
         const T *am = a + m * sm;                                                          \
         const T *xk = x + k0 * ldx + b;                                                    \
         for (Py_ssize_t k = k0; k < k1; k++, xk += ldx) {                                  \
             VT xv[VECS];                                                                   \
             for (int v = 0; v < VECS; v++)                                                 \
-                xv[v] = LOAD(xk + v * LANES);                                              \
+                xv[v] = v == VECS - 1 ? LAST_LOAD(xk + v * LANES) : LOAD(xk + v * LANES);  \
             for (int r = 0; r < ROWS; r++) {                                               \
                 VT s = SET1(am[r * sm + k * sk]);                                          \
                 for (int v = 0; v < VECS; v++)                                             \
@@ -70,28 +74,35 @@
             }                                                                              \
         }                                                                                  \
         for (int r = 0; r < ROWS; r++)                                                     \
-            for (int v = 0; v < VECS; v++)                                                 \
-                STORE(out + (m + r) * ldo + b + v * LANES, acc[r][v]);                     \
+            for (int v = 0; v < VECS; v++) {                                               \
+                if (v == VECS - 1)                                                         \
+                    LAST_STORE(out + (m + r) * ldo + b + v * LANES, acc[r][v]);            \
+                else                                                                       \
+                    STORE(out + (m + r) * ldo + b + v * LANES, acc[r][v]);                 \
+            }                                                                              \
     }
 
 /* Every row for the columns b .. b + VECS vectors: rows by RT, then one at a time. */
-#define ROWS_OF(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, RT, VECS)                    \
+#define ROWS_OF(T, VT, LANES, LOAD, STORE, LAST_LOAD, LAST_STORE, SET1, FMADD, ZERO, RT, VECS) \
     {                                                                                      \
         Py_ssize_t m = 0;                                                                  \
         for (; m + (RT) <= rows; m += (RT))                                                \
-            TILE(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, RT, VECS)                   \
+            TILE(T, VT, LANES, LOAD, STORE, LAST_LOAD, LAST_STORE, SET1, FMADD, ZERO, RT, VECS) \
         for (; m < rows; m++)                                                              \
-            TILE(T, VT, LANES, LOAD, STORE, SET1, FMADD, ZERO, 1, VECS)                    \
+            TILE(T, VT, LANES, LOAD, STORE, LAST_LOAD, LAST_STORE, SET1, FMADD, ZERO, 1, VECS) \
     }
 
 /* k in blocks of DEPTH_BLOCK: a tile's rows of x (16 KB) stay in the first-level cache
  * while every row of a passes them (the rows' block of a stays in the second level). */
 #define DEPTH_BLOCK 256
 
-/* Columns by two vectors, then one, then the last 1 .. LANES-1 as one vector whose other
- * lanes are neither read nor written (masked loads and stores): each lane does the same
- * fused multiply-adds whichever of these tiles it is in, and whichever instruction set
- * (AVX2 or AVX-512, the same operations on wider vectors) runs it. RT rows a tile. */
+/* Columns by two vectors; the last 1 .. 2 LANES - 1 columns as one more tile of two
+ * vectors or of one, its last vector masked where the columns do not fill it (its other
+ * lanes are neither read nor written). Each lane does the same fused multiply-adds
+ * whichever of these tiles it is in, and whichever instruction set (AVX2 or AVX-512, the
+ * same operations on wider vectors) runs it. RT rows a tile. Each tile of columns streams
+ * all of a once: the rest shares the last whole vector's pass (a pass of its own cost the
+ * LSTM's dL/dW, 29 columns, a third of its time). */
 #define SMALL_PRODUCT(NAME, TARGET, T, VT, LANES, RT, LOADU, STOREU, MASK_T, MASK, MLOAD,   \
                       MSTORE, SET1, FMADD, ZERO)                                           \
     TARGET static void NAME(const T *restrict a, Py_ssize_t sm, Py_ssize_t sk,             \
@@ -111,11 +122,13 @@
             const Py_ssize_t k1 = depth - k0 < DEPTH_BLOCK ? depth : k0 + DEPTH_BLOCK;     \
             Py_ssize_t b = 0;                                                              \
             for (; b + 2 * LANES <= cols; b += 2 * LANES)                                  \
-                ROWS_OF(T, VT, LANES, LOADU, STOREU, SET1, FMADD, ZERO, RT, 2)             \
-            for (; b + LANES <= cols; b += LANES)                                          \
-                ROWS_OF(T, VT, LANES, LOADU, STOREU, SET1, FMADD, ZERO, RT, 1)             \
-            if (rest)                                                                      \
-                ROWS_OF(T, VT, LANES, MLOAD, MSTORE, SET1, FMADD, ZERO, RT, 1)             \
+                ROWS_OF(T, VT, LANES, LOADU, STOREU, LOADU, STOREU, SET1, FMADD, ZERO, RT, 2) \
+            if (cols - b > LANES && rest)                                                  \
+                ROWS_OF(T, VT, LANES, LOADU, STOREU, MLOAD, MSTORE, SET1, FMADD, ZERO, RT, 2) \
+            else if (cols - b == LANES)                                                    \
+                ROWS_OF(T, VT, LANES, LOADU, STOREU, LOADU, STOREU, SET1, FMADD, ZERO, RT, 1) \
+            else if (rest)                                                                 \
+                ROWS_OF(T, VT, LANES, MLOAD, MSTORE, MLOAD, MSTORE, SET1, FMADD, ZERO, RT, 1) \
         }                                                                                  \
     }
 
@@ -140,9 +153,13 @@ SMALL_PRODUCT(product_f64_avx2, AVX2, double, __m256d, 4, 6, _mm256_loadu_pd, _m
 
 /* AVX-512: 32 registers, tiles of 8 rows by two vectors of 16 float32 columns. It gives
  * the same bits as AVX2 (each lane's operations are the same), so it is taken where it is
- * faster: from two of its vectors' columns (measured, alternated in one process: 96-105
- * against 84-89 GFLOP/s for the LSTM's dL/dU, 512 x 896 by 896 x 128; but 58-79 against
- * 70-82 for a step product of 16 columns, and slower for 28 columns). */
+ * faster: from more than one of its vectors' columns (measured, alternated in one process:
+ * 96-105 against 84-89 GFLOP/s for the LSTM's dL/dU, 512 x 896 by 896 x 128; but 58-79
+ * against 70-82 for a step product of 16 columns). Between 17 and 31 columns it runs one
+ * pass of a whole and a masked vector where AVX2 runs two (512 x 896 by 896 x 29, the
+ * LSTM's dL/dW, min / median of 100 alternated calls: 221 / 261 against 268 / 329 us; 20
+ * and 17 columns 8-20% faster, 24 the same). Before the rest shared the last whole
+ * vector's pass, 28 columns had been slower on AVX-512. */
 #define AVX512 __attribute__((target("avx512f")))
 #define ROW_TILE_512 8
 #define MASK16(rest) ((__mmask16)((1u << (rest)) - 1u))
@@ -185,7 +202,7 @@ small_product_available(void)
                                 Py_ssize_t ldo, Py_ssize_t rows, Py_ssize_t depth,         \
                                 Py_ssize_t cols)                                           \
     {                                                                                      \
-        if (instruction_set() == 2 && cols >= 32)                                          \
+        if (instruction_set() == 2 && cols > 16)                                          \
             product_##SUFFIX##_avx512(a, sm, sk, x, ldx, out, ldo, rows, depth, cols);     \
         else                                                                               \
             product_##SUFFIX##_avx2(a, sm, sk, x, ldx, out, ldo, rows, depth, cols);       \

@@ -101,6 +101,24 @@ def test_small_product_column_is_independent_of_its_neighbours(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_every_column_count_gives_each_column_its_own_bits(dtype):
+    """Each form the last columns take (a masked vector alone, a whole vector, a whole and a
+    masked vector in one pass; AVX2 up to 16 columns, AVX-512 above where the CPU has it)
+    gives a column the bits of that column's product alone, and NumPy's value."""
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(9, 70)).astype(dtype)
+    x = rng.normal(size=(70, 48)).astype(dtype)
+    alone = np.hstack(
+        [_small_product(a, np.ascontiguousarray(x[:, c : c + 1])) for c in range(48)]
+    )
+    bound = 70 * EPS[dtype] * (np.abs(a).astype(np.float64) @ np.abs(x).astype(np.float64))
+    for cols in range(1, 49):
+        out = _small_product(a, np.ascontiguousarray(x[:, :cols]))
+        np.testing.assert_array_equal(out, alone[:, :cols], err_msg=f"{cols} columns")
+        assert np.all(np.abs(out - a.astype(np.float64) @ x[:, :cols]) <= bound[:, :cols])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_small_product_reads_a_transposed_in_place(dtype):
     """``transposed``: a given as its (depth, rows) transpose, as a weight matrix is stored,
     gives the same bits as the copied a, and sequence_product takes a transposed view so."""
