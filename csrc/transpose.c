@@ -30,8 +30,87 @@
             }                                                                              \
     }
 
-SWAP_AXES(swap_axes_f32, float)
+SWAP_AXES(swap_axes_f32_tiles, float)
 SWAP_AXES(swap_axes_f64, double)
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define AVX2_TARGET __attribute__((target("avx2")))
+
+/* d[j ld + i] = s[i ls + j] for i, j < 8: eight rows in, eight columns out, in registers
+ * (pairs of rows interleaved, then pairs of pairs, then the 128-bit halves exchanged). */
+AVX2_TARGET static inline void
+transpose8_f32(const float *s, Py_ssize_t ls, float *d, Py_ssize_t ld)
+{
+    __m256 r[8], t[8], u[8];
+    for (int k = 0; k < 8; k++)
+        r[k] = _mm256_loadu_ps(s + k * ls);
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_ps(d + k * ld, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+        _mm256_storeu_ps(d + (k + 4) * ld, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+    }
+}
+
+/* SWAP_AXES' copy by blocks of 8 x 8 in registers (AVX2), 16 source rows at a time so that
+ * each destination row gets a whole cache line; the edges element by element. Measured
+ * on the LSTM's states (128 x 928 float32, min of 50): 25 us against the scalar tiles' 42
+ * with the operands in cache; from memory both take about 70 us (in the training loop the
+ * swaps went from 100 and 55 us a step to 95 and 47). */
+AVX2_TARGET static void
+swap_axes_f32_avx2(const float *restrict src, float *restrict dst, Py_ssize_t p, Py_ssize_t a,
+                   Py_ssize_t big_m, Py_ssize_t m0, Py_ssize_t m, Py_ssize_t c)
+{
+    const Py_ssize_t ls = big_m * c, ld = m * a;
+    const Py_ssize_t a8 = a - a % 8, c8 = c - c % 8;
+    for (Py_ssize_t q = 0; q < p; q++)
+        for (Py_ssize_t t = 0; t < m; t++) {
+            const float *s = src + (q * a * big_m + m0 + t) * c; /* row i: + i ls */
+            float *d = dst + (q * c * m + t) * a;                /* row j: + j ld */
+            Py_ssize_t i0 = 0;
+            for (; i0 + 16 <= a8; i0 += 16)
+                for (Py_ssize_t j0 = 0; j0 < c8; j0 += 8) {
+                    transpose8_f32(s + i0 * ls + j0, ls, d + j0 * ld + i0, ld);
+                    transpose8_f32(s + (i0 + 8) * ls + j0, ls, d + j0 * ld + i0 + 8, ld);
+                }
+            for (; i0 < a8; i0 += 8)
+                for (Py_ssize_t j0 = 0; j0 < c8; j0 += 8)
+                    transpose8_f32(s + i0 * ls + j0, ls, d + j0 * ld + i0, ld);
+            for (Py_ssize_t j = c8; j < c; j++) /* the last columns, every row */
+                for (Py_ssize_t i = 0; i < a; i++)
+                    d[j * ld + i] = s[i * ls + j];
+            for (Py_ssize_t i = a8; i < a; i++) /* the last rows, the other columns */
+                for (Py_ssize_t j = 0; j < c8; j++)
+                    d[j * ld + i] = s[i * ls + j];
+        }
+}
+
+static void
+swap_axes_f32(const float *restrict src, float *restrict dst, Py_ssize_t p, Py_ssize_t a,
+              Py_ssize_t big_m, Py_ssize_t m0, Py_ssize_t m, Py_ssize_t c)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) {
+        __builtin_cpu_init();
+        avx2 = __builtin_cpu_supports("avx2");
+    }
+    if (avx2)
+        swap_axes_f32_avx2(src, dst, p, a, big_m, m0, m, c);
+    else
+        swap_axes_f32_tiles(src, dst, p, a, big_m, m0, m, c);
+}
+#else
+#define swap_axes_f32 swap_axes_f32_tiles
+#endif
 
 /* swap_axes(src, dst, p, a, M, m0, m, c): see the header. */
 PyObject *

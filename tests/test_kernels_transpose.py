@@ -26,6 +26,13 @@ pytestmark = pytest.mark.needs_kernels
         ((0, 4, 3), 0),
         ((4, 3, 0), 1),
         ((512, 1, 128), 0),
+        # AVX2's 8 x 8 blocks (16 rows at a time) and the edges around them
+        ((128, 1, 928), 0),
+        ((24, 2, 40), 0),
+        ((21, 3, 19), 1),
+        ((40, 1, 7), 0),
+        ((7, 2, 40), 0),
+        ((2, 9, 4, 17), 3),
     ],
 )
 def test_swap_axes_equals_numpy(dtype, shape, start):
