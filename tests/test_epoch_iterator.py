@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -25,12 +27,64 @@ def test_batches_are_packed_as_keras_packs_them_with_the_last_partial_one():
     assert len(weighted) == 3  # (x, y, sample_weight)
 
 
-def test_steps_per_epoch_limits_and_every_epoch_starts_again():
-    iterator = EpochIterator(X, Y, batch_size=3, steps_per_epoch=2)
-    assert iterator.num_batches == 2
-    assert len(list(iterator.enumerate_epoch())) == 2
-    assert len(list(iterator.enumerate_epoch())) == 2
-    assert EpochIterator(X, Y, batch_size=3, steps_per_epoch=50).num_batches == 4
+def _epochs_of_labels(iterator: EpochIterator, epochs: int) -> list:
+    """Each epoch's batches of labels, and whether it warned that the data ran out."""
+    seen = []
+    for _ in range(epochs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            labels = [data[1].tolist() for _, data in iterator.enumerate_epoch()]
+        seen.append((labels, any("ran out of data" in str(w.message) for w in caught)))
+    return seen
+
+
+def test_steps_per_epoch_continues_the_pass_as_keras_does():
+    """Keras 3's iterator (checked with keras.src.trainers.epoch_iterator, 10 samples in
+    batches of 3): an epoch of `steps_per_epoch` batches continues where the last one
+    stopped; a pass that ends first ends the epoch with the "ran out of data" warning, and
+    the next epoch starts a new pass."""
+    first, second, last = [[0, 1, 2], [3, 4, 5]], [[6, 7, 8], [9]], [[9]]
+    whole = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert _epochs_of_labels(EpochIterator(X, Y, batch_size=3, steps_per_epoch=2), 4) == [
+        (first, False),
+        (second, False),
+        (first, False),
+        (second, False),
+    ]
+    three = EpochIterator(X, Y, batch_size=3, steps_per_epoch=3)
+    assert _epochs_of_labels(three, 4) == [(whole[:3], False), (last, True)] * 2
+    too_many = EpochIterator(X, Y, batch_size=3, steps_per_epoch=5)
+    assert too_many.num_batches == 4
+    assert _epochs_of_labels(too_many, 2) == [(whole, True)] * 2
+    # without steps_per_epoch every epoch is a whole pass
+    assert _epochs_of_labels(EpochIterator(X, Y, batch_size=3), 2) == [(whole, False)] * 2
+
+
+def test_an_epoch_stopped_early_resumes_after_its_last_batch():
+    iterator = EpochIterator(X, Y, batch_size=3, steps_per_epoch=3)
+    with iterator.enumerate_epoch() as epoch:
+        next(epoch)  # training stopped after one batch
+    assert _epochs_of_labels(iterator, 1) == [([[3, 4, 5], [6, 7, 8], [9]], False)]
+
+
+def test_fit_with_steps_per_epoch_sees_every_sample_before_repeating_one():
+    seen = []
+
+    class Recording(tf.Model):
+        def train_step(self, data):
+            seen.append(np.asarray(data[1]).tolist())
+            return super().train_step(data)
+
+    inputs = tf.Input((1,))
+    model = Recording(inputs, tf.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    y = Y.astype("float32")
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.fit(X, y, batch_size=2, epochs=4, steps_per_epoch=2, shuffle=True, verbose=0)
+    # epochs of 2, 2 and 1 batches (the pass ran out), then a new pass
+    assert len(seen) == 7
+    assert sorted(sum(seen[:5], [])) == list(range(10))
+    assert len(set(sum(seen[5:], []))) == 4
 
 
 def test_shuffling_draws_a_new_order_each_epoch_and_keeps_pairs_together():

@@ -114,14 +114,13 @@ class ShardedIterator:
         from dendrite import _settings
 
         adapter, comm = self.adapter, self.comm
-        n, batch_size = adapter.num_samples, adapter.batch_size
-        order = None
-        if adapter.shuffle:
+
+        def draw_order(n: int) -> np.ndarray:
             order = _settings.rng().permutation(n) if comm.rank == 0 else np.empty(n, np.int64)
-            order = comm.broadcast_array(np.ascontiguousarray(order, dtype=np.int64))
-        for step in range(self.num_batches):
-            start, stop = step * batch_size, min(step * batch_size + batch_size, n)
-            index = order[start:stop] if order is not None else slice(start, stop)
+            return comm.broadcast_array(np.ascontiguousarray(order, dtype=np.int64))
+
+        steps = getattr(self.iterator, "steps_per_epoch", None)
+        for index in adapter.epoch_indices(steps, draw_order):
             index = shard_index(index, comm.rank, comm.size)
             yield _pack(
                 _take(adapter.x, index),

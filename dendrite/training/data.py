@@ -7,7 +7,6 @@ Every check that can fail (lengths, NaN/inf, types) runs here, before any weight
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -122,21 +121,6 @@ def split_validation(x: Any, y: Any, sw: Any, fraction: float) -> tuple:
         take(y, tail),
         take(sw, tail),
     )
-
-
-def batch_indices(
-    n: int, batch_size: int, shuffle: bool, steps: int | None = None
-) -> Iterator[Any]:
-    """Index arrays (or slices, when not shuffling) for each batch of one epoch.
-
-    The last partial batch is kept, as in Keras. ``steps`` limits the number of batches.
-    """
-    order = _settings.rng().permutation(n) if shuffle else None
-    total = math.ceil(n / batch_size)
-    for step in range(total if steps is None else min(steps, total)):
-        start = step * batch_size
-        stop = min(start + batch_size, n)
-        yield order[start:stop] if order is not None else slice(start, stop)
 
 
 def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndarray:

@@ -16,18 +16,26 @@ when a step raises or Ctrl-C interrupts it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+from dendrite import _settings
 from dendrite.training import data as data_utils
+from dendrite.training.data_adapters.generator_data_adapter import OUT_OF_DATA
 from dendrite.utils import pack_x_y_sample_weight
 
 
 class ArrayDataAdapter:
-    """Batches of in-memory arrays: one shuffled index per epoch (when ``shuffle``), slices
-    otherwise; the last partial batch is kept, as in Keras.
+    """Batches of in-memory arrays: one shuffled order per pass over the data (when
+    ``shuffle``), slices otherwise; the last partial batch is kept, as in Keras.
+
+    An epoch of ``steps`` batches (``fit``'s ``steps_per_epoch``, ``validation_steps``)
+    continues the pass the previous epoch left, as Keras' iterator does: 10 batches at 4
+    steps an epoch give epochs of batches 0-3, 4-7, 8-9 (with Keras' "ran out of data"
+    warning), then a new pass. Without ``steps`` every epoch is a whole new pass.
 
     Args:
         x, y, sample_weight: checked ndarrays (or lists / dicts of them); y and
@@ -48,18 +56,44 @@ class ArrayDataAdapter:
         self.num_samples = data_utils.num_samples(x, y, sample_weight)
         self.batch_size = batch_size
         self.shuffle = shuffle
+        # (order, next batch) of the pass an epoch of `steps` batches left unfinished
+        self._unfinished: tuple[np.ndarray | None, int] | None = None
 
     @property
     def num_batches(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
+    def epoch_indices(
+        self,
+        steps: int | None = None,
+        draw_order: Callable[[int], np.ndarray] | None = None,
+    ) -> Iterator[Any]:
+        """Index arrays (slices when not shuffling) of one epoch's batches: a new pass, or
+        with ``steps`` the rest of the unfinished one, for at most ``steps`` batches.
+        ``draw_order(n)`` gives a new pass' order of the samples (default: the global
+        generator's permutation)."""
+        if steps is None or self._unfinished is None:
+            draw = draw_order or _settings.rng().permutation
+            order, first = (draw(self.num_samples) if self.shuffle else None), 0
+        else:
+            order, first = self._unfinished
+        self._unfinished = None
+        total, size = self.num_batches, self.batch_size
+        last = total if steps is None else min(total, first + steps)
+        for step in range(first, last):
+            # kept before the batch is used, so that an epoch stopped early resumes after it
+            self._unfinished = (order, step + 1) if steps is not None and step + 1 < total else None
+            start = step * size
+            stop = min(start + size, self.num_samples)
+            yield order[start:stop] if order is not None else slice(start, stop)
+        if steps is not None and last - first < steps:
+            warnings.warn(OUT_OF_DATA, stacklevel=2)
+
     def batches(self, steps: int | None = None) -> Iterator[tuple]:
-        """The packed batches of one epoch (at most ``steps`` of them)."""
+        """The packed batches of one epoch (see ``epoch_indices``)."""
         x, y, sample_weight = self.x, self.y, self.sample_weight
         take = data_utils.take
-        for index in data_utils.batch_indices(
-            self.num_samples, self.batch_size, self.shuffle, steps
-        ):
+        for index in self.epoch_indices(steps):
             yield pack_x_y_sample_weight(take(x, index), take(y, index), take(sample_weight, index))
 
 
@@ -97,6 +131,7 @@ class EpochIterator:
         if adapter is None:
             adapter = ArrayDataAdapter(x, y, sample_weight, batch_size, shuffle)
         self.adapter = adapter
+        self.steps_per_epoch = None if steps_per_epoch is None else int(steps_per_epoch)
         total = adapter.num_batches
         if steps_per_epoch is None:
             self.num_batches = total
@@ -112,6 +147,8 @@ class EpochIterator:
     def enumerate_epoch(self) -> _Epoch:
         """``(step, data)`` for each batch of one epoch; use it in a ``with`` block (or call
         ``close()``) so that a ``PyDataset``'s workers stop whatever happens."""
+        if isinstance(self.adapter, ArrayDataAdapter):
+            return _Epoch(self.adapter.batches(self.steps_per_epoch))
         return _Epoch(self.adapter.batches(self.num_batches))
 
 
