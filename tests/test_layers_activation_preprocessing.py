@@ -122,6 +122,80 @@ def test_a_normalization_file_written_before_count_still_loads(tmp_path):
     assert int(loaded.layers[0].count.data) == 0
 
 
+def test_a_normalization_file_with_broadcast_statistics_still_loads(tmp_path):
+    """Files from before the statistics took Keras' shape hold them as (1, 1, features):
+    they load into (features,)."""
+    import zipfile
+
+    from dendrite.saving.model_file import WEIGHTS
+    from dendrite.saving.safetensors_io import tensors_to_bytes
+
+    norm = layers.Normalization(axis=-1)
+    norm.adapt(RNG.random((20, 5, 3)).astype("float32"))
+    model = tf.keras.Sequential([tf.keras.Input((5, 3)), norm])
+    model.save(tmp_path / "new.dendrite")
+    with zipfile.ZipFile(tmp_path / "new.dendrite") as new:
+        members = {n: new.read(n) for n in new.namelist()}
+    older = {
+        f"{i:04d}:{v.path}": (v.data.reshape(1, 1, 3) if v.data.ndim else v.data)
+        for i, v in enumerate(model.weights)
+    }
+    members[WEIGHTS] = tensors_to_bytes(older, {"format": "dendrite.weights"})
+    with zipfile.ZipFile(tmp_path / "old.dendrite", "w") as old:
+        for name, data in members.items():
+            old.writestr(name, data)
+    loaded = tf.keras.models.load_model(tmp_path / "old.dendrite")
+    x = RNG.random((4, 5, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.layers[0].mean.shape == (3,)
+    # another size is still refused
+    older = {k: np.zeros((1, 1, 4), "float32") if v.ndim else v for k, v in older.items()}
+    members[WEIGHTS] = tensors_to_bytes(older, {"format": "dendrite.weights"})
+    with zipfile.ZipFile(tmp_path / "bad.dendrite", "w") as bad:
+        for name, data in members.items():
+            bad.writestr(name, data)
+    with pytest.raises(Exception, match="expects shape"):
+        tf.keras.models.load_model(tmp_path / "bad.dendrite")
+
+
+@pytest.mark.parametrize(
+    "axis, shape", [(-1, (40, 3)), (-1, (40, 5, 3)), ((1, 3), (40, 2, 5, 3)), (None, (40, 3))]
+)
+def test_normalization_weights_have_keras_shapes_and_values(tmp_path, axis, shape):
+    """get_weights after adapt as Keras 3 gives them (mean, variance, count), and Keras'
+    list set into a fresh dendrite layer gives Keras' outputs."""
+    from dendrite.testing.keras_side import run_keras_side
+
+    data = RNG.normal(2.0, 3.0, size=shape).astype("float32")
+    np.save(tmp_path / "data.npy", data)
+    run_keras_side(
+        f"""
+import sys, pathlib, numpy as np, keras
+root = pathlib.Path(sys.argv[1])
+data = np.load(root / "data.npy")
+layer = keras.layers.Normalization(axis={axis!r})
+layer.adapt(data)
+for i, w in enumerate(layer.get_weights()):
+    np.save(root / f"w{{i}}.npy", np.asarray(w))
+np.save(root / "out.npy", keras.ops.convert_to_numpy(layer(data[:7])))
+""",
+        tmp_path,
+    )
+    keras_weights = [np.load(tmp_path / f"w{i}.npy") for i in range(3)]
+    layer = layers.Normalization(axis=axis)
+    layer.adapt(data)
+    ours = layer.get_weights()
+    assert [w.shape for w in ours] == [w.shape for w in keras_weights]
+    np.testing.assert_allclose(ours[0], keras_weights[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours[1], keras_weights[1], rtol=1e-4)
+    fresh = layers.Normalization(axis=axis)
+    fresh.build((None, *shape[1:]))
+    fresh.set_weights(keras_weights)
+    np.testing.assert_allclose(
+        fresh(data[:7]).data, np.load(tmp_path / "out.npy"), rtol=1e-5, atol=1e-5
+    )
+
+
 def test_normalization_with_given_statistics_and_its_errors():
     layer = layers.Normalization(mean=[1.0, 2.0], variance=[4.0, 0.0])
     np.testing.assert_allclose(

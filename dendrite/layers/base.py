@@ -43,6 +43,9 @@ from dendrite.registry.naming import snake_case
 
 # Weights made with add_weight(added_later=True): optional in older files (saving/weights.py).
 ADDED_LATER: weakref.WeakSet = weakref.WeakSet()
+# Weights whose shape changed after files of them were written (Normalization's statistics
+# lost their broadcast 1s), by id: a file's tensor of the same size loads into them.
+RESHAPED_LATER: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _NAME_COUNTS: dict[str, int] = {}
 # Two threads building models at once must never hand out the same name.
 _NAMES_LOCK = threading.Lock()

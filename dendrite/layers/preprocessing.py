@@ -25,7 +25,7 @@ import numpy as np
 
 from dendrite import _settings, ops
 from dendrite.core import Tensor
-from dendrite.layers.base import Layer, ShapePreservingLayer
+from dendrite.layers.base import RESHAPED_LATER, Layer, ShapePreservingLayer
 from dendrite.layers.calling import contains
 from dendrite.layers.categorical import count_rows
 from dendrite.layers.registry import register_layer
@@ -120,15 +120,23 @@ class Normalization(ShapePreservingLayer):
 
     def build(self, input_shape: tuple) -> None:
         shape = self._stat_shape(tuple(input_shape))
+        self._broadcast_shape = shape
         if self.input_mean is not None:
             mean = np.broadcast_to(np.asarray(self.input_mean, self.dtype), shape)
             variance = np.broadcast_to(np.asarray(self.input_variance, self.dtype), shape)
             self._stats = (np.array(mean), np.array(variance))
         else:
-            self.mean = self.add_weight(shape, initializer="zeros", trainable=False, name="mean")
+            # Keras' shape: the kept axes' sizes only ((features,) for axis=-1), so that
+            # get_weights and set_weights carry over; broadcast when used.
+            kept = tuple(shape[a] for a in sorted(self._kept_axes(len(shape))))
+            self.mean = self.add_weight(kept, initializer="zeros", trainable=False, name="mean")
             self.variance = self.add_weight(
-                shape, initializer="ones", trainable=False, name="variance"
+                kept, initializer="ones", trainable=False, name="variance"
             )
+            # Files written before the statistics took Keras' shape hold them with the
+            # broadcast 1s: those load too (saving/weights.py).
+            for statistic in (self.mean, self.variance):
+                RESHAPED_LATER[id(statistic)] = statistic
             # Keras' third statistic: how many samples adapt saw (files written before it
             # existed still load).
             self.count = self.add_weight(
@@ -152,7 +160,7 @@ class Normalization(ShapePreservingLayer):
             )
         if not self.built:
             self._maybe_build((None, *array.shape[1:]))
-        shape = tuple(self.mean.shape)
+        shape = self._broadcast_shape
         if array.ndim != len(shape) or any(
             s != 1 and s != d for s, d in zip(shape[1:], array.shape[1:])
         ):
@@ -160,15 +168,17 @@ class Normalization(ShapePreservingLayer):
                 f"Layer '{self.name}' (Normalization) was built for inputs of shape "
                 f"{shape} per kept axis; adapt received data of shape {array.shape}."
             )
-        reduce = tuple(a for a in range(array.ndim) if shape[a] == 1)
-        self.mean.assign(array.mean(axis=reduce, keepdims=True).astype(self.dtype))
-        self.variance.assign(array.var(axis=reduce, keepdims=True).astype(self.dtype))
+        kept = self._kept_axes(array.ndim)
+        reduce = tuple(a for a in range(array.ndim) if a not in kept)
+        self.mean.assign(array.mean(axis=reduce).astype(self.dtype))
+        self.variance.assign(array.var(axis=reduce).astype(self.dtype))
         self.count.assign(np.asarray(array.shape[0], dtype=np.int32))
 
     def _statistics(self) -> tuple:
         if self._stats is not None:
             return self._stats
-        return self.mean.data, self.variance.data
+        shape = self._broadcast_shape
+        return self.mean.data.reshape(shape), self.variance.data.reshape(shape)
 
     def call(self, inputs: Tensor) -> Tensor:
         x = inputs if inputs.dtype == np.dtype(self.dtype) else ops.cast(inputs, self.dtype)

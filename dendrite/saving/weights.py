@@ -8,6 +8,7 @@ changing any weight, then assigns them all.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from typing import Any
@@ -95,7 +96,7 @@ def check_against(
     for name, variable in zip(names, variables):
         info = infos[name]
         layer, weight = _layer_and_weight(variable)
-        if info.shape != tuple(variable.data.shape):
+        if info.shape != tuple(variable.data.shape) and not _reshaped_later(variable, info):
             message = (
                 f"{what}: layer '{layer}' weight '{weight}' expects shape "
                 f"{tuple(variable.data.shape)}, but the file's tensor {name!r} has shape "
@@ -118,6 +119,15 @@ def check_against(
     return pairs
 
 
+def _reshaped_later(variable: Any, info: TensorInfo) -> bool:
+    """Whether the file holds, in an older shape of the same size, a weight whose shape
+    changed since (``layers.base.RESHAPED_LATER``)."""
+    from dendrite.layers.base import RESHAPED_LATER
+
+    marked = RESHAPED_LATER.get(id(variable)) is variable
+    return marked and math.prod(info.shape) == variable.data.size
+
+
 def load_into(
     variables: list, payload: bytes, what: str, owner: str = "the model", skip_mismatch=False
 ):
@@ -126,7 +136,7 @@ def load_into(
     pairs = check_against(variables, infos, what, owner, skip_mismatch)
     tensors, _ = read_tensors(payload, what)
     for variable, name in pairs:
-        variable.data[...] = tensors[name]
+        variable.data[...] = tensors[name].reshape(variable.data.shape)
 
 
 def save_weights(

@@ -9,10 +9,9 @@ order; a ``Sequential`` leaves its input layer out), a recurrent layer's ``cell`
 ``output_dense``. ``slots(model)`` lists, for every weight of a dendrite model, the
 group and index Keras uses, with the shape and dtype Keras stores.
 
-One layer stores its weights differently: Keras' ``Normalization`` keeps ``mean`` and
-``variance`` shaped like the kept axes and a ``count`` (an integer the adapt loop used);
-dendrite's statistics broadcast against the input, so they are reshaped, and ``count`` is
-written as 0 and ignored when read.
+One layer needs a word: Keras' ``Normalization`` keeps ``mean`` and ``variance`` (shaped
+like the kept axes, as dendrite's) and a ``count`` (an integer the adapt loop used), written
+as 0 where a dendrite layer lacks it.
 """
 
 from __future__ import annotations
@@ -275,11 +274,8 @@ class _Walk:
             raise ValueError(
                 f"Normalization '{layer.name}': expected the weights mean, variance and count."
             )
-        axis = getattr(layer, "axis", -1)
-        shape = tuple(int(d) for d in mean.data.shape)
-        kept = _kept_shape(shape, axis)
-        self._add(path, 0, mean, kept)
-        self._add(path, 1, variance, kept)
+        self._add(path, 0, mean)
+        self._add(path, 1, variance)
         if count is not None:
             self._add(path, 2, count)
         else:
@@ -290,16 +286,6 @@ def _is_rnn(layer: Any) -> bool:
     from dendrite.layers.rnn import RNN
 
     return isinstance(layer, RNN)
-
-
-def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
-    """The shape Keras gives Normalization's statistics: the sizes of the kept axes."""
-    if axis is None:
-        return ()
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    ndim = len(shape)
-    kept = sorted(a % ndim for a in axes)
-    return tuple(shape[a] for a in kept)
 
 
 def _join(*parts: str) -> str:
