@@ -167,7 +167,8 @@ class Model(Trainer, Layer):
         )
 
     def to_json(self, **kwargs: Any) -> str:
-        """The architecture as a JSON string (``models.model_from_json`` rebuilds it)."""
+        """The architecture as a JSON string in Keras 3's spelling (``models.model_from_json``
+        rebuilds it, and so does Keras')."""
         return saving.model_to_json(self, **kwargs)
 
 

@@ -56,7 +56,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
 
 
 def model_from_json(json_string, custom_objects=None):  # noqa: ANN001, ANN201
-    """A freshly initialised model from ``model.to_json()``'s output."""
+    """A freshly initialised model from ``model.to_json()``'s output, dendrite's or Keras
+    3's."""
     from dendrite.saving.model_file import model_from_json as _from_json
 
     return _from_json(json_string, custom_objects=custom_objects)

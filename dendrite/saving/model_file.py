@@ -281,9 +281,13 @@ def _own_variable_stores(
 
 
 def model_to_json(model: Any, **kwargs: Any) -> str:
-    """The architecture as a JSON string (no weights): ``model.to_json()``."""
-    entry = {"format": FORMAT, "dendrite_version": _version(), **architecture.encode_model(model)}
-    return json.dumps(json.loads(architecture.to_json_bytes(entry)), **kwargs)
+    """The architecture as a JSON string (no weights): ``model.to_json()``, in Keras 3's
+    spelling (what Keras' ``to_json`` writes and its ``model_from_json`` reads)."""
+    from dendrite.saving.keras_format.config_out import keras_document
+
+    document = keras_document(model, include_optimizer=False)
+    document.pop("compile_config", None)
+    return json.dumps(json.loads(architecture.to_json_bytes(document)), **kwargs)
 
 
 def model_from_json(
@@ -291,12 +295,25 @@ def model_from_json(
     custom_objects: dict[str, Any] | None = None,
     max_weight_elements: int | None = architecture.DEFAULT_WEIGHT_BUDGET,
 ) -> Any:
-    """A new (freshly initialised) model from ``to_json``'s output, checked as a file's
+    """A new (freshly initialised) model from ``to_json``'s output, Keras 3's, or dendrite's
+    own spelling (what ``to_json`` wrote before it took Keras'), checked as a file's
     architecture is. ``max_weight_elements`` bounds the weights the JSON may create."""
     what = "model JSON"
     entry = loads_checked(json_string, what)
-    if isinstance(entry, dict):
+    if isinstance(entry, dict) and _own_spelling(entry):
         entry = {k: v for k, v in entry.items() if k not in ("format", "dendrite_version")}
+    elif isinstance(entry, dict):
+        from dendrite.saving.keras_format.config_in import translate_entry
+
+        entry = translate_entry(entry, what)
     custom = registration.all_custom_objects(custom_objects)
     entry = check_architecture(entry, custom, None, what)
     return architecture.build_model(entry, custom, max_weight_elements, what)
+
+
+def _own_spelling(entry: dict[str, Any]) -> bool:
+    """Whether a model entry is in dendrite's own spelling (its modules), not Keras'."""
+    module = entry.get("module")
+    return entry.get("format") == FORMAT or (
+        isinstance(module, str) and module.startswith("dendrite.")
+    )
