@@ -156,6 +156,17 @@ def test_class_weight_changes_training():
     assert not np.allclose(results[0], results[1])
 
 
+def test_class_weight_and_sample_weight_together_are_refused_as_keras_does():
+    x, y = blobs(16)
+    model = mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="You cannot `class_weight` and `sample_weight`"):
+        model.fit(x, y, class_weight={0: 2.0}, sample_weight=np.ones(16), verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_steps_per_epoch_and_initial_epoch():
     x, y = blobs(64)
     model = compiled()

@@ -506,8 +506,9 @@ def _with_class_weight(y: Any, sample_weight: Any, class_weight: dict) -> Any:
     """Keras' ``class_weight``: each sample weighted by its class (one output only)."""
     if not hasattr(y, "ndim"):
         raise ValueError("class_weight is only supported for models with one output.")
-    weights = data_utils.class_weights_to_sample_weights(y, class_weight)
-    return weights if sample_weight is None else sample_weight * weights
+    if sample_weight is not None:  # Keras refuses the pair (its words)
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+    return data_utils.class_weights_to_sample_weights(y, class_weight)
 
 
 @contextlib.contextmanager
