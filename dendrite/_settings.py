@@ -11,6 +11,7 @@ import ctypes
 import os
 import random
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -151,3 +152,62 @@ def max_sample_elements() -> int:
     if value <= 0:
         raise ValueError(f"DENDRITE_MAX_SAMPLE_ELEMENTS must be a positive integer, got {raw!r}.")
     return value
+
+
+# Float policies first (the only ones the global policy takes); then the dtypes of layers
+# of other values (lookups, hashing, string inputs), as Keras' policies name them.
+POLICY_NAMES = (
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "string",
+)
+
+
+class DTypePolicy:
+    """The dtypes a layer computes in and keeps its weights in. dendrite computes in the
+    dtype of its weights, so ``compute_dtype == variable_dtype`` always."""
+
+    def __init__(self, name: str | None = None) -> None:
+        name = floatx() if name is None else str(name)
+        if name.startswith("mixed_"):
+            raise ValueError(
+                f"dendrite has no mixed precision: the dtype policy {name!r} is not supported. "
+                f"Use a float policy ('float32', 'float64' or 'float16')."
+            )
+        if name not in POLICY_NAMES:
+            raise ValueError(
+                f"Invalid dtype policy {name!r}: expected 'float16', 'float32' or 'float64' "
+                f"(or, for a layer of other values, {', '.join(POLICY_NAMES[3:])})."
+            )
+        self.name = name
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.name
+
+    @property
+    def variable_dtype(self) -> str:
+        return self.name
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DTypePolicy:
+        return cls(**config)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, DTypePolicy) and other.name == self.name
+
+    def __repr__(self) -> str:
+        return f'<DTypePolicy "{self.name}">'

@@ -26,10 +26,11 @@ dendrite may use and why, and what the thread governor measured) and
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 from dendrite import _settings
 from dendrite._settings import (
+    POLICY_NAMES,
+    DTypePolicy,
     epsilon,
     floatx,
     image_data_format,
@@ -46,45 +47,6 @@ def backend() -> str:
     return "numpy"
 
 
-class DTypePolicy:
-    """The dtypes a layer computes in and keeps its weights in. dendrite computes in the
-    dtype of its weights, so ``compute_dtype == variable_dtype`` always."""
-
-    def __init__(self, name: str | None = None) -> None:
-        name = floatx() if name is None else str(name)
-        if name.startswith("mixed_"):
-            raise ValueError(
-                f"dendrite has no mixed precision: the dtype policy {name!r} is not supported. "
-                f"Use a float policy ('float32', 'float64' or 'float16')."
-            )
-        if name not in ("float16", "float32", "float64"):
-            raise ValueError(
-                f"Invalid dtype policy {name!r}: expected 'float16', 'float32' or 'float64'."
-            )
-        self.name = name
-
-    @property
-    def compute_dtype(self) -> str:
-        return self.name
-
-    @property
-    def variable_dtype(self) -> str:
-        return self.name
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> DTypePolicy:
-        return cls(**config)
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, DTypePolicy) and other.name == self.name
-
-    def __repr__(self) -> str:
-        return f'<DTypePolicy "{self.name}">'
-
-
 def dtype_policy() -> DTypePolicy:
     """The global dtype policy: ``floatx`` for computations and weights."""
     return DTypePolicy(floatx())
@@ -99,6 +61,11 @@ def set_dtype_policy(policy: str | DTypePolicy) -> None:
                 f"Invalid `policy` argument: expected a string or a DTypePolicy, got {policy!r}."
             )
         policy = DTypePolicy(policy)
+    if policy.name not in POLICY_NAMES[:3]:
+        raise ValueError(
+            f"Invalid global dtype policy {policy.name!r}: expected 'float16', 'float32' or "
+            f"'float64'."
+        )
     set_floatx(policy.name)
 
 

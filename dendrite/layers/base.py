@@ -237,6 +237,58 @@ class Layer:
     variables = weights
 
     @property
+    def dtype_policy(self) -> Any:
+        """Keras' ``DTypePolicy`` of the layer: its ``dtype`` for computations and weights
+        (dendrite has no mixed precision)."""
+        return _settings.DTypePolicy(dtype_name(str(self.dtype)))
+
+    @property
+    def path(self) -> str:
+        """Keras' path of the layer: its name (dendrite has no name scopes); its weights'
+        paths are ``<path>/<weight name>``."""
+        return self.name
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        """Keras': ``{"input_shape": shape}``, the shape the layer was built for (None
+        before it was built). A model file keeps it; ``build_from_config`` rebuilds from it."""
+        shape = getattr(self, "_build_input_shape", None)
+        return None if shape is None else {"input_shape": shape}
+
+    def build_from_config(self, config: dict[str, Any] | None) -> None:
+        """Keras': build the layer from ``get_build_config``'s dict (``input_shape``, or
+        ``shapes_dict`` for a build taking several shapes by name)."""
+        if not config:
+            return
+        if "input_shape" in config:
+            self._maybe_build(config["input_shape"])
+        elif "shapes_dict" in config:
+            self.build(**config["shapes_dict"])
+            self.built = True
+
+    def add_variable(
+        self,
+        shape: Sequence[int],
+        initializer: Any,
+        dtype: Any = None,
+        trainable: bool = True,
+        autocast: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+    ) -> Variable:
+        """Keras 3's alias of ``add_weight`` (``autocast`` has no effect: dendrite computes
+        in the weights' dtype)."""
+        return self.add_weight(
+            shape,
+            initializer,
+            dtype=dtype,
+            trainable=trainable,
+            regularizer=regularizer,
+            constraint=constraint,
+            name=name,
+        )
+
+    @property
     def compute_dtype(self) -> str:
         """The dtype the layer computes in (Keras' name): its ``dtype``; dendrite's
         policies never split computation and weights."""

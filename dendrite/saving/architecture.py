@@ -45,10 +45,30 @@ def encode_model(model: Any) -> dict[str, Any]:
         "config": config,
         "build_config": None,
     }
+    if _overrides(cls, "get_build_config"):  # a user's own build state
+        entry["build_config"] = _jsonable(model.get_build_config())
+        return entry
     shape = getattr(model, "_built_input_shape", None) or getattr(model, "_build_input_shape", None)
     if shape is not None:
         entry["build_config"] = {"input_shape": _jsonable_shape(shape)}
     return entry
+
+
+def _overrides(cls: type, method: str) -> bool:
+    """Whether ``cls`` (a user's class) replaces the ``Layer`` ``method`` Keras lets one
+    override."""
+    from dendrite.layers.base import Layer
+
+    return getattr(cls, method, None) is not getattr(Layer, method)
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples as lists, for JSON, all the way down."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _string_tensor_dtypes(node: Any) -> Any:
@@ -176,7 +196,9 @@ def build_model(
         ):
             model = serialization.from_config(cls, entry["config"], custom_objects)
             build = entry.get("build_config")
-            if build:
+            if build and (_overrides(cls, "build_from_config") or "input_shape" not in build):
+                model.build_from_config(build)  # the user's own, or Keras' shapes_dict
+            elif build:
                 shape = build["input_shape"]
                 shape = tuple(shape) if _flat_shape(shape) else shape
                 if not model.built:

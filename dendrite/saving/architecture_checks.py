@@ -82,16 +82,31 @@ def check_architecture(
             raise ModelLoadError(f"{what}: the model entry lacks {key!r}.")
     if not isinstance(entry["config"], dict):
         raise ModelLoadError(f"{what}: the model's config must be an object.")
-    build = entry.get("build_config")
-    if build is not None and (
-        not isinstance(build, dict) or not _shape_like(build.get("input_shape"))
-    ):
-        raise ModelLoadError(f"{what}: build_config must be {{'input_shape': [...]}}.")
     walk = _Walk(custom_objects, weight_elements)
     cls = _resolve_class(entry["class_name"], walk, "model", what)
     if not _is_layer_class(cls):
         raise ModelLoadError(f"{what}: the model class {entry['class_name']!r} is not a model.")
+    _check_build_config(entry.get("build_config"), cls, what)
     return _check(entry, walk, "model", what)
+
+
+def _check_build_config(build: Any, cls: type, what: str) -> None:
+    """``{"input_shape": shape}``, Keras' ``{"shapes_dict": {name: shape}}``, or, for a class
+    with its own ``build_from_config``, any object (its method reads it)."""
+    if build is None:
+        return
+    if not isinstance(build, dict):
+        raise ModelLoadError(f"{what}: build_config must be an object, got {_kind(build)}.")
+    if "input_shape" in build and _shape_like(build["input_shape"]):
+        return
+    shapes = build.get("shapes_dict")
+    if isinstance(shapes, dict) and shapes and all(_shape_like(v) for v in shapes.values()):
+        return
+    from dendrite.layers.base import Layer
+
+    if getattr(cls, "build_from_config", None) is not Layer.build_from_config:
+        return
+    raise ModelLoadError(f"{what}: build_config must be {{'input_shape': [...]}}.")
 
 
 def _check(node: Any, walk: _Walk, path: str, what: str) -> Any:

@@ -60,7 +60,7 @@ def translate_entry(entry: Any, what: str) -> dict[str, Any]:
         if k in ("module", "class_name", "registered_name", "config", "build_config")
     }
     build = entry.get("build_config")
-    if isinstance(build, dict) and build.get("input_shape") is None:
+    if isinstance(build, dict) and build == {"input_shape": None}:  # Keras' "not built"
         entry["build_config"] = None
     try:
         return translate_ops(_translate(entry, 0, what), what)
