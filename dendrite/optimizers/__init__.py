@@ -11,9 +11,11 @@ from typing import Any
 from dendrite import registry
 from dendrite.optimizers import schedules
 from dendrite.optimizers.adadelta import Adadelta
+from dendrite.optimizers.adafactor import Adafactor
 from dendrite.optimizers.adagrad import Adagrad
 from dendrite.optimizers.adam import Adam, AdamW
 from dendrite.optimizers.adamax import Adamax
+from dendrite.optimizers.ftrl import Ftrl
 from dendrite.optimizers.lamb import Lamb
 from dendrite.optimizers.lion import Lion
 from dendrite.optimizers.nadam import Nadam
@@ -64,10 +66,12 @@ def get(identifier: str | dict[str, Any] | Optimizer | None) -> Optimizer | None
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
     "Lamb",
     "Lion",
     "Nadam",

@@ -25,8 +25,12 @@ KERAS_CALLS = {
     "Lamb": (("momentum", "velocity"),),
     "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
     "Ftrl": (("accumulator", "linear"),),
+    # per variable: its row and column factors (0-d int32 placeholders below rank 2), then
+    # its velocity
+    "Adafactor": (("factored_row", "factored_column", "velocity"),),
 }
 KINDS = (
+    "gradient_accumulator",  # before "accumulator", which it ends with
     "velocity_hat",
     "average_gradient",
     "accumulated_delta_var",
@@ -36,6 +40,8 @@ KINDS = (
     "accumulator",
     "linear",
     "norm",
+    "factored_row",
+    "factored_column",
 )
 BASE_NAMES = ("iteration", "iterations", "learning_rate")
 
@@ -71,6 +77,8 @@ def keras_ordered(optimizer: Any, trainable: list) -> list[Any]:
                 groups.append(members)
     placed = {k for group in groups for k in group}
     groups += [[k] for k in range(kinds) if k not in placed]
+    # Keras creates the base class' blocks (EMA averages, gradient accumulators) first
+    groups.sort(key=min)
     ordered = variables[:base]
     for group in groups:
         for i in range(count):
