@@ -35,6 +35,7 @@ DECAY = {"initial_learning_rate": 0.5, "decay_steps": 2, "decay_rate": 0.5}
 # initial_accumulator_value to float32 even for float64 variables (dendrite keeps the value
 # given): float64 cases use values float32 holds exactly.
 EXACT_DECAY = {**DECAY, "staircase": True}
+ACCUMULATE = {"gradient_accumulation_steps": 3}
 # (id, class, constructor arguments, schedule arguments, dtype, how the data are made)
 CASES: list[tuple[str, str, dict[str, Any], dict | None, str, str]] = [
     ("adafactor-default", "Adafactor", {}, None, "float32", "random"),
@@ -95,6 +96,18 @@ CASES: list[tuple[str, str, dict[str, Any], dict | None, str, str]] = [
         None,
         "float32",
         "",
+    ),
+    # Keras counts updates, not steps, in the other optimizers' rules too (bias corrections)
+    *(
+        (
+            f"{name.lower()}-accumulation",
+            name,
+            {"learning_rate": 0.1, **ACCUMULATE},
+            None,
+            "float32",
+            "",
+        )
+        for name in ("Adam", "AdamW", "Nadam", "Adamax", "Lamb")
     ),
     ("ftrl-default", "Ftrl", {}, None, "float32", ""),
     (
@@ -287,7 +300,7 @@ def test_same_steps_and_state_as_keras(case, keras_results) -> None:
     kwargs = dict(kwargs)
     if schedule:
         kwargs["learning_rate"] = schedules.ExponentialDecay(**schedule)
-    optimizer = {"Adafactor": Adafactor, "Ftrl": Ftrl}[cls_name](**kwargs)
+    optimizer = getattr(tf.optimizers, cls_name)(**kwargs)
     for s in range(STEPS):
         optimizer.apply([arrays[f"g{s}_{i}"] for i in range(len(SHAPES))], variables)
         for i, variable in enumerate(variables):

@@ -130,18 +130,11 @@ class Adafactor(Optimizer):
         (1e-30 by default, below the base class' flushing threshold), so none decays
         towards 0, and zeroing one would make ``g / sqrt(v)`` divide by 0."""
 
-    def _step(self) -> int:
-        """Keras' ``iterations + 1``: the number of this update (not of this step)."""
-        steps = int(self._iterations.data)
-        if self.gradient_accumulation_steps:
-            steps //= self.gradient_accumulation_steps
-        return steps + 1
-
     def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
         index = self._get_variable_index(variable)
         w, buf = variable.data, self._scratch[index]
         real = w.dtype.type  # the scalars in the variable's dtype, as Keras casts them
-        t = real(self._step())
+        t = real(self._update_number())
         # np.minimum / np.maximum, not min / max: a NaN goes through, as in Keras
         rho = np.minimum(real(learning_rate), real(1) / np.sqrt(t))
         alpha = np.maximum(real(self.epsilon_2), np.sqrt(np.square(w, out=buf).mean())) * rho

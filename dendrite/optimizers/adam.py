@@ -89,7 +89,7 @@ class Adam(Optimizer):
 
     def _step_scalars(self, learning_rate: float) -> tuple[float, float, float]:
         """(1 - beta_1, 1 - beta_2, alpha) of the coming step."""
-        t = int(self._iterations.data) + 1
+        t = self._update_number()
         alpha = learning_rate * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
         return 1.0 - self.beta_1, 1.0 - self.beta_2, alpha
 

@@ -79,7 +79,7 @@ class Adamax(Optimizer):
 
     def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
         index = self._get_variable_index(variable)
-        t = int(self._iterations.data) + 1
+        t = self._update_number()
         m = self._m[index].data
         u = self._u[index].data
         buf = self._scratch[index]

@@ -77,7 +77,7 @@ class Lamb(Optimizer):
 
     def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
         index = self._get_variable_index(variable)
-        t = int(self._iterations.data) + 1
+        t = self._update_number()
         m, v = self._m[index].data, self._v[index].data
         buf = self._scratch[index]
         np.subtract(gradient, m, out=buf)

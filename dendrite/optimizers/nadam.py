@@ -92,12 +92,12 @@ class Nadam(Optimizer):
         self, grads: list[np.ndarray], variables: list[Variable], learning_rate: float
     ) -> None:
         # P_t takes u_t once per step, before any variable is updated (as in Keras).
-        self._u_product.data *= self._u(int(self._iterations.data) + 1)
+        self._u_product.data *= self._u(self._update_number())
         super()._update_variables(grads, variables, learning_rate)
 
     def update_step(self, gradient: np.ndarray, variable: Variable, learning_rate: float) -> None:
         index = self._get_variable_index(variable)
-        t = int(self._iterations.data) + 1
+        t = self._update_number()
         u_t, u_next = self._u(t), self._u(t + 1)
         product = float(self._u_product.data)
         m = self._momentums[index].data

@@ -331,6 +331,15 @@ class Optimizer(GradientPreparation, DecayAndAverages, SlotsIO):
         if int(self._iterations.data) % FLUSH_EVERY == 0:
             self._flush_subnormals()
 
+    def _update_number(self) -> int:
+        """Keras' ``iterations + 1`` in the update rules (Adam's bias corrections, ...): the
+        number of this update, from 1; under ``gradient_accumulation_steps`` the updates
+        are counted, not the steps."""
+        steps = int(self._iterations.data)
+        if self.gradient_accumulation_steps:
+            steps //= self.gradient_accumulation_steps
+        return steps + 1
+
     def _update_variables(
         self, grads: list[np.ndarray], variables: list[Variable], learning_rate: float
     ) -> None:
