@@ -418,7 +418,7 @@ def test_fit_with_gradient_accumulation_trains():
     x = np.random.default_rng(1).standard_normal((64, 3)).astype("float32")
     y = x @ np.array([[1.0], [-1.0], [2.0]], "float32")
     model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(1)])
-    model.compile(optimizer=Adam(0.05, gradient_accumulation_steps=4), loss="mse")
+    model.compile(optimizer=Adam(0.1, gradient_accumulation_steps=4), loss="mse")
     history = model.fit(x, y, batch_size=4, epochs=5, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
 
