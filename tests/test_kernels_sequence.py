@@ -108,9 +108,7 @@ def test_every_column_count_gives_each_column_its_own_bits(dtype):
     rng = np.random.default_rng(11)
     a = rng.normal(size=(9, 70)).astype(dtype)
     x = rng.normal(size=(70, 48)).astype(dtype)
-    alone = np.hstack(
-        [_small_product(a, np.ascontiguousarray(x[:, c : c + 1])) for c in range(48)]
-    )
+    alone = np.hstack([_small_product(a, np.ascontiguousarray(x[:, c : c + 1])) for c in range(48)])
     bound = 70 * EPS[dtype] * (np.abs(a).astype(np.float64) @ np.abs(x).astype(np.float64))
     for cols in range(1, 49):
         out = _small_product(a, np.ascontiguousarray(x[:, :cols]))
