@@ -1,5 +1,5 @@
-"""Converters of the convolutions: Conv1D/2D (strides, dilation, groups, valid/same/causal
-padding), DepthwiseConv1D/2D, SeparableConv1D/2D and Conv1D/2DTranspose.
+"""Converters of the convolutions: Conv1D/2D/3D (strides, dilation, groups, valid/same/causal
+padding), DepthwiseConv1D/2D, SeparableConv1D/2D and Conv1D/2D/3DTranspose.
 
 The input moves to ONNX's (N, C, *spatial) layout, one ONNX Conv (or ConvTranspose) runs,
 and the output moves back. Conv: y[n, o, p] = b_o + sum_{c, k} W[o, c, k] x[n, g(o) c,
@@ -22,7 +22,7 @@ from dendrite.export.common import array, as_float, first, to_channels_first, to
 from dendrite.export.convert_core import apply_activation
 from dendrite.export.errors import refuse
 from dendrite.export.registry import converts
-from dendrite.layers import conv, conv_depthwise, conv_transpose
+from dendrite.layers import conv, conv3d, conv_depthwise, conv_transpose
 
 
 def _padding(layer: Any, kernel: tuple, dilation: tuple) -> dict:
@@ -74,7 +74,7 @@ def _keras_to_onnx(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(kernel, (r + 1, r, *range(r))))
 
 
-@converts(conv.Conv1D, conv.Conv2D)
+@converts(conv.Conv1D, conv.Conv2D, conv3d.Conv3D)
 def convolution(ctx: Any, layer: Any, args: dict) -> str:
     """y = act(conv(x, W, strides, dilation, groups) + b)."""
     x = first(args)
@@ -125,7 +125,7 @@ def separable(ctx: Any, layer: Any, args: dict) -> str:
     return _leave(ctx, layer, y, x.rank)
 
 
-@converts(conv_transpose.Conv1DTranspose, conv_transpose.Conv2DTranspose)
+@converts(conv_transpose.Conv1DTranspose, conv_transpose.Conv2DTranspose, conv3d.Conv3DTranspose)
 def transposed(ctx: Any, layer: Any, args: dict) -> str:
     """y = act(conv_transpose(x, W, strides, dilation) + b), sizes as dendrite's."""
     b, x = ctx.b, first(args)

@@ -18,7 +18,12 @@ from dendrite.layers import pooling
 
 
 @converts(
-    pooling.MaxPooling1D, pooling.MaxPooling2D, pooling.AveragePooling1D, pooling.AveragePooling2D
+    pooling.MaxPooling1D,
+    pooling.MaxPooling2D,
+    pooling.MaxPooling3D,
+    pooling.AveragePooling1D,
+    pooling.AveragePooling2D,
+    pooling.AveragePooling3D,
 )
 def window_pooling(ctx: Any, layer: Any, args: dict) -> str:
     """y[n, c, p] = max (or mean) of x[n, c, s p + k] over the window."""
@@ -40,8 +45,10 @@ def window_pooling(ctx: Any, layer: Any, args: dict) -> str:
 @converts(
     pooling.GlobalAveragePooling1D,
     pooling.GlobalAveragePooling2D,
+    pooling.GlobalAveragePooling3D,
     pooling.GlobalMaxPooling1D,
     pooling.GlobalMaxPooling2D,
+    pooling.GlobalMaxPooling3D,
 )
 def global_pooling(ctx: Any, layer: Any, args: dict) -> str:
     """y[n, c] = mean (or max) over the spatial axes; masked mean for a 1-D mask."""

@@ -4,7 +4,7 @@ UpSampling and Resizing.
 Permute(dims): y = transpose(x, (0, *dims)). RepeatVector(n): (N, F) -> (N, n, F), y[:, t] = x.
 ZeroPadding: Pad with zeros, (before, after) per spatial axis. Cropping: Slice
 [a, size - b) per spatial axis (the end as a negative index, so any length works).
-UpSampling1D/2D nearest: each step repeated (Resize nearest with integer scales, asymmetric
+UpSampling1D/2D/3D nearest: each step repeated (Resize nearest with integer scales, asymmetric
 coordinates, floor); UpSampling2D bilinear and Resizing: Resize linear with half-pixel
 coordinates x_in = (x_out + 0.5) / s - 0.5, clamped at the edges (dendrite's maths).
 """
@@ -39,7 +39,7 @@ def _spatial_axes(layer: Any) -> list[int]:
     return list(layer._spatial_axes())
 
 
-@converts(reshaping.ZeroPadding1D, reshaping.ZeroPadding2D)
+@converts(reshaping.ZeroPadding1D, reshaping.ZeroPadding2D, reshaping.ZeroPadding3D)
 def zero_padding(ctx: Any, layer: Any, args: dict) -> str:
     """y = x with (before, after) zeros on each spatial axis."""
     x = first(args)
@@ -49,7 +49,7 @@ def zero_padding(ctx: Any, layer: Any, args: dict) -> str:
     return ctx.b.op("Pad", [x.name, ctx.b.ints(before + after)], mode="constant")
 
 
-@converts(reshaping.Cropping1D, reshaping.Cropping2D)
+@converts(reshaping.Cropping1D, reshaping.Cropping2D, reshaping.Cropping3D)
 def cropping(ctx: Any, layer: Any, args: dict) -> str:
     """y = x[..., a : size - b, ...] on each spatial axis."""
     b, x = ctx.b, first(args)
@@ -102,6 +102,19 @@ def up_sampling_2d(ctx: Any, layer: Any, args: dict) -> str:
     y = _resize(ctx, name, 4, [float(s) for s in layer.size], mode)
     if layer.data_format == "channels_first":
         y = to_channels_first(ctx.b, y, 4)
+    return y
+
+
+@converts(reshaping.UpSampling3D)
+def up_sampling_3d(ctx: Any, layer: Any, args: dict) -> str:
+    """y[n, i, j, k] = x[n, i // s0, j // s1, k // s2] (Resize nearest, integer scales)."""
+    x = first(args)
+    name = as_float(ctx.b, x)
+    if layer.data_format == "channels_first":
+        name = to_channels_last(ctx.b, name, 5)
+    y = _resize(ctx, name, 5, [float(s) for s in layer.size], "nearest")
+    if layer.data_format == "channels_first":
+        y = to_channels_first(ctx.b, y, 5)
     return y
 
 

@@ -10,7 +10,8 @@ the filters split into that many blocks convolved independently.
 
 It runs as one fused primitive (``dendrite.ops.conv.Conv``: im2col + one matrix product,
 bias and ReLU in place). Depthwise, separable and transposed convolutions live in
-``conv_depthwise.py`` and ``conv_transpose.py`` on the same base class.
+``conv_depthwise.py`` and ``conv_transpose.py`` on the same base class; the 3-D ones in
+``conv3d.py``.
 ``data_format='channels_first'`` inputs are transposed to channels_last and back. Padding:
 'valid', 'same' (TensorFlow's: the odd pixel at the end) and, for 1-D, 'causal'
 (``(k - 1) d`` zeros at the start).

@@ -11,6 +11,7 @@ filters, C), Keras' layout. Output length (Keras' formula, ``k' = (k - 1) d + 1`
 
 with the padding that TensorFlow's matching convolution would use. Runs on the fused
 ``ConvTranspose`` primitive (one matrix product + col2im; the VJP is an im2col convolution).
+Conv3DTranspose is in ``conv3d.py``.
 """
 
 from __future__ import annotations

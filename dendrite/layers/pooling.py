@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPooling1D/2D, AveragePooling1D/2D and the global poolings.
+"""Pooling layers: MaxPooling1D/2D/3D, AveragePooling1D/2D/3D and the global poolings.
 
 A pooling layer summarises each window of ``pool_size`` moved by ``strides`` (default:
 ``pool_size``) over the spatial axes, channel by channel:
@@ -12,6 +12,8 @@ A pooling layer summarises each window of ``pool_size`` moved by ``strides`` (de
 Global poolings reduce every spatial axis at once: ``y[n, c] = max_p x[n, p, c]`` or
 ``mean_p x[n, p, c]`` (``keepdims`` keeps the spatial axes with size 1).
 GlobalAveragePooling1D honours a (batch, steps) mask: ``y = sum_t m_t x_t / sum_t m_t``.
+The 3-D windowed poolings run as a 2-D pooling of every depth slice, then a pooling over
+depth (``dendrite.ops.pooling3d``: both separate exactly).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
 from dendrite.ops.pooling import average_pool, max_pool
+from dendrite.ops.pooling3d import average_pool3d, max_pool3d
 from dendrite.ops.windows import (
     conv_output_length,
     normalize_tuple,
@@ -146,6 +149,32 @@ class AveragePooling2D(BasePooling):
     example = {"kwargs": {"pool_size": 2, "padding": "same"}, "input_shape": (2, 5, 5, 3)}
 
 
+@register_layer
+class MaxPooling3D(BasePooling):
+    """Max over (pd, ph, pw) windows of (batch, depth, height, width, channels). See
+    ``BasePooling`` and ``dendrite.ops.pooling3d``.
+
+    Example: ``MaxPooling3D()`` maps (N, 8, 16, 16, C) to (N, 4, 8, 8, C).
+    """
+
+    rank = 3
+    _pool = staticmethod(max_pool3d)
+    example = {
+        "kwargs": {"pool_size": (2, 2, 1), "strides": 1, "padding": "same"},
+        "input_shape": (2, 3, 4, 3, 2),
+    }
+
+
+@register_layer
+class AveragePooling3D(BasePooling):
+    """Mean over (pd, ph, pw) windows (padding excluded from the count). See
+    ``BasePooling`` and ``dendrite.ops.pooling3d``."""
+
+    rank = 3
+    _pool = staticmethod(average_pool3d)
+    example = {"kwargs": {"pool_size": 2, "padding": "same"}, "input_shape": (2, 3, 5, 4, 2)}
+
+
 class GlobalPooling(Layer):
     """Reduce every spatial axis (max or mean) of a rank ``rank + 2`` input.
 
@@ -231,3 +260,21 @@ class GlobalAveragePooling2D(GlobalPooling):
     rank = 2
     _reduce = staticmethod(ops.mean)
     example = {"kwargs": {"data_format": "channels_first"}, "input_shape": (2, 3, 4, 5)}
+
+
+@register_layer
+class GlobalMaxPooling3D(GlobalPooling):
+    """``y[n, c] = max_{d, h, w} x[n, d, h, w, c]``. See ``GlobalPooling``."""
+
+    rank = 3
+    _reduce = staticmethod(ops.max)
+    example = {"kwargs": {"keepdims": True}, "input_shape": (2, 3, 2, 4, 3)}
+
+
+@register_layer
+class GlobalAveragePooling3D(GlobalPooling):
+    """``y[n, c] = mean_{d, h, w} x[n, d, h, w, c]``. See ``GlobalPooling``."""
+
+    rank = 3
+    _reduce = staticmethod(ops.mean)
+    example = {"kwargs": {"data_format": "channels_first"}, "input_shape": (2, 3, 2, 4, 3)}

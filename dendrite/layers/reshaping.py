@@ -1,5 +1,5 @@
-"""Reshaping layers for sequences and images: ZeroPadding1D/2D, Cropping1D/2D,
-UpSampling1D/2D, Permute, RepeatVector.
+"""Reshaping layers for sequences, images and volumes: ZeroPadding1D/2D/3D,
+Cropping1D/2D/3D, UpSampling1D/2D/3D, Permute, RepeatVector.
 
 All are compositions of differentiable ops (pad, slicing, broadcast, matmul, transpose),
 so their gradients come for free:
@@ -29,6 +29,8 @@ from dendrite.ops.windows import normalize_tuple, standardize_data_format
 def _pairs(value: Any, rank: int, name: str, cls: str) -> tuple[tuple[int, int], ...]:
     """An int, ``rank`` ints (symmetric) or ``rank`` (before, after) pairs -> pairs."""
     if isinstance(value, (int, np.integer)):
+        if value < 0:
+            raise ValueError(f"`{name}` cannot be negative. Received: {name}={value}.")
         return ((int(value), int(value)),) * rank
     if rank == 1:
         before, after = normalize_tuple(value, 2, name, allow_zero=True)
@@ -102,6 +104,21 @@ class ZeroPadding2D(_ZeroPadding):
     example = {"kwargs": {"padding": ((1, 0), (2, 1))}, "input_shape": (2, 3, 3, 2)}
 
 
+@register_layer
+class ZeroPadding3D(_ZeroPadding):
+    """Zeros around volumes (batch, depth, height, width, channels). ``padding``: an int,
+    3 ints (symmetric per axis), or ((before, after),) * 3; Keras' default pads one on each
+    side of every axis."""
+
+    rank = 3
+    example = {"kwargs": {"padding": ((1, 0), 2, (0, 1))}, "input_shape": (2, 2, 3, 2, 2)}
+
+    def __init__(
+        self, padding: Any = ((1, 1), (1, 1), (1, 1)), data_format: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(padding, data_format=data_format, **kwargs)
+
+
 class _Cropping(_Spatial):
     """Removes ``cropping`` (before, after) elements from each spatial axis."""
 
@@ -159,6 +176,19 @@ class Cropping2D(_Cropping):
     example = {"kwargs": {"cropping": ((1, 0), (1, 2))}, "input_shape": (2, 4, 5, 2)}
 
     def __init__(self, cropping: Any = ((0, 0), (0, 0)), **kwargs: Any) -> None:
+        super().__init__(cropping, **kwargs)
+
+
+@register_layer
+class Cropping3D(_Cropping):
+    """Crops volumes (batch, depth, height, width, channels). ``cropping``: an int, 3 ints
+    (symmetric per axis), or ((before, after),) * 3; Keras' default crops one from each side
+    of every axis."""
+
+    rank = 3
+    example = {"kwargs": {"cropping": ((1, 0), 1, (0, 2))}, "input_shape": (2, 3, 4, 5, 2)}
+
+    def __init__(self, cropping: Any = ((1, 1), (1, 1), (1, 1)), **kwargs: Any) -> None:
         super().__init__(cropping, **kwargs)
 
 
@@ -276,6 +306,37 @@ class UpSampling2D(_Spatial):
             "data_format": self.data_format,
             "interpolation": self.interpolation,
         }
+
+
+@register_layer
+class UpSampling3D(_Spatial):
+    """Enlarges volumes by ``size`` = (depth, rows, cols) factors, repeating each element:
+    ``y[n, d, h, w, c] = x[n, floor(d / s_d), floor(h / s_h), floor(w / s_w), c]`` (the
+    gradient sums each block of s_d s_h s_w).
+
+    Args:
+        size: an int or 3 ints.
+        data_format: 'channels_last' (default) or 'channels_first'.
+    """
+
+    rank = 3
+    example = {"kwargs": {"size": (2, 1, 3)}, "input_shape": (2, 2, 3, 2, 2)}
+
+    def __init__(self, size: Any = (2, 2, 2), data_format: str | None = None, **kwargs: Any):
+        super().__init__(data_format=data_format, **kwargs)
+        self.size = normalize_tuple(size, 3, "size")
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return _nearest(inputs, self._spatial_axes(), self.size)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = list(input_shape)
+        for axis, size in zip(self._spatial_axes(), self.size):
+            shape[axis] = None if shape[axis] is None else shape[axis] * size
+        return tuple(shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format}
 
 
 @register_layer

@@ -99,6 +99,30 @@ def pool2d(
     return np.nanmax(windows, axis=0) if reduce == "max" else np.nanmean(windows, axis=0)
 
 
+def unfold_axis(x: Array, size: int, stride: int, dilation: int, pads: tuple) -> Array:
+    """``u[n, o, ..., i, c] = xp[n, o s + i d, ..., c]``, ``xp`` zero-padded on axis 1."""
+    widths = [(0, 0)] * x.ndim
+    widths[1] = pads
+    xp = np.pad(x, widths)
+    count = (xp.shape[1] - (size - 1) * dilation - 1) // stride + 1
+    taps = [
+        np.stack([xp[:, o * stride + i * dilation] for o in range(count)], axis=1)
+        for i in range(size)
+    ]
+    return np.stack(taps, axis=-2)
+
+
+def fold_axis(u: Array, length: int, stride: int, dilation: int, pads: tuple) -> Array:
+    """The adjoint of ``unfold_axis``: ``yp[n, o s + i d, ...] += u[n, o, ..., i, :]``,
+    cropped to ``length``."""
+    n, count, *rest, size, channels = u.shape
+    yp = np.zeros((n, length + pads[0] + pads[1], *rest, channels))
+    for o in range(count):
+        for i in range(size):
+            yp[:, o * stride + i * dilation] += u[:, o, ..., i, :]
+    return yp[:, pads[0] : pads[0] + length]
+
+
 def normalize(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -176,3 +200,36 @@ def gru(
         h = z * h + (1.0 - z) * np.tanh(xh + r * hh)
         states.append(h)
     return np.stack(states, axis=1)
+
+
+def ctc_loss(
+    labels: Array, label_lengths: Array, logit_lengths: Array, logits: Array, blank: int
+) -> Array:
+    """CTC's ``-log p(l | z)`` per sample by the alpha recursion in probability space (no
+    logarithms until the end), one sample and one state at a time: over the extended labels
+    ``l' = (b, l_1, b, .., l_L, b)``, ``a_t(s) = y_t(l'_s) (a_{t-1}(s) + a_{t-1}(s-1) +
+    [l'_s != b and l'_s != l'_{s-2}] a_{t-1}(s-2))``, ``p = a_{T-1}(S-1) + a_{T-1}(S-2)``."""
+    probs = np.exp(log_softmax(logits, axis=-1))
+    out = []
+    for i in range(logits.shape[0]):
+        ext = [blank]
+        for label in labels[i, : label_lengths[i]]:
+            ext += [int(label), blank]
+        frames, states = int(logit_lengths[i]), len(ext)
+        if frames == 0:
+            out.append(0.0 if states == 1 else np.inf)
+            continue
+        alpha = np.zeros(states)
+        alpha[0] = probs[i, 0, ext[0]]
+        if states > 1:
+            alpha[1] = probs[i, 0, ext[1]]
+        for t in range(1, frames):
+            previous, alpha = alpha, np.zeros(states)
+            for s in range(states):
+                total = previous[s] + (previous[s - 1] if s >= 1 else 0.0)
+                if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                    total += previous[s - 2]
+                alpha[s] = total * probs[i, t, ext[s]]
+        with np.errstate(divide="ignore"):
+            out.append(-np.log(alpha[-1] + (alpha[-2] if states > 1 else 0.0)))
+    return np.array(out)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dendrite.ops.axis_windows import FoldAxis, UnfoldAxis
 from dendrite.ops.conv import fused_conv, fused_conv_transpose
 from dendrite.ops.conv_pool import conv_max_pool
+from dendrite.ops.ctc import ctc_loss
 from dendrite.ops.dense import dense
 from dendrite.ops.nn import (
     sigmoid_binary_cross_entropy,
@@ -23,6 +25,7 @@ from dendrite.ops.normalization import embedding_lookup, normalize, scale_shift
 from dendrite.ops.pooling import average_pool, max_pool
 from dendrite.ops.recurrent import gru_sequence, lstm_sequence, simple_rnn_sequence
 from dendrite.testing import _numpy_refs as ref
+from dendrite.testing._torch_refs import t as _t
 from dendrite.testing.op_case import OpCase
 
 SAME_3 = ((1, 1), (1, 1))  # 'same' padding of a 3x3 kernel at stride 1
@@ -30,6 +33,10 @@ VALID = ((0, 0), (0, 0))
 IDS = np.array([[0, 3, 3], [1, 0, 4]])  # embedding rows, one repeated
 LABELS = np.array([[2, 0, 1], [1, 1, 3]])  # sparse labels of (2, 3, 4) logits
 IGNORED = np.array([[2, -1, 1], [-1, 1, 3]])  # the same, with ignore_class=-1
+# CTC over (3, 6, 4) logits: a repeat needing a blank between, an empty target, fewer frames
+CTC_LABELS = np.array([[1, 1, 3], [2, 0, 0], [3, 2, -1]])
+CTC_LABEL_LENGTHS = np.array([3, 0, 2])
+CTC_FRAMES = np.array([6, 4, 3])
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -91,6 +98,19 @@ FUSED_CASES: tuple[OpCase, ...] = (
         (((1, 3, 3, 2), (3, 3, 2, 2), (2,)),),
         name="conv_transpose_same",
         reference=lambda x, k, b: ref.conv_transpose2d(x, k, b, (2, 2), (6, 6), (0, 0)),
+    ),
+    # --- windows along one axis (3-D convolutions) ----------------------------------------------
+    OpCase(
+        "unfold_axis",
+        lambda x: UnfoldAxis.apply(x, size=3, stride=2, dilation=1, pads=(1, 2)),
+        (((2, 6, 3, 2),), ((1, 5, 2, 2, 3),)),
+        reference=lambda x: ref.unfold_axis(x, 3, 2, 1, (1, 2)),
+    ),
+    OpCase(
+        "fold_axis",
+        lambda u: FoldAxis.apply(u, length=5, stride=2, dilation=2, pads=(2, 1)),
+        (((2, 3, 3, 2, 2),), ((1, 3, 2, 1, 2, 3),)),
+        reference=lambda u: ref.fold_axis(u, 5, 2, 2, (2, 1)),
     ),
     # --- pooling and conv + pool ----------------------------------------------------------------
     OpCase(
@@ -215,5 +235,20 @@ FUSED_CASES: tuple[OpCase, ...] = (
         gru_sequence,
         (((2, 3, 2), (2, 9), (9,), (2, 3), (3, 9), (9,)),),
         reference=ref.gru,
+    ),
+    # --- connectionist temporal classification ---------------------------------------------------
+    OpCase(
+        "ctc_loss",
+        lambda z: ctc_loss(CTC_LABELS, z, CTC_LABEL_LENGTHS, CTC_FRAMES, mask_index=0),
+        (((3, 6, 4),),),
+        lambda z: _t("nn.functional.ctc_loss")(
+            _t("log_softmax")(z, -1).transpose(0, 1),
+            _t("tensor")(np.maximum(CTC_LABELS, 0)),
+            _t("tensor")(CTC_FRAMES),
+            _t("tensor")(CTC_LABEL_LENGTHS),
+            blank=0,
+            reduction="none",
+        ),
+        reference=lambda z: ref.ctc_loss(CTC_LABELS, CTC_LABEL_LENGTHS, CTC_FRAMES, z, 0),
     ),
 )
