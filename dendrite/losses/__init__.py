@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dendrite import registry
+from dendrite.losses.ctc import CTC, ctc
 from dendrite.losses.loss import (
     REDUCTIONS,
     Loss,
@@ -131,6 +132,7 @@ __all__ = [
     "BCE",
     "BinaryCrossentropy",
     "BinaryFocalCrossentropy",
+    "CTC",
     "CategoricalCrossentropy",
     "CategoricalFocalCrossentropy",
     "CategoricalHinge",
@@ -164,6 +166,7 @@ __all__ = [
     "categorical_focal_crossentropy",
     "categorical_hinge",
     "cosine_similarity",
+    "ctc",
     "deserialize",
     "dice",
     "get",

@@ -101,6 +101,8 @@ from dendrite.ops.creation import (
     zeros,
     zeros_like,
 )
+from dendrite.ops.ctc import ctc_loss
+from dendrite.ops.ctc_decode import ctc_decode
 from dendrite.ops.einsum_op import einsum
 from dendrite.ops.indexing import getitem, repeat, take, take_along_axis
 from dendrite.ops.joining import concatenate, pad, split, stack
@@ -298,6 +300,8 @@ __all__ = [
     "cosh",
     "count_nonzero",
     "cross",
+    "ctc_decode",
+    "ctc_loss",
     "cumprod",
     "cumsum",
     "deg2rad",
