@@ -361,3 +361,36 @@ def test_argument_errors():
     layer(np.zeros((1, 2, 2, 2, 3), np.float32))
     with pytest.raises(ValueError, match="axis -1 of input shape to have value 3"):
         layer(np.zeros((1, 2, 2, 2, 4), np.float32))
+
+
+def test_keras_ops_take_volumes_as_keras_ops_do():
+    """``ops.conv``, ``ops.conv_transpose``, ``ops.max_pool`` and ``ops.average_pool`` on
+    rank-5 inputs (both data formats) against PyTorch's 3-D functions."""
+    torch = pytest.importorskip("torch")
+    from dendrite import ops
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 6, 7, 3)).astype("float32")
+    to_torch = (0, 4, 1, 2, 3)
+    back = (0, 2, 3, 4, 1)
+    tx = torch.tensor(x).permute(*to_torch)
+    kernel = rng.standard_normal((3, 2, 3, 3, 4)).astype("float32")
+    expected = torch.nn.functional.conv3d(
+        tx, torch.tensor(kernel).permute(4, 3, 0, 1, 2), stride=(1, 2, 1)
+    )
+    expected = expected.permute(*back).numpy()
+    np.testing.assert_allclose(ops.conv(x, kernel, strides=(1, 2, 1)).data, expected, atol=2e-5)
+    first = ops.conv(np.moveaxis(x, -1, 1), kernel, (1, 2, 1), data_format="channels_first")
+    np.testing.assert_allclose(np.moveaxis(first.data, 1, -1), expected, atol=2e-5)
+    transposed = rng.standard_normal((2, 3, 3, 4, 3)).astype("float32")
+    expected = torch.nn.functional.conv_transpose3d(
+        tx, torch.tensor(transposed).permute(4, 3, 0, 1, 2), stride=2
+    )
+    got = ops.conv_transpose(x, transposed, strides=2)
+    np.testing.assert_allclose(got.data, expected.permute(*back).numpy(), atol=2e-5)
+    pooled = torch.nn.functional.max_pool3d(tx, 2).permute(*back).numpy()
+    np.testing.assert_array_equal(ops.max_pool(x, 2).data, pooled)
+    mean = torch.nn.functional.avg_pool3d(tx, (2, 2, 3), stride=1).permute(*back).numpy()
+    np.testing.assert_allclose(ops.average_pool(x, (2, 2, 3), strides=1).data, mean, atol=1e-6)
+    with pytest.raises(ValueError, match=r"rank 3 \(1-D\), 4 \(2-D\) or 5 \(3-D\)"):
+        ops.conv(np.zeros((1, 2, 3, 4, 5, 6), "float32"), kernel)

@@ -453,10 +453,10 @@ def conv(
     data_format: str | None = None,
     dilation_rate: Any = 1,
 ) -> Tensor:
-    """Keras' ``ops.conv``: a 1-D or 2-D convolution; kernel (k..., C / groups, F), with the
-    number of groups read off the kernel (``C // kernel.shape[-2]``)."""
+    """Keras' ``ops.conv``: a 1-D, 2-D or 3-D convolution; kernel (k..., C / groups, F), with
+    the number of groups read off the kernel (``C // kernel.shape[-2]``)."""
     data_format = standardize_data_format(data_format)
-    rank = spatial_rank(inputs, "conv")
+    rank = spatial_rank(inputs, "conv", volumes=True)
     channels = inputs.shape[-1] if data_format == "channels_last" else inputs.shape[1]
     if channels % kernel.shape[-2]:
         raise ValueError(
@@ -466,7 +466,11 @@ def conv(
         )
     groups = channels // kernel.shape[-2]
     x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
-    out = fused_conv(
+    if rank == 3:  # conv3d.py builds on this module, hence the import here
+        from dendrite.ops.conv3d import fused_conv3d as convolve
+    else:
+        convolve = fused_conv
+    out = convolve(
         x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate, groups=groups
     )
     return out if data_format == "channels_last" else to_channels_first(out, rank)

@@ -83,11 +83,14 @@ def checked_output_size(
     return oh, ow
 
 
-def spatial_rank(x: Any, op: str) -> int:
+def spatial_rank(x: Any, op: str, volumes: bool = False) -> int:
+    """The spatial axes of ``x`` (batch and channels aside): 1 or 2, and 3 with
+    ``volumes``."""
     rank = len(x.shape) - 2
-    if rank not in (1, 2):
+    if rank not in ((1, 2, 3) if volumes else (1, 2)):
+        also = ", 4 (2-D) or 5 (3-D)" if volumes else " or 4 (2-D)"
         raise ValueError(
-            f"{op}: expected an input of rank 3 (1-D) or 4 (2-D) including the batch and "
+            f"{op}: expected an input of rank 3 (1-D){also} including the batch and "
             f"channel axes, got shape {tuple(x.shape)}."
         )
     return rank

@@ -170,9 +170,13 @@ def conv_transpose(
     """Keras' ``ops.conv_transpose`` (the gradient of ``conv`` with respect to its input);
     kernel (k..., filters, C)."""
     data_format = standardize_data_format(data_format)
-    rank = spatial_rank(inputs, "conv_transpose")
+    rank = spatial_rank(inputs, "conv_transpose", volumes=True)
     x = inputs if data_format == "channels_last" else to_channels_last(inputs, rank)
-    out = fused_conv_transpose(
+    if rank == 3:  # conv3d.py builds on this module, hence the import here
+        from dendrite.ops.conv3d import fused_conv3d_transpose as transposed
+    else:
+        transposed = fused_conv_transpose
+    out = transposed(
         x,
         kernel,
         strides=strides,

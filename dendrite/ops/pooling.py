@@ -253,13 +253,17 @@ def _pool(
     padding: str,
     data_format: str | None,
 ) -> Tensor:
+    rank = len(inputs.shape) - 2
+    if rank == 3:  # pooling3d.py builds on this module, hence the import here
+        from dendrite.ops.pooling3d import _pool3d
+
+        return _pool3d(cls, name, inputs, pool_size, strides, padding, data_format)
     data_format = standardize_data_format(data_format)
     padding = standardize_padding(padding)
-    rank = len(inputs.shape) - 2
     if rank not in (1, 2):
         raise ValueError(
-            f"{name}: expected an input of rank 3 (1-D) or 4 (2-D) including the batch and "
-            f"channel axes, got shape {tuple(inputs.shape)}."
+            f"{name}: expected an input of rank 3 (1-D), 4 (2-D) or 5 (3-D) including the "
+            f"batch and channel axes, got shape {tuple(inputs.shape)}."
         )
     pool = normalize_tuple(pool_size, rank, "pool_size")
     steps = pool if strides is None else normalize_tuple(strides, rank, "strides")
@@ -278,7 +282,8 @@ def max_pool(
     padding: str = "valid",
     data_format: str | None = None,
 ) -> Tensor:
-    """Keras' ``ops.max_pool``: the maximum of each window (strides default to pool_size)."""
+    """Keras' ``ops.max_pool``: the maximum of each 1-D, 2-D or 3-D window (strides default
+    to pool_size)."""
     return _pool(MaxPool, "max_pool", inputs, pool_size, strides, padding, data_format)
 
 
