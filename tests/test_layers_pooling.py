@@ -106,7 +106,7 @@ def test_pool_float32_and_no_grad_path():
 def test_pool_errors():
     with pytest.raises(ValueError, match=r"max_pool: the pool size \(3, 3\) does not fit"):
         max_pool(np.zeros((1, 2, 2, 1)), 3)
-    with pytest.raises(ValueError, match="rank 3 .* or 4"):
+    with pytest.raises(ValueError, match=r"rank 3 .* 4 \(2-D\) or 5"):
         max_pool(np.zeros((2, 2)), 2)
     with pytest.raises(ValueError, match="padding"):
         max_pool(np.zeros((1, 4, 4, 1)), 2, padding="full")
