@@ -5,6 +5,7 @@ adapted layer's vocabulary from a Keras file's assets."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -283,3 +284,35 @@ def test_a_functional_text_model_round_trips(tmp_path, suffix):
     model.save(tmp_path / f"text{suffix}")
     loaded = tf.keras.models.load_model(tmp_path / f"text{suffix}")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_lower_case_is_ascii_only_as_in_keras():
+    """Keras lower-cases with TensorFlow's tf.strings.lower: ASCII letters only."""
+    layer = TextVectorization(output_mode="int", standardize="lower")
+    layer.adapt(["ÉCOLE École Straße STRASSE"])
+    # "ÉCOLE" and "École" both become "École"; "ß" stays, "SS" becomes "ss"
+    assert set(layer.get_vocabulary()[2:]) == {"École", "straße", "strasse"}
+
+
+def test_non_ascii_text_gives_keras_vocabulary_and_ids(tmp_path):
+    pytest.importorskip("tensorflow")  # Keras' TextVectorization runs on TensorFlow
+    from dendrite.testing.keras_side import run_keras_side
+
+    texts = ["ÉCOLE, École! Ça va?", "Straße STRASSE straße", "ÀB àb AB ab"]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    run_keras_side(
+        """
+import json, sys, pathlib, numpy as np, keras
+root = pathlib.Path(sys.argv[1])
+texts = json.loads((root / "texts.json").read_text())
+layer = keras.layers.TextVectorization()
+layer.adapt(texts)
+(root / "vocab.json").write_text(json.dumps(layer.get_vocabulary()))
+np.save(root / "ids.npy", keras.ops.convert_to_numpy(layer(texts)))
+""",
+        tmp_path,
+    )
+    layer = TextVectorization()
+    layer.adapt(texts)
+    assert layer.get_vocabulary() == json.loads((tmp_path / "vocab.json").read_text())
+    np.testing.assert_array_equal(np.asarray(layer(texts).data), np.load(tmp_path / "ids.npy"))

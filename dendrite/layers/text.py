@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -39,6 +40,15 @@ from dendrite.layers.preprocessing import VocabularyLayer, read_vocabulary
 from dendrite.layers.registry import register_layer
 
 _PUNCTUATION = re.compile(r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~']")
+# Keras lower-cases with TensorFlow's ``tf.strings.lower``, which changes ASCII letters only
+# ("ÉCOLE" -> "École"): the same here, so that a vocabulary adapted by Keras matches.
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
 _OUTPUT_MODES = ("int", "multi_hot", "count", "tf_idf")
 _MASK, _OOV = "", "[UNK]"
 
@@ -49,9 +59,9 @@ def _standardizer(standardize: Any) -> Callable[[str], str]:
     if callable(standardize):
         return standardize
     if standardize == "lower_and_strip_punctuation":
-        return lambda text: _PUNCTUATION.sub("", text.lower())
+        return lambda text: _PUNCTUATION.sub("", _lower(text))
     if standardize == "lower":
-        return str.lower
+        return _lower
     if standardize == "strip_punctuation":
         return lambda text: _PUNCTUATION.sub("", text)
     raise ValueError(
