@@ -17,7 +17,12 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers import constraints, initializers, regularizers
-from dendrite.layers.attention_common import _bool_mask, _causal, _dropout
+from dendrite.layers.attention_common import (
+    _dropout,
+    add_projection,
+    check_call_shapes,
+    merge_masks,
+)
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
 from dendrite.ops.dense import dense
@@ -123,23 +128,7 @@ class MultiHeadAttention(Layer):
 
     # --- weights ---------------------------------------------------------------------------
     def _projection(self, name: str, kernel_shape: tuple, bias_shape: tuple) -> tuple:
-        kernel = self.add_weight(
-            kernel_shape,
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-            name=f"{name}/kernel",
-        )
-        bias = None
-        if self.use_bias:
-            bias = self.add_weight(
-                bias_shape,
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name=f"{name}/bias",
-            )
-        return kernel, bias
+        return add_projection(self, name, kernel_shape, bias_shape)
 
     def _check_rank(self, label: str, shape: tuple) -> None:
         if len(shape) < 3:
@@ -257,20 +246,7 @@ class MultiHeadAttention(Layer):
         return output
 
     def _check_call_shapes(self, query: Tensor, value: Tensor, key: Tensor) -> None:
-        for label, x, expected in zip(("query", "value", "key"), (query, value, key), self._dims):
-            self._check_rank(label, tuple(x.shape))
-            if x.shape[-1] != expected:
-                raise ValueError(
-                    f"Layer '{self.name}' (MultiHeadAttention) was built for `{label}` with "
-                    f"{expected} features (last axis), but received {label} with shape "
-                    f"{tuple(x.shape)}."
-                )
-        if value.shape[:-1] != key.shape[:-1] or value.shape[0] != query.shape[0]:
-            raise ValueError(
-                f"Layer '{self.name}': `value` and `key` must agree on every axis but the last, "
-                f"and share the batch size of `query`. Received query {tuple(query.shape)}, "
-                f"value {tuple(value.shape)}, key {tuple(key.shape)}."
-            )
+        check_call_shapes(self, query, value, key, self._dims)
 
     def _attention_mask(
         self,
@@ -283,29 +259,10 @@ class MultiHeadAttention(Layer):
         attention_mask: Any,
         causal: bool,
     ) -> np.ndarray | None:
-        """Keras' merge: query (B, T, 1) & value (B, 1, S) & key & causal & attention_mask."""
-        merged = None
-
-        def merge(current: Any, new: np.ndarray) -> np.ndarray:
-            return new if current is None else current & new
-
-        if (m := _bool_mask(query_mask)) is not None:
-            merged = merge(merged, m.reshape(batch, t, 1))
-        for extra in (value_mask, key_mask):
-            if (m := _bool_mask(extra)) is not None:
-                merged = merge(merged, m.reshape(batch, 1, s))
-        if causal:
-            merged = merge(merged, _causal(t, s))
-        if (m := _bool_mask(attention_mask)) is not None:
-            try:
-                m = np.broadcast_to(m.reshape(m.shape[0], t, s) if m.ndim > 3 else m, (batch, t, s))
-            except ValueError:
-                raise ValueError(
-                    f"Layer '{self.name}': attention_mask must broadcast to (batch, T, S) = "
-                    f"{(batch, t, s)}, but has shape {m.shape}."
-                ) from None
-            merged = merge(merged, m)
-        return merged
+        shape = (batch, t, s)
+        return merge_masks(
+            self.name, shape, query_mask, value_mask, key_mask, attention_mask, causal
+        )
 
     def compute_output_shape(self, query_shape: tuple, value_shape: Any = None, key_shape=None):
         query_shape = tuple(query_shape)
