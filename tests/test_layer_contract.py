@@ -96,6 +96,7 @@ NO_EXAMPLE = {
     "SimpleRNNCell": "an RNN cell, called with (inputs, states) by RNN: test_layers_recurrent",
     "LSTMCell": "an RNN cell, called with (inputs, states) by RNN: test_layers_recurrent",
     "GRUCell": "an RNN cell, called with (inputs, states) by RNN: test_layers_recurrent",
+    "StackedRNNCells": "RNN cells, called with (inputs, states) by RNN: test_layers_conv_lstm",
 }
 
 ALLOWED_KEYS = {

@@ -26,6 +26,19 @@ NOT_EXPORTABLE: dict[str, str] = {
     "SimpleRNNCell": "a cell is exported inside the RNN layer that runs it, not alone.",
     "LSTMCell": "a cell is exported inside the RNN layer that runs it, not alone.",
     "GRUCell": "a cell is exported inside the RNN layer that runs it, not alone.",
+    "AdaptiveAveragePooling1D": "not converted yet",
+    "AdaptiveAveragePooling2D": "not converted yet",
+    "AdaptiveAveragePooling3D": "not converted yet",
+    "AdaptiveMaxPooling1D": "not converted yet",
+    "AdaptiveMaxPooling2D": "not converted yet",
+    "AdaptiveMaxPooling3D": "not converted yet",
+    "ConvLSTM1D": "not converted yet",
+    "ConvLSTM2D": "not converted yet",
+    "ConvLSTM3D": "not converted yet",
+    "SpectralNormalization": "not converted yet",
+    "StackedRNNCells": "not converted yet",
+    "Wrapper": "not converted yet",
+    "GroupQueryAttention": "not converted yet",
 }
 
 #: Registered classes that are whole models: exported as graphs of their layers.
@@ -52,6 +65,7 @@ def load_all() -> None:
     """Import every converter module (each registers its converters on import)."""
     from dendrite.export import (  # noqa: F401
         convert_attention,
+        convert_augmentation_more,
         convert_categorical,
         convert_conv,
         convert_core,

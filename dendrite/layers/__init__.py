@@ -2,6 +2,14 @@
 
 from dendrite.layers import activations, constraints, initializers, regularizers
 from dendrite.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from dendrite.layers.adaptive_pooling import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
+)
 from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from dendrite.layers.augmentation import (
     CenterCrop,
@@ -12,6 +20,13 @@ from dendrite.layers.augmentation import (
     Resizing,
 )
 from dendrite.layers.augmentation_color import RandomBrightness, RandomContrast
+from dendrite.layers.augmentation_color_more import (
+    AutoContrast,
+    RandomColorDegeneration,
+    RandomGrayscale,
+    RandomInvert,
+)
+from dendrite.layers.augmentation_crop import RandomCrop
 from dendrite.layers.base import Layer
 from dendrite.layers.categorical import CategoryEncoding, Discretization
 from dendrite.layers.conv import Conv1D, Conv2D
@@ -22,10 +37,13 @@ from dendrite.layers.conv_depthwise import (
     SeparableConv1D,
     SeparableConv2D,
 )
+from dendrite.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from dendrite.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose
 from dendrite.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from dendrite.layers.einsum_dense import EinsumDense
 from dendrite.layers.embedding import Embedding, Masking
+from dendrite.layers.grouped_query_attention import GroupedQueryAttention, GroupQueryAttention
+from dendrite.layers.hashing import HashedCrossing, Hashing
 from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.lambda_layer import Lambda
@@ -54,6 +72,7 @@ from dendrite.layers.normalization import (
     RMSNormalization,
 )
 from dendrite.layers.op_layer import OpLayer  # noqa: F401 (registered: files name it)
+from dendrite.layers.pipeline import Pipeline
 from dendrite.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -101,9 +120,11 @@ from dendrite.layers.reshaping import (
     ZeroPadding3D,
 )
 from dendrite.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
+from dendrite.layers.rnn_stacked import StackedRNNCells
+from dendrite.layers.spectral_normalization import SpectralNormalization
 from dendrite.layers.symbolic import KerasTensor
 from dendrite.layers.text import TextVectorization
-from dendrite.layers.wrappers import Bidirectional, TimeDistributed
+from dendrite.layers.wrappers import Bidirectional, TimeDistributed, Wrapper
 from dendrite.registry import serialization
 
 # Keras' alternative names.
@@ -156,6 +177,18 @@ __all__ = [
     "LeakyReLU",
     "ELU",
     "Activation",
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
+    "SpectralNormalization",
+    "StackedRNNCells",
+    "Wrapper",
     "ActivityRegularization",
     "Add",
     "AdditiveAttention",
@@ -231,6 +264,16 @@ __all__ = [
     "Maximum",
     "Minimum",
     "MultiHeadAttention",
+    "GroupedQueryAttention",
+    "GroupQueryAttention",
+    "Hashing",
+    "HashedCrossing",
+    "Pipeline",
+    "RandomCrop",
+    "RandomGrayscale",
+    "RandomInvert",
+    "RandomColorDegeneration",
+    "AutoContrast",
     "Multiply",
     "Permute",
     "RNN",

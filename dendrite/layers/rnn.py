@@ -28,6 +28,7 @@ from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import get_layer_class, register_layer
 from dendrite.layers.rnn_cells import CELLS, SimpleRNNCell
+from dendrite.layers.rnn_stacked import StackedRNNCells, flatten_states, pack_states
 
 
 def deserialize_layer(config: Any, custom_objects: dict | None = None) -> Any:
@@ -35,7 +36,8 @@ def deserialize_layer(config: Any, custom_objects: dict | None = None) -> Any:
     if not isinstance(config, dict):
         return config
     name = config.get("class_name")
-    cls = CELLS.get(name) if not (custom_objects and name in custom_objects) else None
+    known = {**CELLS, "StackedRNNCells": StackedRNNCells}
+    cls = known.get(name) if not (custom_objects and name in custom_objects) else None
     cls = cls or get_layer_class(name, custom_objects)
     return cls.from_config(dict(config.get("config", {})))
 
@@ -50,7 +52,8 @@ class RNN(Layer):
 
     Args:
         cell: a cell (a Layer with ``call(x_t, states, training)`` returning
-            ``(output, new_states)``, and ``state_size``), or its config dict.
+            ``(output, new_states)``, and ``state_size``), or its config dict, or a list of
+            cells (run as ``StackedRNNCells``, whose states nest one list per cell).
         return_sequences: return every step's output, not only the last.
         return_state: also return the final states (after the output).
         go_backwards: process the sequence backwards; with return_sequences the outputs
@@ -85,10 +88,7 @@ class RNN(Layer):
     ) -> None:
         cell = deserialize_layer(cell)
         if isinstance(cell, (list, tuple)):
-            raise NotImplementedError(
-                "RNN: a list of cells (StackedRNNCells) is not supported; stack recurrent "
-                "layers with return_sequences=True instead."
-            )
+            cell = StackedRNNCells(list(cell))
         if not callable(getattr(cell, "call", None)) or not hasattr(cell, "state_size"):
             raise ValueError(
                 f"Argument `cell` of RNN should have a `call` method and a `state_size` "
@@ -107,9 +107,18 @@ class RNN(Layer):
         self.input_spec = InputSpec(ndim=3)
 
     @property
-    def state_size(self) -> list[int]:
+    def state_size(self) -> list:
         size = self.cell.state_size
         return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    @property
+    def _flat_state_size(self) -> list[int]:
+        """Every state's size, the nested lists of stacked cells flattened."""
+        return flatten_states(self.state_size)
+
+    def _nested(self, states: list) -> list:
+        """Flat states arranged as the cell's ``state_size`` nests them (Keras' structure)."""
+        return pack_states(list(states), self.state_size)
 
     def build(self, sequences_shape: tuple, initial_state_shape: Any = None) -> None:
         sequences_shape = tuple(sequences_shape)
@@ -127,7 +136,7 @@ class RNN(Layer):
         units = getattr(self.cell, "output_size", None) or self.state_size[0]
         output = (batch, steps, units) if self.return_sequences else (batch, units)
         if self.return_state:
-            return [output, *[(batch, size) for size in self.state_size]]
+            return [output, *self._nested([(batch, size) for size in self._flat_state_size])]
         return output
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
@@ -166,7 +175,7 @@ class RNN(Layer):
             self._kept_states = [np.array(state.data, copy=True) for state in states]
         output = sequence if self.return_sequences else last
         if self.return_state:
-            return (output, *states)
+            return (output, *self._nested(states))
         return output
 
     # --- stateful layers ---------------------------------------------------------------
@@ -187,7 +196,7 @@ class RNN(Layer):
         if states is None:
             self._kept_states = None
             return
-        items = list(states) if isinstance(states, (list, tuple)) else [states]
+        items = flatten_states(states)
         arrays = [np.array(getattr(s, "data", s), dtype=self.dtype) for s in items]
         batch = arrays[0].shape[0] if arrays and arrays[0].ndim == 2 else None
         self._initial_states(arrays, batch)  # checks the count and the shapes
@@ -209,15 +218,12 @@ class RNN(Layer):
     def _zero_states(self, batch: int) -> list:
         get_initial = getattr(self.cell, "get_initial_state", None)
         if get_initial is not None:
-            states = get_initial(batch_size=batch)
-            return list(states) if isinstance(states, (list, tuple)) else [states]
-        return [Tensor._make(np.zeros((batch, s), dtype=self.dtype)) for s in self.state_size]
+            return flatten_states(get_initial(batch_size=batch))
+        return [Tensor._make(np.zeros((batch, s), dtype=self.dtype)) for s in self._flat_state_size]
 
     def _initial_states(self, initial_state: Any, batch: int) -> list:
-        states = (
-            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-        )
-        expected = [(batch, size) for size in self.state_size]
+        states = flatten_states(initial_state)
+        expected = [(batch, size) for size in self._flat_state_size]
         converted = []
         for state in states:
             if not isinstance(state, Tensor):
@@ -258,16 +264,20 @@ class RNN(Layer):
         outputs: list[Tensor] = []
         for t in order:
             x_t = sequences[:, t]
-            output, new_states = self.cell(x_t, states[0] if single else states, training=training)
-            new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+            given_states = states[0] if single else self._nested(states)
+            output, new_states = self.cell(x_t, given_states, training=training)
+            new_states = flatten_states(new_states)
             if mask is not None:
-                keep = mask[:, t, None]
+                keep = mask[:, t].reshape((-1,) + (1,) * (output.ndim - 1))
                 if outputs and not self.zero_output_for_mask:
                     previous = outputs[-1]
                 else:
                     previous = Tensor._make(np.zeros(output.shape, dtype=output.dtype))
                 output = ops.where(keep, output, previous)
-                new_states = [ops.where(keep, n, s) for n, s in zip(new_states, states)]
+                new_states = [
+                    ops.where(keep.reshape((-1,) + (1,) * (n.ndim - 1)), n, s)
+                    for n, s in zip(new_states, states)
+                ]
             outputs.append(output)
             states = new_states
         sequence = ops.stack(outputs, axis=1) if self.return_sequences else None

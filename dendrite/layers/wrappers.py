@@ -1,5 +1,5 @@
-"""Layer wrappers: Bidirectional (an RNN read both ways) and TimeDistributed (a layer applied
-to every time step).
+"""Layer wrappers: the ``Wrapper`` base (a layer holding another layer), Bidirectional (an
+RNN read both ways) and TimeDistributed (a layer applied to every time step).
 """
 
 from __future__ import annotations
@@ -29,7 +29,79 @@ def _renamed_copy(layer: Layer, prefix: str, **overrides: Any) -> Layer:
 
 
 @register_layer
-class Bidirectional(Layer):
+class Wrapper(Layer):
+    """The base of layers that hold another layer and change how it runs.
+
+    ``y = wrapper(x)`` is defined by the subclass in terms of ``layer(x)``; on its own this
+    base is the identity wrapper, ``y = layer(x)`` (Keras' ``Wrapper`` is abstract and
+    cannot be called: dendrite calls the wrapped layer, so a subclass only overrides what
+    it changes). Its config holds the wrapped layer's, and ``from_config`` rebuilds it;
+    weights are the wrapper's own, then the wrapped layer's (Keras' order).
+
+    Args:
+        layer: the layer to wrap (a ``Layer``, or its config dict).
+    """
+
+    example = {
+        "kwargs": lambda dtype=None: {"layer": Dense(2, dtype=dtype)},
+        "input_shape": (2, 3),
+    }
+    # Bidirectional keeps the layer it was given only as a template (its weights live in
+    # copies), so it does not track it.
+    _tracks_wrapped_layer = True
+
+    def __init__(self, layer: Any, **kwargs: Any) -> None:
+        layer = deserialize_layer(layer)
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                f"Layer {layer!r} supplied to {type(self).__name__} isn't a supported layer "
+                f"type. Please ensure the wrapped layer is a valid Keras layer."
+            )
+        kwargs.setdefault("dtype", layer.dtype)  # compute in the wrapped layer's dtype
+        super().__init__(**kwargs)
+        if self._tracks_wrapped_layer:
+            self.layer = layer
+        else:
+            object.__setattr__(self, "layer", layer)
+
+    def build(self, input_shape: Any = None) -> None:
+        if not self.layer.built:
+            try:
+                self.layer.build(input_shape)
+            except ValueError as error:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}) cannot build its wrapped "
+                    f"layer for inputs of shape {input_shape}: {error}"
+                ) from error
+            self.layer.built = True
+        self.built = True
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        kwargs: dict[str, Any] = {"training": training}
+        if mask is not None and call_arguments(type(self.layer))[1]:
+            kwargs["mask"] = mask
+        try:
+            return self.layer(inputs, **kwargs)
+        except ValueError as error:
+            if self.name in str(error):
+                raise
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) received inputs of shape "
+                f"{tuple(getattr(inputs, 'shape', ()))}: {error}"
+            ) from error
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.layer.compute_output_shape(input_shape)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return self.layer.compute_mask(inputs, mask)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "layer": serialize_layer(self.layer)}
+
+
+@register_layer
+class Bidirectional(Wrapper):
     """Runs a recurrent layer forwards and a copy backwards, and merges their outputs.
 
     ``y = merge(forward(x), reverse_time(backward(x)))``: with return_sequences the backward
@@ -51,6 +123,7 @@ class Bidirectional(Layer):
         "kwargs": lambda dtype=None: {"layer": LSTM(3, return_sequences=True, dtype=dtype)},
         "input_shape": (2, 4, 3),
     }
+    _tracks_wrapped_layer = False
 
     def __init__(
         self,
@@ -72,8 +145,7 @@ class Bidirectional(Layer):
                 f"Invalid merge mode. Received: {merge_mode!r}. Merge mode should be one of "
                 f'{{"sum", "mul", "ave", "concat", None}}'
             )
-        kwargs.setdefault("dtype", layer.dtype)  # compute in the wrapped layer's dtype
-        super().__init__(**kwargs)
+        super().__init__(layer, **kwargs)
         self.forward_layer = _renamed_copy(layer, "forward_")
         if backward_layer is None:
             go_back = not getattr(layer, "go_backwards", False)
@@ -200,7 +272,7 @@ class Bidirectional(Layer):
 
 
 @register_layer
-class TimeDistributed(Layer):
+class TimeDistributed(Wrapper):
     """Applies ``layer`` to every time step: ``y[:, t] = layer(x[:, t])``.
 
     The time axis is folded into the batch, so the wrapped layer runs once on
@@ -224,9 +296,7 @@ class TimeDistributed(Layer):
                 f"Please initialize `TimeDistributed` layer with a `Layer` instance. "
                 f"Received: {layer!r}"
             )
-        kwargs.setdefault("dtype", layer.dtype)
-        super().__init__(**kwargs)
-        self.layer = layer
+        super().__init__(layer, **kwargs)
         self.supports_masking = True
 
     def _child_shape(self, input_shape: Any) -> tuple:
@@ -284,6 +354,3 @@ class TimeDistributed(Layer):
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return mask
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "layer": serialize_layer(self.layer)}

@@ -6,8 +6,9 @@ in creation order) and walks into its children: a model's layers under
 order; a ``Sequential`` leaves its input layer out), a recurrent layer's ``cell``,
 ``Bidirectional``'s ``forward_layer`` / ``backward_layer``, a wrapper's ``layer``, and
 ``MultiHeadAttention``'s ``query_dense`` / ``key_dense`` / ``value_dense`` /
-``output_dense``. ``slots(model)`` lists, for every weight of a dendrite model, the
-group and index Keras uses, with the shape and dtype Keras stores.
+``output_dense`` (``GroupQueryAttention``'s ``_query_dense``, ... and ``_gate_dense``, under
+``grouped_query_attention``: Keras' class name). ``slots(model)`` lists, for every weight of
+a dendrite model, the group and index Keras uses, with the shape and dtype Keras stores.
 
 One layer needs a word: Keras' ``Normalization`` keeps ``mean`` and ``variance`` (shaped
 like the kept axes, as dendrite's) and a ``count`` (an integer the adapt loop used), written
@@ -58,6 +59,17 @@ MHA_PARTS = {
     "value": "value_dense",
     "attention_output": "output_dense",
 }
+# GroupQueryAttention keeps its sublayers in private attributes, which name its groups
+GQA_PARTS = {
+    "query": "_query_dense",
+    "key": "_key_dense",
+    "gate": "_gate_dense",
+    "value": "_value_dense",
+    "attention_output": "_output_dense",
+}
+# Layers whose Python class in Keras has another name than the one its files' configs
+# give (Keras names a layer's group after the class itself)
+KERAS_CLASSES = {"GroupQueryAttention": "GroupedQueryAttention"}
 
 
 def keras_class_name(layer: Any) -> str:
@@ -138,7 +150,8 @@ def _keras_names(layers: Any) -> list[tuple[Any, str]]:
     used: dict[str, int] = {}
     named = []
     for layer in layers:
-        name = snake_case(keras_class_name(layer))
+        kind = keras_class_name(layer)
+        name = snake_case(KERAS_CLASSES.get(kind, kind))
         used[name] = used.get(name, -1) + 1
         named.append((layer, f"{name}_{used[name]}" if used[name] else name))
     return named
@@ -187,9 +200,11 @@ class _Walk:
         if kind == "TimeDistributed":
             self.layer(layer.layer, _join(path, "layer"))
             return
-        if kind == "MultiHeadAttention":
+        if kind in ("MultiHeadAttention", "GroupQueryAttention"):
             if self.weights:
-                self.attention(layer, path)
+                self.attention(
+                    layer, path, MHA_PARTS if kind == "MultiHeadAttention" else GQA_PARTS
+                )
             return
         if kind == "Normalization":
             if self.weights:
@@ -247,20 +262,20 @@ class _Walk:
             Slot(_join(path, "vars"), index, variable, shape, np.dtype(variable.data.dtype))
         )
 
-    def attention(self, layer: Any, path: str) -> None:
+    def attention(self, layer: Any, path: str, groups: dict[str, str]) -> None:
         parts: dict[str, list[Any]] = {}
         for variable in layer.weights:
             label = str(getattr(variable, "path", ""))
             segments = label.split("/")
             part = segments[-2] if len(segments) >= 2 else ""
-            if part not in MHA_PARTS:
+            if part not in groups:
                 raise ValueError(
-                    f"MultiHeadAttention '{layer.name}': weight {label!r} has no place in "
+                    f"{type(layer).__name__} '{layer.name}': weight {label!r} has no place in "
                     f"Keras' layout."
                 )
             parts.setdefault(part, []).append(variable)
         for part, variables in parts.items():
-            sub = _join(path, MHA_PARTS[part])
+            sub = _join(path, groups[part])
             self.names[sub] = part
             for index, variable in enumerate(variables):
                 self._add(sub, index, variable)
