@@ -12,6 +12,7 @@ from dendrite import (
     config,
     datasets,
     distribution,
+    dtype_policies,
     explain,
     layers,
     losses,
@@ -21,15 +22,32 @@ from dendrite import (
     optimizers,
     random,
     saving,
+    tree,
     utils,
 )
 from dendrite._settings import floatx, set_floatx
 from dendrite.core import GradientTape, Tensor, Variable, enable_grad, no_grad
-from dendrite.layers import Input, Layer, activations, constraints, initializers, regularizers
+from dendrite.dtype_policies import DTypePolicy, FloatDTypePolicy
+from dendrite.layers import (
+    Input,
+    InputSpec,
+    Layer,
+    activations,
+    constraints,
+    initializers,
+    regularizers,
+)
+from dendrite.layers.initializers import Initializer
+from dendrite.layers.regularizers import Regularizer
 from dendrite.layers.symbolic import KerasTensor
+from dendrite.losses import Loss
+from dendrite.metrics import Metric
 from dendrite.models import Model, Sequential
 from dendrite.ops import convert_to_numpy, convert_to_tensor
+from dendrite.optimizers import Optimizer
 from dendrite.training import callbacks
+from dendrite.utils import preprocessing
+from dendrite.utils.name_scope import name_scope
 
 __version__ = "0.1.0"
 # The Keras release whose API dendrite follows (names, arguments, defaults, messages).
@@ -43,6 +61,15 @@ def version() -> str:
 
 
 keras = _sys.modules[__name__]
+# keras.preprocessing lives in utils (it only re-exports keras.utils' helpers).
+for _sub in ("", ".image", ".sequence"):
+    _sys.modules.setdefault(
+        f"{__name__}.preprocessing{_sub}", _sys.modules[f"{__name__}.utils.preprocessing{_sub}"]
+    )
+    _sys.modules.setdefault(
+        f"{__name__}.keras.preprocessing{_sub}",
+        _sys.modules[f"{__name__}.utils.preprocessing{_sub}"],
+    )
 for _name in (
     "applications",
     "layers",
@@ -63,16 +90,26 @@ for _name in (
     "constraints",
     "initializers",
     "regularizers",
+    "dtype_policies",
+    "tree",
 ):
     _sys.modules.setdefault(f"{__name__}.keras.{_name}", getattr(keras, _name))
 _sys.modules.setdefault(f"{__name__}.keras", keras)
 
 __all__ = [
+    "DTypePolicy",
+    "FloatDTypePolicy",
     "GradientTape",
+    "Initializer",
     "Input",
+    "InputSpec",
     "KerasTensor",
     "Layer",
+    "Loss",
+    "Metric",
     "Model",
+    "Optimizer",
+    "Regularizer",
     "Sequential",
     "Tensor",
     "Variable",
@@ -86,6 +123,7 @@ __all__ = [
     "convert_to_tensor",
     "datasets",
     "distribution",
+    "dtype_policies",
     "enable_grad",
     "explain",
     "floatx",
@@ -95,13 +133,16 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "name_scope",
     "no_grad",
     "ops",
     "optimizers",
+    "preprocessing",
     "random",
     "regularizers",
     "saving",
     "set_floatx",
+    "tree",
     "utils",
     "version",
 ]

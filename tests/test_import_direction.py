@@ -27,6 +27,7 @@ RANKS = {
     "cpu_threads": 0,  # threads in force and the governor that times steps to choose them
     "memory_reuse": 0,  # NumPy's allocator inside the loops (csrc/reuse.c)
     "registry": 0,
+    "tree": 0,  # keras.tree: nested structures, pure Python
     "_kernels": 0,  # the compiled extension (csrc/), loaded by _native
     "core": 1,
     "ops": 2,
@@ -42,6 +43,7 @@ RANKS = {
     "utils": 5,
     "backend": 5,
     "config": 5,
+    "dtype_policies": 5,  # keras.dtype_policies, beside config
     "models": 6,
     "applications": 6,  # keras.applications: architectures built from layers and models
     "export": 6,  # model.export: ONNX graphs from a model's layers

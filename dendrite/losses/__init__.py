@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from dendrite import registry
+from dendrite.losses.circle import Circle, circle
 from dendrite.losses.ctc import CTC, ctc
+from dendrite.losses.generalized_cross_entropy import (
+    CategoricalGeneralizedCrossEntropy,
+    categorical_generalized_cross_entropy,
+)
 from dendrite.losses.loss import (
     REDUCTIONS,
     Loss,
@@ -129,6 +134,10 @@ serialize, deserialize = serialization.for_kind("loss")
 
 
 __all__ = [
+    "categorical_generalized_cross_entropy",
+    "CategoricalGeneralizedCrossEntropy",
+    "circle",
+    "Circle",
     "BCE",
     "BinaryCrossentropy",
     "BinaryFocalCrossentropy",

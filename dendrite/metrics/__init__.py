@@ -41,6 +41,12 @@ from dendrite.metrics.condition_counts import (
     TruePositives,
 )
 from dendrite.metrics.confusion import AUC, Precision, Recall
+from dendrite.metrics.correlation import (
+    ConcordanceCorrelation,
+    PearsonCorrelation,
+    concordance_correlation,
+    pearson_correlation,
+)
 from dendrite.metrics.f_score import F1Score, FBetaScore
 from dendrite.metrics.hinge import (
     CategoricalHinge,
@@ -51,6 +57,11 @@ from dendrite.metrics.hinge import (
     squared_hinge,
 )
 from dendrite.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
+from dendrite.metrics.loss_functions import (
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+    huber,
+)
 from dendrite.metrics.probabilistic import KLDivergence, Poisson, kl_divergence, poisson
 from dendrite.metrics.r2_score import R2Score
 from dendrite.metrics.regression import (
@@ -199,6 +210,13 @@ def resolve_accuracy(
 
 
 __all__ = [
+    "huber",
+    "categorical_focal_crossentropy",
+    "binary_focal_crossentropy",
+    "pearson_correlation",
+    "concordance_correlation",
+    "PearsonCorrelation",
+    "ConcordanceCorrelation",
     "AUC",
     "Accuracy",
     "BinaryAccuracy",

@@ -1,7 +1,9 @@
 """Keras' utilities: seeding, label encoding, sequence padding, session reset, the
 serialization names Keras 3 also exports here (``register_keras_serializable``,
 ``serialize_keras_object``, ``custom_object_scope`` ...), and the input pipeline:
-``PyDataset``, ``image_dataset_from_directory`` and its text, audio and time-series
+``get_file`` (downloads into a cache, hashes checked, archives extracted safely),
+``Config``, ``get_source_inputs``, interactive logging switches, ``PyDataset``,
+``image_dataset_from_directory`` and its text, audio and time-series
 siblings, ``split_dataset``, and the image helpers (``load_img`` ...).
 
 The ``*_dataset_from_directory`` functions return a ``FileDataset`` (a ``PyDataset``),
@@ -155,6 +157,50 @@ def pad_sequences(
     return out
 
 
+def get_source_inputs(tensor: Any) -> list:
+    """The ``Input`` tensors that ``tensor`` (a symbolic ``KerasTensor``) was computed from,
+    in the order a depth-first walk of its history meets them; ``[tensor]`` for an Input
+    itself. Anything without a history is returned as it is, as Keras does."""
+    if not hasattr(tensor, "_keras_history"):
+        return tensor
+    sources: list = []
+    seen_nodes: set[int] = set()
+    stack = [tensor]
+    while stack:  # an explicit stack: no recursion limit on deep graphs
+        current = stack.pop()
+        history = getattr(current, "_keras_history", None)
+        layer = history[0] if history else None
+        nodes = getattr(layer, "_inbound_nodes", None)
+        if not nodes:
+            if all(current is not s for s in sources):
+                sources.append(current)
+            continue
+        node = nodes[history[1]]
+        if node.is_input:
+            for x in node.output_tensors:
+                if all(x is not s for s in sources):
+                    sources.append(x)
+            continue
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        stack.extend(reversed(node.input_tensors))
+    return sources
+
+
+def enable_interactive_logging() -> None:
+    """Progress bars and epoch lines on stdout (the default)."""
+    _settings.set_interactive_logging(True)
+
+
+def disable_interactive_logging() -> None:
+    """Progress bars and epoch lines sent to Python's ``logging`` at INFO level instead."""
+    _settings.set_interactive_logging(False)
+
+
+is_interactive_logging_enabled = _settings.is_interactive_logging_enabled
+
+
 def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:
     """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``, as Keras hands a batch to a step."""
     if y is None:
@@ -187,8 +233,11 @@ from dendrite.utils.py_dataset import PyDataset  # noqa: E402, F401
 
 Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as an alias of PyDataset
 
+from dendrite.utils.archives import extract_archive  # noqa: E402, F401
 from dendrite.utils.audio_dataset_utils import audio_dataset_from_directory  # noqa: E402, F401
+from dendrite.utils.config import Config  # noqa: E402, F401
 from dendrite.utils.dataset_utils import FileDataset, split_dataset  # noqa: E402, F401
+from dendrite.utils.file_utils import get_file, hash_file, validate_file  # noqa: E402, F401
 from dendrite.utils.image_dataset_utils import image_dataset_from_directory  # noqa: E402, F401
 from dendrite.utils.image_utils import (  # noqa: E402, F401
     array_to_img,

@@ -9,6 +9,8 @@ from dendrite.training.callbacks.early_stopping import EarlyStopping
 from dendrite.training.callbacks.history import History, ProgbarLogger
 from dendrite.training.callbacks.lr import LearningRateScheduler, ReduceLROnPlateau
 from dendrite.training.callbacks.misc import LambdaCallback, PlotHistory, TerminateOnNaN
+from dendrite.training.callbacks.remote_monitor import RemoteMonitor
+from dendrite.training.callbacks.swap_ema import SwapEMAWeights
 from dendrite.training.callbacks.tensorboard import TensorBoard
 
 # backup.py and base.py are registered here rather than where they are defined.
@@ -29,6 +31,8 @@ __all__ = [
     "PlotHistory",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "RemoteMonitor",
+    "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",
 ]
