@@ -233,3 +233,20 @@ def ctc_loss(
         with np.errstate(divide="ignore"):
             out.append(-np.log(alpha[-1] + (alpha[-2] if states > 1 else 0.0)))
     return np.array(out)
+
+
+def segment_reduce(data: Array, ids: Array, num_segments: int, kind: str) -> Array:
+    """``out[s] = reduce(data[i] for ids[i] == s)`` row by row, empty segments holding the
+    reduction's identity (0, 1, -inf for max, +inf for min); ids outside [0, num) dropped."""
+    identity = {"sum": 0.0, "prod": 1.0, "max": -np.inf, "min": np.inf}[kind]
+    pick = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}[kind]
+    out = np.full((num_segments,) + data.shape[1:], identity, dtype=data.dtype)
+    for row, segment in zip(data, ids):
+        if 0 <= segment < num_segments:
+            out[segment] = pick(out[segment], row)
+    return out
+
+
+def log1pexp(x: Array) -> Array:
+    """ln(1 + e^x), the function of the custom-gradient case."""
+    return np.logaddexp(0.0, x)

@@ -16,14 +16,19 @@ from dendrite.ops.conv import fused_conv, fused_conv_transpose
 from dendrite.ops.conv_pool import conv_max_pool
 from dendrite.ops.ctc import ctc_loss
 from dendrite.ops.dense import dense
+from dendrite.ops.fourier import ComplexDFT
+from dendrite.ops.functional import custom_gradient
+from dendrite.ops.linalg_extra import LogAbsDet, Pinv
 from dendrite.ops.nn import (
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
     sparse_softmax_cross_entropy,
 )
 from dendrite.ops.normalization import embedding_lookup, normalize, scale_shift
+from dendrite.ops.numpy_more import i0
 from dendrite.ops.pooling import average_pool, max_pool
 from dendrite.ops.recurrent import gru_sequence, lstm_sequence, simple_rnn_sequence
+from dendrite.ops.segment import segment_max, segment_min, segment_prod, segment_sum
 from dendrite.testing import _numpy_refs as ref
 from dendrite.testing._torch_refs import t as _t
 from dendrite.testing.op_case import OpCase
@@ -37,10 +42,34 @@ IGNORED = np.array([[2, -1, 1], [-1, 1, 3]])  # the same, with ignore_class=-1
 CTC_LABELS = np.array([[1, 1, 3], [2, 0, 0], [3, 2, -1]])
 CTC_LABEL_LENGTHS = np.array([3, 0, 2])
 CTC_FRAMES = np.array([6, 4, 3])
+SEGMENT_IDS = np.array([0, 2, 0, 1, 2, 5, -1])  # 5 and -1 dropped; of 4, segment 3 empty
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
+
+
+def _log1pexp_with_its_gradient(x):
+    """ln(1 + e^x) with its gradient sigmoid(x) given by hand (the custom-gradient case)."""
+    from dendrite.ops.activations import sigmoid
+    from dendrite.ops.binary_more import logaddexp
+
+    def grad(upstream):
+        return upstream * sigmoid(x)
+
+    return logaddexp(x, 0.0), grad
+
+
+_log1pexp = custom_gradient(_log1pexp_with_its_gradient)
+
+
+def _dft(inverse: bool, axes: tuple):
+    def reference(real: np.ndarray, imag: np.ndarray) -> np.ndarray:
+        z = real + 1j * imag
+        out = np.fft.ifftn(z, axes=axes) if inverse else np.fft.fftn(z, axes=axes)
+        return np.stack([out.real, out.imag])
+
+    return reference
 
 
 FUSED_CASES: tuple[OpCase, ...] = (
@@ -250,5 +279,65 @@ FUSED_CASES: tuple[OpCase, ...] = (
             reduction="none",
         ),
         reference=lambda z: ref.ctc_loss(CTC_LABELS, CTC_LABEL_LENGTHS, CTC_FRAMES, z, 0),
+    ),
+    # --- keras.ops additions: segments, FFT, Bessel I0, log|det|, pinv, custom gradient -------
+    *(
+        OpCase(
+            "segment_reduce",
+            lambda d, fn=fn, n=n: fn(d, SEGMENT_IDS, num_segments=n),
+            (((7, 3),), ((7,),)),
+            name=f"segment_{kind}",
+            domain="nonzero",
+            reference=lambda d, kind=kind, n=n: ref.segment_reduce(d, SEGMENT_IDS, n, kind),
+        )
+        # (max and min over segments 0-2 only: an empty one would hold -inf / +inf)
+        for kind, fn, n in (
+            ("sum", segment_sum, 4),
+            ("max", segment_max, 3),
+            ("min", segment_min, 3),
+            ("prod", segment_prod, 4),
+        )
+    ),
+    OpCase(
+        "complex_dft",
+        lambda r, i: ComplexDFT.apply(r, i, axes=(-1,), inverse=False),
+        (((5,), (5,)), ((2, 4), (2, 4))),
+        name="complex_dft_fft",
+        reference=_dft(False, (-1,)),
+    ),
+    OpCase(
+        "complex_dft",
+        lambda r, i: ComplexDFT.apply(r, i, axes=(-2, -1), inverse=True),
+        (((3, 4), (3, 4)),),
+        name="complex_dft_ifft2",
+        reference=_dft(True, (-2, -1)),
+    ),
+    OpCase(
+        "i0",
+        i0,
+        (((5,),), ((2, 3),)),
+        lambda x: _t("i0")(x),
+        domain="wide",
+        reference=np.i0,
+    ),
+    OpCase(
+        "logabsdet",
+        lambda a: LogAbsDet.apply(a),
+        (((3, 3),), ((2, 2, 2),)),
+        lambda a: _t("linalg.slogdet")(a)[1],
+        reference=lambda a: np.linalg.slogdet(a)[1],
+    ),
+    OpCase(
+        "pinv",
+        lambda a: Pinv.apply(a),
+        (((3, 2),), ((2, 4),), ((2, 3, 3),)),
+        lambda a: _t("linalg.pinv")(a),
+        reference=np.linalg.pinv,
+    ),
+    OpCase(
+        "custom_gradient",
+        _log1pexp,
+        (((4,),), ((2, 3),)),
+        reference=ref.log1pexp,
     ),
 )

@@ -1,0 +1,648 @@
+"""``keras.ops.image``: image ops with Keras 3's names and signatures, as Keras' PyTorch
+backend computes them, composed of existing ops (gradients with respect to the images, and
+to the coordinates where the result depends on them smoothly, follow from those ops):
+
+- resize: each spatial axis through an interpolation matrix (``out = M_h x M_w^T``):
+  "bilinear" and "bicubic" (PyTorch's half-pixel centres, cubic a = -0.75, edge indices
+  clamped), "nearest" (PyTorch's "nearest-exact": ``floor((i + 0.5) in / out)``);
+  ``antialias`` widens the bilinear / bicubic filter by the downscale factor (PyTorch's and
+  Pillow's rule, cubic a = -0.5); ``crop_to_aspect_ratio`` / ``pad_to_aspect_ratio`` first;
+- extract_patches: a convolution with the identity kernel (Keras' own construction):
+  (..., out_h, out_w, size_h size_w channels);
+- crop_images / pad_images: slices and zero padding, sizes inferred as Keras infers them;
+- rgb_to_grayscale (0.2989 R + 0.587 G + 0.114 B), rgb_to_hsv and hsv_to_rgb (dm_pix'
+  formulas, as Keras);
+- map_coordinates(inputs, coordinates, order 0 or 1, fill_mode): each output value the
+  (multi-)linear mix of the input at the corners around its coordinate; fill modes
+  "constant" (corners outside read ``fill_value``), "nearest", "wrap", "mirror", "reflect";
+- affine_transform: the inverse map ``(x, y) -> ((a0 x + a1 y + a2) / k,
+  (b0 x + b1 y + b2) / k)``, ``k = c0 x + c1 y + 1``, sampled as map_coordinates does;
+- gaussian_blur: a depthwise convolution with the normalised Gaussian kernel, zero padding
+  of kernel_size // 2 as Keras' PyTorch backend pads.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+from typing import Any
+
+import numpy as np
+
+from dendrite import _settings
+from dendrite.core import Tensor
+from dendrite.ops._util import raw
+from dendrite.ops.arithmetic import add, multiply, subtract
+from dendrite.ops.comparison import clip, maximum, minimum, where
+from dendrite.ops.creation import cast
+from dendrite.ops.einsum_op import einsum
+from dendrite.ops.indexing import getitem
+from dendrite.ops.joining import pad, stack
+from dendrite.ops.movement import reshape, transpose
+from dendrite.ops.unary import abs as absolute
+
+__all__ = [
+    "affine_transform",
+    "crop_images",
+    "extract_patches",
+    "gaussian_blur",
+    "hsv_to_rgb",
+    "map_coordinates",
+    "pad_images",
+    "resize",
+    "rgb_to_grayscale",
+    "rgb_to_hsv",
+]
+
+
+def _data_format(data_format: str | None) -> str:
+    value = data_format or _settings.image_data_format()
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first'; got {value!r}.")
+    return value
+
+
+def _rank(images: Any, op: str) -> int:
+    rank = np.ndim(raw(images))
+    if rank not in (3, 4):
+        raise ValueError(
+            f"{op}: expected rank 3 (single image) or rank 4 (batch of images); got "
+            f"images.shape={np.shape(raw(images))}."
+        )
+    return rank
+
+
+def _as_batch_last(images: Any, data_format: str) -> tuple[Any, bool]:
+    """images as (N, H, W, C), and whether a batch axis was added."""
+    single = np.ndim(raw(images)) == 3
+    if single:
+        images = reshape(images, (1,) + np.shape(raw(images)))
+    if data_format == "channels_first":
+        images = transpose(images, (0, 2, 3, 1))
+    return images, single
+
+
+def _restore(images: Any, data_format: str, single: bool) -> Any:
+    if data_format == "channels_first":
+        images = transpose(images, (0, 3, 1, 2))
+    if single:
+        images = reshape(images, np.shape(raw(images))[1:])
+    return images
+
+
+# --- resize ------------------------------------------------------------------------------------
+def _cubic(t: np.ndarray, a: float) -> np.ndarray:
+    t = np.abs(t)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+
+
+def _matrix(size_in: int, size_out: int, method: str, antialias: bool) -> np.ndarray:
+    """The (size_out, size_in) interpolation matrix of one axis (PyTorch's conventions)."""
+    scale = size_in / size_out
+    rows = np.arange(size_out)
+    m = np.zeros((size_out, size_in), dtype=np.float64)
+    if method == "nearest":
+        source = np.minimum(np.floor((rows + 0.5) * scale).astype(np.int64), size_in - 1)
+        m[rows, source] = 1.0
+        return m
+    if antialias:
+        # Pillow / PyTorch's separable anti-aliased filter.
+        support = (1.0 if method == "bilinear" else 2.0) * max(scale, 1.0)
+        inverse = 1.0 / max(scale, 1.0)
+        for i in rows:
+            centre = scale * (i + 0.5)
+            lo = max(int(centre - support + 0.5), 0)
+            hi = min(int(centre + support + 0.5), size_in)
+            offsets = (np.arange(lo, hi) - centre + 0.5) * inverse
+            if method == "bilinear":
+                weights = np.maximum(1.0 - np.abs(offsets), 0.0)
+            else:
+                weights = _cubic(offsets, -0.5)
+            total = weights.sum()
+            m[i, lo:hi] = weights / total if total else 0.0
+        return m
+    source = (rows + 0.5) * scale - 0.5
+    if method == "bilinear":
+        source = np.maximum(source, 0.0)
+        lower = np.floor(source).astype(np.int64)
+        lower = np.minimum(lower, size_in - 1)
+        upper = np.minimum(lower + 1, size_in - 1)
+        fraction = source - lower
+        np.add.at(m, (rows, lower), 1.0 - fraction)
+        np.add.at(m, (rows, upper), fraction)
+        return m
+    lower = np.floor(source).astype(np.int64)
+    fraction = source - lower
+    for k in range(-1, 3):
+        index = np.clip(lower + k, 0, size_in - 1)
+        np.add.at(m, (rows, index), _cubic(fraction - k, -0.75))
+    return m
+
+
+_RESIZE_METHODS = ("bilinear", "nearest", "bicubic")
+
+
+def resize(
+    images: Any,
+    size: Any,
+    interpolation: str = "bilinear",
+    antialias: bool = False,
+    crop_to_aspect_ratio: bool = False,
+    pad_to_aspect_ratio: bool = False,
+    fill_mode: str = "constant",
+    fill_value: float = 0.0,
+    data_format: str | None = None,
+) -> Tensor:
+    """Images resized to ``size`` = (height, width); see the module docstring."""
+    if interpolation not in _RESIZE_METHODS:
+        raise ValueError(
+            f"resize: interpolation must be one of {_RESIZE_METHODS}; got {interpolation!r}."
+        )
+    if fill_mode != "constant":
+        raise ValueError(f"resize: only fill_mode='constant' is supported; got {fill_mode!r}.")
+    if pad_to_aspect_ratio and crop_to_aspect_ratio:
+        raise ValueError(
+            "resize: only one of pad_to_aspect_ratio and crop_to_aspect_ratio can be True."
+        )
+    size = tuple(int(s) for s in size)
+    if len(size) != 2:
+        raise ValueError(f"resize: size must be (height, width); got {size}.")
+    data_format = _data_format(data_format)
+    _rank(images, "resize")
+    out_dtype = raw(images).dtype
+    if out_dtype.kind != "f":
+        images = cast(images, "float32")
+    x, single = _as_batch_last(images, data_format)
+    _, height, width, channels = np.shape(raw(x))
+    target_h, target_w = size
+    if crop_to_aspect_ratio:
+        crop_h = max(min(height, int(float(width * target_h) / target_w)), 1)
+        crop_w = max(min(width, int(float(height * target_w) / target_h)), 1)
+        top, left = int(float(height - crop_h) / 2), int(float(width - crop_w) / 2)
+        x = getitem(x, (slice(None), slice(top, top + crop_h), slice(left, left + crop_w)))
+    elif pad_to_aspect_ratio:
+        pad_h = max(height, int(float(width * target_h) / target_w))
+        pad_w = max(width, int(float(height * target_w) / target_h))
+        top, left = int(float(pad_h - height) / 2), int(float(pad_w - width) / 2)
+        if top > 0 or left > 0:
+            x = pad(
+                x,
+                [(0, 0), (top, top), (left, left), (0, 0)],
+                constant_values=fill_value,
+            )
+    _, height, width, _ = np.shape(raw(x))
+    dtype = raw(x).dtype
+    use_aa = antialias and interpolation != "nearest"
+    rows = _matrix(height, target_h, interpolation, use_aa).astype(dtype)
+    cols = _matrix(width, target_w, interpolation, use_aa).astype(dtype)
+    out = einsum("oh,nhwc->nowc", rows, x)
+    out = einsum("pw,nowc->nopc", cols, out)
+    out = _restore(out, data_format, single)
+    if out_dtype.kind != "f":
+        if interpolation == "bicubic" and out_dtype == np.uint8:
+            out = clip(out, 0, 255)
+        return Tensor._make(np.round(raw(out)).astype(out_dtype))
+    return out
+
+
+# --- patches, crops, pads ------------------------------------------------------------------------
+def extract_patches(
+    images: Any,
+    size: Any,
+    strides: Any = None,
+    dilation_rate: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+) -> Tensor:
+    """Patches of ``size`` (an int or (h, w)) every ``strides`` (``size`` when None), each
+    flattened (row, column, channel) into the channel axis."""
+    from dendrite.ops.conv import conv
+
+    if isinstance(size, (int, np.integer)):
+        patch_h = patch_w = int(size)
+    elif len(size) == 2:
+        patch_h, patch_w = int(size[0]), int(size[1])
+    else:
+        raise TypeError(f"extract_patches: size must be an int or (h, w); got {size!r}.")
+    data_format = _data_format(data_format)
+    rank = _rank(images, "extract_patches")
+    shape = np.shape(raw(images))
+    channels = shape[-1] if data_format == "channels_last" else shape[-3]
+    strides = strides or (patch_h, patch_w)
+    depth = patch_h * patch_w * channels
+    dtype = raw(images).dtype if raw(images).dtype.kind == "f" else np.dtype("float32")
+    kernel = np.eye(depth, dtype=dtype).reshape(patch_h, patch_w, channels, depth)
+    batch = images if rank == 4 else reshape(images, (1,) + shape)
+    patches = conv(
+        cast(batch, dtype),
+        kernel,
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
+        dilation_rate=dilation_rate,
+    )
+    return patches if rank == 4 else reshape(patches, np.shape(raw(patches))[1:])
+
+
+def _spatial(images: Any, data_format: str) -> tuple[int, int]:
+    shape = np.shape(raw(images))
+    return (shape[-3], shape[-2]) if data_format == "channels_last" else (shape[-2], shape[-1])
+
+
+def pad_images(
+    images: Any,
+    top_padding: int | None = None,
+    left_padding: int | None = None,
+    bottom_padding: int | None = None,
+    right_padding: int | None = None,
+    target_height: int | None = None,
+    target_width: int | None = None,
+    data_format: str | None = None,
+) -> Tensor:
+    """Images zero-padded on each side (two of top / bottom / target_height, and two of
+    left / right / target_width, given)."""
+    data_format = _data_format(data_format)
+    rank = _rank(images, "pad_images")
+    for first, second, third, what in (
+        (top_padding, bottom_padding, target_height, "top_padding, bottom_padding, target_height"),
+        (left_padding, right_padding, target_width, "left_padding, right_padding, target_width"),
+    ):
+        if sum(v is not None for v in (first, second, third)) != 2:
+            raise ValueError(f"pad_images: give exactly two of {what}.")
+    height, width = _spatial(images, data_format)
+    if top_padding is None:
+        top_padding = target_height - bottom_padding - height
+    if bottom_padding is None:
+        bottom_padding = target_height - top_padding - height
+    if left_padding is None:
+        left_padding = target_width - right_padding - width
+    if right_padding is None:
+        right_padding = target_width - left_padding - width
+    for name, value in (
+        ("top_padding", top_padding),
+        ("left_padding", left_padding),
+        ("right_padding", right_padding),
+        ("bottom_padding", bottom_padding),
+    ):
+        if value < 0:
+            raise ValueError(f"pad_images: {name} must be >= 0; got {value}.")
+    widths = [(top_padding, bottom_padding), (left_padding, right_padding)]
+    widths = widths + [(0, 0)] if data_format == "channels_last" else [(0, 0)] + widths
+    if rank == 4:
+        widths = [(0, 0)] + widths
+    return pad(images, widths)
+
+
+def crop_images(
+    images: Any,
+    top_cropping: int | None = None,
+    left_cropping: int | None = None,
+    bottom_cropping: int | None = None,
+    right_cropping: int | None = None,
+    target_height: int | None = None,
+    target_width: int | None = None,
+    data_format: str | None = None,
+) -> Tensor:
+    """Images cropped (two of top / bottom / target_height, and two of left / right /
+    target_width, given)."""
+    data_format = _data_format(data_format)
+    rank = _rank(images, "crop_images")
+    for first, second, third, what in (
+        (
+            top_cropping,
+            bottom_cropping,
+            target_height,
+            "top_cropping, bottom_cropping, target_height",
+        ),
+        (
+            left_cropping,
+            right_cropping,
+            target_width,
+            "left_cropping, right_cropping, target_width",
+        ),
+    ):
+        if sum(v is not None for v in (first, second, third)) != 2:
+            raise ValueError(f"crop_images: give exactly two of {what}.")
+    height, width = _spatial(images, data_format)
+    if top_cropping is None:
+        top_cropping = height - target_height - bottom_cropping
+    if target_height is None:
+        target_height = height - bottom_cropping - top_cropping
+    if left_cropping is None:
+        left_cropping = width - target_width - right_cropping
+    if target_width is None:
+        target_width = width - right_cropping - left_cropping
+    for name, value in (
+        ("top_cropping", top_cropping),
+        ("target_height", target_height),
+        ("left_cropping", left_cropping),
+        ("target_width", target_width),
+    ):
+        if value < 0:
+            raise ValueError(f"crop_images: {name} must be >= 0; got {value}.")
+    if top_cropping + target_height > height or left_cropping + target_width > width:
+        raise ValueError(f"crop_images: the crop does not fit in images of size {(height, width)}.")
+    rows = slice(top_cropping, top_cropping + target_height)
+    cols = slice(left_cropping, left_cropping + target_width)
+    index = (
+        (rows, cols, slice(None)) if data_format == "channels_last" else (slice(None), rows, cols)
+    )
+    if rank == 4:
+        index = (slice(None),) + index
+    return getitem(images, index)
+
+
+# --- colour spaces -------------------------------------------------------------------------------
+def _channel_axis(data_format: str) -> int:
+    return -1 if data_format == "channels_last" else -3
+
+
+def rgb_to_grayscale(images: Any, data_format: str | None = None) -> Tensor:
+    """0.2989 R + 0.587 G + 0.114 B, keeping a channel axis of 1 (a one-channel image is
+    returned as it is)."""
+    data_format = _data_format(data_format)
+    _rank(images, "rgb_to_grayscale")
+    axis = _channel_axis(data_format)
+    shape = np.shape(raw(images))
+    if shape[axis] not in (1, 3):
+        raise ValueError(
+            f"rgb_to_grayscale: expected 3 (RGB) or 1 (grayscale) channels; got "
+            f"images.shape={shape}."
+        )
+    if shape[axis] == 1:
+        return images if isinstance(images, Tensor) else Tensor._make(np.array(raw(images)))
+    dtype = raw(images).dtype
+    compute = dtype if dtype.kind == "f" else np.dtype("float32")
+    weights = np.array([0.2989, 0.587, 0.114], dtype=compute)
+    view = [1] * len(shape)
+    view[axis] = 3
+    from dendrite.ops.reduce import sum as reduce_sum
+
+    grey = reduce_sum(
+        multiply(cast(images, compute), weights.reshape(view)), axis=axis, keepdims=True
+    )
+    if dtype.kind != "f":
+        return Tensor._make(raw(grey).astype(dtype))
+    return grey
+
+
+def _planes(images: Any, axis: int) -> list:
+    index = [slice(None)] * np.ndim(raw(images))
+    planes = []
+    for k in range(3):
+        index[axis] = k
+        planes.append(getitem(images, tuple(index)))
+    return planes
+
+
+def _float_images(images: Any, op: str) -> np.dtype:
+    dtype = raw(images).dtype
+    if dtype.kind != "f":
+        raise ValueError(f"{op}: expected float images; got images.dtype={dtype}.")
+    return dtype
+
+
+def rgb_to_hsv(images: Any, data_format: str | None = None) -> Tensor:
+    """RGB images (values in [0, 1]) to HSV (hue in [0, 1))."""
+    data_format = _data_format(data_format)
+    _rank(images, "rgb_to_hsv")
+    dtype = _float_images(images, "rgb_to_hsv")
+    axis = _channel_axis(data_format)
+    zero, one = np.zeros((), dtype), np.ones((), dtype)
+    tiny = np.abs(raw(images)) < np.finfo(dtype).eps
+    images = where(tiny, zero, images)
+    r, g, b = _planes(images, axis)
+    value = maximum(maximum(r, g), b)
+    least = minimum(minimum(r, g), b)
+    spread = subtract(value, least)
+    v, s_ = raw(value), raw(spread)
+    safe_value = where(v > 0, value, one)
+    safe_spread = where(s_ > 0, spread, one)
+    saturation = where(v > 0, spread / safe_value, zero)
+    norm = np.asarray(1.0, dtype) / (safe_spread * np.asarray(6.0, dtype))
+    hue = where(
+        v == raw(g),
+        add(norm * subtract(b, r), np.asarray(2.0 / 6.0, dtype)),
+        add(norm * subtract(r, g), np.asarray(4.0 / 6.0, dtype)),
+    )
+    hue = where(v == raw(r), norm * subtract(g, b), hue)
+    wrap = (raw(hue) < 0).astype(dtype)
+    hue = add(where(s_ > 0, hue, zero), wrap)
+    return stack([hue, saturation, value], axis=axis % np.ndim(raw(images)))
+
+
+def hsv_to_rgb(images: Any, data_format: str | None = None) -> Tensor:
+    """HSV images (hue in [0, 1)) to RGB."""
+    data_format = _data_format(data_format)
+    _rank(images, "hsv_to_rgb")
+    dtype = _float_images(images, "hsv_to_rgb")
+    axis = _channel_axis(data_format)
+    hue, saturation, value = _planes(images, axis)
+    dh = multiply(subtract(hue, np.floor(raw(hue))), np.asarray(6.0, dtype))
+    one = np.asarray(1.0, dtype)
+
+    def ramp(t: Any) -> Any:
+        return clip(t, 0.0, 1.0)
+
+    dr = ramp(subtract(absolute(subtract(dh, np.asarray(3.0, dtype))), one))
+    dg = ramp(subtract(np.asarray(2.0, dtype), absolute(subtract(dh, np.asarray(2.0, dtype)))))
+    db = ramp(subtract(np.asarray(2.0, dtype), absolute(subtract(dh, np.asarray(4.0, dtype)))))
+    keep = subtract(one, saturation)
+    planes = [multiply(value, add(keep, multiply(saturation, d))) for d in (dr, dg, db)]
+    return stack(planes, axis=axis % np.ndim(raw(images)))
+
+
+# --- sampling ------------------------------------------------------------------------------------
+def _mirror(index: np.ndarray, size: int) -> np.ndarray:
+    s = size - 1
+    if s == 0:
+        return np.zeros_like(index)
+    return np.abs((index + s) % (2 * s) - s)
+
+
+def _fix(index: np.ndarray, size: int, mode: str) -> np.ndarray:
+    if mode in ("constant", "nearest"):
+        return np.clip(index, 0, size - 1)
+    if mode == "wrap":
+        return index % size
+    if mode == "mirror":
+        return _mirror(index, size)
+    return (_mirror(2 * index + 1, 2 * size + 1) - 1) // 2  # reflect
+
+
+_FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
+
+
+def _corners(coordinate: Any, order: int) -> list[tuple[np.ndarray, Any]]:
+    """(integer index, weight) pairs of one axis' interpolation."""
+    value = raw(coordinate)
+    if order == 0:
+        rounded = value if value.dtype.kind in "iu" else np.round(value)
+        return [(rounded.astype(np.int64), None)]
+    lower = np.floor(value)
+    upper_weight = subtract(coordinate, lower.astype(value.dtype))
+    lower_weight = subtract(np.ones((), value.dtype), upper_weight)
+    index = lower.astype(np.int64)
+    return [(index, lower_weight), (index + 1, upper_weight)]
+
+
+def _sample(
+    source: Any,
+    coordinates: list,
+    order: int,
+    fill_mode: str,
+    fill_value: Any,
+    trailing: int = 0,
+) -> Any:
+    """``source`` read at ``coordinates`` (one per leading axis; ``trailing`` axes of
+    source are carried along), by nearest or multilinear interpolation."""
+    if order not in (0, 1):
+        raise NotImplementedError("map_coordinates: only order 0 and 1 are supported.")
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(f"map_coordinates: fill_mode must be one of {_FILL_MODES}.")
+    shape = np.shape(raw(source))
+    dtype = raw(source).dtype
+    compute = dtype if dtype.kind == "f" else np.dtype(_settings.floatx())
+    source = cast(source, compute)
+    per_axis = []
+    for coordinate, size in zip(coordinates, shape):
+        nodes = []
+        for index, weight in _corners(coordinate, order):
+            valid = (index >= 0) & (index < size) if fill_mode == "constant" else None
+            nodes.append((_fix(index, size, fill_mode), valid, weight))
+        per_axis.append(nodes)
+    fill = np.asarray(fill_value, compute)
+    total = None
+    for combination in itertools.product(*per_axis):
+        indices, valids, weights = zip(*combination)
+        value = getitem(source, tuple(indices))
+        given = [v for v in valids if v is not None]
+        if given:
+            ok = functools.reduce(operator.and_, given)
+            ok = ok.reshape(ok.shape + (1,) * trailing)
+            value = where(ok, value, fill)
+        factors = [w for w in weights if w is not None]
+        if factors:
+            weight = functools.reduce(multiply, factors)
+            if trailing:
+                weight = reshape(weight, np.shape(raw(weight)) + (1,) * trailing)
+            value = multiply(cast(weight, compute), value)
+        total = value if total is None else add(total, value)
+    if dtype.kind in "iu":
+        return Tensor._make(np.round(raw(total)).astype(dtype))
+    return total
+
+
+def map_coordinates(
+    inputs: Any, coordinates: Any, order: int, fill_mode: str = "constant", fill_value: Any = 0
+) -> Tensor:
+    """``inputs`` interpolated at ``coordinates`` (one array per axis of inputs, all of the
+    output's shape); order 0 (nearest) or 1 (linear)."""
+    rank = np.ndim(raw(inputs))
+    if isinstance(coordinates, (list, tuple)):
+        coordinates = list(coordinates)
+    else:
+        coordinates = [getitem(coordinates, i) for i in range(np.shape(raw(coordinates))[0])]
+    if len(coordinates) != rank:
+        raise ValueError(
+            f"map_coordinates: coordinates must hold one array per axis of inputs ({rank}); "
+            f"got {len(coordinates)}."
+        )
+    if np.ndim(raw(coordinates[0])) < 1:
+        raise ValueError("map_coordinates: coordinates must have at least rank 2.")
+    return _sample(inputs, coordinates, order, fill_mode, fill_value)
+
+
+def affine_transform(
+    images: Any,
+    transform: Any,
+    interpolation: str = "bilinear",
+    fill_mode: str = "constant",
+    fill_value: Any = 0,
+    data_format: str | None = None,
+) -> Tensor:
+    """Images under the projective maps ``transform`` ((8,) or (N, 8): a0 a1 a2 b0 b1 b2
+    c0 c1, output pixel to input pixel); see the module docstring."""
+    orders = {"nearest": 0, "bilinear": 1}
+    if interpolation not in orders:
+        raise ValueError(
+            f"affine_transform: interpolation must be 'nearest' or 'bilinear'; got "
+            f"{interpolation!r}."
+        )
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(f"affine_transform: fill_mode must be one of {_FILL_MODES}.")
+    data_format = _data_format(data_format)
+    _rank(images, "affine_transform")
+    t = raw(transform)
+    if t.ndim not in (1, 2) or t.shape[-1] != 8:
+        raise ValueError(
+            f"affine_transform: transform must be (8,) or (N, 8); got shape {t.shape}."
+        )
+    x, single = _as_batch_last(images, data_format)
+    n, height, width, _ = np.shape(raw(x))
+    transforms = transform if isinstance(transform, Tensor) else Tensor._make(t)
+    if t.ndim == 1:
+        transforms = reshape(transforms, (1, 8))
+    dtype = raw(transforms).dtype if raw(transforms).dtype.kind == "f" else np.float32
+    transforms = cast(transforms, dtype)
+    ys, xs = np.meshgrid(
+        np.arange(height, dtype=dtype), np.arange(width, dtype=dtype), indexing="ij"
+    )
+    outputs = []
+    for i in range(n):
+        row = getitem(transforms, min(i, np.shape(raw(transforms))[0] - 1))
+        a0, a1, a2, b0, b1, b2, c0, c1 = (getitem(row, k) for k in range(8))
+        k = add(add(multiply(c0, xs), multiply(c1, ys)), np.ones((), dtype))
+        source_x = add(add(multiply(a0, xs), multiply(a1, ys)), a2) / k
+        source_y = add(add(multiply(b0, xs), multiply(b1, ys)), b2) / k
+        outputs.append(
+            _sample(
+                getitem(x, i),
+                [source_y, source_x],
+                orders[interpolation],
+                fill_mode,
+                fill_value,
+                trailing=1,
+            )
+        )
+    out = stack(outputs, axis=0)
+    return _restore(out, data_format, single)
+
+
+def gaussian_blur(
+    images: Any,
+    kernel_size: Any = (3, 3),
+    sigma: Any = (1.0, 1.0),
+    data_format: str | None = None,
+) -> Tensor:
+    """Images convolved (per channel) with a normalised Gaussian kernel of ``kernel_size``
+    and standard deviations ``sigma``, zero-padded by kernel_size // 2."""
+    from dendrite.ops.conv import depthwise_conv
+
+    data_format = _data_format(data_format)
+    _rank(images, "gaussian_blur")
+    size = [int(s) for s in (raw(kernel_size).reshape(-1).tolist())]
+    sigmas = [float(s) for s in raw(sigma).reshape(-1).tolist()]
+    if len(size) == 1:
+        size = size * 2
+    if len(sigmas) == 1:
+        sigmas = sigmas * 2
+    x, single = _as_batch_last(images, data_format)
+    dtype = raw(x).dtype if raw(x).dtype.kind == "f" else np.dtype(_settings.floatx())
+
+    def gaussian(length: int, s: float) -> np.ndarray:
+        t = np.arange(length, dtype=np.float64) - (length - 1) / 2
+        k = np.exp(-0.5 * (t / s) ** 2)
+        return k / k.sum()
+
+    kernel = np.outer(gaussian(size[1], sigmas[1]), gaussian(size[0], sigmas[0]))
+    kernel = kernel.reshape(size[0], size[1])
+    channels = np.shape(raw(x))[-1]
+    depthwise = np.repeat(kernel[:, :, None, None], channels, axis=2).astype(dtype)
+    p = size[0] // 2
+    padded = pad(cast(x, dtype), [(0, 0), (p, p), (p, p), (0, 0)])
+    out = depthwise_conv(padded, depthwise, strides=1, padding="valid")
+    return _restore(out, data_format, single)
