@@ -39,6 +39,7 @@ NOT_EXPORTABLE: dict[str, str] = {
     "StackedRNNCells": "not converted yet",
     "Wrapper": "not converted yet",
     "GroupQueryAttention": "not converted yet",
+    "MelSpectrogram": "not converted yet",
 }
 
 #: Registered classes that are whole models: exported as graphs of their layers.

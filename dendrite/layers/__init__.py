@@ -11,6 +11,7 @@ from dendrite.layers.adaptive_pooling import (
     AdaptiveMaxPooling3D,
 )
 from dendrite.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
+from dendrite.layers.audio import MelSpectrogram
 from dendrite.layers.augmentation import (
     CenterCrop,
     RandomFlip,
@@ -264,6 +265,7 @@ __all__ = [
     "Maximum",
     "Minimum",
     "MultiHeadAttention",
+    "MelSpectrogram",
     "GroupedQueryAttention",
     "GroupQueryAttention",
     "Hashing",

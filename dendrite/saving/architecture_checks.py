@@ -216,12 +216,16 @@ def _shape_like(value: Any) -> bool:
     )
 
 
+# Integer arguments that size nothing a layer allocates (frequencies in hertz).
+NOT_SIZES = frozenset({"sampling_rate", "min_freq", "max_freq"})
+
+
 def _check_sizes(config: dict, walk: _Walk, path: str, what: str) -> None:
     """Bound one layer's own integers: each shape's element count, each size argument, and
     the product of its size arguments (nested objects are checked on their own)."""
     product = 1
     for key, value in config.items():
-        if "seed" in key or isinstance(value, dict) and "class_name" in value:
+        if "seed" in key or key in NOT_SIZES or isinstance(value, dict) and "class_name" in value:
             continue
         if key == "layers":
             continue
