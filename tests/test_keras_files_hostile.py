@@ -91,10 +91,10 @@ def test_classes_resolve_only_through_the_registry(tmp_path):
 
 
 def test_a_keras_layer_dendrite_lacks_is_named(tmp_path):
-    def conv_lstm(config):
-        config["config"]["layers"][0]["class_name"] = "ConvLSTM2D"
+    def hue(config):
+        config["config"]["layers"][0]["class_name"] = "RandomHue"
 
-    refused(with_config(tmp_path, conv_lstm), "ConvLSTM2D")
+    refused(with_config(tmp_path, hue), "RandomHue")
 
 
 def test_a_keras_option_dendrite_lacks_is_named(tmp_path):
