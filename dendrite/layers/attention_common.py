@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _settings
+from dendrite import _settings, ops
 from dendrite.core import Tensor
 from dendrite.layers.calling import mask_array
+from dendrite.ops.dense import dense
 
 
 def _bool_mask(mask: Any) -> np.ndarray | None:
@@ -116,3 +117,55 @@ def merge_masks(
             ) from None
         merged = merge(merged, m)
     return merged if merged is None else np.broadcast_to(merged, (batch, t, s))
+
+
+def as_tensor(x: Any, dtype: str) -> Tensor:
+    """``x`` as a Tensor, floating values in ``dtype``."""
+    if isinstance(x, Tensor):
+        return ops.cast(x, dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
+    return Tensor._make(np.asarray(x, dtype=dtype))
+
+
+def call_inputs(
+    dtype: str, query: Any, value: Any, key: Any, masks: tuple[Any, Any, Any], mask: Any
+) -> tuple[Tensor, Tensor, Tensor, tuple[Any, Any, Any]]:
+    """Keras' defaults of an attention call: value = query, key = value; the value's and
+    (when given apart) the key's Keras masks, and ``mask`` as the query's; floating
+    tensors in ``dtype``. ``masks`` and the result's are (query, value, key) masks."""
+    query_mask, value_mask, key_mask = masks
+    if query.dtype.kind != "f":
+        query = ops.cast(query, dtype)
+    value = query if value is None else value
+    key_given = key is not None and key is not value
+    key = value if key is None else key
+    if value_mask is None:
+        value_mask = getattr(value, "_keras_mask", None)
+    if key_mask is None and key_given:
+        key_mask = getattr(key, "_keras_mask", None)
+    query_mask = mask if query_mask is None else query_mask
+    return query, as_tensor(value, dtype), as_tensor(key, dtype), (query_mask, value_mask, key_mask)
+
+
+def check_build_shapes(layer: Any, value_shape: tuple, key_shape: tuple) -> None:
+    """Ranks of value and key (the layer's ``_check_rank``), and Keras' rule that they
+    agree on every axis but the last."""
+    layer._check_rank("value", value_shape)
+    layer._check_rank("key", key_shape)
+    if value_shape[1:-1] != key_shape[1:-1]:
+        raise ValueError(
+            f"All dimensions of `value` and `key`, except the last one, must be equal. "
+            f"Received: value_shape={value_shape} and key_shape={key_shape}"
+        )
+
+
+def project_heads(x: Tensor, kernel: Tensor, bias: Any) -> Tensor:
+    """(B, L, dim) -> (B, L, heads, H): ``x W + b`` for a kernel (dim, heads, H), as one
+    product."""
+    batch, length, dim = x.shape
+    heads, size = kernel.shape[1], kernel.shape[2]
+    flat = ops.reshape(kernel, (dim, heads * size))
+    if bias is not None:
+        y = dense(x, flat, ops.reshape(bias, (heads * size,)))
+    else:
+        y = ops.matmul(x, flat)
+    return ops.reshape(y, (batch, length, heads, size))

@@ -28,8 +28,11 @@ from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.attention_common import (
     _dropout,
     add_projection,
+    call_inputs,
+    check_build_shapes,
     check_call_shapes,
     merge_masks,
+    project_heads,
 )
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
@@ -151,13 +154,7 @@ class GroupQueryAttention(Layer):
             return
         value_shape = tuple(value_shape)
         key_shape = value_shape if key_shape is None else tuple(key_shape)
-        for label, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
-            self._check_rank(label, shape)
-        if value_shape[1:-1] != key_shape[1:-1]:
-            raise ValueError(
-                f"All dimensions of `value` and `key`, except the last one, must be equal. "
-                f"Received: value_shape={value_shape} and key_shape={key_shape}"
-            )
+        check_build_shapes(self, value_shape, key_shape)
         u, v, h, dim = (
             self.num_query_heads,
             self.num_key_value_heads,
@@ -178,18 +175,6 @@ class GroupQueryAttention(Layer):
         self.built = True
 
     # --- computing -------------------------------------------------------------------------
-    @staticmethod
-    def _project(x: Tensor, kernel: Tensor, bias: Any) -> Tensor:
-        """(B, L, dim) -> (B, L, heads, H): ``x W + b`` as one product."""
-        batch, length, dim = x.shape
-        heads, size = kernel.shape[1], kernel.shape[2]
-        flat = ops.reshape(kernel, (dim, heads * size))
-        if bias is not None:
-            y = dense(x, flat, ops.reshape(bias, (heads * size,)))
-        else:
-            y = ops.matmul(x, flat)
-        return ops.reshape(y, (batch, length, heads, size))
-
     def call(
         self,
         query: Tensor,
@@ -204,17 +189,10 @@ class GroupQueryAttention(Layer):
         use_causal_mask: bool = False,
         mask: Any = None,
     ) -> Any:
-        if query.dtype.kind != "f":
-            query = ops.cast(query, self.dtype)
-        value = query if value is None else value
-        key_given = key is not None and key is not value
-        key = value if key is None else key
-        if value_mask is None:
-            value_mask = getattr(value, "_keras_mask", None)
-        if key_mask is None and key_given:
-            key_mask = getattr(key, "_keras_mask", None)
-        query_mask = mask if query_mask is None else query_mask
-        value, key = (ops.cast(t, self.dtype) for t in (value, key))
+        query, value, key, masks = call_inputs(
+            self.dtype, query, value, key, (query_mask, value_mask, key_mask), mask
+        )
+        query_mask, value_mask, key_mask = masks
         if not hasattr(self, "query_kernel"):
             self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
         check_call_shapes(self, query, value, key, self._dims)
@@ -229,9 +207,9 @@ class GroupQueryAttention(Layer):
             use_causal_mask,
             self.sliding_window,
         )
-        q = self._project(query, self.query_kernel, self.query_bias)  # (B, T, U, H)
-        k = self._project(key, self.key_kernel, self.key_bias)  # (B, S, V, H)
-        v = self._project(value, self.value_kernel, self.value_bias)
+        q = project_heads(query, self.query_kernel, self.query_bias)  # (B, T, U, H)
+        k = project_heads(key, self.key_kernel, self.key_bias)  # (B, S, V, H)
+        v = project_heads(value, self.value_kernel, self.value_bias)
         # query head u reads key/value head u // R
         k = ops.repeat(k, self.num_repeats, axis=2)
         v = ops.repeat(v, self.num_repeats, axis=2)
@@ -247,7 +225,7 @@ class GroupQueryAttention(Layer):
         context = ops.matmul(_dropout(probs, self.dropout, self._rng, training), v)
         context = ops.transpose(context, (0, 2, 1, 3))  # (B, T, U, H)
         if self.use_gate:
-            gate = ops.sigmoid(self._project(query, self.gate_kernel, self.gate_bias))
+            gate = ops.sigmoid(project_heads(query, self.gate_kernel, self.gate_bias))
             context = context * gate
         u, h = self.num_query_heads, self.head_dim
         flat = ops.reshape(context, (batch, t, u * h))

@@ -20,20 +20,17 @@ from dendrite.layers import constraints, initializers, regularizers
 from dendrite.layers.attention_common import (
     _dropout,
     add_projection,
+    call_inputs,
+    check_build_shapes,
     check_call_shapes,
     merge_masks,
+    project_heads,
 )
 from dendrite.layers.base import Layer
 from dendrite.layers.registry import register_layer
 from dendrite.ops.dense import dense
 
 _LARGE_NEGATIVE = -1e9
-
-
-def _as_tensor(x: Any, dtype: str) -> Tensor:
-    if isinstance(x, Tensor):
-        return ops.cast(x, dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
-    return Tensor._make(np.asarray(x, dtype=dtype))
 
 
 def _masked_softmax(scores: Tensor, mask: np.ndarray | None) -> Tensor:
@@ -147,13 +144,7 @@ class MultiHeadAttention(Layer):
             return
         value_shape = tuple(value_shape)
         key_shape = value_shape if key_shape is None else tuple(key_shape)
-        self._check_rank("value", value_shape)
-        self._check_rank("key", key_shape)
-        if value_shape[1:-1] != key_shape[1:-1]:
-            raise ValueError(
-                f"All dimensions of `value` and `key`, except the last one, must be equal. "
-                f"Received: value_shape={value_shape} and key_shape={key_shape}"
-            )
+        check_build_shapes(self, value_shape, key_shape)
         n, h, hv = self.num_heads, self.key_dim, self.value_dim
         out = self._output_shape or (query_shape[-1],)
         self.query_kernel, self.query_bias = self._projection(
@@ -174,16 +165,10 @@ class MultiHeadAttention(Layer):
         return hasattr(self, "query_kernel")
 
     # --- computing -------------------------------------------------------------------------
-    def _project(self, x: Tensor, kernel: Tensor, bias: Any) -> Tensor:
-        """(B, L, dim) -> (B, N, L, head): ``x W + b`` as one GEMM, then heads first."""
-        batch, length, dim = x.shape
-        n, head = kernel.shape[1], kernel.shape[2]
-        flat = ops.reshape(kernel, (dim, n * head))
-        if bias is not None:
-            y = dense(x, flat, ops.reshape(bias, (n * head,)))
-        else:
-            y = ops.matmul(x, flat)
-        return ops.transpose(ops.reshape(y, (batch, length, n, head)), (0, 2, 1, 3))
+    @staticmethod
+    def _project(x: Tensor, kernel: Tensor, bias: Any) -> Tensor:
+        """(B, L, dim) -> (B, N, L, head): the heads' projections, heads first."""
+        return ops.transpose(project_heads(x, kernel, bias), (0, 2, 1, 3))
 
     def call(
         self,
@@ -199,20 +184,13 @@ class MultiHeadAttention(Layer):
         use_causal_mask: bool = False,
         mask: Any = None,
     ) -> Any:
-        if query.dtype.kind != "f":
-            query = ops.cast(query, self.dtype)
-        value = query if value is None else value
-        key_given = key is not None and key is not value
-        key = value if key is None else key
-        if value_mask is None:
-            value_mask = getattr(value, "_keras_mask", None)
-        if key_mask is None and key_given:
-            key_mask = getattr(key, "_keras_mask", None)
-        value, key = _as_tensor(value, self.dtype), _as_tensor(key, self.dtype)
+        query, value, key, masks = call_inputs(
+            self.dtype, query, value, key, (query_mask, value_mask, key_mask), mask
+        )
+        query_mask, value_mask, key_mask = masks
         if not self._weights_built:
             self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
         self._check_call_shapes(query, value, key)
-        query_mask = mask if query_mask is None else query_mask
         batch = query.shape[0]
         q_axes, v_axes = tuple(query.shape[1:-1]), tuple(value.shape[1:-1])
         t, s = math.prod(q_axes), math.prod(v_axes)
