@@ -252,6 +252,34 @@ def _spatial(images: Any, data_format: str) -> tuple[int, int]:
     return (shape[-3], shape[-2]) if data_format == "channels_last" else (shape[-2], shape[-1])
 
 
+def _sides(
+    op: str, names: tuple[str, str, str], values: tuple, size: int, cropping: bool
+) -> tuple[int, int, int]:
+    """(before, after, target) along one axis of ``size``, from exactly two of them given:
+    ``before + size + after = target`` when padding (both paddings must be >= 0),
+    ``before + target + after = size`` when cropping (the start and the target must be
+    >= 0; whether the crop fits is the caller's check)."""
+    before, after, target = values
+    if sum(v is not None for v in values) != 2:
+        raise ValueError(f"{op}: give exactly two of {', '.join(names)}.")
+    if cropping:  # the rest, `after`, is only what the crop leaves
+        if before is None:
+            before = size - target - after
+        elif target is None:
+            target = size - before - after
+        checked = ((names[0], before), (names[2], target))
+    else:
+        if before is None:
+            before = target - size - after
+        elif after is None:
+            after = target - size - before
+        checked = ((names[0], before), (names[1], after))
+    for name, value in checked:
+        if value < 0:
+            raise ValueError(f"{op}: {name} must be >= 0; got {value}.")
+    return before, after, target
+
+
 def pad_images(
     images: Any,
     top_padding: int | None = None,
@@ -266,29 +294,21 @@ def pad_images(
     left / right / target_width, given)."""
     data_format = _data_format(data_format)
     rank = _rank(images, "pad_images")
-    for first, second, third, what in (
-        (top_padding, bottom_padding, target_height, "top_padding, bottom_padding, target_height"),
-        (left_padding, right_padding, target_width, "left_padding, right_padding, target_width"),
-    ):
-        if sum(v is not None for v in (first, second, third)) != 2:
-            raise ValueError(f"pad_images: give exactly two of {what}.")
     height, width = _spatial(images, data_format)
-    if top_padding is None:
-        top_padding = target_height - bottom_padding - height
-    if bottom_padding is None:
-        bottom_padding = target_height - top_padding - height
-    if left_padding is None:
-        left_padding = target_width - right_padding - width
-    if right_padding is None:
-        right_padding = target_width - left_padding - width
-    for name, value in (
-        ("top_padding", top_padding),
-        ("left_padding", left_padding),
-        ("right_padding", right_padding),
-        ("bottom_padding", bottom_padding),
-    ):
-        if value < 0:
-            raise ValueError(f"pad_images: {name} must be >= 0; got {value}.")
+    top_padding, bottom_padding, _ = _sides(
+        "pad_images",
+        ("top_padding", "bottom_padding", "target_height"),
+        (top_padding, bottom_padding, target_height),
+        height,
+        cropping=False,
+    )
+    left_padding, right_padding, _ = _sides(
+        "pad_images",
+        ("left_padding", "right_padding", "target_width"),
+        (left_padding, right_padding, target_width),
+        width,
+        cropping=False,
+    )
     widths = [(top_padding, bottom_padding), (left_padding, right_padding)]
     widths = widths + [(0, 0)] if data_format == "channels_last" else [(0, 0)] + widths
     if rank == 4:
@@ -310,39 +330,21 @@ def crop_images(
     target_width, given)."""
     data_format = _data_format(data_format)
     rank = _rank(images, "crop_images")
-    for first, second, third, what in (
-        (
-            top_cropping,
-            bottom_cropping,
-            target_height,
-            "top_cropping, bottom_cropping, target_height",
-        ),
-        (
-            left_cropping,
-            right_cropping,
-            target_width,
-            "left_cropping, right_cropping, target_width",
-        ),
-    ):
-        if sum(v is not None for v in (first, second, third)) != 2:
-            raise ValueError(f"crop_images: give exactly two of {what}.")
     height, width = _spatial(images, data_format)
-    if top_cropping is None:
-        top_cropping = height - target_height - bottom_cropping
-    if target_height is None:
-        target_height = height - bottom_cropping - top_cropping
-    if left_cropping is None:
-        left_cropping = width - target_width - right_cropping
-    if target_width is None:
-        target_width = width - right_cropping - left_cropping
-    for name, value in (
-        ("top_cropping", top_cropping),
-        ("target_height", target_height),
-        ("left_cropping", left_cropping),
-        ("target_width", target_width),
-    ):
-        if value < 0:
-            raise ValueError(f"crop_images: {name} must be >= 0; got {value}.")
+    top_cropping, _, target_height = _sides(
+        "crop_images",
+        ("top_cropping", "bottom_cropping", "target_height"),
+        (top_cropping, bottom_cropping, target_height),
+        height,
+        cropping=True,
+    )
+    left_cropping, _, target_width = _sides(
+        "crop_images",
+        ("left_cropping", "right_cropping", "target_width"),
+        (left_cropping, right_cropping, target_width),
+        width,
+        cropping=True,
+    )
     if top_cropping + target_height > height or left_cropping + target_width > width:
         raise ValueError(f"crop_images: the crop does not fit in images of size {(height, width)}.")
     rows = slice(top_cropping, top_cropping + target_height)
