@@ -165,17 +165,21 @@ class MelSpectrogram(Layer):
         spectrum = ops.sqrt(real * real + imag * imag)
         if self.mag_exp != 1:
             spectrum = spectrum ** np.asarray(self.mag_exp, spectrum.dtype)
-        weights = linear_to_mel_weight_matrix(
-            self.num_mel_bins,
-            spectrum.shape[-1],
-            self.sampling_rate,
-            self.min_freq,
-            self.max_freq,
-        ).astype(spectrum.dtype)
-        out = ops.tensordot(spectrum, weights, axes=1)
+        out = ops.tensordot(spectrum, self._mel_weights(spectrum.shape[-1], spectrum.dtype), axes=1)
         if self.power_to_db:
             out = self._decibels(out)
         return ops.swapaxes(out, -1, -2)
+
+    def _mel_weights(self, bins: int, dtype: np.dtype) -> np.ndarray:
+        """The filters, made once per (bins, dtype) rather than at every call."""
+        key = (bins, np.dtype(dtype))
+        cached = getattr(self, "_mel_cache", None)
+        if cached is None or cached[0] != key:
+            matrix = linear_to_mel_weight_matrix(
+                self.num_mel_bins, bins, self.sampling_rate, self.min_freq, self.max_freq
+            ).astype(dtype)
+            self._mel_cache = cached = (key, matrix)
+        return cached[1]
 
     def _decibels(self, power: Tensor) -> Tensor:
         dtype = power.dtype
