@@ -166,6 +166,22 @@ def _models():
     h = ops.sum(ops.relu(h), axis=-1) * 2.0 + 1.0
     h = ops.concatenate([h[:, 1:3], ops.square(d_in)], axis=-1)
     op_model = keras.Model([c_in, d_in], layers.Dense(2)(h), name="ops")
+    # ops whose Keras classes are not their names in camel case, from four families
+    picture = keras.Input((4, 4, 3))
+    grey = ops.image.resize(ops.image.rgb_to_grayscale(picture), (2, 2))
+    flat = ops.reshape(grey, (-1, 4))
+    pairs = ops.reshape(flat, (-1, 2, 2))
+    spelled = ops.concatenate(
+        [
+            ops.layer_normalization(flat, axis=-1),
+            ops.rms_normalization(flat, axis=-1),
+            ops.reshape(ops.cdist(pairs, pairs), (-1, 4)),
+            ops.logsumexp(flat, axis=-1, keepdims=True),
+            ops.top_k(flat, 2)[0],
+        ],
+        axis=-1,
+    )
+    spelled_model = keras.Model(picture, layers.Dense(2)(spelled), name="spelled_ops")
     texts = np.array(["the cat sat on the mat", "the dog sat", "a cat and a dog", "birds sing"])
     vectorize = layers.TextVectorization(max_tokens=12, output_sequence_length=5)
     vectorize.adapt(texts)
@@ -210,6 +226,7 @@ def _models():
             None,
         ),
         "ops": (op_model, [floats(3, 3, 4), floats(3, 4)], None),
+        "spelled_ops": (spelled_model, [RNG.uniform(0, 1, (3, 4, 4, 3)).astype("float32")], None),
         "mobilenet_v2": (
             application,
             [RNG.uniform(0, 255, (2, 32, 32, 3)).astype("float32")],
@@ -272,6 +289,7 @@ NAMES = [
     "custom",
     "mobilenet_v2",
     "ops",
+    "spelled_ops",
     "text",
     "text_tf_idf",
     "lookups",

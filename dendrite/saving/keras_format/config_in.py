@@ -186,11 +186,8 @@ def translate_ops(entry: dict[str, Any], what: str) -> dict[str, Any]:
     return {**entry, "config": {**config, "layers": layers}}
 
 
-OP_NAMES = {"get_item": "getitem"}  # Keras' op class -> dendrite's op, where they differ
-
-
 def _op_layer(node: dict[str, Any], what: str) -> dict[str, Any]:
-    from dendrite.registry.naming import snake_case
+    from dendrite.saving.keras_format.op_names import dendrite_op
 
     name = node.get("name") or (node.get("config") or {}).get("name")
     options = {k: v for k, v in (node.get("config") or {}).items() if k != "name"}
@@ -224,8 +221,8 @@ def _op_layer(node: dict[str, Any], what: str) -> dict[str, Any]:
         raise ModelLoadError(f"{what}: the op node {name!r} has malformed keyword arguments.")
     kwargs = {k: encode(v) for k, v in call_kwargs.items()}
     options = {k: encode(v) for k, v in options.items()}
-    op = snake_case(str(node.get("class_name", "")))
-    op = OP_NAMES.get(op, op)
+    family = str(node.get("module", "")).rpartition(".")[2]
+    op = dendrite_op(family, str(node.get("class_name", "")))
     if op == "getitem" and isinstance(args, list) and len(args) == 2 and isinstance(args[1], list):
         args = [args[0], {"__tuple__": args[1]}]  # JSON made Keras' index tuple a list
     return {

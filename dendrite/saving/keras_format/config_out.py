@@ -5,10 +5,12 @@ as Keras' op nodes, a ``Functional`` model's registered name, and the top-level
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from dendrite.saving import architecture, compile_config
 from dendrite.saving.architecture_checks import ACTIVATION_KEYS
+from dendrite.saving.keras_format.op_names import keras_op_class, op_signature
 
 # Keras layers whose constructors take fewer of the base options than dendrite writes.
 UNTAKEN_BY_KERAS = {
@@ -17,25 +19,6 @@ UNTAKEN_BY_KERAS = {
     "SpatialDropout3D": ("trainable",),
 }
 MODEL_MODULES = {"Sequential": "keras", "Functional": "keras.src.models.functional"}
-NN_OPS = {
-    "relu",
-    "relu6",
-    "sigmoid",
-    "softplus",
-    "softsign",
-    "silu",
-    "gelu",
-    "elu",
-    "selu",
-    "leaky_relu",
-    "softmax",
-    "log_softmax",
-    "one_hot",
-    "hard_sigmoid",
-    "log_sigmoid",
-}
-MATH_OPS = {"logsumexp", "rsqrt", "top_k", "erf", "erfinv"}
-CORE_OPS = {"cast", "convert_to_tensor", "stop_gradient", "slice", "scatter"}
 
 
 def keras_document(model: Any, include_optimizer: bool = True) -> dict[str, Any]:
@@ -195,29 +178,46 @@ def _public_module(class_name: str, module: str) -> str:
     return module
 
 
-# Arguments Keras' op classes take in their constructors (the rest go to ``call``).
-CONSTRUCTOR_ARGUMENTS = {
-    "axis",
-    "axes",
-    "keepdims",
-    "newshape",
-    "repeats",
-    "indices_or_sections",
-    "x_min",
-    "x_max",
-    "dtype",
-    "initial",
-    "num_classes",
-    "sparse",
-    "pad_width",
-    "mode",
-}
-OP_CLASSES = {"getitem": "GetItem"}
+def _split_for_keras(
+    function: Any,
+    args: list,
+    kwargs: dict[str, Any],
+    built_with: tuple[str, ...],
+    called_with: tuple[str, ...],
+) -> tuple[dict[str, Any], list, dict[str, Any]]:
+    """A recorded call ``function(*args, **kwargs)`` as Keras' op class takes it: the
+    constructor's arguments by name, and the call's in the order of Keras' ``call``, each
+    one not given taking the function's default (Keras' functions pass every one)."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    named = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    given = {p.name: value for p, value in zip(named, args)}
+    extra = list(args[len(named) :])  # taken by a ``*args``
+    given.update(kwargs)
+    settings = {k: v for k, v in given.items() if k in built_with}
+    unbuilt = [p for p in parameters if p.name not in built_with and p.kind != p.VAR_KEYWORD]
+    call_args: list = []
+    for name in called_with:
+        if name.startswith("*"):
+            if name.startswith("**"):
+                break
+            call_args.extend(extra)
+            continue
+        if not unbuilt:
+            break
+        parameter = unbuilt.pop(0)
+        if parameter.kind == parameter.VAR_POSITIONAL:
+            call_args.extend(extra)
+            continue
+        default = None if parameter.default is parameter.empty else parameter.default
+        call_args.append(given.pop(parameter.name, default))
+    left = {k: v for k, v in given.items() if k not in settings}  # dendrite's own keywords
+    return settings, call_args, left
 
 
 def _op_node(node: dict[str, Any]) -> dict[str, Any]:
-    import inspect
-
     from dendrite import ops
 
     config = node["config"]
@@ -225,14 +225,14 @@ def _op_node(node: dict[str, Any]) -> dict[str, Any]:
     arguments = dict(config.get("arguments") or {})
     args = list(arguments.get("args") or [])
     kwargs = dict(arguments.get("kwargs") or {})
-    try:
-        names = list(inspect.signature(getattr(ops, op)).parameters)
-    except (AttributeError, TypeError, ValueError):
-        names = []
-    for position in range(len(args) - 1, 0, -1):  # constants Keras takes in its constructor
-        if position < len(names) and names[position] in CONSTRUCTOR_ARGUMENTS:
-            if not _holds_tensor(args[position]) and position == len(args) - 1:
-                kwargs[names[position]] = args.pop()
+    family, class_name = keras_op_class(op)
+    signature = op_signature(family, class_name)
+    if signature is None:  # not a Keras op: every keyword is kept with the node
+        settings, called_with = kwargs, {}
+    else:
+        settings, args, called_with = _split_for_keras(
+            getattr(ops, op, None), args, kwargs, *signature
+        )
     inbound = node.get("inbound_nodes") or []
     tensors = []
     if inbound and isinstance(inbound[0], dict):
@@ -265,24 +265,16 @@ def _op_node(node: dict[str, Any]) -> dict[str, Any]:
             return {k: decode(v) for k, v in value.items()}
         return value
 
-    class_name = OP_CLASSES.get(op) or "".join(part.capitalize() for part in op.split("_"))
-    family = (
-        "nn"
-        if op in NN_OPS
-        else "math"
-        if op in MATH_OPS
-        else "core"
-        if op in CORE_OPS
-        else "numpy"
-    )
     name = config.get("name") or node.get("name")
     return {
         "module": f"keras.src.ops.{family}",
         "class_name": class_name,
-        "config": {"name": name, **{k: decode(v) for k, v in kwargs.items()}},
+        "config": {"name": name, **{k: decode(v) for k, v in settings.items()}},
         "registered_name": class_name,
         "name": name,
-        "inbound_nodes": [{"args": decode(args), "kwargs": {}}],
+        "inbound_nodes": [
+            {"args": decode(args), "kwargs": {k: decode(v) for k, v in called_with.items()}}
+        ],
     }
 
 
