@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 import json
 import pkgutil
 import zlib
@@ -151,6 +152,11 @@ class Example:
         self.dtypes = self._per_input(raw.get("input_dtype"))
         self.ranges = self._per_input(raw.get("input_range"), pairs=True)
         self.call_kwargs = dict(raw.get("call_kwargs", {}))
+        training = inspect.signature(self.cls.call).parameters.get("training")
+        if training is not None and training.default is True:
+            # augmentation layers augment on a direct call, as in Keras; the contract's
+            # direct calls compare outputs, so they ask for the deterministic inference path
+            self.call_kwargs.setdefault("training", False)
         self.positional = bool(raw.get("positional", False))
 
     def _per_input(self, value: Any, pairs: bool = False) -> list:

@@ -15,16 +15,23 @@ RNG = np.random.default_rng(31)
 IMAGES = RNG.standard_normal((3, 6, 6, 2)).astype("float32")
 
 
-def test_random_layers_are_the_identity_at_inference():
-    for layer in (
-        layers.RandomFlip(),
-        layers.RandomRotation(0.2),
-        layers.RandomTranslation(0.2, 0.2),
-        layers.RandomZoom(0.2),
+def test_random_layers_augment_on_a_direct_call_and_not_at_inference():
+    """Keras 3's rule: their call defaults to training=True, so a direct call (or a model
+    called directly) augments; training=False, predict and evaluate do not."""
+    for make in (
+        lambda: layers.RandomFlip(seed=3),
+        lambda: layers.RandomRotation(0.2, seed=3),
+        lambda: layers.RandomTranslation(0.2, 0.2, seed=3),
+        lambda: layers.RandomZoom(0.2, seed=3),
     ):
-        assert layer(IMAGES) is not None
-        np.testing.assert_array_equal(layer(IMAGES).data, IMAGES)
+        layer = make()
+        assert not np.array_equal(layer(IMAGES).data, IMAGES), type(layer).__name__
         np.testing.assert_array_equal(layer(IMAGES, training=False).data, IMAGES)
+        model = tf.keras.Sequential([tf.keras.Input(IMAGES.shape[1:]), make()])
+        assert not np.array_equal(model(IMAGES).data, IMAGES)
+        np.testing.assert_array_equal(model.predict(IMAGES, verbose=0), IMAGES)
+        # the default stays with the layer: an outer training=False reaches it
+        np.testing.assert_array_equal(model(IMAGES, training=False).data, IMAGES)
 
 
 def test_random_flip_gives_each_image_or_its_mirror():

@@ -54,13 +54,14 @@ def test_random_crop_windows_are_slices_of_the_input_and_seeded():
 
 def test_random_crop_inference_is_the_centred_window_and_shapes():
     x = _images((2, 9, 10, 3), seed=1)
-    y = np.asarray(RandomCrop(4, 6)(x))
+    y = np.asarray(RandomCrop(4, 6)(x, training=False))
     # Keras' start: the centred 6 x 10 window of the 4:6 ratio starts at (1, 0); the slice
     # from there has the target's size.
     np.testing.assert_array_equal(y, x[:, 1:5, 0:6])
     one = np.asarray(RandomCrop(4, 6, seed=1)(x[0], training=True))
     assert one.shape == (4, 6, 3)
-    first = np.asarray(RandomCrop(4, 6, data_format="channels_first")(np.moveaxis(x, -1, 1)))
+    first = RandomCrop(4, 6, data_format="channels_first")(np.moveaxis(x, -1, 1), training=False)
+    first = np.asarray(first)
     np.testing.assert_array_equal(first, np.moveaxis(y, -1, 1))
     assert RandomCrop(4, 6, data_format="channels_first").compute_output_shape(
         (None, 3, 9, 10)
@@ -91,7 +92,7 @@ def test_grayscale_invert_degeneration_recovered_per_image():
         np.testing.assert_allclose(f, np.median(f), atol=1e-3)
         assert 0.2 - 1e-3 <= np.median(f) <= 0.6 + 1e-3
     for layer in (RandomGrayscale(1.0), RandomInvert(), RandomColorDegeneration(0.5)):
-        np.testing.assert_array_equal(np.asarray(layer(x)), x)  # inference: the input
+        np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)  # inference
 
 
 def test_probabilities_are_respected_statistically():
@@ -129,7 +130,9 @@ def test_color_errors():
 def test_pipeline_applies_layers_in_order_and_round_trips():
     x = _images((2, 8, 9, 3), seed=6)
     pipe = Pipeline([RandomCrop(4, 5), RandomInvert((1.0, 1.0), seed=1)])
-    np.testing.assert_array_equal(np.asarray(pipe(x)), np.asarray(RandomCrop(4, 5)(x)))
+    np.testing.assert_array_equal(
+        np.asarray(pipe(x, training=False)), np.asarray(RandomCrop(4, 5)(x, training=False))
+    )
     trained = np.asarray(pipe(x, training=True))
     assert trained.shape == (2, 4, 5, 3)
     config = json.loads(json.dumps(pipe.get_config()))

@@ -3,9 +3,11 @@ CenterCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom (the colou
 in ``augmentation_color.py``). Images are channels_last, (batch, H, W, C) or one image
 (H, W, C).
 
-The random layers act only in training (``fit``, or ``training=True``); at inference they
-return their input. Each draws one transform per image, then samples every output pixel
-``(y, x)`` from the input at the transformed coordinates ``(y', x')``:
+The random layers act in training: in ``fit``, and when called directly (their ``call``
+defaults to ``training=True``, as Keras'); in ``predict``/``evaluate`` or with
+``training=False`` they return their input. Each draws one transform per image, then
+samples every output pixel ``(y, x)`` from the input at the transformed coordinates
+``(y', x')``:
 
 - flip: ``x' = W - 1 - x`` (horizontal) and/or ``y' = H - 1 - y`` (vertical), each with
   probability 1/2;
@@ -181,7 +183,7 @@ class _RandomAffine(_RandomImageLayer):
     def _coordinates(self, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def call(self, inputs: Tensor, training: Any = None) -> Tensor:
+    def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
             return inputs
         x, single = self._batched(inputs)

@@ -1,7 +1,8 @@
 """Colour augmentation layers with Keras 3's arguments: RandomContrast and RandomBrightness.
 Images are channels_last, (batch, H, W, C) or one image (H, W, C), with values in
-``value_range`` (Keras' default (0, 255)). In training only (``fit``, or
-``training=True``); at inference they return their input. One draw per image:
+``value_range`` (Keras' default (0, 255)). In training (``fit``, or a direct
+call: ``training`` defaults to True, as in Keras); with ``training=False`` (``predict``,
+``evaluate``) they return their input. One draw per image:
 
 - contrast, with ``f`` uniform in ``[1 - lower, 1 + upper]``: each channel moves away from
   (or towards) its mean over the image, ``y = (x - mean_HW(x)) f + mean_HW(x)``;
@@ -66,7 +67,7 @@ class _ColorLayer(_RandomImageLayer):
         self.factor = _factor(factor, self.bounds, name)
         self.value_range = _value_range(value_range, name)
 
-    def call(self, inputs: Tensor, training: Any = None) -> Tensor:
+    def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
             return inputs
         x, single = self._batched(inputs)

@@ -15,8 +15,9 @@ The grey level of an RGB pixel is ``g = 0.2989 r + 0.587 g + 0.114 b`` (Keras'
   it (``v' = 255 (v - min_HW v) / (max_HW v - min_HW v)``, clipped), mapped back to
   ``value_range``; a flat channel (0 / 0) keeps its input.
 
-The random three act in training only (``training=True`` or ``fit``); at inference they
-return their input. The arithmetic is a composition of ops, so gradients reach the input.
+The random three act in training (``fit``, or a direct call: ``training`` defaults to
+True, as in Keras); with ``training=False`` (``predict``, ``evaluate``) they return their
+input. The arithmetic is a composition of ops, so gradients reach the input.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class RandomGrayscale(_Channels, _RandomImageLayer):
         self.factor = float(factor)
         self.data_format = _check(data_format or "channels_last", _FORMATS, "data_format", "")
 
-    def call(self, inputs: Tensor, training: Any = None) -> Tensor:
+    def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
             return inputs
         x, single = self._to_last(inputs)
@@ -155,7 +156,7 @@ class RandomInvert(_RangedColor):
     ) -> None:
         super().__init__(factor, value_range, data_format, seed, **kwargs)
 
-    def call(self, inputs: Tensor, training: Any = None) -> Tensor:
+    def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
             return inputs
         x, single = self._to_last(inputs)
@@ -182,7 +183,7 @@ class RandomColorDegeneration(_RangedColor):
 
     example = {"kwargs": {"factor": (0.2, 0.7), "seed": 5}, "input_shape": (2, 4, 4, 3)}
 
-    def call(self, inputs: Tensor, training: Any = None) -> Tensor:
+    def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
             return inputs
         x, single = self._to_last(inputs)

@@ -74,7 +74,7 @@ class RandomCrop(_RandomImageLayer):
         crop_w = max(min(w, int(float(h * self.width) / self.height)), 1)
         return int((h - crop_h) / 2), int((w - crop_w) / 2)
 
-    def call(self, inputs: Tensor, training: Any = None) -> Tensor:
+    def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         x = inputs
         if self.data_format == "channels_first" and len(x.shape) in (3, 4):
             x = ops.moveaxis(x, -3, -1)

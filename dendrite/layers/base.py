@@ -29,6 +29,7 @@ from dendrite.layers.calling import (
     contains,
     input_mask,
     shape_of,
+    training_argument,
 )
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.symbolic import (
@@ -454,12 +455,12 @@ class Layer:
             self._maybe_build(shape_of(inputs))
         if self.input_spec is not None:
             self._check_input_spec(inputs)
-        takes_training, takes_mask = call_arguments(type(self))
+        takes_mask = call_arguments(type(self))[1]
         previous = CALL.training
         training = kwargs.pop("training", None)
         if training is None:
             training = previous
-        if takes_training:
+        if training_argument(type(self), training):
             kwargs["training"] = training
         mask = kwargs.pop("mask", None)
         if mask is None:

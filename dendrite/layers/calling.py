@@ -30,6 +30,7 @@ CALL_IDS = itertools.count(1)
 
 
 _SIGNATURES: dict[type, tuple[bool, bool]] = {}
+_TRAINING_REQUIRED: dict[type, bool] = {}
 
 
 def call_arguments(cls: type) -> tuple[bool, bool]:
@@ -40,7 +41,18 @@ def call_arguments(cls: type) -> tuple[bool, bool]:
         var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
         found = ("training" in params or var_kw, "mask" in params or var_kw)
         _SIGNATURES[cls] = found
+        training = params.get("training")
+        _TRAINING_REQUIRED[cls] = training is not None and training.default is training.empty
     return found
+
+
+def training_argument(cls: type, training: bool | None) -> bool:
+    """Whether a call of ``cls.call`` is given ``training`` when it resolved to
+    ``training``. Keras' order: the caller's value, else an outer call's, else the call
+    signature's own default (so augmentation layers, ``training=True``, augment when called
+    directly); that default is left to ``call`` and not passed to nested layers."""
+    takes_training = call_arguments(cls)[0]
+    return takes_training and (training is not None or _TRAINING_REQUIRED[cls])
 
 
 def shape_of(x: Any) -> Any:

@@ -49,7 +49,7 @@ class Pipeline(Layer):
     def layers(self) -> list:
         return self._pipeline_layers
 
-    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+    def call(self, inputs: Any, training: Any = True, mask: Any = None) -> Any:
         outputs = inputs
         for layer in self._pipeline_layers:
             takes_training, takes_mask = call_arguments(type(layer))
