@@ -213,3 +213,53 @@ def test_super_init_not_called_warns_as_keras_and_uses_defaults():
     with pytest.warns(UserWarning, match="should call `super"):
         _model().fit(NoSuper(), epochs=1, verbose=0)
     assert keras.utils.Sequence is keras.utils.PyDataset
+
+
+class Numbered(keras.utils.PyDataset):
+    """Batch i holds the value i; records the order batches are asked for."""
+
+    def __init__(self, n=5, length_known=True, **kwargs):
+        super().__init__(**kwargs)
+        self.n, self.length_known = n, length_known
+
+    def __len__(self):
+        return self.n
+
+    @property
+    def num_batches(self):
+        return self.n if self.length_known else None
+
+    def __getitem__(self, index):
+        if index >= self.n:
+            raise IndexError(index)
+        return np.full((2, 4), index, "float32"), np.full((2,), index % 2)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_py_dataset_with_steps_per_epoch_continues_its_pass_across_epochs(workers):
+    """As Keras' iterator: 5 batches at 3 steps an epoch give epochs of batches 0-2, 3-4
+    (with the "ran out of data" warning), then a new pass 0-2."""
+    seen = []
+
+    class Recording(keras.Model):
+        def train_step(self, data):
+            seen.append(int(np.asarray(data[0])[0, 0]))
+            return super().train_step(data)
+
+    inputs = keras.Input((4,))
+    model = Recording(inputs, keras.layers.Dense(2, "softmax")(inputs))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    dataset = Numbered(workers=workers)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.fit(dataset, epochs=3, steps_per_epoch=3, shuffle=False, verbose=0)
+    assert seen == [0, 1, 2, 3, 4, 0, 1, 2]
+    seen.clear()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        model.fit(Numbered(workers=workers), epochs=3, steps_per_epoch=3, verbose=0)
+    assert sorted(seen[:5]) == [0, 1, 2, 3, 4]  # one shuffled pass before a repeat
+    seen.clear()
+    model.fit(Numbered(workers=workers), epochs=2, shuffle=False, verbose=0)  # whole passes
+    assert seen == [0, 1, 2, 3, 4] * 2
+    seen.clear()
+    model.fit(Numbered(length_known=False), epochs=2, steps_per_epoch=2, verbose=0)
+    assert seen == [0, 1, 2, 3]  # unknown length: the numbering continues too

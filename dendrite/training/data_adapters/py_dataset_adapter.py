@@ -20,12 +20,14 @@ import collections
 import itertools
 import multiprocessing
 import signal
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dendrite import _settings
 from dendrite.training.data_adapters._batch import standardize_batch
+from dendrite.training.data_adapters.generator_data_adapter import OUT_OF_DATA
 from dendrite.utils.py_dataset import PyDataset
 
 __all__ = ["PyDatasetAdapter", "ordered_map"]
@@ -131,6 +133,8 @@ class PyDatasetAdapter:
         self.num_batches = None if num is None else int(num)
         self.num_samples = None
         self.ran_out = False
+        # (order, next position) of the pass an epoch of `steps` batches left unfinished
+        self._unfinished: tuple[list[int] | None, int] | None = None
 
     def first_batch(self) -> tuple:
         """Batch 0, read in this thread, to build and check the model on."""
@@ -142,20 +146,42 @@ class PyDatasetAdapter:
             raise _batch_error(error, 0, self.source) from error
         return standardize_batch(item, 0, self.source, self.class_weight)
 
-    def _indices(self, steps: int | None) -> Iterator[int]:
-        if self.num_batches is None:
-            order: Any = itertools.count()
+    def _epoch_plan(self, steps: int | None) -> tuple[list[int] | None, int, int | None]:
+        """``(order, first, stop)``: this epoch takes ``order[first:stop]`` (batch numbers
+        ``first, first + 1, ...`` when the length is unknown: ``order`` None, ``stop`` None
+        until the dataset says stop). A new pass, or with ``steps`` the rest of the pass
+        the previous epoch left (Keras' iterator continues across epochs of
+        ``steps_per_epoch``), for at most ``steps`` batches."""
+        if steps is None or self._unfinished is None:
+            order = None
+            if self.num_batches is not None:
+                order = list(range(self.num_batches))
+                if self.shuffle:
+                    order = _settings.rng().permutation(self.num_batches).tolist()
+            first = 0
         else:
-            order = range(self.num_batches)
-            if self.shuffle:
-                order = _settings.rng().permutation(self.num_batches).tolist()
-        return iter(order if steps is None else itertools.islice(order, steps))
+            order, first = self._unfinished
+        self._unfinished = None
+        if order is None:
+            return None, first, None if steps is None else first + steps
+        stop = len(order) if steps is None else min(len(order), first + steps)
+        if steps is not None and stop - first < steps:
+            warnings.warn(OUT_OF_DATA, stacklevel=4)
+        return order, first, stop
 
     def batches(self, steps: int | None = None) -> Iterator[tuple]:
-        """The packed batches of one epoch (at most ``steps`` of them)."""
+        """The packed batches of one epoch (at most ``steps`` of them, see
+        ``_epoch_plan``)."""
         dataset = self.dataset
         dataset.on_epoch_begin()
-        indices = self._indices(steps)
+        order, first, stop = self._epoch_plan(steps)
+        if order is None:
+            numbers = itertools.count(first)
+            indices: Iterator[int] = (
+                numbers if stop is None else itertools.islice(numbers, stop - first)
+            )
+        else:
+            indices = iter(order[first:stop])
         workers, multi = dataset.workers, dataset.use_multiprocessing
         if workers > 1 or (multi and workers > 0):
             items: Iterator = ordered_map(
@@ -164,7 +190,13 @@ class PyDatasetAdapter:
         else:
             items = self._in_this_thread(indices)
         with _closing(items):
-            for index, item in items:
+            for done, (index, item) in enumerate(items, start=first + 1):
+                if steps is not None and (order is None or done < len(order)):
+                    # kept before the batch is used, so that an epoch stopped early
+                    # resumes after it
+                    self._unfinished = (order, done)
+                else:
+                    self._unfinished = None
                 yield standardize_batch(item, index, self.source, self.class_weight)
         dataset.on_epoch_end()
 
