@@ -86,6 +86,42 @@ def set_interactive_logging(enabled: bool) -> None:
     _INTERACTIVE_LOGGING = bool(enabled)
 
 
+def _limit_from_env(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer; received {value!r}.") from None
+
+
+# Keras' debugging caps on fit's epochs and on the steps of every epoch of fit, evaluate
+# and predict (None: no cap); also read from KERAS_MAX_EPOCHS / KERAS_MAX_STEPS_PER_EPOCH.
+_MAX_EPOCHS: int | None = _limit_from_env("KERAS_MAX_EPOCHS")
+_MAX_STEPS_PER_EPOCH: int | None = _limit_from_env("KERAS_MAX_STEPS_PER_EPOCH")
+
+
+def max_epochs() -> int | None:
+    """The cap on the epochs of any ``fit`` (None: none), Keras' debugging setting."""
+    return _MAX_EPOCHS
+
+
+def set_max_epochs(value: int | None) -> None:
+    global _MAX_EPOCHS
+    _MAX_EPOCHS = value
+
+
+def max_steps_per_epoch() -> int | None:
+    """The cap on the steps of one epoch of ``fit``, ``evaluate`` and ``predict``."""
+    return _MAX_STEPS_PER_EPOCH
+
+
+def set_max_steps_per_epoch(value: int | None) -> None:
+    global _MAX_STEPS_PER_EPOCH
+    _MAX_STEPS_PER_EPOCH = value
+
+
 def rng() -> np.random.Generator:
     """The generator behind every random draw in dendrite (initializers, dropout, shuffling)."""
     return _rng

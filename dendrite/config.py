@@ -8,6 +8,14 @@
 - ``dtype_policy`` / ``set_dtype_policy``: a ``DTypePolicy`` whose compute and variable
   dtypes are both ``floatx`` -- dendrite has no mixed precision, so "mixed_float16" and
   "mixed_bfloat16" are refused with a clear error;
+- ``max_epochs`` / ``set_max_epochs`` and ``max_steps_per_epoch`` /
+  ``set_max_steps_per_epoch``: Keras' debugging caps on ``fit``'s epochs and on every
+  epoch's steps (with Keras' "Limiting ..." warning), also read from
+  ``KERAS_MAX_EPOCHS`` / ``KERAS_MAX_STEPS_PER_EPOCH`` at import;
+- ``enable_flash_attention`` / ``disable_flash_attention`` /
+  ``is_flash_attention_enabled``: kept as a flag (None until set, as in Keras); dendrite's
+  attention is one NumPy path either way;
+- ``set_backend``: only "numpy" (dendrite has one backend); ``is_nnx_enabled``: False;
 - ``enable_unsafe_deserialization``: refused -- dendrite never runs code from a file, so
   there is nothing to enable; it warns and changes nothing;
 - ``enable_traceback_filtering`` / ``disable_traceback_filtering`` /
@@ -35,9 +43,13 @@ from dendrite._settings import (
     floatx,
     image_data_format,
     is_interactive_logging_enabled,
+    max_epochs,
+    max_steps_per_epoch,
     set_epsilon,
     set_floatx,
     set_image_data_format,
+    set_max_epochs,
+    set_max_steps_per_epoch,
 )
 from dendrite.cpu_threads import set_num_threads, thread_info
 
@@ -45,6 +57,39 @@ from dendrite.cpu_threads import set_num_threads, thread_info
 def backend() -> str:
     """The array backend: "numpy"."""
     return "numpy"
+
+
+def set_backend(backend: str) -> None:
+    """Keras switches its array backend here; dendrite has one, NumPy."""
+    if backend != "numpy":
+        raise ValueError(
+            f"dendrite runs on NumPy only; set_backend({backend!r}) cannot switch it "
+            f"(use 'numpy', or run the program with Keras itself)."
+        )
+
+
+def is_nnx_enabled() -> bool:
+    """Whether Flax NNX is enabled (a JAX-backend setting of Keras): never in dendrite."""
+    return False
+
+
+_FLASH_ATTENTION: bool | None = None
+
+
+def enable_flash_attention() -> None:
+    """Keras' flag; dendrite's attention is one NumPy path, the flag is only reported."""
+    global _FLASH_ATTENTION
+    _FLASH_ATTENTION = None
+
+
+def disable_flash_attention() -> None:
+    global _FLASH_ATTENTION
+    _FLASH_ATTENTION = False
+
+
+def is_flash_attention_enabled() -> bool | None:
+    """None (the default: "where available") or False after ``disable_flash_attention``."""
+    return _FLASH_ATTENTION
 
 
 def dtype_policy() -> DTypePolicy:
@@ -116,6 +161,15 @@ def disable_interactive_logging() -> None:
 __all__ = [
     "DTypePolicy",
     "backend",
+    "disable_flash_attention",
+    "enable_flash_attention",
+    "is_flash_attention_enabled",
+    "is_nnx_enabled",
+    "max_epochs",
+    "max_steps_per_epoch",
+    "set_backend",
+    "set_max_epochs",
+    "set_max_steps_per_epoch",
     "disable_interactive_logging",
     "disable_traceback_filtering",
     "dtype_policy",

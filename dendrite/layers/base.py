@@ -60,10 +60,21 @@ def unique_name(base: str) -> str:
     return base if count == 0 else f"{base}_{count}"
 
 
+_UIDS: dict[str, int] = {}
+
+
+def get_uid(prefix: str = "") -> int:
+    """1, 2, 3, ... per ``prefix`` (``keras.backend.get_uid``), until ``clear_session``."""
+    with _NAMES_LOCK:
+        _UIDS[prefix] = _UIDS.get(prefix, 0) + 1
+        return _UIDS[prefix]
+
+
 def reset_names() -> None:
-    """Forget automatic names (``dendrite.utils.clear_session``)."""
+    """Forget automatic names and uids (``dendrite.utils.clear_session``)."""
     with _NAMES_LOCK:
         _NAME_COUNTS.clear()
+        _UIDS.clear()
 
 
 class Layer:

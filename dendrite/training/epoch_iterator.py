@@ -128,6 +128,10 @@ class EpochIterator:
                 f"steps must be a positive integer (or None for every batch), got "
                 f"{steps_per_epoch!r}."
             )
+        cap = _settings.max_steps_per_epoch()  # keras.config.set_max_steps_per_epoch
+        if cap and (not steps_per_epoch or cap < steps_per_epoch):
+            warnings.warn(f"Limiting steps_per_epoch to {cap}", stacklevel=3)
+            steps_per_epoch = cap
         if adapter is None:
             adapter = ArrayDataAdapter(x, y, sample_weight, batch_size, shuffle)
         self.adapter = adapter

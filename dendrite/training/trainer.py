@@ -10,6 +10,7 @@ when to stop. The trainer uses the model only through ``model(x, training=)``,
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -219,6 +220,10 @@ class Trainer(StepMixin):
 
         Returns a ``History`` whose ``history`` maps each log name to its per-epoch values.
         """
+        cap = _settings.max_epochs()  # Keras' debugging cap (keras.config.set_max_epochs)
+        if cap and cap < epochs:
+            warnings.warn(f"Limiting epochs to {cap}", stacklevel=2)
+            epochs = cap
         batched = is_batched_data(x)
         if batched:
             if validation_split and validation_data is None:
