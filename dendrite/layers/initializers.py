@@ -273,6 +273,96 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
+_WINDOWS = {"hann": np.hanning, "hamming": np.hamming, "blackman": np.blackman}
+
+
+def _window(name: str, length: int, periodic: bool) -> np.ndarray:
+    """SciPy's ``get_window(name, length, fftbins=periodic)`` for the common windows:
+    hann ``0.5 - 0.5 cos(2 pi n / (M - 1))``, hamming ``0.54 - 0.46 cos(...)``, blackman
+    ``0.42 - 0.5 cos(2 pi n / (M - 1)) + 0.08 cos(4 pi n / (M - 1))``, bartlett (a
+    triangle reaching 0 at both ends) and boxcar (ones); periodic: the symmetric window
+    of M + 1 points without its last one."""
+    if name == "boxcar":
+        return np.ones(length)
+    make = _WINDOWS.get(name) or (np.bartlett if name == "bartlett" else None)
+    if make is None:
+        raise ValueError(
+            f"Unknown window {name!r}: expected 'hann', 'hamming', 'blackman', 'bartlett', "
+            "'boxcar', or an array of frame_length values."
+        )
+    return make(length + 1)[:-1] if periodic and length > 1 else make(length)
+
+
+@registry.register("initializer")
+class STFT(Initializer):
+    """The kernels of a short-time Fourier transform as a 1-D convolution (Keras 3's
+    ``STFT`` initializer, used by ``STFTSpectrogram``), shape ``(T, 1, F)``: for tap
+    ``t`` of a frame of ``T`` samples and frequency bin ``f`` of ``F = n_fft / 2 + 1``,
+
+        real: ``cos(-2 pi t f / n_fft) w[t] / s``,  imag: ``sin(-2 pi t f / n_fft) w[t] / s``
+
+    with ``n_fft = 2 (F - 1)``, ``w`` the window (SciPy's names, or an array of ``T``
+    values; None: no window, ``s = 1``), and ``s = sqrt(sum w^2)`` ("density"),
+    ``sum |w|`` ("spectrum") or 1 (None)."""
+
+    def __init__(
+        self,
+        side: str = "real",
+        window: Any = "hann",
+        scaling: str | None = "density",
+        periodic: bool = False,
+    ) -> None:
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {side}")
+        if isinstance(window, str):
+            _window(window, 1, False)
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError(
+                "Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                f"Received scaling={scaling}"
+            )
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        dtype = _dtype(dtype)
+        if len(shape) != 3:
+            raise ValueError(
+                f"The STFT initializer needs a shape (frame_length, 1, fft_bins); got {shape}."
+            )
+        frame_length, _, bins = shape
+        n_fft = (bins - 1) * 2
+        angle = -2.0 * np.arange(frame_length)[:, None, None] * np.arange(bins) / n_fft * np.pi
+        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        if self.window is not None:
+            if isinstance(self.window, str):
+                window = _window(self.window, frame_length, self.periodic)
+            else:
+                window = np.asarray(self.window, dtype=np.float64)
+            if window.ndim != 1 or window.shape[-1] != frame_length:
+                raise ValueError(
+                    "The shape of `window` must be equal to [frame_length]."
+                    f"Received: window shape={window.shape}"
+                )
+            scale = 1.0
+            if self.scaling == "density":
+                scale = np.sqrt(np.sum(window**2))
+            elif self.scaling == "spectrum":
+                scale = np.sum(np.abs(window))
+            kernel = kernel * window[:, None, None] / scale
+        return kernel.astype(dtype)
+
+    def get_config(self) -> dict:
+        window = self.window
+        if isinstance(window, np.ndarray):
+            window = window.tolist()
+        return {
+            "side": self.side,
+            "window": window,
+            "periodic": self.periodic,
+            "scaling": self.scaling,
+        }
+
+
 # Keras 3 exports every class under its snake_case name too, and two under longer ones:
 # ``keras.initializers.he_normal(seed=1)`` is ``HeNormal(seed=1)``.
 zeros, ones, constant = Zeros, Ones, Constant
@@ -283,6 +373,7 @@ he_uniform, he_normal = HeUniform, HeNormal
 lecun_uniform, lecun_normal = LecunUniform, LecunNormal
 orthogonal, OrthogonalInitializer = Orthogonal, Orthogonal
 identity, IdentityInitializer = Identity, Identity
+stft, STFTInitializer = STFT, STFT
 
 #: Every name ``get`` accepts (class names, their snake_case, Keras's "uniform" and
 #: "normal") -> class: a live, read-only view of the registry's "initializer" kind.
