@@ -43,6 +43,7 @@ from dendrite.layers.symbolic import KerasTensor
 from dendrite.losses import Loss
 from dendrite.metrics import Metric
 from dendrite.models import Model, Sequential
+from dendrite.models.function import Function, Operation
 from dendrite.ops import convert_to_numpy, convert_to_tensor
 from dendrite.optimizers import Optimizer
 from dendrite.training import callbacks
@@ -99,6 +100,7 @@ _sys.modules.setdefault(f"{__name__}.keras", keras)
 __all__ = [
     "DTypePolicy",
     "FloatDTypePolicy",
+    "Function",
     "GradientTape",
     "Initializer",
     "Input",
@@ -108,6 +110,7 @@ __all__ = [
     "Loss",
     "Metric",
     "Model",
+    "Operation",
     "Optimizer",
     "Regularizer",
     "Sequential",

@@ -48,6 +48,21 @@ class InputLayer(Layer):
             shape = kwargs.pop("input_shape")
         if "batch_input_shape" in kwargs and batch_shape is None:
             batch_shape = kwargs.pop("batch_input_shape")
+        if input_tensor is not None:
+            # Keras' input_tensor: a bare KerasTensor (keras.KerasTensor(shape=...)) becomes
+            # this layer's output, so graphs built on it start here.
+            if not isinstance(input_tensor, KerasTensor):
+                raise ValueError(
+                    "Argument `input_tensor` must be a KerasTensor. Received: "
+                    f"{input_tensor!r} of type {type(input_tensor).__name__}"
+                )
+            if input_tensor._keras_history is not None:
+                raise ValueError(
+                    f"Argument `input_tensor` {input_tensor!r} already comes from a layer "
+                    f"call; pass a bare KerasTensor."
+                )
+            batch_shape = tuple(input_tensor.shape)
+            dtype = dtype or input_tensor.dtype
         super().__init__(name=name, dtype=dtype, **kwargs)
         if batch_shape is None:
             if shape is None:
@@ -59,7 +74,11 @@ class InputLayer(Layer):
         self._batch_input_shape = self.batch_shape
         self.built = True
         # Its one node holds the symbolic tensor (``layer.output``, as for any layer).
-        output = KerasTensor(self.batch_shape, self.dtype, name=self.name, history=(self, 0, 0))
+        if input_tensor is not None:
+            output = input_tensor
+            output._keras_history = (self, 0, 0)
+        else:
+            output = KerasTensor(self.batch_shape, self.dtype, name=self.name, history=(self, 0, 0))
         self._inbound_nodes: list[Node] = [Node(self, [], (), {}, output)]
 
     def call(self, inputs: Tensor) -> Tensor:
@@ -90,5 +109,6 @@ def Input(  # noqa: N802 (Keras' name)
         sparse=sparse,
         batch_shape=batch_shape,
         name=name,
+        input_tensor=tensor,
     )
     return layer.output
