@@ -1,7 +1,8 @@
 """ONNX export of convolution options and masked attention, against ``predict`` (float32,
 within 1e-5 relative to the output's scale): strides, dilation, groups, padding
 valid/same/causal, channels_first, transposed output_padding, pooling with 'same';
-MultiHeadAttention, Attention and Softmax fed by Embedding(mask_zero) masks, causal
+MultiHeadAttention, GroupQueryAttention (gated, windowed), Attention and Softmax fed by
+Embedding(mask_zero) masks, causal
 masks and attention scores as a second output."""
 
 from __future__ import annotations
@@ -84,6 +85,24 @@ def test_causal_multi_head_attention_cross(tmp_path) -> None:
         rng.standard_normal((7, 5, 4)).astype("float32"),
     ]
     _check(model, data, tmp_path / "causal.onnx")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_key_value_heads": 2},
+        {"num_key_value_heads": 1, "use_gate": True, "sliding_window": 2},
+        {"num_key_value_heads": 4, "use_bias": False},
+    ],
+)
+def test_group_query_attention_masked_gated_windowed(kwargs, tmp_path) -> None:
+    ids = K.Input(shape=(6,), dtype="int64")
+    h = L.Embedding(30, 8, mask_zero=True)(ids)
+    layer = L.GroupQueryAttention(head_dim=3, num_query_heads=4, **kwargs)
+    out, scores = layer(h, h, use_causal_mask=True, return_attention_scores=True)
+    model = K.Model(ids, [out, scores])
+    model.export(tmp_path / "gqa.onnx")
+    _check(model, _tokens(), tmp_path / "gqa.onnx")
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"use_scale": True, "score_mode": "concat"}])
@@ -171,3 +190,30 @@ def test_discretization_and_category_encoding(mode, tmp_path) -> None:
     np.testing.assert_array_equal(
         run_onnx(tmp_path / "encode.onnx", tokens)[0], encoded.predict(tokens, verbose=0)
     )
+
+
+ADAPTIVE = [
+    ((10, 3), lambda: L.AdaptiveAveragePooling1D(4)),
+    ((7, 9, 2), lambda: L.AdaptiveMaxPooling2D((3, 4))),
+    ((2, 7, 9), lambda: L.AdaptiveAveragePooling2D(5, data_format="channels_first")),
+    ((5, 6, 7, 2), lambda: L.AdaptiveMaxPooling3D((2, 4, 3))),
+]
+
+
+@pytest.mark.parametrize("shape, layer", ADAPTIVE, ids=[str(k) for k in range(len(ADAPTIVE))])
+def test_adaptive_pooling_uneven_windows(shape, layer, tmp_path) -> None:
+    x = K.Input(shape=shape)
+    model = K.Model(x, layer()(x))
+    model.export(tmp_path / "adaptive.onnx")
+    data = np.random.default_rng(3).standard_normal((4, *shape)).astype("float32")
+    _check(model, data, tmp_path / "adaptive.onnx")
+
+
+def test_spectral_normalization_exports_its_trained_kernel(tmp_path) -> None:
+    model = K.Sequential([K.Input((6,)), L.SpectralNormalization(L.Dense(3)), L.Dense(1)])
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((16, 6)).astype("float32"), rng.standard_normal((16, 1))
+    model.fit(x, y.astype("float32"), epochs=2, verbose=0)
+    model.export(tmp_path / "spectral.onnx")
+    _check(model, x, tmp_path / "spectral.onnx")

@@ -62,7 +62,8 @@ KERAS_SIDE = textwrap.dedent(
         layer.set_weights(weights)
         hidden = layer(ids)
         np.save(root + f"/{name}.forward.npy", keras.ops.convert_to_numpy(hidden))
-        np.save(root + f"/{name}.reverse.npy", keras.ops.convert_to_numpy(layer(hidden, reverse=True)))
+        logits = layer(hidden, reverse=True)
+        np.save(root + f"/{name}.reverse.npy", keras.ops.convert_to_numpy(logits))
     for name, kwargs in cases["stft"].items():
         layer = keras.layers.STFTSpectrogram(**kwargs)
         x = np.moveaxis(signal, -1, 1) if kwargs.get("data_format") == "channels_first" else signal

@@ -4,7 +4,8 @@ MaxPooling: y = max over each window; AveragePooling: the mean over the window's
 inside the input (padding cells not counted, as in Keras). Windows of pool_size, strides,
 'valid' or 'same' (SAME_UPPER) padding, on the (N, C, *spatial) layout. Global pooling:
 ReduceMean / ReduceMax over the spatial axes (keepdims kept); GlobalAveragePooling1D with a
-mask m: sum_t m_t x_t / sum_t m_t.
+mask m: sum_t m_t x_t / sum_t m_t. Adaptive pooling: per spatial axis, each output's
+adaptive window sliced and reduced.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from dendrite.export.common import as_float, first, to_channels_first, to_channels_last
+from dendrite.export.errors import refuse
 from dendrite.export.graph import Value
 from dendrite.export.registry import converts
-from dendrite.layers import pooling
+from dendrite.layers import adaptive_pooling, pooling
 
 
 @converts(
@@ -66,3 +68,36 @@ def global_pooling(ctx: Any, layer: Any, args: dict) -> str:
         return b.op("Div", [total, b.reduce("ReduceSum", weights, axes, keep)])
     op = "ReduceMax" if "Max" in type(layer).__name__ else "ReduceMean"
     return b.reduce(op, name, axes, keep)
+
+
+@converts(
+    adaptive_pooling.AdaptiveAveragePooling1D,
+    adaptive_pooling.AdaptiveAveragePooling2D,
+    adaptive_pooling.AdaptiveAveragePooling3D,
+    adaptive_pooling.AdaptiveMaxPooling1D,
+    adaptive_pooling.AdaptiveMaxPooling2D,
+    adaptive_pooling.AdaptiveMaxPooling3D,
+)
+def adaptive(ctx: Any, layer: Any, args: dict) -> str:
+    """One spatial axis at a time: output i is the mean (or max) of the input's adaptive
+    window ``[floor(i L / n), ceil((i + 1) L / n))``, a Slice and a Reduce each, joined by
+    Concat (the windows depend on L, so the spatial sizes must be known)."""
+    b, x = ctx.b, first(args)
+    name = as_float(b, x)
+    reduce = "ReduceMax" if "Max" in type(layer).__name__ else "ReduceMean"
+    first_axis = 2 if layer.data_format == "channels_first" else 1
+    for offset, size in enumerate(layer.output_size):
+        axis = first_axis + offset
+        length = x.shape[axis]
+        if length is None:
+            raise refuse(layer, "adaptive pooling needs known spatial sizes to export.")
+        parts = [
+            b.reduce(
+                reduce,
+                b.op("Slice", [name, b.ints([start]), b.ints([end]), b.ints([axis])]),
+                [axis],
+            )
+            for start, end in adaptive_pooling.adaptive_windows(length, size)
+        ]
+        name = parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=axis)
+    return name

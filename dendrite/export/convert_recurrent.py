@@ -1,5 +1,5 @@
 """Converters of the recurrent layers: SimpleRNN, LSTM, GRU (and RNN over their cells),
-Bidirectional and TimeDistributed.
+Bidirectional and TimeDistributed; SpectralNormalization (its wrapped layer).
 
 Without a mask, ONNX's own operators run the sequence (layout (T, N, F), so the input is
 transposed): RNN h_t = f(x_t W + h_{t-1} U + b); LSTM with Keras' gates (i, f, c, o)
@@ -30,7 +30,7 @@ from dendrite.export.common import array, as_float, first
 from dendrite.export.errors import onnx_module, refuse
 from dendrite.export.graph import Value
 from dendrite.export.registry import converts
-from dendrite.layers import recurrent, rnn, rnn_cells, wrappers
+from dendrite.layers import recurrent, rnn, rnn_cells, spectral_normalization, wrappers
 
 ONNX_ACTIVATIONS = {
     "tanh": ("Tanh", None, None),
@@ -344,3 +344,13 @@ def time_distributed(ctx: Any, layer: Any, args: dict) -> str:
     steps = b.op("Slice", [b.op("Shape", [x.name]), b.ints([0]), b.ints([2])])
     shape = b.op("Concat", [steps, b.ints(list(out_shape[2:]))], axis=0)
     return b.op("Reshape", [out, shape])
+
+
+@converts(spectral_normalization.SpectralNormalization)
+def spectral_normalization_layer(ctx: Any, layer: Any, args: dict) -> str:
+    """At inference the wrapped layer runs with the kernel the last training step
+    normalised (``W / sigma``, stored in place as Keras does): the wrapped layer's own
+    conversion."""
+    from dendrite.export.builder import convert_inner_layer
+
+    return convert_inner_layer(ctx, layer.layer, first(args))
