@@ -31,7 +31,6 @@ NOT_EXPORTABLE: dict[str, str] = {
     "ConvLSTM3D": "not converted yet",
     "StackedRNNCells": "not converted yet",
     "Wrapper": "not converted yet",
-    "MelSpectrogram": "not converted yet",
 }
 
 #: Registered classes that are whole models: exported as graphs of their layers.
@@ -58,6 +57,7 @@ def load_all() -> None:
     """Import every converter module (each registers its converters on import)."""
     from dendrite.export import (  # noqa: F401
         convert_attention,
+        convert_audio,
         convert_augmentation_more,
         convert_categorical,
         convert_conv,
