@@ -29,8 +29,10 @@ NOT_EXPORTABLE: dict[str, str] = {
     "ConvLSTM1D": "not converted yet",
     "ConvLSTM2D": "not converted yet",
     "ConvLSTM3D": "not converted yet",
-    "StackedRNNCells": "not converted yet",
-    "Wrapper": "not converted yet",
+    "StackedRNNCells": "a cell is exported inside the RNN layer that runs it, not alone (an "
+    "RNN over stacked cells is not converted yet: stack LSTM/GRU layers instead).",
+    "Wrapper": "the abstract base of the wrappers; Bidirectional, TimeDistributed and "
+    "SpectralNormalization export.",
 }
 
 #: Registered classes that are whole models: exported as graphs of their layers.
