@@ -83,6 +83,11 @@ EMITTERS = {
 }
 
 
+#: The activations that act along the last axis (not element by element): a converter that
+#: moves the channels must apply them in the layer's own layout.
+ALONG_LAST_AXIS = frozenset({"softmax", "log_softmax"})
+
+
 def activation_name(fn: Any) -> str | None:
     """The Keras name of a built-in activation function, or None for a custom one."""
     if fn is None:

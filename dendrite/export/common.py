@@ -1,5 +1,5 @@
-"""Small helpers the converters share: weights as arrays, casts, the layout moves between
-Keras' channels_last and ONNX's channels_first, and axes made positive."""
+"""Small helpers the converters share: weights as arrays, casts, zero states, the layout
+moves between Keras' channels_last and ONNX's channels_first, and axes made positive."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrite.export.errors import onnx_module
 from dendrite.export.graph import GraphBuilder, Value
 
 
@@ -27,6 +28,14 @@ def as_float(b: GraphBuilder, x: Value) -> str:
     if np.dtype(x.dtype) == np.float32:
         return x.name
     return b.op("Cast", [x.name], to=1)
+
+
+def batch_zeros(b: GraphBuilder, like: str, dims: list[int]) -> str:
+    """float32 zeros of shape (batch of ``like``, *dims): a recurrent layer's zero state."""
+    batch = b.op("Slice", [b.op("Shape", [like]), b.ints([0]), b.ints([1])])
+    shape = b.op("Concat", [batch, b.ints(dims)], axis=0)
+    zero = onnx_module().helper.make_tensor("z", 1, [1], [0.0])
+    return b.op("ConstantOfShape", [shape], value=zero)
 
 
 def to_channels_first(b: GraphBuilder, x: str, rank: int) -> str:

@@ -21,26 +21,31 @@ import numpy as np
 from dendrite.export.common import array, as_float, first, to_channels_first, to_channels_last
 from dendrite.export.convert_core import apply_activation
 from dendrite.export.errors import refuse
+from dendrite.export.graph import Value
 from dendrite.export.registry import converts
 from dendrite.layers import conv, conv3d, conv_depthwise, conv_transpose
 
 
-def _padding(layer: Any, kernel: tuple, dilation: tuple) -> dict:
-    if layer.padding == "valid":
+def conv_padding(layer: Any, kernel: tuple, dilation: tuple, padding: str | None = None) -> dict:
+    """The ONNX Conv padding attributes of Keras' ``padding`` (the layer's by default)."""
+    padding = layer.padding if padding is None else padding
+    if padding == "valid":
         return {"pads": [0] * (2 * len(kernel))}
-    if layer.padding == "same":
+    if padding == "same":
         return {"auto_pad": "SAME_UPPER"}
-    if layer.padding == "causal":
+    if padding == "causal":
         before = [(k - 1) * d for k, d in zip(kernel, dilation)]
         return {"pads": before + [0] * len(kernel)}
-    raise refuse(layer, f"padding {layer.padding!r} has no ONNX form.")
+    raise refuse(layer, f"padding {padding!r} has no ONNX form.")
 
 
 def _spatial_rank(layer: Any) -> int:
     return len(layer.kernel_size)
 
 
-def _enter(ctx: Any, layer: Any, x: Any) -> str:
+def enter_channels_first(ctx: Any, layer: Any, x: Value) -> str:
+    """``x`` as float32 in ONNX's (N, C, *spatial) layout (moved when the layer is
+    channels_last)."""
     name = as_float(ctx.b, x)
     if layer.data_format == "channels_last":
         name = to_channels_first(ctx.b, name, x.rank)
@@ -53,7 +58,9 @@ def _leave(ctx: Any, layer: Any, y: str, rank: int) -> str:
     return apply_activation(ctx, layer, y, layer.activation)
 
 
-def _conv(ctx: Any, layer: Any, x: str, weight: np.ndarray, bias: Any, group: int) -> str:
+def conv_node(ctx: Any, layer: Any, x: str, weight: np.ndarray, bias: Any, group: int) -> str:
+    """One ONNX Conv of channels-first ``x`` with the layer's strides, dilation and padding;
+    ``weight`` is in ONNX's (O, C/groups, k...) layout, ``bias`` a weight or None."""
     b = ctx.b
     inputs = [x, b.const(weight, f"{layer.name}/kernel")]
     if bias is not None:
@@ -64,11 +71,11 @@ def _conv(ctx: Any, layer: Any, x: str, weight: np.ndarray, bias: Any, group: in
         strides=list(layer.strides),
         dilations=list(layer.dilation_rate),
         group=group,
-        **_padding(layer, layer.kernel_size, layer.dilation_rate),
+        **conv_padding(layer, layer.kernel_size, layer.dilation_rate),
     )
 
 
-def _keras_to_onnx(kernel: np.ndarray) -> np.ndarray:
+def kernel_to_onnx(kernel: np.ndarray) -> np.ndarray:
     """(k..., in, out) -> (out, in, k...)."""
     r = kernel.ndim - 2
     return np.ascontiguousarray(np.transpose(kernel, (r + 1, r, *range(r))))
@@ -78,11 +85,11 @@ def _keras_to_onnx(kernel: np.ndarray) -> np.ndarray:
 def convolution(ctx: Any, layer: Any, args: dict) -> str:
     """y = act(conv(x, W, strides, dilation, groups) + b)."""
     x = first(args)
-    y = _conv(
+    y = conv_node(
         ctx,
         layer,
-        _enter(ctx, layer, x),
-        _keras_to_onnx(array(layer.kernel)),
+        enter_channels_first(ctx, layer, x),
+        kernel_to_onnx(array(layer.kernel)),
         layer.bias if layer.use_bias else None,
         layer.groups,
     )
@@ -101,10 +108,10 @@ def depthwise(ctx: Any, layer: Any, args: dict) -> str:
     """y[.., c m + j] = act(sum_k W[k, c, j] x[.., s p + d k, c] + b)."""
     x = first(args)
     kernel = array(layer.kernel)
-    y = _conv(
+    y = conv_node(
         ctx,
         layer,
-        _enter(ctx, layer, x),
+        enter_channels_first(ctx, layer, x),
         _depthwise_weight(kernel),
         layer.bias if layer.use_bias else None,
         kernel.shape[-2],
@@ -117,8 +124,15 @@ def separable(ctx: Any, layer: Any, args: dict) -> str:
     """y = act(pointwise(depthwise(x)) + b)."""
     b, x = ctx.b, first(args)
     depth = array(layer.depthwise_kernel)
-    h = _conv(ctx, layer, _enter(ctx, layer, x), _depthwise_weight(depth), None, depth.shape[-2])
-    inputs = [h, b.const(_keras_to_onnx(array(layer.pointwise_kernel)), f"{layer.name}/pointwise")]
+    h = conv_node(
+        ctx,
+        layer,
+        enter_channels_first(ctx, layer, x),
+        _depthwise_weight(depth),
+        None,
+        depth.shape[-2],
+    )
+    inputs = [h, b.const(kernel_to_onnx(array(layer.pointwise_kernel)), f"{layer.name}/pointwise")]
     if layer.use_bias:
         inputs.append(b.const(array(layer.bias), f"{layer.name}/bias"))
     y = b.op("Conv", inputs)
@@ -145,7 +159,7 @@ def transposed(ctx: Any, layer: Any, args: dict) -> str:
         before.append(total // 2)
         after.append(total - total // 2)
         extra.append(pad_extra)
-    inputs = [_enter(ctx, layer, x), b.const(weight, f"{layer.name}/kernel")]
+    inputs = [enter_channels_first(ctx, layer, x), b.const(weight, f"{layer.name}/kernel")]
     if layer.use_bias:
         inputs.append(b.const(array(layer.bias), f"{layer.name}/bias"))
     y = b.op(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.export import activations
-from dendrite.export.common import array, as_float, first
+from dendrite.export.common import array, as_float, batch_zeros, first
 from dendrite.export.errors import onnx_module, refuse
 from dendrite.export.graph import Value
 from dendrite.export.registry import converts
@@ -41,6 +41,12 @@ ONNX_ACTIVATIONS = {
     "hard_sigmoid": ("HardSigmoid", 1.0 / 6.0, 0.5),
     "linear": ("Affine", 1.0, 0.0),
 }
+
+#: Why a stateful recurrent layer is refused.
+STATEFUL_REASON = (
+    "stateful layers keep states between calls; an ONNX graph does not. Export a stateless "
+    "copy and pass the states as inputs."
+)
 
 _LSTM_ORDER = (0, 3, 1, 2)  # ONNX (i, o, f, c) from Keras (i, f, c, o)
 
@@ -70,7 +76,8 @@ def _cell_activations(cell: Any) -> list[str] | None:
     return None if any(n is None for n in names) else names
 
 
-def _states_in(args: dict) -> list:
+def states_in(args: dict) -> list:
+    """The ``initial_state`` Values the call was given (none: [])."""
     given = args.get("initial_state")
     if given is None:
         return []
@@ -89,11 +96,7 @@ def run_recurrent(ctx: Any, layer: Any, x: Value, mask: str | None, states: list
     if not kind:
         raise refuse(layer, f"its cell {type(cell).__name__} is not a built-in cell.")
     if layer.stateful:
-        raise refuse(
-            layer,
-            "stateful layers keep states between calls; an ONNX graph does "
-            "not. Export a stateless copy and pass the states as inputs.",
-        )
+        raise refuse(layer, STATEFUL_REASON)
     names = _cell_activations(cell)
     if names is None:
         raise refuse(layer, "its cell uses a custom activation.")
@@ -184,9 +187,7 @@ def _scan(ctx: Any, layer: Any, kind: str, x: str, mask: str | None, states: lis
     else:
         keep = b.op("Transpose", [b.op("Cast", [mask], to=1)], perm=[1, 0])
     keep = b.op("Unsqueeze", [keep, b.ints([2])])  # (T, N, 1)
-    batch = b.op("Slice", [b.op("Shape", [x]), b.ints([0]), b.ints([1])])
-    zero_shape = b.op("Concat", [batch, b.ints([units])], axis=0)
-    zeros = b.op("ConstantOfShape", [zero_shape], value=helper.make_tensor("z", 1, [1], [0.0]))
+    zeros = batch_zeros(b, x, [units])
     n_states = 2 if kind == "LSTM" else 1
     init = [s.name for s in states] or [zeros] * n_states
 
@@ -286,7 +287,8 @@ def _scan(ctx: Any, layer: Any, kind: str, x: str, mask: str | None, states: lis
     return [sequence if layer.return_sequences else last, *final_states]
 
 
-def _mask_of(args: dict, x: Value) -> str | None:
+def mask_of(args: dict, x: Value) -> str | None:
+    """The name of the call's (batch, steps) mask: the ``mask`` argument, else ``x``'s."""
     mask = args.get("mask")
     if isinstance(mask, (list, tuple)):
         mask = mask[0] if mask else None
@@ -299,7 +301,7 @@ def _mask_of(args: dict, x: Value) -> str | None:
 def recurrent_layer(ctx: Any, layer: Any, args: dict) -> Any:
     """See the module docstring: ONNX's RNN/LSTM/GRU, or a Scan over the cell."""
     x = first(args)
-    outs = run_recurrent(ctx, layer, x, _mask_of(args, x), _states_in(args))
+    outs = run_recurrent(ctx, layer, x, mask_of(args, x), states_in(args))
     return outs if layer.return_state else outs[0]
 
 
@@ -307,8 +309,8 @@ def recurrent_layer(ctx: Any, layer: Any, args: dict) -> Any:
 def bidirectional(ctx: Any, layer: Any, args: dict) -> Any:
     """y = merge(forward(x), flip_time(backward(x)))."""
     b, x = ctx.b, first(args)
-    mask = _mask_of(args, x)
-    states = _states_in(args)
+    mask = mask_of(args, x)
+    states = states_in(args)
     half = len(states) // 2
     fwd = run_recurrent(ctx, layer.forward_layer, x, mask, states[:half])
     bwd = run_recurrent(ctx, layer.backward_layer, x, mask, states[half:])

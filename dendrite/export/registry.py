@@ -26,9 +26,6 @@ NOT_EXPORTABLE: dict[str, str] = {
     "SimpleRNNCell": "a cell is exported inside the RNN layer that runs it, not alone.",
     "LSTMCell": "a cell is exported inside the RNN layer that runs it, not alone.",
     "GRUCell": "a cell is exported inside the RNN layer that runs it, not alone.",
-    "ConvLSTM1D": "not converted yet",
-    "ConvLSTM2D": "not converted yet",
-    "ConvLSTM3D": "not converted yet",
     "StackedRNNCells": "a cell is exported inside the RNN layer that runs it, not alone (an "
     "RNN over stacked cells is not converted yet: stack LSTM/GRU layers instead).",
     "Wrapper": "the abstract base of the wrappers; Bidirectional, TimeDistributed and "
@@ -63,6 +60,7 @@ def load_all() -> None:
         convert_augmentation_more,
         convert_categorical,
         convert_conv,
+        convert_conv_lstm,
         convert_core,
         convert_merging,
         convert_normalization,
