@@ -2,14 +2,18 @@
 
 A regularizer maps a weight ``w`` to a penalty added to the training loss:
 ``L1: l1 * sum(|w|)``, ``L2: l2 * sum(w^2)``, ``L1L2: both``. Keras' defaults: 0.01.
+``OrthogonalRegularizer`` penalises the overlap between the rows (or columns) of a matrix.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from dendrite import ops, registry
+import numpy as np
+
+from dendrite import _settings, ops, registry
 from dendrite.core import Tensor
 from dendrite.registry import serialization
 
@@ -78,6 +82,75 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
+def _non_negative_float(name: str, value: Any) -> float:
+    """Keras' check of a penalty factor (``validate_float_arg``), with its message."""
+    if (
+        not isinstance(value, (float, int, np.floating, np.integer))
+        or math.isinf(value)
+        or math.isnan(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"Invalid value for argument {name}: expected a non-negative float."
+            f"Received: {name}={value}"
+        )
+    return float(value)
+
+
+@registry.register("regularizer")
+class OrthogonalRegularizer(Regularizer):
+    """Pushes the rows (``mode="rows"``) or the columns (``mode="columns"``) of a rank-2
+    weight towards being orthogonal to each other.
+
+    With ``u_1 ... u_n`` the rows (or columns) scaled to unit L2 norm, ``n`` of them::
+
+        penalty = factor * 0.5 * sum_{i != j} |u_i . u_j| / (n (n - 1) / 2)
+
+    i.e. ``factor`` times the mean absolute cosine over the pairs. A vector is scaled by
+    ``1 / max(|v|, epsilon)`` (``keras.config.epsilon()``, as Keras' ``normalize``), so an
+    all-zero row contributes 0 with a finite gradient. ``n = 1`` divides 0 by 0 (NaN), as in
+    Keras. For a ``Dense`` kernel of shape ``(input_dim, units)``, rows mode makes the
+    vectors that each input feature maps to orthogonal.
+
+    Args:
+        factor: the non-negative penalty factor; default 0.01.
+        mode: "rows" (default) or "columns".
+    """
+
+    def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
+        self.factor = _non_negative_float("factor", factor)
+        if mode not in {"rows", "columns"}:
+            raise ValueError(
+                "Invalid value for argument `mode`. Expected one of "
+                f'{{"rows", "columns"}}. Received: mode={mode}'
+            )
+        self.mode = mode
+
+    def __call__(self, x: Tensor) -> Tensor:
+        x = ops.convert_to_tensor(x)
+        if len(x.shape) != 2:
+            raise ValueError(
+                "Inputs to OrthogonalRegularizer must have rank 2. Received: "
+                f"inputs.shape={tuple(x.shape)}"
+            )
+        axis = 1 if self.mode == "rows" else 0
+        epsilon = _settings.epsilon()
+        squares = ops.sum(ops.square(x), axis=axis, keepdims=True)
+        unit = x * ops.rsqrt(ops.maximum(squares, epsilon * epsilon))
+        if self.mode == "rows":
+            product = ops.matmul(unit, ops.transpose(unit))
+        else:
+            product = ops.matmul(ops.transpose(unit), unit)
+        size = x.shape[1 - axis]
+        off_diagonal = product * (1.0 - ops.eye(size, dtype=x.dtype))
+        pairs = size * (size - 1.0) / 2.0
+        with np.errstate(invalid="ignore", divide="ignore"):  # one vector: 0 / 0, as Keras
+            return self.factor * 0.5 * ops.sum(ops.abs(off_diagonal)) / pairs
+
+    def get_config(self) -> dict:
+        return {"factor": self.factor, "mode": self.mode}
+
+
 def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
     """Keras' convenience constructor (defaults 0.01 each)."""
     return L1L2(l1=l1, l2=l2)
@@ -85,6 +158,7 @@ def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
 
 l1 = L1
 l2 = L2
+orthogonal_regularizer = OrthogonalRegularizer
 
 #: Every name ``get`` accepts ("l1", "L1", "l2", "L2", "l1_l2", "l1l2", "L1L2") -> class:
 #: a live, read-only view of the registry's "regularizer" kind.

@@ -18,9 +18,12 @@ from dendrite.optimizers.adamax import Adamax
 from dendrite.optimizers.ftrl import Ftrl
 from dendrite.optimizers.lamb import Lamb
 from dendrite.optimizers.lion import Lion
+from dendrite.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from dendrite.optimizers.muon import Muon
 from dendrite.optimizers.nadam import Nadam
 from dendrite.optimizers.optimizer import Optimizer
 from dendrite.optimizers.rmsprop import RMSprop
+from dendrite.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from dendrite.optimizers.sgd import SGD
 from dendrite.registry import serialization
 
@@ -74,9 +77,12 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Lion",
+    "LossScaleOptimizer",
+    "Muon",
     "Nadam",
     "Optimizer",
     "RMSprop",
+    "ScheduleFreeAdamW",
     "deserialize",
     "get",
     "schedules",

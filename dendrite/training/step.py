@@ -59,6 +59,9 @@ class StepMixin:
         if not self.optimizer.built:
             self.optimizer.build(variables)
         if loss.requires_grad:
+            # Keras scales the loss before differentiating (LossScaleOptimizer,
+            # loss_scale_factor); the optimizer divides the gradients back
+            loss = self.optimizer.scale_loss(loss)
             found = backprop(loss, np.ones(loss.data.shape, loss.data.dtype))
             pairs = [(found[id(v)][1], v) for v in variables if id(v) in found]
             if pairs:

@@ -28,6 +28,7 @@ KERAS_CALLS = {
     # per variable: its row and column factors (0-d int32 placeholders below rank 2), then
     # its velocity
     "Adafactor": (("factored_row", "factored_column", "velocity"),),
+    "ScheduleFreeAdamW": (("momentum", "velocity"),),
 }
 KINDS = (
     "gradient_accumulator",  # before "accumulator", which it ends with
@@ -49,6 +50,13 @@ BASE_NAMES = ("iteration", "iterations", "learning_rate")
 def keras_ordered(optimizer: Any, trainable: list) -> list[Any]:
     """``optimizer.variables`` in Keras' order; the optimizer must be built on
     ``trainable`` (the model's trainable weights)."""
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is not None:  # LossScaleOptimizer: its own variables, then the inner one's
+        variables = list(optimizer.variables)
+        own = variables[: len(variables) - len(inner.variables)]
+        return own + keras_ordered(inner, trainable)
+    if getattr(optimizer, "variables_in_keras_order", False):
+        return list(optimizer.variables)  # built in Keras' order (Muon: ragged slots)
     variables = list(optimizer.variables)
     base = 0
     while base < len(variables) and _short_name(variables[base]) in BASE_NAMES:
