@@ -1,6 +1,7 @@
 """ONNX export of the audio layers against ``predict`` (float32, within 1e-5 relative to
 the output's scale): MelSpectrogram (windows, magnitude exponent, decibels) and
-STFTSpectrogram (modes, padding, layouts); STFTSpectrogram's "angle" mode is refused."""
+STFTSpectrogram (modes, padding, layouts); STFTSpectrogram's "angle" mode is refused;
+ReversibleEmbedding (of language models' tied output layers) forward and reverse."""
 
 from __future__ import annotations
 
@@ -64,3 +65,16 @@ def test_stft_spectrogram_angle_is_refused(tmp_path) -> None:
     model = K.Model(x, STFTSpectrogram(mode="angle", frame_length=32)(x))
     with pytest.raises(NotExportableError, match="atan2"):
         model.export(tmp_path / "angle.onnx")
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"tie_weights": False}, {"logit_soft_cap": 0.05, "mask_zero": True}]
+)
+def test_reversible_embedding_both_ways(kwargs, tmp_path) -> None:
+    from dendrite.layers.reversible_embedding import ReversibleEmbedding
+
+    ids = K.Input((5,), dtype="int64")
+    shared = ReversibleEmbedding(11, 4, **kwargs)
+    hidden = K.layers.Dense(4, activation="tanh")(shared(ids))
+    model = K.Model(ids, shared(hidden, reverse=True))
+    _check(model, RNG.integers(0, 11, (3, 5)), tmp_path / "r")

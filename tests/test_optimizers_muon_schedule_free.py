@@ -454,7 +454,7 @@ def test_muon_chooses_the_rule_by_shape_and_path() -> None:
     model = tf.keras.Sequential(
         [
             tf.keras.Input((3,)),
-            tf.keras.layers.Embedding(10, 4),
+            tf.keras.layers.Embedding(10, 4, name="embedding"),
             tf.keras.layers.Flatten(),
             tf.keras.layers.Dense(5, name="hidden"),
             tf.keras.layers.Dense(2, name="output_dense"),

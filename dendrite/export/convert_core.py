@@ -8,6 +8,8 @@ multiplies the result by the mask. PReLU: y = relu(x) - alpha relu(-x). Dropout,
 ActivityRegularization, Identity, SpatialDropout and the Random* augmentation layers are
 the identity at inference. Flatten: (N, ...) -> (N, prod); Reshape: (N, *target) with N
 copied (Reshape's 0). Embedding: Gather(E, ids) and, with mask_zero, the mask ids != 0.
+ReversibleEmbedding: as Embedding forward; reverse=True: z = h E^T (or h R), then
+c tanh(z / c) with a logit soft cap c (computed in float32 whatever reverse_dtype).
 Masking: keep = any(x != v, -1), y = x * keep, mask = keep. Rescaling: y = x scale + offset.
 Normalization: y = (x - mean) / max(sqrt(var), eps) (invert: mean + x max(...)).
 UnitNormalization: y = x / sqrt(max(sum x^2, 1e-12)).
@@ -34,6 +36,7 @@ from dendrite.layers import (
     embedding,
     preprocessing,
     regularization,
+    reversible_embedding,
 )
 
 
@@ -190,6 +193,21 @@ def embedding_lookup(ctx: Any, layer: Any, args: dict) -> Value:
     if layer.mask_zero:
         mask = b.op("Not", [b.op("Equal", [ids, b.const(np.int64(0))])])
     return Value(y, (), np.float32, mask)
+
+
+@converts(reversible_embedding.ReversibleEmbedding)
+def reversible_embedding_call(ctx: Any, layer: Any, args: dict) -> Any:
+    """Forward: Gather(E, ids); reverse: z = h E^T (or h R), capped as c tanh(z / c)."""
+    if not args.get("reverse"):
+        return embedding_lookup(ctx, layer, args)
+    b = ctx.b
+    h = as_float(b, first(args))
+    weight = array(layer.embeddings).T if layer.tie_weights else array(layer.reverse_embeddings)
+    z = b.op("MatMul", [h, b.const(np.ascontiguousarray(weight), f"{layer.name}/reverse")])
+    if layer.logit_soft_cap is not None:
+        cap = b.const(np.float32(layer.logit_soft_cap))
+        z = b.op("Mul", [b.op("Tanh", [b.op("Div", [z, cap])]), cap])
+    return z
 
 
 @converts(embedding.Masking)
