@@ -91,10 +91,10 @@ def test_classes_resolve_only_through_the_registry(tmp_path):
 
 
 def test_a_keras_layer_dendrite_lacks_is_named(tmp_path):
-    def hue(config):
-        config["config"]["layers"][0]["class_name"] = "RandomHue"
+    def unknown_layer(config):
+        config["config"]["layers"][0]["class_name"] = "MaxNumBoundingBoxes"
 
-    refused(with_config(tmp_path, hue), "RandomHue")
+    refused(with_config(tmp_path, unknown_layer), "MaxNumBoundingBoxes")
 
 
 def test_a_keras_option_dendrite_lacks_is_named(tmp_path):

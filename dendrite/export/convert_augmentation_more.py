@@ -1,20 +1,43 @@
 """ONNX forms of the newer Keras 3 preprocessing layers (``layers/augmentation_crop.py``,
 ``augmentation_color_more.py``, ``hashing.py``, ``pipeline.py``).
 
-RandomGrayscale, RandomInvert and RandomColorDegeneration act only in training: at
-inference ``y = x``, an Identity node. The others are listed as not exportable, with why.
+RandomGrayscale, RandomInvert, RandomColorDegeneration, the colour layers of
+``augmentation_color_extra.py`` and ``augmentation_color_tone.py`` (Equalization included:
+Keras applies it only in training), the geometric ones of ``augmentation_geometry_extra.py``
+and MixUp/CutMix act only in training: at inference ``y = x``, an Identity node.
+The others are listed as not exportable, with why.
 """
 
 from __future__ import annotations
 
 from dendrite.export.convert_core import identity
 from dendrite.export.registry import converts, not_exportable
-from dendrite.layers import augmentation_color_more
+from dendrite.layers import (
+    augmentation_color_extra,
+    augmentation_color_more,
+    augmentation_color_tone,
+    augmentation_geometry_extra,
+    augmentation_mixing,
+)
 
 converts(
     augmentation_color_more.RandomGrayscale,
     augmentation_color_more.RandomInvert,
     augmentation_color_more.RandomColorDegeneration,
+    augmentation_color_extra.RandomHue,
+    augmentation_color_extra.RandomSaturation,
+    augmentation_color_extra.RandomColorJitter,
+    augmentation_color_tone.Solarization,
+    augmentation_color_tone.RandomPosterization,
+    augmentation_color_tone.RandomSharpness,
+    augmentation_color_tone.Equalization,
+    augmentation_geometry_extra.RandomErasing,
+    augmentation_geometry_extra.RandomGaussianBlur,
+    augmentation_geometry_extra.RandomShear,
+    augmentation_geometry_extra.RandomPerspective,
+    augmentation_geometry_extra.RandomElasticTransform,
+    augmentation_mixing.MixUp,
+    augmentation_mixing.CutMix,
 )(identity)
 
 not_exportable("Hashing", "it hashes strings with FarmHash64 or SipHash; hash before ONNX Runtime.")

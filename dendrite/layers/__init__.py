@@ -21,13 +21,32 @@ from dendrite.layers.augmentation import (
     Resizing,
 )
 from dendrite.layers.augmentation_color import RandomBrightness, RandomContrast
+from dendrite.layers.augmentation_color_extra import (
+    RandomColorJitter,
+    RandomHue,
+    RandomSaturation,
+)
 from dendrite.layers.augmentation_color_more import (
     AutoContrast,
     RandomColorDegeneration,
     RandomGrayscale,
     RandomInvert,
 )
+from dendrite.layers.augmentation_color_tone import (
+    Equalization,
+    RandomPosterization,
+    RandomSharpness,
+    Solarization,
+)
 from dendrite.layers.augmentation_crop import RandomCrop
+from dendrite.layers.augmentation_geometry_extra import (
+    RandomElasticTransform,
+    RandomErasing,
+    RandomGaussianBlur,
+    RandomPerspective,
+    RandomShear,
+)
+from dendrite.layers.augmentation_mixing import CutMix, MixUp
 from dendrite.layers.base import Layer
 from dendrite.layers.categorical import CategoryEncoding, Discretization
 from dendrite.layers.conv import Conv1D, Conv2D
@@ -120,9 +139,11 @@ from dendrite.layers.reshaping import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
+from dendrite.layers.reversible_embedding import ReversibleEmbedding
 from dendrite.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell
 from dendrite.layers.rnn_stacked import StackedRNNCells
 from dendrite.layers.spectral_normalization import SpectralNormalization
+from dendrite.layers.stft_spectrogram import STFTSpectrogram
 from dendrite.layers.symbolic import KerasTensor
 from dendrite.layers.text import TextVectorization
 from dendrite.layers.wrappers import Bidirectional, TimeDistributed, Wrapper
@@ -276,6 +297,22 @@ __all__ = [
     "RandomInvert",
     "RandomColorDegeneration",
     "AutoContrast",
+    "RandomHue",
+    "RandomSaturation",
+    "RandomColorJitter",
+    "Solarization",
+    "RandomPosterization",
+    "RandomSharpness",
+    "Equalization",
+    "RandomErasing",
+    "RandomGaussianBlur",
+    "RandomShear",
+    "RandomPerspective",
+    "RandomElasticTransform",
+    "MixUp",
+    "CutMix",
+    "ReversibleEmbedding",
+    "STFTSpectrogram",
     "Multiply",
     "Permute",
     "RNN",
