@@ -33,23 +33,12 @@ def test_each_keras_class_names_a_dendrite_op_that_names_it_back():
             assert back_family == family, (op, back_family, family)
             # aliases (Abs and Absolute) name one dendrite op each
             assert dendrite_op(back_family, back_class) == op
-    # the Keras ops dendrite does not offer yet; a new one here is a regression
+    # the Keras ops dendrite does not offer yet; a new one here is a regression. JVP needs
+    # forward-mode differentiation; SegmentReduction is the base class of the segment ops.
     assert sorted(missing) == sorted(
         [
-            "core.AssociativeScan -> associative_scan",
-            "image.ElasticTransform -> image.elastic_transform",
-            "image.PerspectiveTransform -> image.perspective_transform",
-            "image.SSIM -> image.ssim",
-            "image.ScaleAndTranslate -> image.scale_and_translate",
-            "image.SobelEdges -> image.sobel_edges",
             "linalg.JVP -> jvp",
             "math.SegmentReduction -> segment_reduction",
-            "math.ViewAsComplex -> view_as_complex",
-            "math.ViewAsReal -> view_as_real",
-            "nn.AdaptiveAveragePool -> adaptive_average_pool",
-            "nn.AdaptiveMaxPool -> adaptive_max_pool",
-            "nn.Polar -> polar",
-            "numpy.View -> view",
         ]
     )
 

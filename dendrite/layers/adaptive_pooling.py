@@ -1,12 +1,10 @@
-"""Adaptive pooling (Keras 3.13+): pools to a fixed output size whatever the input size.
+"""Adaptive pooling layers (Keras 3.13+): pool to a fixed output size whatever the input size.
 
 Along a spatial axis of length ``L`` pooled to ``n`` outputs, output ``i`` reduces the
-window ``[floor(i L / n), ceil((i + 1) L / n))`` (PyTorch's adaptive windows; they cover
-the axis, may overlap, and need not be equal): ``y_i = mean(x[start_i:end_i])``
-(AdaptiveAveragePooling) or ``max(x[start_i:end_i])`` (AdaptiveMaxPooling). A 2-D or 3-D
-window is the product of one such window per axis, so the layers pool one axis at a time
-(a mean of means over a rectangle is the rectangle's mean, and so for max). The gradient
-of the mean spreads ``g / (end - start)`` over the window; the max's goes to its maximum.
+window ``[floor(i L / n), ceil((i + 1) L / n))`` (PyTorch's adaptive windows): its mean
+(AdaptiveAveragePooling) or its max (AdaptiveMaxPooling). The maths and its gradients live
+in the ops ``keras.ops.adaptive_average_pool`` / ``adaptive_max_pool``
+(``dendrite.ops.adaptive_pooling``), which these layers call.
 """
 
 from __future__ import annotations
@@ -15,29 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.base import Layer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.registry import register_layer
+from dendrite.ops.adaptive_pooling import (  # noqa: F401 (adaptive_windows: the exporter's)
+    adaptive_average_pool,
+    adaptive_max_pool,
+    adaptive_pool_axis,
+    adaptive_windows,
+)
 from dendrite.ops.windows import standardize_data_format
 
-
-def adaptive_windows(length: int, size: int) -> list[tuple[int, int]]:
-    """The (start, end) of each of ``size`` adaptive windows over ``length`` positions."""
-    return [(i * length // size, -(-(i + 1) * length // size)) for i in range(size)]
-
-
-def adaptive_pool_axis(x: Tensor, axis: int, size: int, reduce: str) -> Tensor:
-    """``x`` pooled along ``axis`` to ``size`` adaptive windows (mean or max)."""
-    length = x.shape[axis]
-    reducer = ops.mean if reduce == "average" else ops.max
-    index: list[Any] = [slice(None)] * x.ndim
-    parts = []
-    for start, end in adaptive_windows(length, size):
-        index[axis] = slice(start, end)
-        parts.append(reducer(x[tuple(index)], axis=axis, keepdims=True))
-    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis)
+_OPS = {"average": adaptive_average_pool, "max": adaptive_max_pool}
 
 
 class AdaptivePooling(Layer):
@@ -82,15 +70,13 @@ class AdaptivePooling(Layer):
         return (input_shape[0], input_shape[1], *self.output_size)
 
     def call(self, inputs: Tensor) -> Tensor:
-        x = inputs
-        for axis, size in zip(self._spatial_axes(), self.output_size):
-            if x.shape[axis] < 1:
+        for axis in self._spatial_axes():
+            if inputs.shape[axis] < 1:
                 raise ValueError(
                     f"Layer '{self.name}' ({type(self).__name__}) cannot pool inputs of shape "
                     f"{tuple(inputs.shape)}: spatial axis {axis} is empty."
                 )
-            x = adaptive_pool_axis(x, axis, size, self.reduce)
-        return x
+        return _OPS[self.reduce](inputs, self.output_size, self.data_format)
 
     def get_config(self) -> dict:
         return {

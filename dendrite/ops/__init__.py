@@ -5,7 +5,12 @@ Primitives (a ``Function`` with a hand-written vector-Jacobian product, listed i
 of them. Non-differentiable results (comparisons, argmax, one_hot, ...) are plain tensors.
 """
 
+import sys as _sys
+
 from dendrite.ops import image
+from dendrite.ops import linalg as _linalg_module
+from dendrite.ops import namespaces as _namespaces
+from dendrite.ops import nn as _nn_module
 from dendrite.ops import symbolic_dispatch as _symbolic_dispatch
 from dendrite.ops import tensor_methods as _tensor_methods
 from dendrite.ops.activations import (
@@ -39,6 +44,7 @@ from dendrite.ops.activations_more import (
     tanh_shrink,
     threshold,
 )
+from dendrite.ops.adaptive_pooling import adaptive_average_pool, adaptive_max_pool
 from dendrite.ops.arithmetic import (
     add,
     divide,
@@ -99,6 +105,7 @@ from dendrite.ops.comparison import (
     where,
 )
 from dendrite.ops.control_flow import (
+    associative_scan,
     cond,
     fori_loop,
     is_tensor,
@@ -136,7 +143,7 @@ from dendrite.ops.functional import (
     vectorize,
     vectorized_map,
 )
-from dendrite.ops.indexing import getitem, repeat, take, take_along_axis
+from dendrite.ops.indexing import get_item, getitem, repeat, take, take_along_axis
 from dendrite.ops.joining import concatenate, pad, split, stack
 from dendrite.ops.linalg import matmul, tensordot
 from dendrite.ops.linalg_decomp import (
@@ -348,12 +355,15 @@ from dendrite.ops.unary_more import (
     tan,
     trunc,
 )
+from dendrite.ops.views import polar, view, view_as_complex, view_as_real
 
 _tensor_methods.install()
 
 __all__ = [
     "abs",
     "absolute",
+    "adaptive_average_pool",
+    "adaptive_max_pool",
     "add",
     "all",
     "allclose",
@@ -376,6 +386,7 @@ __all__ = [
     "argsort",
     "array",
     "array_split",
+    "associative_scan",
     "average",
     "average_pool",
     "bartlett",
@@ -471,6 +482,7 @@ __all__ = [
     "gcd",
     "gelu",
     "geomspace",
+    "get_item",
     "getitem",
     "glu",
     "greater",
@@ -578,6 +590,7 @@ __all__ = [
     "pad",
     "percentile",
     "pinv",
+    "polar",
     "power",
     "prod",
     "psnr",
@@ -680,6 +693,9 @@ __all__ = [
     "vdot",
     "vectorize",
     "vectorized_map",
+    "view",
+    "view_as_complex",
+    "view_as_real",
     "vsplit",
     "vstack",
     "where",
@@ -693,6 +709,7 @@ __all__ = [
 # (which a saved model cannot hold) and run them on whatever they are given, or answer a
 # query about the tensor.
 _NOT_RECORDED = _symbolic_dispatch.NOT_RECORDED | {
+    "associative_scan",
     "custom_gradient",
     "dtype",
     "switch",
@@ -717,3 +734,10 @@ for _name in image.__all__:
     globals()[f"image.{_name}"] = _fn
     __all__.append(f"image.{_name}")
 del _name, _fn, _wrapped
+
+# keras.ops.nn / keras.ops.linalg / keras.ops.numpy: each family's public ops, bound on the
+# modules ops.nn and ops.linalg (which keep their own contents) and on a module object
+# ops.numpy (see namespaces.py).
+_namespaces.install(
+    _sys.modules[__name__], {"nn": _nn_module, "linalg": _linalg_module, "numpy": None}
+)

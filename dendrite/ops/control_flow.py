@@ -4,6 +4,14 @@ dendrite runs eagerly, so control flow is Python's: ``cond`` calls one branch,
 ``fori_loop`` / ``while_loop`` loop, ``scan`` and ``map`` iterate over the leading axis and
 stack the results. Gradients flow through whatever the branches and bodies compute.
 ``stop_gradient(x)`` is the identity with a zero gradient: y = x, dL/dx = 0.
+
+``associative_scan(f, elems, reverse, axis)``: the inclusive prefix combination
+``y_k = x_0 . x_1 . ... . x_k`` under an associative ``a . b = f(a, b)``, by the recursive
+odd/even algorithm of JAX's ``lax.associative_scan`` (Blelloch 1990), which Keras' backends
+follow: combine neighbouring pairs ``(x_0 . x_1), (x_2 . x_3), ...``, scan those (half as
+many), so that ``y_{2j+1}`` is the j-th result; then ``y_{2j} = y_{2j-1} . x_{2j}``
+(``y_0 = x_0``); interleave. ``f`` is called O(log n) times on whole slices, never per
+element; gradients flow through whatever ``f`` computes and the slices and joins around it.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite.core import Tensor
+from dendrite.core import SymbolicValue, Tensor
 from dendrite.ops._util import raw
 from dendrite.ops.joining import stack
 
@@ -105,3 +113,88 @@ def scan(
 def map(f: Callable[[Any], Any], xs: Any) -> Tensor:  # noqa: A001 (Keras' name)
     """``f`` applied to each slice of ``xs`` along its leading axis, results stacked."""
     return stack([f(xs[i]) for i in range(len(raw(xs)))], axis=0)
+
+
+def associative_scan(
+    f: Callable[[Any, Any], Any], elems: Any, reverse: bool = False, axis: int = 0
+) -> Any:
+    """The prefix scan of ``elems`` (a tensor or a nested structure of tensors, all of one
+    length along ``axis``) under the associative ``f``: the k-th entry along ``axis`` is
+    ``f(...f(f(x_0, x_1), x_2)..., x_k)``; ``reverse`` scans from the end. Returns the
+    structure of ``elems`` (see the module docstring for the algorithm)."""
+    # The public ops (symbolic-aware): on a keras.Input, the scan records its slices and
+    # joins as nodes of the functional graph.
+    from dendrite import ops, tree
+    from dendrite.ops.creation import convert_to_tensor
+
+    concatenate, flip, reshape, stack = ops.concatenate, ops.flip, ops.reshape, ops.stack
+
+    if not callable(f):
+        raise TypeError(f"associative_scan: `f` should be a callable. Received: f={f!r}")
+
+    def as_tensor(value: Any) -> Any:
+        return value if isinstance(value, (Tensor, SymbolicValue)) else convert_to_tensor(value)
+
+    leaves = [as_tensor(leaf) for leaf in tree.flatten(elems)]
+    if not leaves:
+        raise ValueError("associative_scan: `elems` holds no arrays.")
+    for leaf in leaves:
+        if not -leaf.ndim <= axis < leaf.ndim:
+            raise ValueError(
+                f"associative_scan: axis {axis} is out of range for an input of shape {leaf.shape}."
+            )
+    axes = [int(axis) % leaf.ndim for leaf in leaves]
+    if len({leaf.shape[a] for leaf, a in zip(leaves, axes)}) != 1:
+        raise ValueError(
+            f"associative_scan: array inputs must have the same length along axis {axis}. "
+            f"Received shapes: {[leaf.shape for leaf in leaves]}"
+        )
+    if reverse:
+        leaves = [flip(leaf, a) for leaf, a in zip(leaves, axes)]
+
+    def cut(x: Tensor, a: int, start: int, stop: int | None = None, step: int = 1) -> Tensor:
+        return x[(slice(None),) * a + (slice(start, stop, step),)]
+
+    def combine(first: list, second: list) -> list:
+        result = f(tree.pack_sequence_as(elems, first), tree.pack_sequence_as(elems, second))
+        flat = [as_tensor(leaf) for leaf in tree.flatten(result)]
+        if len(flat) != len(first):
+            raise ValueError(
+                f"associative_scan: `f` must return the structure of `elems` "
+                f"({len(first)} arrays); it returned {len(flat)}."
+            )
+        return flat
+
+    def interleave(even: Tensor, odd: Tensor, a: int) -> Tensor:
+        """``even[0], odd[0], even[1], odd[1], ...`` along axis a (even one longer or not)."""
+        n = odd.shape[a]
+        head = even if even.shape[a] == n else cut(even, a, 0, n)
+        pairs = stack([head, odd], axis=a + 1)
+        shape = head.shape[:a] + (2 * n,) + head.shape[a + 1 :]
+        shape = tuple(-1 if size is None else size for size in shape)  # a symbolic batch
+        joined = reshape(pairs, shape)
+        if even.shape[a] == n:
+            return joined
+        return concatenate([joined, cut(even, a, n)], axis=a)
+
+    def scan_(xs: list) -> list:
+        n = xs[0].shape[axes[0]]
+        if n < 2:
+            return xs
+        pairs = combine(
+            [cut(x, a, 0, -1, 2) for x, a in zip(xs, axes)],
+            [cut(x, a, 1, None, 2) for x, a in zip(xs, axes)],
+        )
+        odd = scan_(pairs)
+        tails = [cut(x, a, 2, None, 2) for x, a in zip(xs, axes)]
+        if n % 2 == 0:
+            even = combine([cut(o, a, 0, -1) for o, a in zip(odd, axes)], tails)
+        else:
+            even = combine(odd, tails)
+        even = [concatenate([cut(x, a, 0, 1), e], axis=a) for x, e, a in zip(xs, even, axes)]
+        return [interleave(e, o, a) for e, o, a in zip(even, odd, axes)]
+
+    scanned = scan_(leaves)
+    if reverse:
+        scanned = [flip(leaf, a) for leaf, a in zip(scanned, axes)]
+    return tree.pack_sequence_as(elems, scanned)

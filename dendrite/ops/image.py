@@ -18,7 +18,21 @@ to the coordinates where the result depends on them smoothly, follow from those 
 - affine_transform: the inverse map ``(x, y) -> ((a0 x + a1 y + a2) / k,
   (b0 x + b1 y + b2) / k)``, ``k = c0 x + c1 y + 1``, sampled as map_coordinates does;
 - gaussian_blur: a depthwise convolution with the normalised Gaussian kernel, zero padding
-  of kernel_size // 2 as Keras' PyTorch backend pads.
+  of kernel_size // 2 as Keras' PyTorch backend pads;
+- perspective_transform: affine_transform's sampling with the homography that takes the
+  four end points to the four start points (an 8 x 8 linear solve per image, so the result
+  is differentiable in the points too);
+- elastic_transform: random displacement fields (two standard normal draws per image,
+  times sigma, Gaussian-blurred with sigma, times alpha) added to the pixel grid, sampled
+  as map_coordinates samples;
+- scale_and_translate: JAX's resampler, one (in, out) weight matrix per spatial axis from
+  the triangle / Keys cubic / Lanczos filter (stretched by 1 / scale when antialiasing a
+  downscale), applied by tensordot; the matrices are built from ops, so gradients reach
+  images, scale and translation;
+- sobel_edges: a depthwise convolution with the two 3 x 3 Sobel kernels, [dy, dx] on a new
+  last axis;
+- ssim: Wang et al.'s structural similarity with Gaussian-weighted local statistics
+  ('valid' convolutions), averaged over positions and channels, one value per image.
 """
 
 from __future__ import annotations
@@ -45,14 +59,19 @@ from dendrite.ops.unary import abs as absolute
 __all__ = [
     "affine_transform",
     "crop_images",
+    "elastic_transform",
     "extract_patches",
     "gaussian_blur",
     "hsv_to_rgb",
     "map_coordinates",
     "pad_images",
+    "perspective_transform",
     "resize",
     "rgb_to_grayscale",
     "rgb_to_hsv",
+    "scale_and_translate",
+    "sobel_edges",
+    "ssim",
 ]
 
 
@@ -583,13 +602,29 @@ def affine_transform(
         raise ValueError(
             f"affine_transform: transform must be (8,) or (N, 8); got shape {t.shape}."
         )
-    x, single = _as_batch_last(images, data_format)
-    n, height, width, _ = np.shape(raw(x))
     transforms = transform if isinstance(transform, Tensor) else Tensor._make(t)
     if t.ndim == 1:
         transforms = reshape(transforms, (1, 8))
     dtype = raw(transforms).dtype if raw(transforms).dtype.kind == "f" else np.float32
-    transforms = cast(transforms, dtype)
+    return _projective(
+        images, cast(transforms, dtype), orders[interpolation], fill_mode, fill_value, data_format
+    )
+
+
+def _projective(
+    images: Any,
+    transforms: Any,
+    order: int,
+    fill_mode: str,
+    fill_value: Any,
+    data_format: str,
+) -> Tensor:
+    """Each image n sampled at ``((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)``,
+    ``k = c0 x + c1 y + 1``, for output pixel (x, y), with row ``min(n, N - 1)`` of the
+    (N, 8) ``transforms`` (a float tensor)."""
+    x, single = _as_batch_last(images, data_format)
+    n, height, width, _ = np.shape(raw(x))
+    dtype = raw(transforms).dtype
     ys, xs = np.meshgrid(
         np.arange(height, dtype=dtype), np.arange(width, dtype=dtype), indexing="ij"
     )
@@ -601,14 +636,7 @@ def affine_transform(
         source_x = add(add(multiply(a0, xs), multiply(a1, ys)), a2) / k
         source_y = add(add(multiply(b0, xs), multiply(b1, ys)), b2) / k
         outputs.append(
-            _sample(
-                getitem(x, i),
-                [source_y, source_x],
-                orders[interpolation],
-                fill_mode,
-                fill_value,
-                trailing=1,
-            )
+            _sample(getitem(x, i), [source_y, source_x], order, fill_mode, fill_value, trailing=1)
         )
     out = stack(outputs, axis=0)
     return _restore(out, data_format, single)
@@ -648,3 +676,387 @@ def gaussian_blur(
     padded = pad(cast(x, dtype), [(0, 0), (p, p), (p, p), (0, 0)])
     out = depthwise_conv(padded, depthwise, strides=1, padding="valid")
     return _restore(out, data_format, single)
+
+
+# --- perspective and elastic warps ---------------------------------------------------------------
+_ORDERS = {"nearest": 0, "bilinear": 1}
+
+
+def _order(interpolation: str, op: str) -> int:
+    if interpolation not in _ORDERS:
+        raise ValueError(
+            f"{op}: invalid value for argument `interpolation`. Expected one of "
+            f"{set(_ORDERS)}. Received: interpolation={interpolation!r}"
+        )
+    return _ORDERS[interpolation]
+
+
+def _check_points(points: Any, name: str) -> None:
+    shape = np.shape(raw(points))
+    if len(shape) not in (2, 3) or tuple(shape[-2:]) != (4, 2):
+        raise ValueError(
+            f"perspective_transform: invalid {name} shape: expected (4, 2) for a single image "
+            f"or (N, 4, 2) for a batch. Received shape: {shape}"
+        )
+
+
+def _homography(start: Any, end: Any) -> Tensor:
+    """The (N, 8) maps taking each end point to its start point (output pixel to input
+    pixel): ``x_s = (a0 x_e + a1 y_e + a2) / k``, ``y_s = (a3 x_e + a4 y_e + a5) / k``,
+    ``k = a6 x_e + a7 y_e + 1``; multiplied out, each of the 4 point pairs gives two
+    equations linear in a0..a7, solved as one 8 x 8 system per image."""
+    from dendrite.ops.creation import ones_like, zeros_like
+    from dendrite.ops.linalg_decomp import solve
+
+    n = np.shape(raw(start))[0]
+    xs, ys = getitem(start, (..., 0)), getitem(start, (..., 1))
+    xe, ye = getitem(end, (..., 0)), getitem(end, (..., 1))
+    one, zero = ones_like(xe), zeros_like(xe)
+    row_x = stack([xe, ye, one, zero, zero, zero, -(xs * xe), -(xs * ye)], axis=-1)
+    row_y = stack([zero, zero, zero, xe, ye, one, -(ys * xe), -(ys * ye)], axis=-1)
+    matrix = reshape(stack([row_x, row_y], axis=2), (n, 8, 8))
+    target = reshape(stack([xs, ys], axis=-1), (n, 8, 1))
+    return reshape(solve(matrix, target), (n, 8))
+
+
+def perspective_transform(
+    images: Any,
+    start_points: Any,
+    end_points: Any,
+    interpolation: str = "bilinear",
+    fill_value: Any = 0,
+    data_format: str | None = None,
+) -> Tensor:
+    """Images warped so that the four ``start_points`` ((4, 2) or (N, 4, 2), (x, y) each)
+    land on the ``end_points``: each output pixel samples the input at the homography of
+    its position (``_homography``), as affine_transform samples (fill_mode "constant")."""
+    order = _order(interpolation, "perspective_transform")
+    data_format = _data_format(data_format)
+    rank = _rank(images, "perspective_transform")
+    _check_points(start_points, "start_points")
+    _check_points(end_points, "end_points")
+    if np.shape(raw(start_points)) != np.shape(raw(end_points)):
+        raise ValueError(
+            "perspective_transform: start_points and end_points must have the same shape. "
+            f"Received start_points.shape={np.shape(raw(start_points))}, "
+            f"end_points.shape={np.shape(raw(end_points))}"
+        )
+    batch = np.shape(raw(images))[0] if rank == 4 else 1
+    points = np.shape(raw(start_points))
+    if len(points) == 3 and points[0] not in (1, batch):
+        raise ValueError(
+            f"perspective_transform: got {points[0]} sets of points for a batch of {batch} "
+            f"images; give one set, or one per image."
+        )
+    dtype = raw(images).dtype if raw(images).dtype.kind == "f" else np.dtype("float32")
+    start, end = cast(start_points, dtype), cast(end_points, dtype)
+    if len(points) == 2:
+        start, end = reshape(start, (1, 4, 2)), reshape(end, (1, 4, 2))
+    transforms = _homography(start, end)
+    return _projective(images, transforms, order, "constant", fill_value, data_format)
+
+
+def _elastic_noise(shape: tuple, dtype: Any, seed: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Two standard normal fields of ``shape`` (x's displacement, then y's), one generator
+    for both, as Keras' NumPy backend draws them (``seed`` as ``keras.random`` takes it)."""
+    from dendrite.random import _generator
+
+    rng = _generator(seed)
+    dx = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    return dx, dy
+
+
+def elastic_transform(
+    images: Any,
+    alpha: float = 20.0,
+    sigma: float = 5.0,
+    interpolation: str = "bilinear",
+    fill_mode: str = "reflect",
+    fill_value: float = 0.0,
+    seed: Any = None,
+    data_format: str | None = None,
+) -> Tensor:
+    """Images under a random elastic deformation (Simard et al. 2003, as Keras): per image,
+    two standard normal fields, scaled by ``sigma`` and smoothed by a Gaussian blur of
+    standard deviation ``sigma`` (kernel ``int(6 sigma) | 1``, zero padding), displace
+    every pixel by ``alpha`` times them: the output at (y, x) samples the input at
+    ``(y + alpha dy, x + alpha dx)`` with ``fill_mode`` outside."""
+    order = _order(interpolation, "elastic_transform")
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(
+            f"elastic_transform: invalid value for argument `fill_mode`. Expected one of "
+            f"{_FILL_MODES}. Received: fill_mode={fill_mode!r}"
+        )
+    data_format = _data_format(data_format)
+    _rank(images, "elastic_transform")
+    dtype = raw(images).dtype
+    compute = dtype if dtype.kind == "f" else np.dtype(_settings.floatx())
+    alpha_value, sigma_value = float(raw(alpha)), float(raw(sigma))
+    if sigma_value <= 0:
+        raise ValueError(f"elastic_transform: sigma must be positive. Received: sigma={sigma}")
+    x, single = _as_batch_last(images, data_format)
+    n, height, width, _ = np.shape(raw(x))
+    size = int(6 * sigma_value) | 1
+    sigma_c = np.asarray(sigma_value, compute)
+    fields = []
+    for noise in _elastic_noise((n, height, width), compute, seed):
+        blurred = gaussian_blur(
+            (noise * sigma_c)[..., None],
+            kernel_size=(size, size),
+            sigma=(sigma_value, sigma_value),
+            data_format="channels_last",
+        )
+        fields.append(raw(blurred)[..., 0] * np.asarray(alpha_value, compute))
+    dx, dy = fields
+    ys, xs = np.meshgrid(
+        np.arange(height, dtype=compute), np.arange(width, dtype=compute), indexing="ij"
+    )
+    outputs = [
+        _sample(getitem(x, i), [ys + dy[i], xs + dx[i]], order, fill_mode, fill_value, 1)
+        for i in range(n)
+    ]
+    return _restore(stack(outputs, axis=0), data_format, single)
+
+
+# --- scale and translate -------------------------------------------------------------------------
+_SCALE_AND_TRANSLATE_METHODS = {
+    "linear": "linear",
+    "bilinear": "linear",
+    "trilinear": "linear",
+    "triangle": "linear",
+    "cubic": "cubic",
+    "bicubic": "cubic",
+    "tricubic": "cubic",
+    "lanczos3": "lanczos3",
+    "lanczos5": "lanczos5",
+}
+
+
+def _resampling_kernel(method: str, x: Any) -> Any:
+    """The filter at distances ``x >= 0``: triangle ``max(0, 1 - x)``; Keys cubic (a = -0.5)
+    ``1.5 x^3 - 2.5 x^2 + 1`` on [0, 1), ``-0.5 x^3 + 2.5 x^2 - 4 x + 2`` on [1, 2), 0
+    beyond; Lanczos-r ``r sin(pi x) sin(pi x / r) / (pi x)^2`` (1 below 1e-3, 0 beyond r)."""
+    from dendrite.ops.unary import sin
+
+    data = raw(x)
+    dtype = data.dtype
+    one = np.ones((), dtype)
+    if method == "linear":
+        return maximum(subtract(one, x), np.zeros((), dtype))
+    if method == "cubic":
+        near = add(multiply(multiply(subtract(multiply(1.5, x), 2.5), x), x), one)
+        far = add(multiply(subtract(multiply(add(multiply(-0.5, x), 2.5), x), 4.0), x), 2.0)
+        return where(data >= 2.0, np.zeros((), dtype), where(data >= 1.0, far, near))
+    radius = 3.0 if method == "lanczos3" else 5.0
+    y = multiply(multiply(radius, sin(multiply(np.pi, x))), sin(multiply(np.pi / radius, x)))
+    square = where(data != 0, multiply(np.pi**2, multiply(x, x)), one)
+    out = where(data > 1e-3, y / square, one)
+    return where(data > radius, np.zeros((), dtype), out)
+
+
+def _resampling_weights(
+    size_in: int, size_out: int, scale: Any, translation: Any, method: str, antialias: bool
+) -> Any:
+    """The (size_in, size_out) matrix of one axis: output j samples the input at
+    ``f_j = (j + 0.5) / scale - translation / scale - 0.5``; the weight of input i is the
+    filter at ``|f_j - i| / max(1 / scale, 1)`` (the stretch only when antialiasing),
+    normalised over i (0 where the total is ~0), and 0 for samples outside
+    ``[-0.5, size_in - 0.5]``."""
+    dtype = raw(scale).dtype
+    inv_scale = np.ones((), dtype) / scale
+    sample = subtract(
+        subtract(
+            multiply(np.arange(size_out, dtype=dtype) + 0.5, inv_scale), translation * inv_scale
+        ),
+        np.asarray(0.5, dtype),
+    )
+    distance = absolute(
+        subtract(reshape(sample, (1, size_out)), np.arange(size_in, dtype=dtype)[:, None])
+    )
+    if antialias:
+        distance = distance / maximum(inv_scale, np.ones((), dtype))
+    weights = _resampling_kernel(method, distance)
+    from dendrite.ops.reduce import sum as reduce_sum
+
+    total = reduce_sum(weights, axis=0, keepdims=True)
+    t = raw(total)
+    normalised = weights / where(t != 0, total, np.ones((), dtype))
+    weights = where(
+        np.abs(t) > 1000.0 * float(np.finfo(np.float32).eps), normalised, np.zeros((), dtype)
+    )
+    s = raw(sample)
+    inside = (s >= -0.5) & (s <= size_in - 0.5)
+    return where(inside[None, :], weights, np.zeros((), dtype))
+
+
+def scale_and_translate(
+    images: Any,
+    output_shape: Any,
+    scale: Any,
+    translation: Any,
+    spatial_dims: Any,
+    method: str,
+    antialias: bool = True,
+) -> Tensor:
+    """``images`` resampled along each of ``spatial_dims`` to ``output_shape`` (the full
+    output shape; only the spatial sizes are read): an input location ``u`` (pixel centres
+    at ``i + 0.5``) goes to ``u scale + translation``, each output sample being the
+    normalised filtered sum of ``_resampling_weights`` (JAX's ``scale_and_translate``)."""
+    if method not in _SCALE_AND_TRANSLATE_METHODS:
+        raise ValueError(
+            f"scale_and_translate: invalid value for argument `method`. Expected one of "
+            f"{set(_SCALE_AND_TRANSLATE_METHODS)}. Received: method={method!r}"
+        )
+    kind = _SCALE_AND_TRANSLATE_METHODS[method]
+    shape = np.shape(raw(images))
+    dims = [int(d) for d in spatial_dims]
+    if not dims:  # nothing to resample (Keras returns the images before any check)
+        return images if isinstance(images, Tensor) else Tensor._make(np.array(raw(images)))
+    output_shape = tuple(int(s) for s in output_shape)
+    if len(output_shape) != len(shape):
+        raise ValueError(
+            f"scale_and_translate: output_shape must have one size per axis of images "
+            f"({len(shape)}). Received: output_shape={output_shape}, images.shape={shape}"
+        )
+    for name, value in (("scale", scale), ("translation", translation)):
+        if np.size(raw(value)) != len(dims):
+            raise ValueError(
+                f"scale_and_translate: {name} must hold one value per spatial dim "
+                f"({len(dims)}). Received: {name}.shape={np.shape(raw(value))}"
+            )
+    for d in dims:
+        if not -len(shape) <= d < len(shape):
+            raise ValueError(
+                f"scale_and_translate: spatial dim {d} is out of range for images of shape {shape}."
+            )
+    wide = np.float64 in (raw(scale).dtype, raw(translation).dtype)
+    weight_dtype = np.float64 if wide else np.float32
+    scale, translation = cast(scale, weight_dtype), cast(translation, weight_dtype)
+    scale, translation = reshape(scale, (-1,)), reshape(translation, (-1,))
+    dtype = raw(images).dtype
+    integer = dtype.kind in "iub"
+    out = cast(images, "float32") if integer else images
+    out_dtype = raw(out).dtype
+    from dendrite.ops.linalg import tensordot
+    from dendrite.ops.movement import moveaxis
+
+    for i, d in enumerate(dims):
+        d %= len(shape)
+        weights = _resampling_weights(
+            shape[d],
+            output_shape[d],
+            getitem(scale, i),
+            getitem(translation, i),
+            kind,
+            antialias,
+        )
+        out = tensordot(out, cast(weights, out_dtype), axes=([d], [0]))
+        out = moveaxis(out, -1, d)
+    if integer:
+        data = raw(images)
+        rounded = np.clip(np.round(raw(out)), data.min(), data.max())
+        return Tensor._make(rounded.astype(dtype))
+    return out
+
+
+# --- edges and similarity ------------------------------------------------------------------------
+def sobel_edges(images: Any, data_format: str | None = None) -> Tensor:
+    """The Sobel derivatives of each channel, ``[dy, dx]`` on a new last axis:
+    ``dy = [[-1, -2, -1], [0, 0, 0], [1, 2, 1]] * x`` and ``dx`` its transpose (cross-
+    correlations, zero padding of 1): (batch, height, width, channels, 2), or
+    (batch, channels, height, width, 2) for channels_first."""
+    from dendrite.ops.conv import depthwise_conv
+
+    data_format = _data_format(data_format)
+    shape = np.shape(raw(images))
+    if len(shape) != 4:
+        raise ValueError(
+            "sobel_edges: invalid images rank: expected rank 4 (batch of images). "
+            f"Received: images.shape={shape}"
+        )
+    dtype = raw(images).dtype if raw(images).dtype.kind == "f" else np.dtype(_settings.floatx())
+    x = cast(images, dtype)
+    if data_format == "channels_first":
+        x = transpose(x, (0, 2, 3, 1))
+    n, height, width, channels = np.shape(raw(x))
+    sobel_y = np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=dtype)
+    kernel = np.stack([sobel_y, sobel_y.T], axis=-1)  # (3, 3, [dy, dx])
+    kernel = np.ascontiguousarray(np.broadcast_to(kernel[:, :, None, :], (3, 3, channels, 2)))
+    edges = depthwise_conv(x, kernel, strides=1, padding="same", data_format="channels_last")
+    edges = reshape(edges, (n, height, width, channels, 2))
+    if data_format == "channels_first":
+        edges = transpose(edges, (0, 3, 1, 2, 4))
+    return edges
+
+
+def ssim(
+    image1: Any,
+    image2: Any,
+    max_val: float = 1.0,
+    filter_size: int = 11,
+    filter_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    data_format: str | None = None,
+) -> Tensor:
+    """The structural similarity (Wang et al. 2004) of each image pair: with Gaussian-
+    weighted (``filter_size``, ``filter_sigma``, 'valid') local means ``mu``, variances
+    ``s^2`` and covariance ``s12`` per channel,
+    ``SSIM = (2 mu1 mu2 + c1)(2 s12 + c2) / ((mu1^2 + mu2^2 + c1)(s1^2 + s2^2 + c2))``,
+    ``c1 = (k1 max_val)^2``, ``c2 = (k2 max_val)^2``, averaged over positions then channels:
+    one value per image (a scalar for single images), in image1's dtype."""
+    from dendrite.ops.conv import conv
+    from dendrite.ops.reduce import mean
+
+    data_format = _data_format(data_format)
+    for name, image in (("image1", image1), ("image2", image2)):
+        if np.ndim(raw(image)) not in (3, 4):
+            raise ValueError(
+                f"ssim: invalid {name} rank: expected rank 3 (single image) or rank 4 (batch "
+                f"of images). Received input with shape: {name}.shape={np.shape(raw(image))}"
+            )
+    if np.shape(raw(image1)) != np.shape(raw(image2)):
+        raise ValueError(
+            f"ssim: image1 and image2 must have the same shape. Received: "
+            f"image1.shape={np.shape(raw(image1))}, image2.shape={np.shape(raw(image2))}"
+        )
+    original = raw(image1).dtype
+    compute = np.result_type(original, raw(image2).dtype)
+    if compute.kind != "f":
+        compute = np.dtype(_settings.floatx())
+    a, b = cast(image1, compute), cast(image2, compute)
+    a, single = _as_batch_last(a, data_format)
+    b, _ = _as_batch_last(b, data_format)
+    n, height, width, channels = np.shape(raw(a))
+    size = int(filter_size)
+    if size < 1 or size > height or size > width:
+        raise ValueError(
+            f"ssim: filter_size must be between 1 and the image size ({height}, {width}). "
+            f"Received: filter_size={filter_size}"
+        )
+    t = np.arange(size, dtype=compute) - np.asarray((size - 1) / 2.0, compute)
+    gauss = np.exp(-(t**2) / np.asarray(2.0 * filter_sigma**2, compute))
+    gauss = gauss / gauss.sum()
+    kernel = np.outer(gauss, gauss).reshape(size, size, 1, 1)
+    c1 = np.asarray((k1 * max_val) ** 2, compute)
+    c2 = np.asarray((k2 * max_val) ** 2, compute)
+    a = reshape(transpose(a, (0, 3, 1, 2)), (n * channels, height, width, 1))
+    b = reshape(transpose(b, (0, 3, 1, 2)), (n * channels, height, width, 1))
+
+    def local(x: Any) -> Tensor:
+        return conv(x, kernel, strides=1, padding="valid", data_format="channels_last")
+
+    mu1, mu2 = local(a), local(b)
+    mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    sigma1_sq = local(a * a) - mu1_sq
+    sigma2_sq = local(b * b) - mu2_sq
+    sigma12 = local(a * b) - mu1_mu2
+    two = np.asarray(2.0, compute)
+    numerator = (two * mu1_mu2 + c1) * (two * sigma12 + c2)
+    denominator = (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2)
+    per_channel = mean(numerator / denominator, axis=(1, 2, 3))
+    result = mean(reshape(per_channel, (n, channels)), axis=-1)
+    if single:
+        result = reshape(result, ())
+    return cast(result, original)

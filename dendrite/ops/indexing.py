@@ -54,6 +54,11 @@ def getitem(x: Any, index: Any) -> Tensor:
     return GetItem.apply(x, index=_plain_index(index))
 
 
+def get_item(x: Any, key: Any) -> Tensor:
+    """``x[key]``: ``getitem`` under Keras' public name and argument name."""
+    return GetItem.apply(x, index=_plain_index(key))
+
+
 def _ndim(x: Any) -> int:
     return x.ndim if isinstance(x, (Tensor, np.ndarray)) else np.ndim(x)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dendrite.ops.adaptive_pooling import AdaptivePoolAxis
 from dendrite.ops.axis_windows import FoldAxis, UnfoldAxis
 from dendrite.ops.conv import fused_conv, fused_conv_transpose
 from dendrite.ops.conv_pool import conv_max_pool
@@ -61,6 +62,18 @@ def _log1pexp_with_its_gradient(x):
 
 
 _log1pexp = custom_gradient(_log1pexp_with_its_gradient)
+
+
+def _adaptive_pool(x: np.ndarray, axis: int, size: int, reduce: str) -> np.ndarray:
+    """PyTorch's adaptive windows ``[floor(i L / n), ceil((i + 1) L / n))`` along axis, one
+    mean (or max) per window."""
+    length = x.shape[axis]
+    reducer = np.mean if reduce == "average" else np.max
+    parts = [
+        reducer(np.take(x, range(i * length // size, -(-(i + 1) * length // size)), axis), axis)
+        for i in range(size)
+    ]
+    return np.stack(parts, axis=axis)
 
 
 def _dft(inverse: bool, axes: tuple):
@@ -167,6 +180,25 @@ FUSED_CASES: tuple[OpCase, ...] = (
         (((2, 4, 5, 2),),),
         name="average_pool_same",
         reference=lambda x: ref.pool2d(x, (3, 3), (1, 1), SAME_3, "mean"),
+    ),
+    *(
+        OpCase(
+            "adaptive_pool_axis",
+            lambda x, axis=axis, size=size, reduce=reduce: AdaptivePoolAxis.apply(
+                x, axis=axis, size=size, reduce=reduce
+            ),
+            shapes,
+            name=f"adaptive_{reduce}_pool_axis{axis}_to{size}",
+            reference=lambda x, axis=axis, size=size, reduce=reduce: _adaptive_pool(
+                x, axis, size, reduce
+            ),
+        )
+        for reduce in ("average", "max")
+        # uneven overlapping windows (5 -> 3), equal ones (6 -> 3), more outputs than inputs
+        for axis, size, shapes in (
+            (1, 3, (((2, 5, 3),), ((1, 6, 2, 2),))),
+            (2, 4, (((1, 2, 3, 2),),)),
+        )
     ),
     OpCase(
         "conv_max_pool",
