@@ -11,11 +11,14 @@ against it only where it is installed.
 Building the large models at their default size with the top costs seconds each on two
 cores, so the full-size counts are built for the smaller or headline models; every
 architecture's count is checked without the top at a small input, and its full count
-as that plus the top's exact parameter arithmetic.
+as that plus the top's exact parameter arithmetic. The four largest newer ones (ConvNeXt
+Large and XLarge, EfficientNetV2 M and L: 50 to 350 million parameters, seconds each
+even at 32x32) are marked ``slow``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
@@ -54,7 +57,26 @@ KERAS_COUNTS = {
     "EfficientNetB5": (30_562_527, 28_513_527),
     "EfficientNetB6": (43_265_143, 40_960_143),
     "EfficientNetB7": (66_658_687, 64_097_687),
+    "MobileNet": (4_253_864, 3_228_864),
+    "InceptionV3": (23_851_784, 21_802_784),
+    "InceptionResNetV2": (55_873_736, 54_336_736),
+    "ConvNeXtTiny": (28_589_128, 27_820_128),
+    "ConvNeXtSmall": (50_223_688, 49_454_688),
+    "ConvNeXtBase": (88_591_464, 87_566_464),
+    "ConvNeXtLarge": (197_767_336, 196_230_336),
+    "ConvNeXtXLarge": (350_196_968, 348_147_968),
+    "EfficientNetV2B0": (7_200_312, 5_919_312),
+    "EfficientNetV2B1": (8_212_124, 6_931_124),
+    "EfficientNetV2B2": (10_178_374, 8_769_374),
+    "EfficientNetV2B3": (14_467_622, 12_930_622),
+    "EfficientNetV2S": (21_612_360, 20_331_360),
+    "EfficientNetV2M": (54_431_388, 53_150_388),
+    "EfficientNetV2L": (119_027_848, 117_746_848),
+    "NASNetMobile": (5_326_716, 4_269_716),
+    "NASNetLarge": (88_949_818, 84_916_818),
 }
+# Seconds to build even at 32x32 (tens to hundreds of millions of parameters).
+SLOW_TO_BUILD = ("ConvNeXtLarge", "ConvNeXtXLarge", "EfficientNetV2M", "EfficientNetV2L")
 # Built with the top at the default size (one build each, shared by the tests).
 FULL_SIZE = (
     "VGG16",
@@ -66,7 +88,17 @@ FULL_SIZE = (
     "DenseNet121",
     "Xception",
     "EfficientNetB0",
+    "MobileNet",
+    "EfficientNetV2B0",
+    "NASNetMobile",
 )
+# Keras' default model names, where they are not the module's plain one.
+KERAS_MODEL_NAMES = {
+    "MobileNetV2": "mobilenetv2_1.00_224",
+    "MobileNet": "mobilenet_1.00_224",
+    "EfficientNetV2B0": "efficientnetv2-b0",
+    "NASNetMobile": "nasnet_mobile",
+}
 
 
 def _top_params(name: str, channels: int, classes: int = 1000) -> int:
@@ -125,6 +157,32 @@ KERAS_NAMES = {
     "EfficientNetB0": ["rescaling", "normalization", "stem_conv_pad", "stem_conv",
                        "block1a_se_excite", "block2b_drop", "block7a_project_bn", "top_conv",
                        "top_dropout"],
+    "MobileNet": ["conv1", "conv1_bn", "conv1_relu", "conv_dw_1", "conv_pw_1_bn", "conv_pad_2",
+                  "conv_dw_13_relu", "conv_pw_13_relu", "dropout", "conv_preds", "reshape_2"],
+    "EfficientNetV2B0": ["rescaling", "normalization", "stem_conv", "block1a_project_conv",
+                         "block1a_project_activation", "block2a_expand_conv", "block2b_drop",
+                         "block4a_dwconv2", "block4a_se_excite", "block6h_add", "top_conv",
+                         "avg_pool", "top_dropout"],
+    "NASNetMobile": ["stem_conv1", "stem_bn1", "reduction_conv_1_stem_1",
+                     "separable_conv_1_pad_reduction_left1_stem_1", "adjust_avg_pool_2_stem_2",
+                     "adjust_conv_2_0", "adjust_conv_1_5", "adjust_conv_projection_reduce_8",
+                     "normal_concat_3", "reduction_add3_reduce_4",
+                     "normal_add_5_12", "normal_concat_12"],
+    # Checked without the top, at a small input (not built full size):
+    "InceptionV3": ["conv2d", "batch_normalization", "activation", "max_pooling2d_1",
+                    "average_pooling2d", "mixed0", "conv2d_93", "batch_normalization_93",
+                    "mixed9_0", "concatenate_1", "mixed10"],
+    "InceptionResNetV2": ["conv2d_3", "mixed_5b", "block35_1_mixed", "block35_1_conv",
+                          "custom_scale_layer", "block35_10_ac", "mixed_6a", "block17_20_conv",
+                          "block8_10_conv", "custom_scale_layer_39", "conv_7b", "conv_7b_bn",
+                          "conv_7b_ac", "conv2d_202", "batch_normalization_202"],
+    "ConvNeXtTiny": ["convnext_tiny_prestem_normalization", "convnext_tiny_stem",
+                     "convnext_tiny_downsampling_block_2", "convnext_tiny_stage_0_block_0_"
+                     "depthwise_conv", "convnext_tiny_stage_2_block_8_layer_scale",
+                     "convnext_tiny_stage_3_block_2_identity", "layer_normalization"],
+    "EfficientNetV2S": ["rescaling", "block1b_add", "block6o_se_excite", "top_activation"],
+    "NASNetLarge": ["adjust_conv_1_7", "adjust_conv_projection_14", "normal_concat_5",
+                    "reduction_concat_reduce_12", "normal_concat_18"],
 }  # fmt: skip
 
 
@@ -134,19 +192,27 @@ def test_layer_names_follow_keras(name: str) -> None:
     names = {layer.name for layer in model.layers}
     assert set(KERAS_NAMES[name]) <= names
     assert model.get_layer("predictions") is not None
-    assert model.name == {"MobileNetV2": "mobilenetv2_1.00_224"}.get(name, model.name)
+    assert model.name == KERAS_MODEL_NAMES.get(name, model.name)
     if name == "VGG16":
         del _MODELS[name]
 
 
-@pytest.mark.parametrize("name", sorted(KERAS_COUNTS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_BUILD else name
+        for name in sorted(KERAS_COUNTS)
+    ],
+)
 def test_every_architecture_without_top_counts_as_keras(name: str) -> None:
-    size = 71 if name == "Xception" else 32
+    size = {"Xception": 71, "InceptionV3": 75, "InceptionResNetV2": 75}.get(name, 32)
     model = getattr(apps, name)(
         weights=None, include_top=False, input_shape=(size, size, 3), pooling="avg"
     )
     full, no_top = KERAS_COUNTS[name]
     assert model.count_params() == no_top
+    if name not in FULL_SIZE:  # their names are checked on the full-size model
+        assert set(KERAS_NAMES.get(name, ())) <= {layer.name for layer in model.layers}
     channels = model.output_shape[-1]
     assert tuple(model.output_shape) == (None, channels)
     assert model.count_params() + _top_params(name, channels) == full
@@ -192,6 +258,115 @@ def test_forward_passes_on_small_inputs() -> None:
     assert out.shape == (2, 2048) and np.all(np.isfinite(out))
 
 
+def _small_convnext(**kwargs: object) -> object:
+    return apps.convnext.ConvNeXt(
+        [1, 1, 2, 1], [8, 16, 24, 32], weights=None, input_shape=(32, 32, 3), **kwargs
+    )
+
+
+def test_mobilenet_names_size_and_depth_multiplier_as_keras() -> None:
+    model = apps.MobileNet(
+        weights=None, alpha=0.25, depth_multiplier=2, include_top=False, input_shape=(160, 160, 3)
+    )
+    assert model.name == "mobilenet_0.25_160"
+    assert tuple(model.get_layer("conv_dw_1").weights[0].shape) == (3, 3, 8, 2)
+    assert tuple(model.get_layer("conv_pw_1").weights[0].shape) == (1, 1, 16, 16)
+    assert tuple(model.output_shape) == (None, 5, 5, 256)
+    odd = apps.MobileNet(weights=None, alpha=0.25, include_top=False, input_shape=(100, 100, 3))
+    assert odd.name == "mobilenet_0.25_100"
+
+
+def test_efficientnet_v2_preprocessing_follows_the_variant() -> None:
+    stage = [
+        {"kernel_size": 3, "num_repeat": 1, "input_filters": 8, "output_filters": 8,
+         "expand_ratio": 1, "se_ratio": 0, "strides": 1, "conv_type": 1}
+    ]  # fmt: skip
+    kw = {"weights": None, "include_top": False, "input_shape": (32, 32, 3)}
+    build = apps.efficientnet_v2.EfficientNetV2
+    b = build(1.0, 1.0, 224, blocks_args=stage, name="efficientnetv2-b0", **kw)
+    s = build(1.0, 1.0, 384, blocks_args=stage, name="efficientnetv2-s", **kw)
+    plain = build(1.0, 1.0, 384, blocks_args=stage, name="x", include_preprocessing=False, **kw)
+    names = [{layer.name for layer in m.layers} for m in (b, s, plain)]
+    assert {"rescaling", "normalization"} <= names[0]
+    assert "rescaling" in names[1] and "normalization" not in names[1]
+    assert not {"rescaling", "normalization"} & names[2]
+    x = np.full((1, 32, 32, 3), 64.0, dtype="float32")
+    scaled = models.Model(s.inputs, s.get_layer("rescaling").output).predict(x, verbose=0)
+    np.testing.assert_allclose(scaled, -0.5)  # x / 128 - 1
+    normalized = models.Model(b.inputs, b.get_layer("normalization").output).predict(x, verbose=0)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(normalized[0, 0, 0], (64 / 255 - mean) / std, rtol=1e-5)
+
+
+def test_convnext_preprocessing_layer_scale_and_stochastic_depth() -> None:
+    model = _small_convnext(drop_path_rate=0.3, classes=4)
+    names = {layer.name for layer in model.layers}
+    assert "convnext_prestem_normalization" in names
+    rates = [
+        layer.drop_path_rate
+        for layer in model.layers
+        if isinstance(layer, apps.convnext.StochasticDepth)
+    ]
+    np.testing.assert_allclose(rates, [0.3 / 4, 0.3 * 2 / 4, 0.3 * 3 / 4, 0.3])  # 0 is identity
+    assert "convnext_stage_0_block_0_identity" in names
+    gamma = model.get_layer("convnext_stage_1_block_0_layer_scale").weights[0]
+    np.testing.assert_allclose(np.asarray(gamma.numpy()), np.full(16, 1e-6, "float32"))
+    probs = model.predict(np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)), verbose=0)
+    np.testing.assert_allclose(np.asarray(probs).sum(axis=1), 1.0, rtol=1e-5)
+    raw = _small_convnext(include_top=False, include_preprocessing=False)
+    assert not any("prestem" in layer.name for layer in raw.layers)
+    assert raw.layers[-1].name == "layer_normalization"  # Keras' final norm without the top
+    gray = apps.convnext.ConvNeXt(
+        [1, 1, 1, 1], [8, 8, 8, 8], weights=None, include_top=False, input_shape=(32, 32, 1)
+    )
+    assert not any("prestem" in layer.name for layer in gray.layers)
+
+
+def test_stochastic_depth_drops_whole_samples_in_training_only() -> None:
+    layer = apps.convnext.StochasticDepth(0.5)
+    x = np.ones((64, 3, 3, 2), dtype="float32")
+    np.testing.assert_array_equal(np.asarray(layer(x).numpy()), x)
+    out = np.asarray(layer(x, training=True).numpy())
+    per_sample = out.reshape(64, -1)
+    assert set(np.unique(per_sample)) <= {0.0, 2.0}  # kept samples scaled by 1 / keep
+    assert np.all(per_sample.min(axis=1) == per_sample.max(axis=1))
+    assert 0 < (per_sample[:, 0] == 0).sum() < 64
+    config = layer.get_config()
+    assert apps.convnext.StochasticDepth.from_config(config).drop_path_rate == 0.5
+
+
+def test_inception_resnet_scale_layer() -> None:
+    layer = apps.inception_resnet_v2.CustomScaleLayer(0.17)
+    a = np.arange(6, dtype="float32").reshape(2, 3)
+    b = np.full((2, 3), 2.0, dtype="float32")
+    np.testing.assert_allclose(np.asarray(layer([a, b]).numpy()), a + 0.34, rtol=1e-6)
+    assert layer.get_config()["scale"] == 0.17
+    assert not layer.weights
+
+
+def test_inception_automatic_names_continue_after_an_input_tensor_graph() -> None:
+    image = layers.Input(shape=(75, 75, 3))
+    stem = layers.Conv2D(3, 1, name="conv2d")(image)  # a name Inception's first unit wants
+    model = apps.InceptionV3(weights=None, include_top=False, input_tensor=stem)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    assert names[:4] == [image.name, "conv2d", "conv2d_1", "batch_normalization"]
+    assert "conv2d_94" in names and "conv2d_95" not in names
+
+
+def test_nasnet_defaults_as_keras() -> None:
+    small = apps.nasnet.NASNet(
+        input_shape=(32, 32, 3), penultimate_filters=96, num_blocks=1, stem_block_filters=8,
+        weights=None, classes=3,
+    )  # fmt: skip
+    out = np.asarray(small.predict(np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3))))
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    mobile = apps.NASNetMobile(weights=None, include_top=False, pooling="avg")
+    assert tuple(mobile.input_shape) == (None, 224, 224, 3)  # not a free size, as Keras
+    assert mobile.name == "nasnet_mobile"
+
+
 def test_input_tensor_is_used_as_the_model_input() -> None:
     image = layers.Input(shape=(48, 48, 3))
     model = apps.DenseNet121(weights=None, include_top=False, input_tensor=image, pooling="avg")
@@ -218,7 +393,11 @@ def test_local_weights_file_round_trips(tmp_path: object) -> None:
 
 # --- errors -----------------------------------------------------------------------------------
 def test_imagenet_weights_raise_clearly() -> None:
-    for fn in (apps.VGG16, apps.ResNet50, apps.MobileNetV2, apps.EfficientNetB0):
+    for fn in (
+        apps.VGG16, apps.ResNet50, apps.MobileNetV2, apps.EfficientNetB0, apps.MobileNet,
+        apps.InceptionV3, apps.InceptionResNetV2, apps.ConvNeXtTiny, apps.EfficientNetV2S,
+        apps.NASNetMobile, apps.NASNetLarge,
+    ):  # fmt: skip
         with pytest.raises(ValueError, match="downloads nothing.*weights=None"):
             fn()
 
@@ -235,6 +414,16 @@ def test_imagenet_weights_raise_clearly() -> None:
         (apps.DenseNet121, {"input_shape": (None, None, 3)}, "static `input_shape`"),
         (apps.MobileNetV3Small, {"input_shape": (16, 16, 3)}, "at least 32x32"),
         (apps.VGG16, {"classes": 0}, "classes"),
+        (apps.InceptionV3, {"include_top": False, "input_shape": (74, 74, 3)}, "at least 75x75"),
+        (apps.InceptionResNetV2, {"input_shape": (None, None, 3)}, "static `input_shape`"),
+        (apps.ConvNeXtTiny, {"include_top": False, "pooling": "mean"}, "pooling"),
+        (apps.EfficientNetV2B0, {"weights": "missing.weights.h5"}, "local weights file"),
+        (apps.nasnet.NASNet, {"penultimate_filters": 100}, "multiple of 24"),
+        (
+            functools.partial(apps.efficientnet_v2.EfficientNetV2, 1.0, 1.0, 224),
+            {"name": "x"},
+            "stage table",
+        ),
     ],
 )
 def test_bad_arguments_raise(fn: object, kwargs: dict, match: str) -> None:
@@ -297,6 +486,14 @@ def test_preprocess_identity_for_self_normalizing_models() -> None:
     x = _image()
     assert apps.mobilenet_v3.preprocess_input(x) is x
     assert apps.efficientnet.preprocess_input(x) is x
+    assert apps.efficientnet_v2.preprocess_input(x) is x
+    assert apps.convnext.preprocess_input(x) is x
+
+
+def test_preprocess_tf_mode_families() -> None:
+    expected = _image() / 127.5 - 1.0
+    for module in (apps.mobilenet, apps.inception_v3, apps.inception_resnet_v2, apps.nasnet):
+        np.testing.assert_allclose(module.preprocess_input(_image()), expected, rtol=1e-6)
 
 
 def test_preprocess_bad_arguments() -> None:
@@ -363,7 +560,9 @@ def test_keras_module_aliases() -> None:
     assert apps.resnet_v2.ResNet152V2 is apps.ResNet152V2
     for module in (
         apps.vgg16, apps.vgg19, apps.resnet, apps.resnet50, apps.resnet_v2, apps.mobilenet_v2,
-        apps.mobilenet_v3, apps.efficientnet, apps.densenet, apps.xception,
+        apps.mobilenet_v3, apps.efficientnet, apps.densenet, apps.xception, apps.mobilenet,
+        apps.inception_v3, apps.inception_resnet_v2, apps.convnext, apps.efficientnet_v2,
+        apps.nasnet,
     ):  # fmt: skip
         assert callable(module.preprocess_input) and callable(module.decode_predictions)
     assert set(apps.__all__) >= set(KERAS_COUNTS)
@@ -371,27 +570,35 @@ def test_keras_module_aliases() -> None:
 
 
 # --- against real Keras, where it is installed ------------------------------------------------
-def test_matches_real_keras() -> None:
-    """Every weighted layer's name and weight shapes equal Keras' (two small models)."""
+# (tests/test_applications_keras_weights.py loads Keras-saved weights and compares predictions)
+REAL_KERAS_CASES = [
+    ("MobileNetV3Small", {}),
+    ("ResNet50", {"include_top": False, "input_shape": (32, 32, 3)}),
+    ("MobileNet", {"alpha": 0.5, "depth_multiplier": 2, "input_shape": (128, 128, 3)}),
+    ("ConvNeXtTiny", {"include_top": False, "input_shape": (32, 32, 3)}),
+    ("EfficientNetV2S", {"include_top": False, "input_shape": (32, 32, 3), "pooling": "max"}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), REAL_KERAS_CASES, ids=[c[0] for c in REAL_KERAS_CASES])
+def test_matches_real_keras(name: str, kwargs: dict) -> None:
+    """Every weighted layer's name and weight shapes, and the model's name, equal Keras'."""
     keras = pytest.importorskip("keras")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, kwargs in [
-            ("MobileNetV3Small", {}),
-            ("ResNet50", {"include_top": False, "input_shape": (32, 32, 3)}),
-        ]:
-            keras.backend.clear_session()
-            theirs = getattr(keras.applications, name)(weights=None, **kwargs)
-            ours = getattr(apps, name)(weights=None, **kwargs)
-            assert ours.count_params() == theirs.count_params()
-            expected = {
-                layer.name: [tuple(w.shape) for w in layer.weights]
-                for layer in theirs.layers
-                if layer.weights
-            }
-            got = {
-                layer.name: [tuple(w.shape) for w in layer.weights]
-                for layer in ours.layers
-                if layer.weights
-            }
-            assert got == expected
+        keras.backend.clear_session()
+        theirs = getattr(keras.applications, name)(weights=None, **kwargs)
+        ours = getattr(apps, name)(weights=None, **kwargs)
+    assert ours.count_params() == theirs.count_params()
+    assert ours.name == theirs.name
+    expected = {
+        layer.name: [tuple(w.shape) for w in layer.weights]
+        for layer in theirs.layers
+        if layer.weights
+    }
+    got = {
+        layer.name: [tuple(w.shape) for w in layer.weights]
+        for layer in ours.layers
+        if layer.weights
+    }
+    assert got == expected

@@ -5,7 +5,8 @@ checks every application shares.
 
 - ``"caffe"`` (VGG, ResNet v1): RGB -> BGR, then each channel minus the ImageNet mean
   (103.939, 116.779, 123.68), no scaling;
-- ``"tf"`` (ResNet v2, MobileNetV2, Xception): ``x / 127.5 - 1``, into [-1, 1];
+- ``"tf"`` (ResNet v2, MobileNet, MobileNetV2, Xception, InceptionV3,
+  InceptionResNetV2, NASNet): ``x / 127.5 - 1``, into [-1, 1];
 - ``"torch"`` (DenseNet): ``x / 255``, then each channel standardised with the ImageNet
   mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
 
@@ -22,7 +23,8 @@ from Keras' own cache, ``$KERAS_HOME/models/imagenet_class_index.json`` (by defa
 ValueError saying where to put the file.
 
 The shared model helpers (``obtain_input_shape``, ``correct_pad``,
-``validate_activation``) follow Keras' functions of the same names.
+``validate_activation``) follow Keras' functions of the same names; ``KerasNames`` hands
+out Keras' automatic layer names for the families that leave layers unnamed.
 """
 
 from __future__ import annotations
@@ -276,6 +278,45 @@ def correct_pad(inputs: KerasTensor, kernel_size: int | tuple[int, int]) -> tupl
     adjust = (1, 1) if input_size[0] is None else (1 - input_size[0] % 2, 1 - input_size[1] % 2)
     correct = (kernel_size[0] // 2, kernel_size[1] // 2)
     return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))
+
+
+class KerasNames:
+    """Keras' automatic layer names in the order a fresh Keras session hands them out:
+    ``names("conv2d")`` gives ``conv2d``, then ``conv2d_1``, ``conv2d_2``, ... Families that
+    leave layers unnamed (Inception) fix them to these, so that the names equal Keras'
+    whatever dendrite built before.
+
+    ``taken``: names already in the graph (the layers before an ``input_tensor``); as in
+    a Keras session that built those first, numbering continues after them
+    (``conv2d`` taken: ``conv2d_1``, ``conv2d_2``, ...), so no name is used twice."""
+
+    def __init__(self, taken: Any = ()) -> None:
+        self._counts: dict[str, int] = {}
+        for name in taken:
+            base, _, suffix = name.rpartition("_")
+            if base and suffix.isdigit():
+                self._counts[base] = max(self._counts.get(base, 0), int(suffix) + 1)
+            self._counts[name] = max(self._counts.get(name, 0), 1)
+
+    def __call__(self, base: str) -> str:
+        count = self._counts.get(base, 0)
+        self._counts[base] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+
+def upstream_names(tensor: KerasTensor) -> list[str]:
+    """The names of every layer ``tensor`` is computed by (its graph back to the inputs)."""
+    names: list[str] = []
+    seen: set[int] = set()
+    stack = [tensor]
+    while stack:
+        node = producer(stack.pop())
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        names.append(node.layer.name)
+        stack.extend(node.input_tensors)
+    return names
 
 
 def validate_activation(classifier_activation: Any, weights: Any) -> None:
