@@ -486,3 +486,16 @@ def test_same_results_as_keras(keras_results, name):
         np.testing.assert_allclose(ours.data, theirs, rtol=2e-6, atol=2e-6, err_msg=name)
     else:
         np.testing.assert_array_equal(ours.data, theirs, err_msg=name)
+
+
+def test_normalize_floors_the_norm_not_its_square():
+    """Keras floors the L2 norm at epsilon (rsqrt capped at 1 / epsilon): a vector of norm
+    2.2e-5 is still scaled to unit length, and the zero vector stays zero with a finite
+    gradient."""
+    x = np.array([[1e-5, 2e-5, 0.0], [0.0, 0.0, 0.0], [3.0, 4.0, 0.0]], "float32")
+    expected = np.array([[1, 2, 0], [0, 0, 0], [3, 4, 0]], "float32")
+    expected /= np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-7)
+    np.testing.assert_allclose(ops.normalize(x).data, expected, rtol=1e-5)
+    t = Tensor(x.astype("float64"), requires_grad=True)
+    ops.sum(ops.normalize(t)).backward()
+    assert np.isfinite(t.grad).all()

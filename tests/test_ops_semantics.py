@@ -290,6 +290,25 @@ def test_tensor_methods():
     assert x.var().item() == pytest.approx(np.var(x.numpy()))
 
 
+def test_numpy_reductions_take_tensors():
+    """np.mean(t), np.std(t, ddof=1) ... call the methods with NumPy's arguments."""
+    data = np.array([[-1.0, 4.0, 2.0], [3.0, -2.0, 0.5]], np.float32)
+    x = Tensor(data)
+    for fn in (np.sum, np.mean, np.max, np.min, np.var, np.std):
+        np.testing.assert_allclose(fn(x).numpy(), fn(data), rtol=1e-6)
+        np.testing.assert_allclose(fn(x, axis=1, keepdims=True).numpy(), fn(data, 1, keepdims=True))
+    for ddof in (1, 2):
+        np.testing.assert_allclose(np.std(x, ddof=ddof).numpy(), np.std(data, ddof=ddof), 1e-6)
+        np.testing.assert_allclose(np.var(x, 0, ddof=1).numpy(), np.var(data, 0, ddof=1), 1e-6)
+    assert x.sum(dtype="float64").dtype == np.float64 and np.mean(x).dtype == np.float32
+    with pytest.raises(TypeError, match=r"Tensor.sum\(\) does not take out="):
+        np.sum(x, out=np.zeros(()))
+    w = Tensor(data.astype(np.float64), requires_grad=True)
+    w.std(ddof=1).backward()
+    centred = data - data.mean()
+    np.testing.assert_allclose(w.grad, centred / (5 * np.std(data, ddof=1)), rtol=1e-6)
+
+
 def test_fully_masked_slices():
     z = Tensor(np.array([[-np.inf, -np.inf], [0.0, -np.inf]]), requires_grad=True)
     with np.errstate(divide="ignore", invalid="ignore"):

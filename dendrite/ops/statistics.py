@@ -197,8 +197,9 @@ def normalize(x: Any, axis: int = -1, order: int = 2, epsilon: float | None = No
     x = _float_input(x)
     eps = _settings.epsilon() if epsilon is None else epsilon
     if order == 2:
+        # Keras' min(rsqrt(total), 1 / eps), written so a zero vector's gradient stays finite.
         total = reduce_sum(square(x), axis=axis, keepdims=True)
-        return multiply(x, rsqrt(maximum(total, eps)))
+        return multiply(x, rsqrt(maximum(total, eps * eps)))
     return divide(x, maximum(norm(x, ord=order, axis=axis, keepdims=True), eps))
 
 

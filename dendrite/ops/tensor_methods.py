@@ -2,6 +2,11 @@
 
 Arithmetic operators and methods record gradients like the functions they call.
 Comparisons and ``& | ^ ~`` give plain boolean tensors that no gradient flows through.
+The reduction methods also take NumPy's method arguments, so that ``np.mean(t)``,
+``np.std(t, ddof=1)`` or ``t.sum(dtype="float64")`` work as on an array: ``dtype`` casts
+before reducing; ``ddof`` scales the population variance by ``n / (n - ddof)`` (the
+standard deviation by its square root), ``n`` being the count reduced over; ``out=`` and
+``where=`` are refused, since a tensor is never written in place.
 """
 
 from __future__ import annotations
@@ -48,6 +53,46 @@ def _astype(self: Tensor, dtype: Any) -> Tensor:
 
 def _clip_method(self: Tensor, x_min: Any = None, x_max: Any = None) -> Tensor:
     return comparison.clip(self, x_min, x_max)
+
+
+def _reduction_method(fn: Any, name: str, spread: int = 0) -> Any:
+    """``fn`` as a method with NumPy's arguments; ``spread`` is 1 for var, 2 for std."""
+
+    def method(
+        self: Tensor,
+        axis: Any = None,
+        dtype: Any = None,
+        out: Any = None,
+        keepdims: bool = False,
+        ddof: int = 0,
+        where: Any = None,
+        **kwargs: Any,
+    ) -> Tensor:
+        if out is not None or where is not None:
+            given = "out" if out is not None else "where"
+            raise TypeError(
+                f"Tensor.{name}() does not take {given}=: dendrite tensors are not written "
+                f"in place, and reduce every element; use the tensor it returns."
+            )
+        x = self if dtype is None else creation.cast(self, dtype)
+        result = fn(x, axis=axis, keepdims=keepdims, **kwargs)
+        if ddof and spread:
+            axes = (
+                range(x.ndim)
+                if axis is None
+                else axis
+                if isinstance(axis, (tuple, list))
+                else (axis,)
+            )
+            count = 1
+            for a in axes:
+                count *= x.shape[a]
+            factor = count / (count - ddof) if count > ddof else float("inf")
+            result = result * (factor if spread == 1 else factor**0.5)
+        return result
+
+    method.__name__ = name
+    return method
 
 
 def install() -> None:
@@ -97,12 +142,12 @@ def install() -> None:
         "broadcast_to": movement.broadcast_to,
         "astype": _astype,
         # reductions
-        "sum": reduce.sum,
-        "mean": reduce.mean,
-        "max": reduce.max,
-        "min": reduce.min,
-        "var": reduce.var,
-        "std": reduce.std,
+        "sum": _reduction_method(reduce.sum, "sum", 0),
+        "mean": _reduction_method(reduce.mean, "mean", 0),
+        "max": _reduction_method(reduce.max, "max", 0),
+        "min": _reduction_method(reduce.min, "min", 0),
+        "var": _reduction_method(reduce.var, "var", 1),
+        "std": _reduction_method(reduce.std, "std", 2),
         "argmax": reduce.argmax,
         "argmin": reduce.argmin,
         "logsumexp": softmax.logsumexp,
