@@ -44,6 +44,7 @@ RANKS = {
     "backend": 5,
     "config": 5,
     "dtype_policies": 5,  # keras.dtype_policies, beside config
+    "mixed_precision": 5,  # keras.mixed_precision: the policy names and LossScaleOptimizer
     "models": 6,
     "applications": 6,  # keras.applications: architectures built from layers and models
     "export": 6,  # model.export: ONNX graphs from a model's layers

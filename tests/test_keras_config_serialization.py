@@ -72,6 +72,24 @@ def test_backend_dtype_policy_and_flags():
     assert keras.config.is_interactive_logging_enabled()
 
 
+def test_mixed_precision_namespace_has_keras_names():
+    """keras.mixed_precision: the global policy under Keras 2's and 3's names, float
+    policies set, mixed ones refused by name, and LossScaleOptimizer."""
+    mp = keras.mixed_precision
+    assert mp.Policy is mp.DTypePolicy is keras.DTypePolicy
+    assert mp.LossScaleOptimizer is keras.optimizers.LossScaleOptimizer
+    try:
+        mp.set_global_policy("float64")
+        assert mp.global_policy().name == mp.dtype_policy().name == keras.config.floatx()
+        assert keras.layers.Dense(2).dtype == "float64"
+        mp.set_global_policy(mp.Policy("float32"))
+        assert keras.config.floatx() == "float32"
+        with pytest.raises(ValueError, match="no mixed precision.*mixed_bfloat16"):
+            mp.set_global_policy("mixed_bfloat16")
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
 def test_unsafe_deserialization_is_refused_with_a_warning_and_changes_nothing(tmp_path):
     with pytest.warns(UserWarning, match="never runs code from a file"):
         keras.config.enable_unsafe_deserialization()
