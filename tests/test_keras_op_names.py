@@ -67,6 +67,15 @@ def test_ops_spelled_otherwise_in_keras(op, family, class_name):
 def test_an_op_keras_lacks_keeps_its_capitalised_name():
     assert keras_op_class("not_a_keras_op") == ("numpy", "NotAKerasOp")
     assert op_signature("numpy", "NotAKerasOp") is None
+    assert keras_op_class("image.extract_patches_3d") == ("image", "ExtractPatches3d")
+
+
+def test_every_dendrite_op_is_written_under_a_class_that_reads_back_as_itself():
+    """What a saved graph's op node is called must load back as the same op, whether
+    Keras has its class or not (get_item is getitem's alias)."""
+    aliases = {"get_item": "getitem"}
+    for op in ops.__all__:
+        assert dendrite_op(*keras_op_class(op)) == aliases.get(op, op), op
 
 
 LISTING = """

@@ -310,7 +310,7 @@ def test_same_signature_as_keras(keras_side, name):
 def test_every_keras_name_of_a_family_is_in_its_namespace(keras_side, family):
     _, facts = keras_side
     theirs = facts["families"][family]
-    lacking = {"jvp", "extract_patches_3d"}  # not offered by dendrite yet
+    lacking = {"jvp"}  # forward-mode differentiation: not offered by dendrite
     module = getattr(ops, family)
     for name in theirs:
         if name in lacking:
@@ -794,3 +794,55 @@ def test_associative_scan_on_a_symbolic_tensor_records_its_slices_and_joins(tmp_
     model.save(tmp_path / "m.dendrite")
     loaded = keras.models.load_model(tmp_path / "m.dendrite")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), np.cumsum(x, 1), rtol=1e-6)
+
+
+# --- extract_patches_3d ------------------------------------------------------------------------
+def _patches_3d_by_hand(x, size, strides):
+    """out[n, i, j, k, :] = x[n, i s0 : i s0 + d, j s1 : ..., k s2 : ..., :] flattened."""
+    n, depth, height, width, _ = x.shape
+    starts = [
+        range(0, extent - k + 1, s) for extent, k, s in zip((depth, height, width), size, strides)
+    ]
+    return np.stack(
+        [
+            np.stack(
+                [
+                    np.stack(
+                        [
+                            x[:, i : i + size[0], j : j + size[1], k : k + size[2]].reshape(n, -1)
+                            for k in starts[2]
+                        ],
+                        1,
+                    )
+                    for j in starts[1]
+                ],
+                1,
+            )
+            for i in starts[0]
+        ],
+        1,
+    )
+
+
+@pytest.mark.parametrize("size, strides", [(2, None), ((2, 3, 1), (1, 2, 3)), ((3, 2, 2), 1)])
+def test_extract_patches_3d_flattens_each_window(size, strides):
+    x = RNG.standard_normal((2, 5, 6, 7, 3))
+    window = (size,) * 3 if isinstance(size, int) else size
+    step = window if strides is None else (strides,) * 3 if isinstance(strides, int) else strides
+    got = ops.image.extract_patches_3d(x, size, strides=strides)
+    np.testing.assert_allclose(got.data, _patches_3d_by_hand(x, window, step), atol=1e-12)
+    single = ops.image.extract_patches_3d(x[0], size, strides=strides)
+    np.testing.assert_allclose(single.data, got.data[0], atol=1e-12)
+    first = ops.image.extract_patches_3d(
+        np.moveaxis(x, -1, 1), size, strides=strides, data_format="channels_first"
+    )
+    assert first.shape == (2, got.shape[-1], *got.shape[1:4])
+
+
+def test_extract_patches_3d_gradient_and_errors():
+    x = Tensor(RNG.standard_normal((1, 4, 4, 3, 2)), requires_grad=True)
+    gradcheck(lambda t: ops.image.extract_patches_3d(t, 2, strides=1, padding="same"), x)
+    with pytest.raises(TypeError, match=r"extract_patches_3d: size must be an int or \(d, h, w\)"):
+        ops.image.extract_patches_3d(x, (2, 2))
+    with pytest.raises(ValueError, match="extract_patches_3d: expected rank 4.*got shape"):
+        ops.image.extract_patches_3d(np.zeros((4, 4, 3)), 2)

@@ -61,6 +61,7 @@ __all__ = [
     "crop_images",
     "elastic_transform",
     "extract_patches",
+    "extract_patches_3d",
     "gaussian_blur",
     "hsv_to_rgb",
     "map_coordinates",
@@ -238,23 +239,66 @@ def extract_patches(
 ) -> Tensor:
     """Patches of ``size`` (an int or (h, w)) every ``strides`` (``size`` when None), each
     flattened (row, column, channel) into the channel axis."""
+    return _patches("extract_patches", images, size, strides, dilation_rate, padding, data_format)
+
+
+def extract_patches_3d(
+    volumes: Any,
+    size: Any,
+    strides: Any = None,
+    dilation_rate: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+) -> Tensor:
+    """Patches of ``size`` (an int or (d, h, w)) of volumes (N, D, H, W, C), or one
+    volume of rank 4, every ``strides`` (``size`` when None), each flattened (depth, row,
+    column, channel) into the channel axis."""
+    return _patches(
+        "extract_patches_3d", volumes, size, strides, dilation_rate, padding, data_format
+    )
+
+
+def _patches(
+    op: str,
+    images: Any,
+    size: Any,
+    strides: Any,
+    dilation_rate: Any,
+    padding: str,
+    data_format: str | None,
+) -> Tensor:
+    """Each patch of k = prod(size) positions and C channels as one output position of a
+    convolution whose kernel is the identity of size k C: out[..., j] = patch[j], so the
+    gradient reaches the images through the convolution's."""
     from dendrite.ops.conv import conv
 
+    spatial = 3 if op == "extract_patches_3d" else 2
     if isinstance(size, (int, np.integer)):
-        patch_h = patch_w = int(size)
-    elif len(size) == 2:
-        patch_h, patch_w = int(size[0]), int(size[1])
+        window = (int(size),) * spatial
+    elif isinstance(size, (tuple, list)) and len(size) == spatial:
+        window = tuple(int(v) for v in size)
     else:
-        raise TypeError(f"extract_patches: size must be an int or (h, w); got {size!r}.")
+        expected = "(d, h, w)" if spatial == 3 else "(h, w)"
+        raise TypeError(f"{op}: size must be an int or {expected}; got {size!r}.")
     data_format = _data_format(data_format)
-    rank = _rank(images, "extract_patches")
     shape = np.shape(raw(images))
-    channels = shape[-1] if data_format == "channels_last" else shape[-3]
-    strides = strides or (patch_h, patch_w)
-    depth = patch_h * patch_w * channels
+    if len(shape) not in (spatial + 1, spatial + 2):
+        kind = "volume" if spatial == 3 else "image"
+        raise ValueError(
+            f"{op}: expected rank {spatial + 1} (a single {kind}) or rank {spatial + 2} (a "
+            f"batch); got shape {shape}."
+        )
+    channels = shape[-1] if data_format == "channels_last" else shape[-spatial - 1]
+    if isinstance(strides, (int, np.integer)):
+        strides = (int(strides),) * spatial
+    strides = tuple(strides) if strides else window
+    if len(strides) != spatial:
+        raise ValueError(f"{op}: strides must have {spatial} entries; got {strides!r}.")
+    depth = int(np.prod(window)) * channels
     dtype = raw(images).dtype if raw(images).dtype.kind == "f" else np.dtype("float32")
-    kernel = np.eye(depth, dtype=dtype).reshape(patch_h, patch_w, channels, depth)
-    batch = images if rank == 4 else reshape(images, (1,) + shape)
+    kernel = np.eye(depth, dtype=dtype).reshape(*window, channels, depth)
+    single = len(shape) == spatial + 1
+    batch = reshape(images, (1,) + shape) if single else images
     patches = conv(
         cast(batch, dtype),
         kernel,
@@ -263,7 +307,7 @@ def extract_patches(
         data_format=data_format,
         dilation_rate=dilation_rate,
     )
-    return patches if rank == 4 else reshape(patches, np.shape(raw(patches))[1:])
+    return reshape(patches, np.shape(raw(patches))[1:]) if single else patches
 
 
 def _spatial(images: Any, data_format: str) -> tuple[int, int]:

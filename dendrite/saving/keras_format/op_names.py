@@ -456,6 +456,7 @@ SPELLED_OTHERWISE = {
     "layer_norm": "layer_normalization",
     "batch_norm": "batch_normalization",
     "rms_norm": "rms_normalization",
+    "extract_patches3d": "extract_patches_3d",  # no Keras class: dendrite's own spelling
 }
 
 
@@ -490,10 +491,11 @@ def op_signature(family: str, class_name: str) -> tuple[tuple[str, ...], tuple[s
 def keras_op_class(op: str) -> tuple[str, str]:
     """``(family, class_name)`` under which Keras knows the dendrite op ``op``.
 
-    An op Keras does not have keeps the capitalised name in the numpy family, which
-    Keras reports as an unknown class when it loads the file.
+    An op Keras does not have keeps the capitalised name in its family (numpy, or image
+    for ``"image.<op>"``), which Keras reports as an unknown class when it loads the file.
     """
     known = _classes_by_op().get(op)
     if known is not None:
         return known
-    return "numpy", "".join(part.capitalize() for part in op.split("_"))
+    family, _, name = op.rpartition(".")
+    return family or "numpy", "".join(part.capitalize() for part in name.split("_"))
