@@ -352,6 +352,27 @@ def test_channels_first_single_image_and_float64():
     np.testing.assert_array_equal(ints, (x.astype(np.uint8) >> 4 << 4).astype(np.float32))
 
 
+def test_integer_images_at_inference_keep_or_lose_their_dtype_as_keras():
+    """Keras 3.15 casts to float32 before looking at ``training`` in Solarization and
+    RandomSharpness, so uint8 in is float32 out at inference too (values unchanged); the
+    other color layers return integer images as they are."""
+    x = _images((2, 5, 6, 3), seed=9).astype(np.uint8)
+    for layer in [Solarization(0.3, 0.5, seed=1), RandomSharpness(0.4, seed=1)]:
+        name = type(layer).__name__
+        for images in (x, x[0], np.moveaxis(x, -1, 1)):
+            kwargs = {"data_format": "channels_first"} if images.shape[1] == 3 else {}
+            out = _run(type(layer)(**{**layer.get_config(), **kwargs}), images, training=False)
+            assert out.dtype == np.float32, name
+            np.testing.assert_array_equal(out, images.astype(np.float32), err_msg=name)
+        assert _run(layer, x.astype(np.int32), training=False).dtype == np.float32, name
+        assert _run(layer, x).dtype == np.float32, name
+    kept = [RandomHue(0.5), RandomColorJitter(hue_factor=0.2), RandomPosterization(4)]
+    for layer in [*kept, RandomSaturation(0.5), Equalization()]:
+        out = _run(layer, x, training=False)
+        assert out.dtype == np.uint8, type(layer).__name__
+        np.testing.assert_array_equal(out, x)
+
+
 def test_output_shapes():
     for layer in [*_all_layers(), Equalization()]:
         assert layer.compute_output_shape((None, 5, 6, 3)) == (None, 5, 6, 3)

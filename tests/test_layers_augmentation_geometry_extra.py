@@ -602,6 +602,22 @@ def test_channels_first_single_image_and_float64(name):
     assert ints.dtype == np.float32
 
 
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_integer_images_come_back_as_float_at_inference_as_keras(name):
+    # Keras 3.15 casts the images to the layer's float dtype in both modes: uint8 in,
+    # float32 out, the values unchanged when training=False
+    x = np.round(_images((2, 9, 8, 3), seed=24)).astype("uint8")
+    for images, fmt in ((x, "channels_last"), (x[0], "channels_last"), (x[:1], "channels_last")):
+        out = np.asarray(MINE[name](**LAYERS[name], data_format=fmt)(images, training=False))
+        assert out.dtype == np.float32 and out.shape == images.shape, name
+        np.testing.assert_array_equal(out, images.astype("float32"))
+    first = np.moveaxis(x, -1, 1).astype("int32")
+    out = np.asarray(MINE[name](**LAYERS[name], data_format="channels_first")(first, False))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, first.astype("float32"))
+    assert np.asarray(MINE[name](**LAYERS[name])(x)).dtype == np.float32  # training
+
+
 def test_bad_arguments_name_the_layer_and_the_value():
     cases = [
         (RandomErasing, {"factor": 1.5}, "RandomErasing.*factor.*1.5"),

@@ -377,6 +377,40 @@ def test_channels_first_and_float64(name):
     assert ints.dtype == np.float32
 
 
+def test_cutmix_casts_integer_images_and_masks_as_keras_and_mixup_keeps_them():
+    # Keras 3.15: CutMix casts integer images to float32 in every case (inference, one
+    # image); MixUp returns its data at inference. Masks keep their integer class ids.
+    x = np.round(_images((4, 6, 8, 3), seed=30)).astype("uint8")
+    labels = _labels(seed=30)
+    masks = np.arange(4 * 6 * 8, dtype="int32").reshape(4, 6, 8, 1) % 5
+    layer = CutMix(seed=2)
+    out = np.asarray(layer(x, training=False))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, x.astype("float32"))
+    data = {"images": x, "labels": labels, "segmentation_masks": masks}
+    out = layer(data, training=False)
+    assert np.asarray(out["images"]).dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(out["images"]), x.astype("float32"))
+    assert np.asarray(out["segmentation_masks"]).dtype == np.int32
+    np.testing.assert_array_equal(np.asarray(out["segmentation_masks"]), masks)
+    np.testing.assert_array_equal(np.asarray(out["labels"]), labels)
+    one = layer({"images": x[0], "labels": labels[0]})  # one image: not mixed, but cast
+    assert np.asarray(one["images"]).dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(one["images"]), x[0].astype("float32"))
+    assert np.asarray(layer(x[0])).dtype == np.float32
+    first = CutMix(seed=2, data_format="channels_first")(np.moveaxis(x[0], -1, 0), False)
+    assert np.asarray(first).dtype == np.float32
+    trained = layer(data)
+    pasted = np.asarray(trained["segmentation_masks"])
+    assert pasted.dtype == np.int32 and pasted.shape == masks.shape
+    assert set(np.unique(pasted)) <= set(range(5))  # whole class ids, pasted not blended
+    mixup = MixUp(seed=2)
+    assert np.asarray(mixup(x, training=False)).dtype == np.uint8
+    out = mixup(data, training=False)
+    assert np.asarray(out["images"]).dtype == np.uint8
+    assert np.asarray(out["segmentation_masks"]).dtype == np.int32
+
+
 def test_bad_arguments_and_inputs_name_the_layer():
     with pytest.raises(ValueError, match="MixUp.*alpha.*0"):
         MixUp(alpha=0)

@@ -28,7 +28,10 @@ Equalization (RandomHue, RandomSaturation and RandomColorJitter are in
 
 All four act in training only (``fit``, or a direct call: ``training`` defaults to True);
 with ``training=False`` (``predict``, ``evaluate``) they return their input, Equalization
-too (Keras applies it only when ``training`` is true). Solarization and RandomSharpness are
+too (Keras applies it only when ``training`` is true). As in Keras, Solarization and
+RandomSharpness cast integer images to their float dtype in both modes (uint8 in, float32
+out, values unchanged at inference); RandomPosterization and Equalization return integer
+images as they are at inference. Solarization and RandomSharpness are
 compositions of ops, so gradients reach the input (zero where a clip bites; ``-1`` where
 solarized); RandomPosterization and Equalization are piecewise constant (a uint8 cast and a
 lookup table, as in Keras) and pass no gradient (Equalization's unchanged channels do).
@@ -46,6 +49,7 @@ from dendrite.layers.augmentation import _ImageLayer, _RandomImageLayer
 from dendrite.layers.augmentation_color import _value_range
 from dendrite.layers.augmentation_color_extra import _data_format, _RangedExtra, _rescale
 from dendrite.layers.augmentation_color_more import _Channels
+from dendrite.layers.augmentation_geometry_extra import _float_images
 from dendrite.layers.registry import register_layer
 
 _U8 = (0.0, 255.0)
@@ -110,7 +114,7 @@ class Solarization(_RandomImageLayer):
 
     def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
-            return inputs
+            return _float_images(self, inputs)
         x, single = self._batched(inputs)
         rng = self._generator()
         shape = (x.shape[0], 1, 1, 1)
@@ -190,7 +194,7 @@ class RandomSharpness(_RangedExtra):
 
     def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
-            return inputs
+            return _float_images(self, inputs)
         x, single = self._to_last(inputs)
         n, channels = x.shape[0], x.shape[-1]
         strength = self._generator().uniform(*self.factor, size=n) * 2

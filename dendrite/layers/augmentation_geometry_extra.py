@@ -5,8 +5,10 @@ has row y and column x, and ``u ~ U[a, b)`` is one uniform draw.
 
 In training (``fit``, or a direct call: ``training`` defaults to True, as in Keras) each
 layer draws as below; with ``training=False`` (``predict``, ``evaluate``) it returns its
-input. Several layers act on an image only with a probability: ``p ~ U[factor]`` and
-``t ~ U[0, 1)`` per image, and the image is changed when ``t < p``.
+input, values unchanged (integer images cast to the layer's float dtype, as Keras casts
+them in both modes: uint8 in, float32 out). Several layers act on an image only with a
+probability: ``p ~ U[factor]`` and ``t ~ U[0, 1)`` per image, and the image is changed
+when ``t < p``.
 
 - RandomErasing: per image, ``(s_w, s_h) ~ U[scale]`` and a box of width ``b_w = sqrt(s_w) W``
   and height ``b_h = sqrt(s_h) H`` (not rounded), starting at ``x0 = u (W - b_w)``,
@@ -61,6 +63,7 @@ from dendrite.layers.augmentation import (
 from dendrite.layers.augmentation_color import _value_range
 from dendrite.layers.augmentation_color_more import _Channels
 from dendrite.layers.registry import register_layer
+from dendrite.ops.creation import as_float_tensor
 
 _FORMATS = ("channels_last", "channels_first")
 
@@ -146,6 +149,12 @@ def _mirrored(coordinate: np.ndarray, size: int) -> np.ndarray:
     return np.where(folded > size - 1, period - folded, folded)
 
 
+def _float_images(layer: Any, inputs: Tensor) -> Tensor:
+    """The inference output of the layers that Keras casts in both modes: ``inputs``
+    unchanged when floating, integer images cast to the layer's float dtype."""
+    return inputs if inputs.dtype.kind == "f" else as_float_tensor(inputs, layer.dtype)
+
+
 def _constant(values: np.ndarray, like: Tensor) -> Tensor:
     return Tensor._make(np.asarray(values, dtype=like.dtype))
 
@@ -164,7 +173,7 @@ class _Augment(_Channels):
         if len(inputs.shape) not in (3, 4):
             self._batched(inputs)  # type: ignore[attr-defined]  # raises, naming the layer
         if not training:
-            return inputs
+            return _float_images(self, inputs)
         x, single = self._to_last(inputs)
         return self._from_last(self._augment(x, tuple(inputs.shape)), single)
 

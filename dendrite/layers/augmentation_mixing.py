@@ -14,11 +14,15 @@ Per batch, with ``w_i`` the weight of image i:
   ``x0 <= x < x0 + r_i W``, ``y0 <= y < y0 + r_i H`` of image i (and of its segmentation
   mask) come from image perm(i); the labels mix with ``w_i = 1 - r_i^2``, one minus the box's
   area over the image's (the continuous area, as Keras, not the count of pixels pasted).
-  One image alone (rank 3) is returned unchanged, as Keras does.
+  One image alone (rank 3) is returned unchanged (integers cast to float), as Keras does.
 
 In training (``fit``, or a direct call: ``training`` defaults to True, as in Keras); with
-``training=False`` the data come back unchanged. The mixing is a composition of ops
-(take, products, sums, where), so gradients reach the images and the labels.
+``training=False`` the data come back unchanged, except that CutMix, as Keras, casts
+integer images to its float dtype in every case (uint8 in, float32 out; also for one
+image). CutMix's segmentation masks keep their dtype (integer class ids stay integers;
+Keras casts them to float too, and in training broadcasts them against the images'
+channels). The mixing is a composition of ops (take, products, sums, where), so gradients
+reach the images and the labels.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ import numpy as np
 from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.augmentation import _RandomImageLayer
-from dendrite.layers.augmentation_geometry_extra import _data_format, _is_number, _pair
+from dendrite.layers.augmentation_geometry_extra import (
+    _data_format,
+    _float_images,
+    _is_number,
+    _pair,
+)
 from dendrite.layers.registry import register_layer
 from dendrite.ops.creation import as_float_tensor
 
@@ -43,7 +52,7 @@ class _Mixing(_RandomImageLayer):
     def call(self, data: Any, training: Any = True) -> Any:
         images = self._images(data)
         if not training:
-            return data
+            return self._unchanged(data)
         x = images if images.dtype.kind == "f" else as_float_tensor(images, self.dtype)
         single = len(x.shape) == 3
         if single:
@@ -52,7 +61,7 @@ class _Mixing(_RandomImageLayer):
             x = ops.moveaxis(x, 1, -1)
         mixed = self._mix(x, data if isinstance(data, dict) else {}, single)
         if mixed is None:
-            return data
+            return self._unchanged(data)
         out, labels, masks = mixed
         if self.data_format == "channels_first":
             out = ops.moveaxis(out, -1, 1)
@@ -65,6 +74,10 @@ class _Mixing(_RandomImageLayer):
         if masks is not None:
             result["segmentation_masks"] = masks
         return result
+
+    def _unchanged(self, data: Any) -> Any:
+        """The data when nothing is mixed (inference, or CutMix's one image)."""
+        return data
 
     def _images(self, data: Any) -> Tensor:
         cls = type(self).__name__
@@ -211,6 +224,12 @@ class CutMix(_Mixing):
         super().__init__(seed=seed, **kwargs)
         self.factor = _pair(factor, "factor", "CutMix")
         self.data_format = _data_format(data_format, "CutMix")
+
+    def _unchanged(self, data: Any) -> Any:
+        """Keras' CutMix casts integer images to float even when it mixes nothing."""
+        if not isinstance(data, dict):
+            return _float_images(self, data)
+        return {**data, "images": _float_images(self, data["images"])}
 
     def _mix(
         self, x: Tensor, data: dict, single: bool
