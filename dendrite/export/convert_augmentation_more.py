@@ -3,14 +3,23 @@
 
 RandomGrayscale, RandomInvert, RandomColorDegeneration, the colour layers of
 ``augmentation_color_extra.py`` and ``augmentation_color_tone.py`` (Equalization included:
-Keras applies it only in training), the geometric ones of ``augmentation_geometry_extra.py``
-and MixUp/CutMix act only in training: at inference ``y = x``, an Identity node.
+Keras applies it only in training), the geometric ones of ``augmentation_geometry_extra.py``,
+MixUp/CutMix and RandAugment/AugMix act only in training: at inference ``y = x``, an
+Identity node; those that Keras casts to float in both modes (Solarization,
+RandomSharpness, the geometric ones, CutMix, RandAugment, AugMix) give an integer input
+as a Cast to float32 instead.
 The others are listed as not exportable, with why.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from dendrite.export.common import first
 from dendrite.export.convert_core import identity
+from dendrite.export.graph import Value
 from dendrite.export.registry import converts, not_exportable
 from dendrite.layers import (
     augmentation_color_extra,
@@ -18,6 +27,7 @@ from dendrite.layers import (
     augmentation_color_tone,
     augmentation_geometry_extra,
     augmentation_mixing,
+    augmentation_policies,
 )
 
 converts(
@@ -27,18 +37,31 @@ converts(
     augmentation_color_extra.RandomHue,
     augmentation_color_extra.RandomSaturation,
     augmentation_color_extra.RandomColorJitter,
-    augmentation_color_tone.Solarization,
     augmentation_color_tone.RandomPosterization,
-    augmentation_color_tone.RandomSharpness,
     augmentation_color_tone.Equalization,
+    augmentation_mixing.MixUp,
+)(identity)
+
+
+@converts(
+    augmentation_color_tone.Solarization,
+    augmentation_color_tone.RandomSharpness,
     augmentation_geometry_extra.RandomErasing,
     augmentation_geometry_extra.RandomGaussianBlur,
     augmentation_geometry_extra.RandomShear,
     augmentation_geometry_extra.RandomPerspective,
     augmentation_geometry_extra.RandomElasticTransform,
-    augmentation_mixing.MixUp,
     augmentation_mixing.CutMix,
-)(identity)
+    augmentation_policies.RandAugment,
+    augmentation_policies.AugMix,
+)
+def float_identity(ctx: Any, layer: Any, args: dict) -> Value:
+    """y = x for a float input; an integer one cast to float32."""
+    x = first(args)
+    if np.dtype(x.dtype).kind == "f":
+        return identity(ctx, layer, args)
+    return Value(ctx.b.op("Cast", [x.name], to=1), x.shape, np.float32, x.mask)
+
 
 not_exportable("Hashing", "it hashes strings with FarmHash64 or SipHash; hash before ONNX Runtime.")
 not_exportable(

@@ -47,6 +47,7 @@ from dendrite.layers.augmentation_geometry_extra import (
     RandomShear,
 )
 from dendrite.layers.augmentation_mixing import CutMix, MixUp
+from dendrite.layers.augmentation_policies import AugMix, RandAugment
 from dendrite.layers.base import Layer
 from dendrite.layers.categorical import CategoryEncoding, Discretization
 from dendrite.layers.conv import Conv1D, Conv2D
@@ -311,6 +312,8 @@ __all__ = [
     "RandomElasticTransform",
     "MixUp",
     "CutMix",
+    "RandAugment",
+    "AugMix",
     "ReversibleEmbedding",
     "STFTSpectrogram",
     "Multiply",
