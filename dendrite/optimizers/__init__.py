@@ -19,6 +19,7 @@ from dendrite.optimizers.ftrl import Ftrl
 from dendrite.optimizers.lamb import Lamb
 from dendrite.optimizers.lion import Lion
 from dendrite.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from dendrite.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
 from dendrite.optimizers.muon import Muon
 from dendrite.optimizers.nadam import Nadam
 from dendrite.optimizers.optimizer import Optimizer
@@ -78,9 +79,11 @@ __all__ = [
     "Lamb",
     "Lion",
     "LossScaleOptimizer",
+    "MultiOptimizer",
     "Muon",
     "Nadam",
     "Optimizer",
+    "OptimizerMap",
     "RMSprop",
     "ScheduleFreeAdamW",
     "deserialize",

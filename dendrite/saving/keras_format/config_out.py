@@ -135,6 +135,14 @@ def _schedule_module(optimizer: Any) -> None:
     config = optimizer.get("config") if isinstance(optimizer, dict) else None
     if isinstance(config, dict) and isinstance(config.get("learning_rate"), dict):
         config["learning_rate"] = _with_module(config["learning_rate"], "schedule")
+    # a MultiOptimizer: the optimizers of its OptimizerMap too
+    entry = config.get("optimizer_map") if isinstance(config, dict) else None
+    mapped = entry.get("config") if isinstance(entry, dict) else None
+    if isinstance(mapped, dict):
+        _schedule_module(mapped.get("default_optimizer"))
+        if isinstance(mapped.get("optimizer_map"), dict):
+            for inner in mapped["optimizer_map"].values():
+                _schedule_module(inner)
 
 
 def _builtin(kind: str, name: Any) -> bool:

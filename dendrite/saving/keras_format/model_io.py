@@ -205,6 +205,7 @@ def weights_groups(model: Any, include_optimizer: bool = True) -> dict[str, tupl
         state = optimizer_map.arrays(model)
         if state is not None:
             groups["optimizer"] = (str(getattr(model.optimizer, "name", "optimizer")), state)
+            groups.update(optimizer_map.nested_groups(model))  # MultiOptimizer's, as Keras
     return groups
 
 

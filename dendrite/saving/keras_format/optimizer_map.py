@@ -50,6 +50,14 @@ BASE_NAMES = ("iteration", "iterations", "learning_rate")
 def keras_ordered(optimizer: Any, trainable: list) -> list[Any]:
     """``optimizer.variables`` in Keras' order; the optimizer must be built on
     ``trainable`` (the model's trainable weights)."""
+    nested = _nested(optimizer)
+    if nested is not None:  # MultiOptimizer: its own variables, then each inner one's
+        own = list(optimizer.variables)[
+            : len(optimizer.variables) - sum(len(o.variables) for o in nested)
+        ]
+        for inner in nested:
+            own += keras_ordered(inner, list(inner._trainable_variables) if inner.built else [])
+        return own
     inner = getattr(optimizer, "inner_optimizer", None)
     if inner is not None:  # LossScaleOptimizer: its own variables, then the inner one's
         variables = list(optimizer.variables)
@@ -92,6 +100,12 @@ def keras_ordered(optimizer: Any, trainable: list) -> list[Any]:
         for i in range(count):
             ordered.extend(blocks[k][i] for k in group)
     return ordered + tail
+
+
+def _nested(optimizer: Any) -> list | None:
+    """A MultiOptimizer's inner optimizers (its ``optimizers`` list), else None."""
+    inner = getattr(type(optimizer), "optimizers", None)
+    return list(optimizer.optimizers) if isinstance(inner, property) else None
 
 
 def _short_name(variable: Any) -> str:
@@ -177,6 +191,10 @@ def arrays(model: Any) -> list[np.ndarray] | None:
         if getattr(optimizer, "built", False)
         else list(optimizer.variables)
     )
+    return _saved(ordered)
+
+
+def _saved(ordered: list) -> list[np.ndarray]:
     result = []
     for variable in ordered:
         value = np.asarray(variable.data)
@@ -184,3 +202,28 @@ def arrays(model: Any) -> list[np.ndarray] | None:
             value = value.astype("int32")
         result.append(value)
     return result
+
+
+def nested_groups(model: Any) -> dict[str, tuple[str, list[np.ndarray]]]:
+    """A MultiOptimizer's inner optimizers' groups, as Keras also writes them:
+    ``optimizer/optimizers/<class name in snake case, _1, _2 for repeats>`` -> (name,
+    variables in Keras' order); empty for any other optimizer."""
+    from dendrite.registry.naming import snake_case
+
+    nested = _nested(getattr(model, "optimizer", None))
+    groups: dict[str, tuple[str, list[np.ndarray]]] = {}
+    used: dict[str, int] = {}
+    for inner in nested or []:
+        name = snake_case(type(inner).__name__)
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        ordered = (
+            keras_ordered(inner, list(inner._trainable_variables))
+            if inner.built
+            else list(inner.variables)
+        )
+        groups[f"optimizer/optimizers/{name}"] = (str(inner.name), _saved(ordered))
+    return groups
