@@ -602,3 +602,118 @@ def test_matches_real_keras(name: str, kwargs: dict) -> None:
         if layer.weights
     }
     assert got == expected
+
+
+# --- argument handling as Keras 3.15 (checked against keras.applications, weights=None) ------
+def test_mobilenet_v2_v3_refuse_an_input_tensor_wider_than_input_shape() -> None:
+    """Keras' MobileNetV2 / V3 raise when both are given and the widths differ."""
+    image = layers.Input(shape=(32, 32, 3))
+    for fn, kw, model in (
+        (apps.MobileNetV2, {"alpha": 0.35}, "MobileNetV2"),
+        (apps.MobileNetV3Small, {"alpha": 0.75}, "MobileNetV3Small"),
+    ):
+        with pytest.raises(
+            ValueError, match=rf"{model}: .*width.*\(None, 32, 32, 3\).*\(40, 40, 3\)"
+        ):
+            fn(weights=None, include_top=False, input_tensor=image, input_shape=(40, 40, 3), **kw)
+    # the same width (only the width is compared, as in Keras) builds on the tensor
+    model = apps.MobileNetV2(
+        weights=None, alpha=0.35, include_top=False, input_tensor=image, input_shape=(48, 32, 3)
+    )
+    assert model.inputs[0] is image
+
+
+def test_preprocess_default_data_format_is_the_global_one() -> None:
+    """``data_format=None`` means ``keras.config.image_data_format()``, as in Keras."""
+    from dendrite import config
+
+    rng = np.random.default_rng(0)
+    first = rng.uniform(0, 255, (2, 3, 4, 5)).astype("float32")
+    config.set_image_data_format("channels_first")
+    try:
+        for module in (apps.vgg16, apps.densenet):
+            got = module.preprocess_input(first.copy())
+            want = module.preprocess_input(first.copy(), data_format="channels_first")
+            np.testing.assert_allclose(got, want)
+        tensor = imagenet_utils.preprocess_input(Tensor(first.copy()), mode="caffe")
+        np.testing.assert_allclose(
+            np.asarray(tensor.numpy()),
+            imagenet_utils.preprocess_input(first.copy(), "channels_first", mode="caffe"),
+            rtol=1e-6,
+        )
+    finally:
+        config.set_image_data_format("channels_last")
+
+
+def test_applications_refuse_a_global_channels_first_layout() -> None:
+    """dendrite builds channels_last only: a clear error instead of a broken model."""
+    from dendrite import config
+
+    config.set_image_data_format("channels_first")
+    try:
+        with pytest.raises(ValueError, match="resnet50: .*channels_last.*'channels_first'"):
+            apps.ResNet50(weights=None, include_top=False, input_shape=(3, 32, 32))
+    finally:
+        config.set_image_data_format("channels_last")
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs", "match"),
+    [
+        (apps.VGG16, {"weights": "no/such/file.weights.h5"}, "vgg16: .*no/such/file"),
+        (apps.DenseNet121, {"include_top": False, "pooling": "sum"}, "densenet121: .*'sum'"),
+        (apps.ResNet50, {"classes": 0}, r"resnet50: .*classes=0"),
+        (
+            apps.InceptionV3,
+            {"include_top": False, "input_shape": (74, 74, 3)},
+            r"inception_v3: .*at least 75x75.*\(74, 74, 3\)",
+        ),
+        (apps.Xception, {"input_shape": (None, None, 3)}, r"xception: .*static.*\(None, None, 3\)"),
+        (apps.MobileNet, {"input_shape": (32, 32)}, r"MobileNet: .*three integers.*\(32, 32\)"),
+        (apps.MobileNetV3Small, {"input_shape": (16, 48, 3)}, r"MobileNetV3Small: .*32x32.*16, 48"),
+    ],
+)
+def test_argument_errors_name_the_model(fn: object, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        fn(**{"weights": None, **kwargs})
+
+
+KERAS_ARGUMENT_CASES = [
+    ("ResNet50", {"include_top": False, "input_shape": (16, 16, 3)}),
+    ("VGG16", {"include_top": False, "input_shape": (31, 31, 3)}),
+    ("Xception", {"include_top": False, "input_shape": (71, 70, 3)}),
+    ("InceptionV3", {"include_top": False, "input_shape": (74, 74, 3)}),
+    ("InceptionResNetV2", {"include_top": False, "input_shape": (74, 75, 3)}),
+    ("NASNetLarge", {"include_top": False, "input_shape": (31, 31, 3)}),
+    ("MobileNetV3Large", {"include_top": False, "input_shape": (31, 64, 3)}),
+    ("DenseNet121", {"input_shape": (None, None, 3)}),
+    ("EfficientNetB0", {"include_top": False, "input_shape": (64, 64)}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), KERAS_ARGUMENT_CASES, ids=[c[0] for c in KERAS_ARGUMENT_CASES]
+)
+def test_input_shape_errors_as_real_keras(name: str, kwargs: dict) -> None:
+    """The same error type as Keras, carrying the sizes Keras' message carries."""
+    keras = pytest.importorskip("keras")
+    with pytest.raises(ValueError) as theirs:
+        getattr(keras.applications, name)(weights=None, **kwargs)
+    with pytest.raises(ValueError) as ours:
+        getattr(apps, name)(weights=None, **kwargs)
+    for fact in ("at least 32x32", "at least 71x71", "at least 75x75", "static `input_shape`"):
+        assert (fact in str(theirs.value)) == (fact in str(ours.value))
+    if "Received" in str(theirs.value):
+        assert str(kwargs["input_shape"]) in str(ours.value)
+
+
+@pytest.mark.parametrize("family", ["vgg16", "resnet_v2", "densenet", "efficientnet", "convnext"])
+@pytest.mark.parametrize("data_format", [None, "channels_first"])
+def test_preprocess_input_matches_real_keras(family: str, data_format: str | None) -> None:
+    keras = pytest.importorskip("keras")
+    shape = (2, 3, 5, 6) if data_format == "channels_first" else (2, 5, 6, 3)
+    batch = np.random.default_rng(3).uniform(0, 255, shape).astype("float32")
+    theirs = getattr(keras.applications, family).preprocess_input(batch.copy(), data_format)
+    ours = getattr(apps, family).preprocess_input(batch.copy(), data_format)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-6, atol=1e-5)

@@ -149,7 +149,7 @@ def EfficientNet(  # noqa: N802 (Keras' name)
     imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape, default_size=default_size, min_size=32, require_flatten=include_top,
-        weights=weights,
+        weights=weights, model_name=name,
     )  # fmt: skip
     img_input = imagenet_utils.image_input(input_tensor, input_shape)
 

@@ -60,7 +60,8 @@ def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe"
     Args:
         x: a NumPy array (floating arrays are changed in place, as in Keras), a dendrite
             Tensor, or anything ``np.asarray`` accepts.
-        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        data_format: ``"channels_last"`` or ``"channels_first"``; None (the default)
+            means ``keras.config.image_data_format()``, as in Keras.
         mode: ``"caffe"``, ``"tf"`` or ``"torch"`` (see the module docstring).
 
     Returns:
@@ -74,7 +75,7 @@ def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe"
             f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={mode}"
         )
     if data_format is None:
-        data_format = "channels_last"
+        data_format = _settings.image_data_format()
     elif data_format not in {"channels_first", "channels_last"}:
         raise ValueError(
             "Expected data_format to be one of `channels_first` or `channels_last`. "
@@ -214,19 +215,23 @@ def obtain_input_shape(
     data_format: str = "channels_last",
     require_flatten: bool = False,
     weights: Any = None,
+    model_name: str | None = None,
 ) -> tuple:
     """Checks (or chooses) a model's input shape, as Keras' function of the same name.
 
     ``None`` gives ``(default_size, default_size, 3)`` when ``require_flatten`` (a
     classifier top), else ``(None, None, 3)``. A given shape must have three entries and
-    spatial sizes of at least ``min_size``; a top needs static sizes.
+    spatial sizes of at least ``min_size``; a top needs static sizes. The errors start
+    with ``model_name`` when it is given.
     """
+    prefix = f"{model_name}: " if model_name else ""
     if input_shape is not None:
         try:
             input_shape = tuple(None if s is None else int(s) for s in input_shape)
         except TypeError:
             raise ValueError(
-                f"`input_shape` must be a tuple of three integers. Received: {input_shape!r}"
+                f"{prefix}`input_shape` must be a tuple of three integers. Received: "
+                f"{input_shape!r}"
             ) from None
     channels_first = data_format == "channels_first"
     if weights != "imagenet" and input_shape and len(input_shape) == 3:
@@ -249,12 +254,13 @@ def obtain_input_shape(
     if input_shape:
         if len(input_shape) != 3:
             raise ValueError(
-                f"`input_shape` must be a tuple of three integers. Received: {input_shape!r}"
+                f"{prefix}`input_shape` must be a tuple of three integers. Received: "
+                f"{input_shape!r}"
             )
         spatial = input_shape[1:] if channels_first else input_shape[:2]
         if any(s is not None and s < min_size for s in spatial):
             raise ValueError(
-                f"Input size must be at least {min_size}x{min_size}; Received: "
+                f"{prefix}Input size must be at least {min_size}x{min_size}; Received: "
                 f"input_shape={input_shape}"
             )
     elif require_flatten:
@@ -263,7 +269,7 @@ def obtain_input_shape(
         input_shape = (3, None, None) if channels_first else (None, None, 3)
     if require_flatten and None in input_shape:
         raise ValueError(
-            "If `include_top` is True, you should specify a static `input_shape`. "
+            f"{prefix}If `include_top` is True, you should specify a static `input_shape`. "
             f"Received: input_shape={input_shape}"
         )
     return input_shape
@@ -337,7 +343,16 @@ def check_arguments(
     weights: Any, include_top: bool, classes: int, pooling: Any, model_name: str
 ) -> None:
     """The checks before any layer is built: ``weights`` (None or a local file: dendrite
-    downloads nothing), ``pooling`` (None, 'avg', 'max') and ``classes``."""
+    downloads nothing), ``pooling`` (None, 'avg', 'max') and ``classes``; and the image
+    layout: the applications are built channels_last, so a global 'channels_first'
+    (which Keras honours) is refused here rather than giving a broken model."""
+    if _settings.image_data_format() != "channels_last":
+        raise ValueError(
+            f"{model_name}: dendrite builds the applications in the 'channels_last' layout "
+            "only, but keras.config.image_data_format() is "
+            f"'{_settings.image_data_format()}'. Call "
+            "keras.config.set_image_data_format('channels_last') before building it."
+        )
     if isinstance(weights, str) and weights == "imagenet":
         raise ValueError(
             f"{model_name}: weights='imagenet' needs a download, and dendrite downloads "
@@ -349,13 +364,18 @@ def check_arguments(
         isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
     ):
         raise ValueError(
-            "The `weights` argument should be either `None` (random initialization) or the "
-            f"path to a local weights file to be loaded. Received: weights={weights!r}"
+            f"{model_name}: the `weights` argument should be either `None` (random "
+            "initialization) or the path to a local weights file to be loaded (no file "
+            f"exists there). Received: weights={weights!r}"
         )
     if pooling not in (None, "avg", "max"):
-        raise ValueError(f"`pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+        raise ValueError(
+            f"{model_name}: `pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}"
+        )
     if include_top and (not isinstance(classes, (int, np.integer)) or classes < 1):
-        raise ValueError(f"`classes` should be a positive integer. Received: classes={classes!r}")
+        raise ValueError(
+            f"{model_name}: `classes` should be a positive integer. Received: classes={classes!r}"
+        )
 
 
 def image_input(input_tensor: Any, input_shape: tuple) -> KerasTensor:
@@ -369,6 +389,23 @@ def image_input(input_tensor: Any, input_shape: tuple) -> KerasTensor:
             f"layer called on one). Received: {type(input_tensor).__name__}"
         )
     return input_tensor
+
+
+def check_tensor_matches_shape(input_tensor: Any, input_shape: Any, model_name: str) -> None:
+    """MobileNetV2 and V3 (as Keras) refuse an ``input_tensor`` whose width differs from
+    the width in ``input_shape`` when both are given; Keras compares only the width."""
+    if input_tensor is None or input_shape is None or not hasattr(input_tensor, "shape"):
+        return
+    shape = tuple(input_shape)
+    tensor_shape = tuple(input_tensor.shape)
+    if len(shape) < 2 or len(tensor_shape) < 3:
+        return
+    if tensor_shape[2] != shape[1]:
+        raise ValueError(
+            f"{model_name}: the width of `input_tensor` must equal the width in "
+            f"`input_shape` (input_tensor.shape[2] == input_shape[1]). Received: "
+            f"input_tensor.shape={tensor_shape}, input_shape={shape}"
+        )
 
 
 def source_inputs(tensor: KerasTensor) -> list[KerasTensor]:

@@ -146,7 +146,12 @@ def InceptionResNetV2(  # noqa: N802 (Keras' name)
     ("imagenet" raises: dendrite downloads nothing); ``pooling``: None, "avg", "max"."""
     imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
     input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=299, min_size=75, require_flatten=include_top, weights=weights
+        input_shape,
+        default_size=299,
+        min_size=75,
+        require_flatten=include_top,
+        weights=weights,
+        model_name=name,
     )
     img_input = imagenet_utils.image_input(input_tensor, input_shape)
     b = _Builder(img_input)

@@ -87,6 +87,7 @@ def MobileNet(  # noqa: N802 (Keras' name)
         min_size=32,
         require_flatten=include_top,
         weights=weights,
+        model_name=name or "MobileNet",
     )
     rows = input_shape[0]
     img_input = imagenet_utils.image_input(input_tensor, input_shape)

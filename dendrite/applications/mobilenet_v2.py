@@ -112,12 +112,14 @@ def MobileNetV2(  # noqa: N802 (Keras' name)
     ``mobilenetv2_{alpha:.2f}_{rows}`` as in Keras.
     """
     imagenet_utils.check_arguments(weights, include_top, classes, pooling, "MobileNetV2")
+    imagenet_utils.check_tensor_matches_shape(input_tensor, input_shape, name or "MobileNetV2")
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape,
         default_size=_default_size(input_shape, input_tensor),
         min_size=32,
         require_flatten=include_top,
         weights=weights,
+        model_name=name or "MobileNetV2",
     )
     rows = input_shape[0]
     img_input = imagenet_utils.image_input(input_tensor, input_shape)

@@ -136,6 +136,7 @@ def MobileNetV3(  # noqa: N802 (Keras' name)
     """The shared MobileNetV3 builder (``stack_fn(x, kernel, activation, se_ratio)``
     makes the blocks)."""
     imagenet_utils.check_arguments(weights, include_top, classes, pooling, name or "MobileNetV3")
+    imagenet_utils.check_tensor_matches_shape(input_tensor, input_shape, name or "MobileNetV3")
     if input_shape is None and input_tensor is not None and hasattr(input_tensor, "shape"):
         input_shape = tuple(input_tensor.shape)[1:3] + (3,)
     if input_shape is None:
@@ -143,11 +144,15 @@ def MobileNetV3(  # noqa: N802 (Keras' name)
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(
-            f"`input_shape` must be a tuple of three integers. Received: {input_shape!r}"
+            f"{name or 'MobileNetV3'}: `input_shape` must be a tuple of three integers. "
+            f"Received: {input_shape!r}"
         )
     rows, cols = input_shape[0], input_shape[1]
     if rows and cols and (rows < 32 or cols < 32):
-        raise ValueError(f"Input size must be at least 32x32; Received `input_shape={input_shape}`")
+        raise ValueError(
+            f"{name or 'MobileNetV3'}: Input size must be at least 32x32; Received "
+            f"`input_shape={input_shape}`"
+        )
     img_input = imagenet_utils.image_input(input_tensor, input_shape)
     if minimalistic:
         kernel, activation, se_ratio = 3, relu, None

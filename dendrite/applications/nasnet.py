@@ -189,7 +189,7 @@ def NASNet(  # noqa: N802 (Keras' name)
         )
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape, default_size=default_size or 331, min_size=32,
-        require_flatten=include_top, weights=weights,
+        require_flatten=include_top, weights=weights, model_name=name,
     )  # fmt: skip
     img_input = imagenet_utils.image_input(input_tensor, input_shape)
     filters = penultimate_filters // 24

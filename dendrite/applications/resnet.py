@@ -47,7 +47,12 @@ def ResNet(  # noqa: N802 (Keras' name)
     end); ``use_bias`` for the stem convolution."""
     imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
     input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, require_flatten=include_top, weights=weights
+        input_shape,
+        default_size=224,
+        min_size=32,
+        require_flatten=include_top,
+        weights=weights,
+        model_name=name,
     )
     img_input = imagenet_utils.image_input(input_tensor, input_shape)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)

@@ -33,7 +33,12 @@ def _vgg(
 ) -> Any:
     imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
     input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, require_flatten=include_top, weights=weights
+        input_shape,
+        default_size=224,
+        min_size=32,
+        require_flatten=include_top,
+        weights=weights,
+        model_name=name,
     )
     img_input = imagenet_utils.image_input(input_tensor, input_shape)
     x = img_input
