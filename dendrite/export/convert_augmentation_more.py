@@ -68,5 +68,10 @@ not_exportable(
     "HashedCrossing", "it hashes feature crosses with TensorFlow's fingerprints; cross first."
 )
 not_exportable("RandomCrop", "no converter yet (its inference form is a slice and a resize).")
+not_exportable(
+    "ContrastLimitedAdaptiveHistogramEqualization",
+    "no converter yet (it acts at inference: per-tile histograms, clipped, and the four "
+    "nearest tiles' lookup tables blended).",
+)
 not_exportable("AutoContrast", "no converter yet (per-channel min and max, then a rescale).")
 not_exportable("Pipeline", "export the layers it holds inside a model instead.")

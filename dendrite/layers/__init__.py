@@ -20,6 +20,7 @@ from dendrite.layers.augmentation import (
     RandomZoom,
     Resizing,
 )
+from dendrite.layers.augmentation_clahe import ContrastLimitedAdaptiveHistogramEqualization
 from dendrite.layers.augmentation_color import RandomBrightness, RandomContrast
 from dendrite.layers.augmentation_color_extra import (
     RandomColorJitter,
@@ -305,6 +306,7 @@ __all__ = [
     "RandomPosterization",
     "RandomSharpness",
     "Equalization",
+    "ContrastLimitedAdaptiveHistogramEqualization",
     "RandomErasing",
     "RandomGaussianBlur",
     "RandomShear",
