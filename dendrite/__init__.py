@@ -49,6 +49,7 @@ from dendrite.ops import convert_to_numpy, convert_to_tensor
 from dendrite.optimizers import Optimizer
 from dendrite.training import callbacks
 from dendrite.utils import preprocessing
+from dendrite.utils.device import device
 from dendrite.utils.name_scope import name_scope
 
 __version__ = "0.1.0"
@@ -139,6 +140,7 @@ __all__ = [
     "metrics",
     "mixed_precision",
     "models",
+    "device",
     "name_scope",
     "no_grad",
     "ops",

@@ -269,3 +269,22 @@ def test_config_attribute_dict() -> None:
         cfg.freeze = 1
     with pytest.raises(TypeError):
         keras.utils.Config(f=object()).to_json()
+
+
+def test_device_scope_runs_on_the_cpu_and_says_so_for_other_devices():
+    """keras.device: a no-op on the CPU (as Keras' NumPy backend), a warning for an
+    accelerator's name, a ValueError for a malformed one."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("cpu", "cpu:0", "CPU:1"):
+            with keras.device(name):
+                assert keras.ops.ones((2,)).shape == (2,)
+    with pytest.warns(UserWarning, match=r"keras.device\('gpu:0'\): dendrite computes on the CPU"):
+        with keras.device("gpu:0"):
+            pass
+    for bad in ("gpu 0", "cpu:x", 3, ""):
+        with pytest.raises(ValueError, match="expected a string of the form"):
+            with keras.device(bad):
+                pass
