@@ -92,9 +92,9 @@ def test_classes_resolve_only_through_the_registry(tmp_path):
 
 def test_a_keras_layer_dendrite_lacks_is_named(tmp_path):
     def unknown_layer(config):
-        config["config"]["layers"][0]["class_name"] = "MaxNumBoundingBoxes"
+        config["config"]["layers"][0]["class_name"] = "TFSMLayer"
 
-    refused(with_config(tmp_path, unknown_layer), "MaxNumBoundingBoxes")
+    refused(with_config(tmp_path, unknown_layer), "TFSMLayer")
 
 
 def test_a_keras_option_dendrite_lacks_is_named(tmp_path):

@@ -28,6 +28,7 @@ from dendrite.layers import (
     augmentation_geometry_extra,
     augmentation_mixing,
     augmentation_policies,
+    max_num_bounding_boxes,
 )
 
 converts(
@@ -40,6 +41,7 @@ converts(
     augmentation_color_tone.RandomPosterization,
     augmentation_color_tone.Equalization,
     augmentation_mixing.MixUp,
+    max_num_bounding_boxes.MaxNumBoundingBoxes,  # on an image tensor; boxes never reach ONNX
 )(identity)
 
 

@@ -69,6 +69,7 @@ from dendrite.layers.hashing import HashedCrossing, Hashing
 from dendrite.layers.input_layer import Input, InputLayer
 from dendrite.layers.input_spec import InputSpec
 from dendrite.layers.lambda_layer import Lambda
+from dendrite.layers.max_num_bounding_boxes import MaxNumBoundingBoxes
 from dendrite.layers.merging import (
     Add,
     Average,
@@ -316,6 +317,7 @@ __all__ = [
     "CutMix",
     "RandAugment",
     "AugMix",
+    "MaxNumBoundingBoxes",
     "ReversibleEmbedding",
     "STFTSpectrogram",
     "Multiply",

@@ -233,6 +233,7 @@ from dendrite.utils.py_dataset import PyDataset  # noqa: E402, F401
 
 Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as an alias of PyDataset
 
+from dendrite.utils import bounding_boxes  # noqa: E402, F401
 from dendrite.utils.archives import extract_archive  # noqa: E402, F401
 from dendrite.utils.audio_dataset_utils import audio_dataset_from_directory  # noqa: E402, F401
 from dendrite.utils.config import Config  # noqa: E402, F401
