@@ -208,6 +208,13 @@ def test_set_weights_errors():
     optimizer.build(variables)
     with pytest.raises(ValueError, match="has 6 variables"):
         optimizer.set_weights([np.array(0)])
+    state = optimizer.get_weights()
+    wrong = [state[0], np.zeros(state[1].size + 1, state[1].dtype), *state[2:]]
+    with pytest.raises(ValueError, match=r"variable .* has shape .*received a weight of shape"):
+        optimizer.set_weights(wrong)
+    # nothing was assigned: the check comes before any change
+    for before, after in zip(state, optimizer.get_weights()):
+        np.testing.assert_array_equal(before, after)
 
 
 # --- learning rate ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -157,42 +156,6 @@ class LossScaleOptimizer(Optimizer):
     @learning_rate.setter
     def learning_rate(self, learning_rate: float | LearningRateSchedule) -> None:
         self.inner_optimizer.learning_rate = learning_rate
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Assign values to ``variables`` (this optimizer's, then the inner one's)."""
-        if not self.built:
-            raise ValueError(
-                "You are calling `set_weights()` on an optimizer that has not yet been built. "
-                "Call `optimizer.build(trainable_variables)` first."
-            )
-        variables = self.variables
-        if len(weights) != len(variables):
-            raise ValueError(
-                f"Optimizer {self.name!r} has {len(variables)} variables; received "
-                f"{len(weights)} weights."
-            )
-        for variable, weight in zip(variables, weights):
-            variable.assign(weight)
-
-    def get_weights(self) -> list[np.ndarray]:
-        return [v.data.copy() for v in self.variables]
-
-    def save_own_variables(self, store: dict[str, Any]) -> None:
-        for i, variable in enumerate(self.variables):
-            store[str(i)] = variable.data
-
-    def load_own_variables(self, store: dict[str, Any]) -> None:
-        variables = self.variables
-        if len(store) != len(variables):
-            warnings.warn(
-                f"Skipping variable loading for optimizer '{self.name}', because it has "
-                f"{len(variables)} variables whereas the saved optimizer has "
-                f"{len(store)} variables.",
-                stacklevel=2,
-            )
-            return
-        for i, variable in enumerate(variables):
-            variable.assign(store[str(i)])
 
     # --- applying gradients -----------------------------------------------------------------
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]]) -> Variable:

@@ -24,11 +24,8 @@ the callable returned first during ``build``). ``variables``, ``get_weights`` an
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
-
-import numpy as np
 
 from dendrite.core import Variable
 from dendrite.optimizers._utils import check_positive_or_none, variable_label
@@ -380,49 +377,6 @@ class MultiOptimizer(Optimizer):
         self._loss_scale_factor = value
         for optimizer in self.__dict__.get("_inner_optimizers", []):
             optimizer.loss_scale_factor = value
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Assign values to ``variables`` (this optimizer's, then each inner one's)."""
-        if not self.built:
-            raise ValueError(
-                "You are calling `set_weights()` on an optimizer that has not yet been built. "
-                "Call `optimizer.build(trainable_variables)` first."
-            )
-        weights = list(weights)
-        variables = self.variables
-        if len(weights) != len(variables):
-            raise ValueError(
-                f"MultiOptimizer {self.name!r} has {len(variables)} variables; received "
-                f"{len(weights)} weights."
-            )
-        for variable, weight in zip(variables, weights):
-            if np.shape(weight) != variable.data.shape:
-                raise ValueError(
-                    f"MultiOptimizer {self.name!r}: variable {variable.name!r} has shape "
-                    f"{variable.data.shape}; received a weight of shape {np.shape(weight)}."
-                )
-        for variable, weight in zip(variables, weights):
-            variable.assign(weight)
-
-    def get_weights(self) -> list[np.ndarray]:
-        return [v.data.copy() for v in self.variables]
-
-    def save_own_variables(self, store: dict[str, Any]) -> None:
-        for i, variable in enumerate(self.variables):
-            store[str(i)] = variable.data
-
-    def load_own_variables(self, store: dict[str, Any]) -> None:
-        variables = self.variables
-        if len(store) != len(variables):
-            warnings.warn(
-                f"Skipping variable loading for optimizer '{self.name}', because it has "
-                f"{len(variables)} variables whereas the saved optimizer has "
-                f"{len(store)} variables.",
-                stacklevel=2,
-            )
-            return
-        for i, variable in enumerate(variables):
-            variable.assign(store[str(i)])
 
     # --- applying gradients -----------------------------------------------------------------
     def apply(

@@ -15,6 +15,8 @@ class SlotsIO:
     """Mixed into ``Optimizer``: reading and writing its variables (see above)."""
 
     # --- saving -----------------------------------------------------------------------------
+    # Every method reads ``self.variables``, so that a wrapper (LossScaleOptimizer,
+    # MultiOptimizer) whose ``variables`` also lists its inner optimizers' is covered.
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Assign values to ``variables`` (same order); the optimizer must be built."""
         if not self.built:
@@ -22,29 +24,38 @@ class SlotsIO:
                 "You are calling `set_weights()` on an optimizer that has not yet been built. "
                 "Call `optimizer.build(trainable_variables)` first."
             )
-        if len(weights) != len(self._variables):
+        weights = list(weights)
+        variables = self.variables
+        if len(weights) != len(variables):
             raise ValueError(
-                f"Optimizer {self.name!r} has {len(self._variables)} variables; received "
+                f"Optimizer {self.name!r} has {len(variables)} variables; received "
                 f"{len(weights)} weights."
             )
-        for variable, weight in zip(self._variables, weights):
+        for variable, weight in zip(variables, weights):
+            if np.shape(weight) != variable.data.shape:
+                raise ValueError(
+                    f"Optimizer {self.name!r}: variable {variable.name!r} has shape "
+                    f"{variable.data.shape}; received a weight of shape {np.shape(weight)}."
+                )
+        for variable, weight in zip(variables, weights):
             variable.assign(weight)
 
     def get_weights(self) -> list[np.ndarray]:
-        return [v.data.copy() for v in self._variables]
+        return [v.data.copy() for v in self.variables]
 
     def save_own_variables(self, store: dict[str, Any]) -> None:
-        for i, variable in enumerate(self._variables):
+        for i, variable in enumerate(self.variables):
             store[str(i)] = variable.data
 
     def load_own_variables(self, store: dict[str, Any]) -> None:
-        if len(store) != len(self._variables):
+        variables = self.variables
+        if len(store) != len(variables):
             warnings.warn(
                 f"Skipping variable loading for optimizer '{self.name}', because it has "
-                f"{len(self._variables)} variables whereas the saved optimizer has "
+                f"{len(variables)} variables whereas the saved optimizer has "
                 f"{len(store)} variables.",
                 stacklevel=2,
             )
             return
-        for i, variable in enumerate(self._variables):
+        for i, variable in enumerate(variables):
             variable.assign(store[str(i)])
