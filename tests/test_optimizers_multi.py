@@ -583,3 +583,12 @@ def test_an_inner_schedule_loads_in_keras(keras_run: dict[str, Any]) -> None:
     """The schedule of an inner optimizer carries Keras' module in the ``.keras`` file."""
     found = json.loads((keras_run["root"] / "keras_schedule.json").read_text())
     assert found == {"class": "ExponentialDecay", "iterations": 1, "rate": pytest.approx(0.05)}
+
+
+def test_a_key_that_is_not_a_regular_expression_is_named() -> None:
+    """An exact key need not be a valid pattern; when the lookup has to read it as one,
+    the error names the key and the path instead of re's bare message."""
+    optimizer_map = OptimizerMap(SGD(), {"dense[": Adam()})
+    assert isinstance(optimizer_map["dense["], Adam)
+    with pytest.raises(ValueError, match=r"the key 'dense\[' is neither the exact path 'x/kernel'"):
+        optimizer_map["x/kernel"]

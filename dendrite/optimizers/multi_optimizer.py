@@ -67,6 +67,17 @@ def _deserialize_optimizer(entry: Any, custom_objects: dict[str, Any] | None) ->
     )
 
 
+def _fullmatch(pattern: str, path: str) -> bool:
+    """Whether the key ``pattern``, read as a regular expression, matches all of ``path``."""
+    try:
+        return re.fullmatch(pattern, path) is not None
+    except re.error as error:
+        raise ValueError(
+            f"OptimizerMap: the key {pattern!r} is neither the exact path {path!r} nor a "
+            f"valid regular expression ({error})."
+        ) from None
+
+
 class OptimizerMap(MutableMapping):
     """Variable path (or regular expression) -> optimizer, with a default.
 
@@ -125,7 +136,7 @@ class OptimizerMap(MutableMapping):
         """
         if key in self._optimizer_map:
             return self._optimizer_map[key]
-        matches = [pattern for pattern in self._optimizer_map if re.fullmatch(pattern, key)]
+        matches = [pattern for pattern in self._optimizer_map if _fullmatch(pattern, key)]
         if len(matches) > 1:
             raise ValueError(
                 f"OptimizerMap: Multiple optimizers assigned to variable {key!r}: the "
