@@ -40,6 +40,7 @@ from dendrite.layers import (
 )
 from dendrite.layers.initializers import Initializer
 from dendrite.layers.regularizers import Regularizer
+from dendrite.layers.remat import RematScope, remat
 from dendrite.layers.symbolic import KerasTensor
 from dendrite.losses import Loss
 from dendrite.metrics import Metric
@@ -147,6 +148,8 @@ __all__ = [
     "optimizers",
     "preprocessing",
     "random",
+    "remat",
+    "RematScope",
     "regularizers",
     "saving",
     "set_floatx",

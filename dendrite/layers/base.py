@@ -32,6 +32,7 @@ from dendrite.layers.calling import (
     training_argument,
 )
 from dendrite.layers.input_spec import InputSpec
+from dendrite.layers.remat import get_current_remat_mode, rematerialized_call
 from dendrite.layers.symbolic import (
     FirstCall,
     FirstCallShape,
@@ -132,6 +133,9 @@ class Layer:
             self._batch_input_shape = (batch_size, input_dim)
         else:
             self._batch_input_shape = None
+        remat_mode = get_current_remat_mode()
+        if remat_mode is not None:  # created inside a RematScope (layers/remat.py)
+            self.__dict__["_remat_mode"] = remat_mode
 
     # --- attribute tracking ---------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -491,7 +495,10 @@ class Layer:
         context.training = training
         context.depth += 1
         try:
-            outputs = self.call(inputs, *args, **kwargs)
+            if self._remat_mode is None:
+                outputs = self.call(inputs, *args, **kwargs)
+            else:
+                outputs = rematerialized_call(self, inputs, args, kwargs)
         finally:
             context.training = previous
             context.depth -= 1
@@ -504,6 +511,8 @@ class Layer:
         return outputs
 
     _losses_call_id = -1
+    # The RematScope this layer was created in (layers/remat.py), or None.
+    _remat_mode = None
 
     # Layers that create a mask from their inputs (Embedding(mask_zero=True), Masking) set
     # this so compute_mask runs even when no mask came in.
