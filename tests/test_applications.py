@@ -717,3 +717,22 @@ def test_preprocess_input_matches_real_keras(family: str, data_format: str | Non
     ours = getattr(apps, family).preprocess_input(batch.copy(), data_format)
     assert ours.dtype == theirs.dtype
     np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-6, atol=1e-5)
+
+
+def test_preprocess_shifts_only_the_first_three_channels_of_an_rgba_array():
+    """As Keras' NumPy path: caffe flips all four channels, then shifts the first three;
+    torch scales the first three; on a tensor four channels are refused by name."""
+    from dendrite.applications import imagenet_utils
+    from dendrite.core import Tensor
+
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 3, 4)).astype("float32")
+    caffe = imagenet_utils.preprocess_input(x.copy(), mode="caffe")
+    expected = x[..., ::-1].copy()
+    expected[..., :3] -= np.array([103.939, 116.779, 123.68], "float32")
+    np.testing.assert_allclose(caffe, expected, rtol=1e-6)
+    torch_mode = imagenet_utils.preprocess_input(x.copy(), mode="torch")
+    scaled = x / 255.0
+    scaled[..., :3] = (scaled[..., :3] - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    np.testing.assert_allclose(torch_mode, scaled, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"expects 3 colour channels on axis -1.*\(2, 3, 3, 4\)"):
+        imagenet_utils.preprocess_input(Tensor(x), mode="caffe")

@@ -109,10 +109,14 @@ def _preprocess_numpy(x: np.ndarray, data_format: str, mode: str) -> np.ndarray:
         axis = -1 if data_format == "channels_last" else (0 if x.ndim == 3 else 1)
         x = np.flip(x, axis=axis)  # RGB -> BGR (a view, as Keras' x[..., ::-1])
         mean, std = CAFFE_MEAN, None
-    shape = _channel_shape(x.ndim, data_format)
-    x -= np.asarray(mean, dtype=x.dtype).reshape(shape)
-    if std is not None:
-        x /= np.asarray(std, dtype=x.dtype).reshape(shape)
+    # Channel by channel, as Keras' NumPy path: an image with more than three channels
+    # (RGBA) has only its first three shifted and scaled.
+    channel_axis = -1 if data_format == "channels_last" else (0 if x.ndim == 3 else 1)
+    for channel in range(3):
+        index = (slice(None),) * (channel_axis % x.ndim) + (channel,)
+        x[index] -= mean[channel]
+        if std is not None:
+            x[index] /= std[channel]
     return x
 
 
@@ -131,6 +135,13 @@ def _preprocess_tensor(x: Any, data_format: str, mode: str) -> Any:
         x = ops.take(x, np.array([2, 1, 0]), axis=axis)
         mean, std = CAFFE_MEAN, None
     dtype = np.dtype(x.dtype)
+    channel_axis = -1 if data_format == "channels_last" else (0 if ndim == 3 else 1)
+    if x.shape[channel_axis] != 3:
+        raise ValueError(
+            f"preprocess_input(mode={mode!r}) on a tensor expects 3 colour channels on axis "
+            f"{channel_axis} ({data_format}); received shape {tuple(x.shape)}. Pass a NumPy "
+            "array to shift only the first three channels, as Keras does."
+        )
     shape = _channel_shape(ndim, data_format)
     x = ops.subtract(x, np.asarray(mean, dtype=dtype).reshape(shape))
     if std is not None:
