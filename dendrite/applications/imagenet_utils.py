@@ -127,14 +127,6 @@ def _preprocess_tensor(x: Any, data_format: str, mode: str) -> Any:
     if mode == "tf":
         return ops.subtract(ops.divide(x, 127.5), 1.0)
     ndim = len(x.shape)
-    if mode == "torch":
-        x = ops.divide(x, 255.0)
-        mean, std = TORCH_MEAN, TORCH_STD
-    else:
-        axis = -1 if data_format == "channels_last" else (0 if ndim == 3 else 1)
-        x = ops.take(x, np.array([2, 1, 0]), axis=axis)
-        mean, std = CAFFE_MEAN, None
-    dtype = np.dtype(x.dtype)
     channel_axis = -1 if data_format == "channels_last" else (0 if ndim == 3 else 1)
     if x.shape[channel_axis] != 3:
         raise ValueError(
@@ -142,6 +134,13 @@ def _preprocess_tensor(x: Any, data_format: str, mode: str) -> Any:
             f"{channel_axis} ({data_format}); received shape {tuple(x.shape)}. Pass a NumPy "
             "array to shift only the first three channels, as Keras does."
         )
+    if mode == "torch":
+        x = ops.divide(x, 255.0)
+        mean, std = TORCH_MEAN, TORCH_STD
+    else:
+        x = ops.take(x, np.array([2, 1, 0]), axis=channel_axis)
+        mean, std = CAFFE_MEAN, None
+    dtype = np.dtype(x.dtype)
     shape = _channel_shape(ndim, data_format)
     x = ops.subtract(x, np.asarray(mean, dtype=dtype).reshape(shape))
     if std is not None:
