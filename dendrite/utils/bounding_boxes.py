@@ -208,23 +208,11 @@ def crop(
     Returns a dendrite Tensor in the boxes' dtype (integer boxes with fractional offsets
     come back in floatx).
     """
-    _only_xyxy(bounding_box_format, "crop")
-    array = as_array(boxes)
-    check_last_axis(array, "crop")
-    x1, y1, x2, y2 = np.split(array, 4, axis=-1)
-    top, left = as_array(top), as_array(left)
     high_x = None if width is None else as_array(width)
     high_y = None if height is None else as_array(height)
-    out = np.concatenate(
-        [
-            np.clip(x1 - left, 0, high_x),
-            np.clip(y1 - top, 0, high_y),
-            np.clip(x2 - left, 0, high_x),
-            np.clip(y2 - top, 0, high_y),
-        ],
-        axis=-1,
+    return _shifted(
+        boxes, bounding_box_format, "crop", -as_array(top), -as_array(left), (high_x, high_y)
     )
-    return ops.convert_to_tensor(_keep_dtype(out, array))
 
 
 def pad(
@@ -238,12 +226,23 @@ def pad(
     """Boxes of an image padded by ``top`` rows above and ``left`` columns before it:
     ``x + left``, ``y + top``. "xyxy" boxes (..., 4) only; ``height`` and ``width`` are
     accepted for Keras' signature and not used."""
-    _only_xyxy(bounding_box_format, "pad")
+    return _shifted(boxes, bounding_box_format, "pad", as_array(top), as_array(left))
+
+
+def _shifted(
+    boxes: Any, bounding_box_format: str, op: str, dy: Any, dx: Any, clip: tuple | None = None
+) -> Any:
+    """ "xyxy" boxes moved by (dx, dy); with ``clip = (high_x, high_y)``, each coordinate
+    then clipped to [0, high] (no upper bound where high is None)."""
+    _only_xyxy(bounding_box_format, op)
     array = as_array(boxes)
-    check_last_axis(array, "pad")
+    check_last_axis(array, op)
     x1, y1, x2, y2 = np.split(array, 4, axis=-1)
-    top, left = as_array(top), as_array(left)
-    out = np.concatenate([x1 + left, y1 + top, x2 + left, y2 + top], axis=-1)
+    xs, ys = [x1 + dx, x2 + dx], [y1 + dy, y2 + dy]
+    if clip is not None:
+        xs = [np.clip(x, 0, clip[0]) for x in xs]
+        ys = [np.clip(y, 0, clip[1]) for y in ys]
+    out = np.concatenate([xs[0], ys[0], xs[1], ys[1]], axis=-1)
     return ops.convert_to_tensor(_keep_dtype(out, array))
 
 
