@@ -167,3 +167,38 @@ def test_remat_scope_marks_the_layers_created_inside_it(mode, kwargs, recomputed
 def test_remat_scope_checks_its_mode():
     with pytest.raises(ValueError, match="Invalid mode 'some'. Supported modes are: 'full'"):
         keras.RematScope("some")
+
+
+def test_the_call_that_builds_a_block_runs_plain_then_calls_are_rematerialised():
+    """States created during a run have no earlier value to replay: the building call
+    keeps its graph, later ones are one Recompute node; the statistics move once a call."""
+
+    class Block(keras.layers.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = keras.layers.Dense(5)
+            self.norm = keras.layers.BatchNormalization()
+
+        def call(self, x, training=False):
+            return self.norm(self.dense(x), training=training)
+
+    x = RNG.standard_normal((6, 3)).astype("float32")
+    block = Block()
+    twin = Block()
+    run = keras.remat(block)
+    kinds = []
+    for step in range(2):
+        xt = Tensor(x, requires_grad=True)
+        y = run(xt, training=True)
+        kinds.append(type(y._ctx).__name__)
+        if step == 0:
+            twin(x)  # build the twin, then give it the block's starting weights
+            twin.set_weights([w for w in block.get_weights()])
+            twin.norm.moving_mean.assign(np.zeros(5, "float32"))
+            twin.norm.moving_variance.assign(np.ones(5, "float32"))
+        expected = twin(Tensor(x, requires_grad=True), training=True)
+        np.testing.assert_allclose(y.data, expected.data, rtol=1e-6)
+        backprop(ops.sum(y * y), np.ones((), "float32"))
+    assert kinds[0] != "Recompute" and kinds[1] == "Recompute"
+    for mine, theirs in zip(block.non_trainable_weights, twin.non_trainable_weights):
+        np.testing.assert_allclose(mine.data, theirs.data, rtol=1e-6)

@@ -19,7 +19,9 @@ the generators its layers own and their non-trainable variables (seed-generator 
 augmentation counters, BatchNormalization's moving statistics). Once the second run is done
 each of those states is put back to what it was, so moving statistics are updated once, by
 the first run. A function that draws from elsewhere (``np.random`` directly) is not
-replayed.
+replayed. The call that builds a layer (creating states during the run, which have no
+earlier value to replay) runs as a plain call and keeps its graph; later calls are
+rematerialised, and a layer keeps the list of its states from then on.
 
 Without gradients being recorded (``predict``, ``no_grad``) ``remat(f)`` is ``f``. The
 output must be one tensor; ``f`` takes tensors (or arrays) as positional arguments and
@@ -67,7 +69,7 @@ def _rematerialise(f: Any, owner: Any, strict: bool) -> Any:
         if not is_grad_enabled():
             return f(*args, **kwargs)
         inputs = [a if isinstance(a, Tensor) else Tensor(np.asarray(a)) for a in args]
-        states = _RandomStates(owner)
+        states, trusted = _states_of(owner)
         before = states.snapshot()
         training = (CALL.training, CALL.depth)
         copies = [_leaf(x) for x in inputs]
@@ -79,6 +81,12 @@ def _rematerialise(f: Any, owner: Any, strict: bool) -> Any:
                 f"remat: {_name(f)} must return one tensor to be rematerialised; it "
                 f"returned {type(output).__name__}."
             )
+        if not trusted and _RandomStates(owner).sizes() != states.sizes():
+            # The run built (part of) the layer: states created during it have no value
+            # from before it to replay, so this call keeps its graph as a plain call does.
+            return output
+        if not trusted:
+            _remember(owner, states)
         if output._ctx is None:  # no op recorded: an input passed through, or a constant
             for copy, original in zip(copies, inputs):
                 if output is copy:
@@ -226,6 +234,20 @@ def _run_again(
         states.restore(now)
 
 
+def _states_of(owner: Any) -> tuple[_RandomStates, bool]:
+    """``owner``'s states, and whether they were found in an earlier complete call (a
+    layer keeps them: walking its layers is done once, not every batch)."""
+    found = getattr(owner, "__dict__", {}).get("_remat_states")
+    if found is not None:
+        return found, True
+    return _RandomStates(owner), False
+
+
+def _remember(owner: Any, states: _RandomStates) -> None:
+    if callable(getattr(owner, "_descendants", None)):  # a layer (a function keeps none)
+        owner.__dict__["_remat_states"] = states
+
+
 class _RandomStates:
     """The states a run of ``f`` may change: the global generator, and a layer's own
     generators and non-trainable variables (its nested layers' included)."""
@@ -241,6 +263,9 @@ class _RandomStates:
         ]
         self.variables = [v for layer in layers for v in getattr(layer, "_own_variables", list)()]
         self.variables = [v for v in self.variables if not v.trainable]
+
+    def sizes(self) -> tuple[int, int]:
+        return len(self.generators), len(self.variables)
 
     def snapshot(self) -> list:
         return [
