@@ -155,12 +155,10 @@ def ConvNeXt(  # noqa: N802 (Keras' name)
     """The shared ConvNeXt builder: four stages of ``depths`` blocks, ``projection_dims``
     wide; block drop-path rates rise linearly from 0 to ``drop_path_rate``; see the module
     docstring."""
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=default_size, min_size=32, require_flatten=include_top,
-        weights=weights, model_name=name,
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=default_size, min_size=32,
     )  # fmt: skip
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
     x = img_input
     if include_preprocessing and input_shape[2] == 3:
         x = layers.Normalization(

@@ -63,16 +63,10 @@ def DenseNet(  # noqa: N802 (Keras' name)
     name: str = "densenet",
 ) -> Any:
     """A DenseNet with ``blocks`` conv blocks in each of its four dense blocks."""
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=32,
-        require_flatten=include_top,
-        weights=weights,
-        model_name=name,
-    )
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=224, min_size=32,
+    )  # fmt: skip
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=_EPS, name="conv1_bn")(x)
@@ -88,12 +82,9 @@ def DenseNet(  # noqa: N802 (Keras' name)
     x = dense_block(x, blocks[3], name="conv5")
     x = layers.BatchNormalization(axis=3, epsilon=_EPS, name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool(x, pooling, named=True)
+    x = imagenet_utils.average_top(
+        x, include_top, pooling, classes, classifier_activation, weights, named_pooling=True
+    )
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
 
 

@@ -146,12 +146,10 @@ def EfficientNet(  # noqa: N802 (Keras' name)
     stages (``blocks_args``); see the module docstring."""
     if blocks_args == "default":
         blocks_args = DEFAULT_BLOCKS_ARGS
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=default_size, min_size=32, require_flatten=include_top,
-        weights=weights, model_name=name,
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=default_size, min_size=32,
     )  # fmt: skip
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
 
     def round_filters(filters: float, divisor: int = depth_divisor) -> int:
         filters *= width_coefficient

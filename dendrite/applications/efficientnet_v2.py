@@ -248,12 +248,10 @@ def EfficientNetV2(  # noqa: N802 (Keras' name)
                 f"{sorted(DEFAULT_BLOCKS_ARGS)} as the name."
             )
         blocks_args = DEFAULT_BLOCKS_ARGS[variant]
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=default_size, min_size=32, require_flatten=include_top,
-        weights=weights, model_name=name,
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=default_size, min_size=32,
     )  # fmt: skip
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
 
     x = img_input
     if include_preprocessing:

@@ -447,6 +447,51 @@ def pool(x: KerasTensor, pooling: str | None, named: bool = False) -> KerasTenso
     return x
 
 
+def model_input(
+    name: str,
+    input_tensor: Any,
+    input_shape: Any,
+    *,
+    weights: Any,
+    include_top: bool,
+    classes: int,
+    pooling: Any,
+    default_size: int,
+    min_size: int,
+) -> tuple[KerasTensor, tuple]:
+    """The start every application shares: ``check_arguments``, the input shape
+    (``obtain_input_shape``) and the image input tensor; returns (input, shape)."""
+    check_arguments(weights, include_top, classes, pooling, name)
+    input_shape = obtain_input_shape(
+        input_shape,
+        default_size=default_size,
+        min_size=min_size,
+        require_flatten=include_top,
+        weights=weights,
+        model_name=name,
+    )
+    return image_input(input_tensor, input_shape), input_shape
+
+
+def average_top(
+    x: KerasTensor,
+    include_top: bool,
+    pooling: Any,
+    classes: int,
+    classifier_activation: Any,
+    weights: Any,
+    gap_name: str | None = "avg_pool",
+    named_pooling: bool = False,
+) -> KerasTensor:
+    """The usual end of a classifier: global average pooling (named ``gap_name``) and a
+    Dense "predictions" layer of ``classes``; without the top, ``pool(x, pooling)``."""
+    if not include_top:
+        return pool(x, pooling, named=named_pooling)
+    x = layers.GlobalAveragePooling2D(name=gap_name)(x)
+    validate_activation(classifier_activation, weights)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
 def finish(
     img_input: KerasTensor,
     input_tensor: Any,

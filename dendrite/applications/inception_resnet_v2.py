@@ -144,16 +144,10 @@ def InceptionResNetV2(  # noqa: N802 (Keras' name)
 ) -> Any:
     """InceptionResNetV2; see the module docstring. ``weights``: None or a local file
     ("imagenet" raises: dendrite downloads nothing); ``pooling``: None, "avg", "max"."""
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=299,
-        min_size=75,
-        require_flatten=include_top,
-        weights=weights,
-        model_name=name,
-    )
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=299, min_size=75,
+    )  # fmt: skip
     b = _Builder(img_input)
     x = b.conv(img_input, 32, 3, strides=2, padding="valid")
     x = b.conv(x, 32, 3, padding="valid")
@@ -188,12 +182,7 @@ def InceptionResNetV2(  # noqa: N802 (Keras' name)
     x = b.residual_block(x, scale=1.0, activation=None, block_type="block8", block_idx=10)
     x = b.conv(x, 1536, 1, name="conv_7b")
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool(x, pooling)
+    x = imagenet_utils.average_top(x, include_top, pooling, classes, classifier_activation, weights)
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
 
 

@@ -116,16 +116,10 @@ def InceptionV3(  # noqa: N802 (Keras' name)
 ) -> Any:
     """InceptionV3; see the module docstring. ``weights``: None or a local file
     ("imagenet" raises: dendrite downloads nothing); ``pooling``: None, "avg", "max"."""
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=299,
-        min_size=75,
-        require_flatten=include_top,
-        weights=weights,
-        model_name=name,
-    )
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=299, min_size=75,
+    )  # fmt: skip
     b = _Builder(img_input)
     x = b.conv(img_input, 32, 3, 3, strides=2, padding="valid")
     x = b.conv(x, 32, 3, 3, padding="valid")
@@ -158,12 +152,7 @@ def InceptionV3(  # noqa: N802 (Keras' name)
     for index in range(2):
         x = _block_8(b, x, index)
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool(x, pooling)
+    x = imagenet_utils.average_top(x, include_top, pooling, classes, classifier_activation, weights)
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
 
 

@@ -135,12 +135,9 @@ def MobileNetV2(  # noqa: N802 (Keras' name)
     x = layers.Conv2D(last_block_filters, kernel_size=1, use_bias=False, name="Conv_1")(x)
     x = _bn("Conv_1_bn")(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D()(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool(x, pooling)
+    x = imagenet_utils.average_top(
+        x, include_top, pooling, classes, classifier_activation, weights, gap_name=None
+    )
     if name is None:
         name = f"mobilenetv2_{alpha:0.2f}_{rows}"
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)

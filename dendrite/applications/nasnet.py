@@ -212,12 +212,9 @@ def NASNet(  # noqa: N802 (Keras' name)
             x, p = _normal_a_cell(x, p, width, block_id=block_id)
     x = layers.Activation("relu")(x)
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D()(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool(x, pooling)
+    x = imagenet_utils.average_top(
+        x, include_top, pooling, classes, classifier_activation, weights, gap_name=None
+    )
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
 
 

@@ -45,16 +45,10 @@ def ResNet(  # noqa: N802 (Keras' name)
     """A ResNet from its stacks: ``stack_fn(x)`` builds the residual stacks; ``preact``
     selects v2 (pre-activation: no BN after the stem, ``post_bn``/``post_relu`` at the
     end); ``use_bias`` for the stem convolution."""
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=32,
-        require_flatten=include_top,
-        weights=weights,
-        model_name=name,
-    )
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=224, min_size=32,
+    )  # fmt: skip
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     if not preact:
@@ -66,12 +60,9 @@ def ResNet(  # noqa: N802 (Keras' name)
     if preact:
         x = layers.BatchNormalization(axis=3, epsilon=_EPS, name="post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool(x, pooling, named=True)
+    x = imagenet_utils.average_top(
+        x, include_top, pooling, classes, classifier_activation, weights, named_pooling=True
+    )
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
 
 

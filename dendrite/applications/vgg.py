@@ -31,16 +31,10 @@ def _vgg(
     classifier_activation: Any,
     name: str,
 ) -> Any:
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=32,
-        require_flatten=include_top,
-        weights=weights,
-        model_name=name,
-    )
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=224, min_size=32,
+    )  # fmt: skip
     x = img_input
     for block, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block), 1):
         for i in range(1, convs + 1):

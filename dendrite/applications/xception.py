@@ -52,16 +52,10 @@ def Xception(  # noqa: N802 (Keras' name)
 ) -> Any:
     """Xception; see the module docstring. ``weights``: None or a local file
     ("imagenet" raises: dendrite downloads nothing); ``pooling``: None, "avg", "max"."""
-    imagenet_utils.check_arguments(weights, include_top, classes, pooling, name)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=299,
-        min_size=71,
-        require_flatten=include_top,
-        weights=weights,
-        model_name=name,
-    )
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.model_input(
+        name, input_tensor, input_shape, weights=weights, include_top=include_top,
+        classes=classes, pooling=pooling, default_size=299, min_size=71,
+    )  # fmt: skip
     x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(img_input)
     x = layers.BatchNormalization(axis=-1, name="block1_conv1_bn")(x)
     x = layers.Activation("relu", name="block1_conv1_act")(x)
@@ -103,12 +97,7 @@ def Xception(  # noqa: N802 (Keras' name)
     x = layers.BatchNormalization(axis=-1, name="block14_sepconv2_bn")(x)
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool(x, pooling)
+    x = imagenet_utils.average_top(x, include_top, pooling, classes, classifier_activation, weights)
     return imagenet_utils.finish(img_input, input_tensor, x, name, weights)
 
 
