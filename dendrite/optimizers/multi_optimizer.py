@@ -78,6 +78,7 @@ def _fullmatch(pattern: str, path: str) -> bool:
         ) from None
 
 
+@register("optimizer_map")
 class OptimizerMap(MutableMapping):
     """Variable path (or regular expression) -> optimizer, with a default.
 

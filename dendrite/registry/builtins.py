@@ -47,6 +47,7 @@ _AUTO_ALIAS: dict[str, Callable[[str], str] | None] = {
     "loss": None,  # a loss's snake_case name is its function ("mean_squared_error")
     "metric": snake_case,
     "optimizer": _lower,
+    "optimizer_map": None,  # OptimizerMap: met only inside a MultiOptimizer's config
     "schedule": None,
     "initializer": snake_case,
     "regularizer": snake_case,

@@ -31,6 +31,7 @@ CONFIG_KINDS = (
     "constraint",
     "schedule",
     "optimizer",
+    "optimizer_map",
     "loss",
     "metric",
 )
@@ -157,10 +158,6 @@ def _resolve_class(name: Any, walk: _Walk, path: str, what: str) -> Any:
     found = walk.custom.get(name)
     if found is not None:
         return found
-    if name == "OptimizerMap":  # a MultiOptimizer's map: not an optimizer of the registry
-        from dendrite.optimizers import OptimizerMap
-
-        return OptimizerMap
     for kind in CONFIG_KINDS:
         found = registry.find(kind, name, walk.custom)
         if isinstance(found, type):
