@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import dendrite as keras
 from dendrite.core import Tensor
 from dendrite.layers import (
     Equalization,
@@ -665,3 +666,25 @@ def _mine_config(cls: str) -> list:
         "Equalization": lambda: Equalization(),
     }[cls]()
     return list(layer.get_config())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: keras.layers.RandomInvert(),
+        lambda: keras.layers.RandomGrayscale(),
+        lambda: keras.layers.RandomColorDegeneration(0.2),
+        lambda: keras.layers.CenterCrop(2, 2),
+        lambda: keras.layers.RandomCrop(2, 2),
+        lambda: keras.layers.RandomHue(0.2),
+        lambda: keras.layers.RandomErasing(),
+    ],
+)
+def test_data_format_none_is_the_configured_one(make):
+    """As Keras: an image layer's data_format=None follows keras.config, in every family."""
+    keras.config.set_image_data_format("channels_first")
+    try:
+        assert make().data_format == "channels_first"
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert make().data_format == "channels_last"

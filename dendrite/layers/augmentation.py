@@ -115,6 +115,14 @@ class _ImageLayer(Layer):
         return tuple(input_shape)
 
 
+_FORMATS = ("channels_last", "channels_first")
+
+
+def _data_format(value: str | None, layer: str) -> str:
+    """Keras' ``data_format`` argument: None is the configured ``image_data_format``."""
+    return _check(value or _settings.image_data_format(), _FORMATS, "data_format", layer)
+
+
 def _check(value: str, allowed: tuple, name: str, layer: str) -> str:
     if value not in allowed:
         raise ValueError(
@@ -402,12 +410,7 @@ class CenterCrop(_ImageLayer):
             raise ValueError(
                 f"CenterCrop: height and width must be positive, got {height}, {width}."
             )
-        self.data_format = _check(
-            data_format or "channels_last",
-            ("channels_last", "channels_first"),
-            "data_format",
-            "CenterCrop",
-        )
+        self.data_format = _data_format(data_format, "CenterCrop")
 
     def call(self, inputs: Tensor) -> Tensor:
         x = inputs

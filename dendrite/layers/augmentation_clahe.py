@@ -51,8 +51,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Tensor
-from dendrite.layers.augmentation import _ImageLayer
-from dendrite.layers.augmentation_color_extra import _data_format
+from dendrite.layers.augmentation import _data_format, _ImageLayer
 from dendrite.layers.registry import register_layer
 
 _LEVELS = 256

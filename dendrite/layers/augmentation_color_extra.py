@@ -38,17 +38,10 @@ import numpy as np
 
 from dendrite import _settings, ops
 from dendrite.core import Tensor
-from dendrite.layers.augmentation import _check, _RandomImageLayer
+from dendrite.layers.augmentation import _data_format, _RandomImageLayer
 from dendrite.layers.augmentation_color import _factor, _value_range
 from dendrite.layers.augmentation_color_more import _Channels, _RangedColor
 from dendrite.layers.registry import register_layer
-
-_FORMATS = ("channels_last", "channels_first")
-
-
-def _data_format(data_format: str | None, layer: str) -> str:
-    """Keras' ``data_format``: None is the configured ``image_data_format``."""
-    return _check(data_format or _settings.image_data_format(), _FORMATS, "data_format", layer)
 
 
 def _rescale(x: Tensor, source: Any, target: Any) -> Tensor:
@@ -106,24 +99,8 @@ def _scale_saturation(x: Tensor, scale: Tensor, value_range: list[float]) -> Ten
     return ops.image.hsv_to_rgb(hsv, data_format="channels_last")
 
 
-class _RangedExtra(_RangedColor):
-    """``factor`` by Keras' base rule within ``bounds``, ``value_range``, ``data_format``
-    (None: the configured one, as Keras) and ``seed``."""
-
-    def __init__(
-        self,
-        factor: Any,
-        value_range: Any = (0, 255),
-        data_format: str | None = None,
-        seed: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        name = type(self).__name__
-        super().__init__(factor, value_range, _data_format(data_format, name), seed, **kwargs)
-
-
 @register_layer
-class RandomHue(_RangedExtra):
+class RandomHue(_RangedColor):
     """Rotates each image's hue by a random amount (see the module docstring).
 
     Args:
@@ -152,7 +129,7 @@ class RandomHue(_RangedExtra):
 
 
 @register_layer
-class RandomSaturation(_RangedExtra):
+class RandomSaturation(_RangedColor):
     """Scales each image's saturation by a random factor (see the module docstring).
 
     Args:

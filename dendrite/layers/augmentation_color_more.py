@@ -28,12 +28,11 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers.augmentation import _check, _ImageLayer, _RandomImageLayer
+from dendrite.layers.augmentation import _data_format, _ImageLayer, _RandomImageLayer
 from dendrite.layers.augmentation_color import _factor, _value_range
 from dendrite.layers.registry import register_layer
 
 _GREY = np.asarray([0.2989, 0.587, 0.114])
-_FORMATS = ("channels_last", "channels_first")
 
 
 class _Channels:
@@ -88,7 +87,7 @@ class RandomGrayscale(_Channels, _RandomImageLayer):
         if factor < 0 or factor > 1:
             raise ValueError(f"`factor` should be between 0 and 1. Received: factor={factor}")
         self.factor = float(factor)
-        self.data_format = _check(data_format or "channels_last", _FORMATS, "data_format", "")
+        self.data_format = _data_format(data_format, "RandomGrayscale")
 
     def call(self, inputs: Tensor, training: Any = True) -> Tensor:
         if not training:
@@ -120,7 +119,7 @@ class _RangedColor(_Channels, _RandomImageLayer):
         name = type(self).__name__
         self.factor = _factor(factor, self.bounds, name)
         self.value_range = _value_range(value_range, name)
-        self.data_format = _check(data_format or "channels_last", _FORMATS, "data_format", name)
+        self.data_format = _data_format(data_format, name)
 
     def get_config(self) -> dict:
         return {

@@ -45,10 +45,10 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers.augmentation import _ImageLayer, _RandomImageLayer
+from dendrite.layers.augmentation import _data_format, _ImageLayer, _RandomImageLayer
 from dendrite.layers.augmentation_color import _value_range
-from dendrite.layers.augmentation_color_extra import _data_format, _RangedExtra, _rescale
-from dendrite.layers.augmentation_color_more import _Channels
+from dendrite.layers.augmentation_color_extra import _rescale
+from dendrite.layers.augmentation_color_more import _Channels, _RangedColor
 from dendrite.layers.augmentation_geometry_extra import _float_images
 from dendrite.layers.registry import register_layer
 
@@ -136,7 +136,7 @@ class Solarization(_RandomImageLayer):
 
 
 @register_layer
-class RandomPosterization(_RangedExtra):
+class RandomPosterization(_RangedColor):
     """Keeps a random number of high bits of each 8-bit value (see the module docstring).
 
     Args:
@@ -174,7 +174,7 @@ class RandomPosterization(_RangedExtra):
 
 
 @register_layer
-class RandomSharpness(_RangedExtra):
+class RandomSharpness(_RangedColor):
     """Blends each image with its blur by a random factor (see the module docstring).
 
     Args:

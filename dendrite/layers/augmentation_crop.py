@@ -25,7 +25,7 @@ from typing import Any
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers.augmentation import _check, _RandomImageLayer, _resized
+from dendrite.layers.augmentation import _data_format, _RandomImageLayer, _resized
 from dendrite.layers.registry import register_layer
 
 
@@ -57,12 +57,7 @@ class RandomCrop(_RandomImageLayer):
                 f"RandomCrop: height and width must be positive, received height={height}, "
                 f"width={width}."
             )
-        self.data_format = _check(
-            data_format or "channels_last",
-            ("channels_last", "channels_first"),
-            "data_format",
-            "RandomCrop",
-        )
+        self.data_format = _data_format(data_format, "RandomCrop")
 
     def _start(self, h: int, w: int, training: bool) -> tuple[int, int]:
         if training and h > self.height and w > self.width:

@@ -49,12 +49,13 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _settings, ops
+from dendrite import ops
 from dendrite.core import Tensor
 from dendrite.layers.augmentation import (
     _FILL_MODES,
     _INTERPOLATIONS,
     _check,
+    _data_format,
     _grid,
     _RandomAffine,
     _RandomImageLayer,
@@ -64,12 +65,6 @@ from dendrite.layers.augmentation_color import _value_range
 from dendrite.layers.augmentation_color_more import _Channels
 from dendrite.layers.registry import register_layer
 from dendrite.ops.creation import as_float_tensor
-
-_FORMATS = ("channels_last", "channels_first")
-
-
-def _data_format(value: str | None, layer: str) -> str:
-    return _check(value or _settings.image_data_format(), _FORMATS, "data_format", layer)
 
 
 def _pair(value: Any, name: str, layer: str) -> tuple[float, float]:

@@ -33,9 +33,8 @@ import numpy as np
 
 from dendrite import ops
 from dendrite.core import Tensor
-from dendrite.layers.augmentation import _RandomImageLayer
+from dendrite.layers.augmentation import _data_format, _RandomImageLayer
 from dendrite.layers.augmentation_geometry_extra import (
-    _data_format,
     _float_images,
     _is_number,
     _pair,

@@ -61,6 +61,7 @@ from dendrite.layers.augmentation import (
     RandomRotation,
     RandomTranslation,
     _check,
+    _data_format,
     _RandomImageLayer,
 )
 from dendrite.layers.augmentation_color import (
@@ -69,7 +70,6 @@ from dendrite.layers.augmentation_color import (
     _factor,
     _value_range,
 )
-from dendrite.layers.augmentation_color_extra import _data_format
 from dendrite.layers.augmentation_color_more import AutoContrast, RandomColorDegeneration
 from dendrite.layers.augmentation_color_tone import (
     Equalization,
