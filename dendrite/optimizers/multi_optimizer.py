@@ -402,23 +402,7 @@ class MultiOptimizer(Optimizer):
         grads = list(grads)
         if not grads:
             return
-        if trainable_variables is None:
-            if not self.built:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer must already be "
-                    "built on a list of variables. Call `optimizer.build(trainable_variables)` "
-                    "first."
-                )
-            variables = list(self._trainable_variables)
-        else:
-            variables = list(trainable_variables)
-            if not self.built:
-                self.build(variables)
-        if len(grads) != len(variables):
-            raise ValueError(
-                f"MultiOptimizer {self.name!r}: received {len(grads)} gradients for "
-                f"{len(variables)} variables; they must correspond one to one."
-            )
+        variables = self._variables_for(grads, trainable_variables)
         per_optimizer: dict[int, tuple[list[Any], list[Variable]]] = {}
         for grad, variable in zip(grads, variables):
             index = self._owner.get(id(variable))

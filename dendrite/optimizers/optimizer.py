@@ -285,6 +285,30 @@ class Optimizer(GradientPreparation, DecayAndAverages, SlotsIO):
             self.apply(list(grads), list(variables))
         return self._iterations
 
+    def _variables_for(
+        self, grads: list, trainable_variables: Sequence[Variable] | None
+    ) -> list[Variable]:
+        """The variables ``grads`` are for: the given ones (building the optimizer on them
+        the first time), or those it was built with; one per gradient."""
+        if trainable_variables is None:
+            if not self.built:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer must already be "
+                    "built on a list of variables. Call `optimizer.build(trainable_variables)` "
+                    "first."
+                )
+            variables = list(self._trainable_variables)
+        else:
+            variables = list(trainable_variables)
+            if not self.built:
+                self.build(variables)
+        if len(grads) != len(variables):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: received {len(grads)} gradients for "
+                f"{len(variables)} variables; they must correspond one to one."
+            )
+        return variables
+
     def apply(
         self, grads: Sequence[Any], trainable_variables: Sequence[Variable] | None = None
     ) -> None:
@@ -296,23 +320,7 @@ class Optimizer(GradientPreparation, DecayAndAverages, SlotsIO):
         grads = list(grads)
         if not grads:
             return
-        if trainable_variables is None:
-            if not self.built:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer must already be "
-                    "built on a list of variables. Call `optimizer.build(trainable_variables)` "
-                    "first."
-                )
-            variables = self._trainable_variables
-        else:
-            variables = list(trainable_variables)
-            if not self.built:
-                self.build(variables)
-        if len(grads) != len(variables):
-            raise ValueError(
-                f"Received {len(grads)} gradients for {len(variables)} variables; they must "
-                "correspond one to one."
-            )
+        variables = self._variables_for(grads, trainable_variables)
         grads, variables = self._prepare_gradients(grads, variables)
         if grads:  # empty on a step that only accumulates
             learning_rate = self._current_learning_rate()
