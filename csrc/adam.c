@@ -55,9 +55,39 @@ adam_chunk(const void *context, long index)
     }
 }
 
+/* Halves of rows (kernels.h) of a dense kernel's update, from this many elements: the
+ * document's MLP's 784 x 128 kernel took 31 us on one core, 17 us in halves. */
+#define HALVES_FROM 65536
+
+/* Part `index` of the halves of rows (kernels.h): rows [0, half) or [half, rows). */
+static void
+adam_half(const void *context, long index)
+{
+    const AdamJob *j = context;
+    Py_ssize_t rows = j->n / j->cols;
+    Py_ssize_t half = HALF_ROWS(rows) < rows ? HALF_ROWS(rows) : rows;
+    Py_ssize_t start = (index ? half : 0) * j->cols;
+    Py_ssize_t stop = index ? j->n : half * j->cols;
+    if (j->single) {
+        size_t at = (size_t)start * sizeof(float);
+        adam_f32((float *)(j->w + at), (const float *)(j->g + at), (float *)(j->m + at),
+                 (float *)(j->v + at), stop - start, (float)j->c1, (float)j->c2, (float)j->eps,
+                 (float)j->alpha);
+    } else {
+        size_t at = (size_t)start * sizeof(double);
+        adam_f64((double *)(j->w + at), (const double *)(j->g + at), (double *)(j->m + at),
+                 (double *)(j->v + at), stop - start, j->c1, j->c2, j->eps, j->alpha);
+    }
+}
+
 void
 adam_run(const AdamJob *job)
 {
+    if (job->cols > 0 && job->n >= HALVES_FROM && job->n % job->cols == 0) {
+        parallel_for_owned(HALF_ROWS(job->n / job->cols) < job->n / job->cols ? 2 : 1, adam_half,
+                           job, 1);
+        return;
+    }
     long chunks = (long)((job->n + CHUNK - 1) / CHUNK);
     parallel_for(chunks, adam_chunk, job, job->n >= SPLIT_FROM);
 }

@@ -75,7 +75,8 @@ check_bytes(const Py_buffer *view, Py_ssize_t elements)
     return 0;
 }
 
-/* adam(updates, c1, c2, epsilon, alpha): `updates` a sequence of (w, g, m, v); one call
+/* adam(updates, c1, c2, epsilon, alpha): `updates` a sequence of (w, g, m, v[, cols]),
+ * `cols` > 0 for a dense kernel of rows of `cols` (cut in column halves, kernels.h); one call
  * for all the variables of a step, so the per-variable cost is a tuple, not a Python call.
  * Every buffer is checked before any is written. */
 static PyObject *
@@ -98,8 +99,9 @@ adam(PyObject *self, PyObject *args)
     for (Py_ssize_t k = 0; ok && k < count; k++) {
         PyObject *item = PySequence_Fast_GET_ITEM(sequence, k);
         PyObject *objects[4];
-        if (!PyArg_ParseTuple(item, "OOOO:adam update", &objects[0], &objects[1], &objects[2],
-                              &objects[3]) ||
+        Py_ssize_t cols = 0;
+        if (!PyArg_ParseTuple(item, "OOOO|n:adam update", &objects[0], &objects[1], &objects[2],
+                              &objects[3], &cols) ||
             get_buffers(objects, views + 4 * k, 4, 0xd) < 0) { /* w, m, v written */
             ok = 0;
             break;
@@ -113,8 +115,8 @@ adam(PyObject *self, PyObject *args)
             ok = 0;
             break;
         }
-        AdamJob job = {v[0].buf, v[1].buf, v[2].buf, v[3].buf, n, is_single(&v[0]),
-                       c1, c2, eps, alpha};
+        AdamJob job = {v[0].buf, v[1].buf, v[2].buf, v[3].buf, n, cols > 0 ? cols : 0,
+                       is_single(&v[0]), c1, c2, eps, alpha};
         jobs[k] = job;
     }
     if (ok) {

@@ -8,6 +8,14 @@
  * itself, and it waits at most for the chunk the helper is doing. Every chunk is computed
  * as it would be in one thread, so the result does not depend on who did which.
  *
+ * Owned jobs (parallel_for_owned, kernels.h) are cut into two parts that stay with their
+ * threads from one call to the next, so that each core's cache keeps its half of the data
+ * (a dense kernel, its gradient and Adam's slots); after one, the helper watches for the
+ * next job for up to OWNED_WATCH_NS instead of sleeping, since a sleeping helper would
+ * wake after the caller had done both parts. It watches only while the thread governor
+ * gives jobs to it (dendrite/cpu_threads.py): on a busy machine, where the spinning would
+ * cost a neighbour its core, the governor measures one thread faster and the jobs stop.
+ *
  * A claim is a compare-and-swap on a ticket holding (job generation, next chunk), so a
  * helper that wakes after its job ended can never take a chunk of the next job. There is
  * no helper on a one-CPU machine or when DENDRITE_NUM_THREADS, OPENBLAS_NUM_THREADS or
@@ -20,6 +28,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +41,12 @@ typedef struct {
     chunk_fn fn;
     const void *context;
     long count;
+    int owned; /* parallel_for_owned's: the helper watches for the next one */
 } Job;
 
 static Job job;                  /* written under `lock` */
 static unsigned long generation; /* written under `lock` */
+static atomic_ulong published;   /* `generation`, for the helper watching without the lock */
 static atomic_long ticket;       /* (generation << GENERATION_SHIFT) | next chunk */
 static atomic_long chunks_done;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -64,6 +75,33 @@ run_chunks(const Job *mine, unsigned long gen)
     }
 }
 
+static long
+now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* Spin until a job newer than `seen` is published or OWNED_WATCH_NS have passed: a sleeping
+ * helper wakes 30-50 us after it is signalled here, longer than half a dense layer's
+ * product takes, and a training step's next owned job comes a few hundred microseconds
+ * later. */
+static void
+watch_for_job(unsigned long seen)
+{
+    long deadline = now_ns() + OWNED_WATCH_NS;
+    for (unsigned spin = 1;; spin++) {
+        if (atomic_load_explicit(&published, memory_order_acquire) != seen)
+            return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (spin % 64 == 0 && now_ns() > deadline)
+            return;
+    }
+}
+
 static void *
 helper_main(void *unused)
 {
@@ -77,6 +115,8 @@ helper_main(void *unused)
         Job mine = job;
         pthread_mutex_unlock(&lock);
         run_chunks(&mine, seen);
+        if (mine.owned)
+            watch_for_job(seen);
         pthread_mutex_lock(&lock);
     }
     return NULL;
@@ -91,12 +131,13 @@ after_fork_in_child(void)
     pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_t fresh_caller_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t fresh_wake = PTHREAD_COND_INITIALIZER;
-    Job no_job = {NULL, NULL, 0};
+    Job no_job = {NULL, NULL, 0, 0};
     lock = fresh_lock;
     caller_lock = fresh_caller_lock;
     wake = fresh_wake;
     job = no_job;
     generation = 0;
+    atomic_store(&published, 0);
     atomic_store(&ticket, 0);
     atomic_store(&chunks_done, 0);
     helper_started = 0;
@@ -154,8 +195,8 @@ run_alone(long count, chunk_fn fn, const void *context)
         fn(context, index);
 }
 
-void
-parallel_for(long count, chunk_fn fn, const void *context, int split)
+static void
+share(long count, chunk_fn fn, const void *context, int split, int owned)
 {
     if (!split || !helper_allowed || !atomic_load(&helper_wanted) || count < 2 || count > LOW_BITS ||
         pthread_mutex_trylock(&caller_lock) != 0) {
@@ -167,17 +208,30 @@ parallel_for(long count, chunk_fn fn, const void *context, int split)
         run_alone(count, fn, context);
         return;
     }
-    Job mine = {fn, context, count};
+    Job mine = {fn, context, count, owned};
     pthread_mutex_lock(&lock);
     generation++;
     unsigned long gen = generation;
     job = mine;
     atomic_store(&chunks_done, 0);
     atomic_store(&ticket, (long)((gen & LOW_BITS) << GENERATION_SHIFT));
+    atomic_store_explicit(&published, gen, memory_order_release);
     pthread_cond_signal(&wake);
     pthread_mutex_unlock(&lock);
     run_chunks(&mine, gen);
     while (atomic_load(&chunks_done) < count)
         sched_yield();
     pthread_mutex_unlock(&caller_lock);
+}
+
+void
+parallel_for(long count, chunk_fn fn, const void *context, int split)
+{
+    share(count, fn, context, split, 0);
+}
+
+void
+parallel_for_owned(long count, chunk_fn fn, const void *context, int split)
+{
+    share(count, fn, context, split, 1);
 }

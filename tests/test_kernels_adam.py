@@ -223,6 +223,51 @@ def test_large_updates_shared_with_the_helper_thread_are_bit_identical(dtype, n)
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "rows, cols",
+    [
+        (784, 128),  # the document's kernel: rows [0, 408) and [408, 784)
+        (47, 1500),  # an odd count of rows: cut at 24
+        (24, 4000),  # HALF_ROWS(24) = 24: nothing to cut, one part
+        (100, 300),  # under HALVES_FROM elements: the usual chunks
+    ],
+)
+@pytest.mark.needs_kernels
+def test_kernel_updates_in_halves_of_rows_are_bit_identical(dtype, rows, cols):
+    """A dense kernel's update given its row length (``(w, g, m, v, cols)``) is cut in the
+    halves of rows its gradient's product used (csrc/kernels.h): the same bits as the NumPy
+    passes with the helper off and on."""
+    from dendrite.testing import assert_same_on_any_kernel_threads
+
+    w, g, m, v = (a.reshape(rows, cols) for a in _random_state(rows * cols, dtype, rows))
+    args = (dtype(0.1).item(), dtype(0.001).item(), 1e-7, 3e-4)
+    expected = _numpy_adam_step(w, g, m, v, *args)
+
+    def run():
+        got = [a.copy() for a in (w, m, v)]
+        for _ in range(2):  # the second call finds the helper watching for it
+            got = [a.copy() for a in (w, m, v)]
+            native.kernels.adam([(got[0], g, got[1], got[2], cols)], *args)
+        return got
+
+    assert_same_on_any_kernel_threads(run)
+    for a, b in zip(run(), expected):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.needs_kernels
+def test_a_row_length_that_does_not_divide_the_update_is_ignored():
+    w, g, m, v = _random_state(70_001, np.float32, 9)
+    args = (0.1, 0.001, 1e-7, 1e-3)
+    expected = _numpy_adam_step(w, g, m, v, *args)
+    for cols in (128, 0, -5):
+        got = [a.copy() for a in (w, m, v)]
+        native.kernels.adam([(got[0], g, got[1], got[2], cols)], *args)
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.needs_kernels
 def test_concurrent_callers_each_get_their_own_update():
     """The kernel runs without the GIL: callers from several threads at once must not mix

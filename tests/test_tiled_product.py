@@ -64,6 +64,54 @@ def test_tiled_product_same_bits_on_any_threads(dtype, rows, cols):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "rows, depth, cols",
+    [
+        (784, 32, 128),  # the document's dL/dW: cut at row 408 (HALF_ROWS, 24-row blocks)
+        (30, 5000, 32),  # cut at row 24, leaving 6
+        (20, 5000, 64),  # HALF_ROWS(20) = 24: too few rows to cut
+        (784, 2, 128),  # under HALVES_FROM multiply-adds: the usual path
+        (0, 32, 128),
+    ],
+)
+def test_kernel_gradient_halves_give_the_same_bits_on_any_threads(dtype, rows, depth, cols):
+    """``halves`` (a dense layer's kernel gradient, cut in the halves of rows its Adam
+    update uses) changes who computes which rows, never a sum."""
+    rng = np.random.default_rng(rows + depth)
+    stored = rng.normal(size=(depth, rows)).astype(dtype)  # x, read as x^T in place
+    g = rng.normal(size=(depth, cols)).astype(dtype)
+    plain = tiled_product(stored.T, g)
+    assert_same_on_any_kernel_threads(lambda: [tiled_product(stored.T, g, halves=True), plain])
+    np.testing.assert_array_equal(tiled_product(stored.T, g, halves=True), plain)
+    exact = stored.T.astype(np.float64) @ g.astype(np.float64)
+    assert np.all(np.abs(plain - exact) <= _bound(stored.T, g))
+
+
+def test_dense_kernel_gradient_asks_for_halves(monkeypatch):
+    """The dense op's kernel gradient is cut in halves of rows, its forward product not
+    (csrc/kernels.h: sharing the forward's reads of W lost)."""
+    seen = []
+    kernels = _native.kernels
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(kernels, name)
+
+        def small_product(self, *args):
+            seen.append(bool(args[7]) if len(args) > 7 else False)
+            return kernels.small_product(*args)
+
+    monkeypatch.setattr(_native, "kernels", Recording())
+    layer = dendrite.layers.Dense(64)
+    layer.build((None, 50))
+    inputs = dendrite.Variable(np.ones((32, 50), np.float32))
+    with dendrite.GradientTape() as tape:
+        loss = dendrite.ops.sum(layer(inputs) ** 2)
+    tape.gradient(loss, layer.trainable_weights)
+    assert seen == [False, True]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_each_row_and_column_alone_gives_the_same_bits(dtype):
     """A row (a sample) of the product depends on that row alone, and a column on its
     column: the same bits however the product is cut between the threads."""

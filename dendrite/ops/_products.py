@@ -102,12 +102,14 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     return result
 
 
-def own_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def own_product(a: np.ndarray, b: np.ndarray, halves: bool = False) -> np.ndarray:
     """``a @ b`` by csrc/small_product.c for 2-D operands of one float dtype, ``a``
     C-contiguous or the transpose of a C-contiguous array (a weight read in place), ``b``
     C-contiguous: each element a chain of fused multiply-adds in ascending k, shared with
-    the kernels' helper thread by blocks of rows or of columns. Anything else, and CPUs
-    without AVX2 and FMA, go to ``product``."""
+    the kernels' helper thread by blocks of rows or of columns (``halves``: a dense
+    layer's kernel gradient, by the halves of rows its Adam update also uses, so that each
+    core keeps its half of the kernel in its cache, csrc/kernels.h). Anything else, and
+    CPUs without AVX2 and FMA, go to ``product``."""
     if not (OWN_PRODUCTS and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]):
         return product(a, b)
     transposed = not a.flags.c_contiguous
@@ -115,15 +117,17 @@ def own_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if not _native.usable(stored, b):
         return product(a, b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _native.kernels.small_product(stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed)
+    _native.kernels.small_product(
+        stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed, halves
+    )
     return out
 
 
-def tiled_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def tiled_product(a: np.ndarray, b: np.ndarray, halves: bool = False) -> np.ndarray:
     """``own_product`` where ``b`` has at least ``TILED_COLUMNS`` columns and rows of at
     most ``TILED_ROW_BYTES`` (there it beat OpenBLAS), else ``product``."""
     if b.ndim == 2 and TILED_COLUMNS <= b.shape[1] and b.shape[1] * b.itemsize <= TILED_ROW_BYTES:
-        return own_product(a, b)
+        return own_product(a, b, halves)
     return product(a, b)
 
 
