@@ -294,18 +294,79 @@ product_block(const void *context, long index)
  * multiply-adds) took 59 us on one core and 34 us in halves with the helper watching. */
 #define HALVES_FROM (1 << 21)
 
-/* small_product(a, x, out, rows, depth, cols[, transposed[, halves]]): out (rows, cols) =
+/* A dense layer's forward product, x W, with W of depth x cols: for kernels of at least
+ * SPLIT_DEPTH_FROM elements cut at k = HALF_ROWS(depth) into two sums that are added at
+ * the end, out = x[:, :c] W[:c] + x[:, c:] W[c:], in that order on any threads and for
+ * any batch (the cut depends on W alone, so a sample's result does not depend on the batch
+ * around it). The caller computes the first part and the helper the second, each reading
+ * only its own half of W, the rows its Adam update writes (kernels.h). */
+#define SPLIT_DEPTH_FROM 65536
+
+typedef struct {
+    int single;
+    const char *a, *x;
+    char *out, *part; /* the first part's sums, the second's */
+    Py_ssize_t sm, sk, rows, depth, cols, cut;
+} DepthJob;
+
+static void
+depth_part(const void *context, long index)
+{
+    const DepthJob *j = context;
+    size_t size = j->single ? 4 : 8;
+    Py_ssize_t first = index ? j->cut : 0;
+    Py_ssize_t count = index ? j->depth - j->cut : j->cut;
+    const char *a = j->a + (size_t)(first * j->sk) * size;
+    const char *x = j->x + (size_t)(first * j->cols) * size;
+    char *out = index ? j->part : j->out;
+    if (j->single)
+        small_product_f32((const float *)a, j->sm, j->sk, (const float *)x, j->cols, (float *)out,
+                          j->cols, j->rows, count, j->cols);
+    else
+        small_product_f64((const double *)a, j->sm, j->sk, (const double *)x, j->cols,
+                          (double *)out, j->cols, j->rows, count, j->cols);
+}
+
+/* out = x[:, :c] W[:c] + x[:, c:] W[c:] (see SPLIT_DEPTH_FROM); 0 when done, -1 when out
+ * of memory (nothing written). */
+static int
+split_depth_product(DepthJob *job, double work)
+{
+    size_t size = job->single ? 4 : 8;
+    size_t count = (size_t)(job->rows * job->cols);
+    job->part = PyMem_RawMalloc(count ? count * size : 1);
+    if (job->part == NULL)
+        return -1;
+    parallel_for_owned(2, depth_part, job, work >= HALVES_FROM);
+    if (job->single) {
+        float *out = (float *)job->out;
+        const float *part = (const float *)job->part;
+        for (size_t i = 0; i < count; i++)
+            out[i] += part[i];
+    } else {
+        double *out = (double *)job->out;
+        const double *part = (const double *)job->part;
+        for (size_t i = 0; i < count; i++)
+            out[i] += part[i];
+    }
+    PyMem_RawFree(job->part);
+    return 0;
+}
+
+
+/* small_product(a, x, out, rows, depth, cols[, transposed[, halves[, split_depth]]]): out (rows, cols) =
  * a (rows, depth) x (depth, cols), or a^T x for a given as (depth, rows) when `transposed`;
  * C-contiguous arrays of one float dtype; out must not overlap a or x. `halves`: a dense
- * layer's kernel gradient, cut into the halves of rows its Adam update uses (kernels.h). */
+ * layer's kernel gradient, cut into the halves of rows its Adam update uses (kernels.h).
+ * `split_depth`: a dense layer's forward product (see SPLIT_DEPTH_FROM). */
 PyObject *
 small_product_method(PyObject *self, PyObject *args)
 {
     PyObject *o[3];
     Py_ssize_t rows, depth, cols;
-    int transposed = 0, halves = 0;
-    if (!PyArg_ParseTuple(args, "OOOnnn|pp:small_product", &o[0], &o[1], &o[2], &rows, &depth,
-                          &cols, &transposed, &halves))
+    int transposed = 0, halves = 0, split_depth = 0;
+    if (!PyArg_ParseTuple(args, "OOOnnn|ppp:small_product", &o[0], &o[1], &o[2], &rows, &depth,
+                          &cols, &transposed, &halves, &split_depth))
         return NULL;
     if (!small_product_available()) {
         PyErr_SetString(PyExc_RuntimeError, "dendrite small_product needs AVX2 and FMA");
@@ -324,6 +385,18 @@ small_product_method(PyObject *self, PyObject *args)
     if (single < 0)
         return NULL;
     double work = (double)rows * (double)depth * (double)cols;
+    if (split_depth && depth * cols >= SPLIT_DEPTH_FROM && HALF_ROWS(depth) < depth) {
+        DepthJob job = {single, v[0].buf, v[1].buf, v[2].buf, NULL, transposed ? 1 : depth,
+                        transposed ? rows : 1, rows, depth, cols, HALF_ROWS(depth)};
+        int status;
+        Py_BEGIN_ALLOW_THREADS
+        status = split_depth_product(&job, work);
+        Py_END_ALLOW_THREADS
+        kernel_give_back(v, 3);
+        if (status < 0)
+            return PyErr_NoMemory();
+        Py_RETURN_NONE;
+    }
     halves = halves && work >= HALVES_FROM && HALF_ROWS(rows) < rows;
     int by_columns = !halves && rows < COLUMN_SPLIT_BELOW && cols >= 2 * COLUMN_TILE;
     Py_ssize_t extent = by_columns ? cols : rows;

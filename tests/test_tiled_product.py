@@ -87,9 +87,56 @@ def test_kernel_gradient_halves_give_the_same_bits_on_any_threads(dtype, rows, d
     assert np.all(np.abs(plain - exact) <= _bound(stored.T, g))
 
 
-def test_dense_kernel_gradient_asks_for_halves(monkeypatch):
-    """The dense op's kernel gradient is cut in halves of rows, its forward product not
-    (csrc/kernels.h: sharing the forward's reads of W lost)."""
+def _half_rows(rows: int) -> int:
+    """csrc/kernels.h's HALF_ROWS: half the rows, rounded up to whole blocks of 24."""
+    return ((rows + 1) // 2 + 23) // 24 * 24
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "rows, depth, cols",
+    [
+        (32, 784, 128),  # the document's first layer: cut at k = 408
+        (1, 784, 128),  # one sample: the same cut, so the same bits as in a batch
+        (300, 600, 200),  # over 4M multiply-adds
+        (5, 263, 256),  # an odd depth, cut at 144
+        (0, 784, 128),  # an empty batch
+    ],
+)
+def test_dense_forward_split_at_the_kernels_half_rows(dtype, rows, depth, cols):
+    """``split_depth`` (a dense layer's forward, kernels of 65,536 elements or more) sums
+    ``x[:, :c] W[:c] + x[:, c:] W[c:]`` with ``c`` from W's shape alone, on any threads,
+    for an x stored either way."""
+    rng = np.random.default_rng(rows + depth + cols)
+    x = rng.normal(size=(rows, depth)).astype(dtype)
+    w = rng.normal(size=(depth, cols)).astype(dtype)
+    c = _half_rows(depth)
+    expected = tiled_product(np.ascontiguousarray(x[:, :c]), np.ascontiguousarray(w[:c]))
+    expected += tiled_product(np.ascontiguousarray(x[:, c:]), np.ascontiguousarray(w[c:]))
+    stored = np.ascontiguousarray(x.T)
+    assert_same_on_any_kernel_threads(
+        lambda: [
+            tiled_product(x, w, split_depth=True),
+            tiled_product(stored.T, w, split_depth=True),
+        ]
+    )
+    np.testing.assert_array_equal(tiled_product(x, w, split_depth=True), expected)
+    np.testing.assert_array_equal(tiled_product(stored.T, w, split_depth=True), expected)
+    assert np.all(np.abs(expected - x.astype(np.float64) @ w.astype(np.float64)) <= _bound(x, w))
+
+
+@pytest.mark.parametrize("depth, cols", [(511, 128), (100, 512), (30, 64)])
+def test_smaller_kernels_are_not_split(depth, cols):
+    """Under 65,536 elements the forward is the one-chain product."""
+    rng = np.random.default_rng(depth)
+    x = rng.normal(size=(8, depth)).astype(np.float32)
+    w = rng.normal(size=(depth, cols)).astype(np.float32)
+    np.testing.assert_array_equal(tiled_product(x, w, split_depth=True), tiled_product(x, w))
+
+
+def test_dense_op_asks_for_the_split_forward_and_halves_for_its_kernel_gradient(monkeypatch):
+    """The dense op's forward is split at the kernel's half rows and its kernel gradient
+    cut in the same halves of rows (csrc/kernels.h)."""
     seen = []
     kernels = _native.kernels
 
@@ -98,7 +145,7 @@ def test_dense_kernel_gradient_asks_for_halves(monkeypatch):
             return getattr(kernels, name)
 
         def small_product(self, *args):
-            seen.append(bool(args[7]) if len(args) > 7 else False)
+            seen.append(tuple(bool(flag) for flag in args[7:9]))
             return kernels.small_product(*args)
 
     monkeypatch.setattr(_native, "kernels", Recording())
@@ -108,7 +155,7 @@ def test_dense_kernel_gradient_asks_for_halves(monkeypatch):
     with dendrite.GradientTape() as tape:
         loss = dendrite.ops.sum(layer(inputs) ** 2)
     tape.gradient(loss, layer.trainable_weights)
-    assert seen == [False, True]
+    assert seen == [(False, True), (True, False)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -102,14 +102,19 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     return result
 
 
-def own_product(a: np.ndarray, b: np.ndarray, halves: bool = False) -> np.ndarray:
+def own_product(
+    a: np.ndarray, b: np.ndarray, halves: bool = False, split_depth: bool = False
+) -> np.ndarray:
     """``a @ b`` by csrc/small_product.c for 2-D operands of one float dtype, ``a``
     C-contiguous or the transpose of a C-contiguous array (a weight read in place), ``b``
     C-contiguous: each element a chain of fused multiply-adds in ascending k, shared with
     the kernels' helper thread by blocks of rows or of columns (``halves``: a dense
     layer's kernel gradient, by the halves of rows its Adam update also uses, so that each
-    core keeps its half of the kernel in its cache, csrc/kernels.h). Anything else, and
-    CPUs without AVX2 and FMA, go to ``product``."""
+    core keeps its half of the kernel in its cache, csrc/kernels.h; ``split_depth``: a
+    dense layer's forward product, whose kernel ``b`` of 65,536 elements or more is cut
+    into the same halves of rows, ``a[:, :c] b[:c] + a[:, c:] b[c:]``, whatever the
+    threads and the batch, csrc/small_product.c). Anything else, and CPUs without AVX2 and
+    FMA, go to ``product``."""
     if not (OWN_PRODUCTS and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]):
         return product(a, b)
     transposed = not a.flags.c_contiguous
@@ -118,16 +123,18 @@ def own_product(a: np.ndarray, b: np.ndarray, halves: bool = False) -> np.ndarra
         return product(a, b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     _native.kernels.small_product(
-        stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed, halves
+        stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed, halves, split_depth
     )
     return out
 
 
-def tiled_product(a: np.ndarray, b: np.ndarray, halves: bool = False) -> np.ndarray:
+def tiled_product(
+    a: np.ndarray, b: np.ndarray, halves: bool = False, split_depth: bool = False
+) -> np.ndarray:
     """``own_product`` where ``b`` has at least ``TILED_COLUMNS`` columns and rows of at
     most ``TILED_ROW_BYTES`` (there it beat OpenBLAS), else ``product``."""
     if b.ndim == 2 and TILED_COLUMNS <= b.shape[1] and b.shape[1] * b.itemsize <= TILED_ROW_BYTES:
-        return own_product(a, b, halves)
+        return own_product(a, b, halves, split_depth)
     return product(a, b)
 
 

@@ -31,7 +31,7 @@ class Dense(Function):
                 f"the input must equal the kernel's first axis."
             )
         flat = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        out = tiled_product(flat, kernel)
+        out = tiled_product(flat, kernel, split_depth=True)
         bias_relu_(out, bias, relu)
         self.saved = (flat, kernel, out, relu, x.shape)
         return out.reshape(*x.shape[:-1], kernel.shape[1]) if x.ndim != 2 else out
