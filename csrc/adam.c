@@ -55,19 +55,18 @@ adam_chunk(const void *context, long index)
     }
 }
 
-/* Halves of rows (kernels.h) of a dense kernel's update, from this many elements: the
- * document's MLP's 784 x 128 kernel took 31 us on one core, 17 us in halves. */
-#define HALVES_FROM 65536
+/* A dense kernel's update (kernels.h's owned jobs) from this many elements: the document's
+ * MLP's 784 x 128 kernel took 31 us on one core, 17 us so on two. */
+#define OWNED_FROM 65536
 
-/* Part `index` of the halves of rows (kernels.h): rows [0, half) or [half, rows). */
+/* Chunk `index` of a kernel's update by blocks of OWNED_ROW_BLOCK rows. */
 static void
-adam_half(const void *context, long index)
+adam_rows(const void *context, long index)
 {
     const AdamJob *j = context;
-    Py_ssize_t rows = j->n / j->cols;
-    Py_ssize_t half = HALF_ROWS(rows) < rows ? HALF_ROWS(rows) : rows;
-    Py_ssize_t start = (index ? half : 0) * j->cols;
-    Py_ssize_t stop = index ? j->n : half * j->cols;
+    Py_ssize_t rows = j->n / j->cols, block = OWNED_ROW_BLOCK(rows);
+    Py_ssize_t start = index * block * j->cols;
+    Py_ssize_t stop = (index + 1) * block < rows ? (index + 1) * block * j->cols : j->n;
     if (j->single) {
         size_t at = (size_t)start * sizeof(float);
         adam_f32((float *)(j->w + at), (const float *)(j->g + at), (float *)(j->m + at),
@@ -83,9 +82,10 @@ adam_half(const void *context, long index)
 void
 adam_run(const AdamJob *job)
 {
-    if (job->cols > 0 && job->n >= HALVES_FROM && job->n % job->cols == 0) {
-        parallel_for_owned(HALF_ROWS(job->n / job->cols) < job->n / job->cols ? 2 : 1, adam_half,
-                           job, 1);
+    if (job->cols > 0 && job->n >= OWNED_FROM && job->n % job->cols == 0 &&
+        job->n / job->cols > OWNED_ROW_BLOCK(job->n / job->cols)) {
+        Py_ssize_t rows = job->n / job->cols, block = OWNED_ROW_BLOCK(rows);
+        parallel_for_owned((long)((rows + block - 1) / block), adam_rows, job, 1);
         return;
     }
     long chunks = (long)((job->n + CHUNK - 1) / CHUNK);

@@ -36,18 +36,27 @@ typedef double vec_f64 __attribute__((vector_size(64), aligned(8)));
 #define SPLIT_FROM 262144
 typedef void (*chunk_fn)(const void *context, long index);
 void parallel_for(long count, chunk_fn fn, const void *context, int split);
-/* parallel_for for jobs cut into parts that each thread keeps from one call to the next:
- * the caller takes the first part and the helper the second (whichever is free takes what
- * is left), and afterwards the helper watches for the next such job for OWNED_WATCH_NS
- * before it sleeps. A dense layer's kernel gradient and its Adam update cut the kernel
- * into the same halves of rows (HALF_ROWS), so each core's cache keeps its half of the
- * kernel, its gradient and its slots from step to step. Halves of rows, not of columns:
- * with each row cut in two, each core's prefetcher pulls lines the other core is writing
- * (the MLP's Adam update took 87 us shared that way, 17 us by rows, 31 us alone). */
+/* parallel_for for jobs whose chunks should stay with their threads from one call to the
+ * next: the caller claims chunks from the first, the helper from the last, so each takes
+ * about its half, the same half each time when the two run at the same pace, and either
+ * takes over the other's chunks when that one falls behind (a descheduled helper delays
+ * only the chunk it holds). Afterwards the helper watches for the next job for
+ * OWNED_WATCH_NS before it sleeps. A dense layer's forward product, its kernel gradient
+ * and its Adam update run so (HALF_ROWS, OWNED_ROW_BLOCK), so that each core's cache
+ * keeps its half of the kernel, its gradient and its slots from step to step. Halves of
+ * rows, not of columns: with each row cut in two, each core's prefetcher pulls lines the
+ * other core is writing (the MLP's Adam update took 87 us shared that way, 17 us by
+ * halves of rows, 31 us alone). At most OWNED_MAX_CHUNKS chunks. */
 void parallel_for_owned(long count, chunk_fn fn, const void *context, int split);
-#define OWNED_WATCH_NS 1000000L
-/* The first half of `rows` rows: whole blocks of 24 (the product's tiles are 6 or 8 rows). */
+#define OWNED_WATCH_NS 500000L
+#define OWNED_MAX_CHUNKS 0xffffL
+/* Where a dense layer's forward cuts its sums over the kernel's rows: half the rows,
+ * rounded up to whole blocks of 24 (the product's tiles are 6 or 8 rows). */
 #define HALF_ROWS(rows) ((((rows) + 1) / 2 + 23) / 24 * 24)
+/* The rows of a kernel (its gradient, its Adam update) in each owned chunk: about a
+ * sixteenth, whole blocks of 24, the same for the gradient's product and the update so
+ * that their chunks cover the same rows. */
+#define OWNED_ROW_BLOCK(rows) ((((rows) + 15) / 16 + 23) / 24 * 24)
 void parallel_init(void);
 int parallel_set_threads(int threads);
 int parallel_threads(void);
@@ -56,7 +65,7 @@ int parallel_threads(void);
 typedef struct {
     char *w, *g, *m, *v;
     Py_ssize_t n;
-    Py_ssize_t cols; /* > 0: a kernel of rows of `cols`, cut into its halves of rows */
+    Py_ssize_t cols; /* > 0: a kernel of rows of `cols`, updated by OWNED_ROW_BLOCK rows */
     int single;
     double c1, c2, eps, alpha;
 } AdamJob;

@@ -289,24 +289,25 @@ product_block(const void *context, long index)
 #define COLUMN_SPLIT_BELOW 96
 #define COLUMN_TILE 32
 
-/* Products of at least this many multiply-adds asked for in halves of rows are cut so
- * (HALF_ROWS, parallel_for_owned): the MLP's kernel gradient (784 x 32 by 32 x 128, 3.2M
- * multiply-adds) took 59 us on one core and 34 us in halves with the helper watching. */
+/* Products of at least this many multiply-adds asked for in halves are shared as owned
+ * jobs (kernels.h): the MLP's kernel gradient (784 x 32 by 32 x 128, 3.2M multiply-adds)
+ * took 59 us on one core and 34 us so with the helper watching. */
 #define HALVES_FROM (1 << 21)
 
 /* A dense layer's forward product, x W, with W of depth x cols: for kernels of at least
  * SPLIT_DEPTH_FROM elements cut at k = HALF_ROWS(depth) into two sums that are added at
  * the end, out = x[:, :c] W[:c] + x[:, c:] W[c:], in that order on any threads and for
  * any batch (the cut depends on W alone, so a sample's result does not depend on the batch
- * around it). The caller computes the first part and the helper the second, each reading
- * only its own half of W, the rows its Adam update writes (kernels.h). */
+ * around it). Each part is cut into blocks of columns, the first part's claimed from the
+ * front by the caller and the second's from the back by the helper, so that each reads
+ * only the half of W whose rows its Adam update writes (kernels.h). */
 #define SPLIT_DEPTH_FROM 65536
 
 typedef struct {
     int single;
     const char *a, *x;
     char *out, *part; /* the first part's sums, the second's */
-    Py_ssize_t sm, sk, rows, depth, cols, cut;
+    Py_ssize_t sm, sk, rows, depth, cols, cut, block, blocks; /* `blocks` of `block` columns */
 } DepthJob;
 
 static void
@@ -314,17 +315,20 @@ depth_part(const void *context, long index)
 {
     const DepthJob *j = context;
     size_t size = j->single ? 4 : 8;
-    Py_ssize_t first = index ? j->cut : 0;
-    Py_ssize_t count = index ? j->depth - j->cut : j->cut;
+    int second = index >= j->blocks;
+    Py_ssize_t first = second ? j->cut : 0;
+    Py_ssize_t count = second ? j->depth - j->cut : j->cut;
+    Py_ssize_t column = (index % j->blocks) * j->block;
+    Py_ssize_t width = j->cols - column < j->block ? j->cols - column : j->block;
     const char *a = j->a + (size_t)(first * j->sk) * size;
-    const char *x = j->x + (size_t)(first * j->cols) * size;
-    char *out = index ? j->part : j->out;
+    const char *x = j->x + (size_t)(first * j->cols + column) * size;
+    char *out = (second ? j->part : j->out) + (size_t)column * size;
     if (j->single)
         small_product_f32((const float *)a, j->sm, j->sk, (const float *)x, j->cols, (float *)out,
-                          j->cols, j->rows, count, j->cols);
+                          j->cols, j->rows, count, width);
     else
         small_product_f64((const double *)a, j->sm, j->sk, (const double *)x, j->cols,
-                          (double *)out, j->cols, j->rows, count, j->cols);
+                          (double *)out, j->cols, j->rows, count, width);
 }
 
 /* out = x[:, :c] W[:c] + x[:, c:] W[c:] (see SPLIT_DEPTH_FROM); 0 when done, -1 when out
@@ -337,7 +341,9 @@ split_depth_product(DepthJob *job, double work)
     job->part = PyMem_RawMalloc(count ? count * size : 1);
     if (job->part == NULL)
         return -1;
-    parallel_for_owned(2, depth_part, job, work >= HALVES_FROM);
+    job->block = job->cols >= 2 * COLUMN_TILE ? COLUMN_TILE : job->cols;
+    job->blocks = job->cols ? (job->cols + job->block - 1) / job->block : 0;
+    parallel_for_owned(2 * job->blocks, depth_part, job, work >= HALVES_FROM);
     if (job->single) {
         float *out = (float *)job->out;
         const float *part = (const float *)job->part;
@@ -353,11 +359,10 @@ split_depth_product(DepthJob *job, double work)
     return 0;
 }
 
-
 /* small_product(a, x, out, rows, depth, cols[, transposed[, halves[, split_depth]]]): out (rows, cols) =
  * a (rows, depth) x (depth, cols), or a^T x for a given as (depth, rows) when `transposed`;
  * C-contiguous arrays of one float dtype; out must not overlap a or x. `halves`: a dense
- * layer's kernel gradient, cut into the halves of rows its Adam update uses (kernels.h).
+ * layer's kernel gradient, cut into the blocks of rows its Adam update uses (kernels.h).
  * `split_depth`: a dense layer's forward product (see SPLIT_DEPTH_FROM). */
 PyObject *
 small_product_method(PyObject *self, PyObject *args)
@@ -387,7 +392,7 @@ small_product_method(PyObject *self, PyObject *args)
     double work = (double)rows * (double)depth * (double)cols;
     if (split_depth && depth * cols >= SPLIT_DEPTH_FROM && HALF_ROWS(depth) < depth) {
         DepthJob job = {single, v[0].buf, v[1].buf, v[2].buf, NULL, transposed ? 1 : depth,
-                        transposed ? rows : 1, rows, depth, cols, HALF_ROWS(depth)};
+                        transposed ? rows : 1, rows, depth, cols, HALF_ROWS(depth), 0, 0};
         int status;
         Py_BEGIN_ALLOW_THREADS
         status = split_depth_product(&job, work);
@@ -397,12 +402,12 @@ small_product_method(PyObject *self, PyObject *args)
             return PyErr_NoMemory();
         Py_RETURN_NONE;
     }
-    halves = halves && work >= HALVES_FROM && HALF_ROWS(rows) < rows;
+    halves = halves && work >= HALVES_FROM;
     int by_columns = !halves && rows < COLUMN_SPLIT_BELOW && cols >= 2 * COLUMN_TILE;
     Py_ssize_t extent = by_columns ? cols : rows;
     Py_ssize_t block = (extent + ROW_BLOCKS - 1) / ROW_BLOCKS;
     if (halves)
-        block = HALF_ROWS(rows);
+        block = OWNED_ROW_BLOCK(rows);
     else if (by_columns) /* small blocks: the helper wakes late and takes what is left */
         block = (block + COLUMN_TILE - 1) / COLUMN_TILE * COLUMN_TILE;
     else

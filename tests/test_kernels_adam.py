@@ -227,17 +227,17 @@ def test_large_updates_shared_with_the_helper_thread_are_bit_identical(dtype, n)
 @pytest.mark.parametrize(
     "rows, cols",
     [
-        (784, 128),  # the document's kernel: rows [0, 408) and [408, 784)
-        (47, 1500),  # an odd count of rows: cut at 24
-        (24, 4000),  # HALF_ROWS(24) = 24: nothing to cut, one part
-        (100, 300),  # under HALVES_FROM elements: the usual chunks
+        (784, 128),  # the document's kernel: 11 chunks of 72 rows (OWNED_ROW_BLOCK)
+        (47, 1500),  # 24 rows and 23
+        (24, 4000),  # one block of rows: the usual chunks
+        (100, 300),  # under 65,536 elements: the usual chunks
     ],
 )
 @pytest.mark.needs_kernels
-def test_kernel_updates_in_halves_of_rows_are_bit_identical(dtype, rows, cols):
-    """A dense kernel's update given its row length (``(w, g, m, v, cols)``) is cut in the
-    halves of rows its gradient's product used (csrc/kernels.h): the same bits as the NumPy
-    passes with the helper off and on."""
+def test_kernel_updates_by_blocks_of_rows_are_bit_identical(dtype, rows, cols):
+    """A dense kernel's update given its row length (``(w, g, m, v, cols)``) is an owned
+    job by blocks of rows, claimed from both ends (csrc/kernels.h): the same bits as the
+    NumPy passes with the helper off and on."""
     from dendrite.testing import assert_same_on_any_kernel_threads
 
     w, g, m, v = (a.reshape(rows, cols) for a in _random_state(rows * cols, dtype, rows))

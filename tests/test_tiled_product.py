@@ -67,16 +67,16 @@ def test_tiled_product_same_bits_on_any_threads(dtype, rows, cols):
 @pytest.mark.parametrize(
     "rows, depth, cols",
     [
-        (784, 32, 128),  # the document's dL/dW: cut at row 408 (HALF_ROWS, 24-row blocks)
-        (30, 5000, 32),  # cut at row 24, leaving 6
-        (20, 5000, 64),  # HALF_ROWS(20) = 24: too few rows to cut
+        (784, 32, 128),  # the document's dL/dW: 11 blocks of 72 rows (OWNED_ROW_BLOCK)
+        (30, 5000, 32),  # blocks of 24 rows and 6
+        (20, 5000, 64),  # one block: nothing to share
         (784, 2, 128),  # under HALVES_FROM multiply-adds: the usual path
         (0, 32, 128),
     ],
 )
 def test_kernel_gradient_halves_give_the_same_bits_on_any_threads(dtype, rows, depth, cols):
-    """``halves`` (a dense layer's kernel gradient, cut in the halves of rows its Adam
-    update uses) changes who computes which rows, never a sum."""
+    """``halves`` (a dense layer's kernel gradient, shared by the blocks of rows its Adam
+    update uses, claimed from both ends) changes who computes which rows, never a sum."""
     rng = np.random.default_rng(rows + depth)
     stored = rng.normal(size=(depth, rows)).astype(dtype)  # x, read as x^T in place
     g = rng.normal(size=(depth, cols)).astype(dtype)
@@ -136,7 +136,8 @@ def test_smaller_kernels_are_not_split(depth, cols):
 
 def test_dense_op_asks_for_the_split_forward_and_halves_for_its_kernel_gradient(monkeypatch):
     """The dense op's forward is split at the kernel's half rows and its kernel gradient
-    cut in the same halves of rows (csrc/kernels.h)."""
+    shared by blocks of rows, each core mostly taking the half its Adam update takes
+    (csrc/kernels.h)."""
     seen = []
     kernels = _native.kernels
 

@@ -108,12 +108,13 @@ def own_product(
     """``a @ b`` by csrc/small_product.c for 2-D operands of one float dtype, ``a``
     C-contiguous or the transpose of a C-contiguous array (a weight read in place), ``b``
     C-contiguous: each element a chain of fused multiply-adds in ascending k, shared with
-    the kernels' helper thread by blocks of rows or of columns (``halves``: a dense
-    layer's kernel gradient, by the halves of rows its Adam update also uses, so that each
-    core keeps its half of the kernel in its cache, csrc/kernels.h; ``split_depth``: a
-    dense layer's forward product, whose kernel ``b`` of 65,536 elements or more is cut
-    into the same halves of rows, ``a[:, :c] b[:c] + a[:, c:] b[c:]``, whatever the
-    threads and the batch, csrc/small_product.c). Anything else, and CPUs without AVX2 and
+    the kernels' helper thread by blocks of rows or of columns. ``halves``: a dense layer's
+    kernel gradient, by the blocks of rows its Adam update also uses, the caller's from the
+    first and the helper's from the last, so that each core keeps about half the kernel in
+    its cache (csrc/kernels.h). ``split_depth``: a dense layer's forward product, whose
+    kernel ``b`` of 65,536 elements or more is cut at half its rows (rounded to 24), ``a[:,
+    :c] b[:c] + a[:, c:] b[c:]`` whatever the threads and the batch, each part read by the
+    core that keeps it (csrc/small_product.c). Anything else, and CPUs without AVX2 and
     FMA, go to ``product``."""
     if not (OWN_PRODUCTS and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]):
         return product(a, b)
