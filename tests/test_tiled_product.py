@@ -13,7 +13,7 @@ import pytest
 import dendrite
 from dendrite import _native
 from dendrite.ops import _products
-from dendrite.ops._products import tiled_product
+from dendrite.ops._products import tiled_product, times_kernel_transposed
 from dendrite.ops.dense import dense
 from dendrite.testing import assert_same_on_any_kernel_threads, gradcheck, record_kernel_calls
 
@@ -157,6 +157,40 @@ def test_dense_op_asks_for_the_split_forward_and_halves_for_its_kernel_gradient(
         loss = dendrite.ops.sum(layer(inputs) ** 2)
     tape.gradient(loss, layer.trainable_weights)
     assert seen == [(False, True), (True, False)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "batch, units_in, units_out",
+    [
+        (32, 512, 512),  # an owned kernel: (W g^T)^T by the tiles, shared by W's rows
+        (16, 784, 128),  # the fewest rows the tiles take
+        (300, 300, 300),  # float32 by the tiles; float64 by BLAS (rows of g^T over 2 KiB)
+        (8, 784, 128),  # too few rows: BLAS
+        (32, 100, 500),  # a kernel under 65,536 elements: BLAS
+    ],
+)
+def test_input_gradient_is_g_times_the_kernel_transposed(dtype, batch, units_in, units_out):
+    rng = np.random.default_rng(batch + units_in)
+    g = rng.normal(size=(batch, units_out)).astype(dtype)
+    kernel = rng.normal(size=(units_in, units_out)).astype(dtype)
+    assert_same_on_any_kernel_threads(lambda: [times_kernel_transposed(g, kernel)])
+    got = times_kernel_transposed(g, kernel)
+    assert got.shape == (batch, units_in) and got.dtype == dtype and got.flags.c_contiguous
+    assert np.all(
+        np.abs(got - g.astype(np.float64) @ kernel.T.astype(np.float64)) <= _bound(g, kernel.T)
+    )
+
+
+def test_dense_input_gradient_of_an_owned_kernel_by_finite_differences():
+    """A kernel of 65,536 elements takes the tiled input gradient; float64, directional."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(16, 256))
+    kernel = rng.normal(size=(256, 256)) / 16
+    bias = rng.normal(size=256)
+    assert gradcheck(
+        lambda x, k, b: dense(x, k, b, relu=True), x, kernel, bias, name="dense (owned kernel)"
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

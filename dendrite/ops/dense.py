@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dendrite.core import Function, Tensor, register
-from dendrite.ops._products import product, tiled_product
+from dendrite.ops._products import tiled_product, times_kernel_transposed
 from dendrite.ops._util import bias_relu_, relu_grad, sum_rows
 
 
@@ -42,7 +42,7 @@ class Dense(Function):
         if relu:
             g = relu_grad(g, out)
         needs_x, needs_kernel, needs_bias = self.needs_grad
-        gx = product(g, kernel.T).reshape(x_shape) if needs_x else None
+        gx = times_kernel_transposed(g, kernel).reshape(x_shape) if needs_x else None
         gk = tiled_product(flat.T, g, halves=True) if needs_kernel else None
         gb = sum_rows(g) if needs_bias else None
         return gx, gk, gb
