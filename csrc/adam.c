@@ -37,12 +37,10 @@ adam_f64(double *restrict w, const double *restrict g, double *restrict m, doubl
     ADAM_BODY(double, sqrt)
 }
 
+/* The update of elements [start, stop) of the job's arrays. */
 static void
-adam_chunk(const void *context, long index)
+adam_range(const AdamJob *j, Py_ssize_t start, Py_ssize_t stop)
 {
-    const AdamJob *j = context;
-    Py_ssize_t start = (Py_ssize_t)index * CHUNK;
-    Py_ssize_t stop = start + CHUNK < j->n ? start + CHUNK : j->n;
     if (j->single) {
         size_t at = (size_t)start * sizeof(float);
         adam_f32((float *)(j->w + at), (const float *)(j->g + at), (float *)(j->m + at),
@@ -53,6 +51,14 @@ adam_chunk(const void *context, long index)
         adam_f64((double *)(j->w + at), (const double *)(j->g + at), (double *)(j->m + at),
                  (double *)(j->v + at), stop - start, j->c1, j->c2, j->eps, j->alpha);
     }
+}
+
+static void
+adam_chunk(const void *context, long index)
+{
+    const AdamJob *j = context;
+    Py_ssize_t start = (Py_ssize_t)index * CHUNK;
+    adam_range(j, start, start + CHUNK < j->n ? start + CHUNK : j->n);
 }
 
 /* A dense kernel's update (kernels.h's owned jobs) from this many elements: the document's
@@ -66,17 +72,7 @@ adam_rows(const void *context, long index)
     const AdamJob *j = context;
     Py_ssize_t rows = j->n / j->cols, block = OWNED_ROW_BLOCK(rows);
     Py_ssize_t start = index * block * j->cols;
-    Py_ssize_t stop = (index + 1) * block < rows ? (index + 1) * block * j->cols : j->n;
-    if (j->single) {
-        size_t at = (size_t)start * sizeof(float);
-        adam_f32((float *)(j->w + at), (const float *)(j->g + at), (float *)(j->m + at),
-                 (float *)(j->v + at), stop - start, (float)j->c1, (float)j->c2, (float)j->eps,
-                 (float)j->alpha);
-    } else {
-        size_t at = (size_t)start * sizeof(double);
-        adam_f64((double *)(j->w + at), (const double *)(j->g + at), (double *)(j->m + at),
-                 (double *)(j->v + at), stop - start, j->c1, j->c2, j->eps, j->alpha);
-    }
+    adam_range(j, start, (index + 1) * block < rows ? (index + 1) * block * j->cols : j->n);
 }
 
 void
