@@ -257,6 +257,34 @@ def test_kernel_updates_by_blocks_of_rows_are_bit_identical(dtype, rows, cols):
 
 
 @pytest.mark.needs_kernels
+def test_concurrent_callers_of_owned_updates_each_get_their_own():
+    """Owned jobs (claimed from both ends) from several Python threads at once: one caller
+    shares the helper, the others run alone, none mixes another's chunks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    states = [
+        tuple(a.reshape(784, 128) for a in _random_state(784 * 128, np.float32, seed))
+        for seed in range(6)
+    ]
+    args = (0.1, 0.001, 1e-7, 1e-3)
+    expected = [_numpy_adam_step(*state, *args) for state in states]
+
+    def run(state):
+        w, g, m, v = (a.copy() for a in state)
+        for _ in range(3):
+            w, m, v = w.copy(), m.copy(), v.copy()
+            w[...], m[...], v[...] = state[0], state[2], state[3]
+            native.kernels.adam([(w, g, m, v, 128)], *args)
+        return w, m, v
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(run, states))
+    for got, want in zip(results, expected):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.needs_kernels
 def test_a_row_length_that_does_not_divide_the_update_is_ignored():
     w, g, m, v = _random_state(70_001, np.float32, 9)
     args = (0.1, 0.001, 1e-7, 1e-3)

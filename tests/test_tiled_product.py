@@ -125,6 +125,37 @@ def test_dense_forward_split_at_the_kernels_half_rows(dtype, rows, depth, cols):
     assert np.all(np.abs(expected - x.astype(np.float64) @ w.astype(np.float64)) <= _bound(x, w))
 
 
+def test_owned_products_from_several_threads_at_once():
+    """The split forward, the kernel gradient and the input gradient from four Python
+    threads at once (one shares the helper, the others run alone): the same bits as alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(12)
+    cases = [
+        (
+            rng.normal(size=(32, 784)).astype(np.float32),
+            rng.normal(size=(784, 128)).astype(np.float32),
+        )
+        for _ in range(4)
+    ]
+
+    def run(case):
+        x, w = case
+        g = x @ w
+        return [
+            tiled_product(x, w, split_depth=True),
+            tiled_product(x.T, g, halves=True),
+            times_kernel_transposed(g, w),
+        ]
+
+    alone = [run(case) for case in cases]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(run, cases * 3))
+    for index, results in enumerate(together):
+        for got, want in zip(results, alone[index % 4]):
+            np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("depth, cols", [(511, 128), (100, 512), (30, 64)])
 def test_smaller_kernels_are_not_split(depth, cols):
     """Under 65,536 elements the forward is the one-chain product."""
