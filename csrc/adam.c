@@ -61,10 +61,6 @@ adam_chunk(const void *context, long index)
     adam_range(j, start, start + CHUNK < j->n ? start + CHUNK : j->n);
 }
 
-/* A dense kernel's update (kernels.h's owned jobs) from this many elements: the document's
- * MLP's 784 x 128 kernel took 31 us on one core, 17 us so on two. */
-#define OWNED_FROM 65536
-
 /* Chunk `index` of a kernel's update by blocks of OWNED_ROW_BLOCK rows. */
 static void
 adam_rows(const void *context, long index)
@@ -78,7 +74,7 @@ adam_rows(const void *context, long index)
 void
 adam_run(const AdamJob *job)
 {
-    if (job->cols > 0 && job->n >= OWNED_FROM && job->n % job->cols == 0 &&
+    if (job->cols > 0 && job->n >= OWNED_KERNEL_FROM && job->n % job->cols == 0 &&
         job->n / job->cols > OWNED_ROW_BLOCK(job->n / job->cols)) {
         Py_ssize_t rows = job->n / job->cols, block = OWNED_ROW_BLOCK(rows);
         parallel_for_owned((long)((rows + block - 1) / block), adam_rows, job, 1);

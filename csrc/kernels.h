@@ -41,14 +41,19 @@ void parallel_for(long count, chunk_fn fn, const void *context, int split);
  * about its half, the same half each time when the two run at the same pace, and either
  * takes over the other's chunks when that one falls behind (a descheduled helper delays
  * only the chunk it holds). Afterwards the helper watches for the next job for
- * OWNED_WATCH_NS before it sleeps. A dense layer's forward product, its kernel gradient
- * and its Adam update run so (HALF_ROWS, OWNED_ROW_BLOCK), so that each core's cache
- * keeps its half of the kernel, its gradient and its slots from step to step. Halves of
+ * OWNED_WATCH_NS before it sleeps. A dense kernel of OWNED_KERNEL_FROM elements or more is
+ * shared so in its forward product (cut at HALF_ROWS), its gradient's product, its input
+ * gradient's product and its Adam update (by OWNED_ROW_BLOCK rows), so that each core's
+ * cache keeps its half of the kernel, its gradient and its slots from step to step. Halves of
  * rows, not of columns: with each row cut in two, each core's prefetcher pulls lines the
  * other core is writing (the MLP's Adam update took 87 us shared that way, 17 us by
  * halves of rows, 31 us alone). At most OWNED_MAX_CHUNKS chunks. */
 void parallel_for_owned(long count, chunk_fn fn, const void *context, int split);
 #define OWNED_WATCH_NS 500000L
+/* A kernel (or any 2-D variable updated by Adam) of this many elements or more is owned:
+ * the MLP's 784 x 128 kernel, its update 31 us on one core, 17 us owned on two. Also
+ * dendrite._kernels.owned_kernel_from, for dendrite/ops/_products.py. */
+#define OWNED_KERNEL_FROM 65536
 #define OWNED_MAX_CHUNKS 0xffffL
 /* Where a dense layer's forward cuts its sums over the kernel's rows: half the rows,
  * rounded up to whole blocks of 24 (the product's tiles are 6 or 8 rows). */

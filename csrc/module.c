@@ -76,7 +76,7 @@ check_bytes(const Py_buffer *view, Py_ssize_t elements)
 }
 
 /* adam(updates, c1, c2, epsilon, alpha): `updates` a sequence of (w, g, m, v[, cols]),
- * `cols` > 0 for a dense kernel of rows of `cols` (cut in column halves, kernels.h); one call
+ * `cols` > 0 for a 2-D variable of rows of `cols` (updated by blocks of rows, kernels.h); one call
  * for all the variables of a step, so the per-variable cost is a tuple, not a Python call.
  * Every buffer is checked before any is written. */
 static PyObject *
@@ -389,5 +389,8 @@ PyMODINIT_FUNC
 PyInit__kernels(void)
 {
     parallel_init();
-    return PyModule_Create(&module);
+    PyObject *created = PyModule_Create(&module);
+    if (created != NULL && PyModule_AddIntConstant(created, "owned_kernel_from", OWNED_KERNEL_FROM) < 0)
+        Py_CLEAR(created);
+    return created;
 }

@@ -289,19 +289,18 @@ product_block(const void *context, long index)
 #define COLUMN_SPLIT_BELOW 96
 #define COLUMN_TILE 32
 
-/* Products of at least this many multiply-adds asked for in halves are shared as owned
+/* Products of at least this many multiply-adds asked for by owned rows are shared as owned
  * jobs (kernels.h): the MLP's kernel gradient (784 x 32 by 32 x 128, 3.2M multiply-adds)
  * took 59 us on one core and 34 us so with the helper watching. */
-#define HALVES_FROM (1 << 21)
+#define OWNED_ROWS_FROM (1 << 21)
 
 /* A dense layer's forward product, x W, with W of depth x cols: for kernels of at least
- * SPLIT_DEPTH_FROM elements cut at k = HALF_ROWS(depth) into two sums that are added at
+ * OWNED_KERNEL_FROM elements (kernels.h) cut at k = HALF_ROWS(depth) into two sums that are added at
  * the end, out = x[:, :c] W[:c] + x[:, c:] W[c:], in that order on any threads and for
  * any batch (the cut depends on W alone, so a sample's result does not depend on the batch
  * around it). Each part is cut into blocks of columns, the first part's claimed from the
  * front by the caller and the second's from the back by the helper, so that each reads
  * only the half of W whose rows its Adam update writes (kernels.h). */
-#define SPLIT_DEPTH_FROM 65536
 
 typedef struct {
     int single;
@@ -331,7 +330,7 @@ depth_part(const void *context, long index)
                           (double *)out, j->cols, j->rows, count, width);
 }
 
-/* out = x[:, :c] W[:c] + x[:, c:] W[c:] (see SPLIT_DEPTH_FROM); 0 when done, -1 when out
+/* out = x[:, :c] W[:c] + x[:, c:] W[c:] (see above); 0 when done, -1 when out
  * of memory (nothing written). */
 static int
 split_depth_product(DepthJob *job, double work)
@@ -343,7 +342,7 @@ split_depth_product(DepthJob *job, double work)
         return -1;
     job->block = job->cols >= 2 * COLUMN_TILE ? COLUMN_TILE : job->cols;
     job->blocks = job->cols ? (job->cols + job->block - 1) / job->block : 0;
-    parallel_for_owned(2 * job->blocks, depth_part, job, work >= HALVES_FROM);
+    parallel_for_owned(2 * job->blocks, depth_part, job, work >= OWNED_ROWS_FROM);
     if (job->single) {
         float *out = (float *)job->out;
         const float *part = (const float *)job->part;
@@ -359,19 +358,20 @@ split_depth_product(DepthJob *job, double work)
     return 0;
 }
 
-/* small_product(a, x, out, rows, depth, cols[, transposed[, halves[, split_depth]]]): out (rows, cols) =
- * a (rows, depth) x (depth, cols), or a^T x for a given as (depth, rows) when `transposed`;
- * C-contiguous arrays of one float dtype; out must not overlap a or x. `halves`: a dense
- * layer's kernel gradient, cut into the blocks of rows its Adam update uses (kernels.h).
- * `split_depth`: a dense layer's forward product (see SPLIT_DEPTH_FROM). */
+/* small_product(a, x, out, rows, depth, cols[, transposed[, owned_rows[, split_depth]]]):
+ * out (rows, cols) = a (rows, depth) x (depth, cols), or a^T x for a given as (depth, rows)
+ * when `transposed`; C-contiguous arrays of one float dtype; out must not overlap a or x.
+ * `owned_rows`: a dense kernel's gradient (or its input gradient's (W g^T)), shared by the
+ * blocks of rows its Adam update uses (kernels.h). `split_depth`: a dense layer's forward
+ * product (see above). */
 PyObject *
 small_product_method(PyObject *self, PyObject *args)
 {
     PyObject *o[3];
     Py_ssize_t rows, depth, cols;
-    int transposed = 0, halves = 0, split_depth = 0;
+    int transposed = 0, owned_rows = 0, split_depth = 0;
     if (!PyArg_ParseTuple(args, "OOOnnn|ppp:small_product", &o[0], &o[1], &o[2], &rows, &depth,
-                          &cols, &transposed, &halves, &split_depth))
+                          &cols, &transposed, &owned_rows, &split_depth))
         return NULL;
     if (!small_product_available()) {
         PyErr_SetString(PyExc_RuntimeError, "dendrite small_product needs AVX2 and FMA");
@@ -390,7 +390,7 @@ small_product_method(PyObject *self, PyObject *args)
     if (single < 0)
         return NULL;
     double work = (double)rows * (double)depth * (double)cols;
-    if (split_depth && depth * cols >= SPLIT_DEPTH_FROM && HALF_ROWS(depth) < depth) {
+    if (split_depth && depth * cols >= OWNED_KERNEL_FROM && HALF_ROWS(depth) < depth) {
         DepthJob job = {single, v[0].buf, v[1].buf, v[2].buf, NULL, transposed ? 1 : depth,
                         transposed ? rows : 1, rows, depth, cols, HALF_ROWS(depth), 0, 0};
         int status;
@@ -402,11 +402,11 @@ small_product_method(PyObject *self, PyObject *args)
             return PyErr_NoMemory();
         Py_RETURN_NONE;
     }
-    halves = halves && work >= HALVES_FROM;
-    int by_columns = !halves && rows < COLUMN_SPLIT_BELOW && cols >= 2 * COLUMN_TILE;
+    owned_rows = owned_rows && work >= OWNED_ROWS_FROM;
+    int by_columns = !owned_rows && rows < COLUMN_SPLIT_BELOW && cols >= 2 * COLUMN_TILE;
     Py_ssize_t extent = by_columns ? cols : rows;
     Py_ssize_t block = (extent + ROW_BLOCKS - 1) / ROW_BLOCKS;
-    if (halves)
+    if (owned_rows)
         block = OWNED_ROW_BLOCK(rows);
     else if (by_columns) /* small blocks: the helper wakes late and takes what is left */
         block = (block + COLUMN_TILE - 1) / COLUMN_TILE * COLUMN_TILE;
@@ -425,7 +425,7 @@ small_product_method(PyObject *self, PyObject *args)
                       block};
     long chunks = extent == 0 ? 0 : (long)((extent + block - 1) / block);
     Py_BEGIN_ALLOW_THREADS
-    if (halves)
+    if (owned_rows)
         parallel_for_owned(chunks, product_block, &job, 1);
     else
         parallel_for(chunks, product_block, &job, work >= SHARE_FROM);

@@ -245,7 +245,6 @@ def test_kernel_updates_by_blocks_of_rows_are_bit_identical(dtype, rows, cols):
     expected = _numpy_adam_step(w, g, m, v, *args)
 
     def run():
-        got = [a.copy() for a in (w, m, v)]
         for _ in range(2):  # the second call finds the helper watching for it
             got = [a.copy() for a in (w, m, v)]
             native.kernels.adam([(got[0], g, got[1], got[2], cols)], *args)
@@ -254,34 +253,6 @@ def test_kernel_updates_by_blocks_of_rows_are_bit_identical(dtype, rows, cols):
     assert_same_on_any_kernel_threads(run)
     for a, b in zip(run(), expected):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.needs_kernels
-def test_concurrent_callers_of_owned_updates_each_get_their_own():
-    """Owned jobs (claimed from both ends) from several Python threads at once: one caller
-    shares the helper, the others run alone, none mixes another's chunks."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    states = [
-        tuple(a.reshape(784, 128) for a in _random_state(784 * 128, np.float32, seed))
-        for seed in range(6)
-    ]
-    args = (0.1, 0.001, 1e-7, 1e-3)
-    expected = [_numpy_adam_step(*state, *args) for state in states]
-
-    def run(state):
-        w, g, m, v = (a.copy() for a in state)
-        for _ in range(3):
-            w, m, v = w.copy(), m.copy(), v.copy()
-            w[...], m[...], v[...] = state[0], state[2], state[3]
-            native.kernels.adam([(w, g, m, v, 128)], *args)
-        return w, m, v
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        results = list(pool.map(run, states))
-    for got, want in zip(results, expected):
-        for a, b in zip(got, want):
-            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.needs_kernels
@@ -296,20 +267,31 @@ def test_a_row_length_that_does_not_divide_the_update_is_ignored():
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "shape, cols",
+    [((300_000,), None), ((784, 128), 128)],  # chunks either thread takes; owned rows
+)
 @pytest.mark.needs_kernels
-def test_concurrent_callers_each_get_their_own_update():
+def test_concurrent_callers_each_get_their_own_update(shape, cols):
     """The kernel runs without the GIL: callers from several threads at once must not mix
-    their jobs (one of them shares the helper, the others run alone)."""
+    their jobs (one of them shares the helper, the others run alone), plain or owned (the
+    chunks claimed from both ends)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    states = [_random_state(300_000, np.float32, seed) for seed in range(6)]
+    size = int(np.prod(shape))
+    states = [
+        tuple(a.reshape(shape) for a in _random_state(size, np.float32, seed)) for seed in range(6)
+    ]
     args = (0.1, 0.001, 1e-7, 1e-3)
     expected = [_numpy_adam_step(*state, *args) for state in states]
+    extra = () if cols is None else (cols,)
 
     def run(state):
-        w, g, m, v = (a.copy() for a in state)
-        native.kernels.adam([(w, g, m, v)], *args)
-        return w, m, v
+        w, g, m, v = state
+        for _ in range(3):  # the later calls find the helper watching after an owned job
+            got = [a.copy() for a in (w, m, v)]
+            native.kernels.adam([(got[0], g, got[1], got[2], *extra)], *args)
+        return got
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(run, states))

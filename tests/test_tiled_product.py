@@ -70,19 +70,19 @@ def test_tiled_product_same_bits_on_any_threads(dtype, rows, cols):
         (784, 32, 128),  # the document's dL/dW: 11 blocks of 72 rows (OWNED_ROW_BLOCK)
         (30, 5000, 32),  # blocks of 24 rows and 6
         (20, 5000, 64),  # one block: nothing to share
-        (784, 2, 128),  # under HALVES_FROM multiply-adds: the usual path
+        (784, 2, 128),  # under OWNED_ROWS_FROM multiply-adds: the usual path
         (0, 32, 128),
     ],
 )
-def test_kernel_gradient_halves_give_the_same_bits_on_any_threads(dtype, rows, depth, cols):
-    """``halves`` (a dense layer's kernel gradient, shared by the blocks of rows its Adam
+def test_kernel_gradient_by_owned_rows_gives_the_same_bits_on_any_threads(dtype, rows, depth, cols):
+    """``owned_rows`` (a dense layer's kernel gradient, shared by the blocks of rows its Adam
     update uses, claimed from both ends) changes who computes which rows, never a sum."""
     rng = np.random.default_rng(rows + depth)
     stored = rng.normal(size=(depth, rows)).astype(dtype)  # x, read as x^T in place
     g = rng.normal(size=(depth, cols)).astype(dtype)
     plain = tiled_product(stored.T, g)
-    assert_same_on_any_kernel_threads(lambda: [tiled_product(stored.T, g, halves=True), plain])
-    np.testing.assert_array_equal(tiled_product(stored.T, g, halves=True), plain)
+    assert_same_on_any_kernel_threads(lambda: [tiled_product(stored.T, g, owned_rows=True), plain])
+    np.testing.assert_array_equal(tiled_product(stored.T, g, owned_rows=True), plain)
     exact = stored.T.astype(np.float64) @ g.astype(np.float64)
     assert np.all(np.abs(plain - exact) <= _bound(stored.T, g))
 
@@ -144,7 +144,7 @@ def test_owned_products_from_several_threads_at_once():
         g = x @ w
         return [
             tiled_product(x, w, split_depth=True),
-            tiled_product(x.T, g, halves=True),
+            tiled_product(x.T, g, owned_rows=True),
             times_kernel_transposed(g, w),
         ]
 
@@ -159,13 +159,14 @@ def test_owned_products_from_several_threads_at_once():
 @pytest.mark.parametrize("depth, cols", [(511, 128), (100, 512), (30, 64)])
 def test_smaller_kernels_are_not_split(depth, cols):
     """Under 65,536 elements the forward is the one-chain product."""
+    assert depth * cols < _products.OWNED_KERNEL_ELEMENTS
     rng = np.random.default_rng(depth)
     x = rng.normal(size=(8, depth)).astype(np.float32)
     w = rng.normal(size=(depth, cols)).astype(np.float32)
     np.testing.assert_array_equal(tiled_product(x, w, split_depth=True), tiled_product(x, w))
 
 
-def test_dense_op_asks_for_the_split_forward_and_halves_for_its_kernel_gradient(monkeypatch):
+def test_dense_op_asks_for_the_split_forward_and_owned_rows_for_its_kernel_gradient(monkeypatch):
     """The dense op's forward is split at the kernel's half rows and its kernel gradient
     shared by blocks of rows, each core mostly taking the half its Adam update takes
     (csrc/kernels.h)."""

@@ -62,9 +62,8 @@ OWN_PRODUCTS = bool(getattr(_native.kernels, "small_products_available", lambda:
 TILED_COLUMNS = 16
 TILED_ROW_BYTES = 2048
 # A dense kernel of this many elements or more is shared between the threads by its rows
-# in all its products and its Adam update (csrc/kernels.h, SPLIT_DEPTH_FROM in
-# csrc/small_product.c).
-OWNED_KERNEL_ELEMENTS = 65536
+# in all its products and its Adam update (OWNED_KERNEL_FROM in csrc/kernels.h).
+OWNED_KERNEL_ELEMENTS = int(getattr(_native.kernels, "owned_kernel_from", 65536))
 
 
 def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -107,13 +106,13 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
 
 
 def own_product(
-    a: np.ndarray, b: np.ndarray, halves: bool = False, split_depth: bool = False
+    a: np.ndarray, b: np.ndarray, owned_rows: bool = False, split_depth: bool = False
 ) -> np.ndarray:
     """``a @ b`` by csrc/small_product.c for 2-D operands of one float dtype, ``a``
     C-contiguous or the transpose of a C-contiguous array (a weight read in place), ``b``
     C-contiguous: each element a chain of fused multiply-adds in ascending k, shared with
-    the kernels' helper thread by blocks of rows or of columns. ``halves``: a dense layer's
-    kernel gradient, by the blocks of rows its Adam update also uses, the caller's from the
+    the kernels' helper thread by blocks of rows or of columns. ``owned_rows``: a dense
+    layer's kernel gradient, by the blocks of rows its Adam update also uses, the caller's from the
     first and the helper's from the last, so that each core keeps about half the kernel in
     its cache (csrc/kernels.h). ``split_depth``: a dense layer's forward product, whose
     kernel ``b`` of 65,536 elements or more is cut at half its rows (rounded to 24), ``a[:,
@@ -128,18 +127,18 @@ def own_product(
         return product(a, b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     _native.kernels.small_product(
-        stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed, halves, split_depth
+        stored, b, out, a.shape[0], a.shape[1], b.shape[1], transposed, owned_rows, split_depth
     )
     return out
 
 
 def tiled_product(
-    a: np.ndarray, b: np.ndarray, halves: bool = False, split_depth: bool = False
+    a: np.ndarray, b: np.ndarray, owned_rows: bool = False, split_depth: bool = False
 ) -> np.ndarray:
     """``own_product`` where ``b`` has at least ``TILED_COLUMNS`` columns and rows of at
     most ``TILED_ROW_BYTES`` (there it beat OpenBLAS), else ``product``."""
     if b.ndim == 2 and TILED_COLUMNS <= b.shape[1] and b.shape[1] * b.itemsize <= TILED_ROW_BYTES:
-        return own_product(a, b, halves, split_depth)
+        return own_product(a, b, owned_rows, split_depth)
     return product(a, b)
 
 
@@ -160,7 +159,7 @@ def times_kernel_transposed(g: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         and g.shape[0] * g.itemsize <= TILED_ROW_BYTES
     ):
         return product(g, kernel.T)
-    return np.ascontiguousarray(own_product(kernel, np.ascontiguousarray(g.T), halves=True).T)
+    return np.ascontiguousarray(own_product(kernel, np.ascontiguousarray(g.T), owned_rows=True).T)
 
 
 def _layout(operand: np.ndarray) -> str:

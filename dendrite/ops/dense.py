@@ -43,7 +43,7 @@ class Dense(Function):
             g = relu_grad(g, out)
         needs_x, needs_kernel, needs_bias = self.needs_grad
         gx = times_kernel_transposed(g, kernel).reshape(x_shape) if needs_x else None
-        gk = tiled_product(flat.T, g, halves=True) if needs_kernel else None
+        gk = tiled_product(flat.T, g, owned_rows=True) if needs_kernel else None
         gb = sum_rows(g) if needs_bias else None
         return gx, gk, gb
 

@@ -107,7 +107,8 @@ class Adam(Optimizer):
             m = self._momentums[index].data
             v = self._velocities[index].data
             if _native.usable(gradient, written=(w, m, v)):
-                # A kernel's rows: its update is cut as its gradient's product was (csrc/adam.c).
+                # A 2-D variable is updated by blocks of its rows (csrc/adam.c), a dense
+                # kernel's the same blocks as its gradient's product.
                 fused.append((w, gradient, m, v, w.shape[1] if w.ndim == 2 else 0))
             else:
                 self.update_step(gradient, variable, learning_rate)
