@@ -302,6 +302,7 @@ PyObject *recurrent_lstm_sequence_forward(PyObject *self, PyObject *args);
 PyObject *recurrent_lstm_sequence_backward(PyObject *self, PyObject *args);
 PyObject *recurrent_small_products_available(PyObject *self, PyObject *unused);
 PyObject *small_product_method(PyObject *self, PyObject *args);
+PyObject *stacked_product_method(PyObject *self, PyObject *args);
 
 /* narrow.c: convolution with few filters, the methods themselves */
 PyObject *narrow_forward(PyObject *self, PyObject *args);

@@ -340,6 +340,8 @@ static PyMethodDef methods[] = {
      "lstm_sequence_backward(g, gates, cs, act, kernel, keep, rmask, dh, dc, dz, units, batch, steps)."},
     {"small_product", small_product_method, METH_VARARGS,
      "small_product(a, x, out, rows, depth, cols[, transposed]): out = a @ x, or a.T @ x (C-contiguous, AVX2 and FMA)."},
+    {"stacked_product", stacked_product_method, METH_VARARGS,
+     "stacked_product(a, x, out, count, rows, depth, cols[, transposed]): out[i] = a[i] @ x[i], or a[i].T @ x[i]."},
     {"small_products_available", recurrent_small_products_available, METH_NOARGS,
      "small_products_available(): whether this CPU runs the sequence kernels (AVX2 and FMA)."},
     {"narrow_forward", narrow_forward, METH_VARARGS,

@@ -246,6 +246,9 @@ typedef struct {
     const char *a, *x;
     char *out;
     Py_ssize_t sm, sk, rows, depth, cols, block;
+    /* A stack of products (stacked_product): `blocks` chunks each, the matrices rows x
+     * depth, depth x cols and rows x cols elements apart; one product: blocks 0. */
+    Py_ssize_t blocks;
 } ProductJob;
 
 /* One block of the product: `block` rows of out (all its columns), or, `by_columns`,
@@ -254,12 +257,16 @@ static void
 product_block(const void *context, long index)
 {
     const ProductJob *j = context;
+    size_t size = j->single ? 4 : 8;
+    Py_ssize_t matrix = j->blocks ? index / j->blocks : 0;
+    if (j->blocks)
+        index %= j->blocks;
     Py_ssize_t first = index * j->block;
     Py_ssize_t extent = j->by_columns ? j->cols : j->rows;
     Py_ssize_t count = extent - first < j->block ? extent - first : j->block;
-    size_t size = j->single ? 4 : 8;
-    const char *a = j->a, *x = j->x;
-    char *out = j->out;
+    const char *a = j->a + (size_t)(matrix * j->rows * j->depth) * size;
+    const char *x = j->x + (size_t)(matrix * j->depth * j->cols) * size;
+    char *out = j->out + (size_t)(matrix * j->rows * j->cols) * size;
     Py_ssize_t rows = j->rows, cols = j->cols;
     if (j->by_columns) {
         x += (size_t)first * size;
@@ -422,13 +429,75 @@ small_product_method(PyObject *self, PyObject *args)
                       rows,
                       depth,
                       cols,
-                      block};
+                      block,
+                      0};
     long chunks = extent == 0 ? 0 : (long)((extent + block - 1) / block);
     Py_BEGIN_ALLOW_THREADS
     if (owned_rows)
         parallel_for_owned(chunks, product_block, &job, 1);
     else
         parallel_for(chunks, product_block, &job, work >= SHARE_FROM);
+    Py_END_ALLOW_THREADS
+    kernel_give_back(v, 3);
+    Py_RETURN_NONE;
+}
+
+/* A stack's products are cut into chunks of about this many multiply-adds (whole tiles of
+ * rows), so that a helper descheduled by a busy machine delays only a short chunk. */
+#define STACK_CHUNK_WORK (1 << 21)
+
+/* stacked_product(a, x, out, count, rows, depth, cols[, transposed]): out[i] = a[i] x[i]
+ * for i < count, or a[i]^T x[i] for a[i] given as (depth, rows) when `transposed`;
+ * C-contiguous stacks of one float dtype, out not overlapping a or x. The products' chunks
+ * (whole matrices, or blocks of rows of a tall one) are one owned job (kernels.h), the
+ * caller's from the first matrix and the helper's from the last, so no BLAS thread waits
+ * at a barrier after each matrix, and each element's sum is one chain in ascending k
+ * whoever computes it. Why: Winograd's 16 products (dendrite/ops/winograd.py) ran 5.4,
+ * 6.1 and 4.9 ms on one BLAS thread and 3.9, 3.8 and 4.2 ms on these tiles (the CNN's
+ * second convolution, batch 128); on two threads BLAS' collapse beside a busy neighbour
+ * (docs/performance.md) is what this avoids. */
+PyObject *
+stacked_product_method(PyObject *self, PyObject *args)
+{
+    PyObject *o[3];
+    Py_ssize_t count, rows, depth, cols;
+    int transposed = 0;
+    if (!PyArg_ParseTuple(args, "OOOnnnn|p:stacked_product", &o[0], &o[1], &o[2], &count, &rows,
+                          &depth, &cols, &transposed))
+        return NULL;
+    if (!small_product_available()) {
+        PyErr_SetString(PyExc_RuntimeError, "dendrite stacked_product needs AVX2 and FMA");
+        return NULL;
+    }
+    const double limit = (double)(PY_SSIZE_T_MAX / 8);
+    if (count < 0 || rows < 0 || depth < 0 || cols < 0 ||
+        (double)count * (double)rows * (double)depth > limit ||
+        (double)count * (double)depth * (double)cols > limit ||
+        (double)count * (double)rows * (double)cols > limit) {
+        PyErr_SetString(PyExc_ValueError, "dendrite stacked_product: bad sizes");
+        return NULL;
+    }
+    const KernelArg k[3] = {{o[0], count * rows * depth, 'r'}, {o[1], count * depth * cols, 'r'},
+                            {o[2], count * rows * cols, 'w'}};
+    Py_buffer v[3];
+    int single = kernel_take(k, v, 3);
+    if (single < 0)
+        return NULL;
+    double work = (double)count * (double)rows * (double)depth * (double)cols;
+    double per_matrix = (double)rows * (double)depth * (double)cols;
+    Py_ssize_t pieces = (Py_ssize_t)(per_matrix / STACK_CHUNK_WORK);
+    pieces = pieces < 1 ? 1 : pieces;
+    Py_ssize_t block = (rows + pieces - 1) / pieces;
+    block = block < 1 ? 1 : (block + 23) / 24 * 24; /* whole tiles (6 or 8 rows) */
+    Py_ssize_t blocks = rows ? (rows + block - 1) / block : 0;
+    ProductJob job = {single, 0, v[0].buf, v[1].buf, v[2].buf, transposed ? 1 : depth,
+                      transposed ? rows : 1, rows, depth, cols, block, blocks};
+    double chunks = (double)count * (double)blocks;
+    Py_BEGIN_ALLOW_THREADS
+    if (chunks <= OWNED_MAX_CHUNKS)
+        parallel_for_owned((long)chunks, product_block, &job, work >= SHARE_FROM);
+    else
+        parallel_for((long)chunks, product_block, &job, work >= SHARE_FROM);
     Py_END_ALLOW_THREADS
     kernel_give_back(v, 3);
     Py_RETURN_NONE;

@@ -100,7 +100,7 @@ def test_each_plan_keeps_the_sum_it_promises(monkeypatch):
     """A cut sums the two parts; a pinned product runs on one thread; either way the
     result is the product."""
     rng = np.random.default_rng(1)
-    a = rng.standard_normal((32, 784)).astype(np.float32)
+    a = rng.standard_normal((64, 784)).astype(np.float32)  # above ONE_BLAS_THREAD_BELOW
     b = rng.standard_normal((784, 128)).astype(np.float32)
     monkeypatch.setattr(_products, "_agrees", lambda a, b, ceiling: a.shape[1] == 768)
     cut = _products.product(a, b)
@@ -127,11 +127,50 @@ def test_each_plan_keeps_the_sum_it_promises(monkeypatch):
 def test_fixed_threads_go_straight_to_numpy(monkeypatch):
     tf.config.set_num_threads(2)
     rng = np.random.default_rng(2)
-    a = rng.standard_normal((32, 784)).astype(np.float32)
+    a = rng.standard_normal((64, 784)).astype(np.float32)  # above ONE_BLAS_THREAD_BELOW
     b = rng.standard_normal((784, 128)).astype(np.float32)
     assert cpu_threads.switching() == 0
     np.testing.assert_array_equal(_products.product(a, b), a @ b)
     assert not _products._PLANS
+
+
+@pytest.mark.parametrize(
+    "m, k, n, blas_threads",
+    [
+        (16, 128, 64, 2),  # 131,072 multiply-adds: OpenBLAS keeps it on one thread itself
+        (128, 1600, 10, 1),  # the CNN's dense layer: shared by OpenBLAS, too small to gain
+        (128, 10, 1600, 1),  # its input gradient (K below SMALL_K: no plan either)
+        (32, 784, 128, 1),
+        (512, 128, 128, 2),  # 8.4M: large enough to share
+    ],
+)
+@pytest.mark.parametrize("fixed", [False, True])
+def test_products_too_small_to_share_run_on_one_blas_thread(
+    monkeypatch, m, k, n, blas_threads, fixed
+):
+    """Products OpenBLAS would share but that are too small to gain from it run on one BLAS
+    thread, governed or with the threads fixed, and BLAS is back on two afterwards; so their
+    sums are the one-thread ones, the same whichever threads are in force."""
+    if fixed:
+        tf.config.set_num_threads(2)
+    rng = np.random.default_rng(m + k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    seen = []
+    real_matmul = np.matmul
+
+    def spying_matmul(*args, **kwargs):
+        seen.append(cpu_threads.blas_threads())
+        return real_matmul(*args, **kwargs)
+
+    monkeypatch.setattr(_products.np, "matmul", spying_matmul)
+    result = _products.product(a, b)
+    monkeypatch.setattr(_products.np, "matmul", real_matmul)
+    assert seen == [blas_threads] and cpu_threads.blas_threads() == 2
+    if blas_threads == 1:
+        np.testing.assert_array_equal(result, on_threads(1, lambda: a @ b))
+        np.testing.assert_array_equal(on_threads(1, lambda: _products.product(a, b)), result)
+    np.testing.assert_allclose(result, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("shape", [(100352, 16), (25088, 32), (4097, 1), (5001, 3), (1023, 5)])
@@ -361,11 +400,11 @@ def test_squared_norm_of_complex_values_is_the_norm():
 @pytest.mark.parametrize("k", [128, 129, 192, 448, 449, 512, 768, 784, 832, 1535, 4608])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_k_at_block_boundaries_rounds_the_same(k, dtype):
-    a, b = operands((96, k), (k, 80), dtype=dtype, seed=k)
+    a, b = operands((512, k), (k, 128), dtype=dtype, seed=k)  # shared by BLAS: planned
     one, two = both(lambda: _products.product(a, b))
     np.testing.assert_array_equal(one, two)
     np.testing.assert_allclose(one, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
-    plan = _products._PLANS.get((a.dtype.char, b.dtype.char, 96, k, 80, "C", "C", 2))
+    plan = _products._PLANS.get((a.dtype.char, b.dtype.char, 512, k, 128, "C", "C", 2))
     assert (plan is None) == (k <= _products.SMALL_K)
     assert plan in (None, _products.SAME, _products.PINNED) or (0 < plan < k and plan % 64 == 0)
 

@@ -52,6 +52,14 @@ CUT = 64
 PROBE_ELEMENTS = 1 << 20  # operands larger than this are probed with fewer rows/columns
 BLAS_TYPES = "fdFD"  # float32, float64, complex64, complex128: what NumPy hands to BLAS
 
+# OpenBLAS shares a product between its threads from this many multiply-adds (m n k).
+BLAS_SHARES_FROM = 1 << 18
+# Products of fewer multiply-adds run on one BLAS thread: after a shared product OpenBLAS'
+# worker spins for about 0.1 s on the core dendrite's kernels' helper needs. The CNN's
+# dense layer (128 x 1600 by 1600 x 10, 2M) put its epoch at 0.54 s with BLAS on two
+# threads and 0.39 s so (docs/performance.md, twelfth session).
+ONE_BLAS_THREAD_BELOW = 1 << 22
+
 _PLANS: dict[tuple, int] = {}
 
 # csrc/small_product.c runs on this CPU (AVX2 and FMA); an older build lacks the method.
@@ -69,10 +77,15 @@ OWNED_KERNEL_ELEMENTS = int(getattr(_native.kernels, "owned_kernel_from", 65536)
 def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``np.matmul(a, b, out=out)``, rounded the same whichever threads BLAS runs on (see
     the module)."""
-    if a.ndim == 0 or b.ndim == 0 or a.shape[-1] <= SMALL_K:
+    if a.ndim == 0 or b.ndim == 0:
         return np.matmul(a, b, out=out)
     if a.dtype.char not in BLAS_TYPES or b.dtype.char not in BLAS_TYPES:
         return np.matmul(a, b, out=out)  # NumPy's own loops: no BLAS threads involved
+    if a.ndim > 1 and b.ndim > 1 and _one_thread_product(a.shape[-2] * a.shape[-1] * b.shape[-1]):
+        with cpu_threads.blas_pinned_to(1):
+            return np.matmul(a, b, out=out)
+    if a.shape[-1] <= SMALL_K:
+        return np.matmul(a, b, out=out)
     ceiling = cpu_threads.switching()
     if not ceiling:
         return np.matmul(a, b, out=out)
@@ -103,6 +116,14 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     result = np.matmul(a[..., :plan], b[..., :plan, :], out=out)
     result += np.matmul(a[..., plan:], b[..., plan:, :])
     return result
+
+
+def _one_thread_product(work: int) -> bool:
+    """Whether a product of ``work`` multiply-adds a matrix runs on one BLAS thread: those
+    OpenBLAS would share (from ``BLAS_SHARES_FROM``) but too small to gain from it (below
+    ``ONE_BLAS_THREAD_BELOW``). Whatever threads are in force, so that its sums are
+    always the one-thread ones and need no plan."""
+    return BLAS_SHARES_FROM <= work < ONE_BLAS_THREAD_BELOW
 
 
 def own_product(
@@ -140,6 +161,35 @@ def tiled_product(
     if b.ndim == 2 and TILED_COLUMNS <= b.shape[1] and b.shape[1] * b.itemsize <= TILED_ROW_BYTES:
         return own_product(a, b, owned_rows, split_depth)
     return product(a, b)
+
+
+def stacked_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for stacks of matrices, ``a`` (n, m, k) and ``b`` (n, k, c) of one float
+    dtype, by csrc/small_product.c's ``stacked_product``: ``a`` C-contiguous or each matrix
+    the transpose of a C-contiguous one (``x.transpose(0, 2, 1)``, read in place), ``b``
+    copied to C order when it is not. Its matrices (or blocks of rows of tall ones) are one
+    job shared by dendrite's two threads, each element's sum one chain of fused
+    multiply-adds in ascending k whichever thread computes it. Where ``b``'s columns are
+    outside ``tiled_product``'s range, or without AVX2 and FMA, ``product`` (BLAS)."""
+    if not (
+        OWN_PRODUCTS
+        and a.ndim == 3
+        and b.ndim == 3
+        and a.shape[0] == b.shape[0]
+        and a.shape[2] == b.shape[1]
+        and TILED_COLUMNS <= b.shape[2]
+        and b.shape[2] * b.itemsize <= TILED_ROW_BYTES
+    ):
+        return product(a, b)
+    transposed = not a.flags.c_contiguous
+    stored = a.transpose(0, 2, 1) if transposed else a
+    b = np.ascontiguousarray(b)
+    if not _native.usable(stored, b):
+        return product(a, b)
+    count, rows, depth = a.shape
+    out = np.empty((count, rows, b.shape[2]), dtype=a.dtype)
+    _native.kernels.stacked_product(stored, b, out, count, rows, depth, b.shape[2], transposed)
+    return out
 
 
 def times_kernel_transposed(g: np.ndarray, kernel: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from dendrite import _native
-from dendrite.ops._products import product
+from dendrite.ops._products import stacked_product
 from dendrite.ops._util import sum_rows
 from dendrite.ops.windows import Geometry, kernel_geometry
 
@@ -128,7 +128,7 @@ def _transformed(x: np.ndarray, kernel: np.ndarray, args: tuple) -> tuple:
     v = np.empty((16, n * th * tw, c), x.dtype)
     _native.kernels.winograd_input(np.ascontiguousarray(x), v, sizes, steps)
     u = filter_transform(kernel)
-    return product(v, u), v, u
+    return stacked_product(v, u), v, u
 
 
 def winograd_forward(
@@ -195,9 +195,9 @@ def _input_and_filter_gradients(
     n, h, w, c, *_ = sizes
     gx = gk = None
     if need_k:
-        gk = filter_gradient(product(v.transpose(0, 2, 1), d))
+        gk = filter_gradient(stacked_product(v.transpose(0, 2, 1), d))
     if need_x:
-        dv = product(d, u.transpose(0, 2, 1))
+        dv = stacked_product(d, u.transpose(0, 2, 1))
         gx = np.empty((n, h, w, c), d.dtype)
         _native.kernels.winograd_input_grad(dv, gx, sizes, steps)
     return gx, gk
