@@ -50,6 +50,8 @@ void parallel_for(long count, chunk_fn fn, const void *context, int split);
  * halves of rows, 31 us alone). At most OWNED_MAX_CHUNKS chunks. */
 void parallel_for_owned(long count, chunk_fn fn, const void *context, int split);
 #define OWNED_WATCH_NS 500000L
+/* How long a thread waiting for the other spins before it yields (parallel.c). */
+#define WAIT_SPIN_NS 1000000L
 /* A kernel (or any 2-D variable updated by Adam) of this many elements or more is owned:
  * the MLP's 784 x 128 kernel, its update 31 us on one core, 17 us owned on two. Also
  * dendrite._kernels.owned_kernel_from, for dendrite/ops/_products.py. */

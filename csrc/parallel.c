@@ -101,20 +101,44 @@ now_ns(void)
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
+/* One look of a thread waiting for the other (the caller for the helper's last chunk, the
+ * helper for the next owned job): spinning for the first WAIT_SPIN_NS of the wait
+ * (`since`), then yielding. Yielding at once gave the core to any neighbour waiting for it
+ * for a whole time slice (about 1.4 ms here), long after the other thread was done: beside
+ * a `nice -n 10` neighbour the LSTM's epoch took 0.72 s so against 0.46 s spinning, the
+ * CNN's 0.70 s against 0.59-0.62 (its quiet epochs 0.40-0.50 s either way); beside a
+ * same-priority one neither was consistently faster. Yielding after WAIT_SPIN_NS keeps a
+ * thread from spinning through a whole time slice when the one it waits for was moved to
+ * its core. */
+static void
+relax(long since)
+{
+    if (now_ns() - since >= WAIT_SPIN_NS)
+        sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+    else
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    else
+        __asm__ __volatile__("yield");
+#endif
+}
+
 /* Watch until a job newer than `seen` is published or OWNED_WATCH_NS have passed: a
  * sleeping helper wakes 30-50 us after it is signalled here, longer than its share of a
  * dense layer's product takes, and a training step's next owned job comes a few hundred
- * microseconds later. Yielding between looks, not spinning: beside a neighbour at the same
- * priority the MLP's epoch took 0.36 s yielding, 0.40 s spinning with `pause` for 0.3 ms,
- * and 0.50 s spinning for 1 ms (0.40-0.47 s with no watching); quiet, the same. */
+ * microseconds later. Spinning (relax): in the eleventh session yielding measured better
+ * beside a same-priority neighbour (the MLP's epoch 0.36 s against 0.40 s spinning for
+ * 0.3 ms), but alternated in one process in the twelfth, spinning was as fast or faster
+ * there (0.47 s against 0.56 s) and far faster beside a niced one (see relax). */
 static void
 watch_for_job(unsigned long seen)
 {
-    long deadline = now_ns() + OWNED_WATCH_NS;
+    long began = now_ns(), deadline = began + OWNED_WATCH_NS;
     for (unsigned spin = 1;; spin++) {
         if (atomic_load_explicit(&published, memory_order_acquire) != seen)
             return;
-        sched_yield(); /* a thread waiting for this core (the caller's, a neighbour's) runs */
+        relax(began);
         if (spin % 16 == 0 && now_ns() > deadline)
             return;
     }
@@ -238,8 +262,9 @@ share(long count, chunk_fn fn, const void *context, int split, int owned)
     pthread_cond_signal(&wake);
     pthread_mutex_unlock(&lock);
     run_chunks(&mine, gen, 0);
+    long began = now_ns();
     while (atomic_load(&chunks_done) < count)
-        sched_yield();
+        relax(began);
     pthread_mutex_unlock(&caller_lock);
 }
 
