@@ -27,6 +27,11 @@ steps of all threads understates their mean (beside a same-priority neighbour th
 slowest steps, a tenth of a second to a second, come too seldom for one window to hold
 them: two threads measured 70 ms against one thread's 72 ms, then ran at 99 ms).
 
+- A governor's first ``WARMUP_STEPS`` steps (at most ``WARMUP_S`` seconds of them) are
+  not measured: a loop's first steps are slower whatever the threads (the LSTM's first
+  16 took 6-7.5 ms on two threads, then 4.5; 7.8 ms on one, then 6.1), so a first probe
+  that measured all threads among them and one thread after them chose one thread in
+  three of five fresh processes, where two were a third faster.
 - A governor's first probe starts with all threads, as dendrite would run without it,
   unless other programs already fill all but half a core (by the last minute's load
   average, or by the threads runnable at that instant, which a neighbour that started
@@ -115,6 +120,8 @@ _OPENBLAS_SYMBOLS = [
 _MKL_SYMBOLS = [("MKL_Set_Num_Threads", "MKL_Get_Max_Threads")]
 
 WINDOW_STEPS = 7
+WARMUP_STEPS = 24
+WARMUP_S = 0.25
 WINDOW_S = 0.02
 LONG_S = 0.5
 HOLD_S = 2.0
@@ -456,6 +463,8 @@ class ThreadGovernor:
         # The first probe starts as dendrite would without a governor, unless the machine
         # already looks busy: then with one thread, whose cost is bounded.
         self.trying = 1 if _looks_busy() else state.ceiling
+        self.warming = 0.0 if WARMUP_STEPS else -1.0  # seconds of warm-up steps; -1: done
+        self.warm_steps = 0
         self.results: dict[int, float] = {}
         self.samples: list[float] = []
         self.fresh = True
@@ -517,11 +526,23 @@ class ThreadGovernor:
         if started < 0:
             return
         seconds = self.clock() - started
+        if self.warming >= 0:
+            self._warm_up_step(seconds)
+            return
         fresh, self.fresh = self.fresh, False
         if self.holding:
             self._hold_step(seconds, fresh)
         else:
             self._probe_step(seconds, fresh)
+
+    def _warm_up_step(self, seconds: float) -> None:
+        """A step of the loop's first ``WARMUP_STEPS`` (at most ``WARMUP_S`` seconds of
+        them), run with the first probe's first setting and not measured."""
+        self.warming += seconds
+        self.warm_steps += 1
+        if self.warm_steps >= WARMUP_STEPS or self.warming >= WARMUP_S:
+            self.warming = -1.0
+            self.fresh = True  # the probe's first window starts as after a change
 
     def _probe_step(self, seconds: float, fresh: bool) -> None:
         self.probe_cost += seconds

@@ -4,6 +4,7 @@ threads and one, probes again when the machine changes, and the overrides fix th
 from __future__ import annotations
 
 import io
+import math
 import os
 import subprocess
 import sys
@@ -59,7 +60,13 @@ _REAL_OTHERS_RUNNING = cpu_threads._others_running
 _REAL_LOOKS_BUSY = cpu_threads._looks_busy
 
 
-def adaptive_governor(monkeypatch, machine: FakeMachine, ceiling: int = 2, busy: bool = False):
+def adaptive_governor(
+    monkeypatch, machine: FakeMachine, ceiling: int = 2, busy: bool = False, warm_up: bool = False
+):
+    """A governor on the fake machine; without ``warm_up`` its first probe starts at the
+    first step (the tests of the probes count their steps from there)."""
+    if not warm_up:
+        monkeypatch.setattr(cpu_threads, "WARMUP_STEPS", 0)
     monkeypatch.setattr(cpu_threads, "apply", _recording_apply)
     monkeypatch.setattr(cpu_threads, "_looks_busy", lambda: busy)
     monkeypatch.setattr(cpu_threads, "_others_running", lambda: busy)
@@ -82,6 +89,39 @@ def test_keeps_two_threads_when_they_are_faster(monkeypatch):
     assert used[-50:] == [2] * 50
     assert 1 in used  # it did measure one thread
     assert cpu_threads._state().decisions[-1] == (2, {1: 0.006, 2: 0.004})
+
+
+def test_the_first_steps_warm_up_unmeasured_before_the_first_probe(monkeypatch):
+    """A loop's first steps are slow whatever the threads: measured, they would count
+    against whichever setting the first probe tried first."""
+    steps = iter(range(10**6))
+    warm = cpu_threads.WARMUP_STEPS
+
+    def two_threads() -> float:  # slow while warming up, then twice as fast as one
+        return 0.010 if next(steps) < warm else 0.004
+
+    machine = FakeMachine({2: two_threads, 1: 0.008})
+    governor = adaptive_governor(monkeypatch, machine, warm_up=True)
+    used = machine.run(governor, 200)
+    assert used[:warm] == [2] * warm  # all threads, as without a governor
+    assert governor.choice == 2, cpu_threads._state().decisions
+    assert cpu_threads._state().decisions[0] == (2, {1: 0.008, 2: 0.004})
+
+
+def test_the_warm_up_ends_after_warmup_s_of_long_steps(monkeypatch):
+    machine = FakeMachine({2: 0.1, 1: 0.2})
+    governor = adaptive_governor(monkeypatch, machine, warm_up=True)
+    machine.run(governor, math.ceil(cpu_threads.WARMUP_S / 0.1))
+    assert governor.warming < 0 and not governor.results
+    used = machine.run(governor, 20)
+    assert 1 in used and governor.choice == 2
+
+
+def test_a_busy_machine_warms_up_on_one_thread(monkeypatch):
+    machine = FakeMachine({2: 0.004, 1: 0.006})
+    governor = adaptive_governor(monkeypatch, machine, busy=True, warm_up=True)
+    used = machine.run(governor, cpu_threads.WARMUP_STEPS)
+    assert used == [1] * cpu_threads.WARMUP_STEPS and not governor.results
 
 
 def test_falls_back_to_one_thread_when_a_neighbour_takes_a_core(monkeypatch):
