@@ -30,8 +30,9 @@ them: two threads measured 70 ms against one thread's 72 ms, then ran at 99 ms).
 - A governor's first ``WARMUP_STEPS`` steps (at most ``WARMUP_S`` seconds of them) are
   not measured: a loop's first steps are slower whatever the threads (the LSTM's first
   16 took 6-7.5 ms on two threads, then 4.5; 7.8 ms on one, then 6.1), so a first probe
-  that measured all threads among them and one thread after them chose one thread in
-  three of five fresh processes, where two were a third faster.
+  that measured all threads among them and one thread after them chose one thread in five
+  of ten fresh LSTM processes, quiet or beside a niced neighbour, where two threads
+  measured 20-45% faster later in the same loops; after a warm-up, in one of eight.
 - A governor's first probe starts with all threads, as dendrite would run without it,
   unless other programs already fill all but half a core (by the last minute's load
   average, or by the threads runnable at that instant, which a neighbour that started
