@@ -6,7 +6,11 @@ Targets (issue 19, this 2-core machine): with the niced neighbour every dendrite
 at most 1.3x its quiet time; with the same-priority neighbour at most 2.2x (the neighbour
 takes half the machine).
 
-Run: python -m benchmarks.busy [--quick] [--json PATH] [--only mlp cnn ...]
+Run: python -m benchmarks.busy [--quick] [--repeats N] [--json PATH] [--only mlp cnn ...]
+
+``--repeats N`` runs quiet, niced and same priority in turn N times and takes each
+epoch's median: this machine's speed drifts by up to 2x over minutes, and a quiet epoch
+timed minutes before the busy ones can put a ratio anywhere.
 
 The quiet figures are only quiet if nothing else runs: check ``uptime`` first.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -71,24 +76,45 @@ def workloads(quick: bool, only: list[str]) -> dict:
     return {k: v for k, v in table.items() if not only or any(o in k for o in only)}
 
 
+def _medians(runs: list[dict]) -> dict:
+    """{framework: median seconds} over the repeats' {framework: seconds}."""
+    frameworks = {name for run in runs for name in run}
+    return {
+        name: statistics.median(run[name] for run in runs if run.get(name))
+        for name in sorted(frameworks)
+        if any(run.get(name) for run in runs)
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and rounds")
     parser.add_argument("--only", nargs="*", default=[], help="workloads to run (substrings)")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "busy.json"))
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run the three conditions in turn this many times (medians of the epochs)",
+    )
     args = parser.parse_args(argv)
     runs = workloads(args.quick, args.only)
-    seconds: dict[str, dict[str, dict]] = {name: {} for name in runs}
-    for condition, niceness in CONDITIONS.items():
-        print(f"\n=== {condition} ===", flush=True)
-        neighbour = None if niceness is None else start_neighbour(niceness)
-        try:
-            for name, run in runs.items():
-                seconds[name][condition] = run()
-        finally:
-            if neighbour is not None:
-                neighbour.kill()
-                neighbour.wait()
+    samples: dict[str, dict[str, list]] = {name: {c: [] for c in CONDITIONS} for name in runs}
+    for repeat in range(args.repeats):
+        for condition, niceness in CONDITIONS.items():
+            print(f"\n=== {condition} ({repeat + 1}/{args.repeats}) ===", flush=True)
+            neighbour = None if niceness is None else start_neighbour(niceness)
+            try:
+                for name, run in runs.items():
+                    samples[name][condition].append(run())
+            finally:
+                if neighbour is not None:
+                    neighbour.kill()
+                    neighbour.wait()
+    seconds = {
+        name: {condition: _medians(runs_) for condition, runs_ in by_condition.items()}
+        for name, by_condition in samples.items()
+    }
     print(f"\n{'workload':18s} {'framework':9s} {'quiet s':>8s} {'niced':>7s} {'same':>7s}")
     verdicts = []
     for name, by_condition in seconds.items():
@@ -108,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("  " + line)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    result = {"seconds": seconds, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    result = {"seconds": seconds, "runs": samples, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     path.write_text(json.dumps(result, indent=1, default=float))
     print(f"\nwritten to {path}")
     return result
