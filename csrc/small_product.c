@@ -1,6 +1,8 @@
 /* Matrix products with fused multiply-adds, for the LSTM's products (its per-step ones
  * in csrc/recurrent_sequence.c, and from Python the input projection and the weight and
- * input gradients, see own_product in dendrite/ops/recurrent/_common.py):
+ * input gradients, see own_product in dendrite/ops/recurrent/_common.py), dense layers'
+ * (tiled_product in dendrite/ops/_products.py) and Winograd's stacks of 16
+ * (stacked_product, at the end):
  *
  *   out[m ldo + b] = sum_{k = 0 .. depth-1} a[m sm + k sk] x[k ldx + b],  m < rows, b < cols
  *

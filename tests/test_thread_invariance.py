@@ -46,6 +46,22 @@ def both(compute):
     return on_threads(1, compute), on_threads(2, compute)
 
 
+def product_seeing_blas_threads(monkeypatch, a, b):
+    """(``_products.product(a, b)``, BLAS' threads in force at each np.matmul it made)."""
+    seen = []
+    real_matmul = np.matmul
+
+    def spying_matmul(*args, **kwargs):
+        seen.append(cpu_threads.blas_threads())
+        return real_matmul(*args, **kwargs)
+
+    monkeypatch.setattr(_products.np, "matmul", spying_matmul)
+    try:
+        return _products.product(a, b), seen
+    finally:
+        monkeypatch.setattr(_products.np, "matmul", real_matmul)
+
+
 def operands(shape_a, shape_b, dtype=np.float32, order_a="C", order_b="C", seed=0):
     rng = np.random.default_rng(seed)
     a = np.asarray(rng.random(shape_a) - 0.5, dtype=dtype, order=order_a)
@@ -109,16 +125,7 @@ def test_each_plan_keeps_the_sum_it_promises(monkeypatch):
 
     _products.forget_plans()
     monkeypatch.setattr(_products, "_agrees", lambda a, b, ceiling: False)
-    seen = []
-    real_matmul = np.matmul
-
-    def spying_matmul(*args, **kwargs):
-        seen.append(cpu_threads.blas_threads())
-        return real_matmul(*args, **kwargs)
-
-    monkeypatch.setattr(_products.np, "matmul", spying_matmul)
-    pinned = _products.product(a, b)
-    monkeypatch.setattr(_products.np, "matmul", real_matmul)
+    pinned, seen = product_seeing_blas_threads(monkeypatch, a, b)
     assert list(_products._PLANS.values()) == [_products.PINNED]
     assert seen == [1] and cpu_threads.blas_threads() == 2  # one thread, then back
     np.testing.assert_allclose(pinned, a @ b, rtol=1e-5, atol=1e-4)
@@ -156,16 +163,7 @@ def test_products_too_small_to_share_run_on_one_blas_thread(
     rng = np.random.default_rng(m + k + n)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
-    seen = []
-    real_matmul = np.matmul
-
-    def spying_matmul(*args, **kwargs):
-        seen.append(cpu_threads.blas_threads())
-        return real_matmul(*args, **kwargs)
-
-    monkeypatch.setattr(_products.np, "matmul", spying_matmul)
-    result = _products.product(a, b)
-    monkeypatch.setattr(_products.np, "matmul", real_matmul)
+    result, seen = product_seeing_blas_threads(monkeypatch, a, b)
     assert seen == [blas_threads] and cpu_threads.blas_threads() == 2
     if blas_threads == 1:
         np.testing.assert_array_equal(result, on_threads(1, lambda: a @ b))

@@ -26,6 +26,13 @@ is planned as a one-row or one-column matrix):
 - ``PINNED``: neither agrees; the product runs on one BLAS thread whatever the governor
   chose.
 
+A product OpenBLAS would share between its threads but too small to gain from it (from
+``BLAS_SHARES_FROM`` to ``ONE_BLAS_THREAD_BELOW`` multiply-adds a matrix) runs on one BLAS
+thread instead, always, so it needs no plan either: after a shared product OpenBLAS'
+worker spins on the core the kernels' helper needs. Like a pinned product it holds
+``cpu_threads``' lock while it runs, so such products from several Python threads run one
+at a time (each takes at most about 0.1 ms here).
+
 The sums are then the same whichever threads are in force, so a run reproduces exactly
 (the governor's choices depend on timing and vary between runs). Outside a governed loop
 (a custom training loop, a distribution's ranks, whose governors never switch) and with
