@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
                     neighbour.kill()
                     neighbour.wait()
     seconds = {
-        name: {condition: _medians(runs_) for condition, runs_ in by_condition.items()}
+        name: {condition: _medians(epochs) for condition, epochs in by_condition.items()}
         for name, by_condition in samples.items()
     }
     print(f"\n{'workload':18s} {'framework':9s} {'quiet s':>8s} {'niced':>7s} {'same':>7s}")

@@ -57,13 +57,15 @@ void parallel_for_owned(long count, chunk_fn fn, const void *context, int split)
  * dendrite._kernels.owned_kernel_from, for dendrite/ops/_products.py. */
 #define OWNED_KERNEL_FROM 65536
 #define OWNED_MAX_CHUNKS 0xffffL
-/* Where a dense layer's forward cuts its sums over the kernel's rows: half the rows,
- * rounded up to whole blocks of 24 (the product's tiles are 6 or 8 rows). */
-#define HALF_ROWS(rows) ((((rows) + 1) / 2 + 23) / 24 * 24)
+/* `rows` rounded up to whole blocks of 24 (small_product.c's tiles are 6 or 8 rows). */
+#define WHOLE_TILES(rows) (((rows) + 23) / 24 * 24)
+/* Where a dense layer's forward cuts its sums over the kernel's rows: half the rows, in
+ * whole tiles. */
+#define HALF_ROWS(rows) WHOLE_TILES(((rows) + 1) / 2)
 /* The rows of a kernel (its gradient, its Adam update) in each owned chunk: about a
  * sixteenth, whole blocks of 24, the same for the gradient's product and the update so
  * that their chunks cover the same rows. */
-#define OWNED_ROW_BLOCK(rows) ((((rows) + 15) / 16 + 23) / 24 * 24)
+#define OWNED_ROW_BLOCK(rows) WHOLE_TILES(((rows) + 15) / 16)
 void parallel_init(void);
 int parallel_set_threads(int threads);
 int parallel_threads(void);

@@ -116,8 +116,8 @@ this_cpu(void)
 }
 
 /* One look of a thread waiting for the other (the caller for the helper's last chunk, the
- * helper for the next owned job): spinning for the first WAIT_SPIN_NS of the wait
- * (`since`), then yielding. Yielding at once gave the core to any neighbour waiting for it
+ * helper for the next owned job), `waited_ns` into its wait: spinning for the first
+ * WAIT_SPIN_NS, then yielding. Yielding at once gave the core to any neighbour waiting for it
  * for a whole time slice (about 1.4 ms here), long after the other thread was done: beside
  * a `nice -n 10` neighbour the LSTM's epoch took 0.72 s so against 0.46 s spinning, the
  * CNN's 0.70 s against 0.59-0.62 (its quiet epochs 0.40-0.50 s either way); beside a
@@ -127,10 +127,10 @@ this_cpu(void)
  * above: with both threads held on one CPU, `taskset -c 0`, three stacked products took
  * 1.26 times one thread's time spinning, 0.96 times yielding at once). */
 static void
-relax(long since, const atomic_int *other)
+relax(long waited_ns, const atomic_int *other)
 {
     int cpu = atomic_load_explicit(other, memory_order_relaxed);
-    if (now_ns() - since >= WAIT_SPIN_NS || (cpu >= 0 && cpu == this_cpu()))
+    if (waited_ns >= WAIT_SPIN_NS || (cpu >= 0 && cpu == this_cpu()))
         sched_yield();
 #if defined(__x86_64__) || defined(__i386__)
     else
@@ -151,13 +151,12 @@ relax(long since, const atomic_int *other)
 static void
 watch_for_job(unsigned long seen)
 {
-    long began = now_ns(), deadline = began + OWNED_WATCH_NS;
-    for (unsigned spin = 1;; spin++) {
-        if (atomic_load_explicit(&published, memory_order_acquire) != seen)
+    long began = now_ns();
+    while (atomic_load_explicit(&published, memory_order_acquire) == seen) {
+        long waited = now_ns() - began;
+        if (waited > OWNED_WATCH_NS)
             return;
-        relax(began, &caller_cpu);
-        if (spin % 16 == 0 && now_ns() > deadline)
-            return;
+        relax(waited, &caller_cpu);
     }
 }
 
@@ -200,6 +199,8 @@ after_fork_in_child(void)
     atomic_store(&published, 0);
     atomic_store(&ticket, 0);
     atomic_store(&chunks_done, 0);
+    atomic_store(&caller_cpu, -1);
+    atomic_store(&helper_cpu, -1);
     helper_started = 0;
 }
 
@@ -270,6 +271,7 @@ share(long count, chunk_fn fn, const void *context, int split, int owned)
     }
     owned = owned && count <= OWNED_MAX_CHUNKS;
     Job mine = {fn, context, count, owned};
+    atomic_store_explicit(&caller_cpu, this_cpu(), memory_order_relaxed);
     pthread_mutex_lock(&lock);
     generation++;
     unsigned long gen = generation;
@@ -279,11 +281,10 @@ share(long count, chunk_fn fn, const void *context, int split, int owned)
     atomic_store_explicit(&published, gen, memory_order_release);
     pthread_cond_signal(&wake);
     pthread_mutex_unlock(&lock);
-    atomic_store_explicit(&caller_cpu, this_cpu(), memory_order_relaxed);
     run_chunks(&mine, gen, 0);
     long began = now_ns();
     while (atomic_load(&chunks_done) < count)
-        relax(began, &helper_cpu);
+        relax(now_ns() - began, &helper_cpu);
     pthread_mutex_unlock(&caller_lock);
 }
 

@@ -367,6 +367,30 @@ split_depth_product(DepthJob *job, double work)
     return 0;
 }
 
+/* The operands of `count` products a (rows, depth) x (depth, cols) = out, taken into `v`
+ * after the checks both methods share; 1 for float32, 0 for float64, -1 with an exception
+ * set (nothing left taken). */
+static int
+take_operands(PyObject *o[3], Py_ssize_t count, Py_ssize_t rows, Py_ssize_t depth,
+              Py_ssize_t cols, Py_buffer v[3], const char *name)
+{
+    if (!small_product_available()) {
+        PyErr_Format(PyExc_RuntimeError, "dendrite %s needs AVX2 and FMA", name);
+        return -1;
+    }
+    const double limit = (double)(PY_SSIZE_T_MAX / 8);
+    if (count < 0 || rows < 0 || depth < 0 || cols < 0 ||
+        (double)count * (double)rows * (double)depth > limit ||
+        (double)count * (double)depth * (double)cols > limit ||
+        (double)count * (double)rows * (double)cols > limit) {
+        PyErr_Format(PyExc_ValueError, "dendrite %s: bad sizes", name);
+        return -1;
+    }
+    const KernelArg k[3] = {{o[0], count * rows * depth, 'r'}, {o[1], count * depth * cols, 'r'},
+                            {o[2], count * rows * cols, 'w'}};
+    return kernel_take(k, v, 3);
+}
+
 /* small_product(a, x, out, rows, depth, cols[, transposed[, owned_rows[, split_depth]]]):
  * out (rows, cols) = a (rows, depth) x (depth, cols), or a^T x for a given as (depth, rows)
  * when `transposed`; C-contiguous arrays of one float dtype; out must not overlap a or x.
@@ -382,20 +406,8 @@ small_product_method(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOnnn|ppp:small_product", &o[0], &o[1], &o[2], &rows, &depth,
                           &cols, &transposed, &owned_rows, &split_depth))
         return NULL;
-    if (!small_product_available()) {
-        PyErr_SetString(PyExc_RuntimeError, "dendrite small_product needs AVX2 and FMA");
-        return NULL;
-    }
-    if (rows < 0 || depth < 0 || cols < 0 || (depth > 0 && rows > PY_SSIZE_T_MAX / 8 / depth) ||
-        (cols > 0 && depth > PY_SSIZE_T_MAX / 8 / cols) ||
-        (cols > 0 && rows > PY_SSIZE_T_MAX / 8 / cols)) {
-        PyErr_SetString(PyExc_ValueError, "dendrite small_product: bad sizes");
-        return NULL;
-    }
-    const KernelArg k[3] = {{o[0], rows * depth, 'r'}, {o[1], depth * cols, 'r'},
-                            {o[2], rows * cols, 'w'}};
     Py_buffer v[3];
-    int single = kernel_take(k, v, 3);
+    int single = take_operands(o, 1, rows, depth, cols, v, "small_product");
     if (single < 0)
         return NULL;
     double work = (double)rows * (double)depth * (double)cols;
@@ -420,7 +432,7 @@ small_product_method(PyObject *self, PyObject *args)
     else if (by_columns) /* small blocks: the helper wakes late and takes what is left */
         block = (block + COLUMN_TILE - 1) / COLUMN_TILE * COLUMN_TILE;
     else
-        block = (block + 23) / 24 * 24; /* whole tiles per block (6 or 8 rows) */
+        block = WHOLE_TILES(block);
     ProductJob job = {single,
                       by_columns,
                       v[0].buf,
@@ -467,22 +479,8 @@ stacked_product_method(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOnnnn|p:stacked_product", &o[0], &o[1], &o[2], &count, &rows,
                           &depth, &cols, &transposed))
         return NULL;
-    if (!small_product_available()) {
-        PyErr_SetString(PyExc_RuntimeError, "dendrite stacked_product needs AVX2 and FMA");
-        return NULL;
-    }
-    const double limit = (double)(PY_SSIZE_T_MAX / 8);
-    if (count < 0 || rows < 0 || depth < 0 || cols < 0 ||
-        (double)count * (double)rows * (double)depth > limit ||
-        (double)count * (double)depth * (double)cols > limit ||
-        (double)count * (double)rows * (double)cols > limit) {
-        PyErr_SetString(PyExc_ValueError, "dendrite stacked_product: bad sizes");
-        return NULL;
-    }
-    const KernelArg k[3] = {{o[0], count * rows * depth, 'r'}, {o[1], count * depth * cols, 'r'},
-                            {o[2], count * rows * cols, 'w'}};
     Py_buffer v[3];
-    int single = kernel_take(k, v, 3);
+    int single = take_operands(o, count, rows, depth, cols, v, "stacked_product");
     if (single < 0)
         return NULL;
     double work = (double)count * (double)rows * (double)depth * (double)cols;
@@ -490,16 +488,12 @@ stacked_product_method(PyObject *self, PyObject *args)
     Py_ssize_t pieces = (Py_ssize_t)(per_matrix / STACK_CHUNK_WORK);
     pieces = pieces < 1 ? 1 : pieces;
     Py_ssize_t block = (rows + pieces - 1) / pieces;
-    block = block < 1 ? 1 : (block + 23) / 24 * 24; /* whole tiles (6 or 8 rows) */
+    block = block < 1 ? 1 : WHOLE_TILES(block);
     Py_ssize_t blocks = rows ? (rows + block - 1) / block : 0;
     ProductJob job = {single, 0, v[0].buf, v[1].buf, v[2].buf, transposed ? 1 : depth,
                       transposed ? rows : 1, rows, depth, cols, block, blocks};
-    double chunks = (double)count * (double)blocks;
-    Py_BEGIN_ALLOW_THREADS
-    if (chunks <= OWNED_MAX_CHUNKS)
-        parallel_for_owned((long)chunks, product_block, &job, work >= SHARE_FROM);
-    else
-        parallel_for((long)chunks, product_block, &job, work >= SHARE_FROM);
+    Py_BEGIN_ALLOW_THREADS /* more than OWNED_MAX_CHUNKS are claimed in order (parallel.c) */
+    parallel_for_owned((long)(count * blocks), product_block, &job, work >= SHARE_FROM);
     Py_END_ALLOW_THREADS
     kernel_give_back(v, 3);
     Py_RETURN_NONE;

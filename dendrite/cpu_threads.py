@@ -464,8 +464,8 @@ class ThreadGovernor:
         # The first probe starts as dendrite would without a governor, unless the machine
         # already looks busy: then with one thread, whose cost is bounded.
         self.trying = 1 if _looks_busy() else state.ceiling
-        self.warming = 0.0 if WARMUP_STEPS else -1.0  # seconds of warm-up steps; -1: done
-        self.warm_steps = 0
+        self.warm_up_steps_left = WARMUP_STEPS
+        self.warm_up_s = 0.0
         self.results: dict[int, float] = {}
         self.samples: list[float] = []
         self.fresh = True
@@ -527,7 +527,7 @@ class ThreadGovernor:
         if started < 0:
             return
         seconds = self.clock() - started
-        if self.warming >= 0:
+        if self.warm_up_steps_left:
             self._warm_up_step(seconds)
             return
         fresh, self.fresh = self.fresh, False
@@ -539,10 +539,11 @@ class ThreadGovernor:
     def _warm_up_step(self, seconds: float) -> None:
         """A step of the loop's first ``WARMUP_STEPS`` (at most ``WARMUP_S`` seconds of
         them), run with the first probe's first setting and not measured."""
-        self.warming += seconds
-        self.warm_steps += 1
-        if self.warm_steps >= WARMUP_STEPS or self.warming >= WARMUP_S:
-            self.warming = -1.0
+        self.warm_up_s += seconds
+        self.warm_up_steps_left -= 1
+        if self.warm_up_s >= WARMUP_S:
+            self.warm_up_steps_left = 0
+        if not self.warm_up_steps_left:
             self.fresh = True  # the probe's first window starts as after a change
 
     def _probe_step(self, seconds: float, fresh: bool) -> None:

@@ -112,7 +112,7 @@ def test_the_warm_up_ends_after_warmup_s_of_long_steps(monkeypatch):
     machine = FakeMachine({2: 0.1, 1: 0.2})
     governor = adaptive_governor(monkeypatch, machine, warm_up=True)
     machine.run(governor, math.ceil(cpu_threads.WARMUP_S / 0.1))
-    assert governor.warming < 0 and not governor.results
+    assert governor.warm_up_steps_left == 0 and not governor.results
     used = machine.run(governor, 20)
     assert 1 in used and governor.choice == 2
 

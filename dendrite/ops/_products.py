@@ -44,7 +44,8 @@ switches and every product goes straight to ``np.matmul``; so do products with K
 and FMA): its sums run in one order for any threads, so it needs no plan. The recurrences
 whose whole sequences run in C use it for all their products (``ops/recurrent``), and
 ``tiled_product`` for the shapes where it was measured faster than OpenBLAS on one thread
-and on two (16 to 512 float32 columns, 256 float64: a dense layer's)."""
+and on two (16 to 512 float32 columns, 256 float64: a dense layer's); ``stacked_product``
+for stacks of such products (Winograd's 16, ``ops/winograd.py``)."""
 
 from __future__ import annotations
 
@@ -89,8 +90,7 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     if a.dtype.char not in BLAS_TYPES or b.dtype.char not in BLAS_TYPES:
         return np.matmul(a, b, out=out)  # NumPy's own loops: no BLAS threads involved
     if a.ndim > 1 and b.ndim > 1 and _one_thread_product(a.shape[-2] * a.shape[-1] * b.shape[-1]):
-        with cpu_threads.blas_pinned_to(1):
-            return np.matmul(a, b, out=out)
+        return _on_one_blas_thread(a, b, out)
     if a.shape[-1] <= SMALL_K:
         return np.matmul(a, b, out=out)
     ceiling = cpu_threads.switching()
@@ -115,14 +115,18 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     if plan == SAME:
         return np.matmul(a, b, out=out)
     if plan == PINNED:
-        with cpu_threads.blas_pinned_to(1):
-            return np.matmul(a, b, out=out)
+        return _on_one_blas_thread(a, b, out)
     if out is not None and (np.shares_memory(out, a) or np.shares_memory(out, b)):
         np.copyto(out, product(a, b))  # the second part must read what the first overwrote
         return out
     result = np.matmul(a[..., :plan], b[..., :plan, :], out=out)
     result += np.matmul(a[..., plan:], b[..., plan:, :])
     return result
+
+
+def _on_one_blas_thread(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    with cpu_threads.blas_pinned_to(1):
+        return np.matmul(a, b, out=out)
 
 
 def _one_thread_product(work: int) -> bool:
@@ -160,12 +164,18 @@ def own_product(
     return out
 
 
+def _tiles_take(columns: int, itemsize: int) -> bool:
+    """Whether a product with ``columns`` columns in its right operand goes to the tiles:
+    from ``TILED_COLUMNS`` to rows of ``TILED_ROW_BYTES`` (there they beat OpenBLAS)."""
+    return TILED_COLUMNS <= columns and columns * itemsize <= TILED_ROW_BYTES
+
+
 def tiled_product(
     a: np.ndarray, b: np.ndarray, owned_rows: bool = False, split_depth: bool = False
 ) -> np.ndarray:
-    """``own_product`` where ``b`` has at least ``TILED_COLUMNS`` columns and rows of at
-    most ``TILED_ROW_BYTES`` (there it beat OpenBLAS), else ``product``."""
-    if b.ndim == 2 and TILED_COLUMNS <= b.shape[1] and b.shape[1] * b.itemsize <= TILED_ROW_BYTES:
+    """``own_product`` where the tiles take ``b``'s columns (``_tiles_take``), else
+    ``product``."""
+    if b.ndim == 2 and _tiles_take(b.shape[1], b.itemsize):
         return own_product(a, b, owned_rows, split_depth)
     return product(a, b)
 
@@ -176,16 +186,15 @@ def stacked_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     the transpose of a C-contiguous one (``x.transpose(0, 2, 1)``, read in place), ``b``
     copied to C order when it is not. Its matrices (or blocks of rows of tall ones) are one
     job shared by dendrite's two threads, each element's sum one chain of fused
-    multiply-adds in ascending k whichever thread computes it. Where ``b``'s columns are
-    outside ``tiled_product``'s range, or without AVX2 and FMA, ``product`` (BLAS)."""
+    multiply-adds in ascending k whichever thread computes it. Where the tiles do not take
+    ``b``'s columns (``_tiles_take``), or without AVX2 and FMA, ``product`` (BLAS)."""
     if not (
         OWN_PRODUCTS
         and a.ndim == 3
         and b.ndim == 3
         and a.shape[0] == b.shape[0]
         and a.shape[2] == b.shape[1]
-        and TILED_COLUMNS <= b.shape[2]
-        and b.shape[2] * b.itemsize <= TILED_ROW_BYTES
+        and _tiles_take(b.shape[2], b.itemsize)
     ):
         return product(a, b)
     transposed = not a.flags.c_contiguous
@@ -212,8 +221,7 @@ def times_kernel_transposed(g: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         and g.ndim == 2
         and kernel.ndim == 2
         and kernel.size >= OWNED_KERNEL_ELEMENTS
-        and g.shape[0] >= TILED_COLUMNS
-        and g.shape[0] * g.itemsize <= TILED_ROW_BYTES
+        and _tiles_take(g.shape[0], g.itemsize)  # g^T is the right operand
     ):
         return product(g, kernel.T)
     return np.ascontiguousarray(own_product(kernel, np.ascontiguousarray(g.T), owned_rows=True).T)
