@@ -41,6 +41,7 @@ setup(
                 "csrc/relu.c",
                 "csrc/shallow.c",
                 "csrc/small_product.c",
+                "csrc/softmax.c",
                 "csrc/reuse.c",
                 "csrc/transpose.c",
                 "csrc/winograd.c",

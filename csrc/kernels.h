@@ -332,6 +332,12 @@ PyObject *winograd_output_grad(PyObject *self, PyObject *args);
 PyObject *relu_bias_relu(PyObject *self, PyObject *args);
 PyObject *relu_relu_grad(PyObject *self, PyObject *args);
 
+/* softmax.c: the softmax over the last axis and the sparse cross-entropy's label lookups */
+PyObject *softmax_shift(PyObject *self, PyObject *args);
+PyObject *softmax_normalize(PyObject *self, PyObject *args);
+PyObject *sparse_pick(PyObject *self, PyObject *args);
+PyObject *sparse_grad(PyObject *self, PyObject *args);
+
 /* reuse.c: NumPy's allocator for dendrite's loops, keeping large blocks for reuse */
 PyObject *reuse_begin(PyObject *self, PyObject *unused);
 PyObject *reuse_end(PyObject *self, PyObject *previous);

@@ -371,6 +371,17 @@ static PyMethodDef methods[] = {
     {"bias_relu", relu_bias_relu, METH_VARARGS,
      "bias_relu(out, bias_or_None, n, features, relu): out += bias, then max(out, 0) when relu."},
     {"relu_grad", relu_relu_grad, METH_VARARGS, "relu_grad(g, y, out, n): out = g * (y > 0)."},
+    {"softmax_shift", softmax_shift, METH_VARARGS,
+     "softmax_shift(x, e, shift, rows, width, floored=True): shift = the row max (at least the"
+     " lowest value when `floored`), e = x - shift."},
+    {"softmax_normalize", softmax_normalize, METH_VARARGS,
+     "softmax_normalize(e, total, rows, width, divide=True): total = row sums (NumPy's order),"
+     " then e /= total when `divide`."},
+    {"sparse_pick", sparse_pick, METH_VARARGS,
+     "sparse_pick(labels, z, picked, at, rows, classes): at = r classes + label, picked = z[at];"
+     " returns -1, or the first row whose label is out of range."},
+    {"sparse_grad", sparse_grad, METH_VARARGS,
+     "sparse_grad(p, g, at, out, rows, classes): out = p g[row], then out[at] -= g."},
     {"swap_axes", transpose_swap_axes, METH_VARARGS,
      "swap_axes(src, dst, p, a, M, m0, m, c): dst[q, j, t, i] = src[q, i, m0 + t, j]."},
     {"reuse_begin", reuse_begin, METH_NOARGS,

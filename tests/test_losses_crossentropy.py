@@ -279,6 +279,18 @@ def test_sparse_label_out_of_range(from_logits):
         loss(np.zeros((3, 10)), y_pred)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.uint64, np.float64])
+@pytest.mark.parametrize("sequence", [False, True])
+def test_sparse_labels_of_any_integer_dtype(dtype, sequence):
+    """uint64 labels once failed in the NumPy path (int64 indices += uint64 is float64);
+    a class axis that is not last takes that path."""
+    z = RNG.standard_normal((5, 4, 3)) if sequence else RNG.standard_normal((5, 4))
+    k = RNG.integers(0, 4, (5, 3) if sequence else 5)
+    expected = losses.sparse_categorical_crossentropy(k, z, from_logits=True, axis=1).data
+    out = losses.sparse_categorical_crossentropy(k.astype(dtype), z, from_logits=True, axis=1)
+    np.testing.assert_array_equal(out.data, expected)
+
+
 @pytest.mark.parametrize("from_logits", [True, False])
 def test_sparse_ignore_class(from_logits):
     z = RNG.standard_normal((6, 3))

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dendrite import _settings
+from dendrite import _native, _settings
 from dendrite.core import Function, Tensor, as_array, register
 from dendrite.ops._util import unbroadcast
 from dendrite.ops.comparison import clip
@@ -40,7 +40,7 @@ from dendrite.ops.creation import as_float_tensor, cast
 from dendrite.ops.indexing import take_along_axis
 from dendrite.ops.movement import reshape
 from dendrite.ops.reduce import sum as reduce_sum
-from dendrite.ops.softmax import softmax_origin
+from dendrite.ops.softmax import exp_shifted, rows_of, softmax_origin
 from dendrite.ops.unary import log, negative
 
 _vecdot = getattr(np, "vecdot", None)
@@ -138,11 +138,27 @@ class SparseSoftmaxCrossEntropy(Function):
                 f"{op}: labels must have the shape of the logits without the class axis "
                 f"{axis}: expected {expected}, got {labels.shape} (logits {logits.shape})."
             )
-        labels, valid = check_sparse_labels(labels, logits.shape[axis], ignore_class, op)
         z = _moved_to_last(logits, axis)
+        classes = z.shape[-1]
+        wants_grad = bool(self.needs_grad and self.needs_grad[1])
+        # A small batch's labels are checked and looked up by csrc/softmax.c in one call
+        # (NumPy takes six); the same values either way.
+        if ignore_class is None and labels.dtype.kind in "iu" and rows_of(z) is not None:
+            valid = None
+            at_label, picked = _picked_labels(labels, z, op)
+        else:
+            labels, valid = check_sparse_labels(labels, classes, ignore_class, op)
+            # Each sample's label as an index into the flattened logits (1-D indexing is
+            # about twice as fast as a pair of index arrays, and the backward reuses it).
+            at_label = np.arange(0, labels.size * classes, classes)
+            at_label += labels.reshape(-1).astype(np.intp, copy=False)  # in range: checked
+            picked = z.reshape(-1)[at_label].reshape(labels.shape)
         if softmax is not None and axis == logits.ndim - 1:
             # The recorded softmax of these logits: e^(z - m) / sum, m and sum.
             probabilities, top, total = softmax
+        elif rows_of(z) is not None:
+            exp, top, total = exp_shifted(z, normalize=wants_grad, floored=False)
+            probabilities = exp if wants_grad else None
         else:
             probabilities = None
             # The ufuncs' own reductions: ndarray.max/sum add a Python wrapper (hot path).
@@ -150,19 +166,13 @@ class SparseSoftmaxCrossEntropy(Function):
             exp = z - top
             np.exp(exp, out=exp)
             total = np.add.reduce(exp, axis=-1, keepdims=True)
-        classes = z.shape[-1]
-        # Each sample's label as an index into the flattened logits (1-D indexing is about
-        # twice as fast as a pair of index arrays, and the backward reuses it).
-        at_label = np.arange(0, labels.size * classes, classes)
-        at_label += labels.reshape(-1)
-        picked = z.reshape(-1)[at_label].reshape(labels.shape)
         # -log softmax(z)_k = m + log sum e^(z - m) - z_k
         loss = np.log(total[..., 0])
         loss += top[..., 0]
         loss -= picked
         if valid is not None:
             loss *= valid
-        if self.needs_grad and self.needs_grad[1]:
+        if wants_grad:
             if probabilities is None:
                 exp /= total
                 probabilities = exp
@@ -171,6 +181,13 @@ class SparseSoftmaxCrossEntropy(Function):
 
     def backward(self, g: np.ndarray) -> tuple:
         at_label, softmax, valid, axis = self.saved
+        if valid is None and g.dtype == softmax.dtype and rows_of(softmax) is not None:
+            # softmax * g, minus g at each label, in one call (NumPy's bits).
+            grad = np.empty(softmax.shape, dtype=softmax.dtype)
+            _native.kernels.sparse_grad(
+                softmax, np.ascontiguousarray(g), at_label, grad, at_label.size, softmax.shape[-1]
+            )
+            return None, grad if axis == grad.ndim - 1 else np.moveaxis(grad, -1, axis)
         if valid is not None:
             g = g * valid
         # C order (the softmax keeps the layout of moved logits), so that reshape is a view
@@ -179,6 +196,25 @@ class SparseSoftmaxCrossEntropy(Function):
         if axis != grad.ndim - 1:
             grad = np.moveaxis(grad, -1, axis)
         return None, grad
+
+
+def _picked_labels(labels: np.ndarray, z: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
+    """(flat indices of the labels in ``z``, ``z`` at the labels) for integer ``labels``
+    and a ``z`` that ``rows_of`` takes, by csrc/softmax.c; a label outside ``[0, classes)``
+    raises ``check_sparse_labels``' error."""
+    indices = labels if labels.dtype == np.intp else labels.astype(np.intp)
+    at_label = np.empty(labels.size, dtype=np.intp)
+    picked = np.empty(labels.shape, dtype=z.dtype)
+    classes = z.shape[-1]
+    bad = _native.kernels.sparse_pick(
+        np.ascontiguousarray(indices), z, picked, at_label, labels.size, classes
+    )
+    if bad >= 0:
+        check_sparse_labels(labels, classes, None, op)  # raises, naming the extreme label
+        raise ValueError(
+            f"{op}: label {labels.reshape(-1)[bad]} is out of range for {classes} classes."
+        )
+    return at_label, picked
 
 
 def check_sparse_labels(
