@@ -283,6 +283,34 @@ def test_whole_sequence_same_bits_on_any_threads(dtype):
     assert_same_on_any_kernel_threads(lambda: _lstm_run(arrays, options, upstream))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [0, 1, 8, 17, 37])
+@pytest.mark.parametrize("masked, reverse", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("steps", [0, 1, 9])
+def test_the_kernel_writes_the_last_states_of_the_whole_sequence(
+    dtype, batch, masked, reverse, steps
+):
+    """Without sequences, the forward kernel writes the last h and c batch-major itself:
+    the same bits as the last step of the sequences (of which it is a copy), for batches
+    of one chunk, several and a partial one, for no steps (the initial states) and for
+    masked steps (carried states)."""
+    arrays = _lstm_arrays(dtype, batch, steps=steps)
+    options = _options(dtype, batch, steps, masked and steps and batch, False, reverse=reverse)
+    last = _lstm_run(arrays, {**options, "sequences": False}, None)[0]
+    whole = _lstm_run(arrays, {**options, "sequences": True}, None)[0]
+    assert last.shape == (2, batch, 6)
+    expected = whole[:, :, -1] if steps else np.stack([arrays[3], arrays[4]])
+    np.testing.assert_array_equal(last, expected)
+
+
+def test_the_last_states_come_from_the_kernel(monkeypatch):
+    calls = record_kernel_calls(monkeypatch)
+    _lstm_run(_lstm_arrays(np.float32, 20), {"sequences": False}, None)
+    assert calls.count("lstm_sequence_forward") == 1
+    after = calls[calls.index("lstm_sequence_forward") + 1 :]
+    assert "swap_axes" not in after  # no copy of the last column afterwards
+
+
 @pytest.mark.parametrize("trainable", ["bias", "kernel", "kernel and bias"])
 def test_bias_row_gives_each_weight_gradient(monkeypatch, trainable):
     """The inputs' row of ones gives dL/db with dL/dW's product; a frozen kernel or bias
@@ -349,6 +377,12 @@ def test_sequence_kernel_argument_checks():
     with pytest.raises(ValueError):  # a dropout mask of the wrong size
         kernels.lstm_sequence_forward(
             gates, u_t, hs, hs.copy(), act, None, np.ones((u, batch + 1), f32), u, batch, steps
+        )
+    last = np.zeros((2, batch, u), f32)
+    kernels.lstm_sequence_forward(gates, u_t, hs, hs.copy(), act, None, None, u, batch, steps, last)
+    with pytest.raises(ValueError):  # last states of the wrong size
+        kernels.lstm_sequence_forward(
+            gates, u_t, hs, hs.copy(), act, None, None, u, batch, steps, last[:, :1]
         )
     dh = np.zeros((u, batch), f32)
     args = (None, gates, hs, act, u_t, None, None, dh, dh.copy(), gates.copy())

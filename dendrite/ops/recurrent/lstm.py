@@ -70,11 +70,14 @@ class LSTMSequence(Recurrence):
         act_c = np.empty((u, steps, batch), dtype=gates.dtype)
         self.saved = (inputs, gates, hs, cs, act_c, kernel, recurrent_kernel, keep, rmask)
         self.options = (activation, recurrent_activation, reverse, sequences)
+        last = None
         if self._kernel_cell() and _native.usable(gates, hs, cs, scaled):
-            self._forward_kernel(scaled)
+            last = self._forward_kernel(scaled, sequences)
         else:
             self._forward_numpy(columns(scaled), scale)
         if not sequences:
+            if last is not None:
+                return last
             return np.stack([columns(hs[:, -1]), columns(cs[:, -1])])
         out = np.empty((2, batch, steps, u), dtype=gates.dtype)
         swap_axes(hs, 1, out=out[0])
@@ -86,19 +89,21 @@ class LSTMSequence(Recurrence):
         activation, recurrent_activation, *_ = self.options
         return recurrent_activation == "sigmoid" and activation == "tanh"
 
-    def _forward_kernel(self, scaled: np.ndarray) -> None:
+    def _forward_kernel(self, scaled: np.ndarray, sequences: bool) -> np.ndarray | None:
         """The time loop with csrc/recurrent.c (tanh and sigmoid): the whole sequence in
-        one call where ``whole_sequences`` allows (csrc/recurrent_sequence.c), else each
-        step's product ``rec = U^T h_{t-1}`` in NumPy, then one kernel call for the rest of
-        the step."""
+        one call where ``whole_sequences`` allows (csrc/recurrent_sequence.c), which
+        without ``sequences`` also returns the last states as the op does, (2, batch,
+        units); else each step's product ``rec = U^T h_{t-1}`` in NumPy, then one kernel
+        call for the rest of the step (None returned)."""
         _, gates, hs, cs, act_c, _, _, keep, rmask = self.saved
         width, steps, batch = gates.shape
         keep_f = self._keep_for_kernel(keep, gates.dtype)
         if whole_sequences(gates, rmask):
+            last = None if sequences else np.empty((2, batch, width // 4), dtype=gates.dtype)
             _native.kernels.lstm_sequence_forward(
-                gates, scaled, hs, cs, act_c, keep_f, rmask, width // 4, batch, steps
+                gates, scaled, hs, cs, act_c, keep_f, rmask, width // 4, batch, steps, last
             )
-            return
+            return last
         u_t = columns(scaled)
         rec = np.empty((width, batch), dtype=gates.dtype)
         run = _native.kernels.lstm_forward
@@ -106,6 +111,7 @@ class LSTMSequence(Recurrence):
             h = hs[:, k]
             product(u_t, h * rmask if rmask is not None else h, out=rec)
             run(gates, rec, hs, cs, act_c, keep_f, width // 4, batch, steps, k)
+        return None
 
     def _forward_numpy(self, u_t: np.ndarray, scale: np.ndarray | None) -> None:
         """The reference time loop (any of ``FUSED_ACTIVATIONS``); ``scale`` holds the halved
