@@ -45,6 +45,35 @@ def test_nan_or_inf_in_targets_or_weights_is_refused(bad, where, method):
     _unchanged(model, run)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_finite_values_whose_sum_overflows_are_accepted(dtype):
+    """The check sums first and looks value by value only when the sum is not finite: huge
+    finite values (their sum infinite) must still pass, NaN and inf anywhere must not."""
+    from dendrite.training.data import check_finite
+
+    huge = np.full((4, 3), np.finfo(dtype).max, dtype=dtype)
+    huge[1, 1] = -np.finfo(dtype).max  # and one of the other sign
+    check_finite(huge)
+    check_finite([huge[::-1], {"a": huge.T}])  # strided views, nested structures
+    for bad in (np.nan, np.inf, -np.inf):
+        broken = huge.copy()
+        broken[2, 0] = bad
+        with pytest.raises(ValueError, match=r"x contains NaN or inf .*index \(2, 0\)"):
+            check_finite(broken)
+
+
+def test_nan_in_x_is_refused_before_any_weight_changes():
+    model = _model()
+    x = X.copy()
+    x[3, 2] = np.nan
+
+    def run():
+        with pytest.raises(ValueError, match=r"x contains NaN or inf .*index \(3, 2\)"):
+            model.fit(x, Y, verbose=0)
+
+    _unchanged(model, run)
+
+
 @pytest.mark.parametrize(
     "class_weight, message",
     [

