@@ -16,8 +16,9 @@
  *                                     is returned, and nothing is written past it)
  *   sparse_grad(p, g, at, out):       out[r, j] = p[r, j] g[r], then out[at[r]] -= g[r]
  *
- * The maximum is np.maximum's, (a >= b || a is NaN) ? a : b, so a NaN anywhere in a row
- * is its maximum, as in NumPy's reduction. The sum is NumPy's pairwise summation of a
+ * The maximum is np.maximum's reduction: a NaN anywhere in a row is its maximum, and of
+ * equal values the later one is kept (so +0 or -0 as NumPy's); a NaN's sign and payload
+ * may differ from NumPy's, which every comparison treats alike. The sum is NumPy's pairwise summation of a
  * contiguous row (loops_utils.h.src: fewer than 8 values added in turn to 0; up to 128 in
  * 8 running sums combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), the rest
  * added in turn; longer rows halved at a multiple of 8), added to the reduction's
@@ -71,7 +72,7 @@ PAIRWISE_SUM(pairwise_f64, double)
             const T *row = x + r * width;                                                  \
             T top = floored ? LOWEST : row[0];                                             \
             for (Py_ssize_t j = !floored; j < width; j++)                                  \
-                top = (top >= row[j] || top != top) ? top : row[j];                        \
+                top = (top > row[j] || top != top) ? top : row[j];                         \
             shift[r] = top;                                                                \
             for (Py_ssize_t j = 0; j < width; j++)                                         \
                 e[r * width + j] = row[j] - top;                                           \

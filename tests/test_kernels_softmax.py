@@ -243,3 +243,23 @@ def test_the_c_arguments_are_checked():
         k.sparse_grad(x, shift, np.array([0, 3, 6, 12]), e, 4, 3)
     with pytest.raises(ValueError, match="contiguous"):
         k.softmax_shift(x, np.ones((4, 3), np.float32)[:, ::-1], shift, 4, 3)  # not contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("floored", [True, False])
+def test_tied_zeros_keep_numpys_sign_in_the_shift(dtype, floored):
+    """Of equal values np.maximum's reduction keeps the later: +0 or -0 as NumPy's."""
+    x = np.array([[0.0, -0.0], [-0.0, 0.0], [-0.0, -0.0], [0.0, 0.0]], dtype=dtype)
+    _, shift, _ = softmax_ops.exp_shifted(x, normalize=True, floored=floored)
+    lowest = {"initial": np.finfo(dtype).min} if floored else {}
+    _same_bits(shift, np.maximum.reduce(x, axis=-1, keepdims=True, **lowest))
+
+
+@pytest.mark.parametrize("labels", [np.array([True, False, True]), np.array([2.0, 0.0, 1.0])])
+def test_bool_and_float_labels_take_numpys_lookup_and_the_same_gradient(labels, numpy_only):
+    z = _logits((3, 4), np.float32, 10, specials=False)
+    loss, grad = _cross_entropy(labels, z)
+    numpy_only()
+    want_loss, want_grad = _cross_entropy(labels, z)
+    _same_bits(loss, want_loss)
+    _same_bits(grad, want_grad)

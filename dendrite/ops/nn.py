@@ -150,7 +150,7 @@ class SparseSoftmaxCrossEntropy(Function):
             labels, valid = check_sparse_labels(labels, classes, ignore_class, op)
             # Each sample's label as an index into the flattened logits (1-D indexing is
             # about twice as fast as a pair of index arrays, and the backward reuses it).
-            at_label = np.arange(0, labels.size * classes, classes)
+            at_label = np.arange(0, labels.size * classes, classes, dtype=np.intp)
             at_label += labels.reshape(-1).astype(np.intp, copy=False)  # in range: checked
             picked = z.reshape(-1)[at_label].reshape(labels.shape)
         if softmax is not None and axis == logits.ndim - 1:
@@ -181,7 +181,12 @@ class SparseSoftmaxCrossEntropy(Function):
 
     def backward(self, g: np.ndarray) -> tuple:
         at_label, softmax, valid, axis = self.saved
-        if valid is None and g.dtype == softmax.dtype and rows_of(softmax) is not None:
+        if (
+            valid is None
+            and g.dtype == softmax.dtype
+            and at_label.dtype == np.intp
+            and rows_of(softmax) is not None
+        ):
             # softmax * g, minus g at each label, in one call (NumPy's bits).
             grad = np.empty(softmax.shape, dtype=softmax.dtype)
             _native.kernels.sparse_grad(
