@@ -54,23 +54,37 @@ fail:
 }
 
 int
-kernel_take_with_winners(const KernelArg *args, Py_buffer *views, int count, PyObject *winners,
-                         Py_ssize_t elements, int written, Py_buffer *winner_view)
+kernel_take_indices(PyObject *object, Py_ssize_t elements, char kind, int written, Py_buffer *view)
 {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(winners, winner_view, flags) < 0)
+    if (PyObject_GetBuffer(object, view, flags) < 0)
         return -1;
-    const char *format = winner_view->format;
+    const char *format = view->format;
     if (format[0] == '<' || format[0] == '=' || format[0] == '@' || format[0] == '|')
         format++;
-    if (winner_view->itemsize != 1 || format[0] != 'B' || winner_view->len != elements) {
-        PyBuffer_Release(winner_view);
-        PyErr_SetString(PyExc_ValueError, "dendrite kernels: expected a uint8 index array");
+    /* NumPy's int64 is 'l' on LP64 platforms and 'q' elsewhere. */
+    int matches = kind == 'B' ? view->itemsize == 1 && format[0] == 'B'
+                              : view->itemsize == 8 && (format[0] == 'l' || format[0] == 'q');
+    if (!matches || format[1] != '\0' || view->len != elements * view->itemsize) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, kind == 'B'
+                                              ? "dendrite kernels: expected a uint8 index array"
+                                              : "dendrite kernels: expected a contiguous int64 "
+                                                "index array of the expected size");
         return -1;
     }
+    return 0;
+}
+
+int
+kernel_take_with_indices(const KernelArg *args, Py_buffer *views, int count, PyObject *indices,
+                         Py_ssize_t elements, char kind, int written, Py_buffer *index_view)
+{
+    if (kernel_take_indices(indices, elements, kind, written, index_view) < 0)
+        return -1;
     int single = kernel_take(args, views, count);
     if (single < 0)
-        PyBuffer_Release(winner_view);
+        PyBuffer_Release(index_view);
     return single;
 }
 

@@ -185,10 +185,15 @@ typedef struct {
 } KernelArg;
 /* 1 for float32, 0 for float64, -1 with an exception set (nothing left taken). */
 int kernel_take(const KernelArg *args, Py_buffer *views, int count);
-/* The same, after taking `winners`, a C-contiguous uint8 array of `elements` (writable when
- * `written`) into `winner_view`; on failure nothing is left taken. */
-int kernel_take_with_winners(const KernelArg *args, Py_buffer *views, int count, PyObject *winners,
-                             Py_ssize_t elements, int written, Py_buffer *winner_view);
+/* A C-contiguous array of `elements` integers, uint8 (`kind` 'B', pooling winners) or
+ * int64 ('q', NumPy's intp here), writable when `written`, into `view`; 0, or -1 with an
+ * exception set (nothing taken). */
+int kernel_take_indices(PyObject *object, Py_ssize_t elements, char kind, int written,
+                        Py_buffer *view);
+/* kernel_take after kernel_take_indices of `indices` into `index_view`; on failure
+ * nothing is left taken. */
+int kernel_take_with_indices(const KernelArg *args, Py_buffer *views, int count, PyObject *indices,
+                             Py_ssize_t elements, char kind, int written, Py_buffer *index_view);
 void kernel_give_back(Py_buffer *views, int count);
 
 /* A direct convolution's arrays and geometry (depthwise.c, narrow.c): the input x

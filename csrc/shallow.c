@@ -262,7 +262,7 @@ shallow_take(ShallowJob *s, PyObject *pool, PyObject *winner, int written,
                     s->gathered[r] = r;
                 }
     const Py_ssize_t elements = j->n * j->oh * j->ow * j->m;
-    int single = kernel_take_with_winners(args, views, count, winner, elements, written,
+    int single = kernel_take_with_indices(args, views, count, winner, elements, 'B', written,
                                           winner_view);
     if (single >= 0)
         s->winner = winner_view->buf;

@@ -151,27 +151,6 @@ softmax_normalize(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* A C-contiguous array of `elements` 64-bit integers (NumPy's intp here), writable when
- * `written`; 0, or -1 with an exception set (nothing taken). */
-static int
-take_indices(PyObject *object, Py_ssize_t elements, int written, Py_buffer *view)
-{
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (written ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(object, view, flags) < 0)
-        return -1;
-    const char *format = view->format;
-    if (format[0] == '<' || format[0] == '=' || format[0] == '@')
-        format++;
-    if (view->itemsize != 8 || !(format[0] == 'l' || format[0] == 'q') || format[1] != '\0' ||
-        view->len != elements * 8) {
-        PyBuffer_Release(view);
-        PyErr_SetString(PyExc_ValueError,
-                        "dendrite kernels need contiguous int64 index arrays of the expected size");
-        return -1;
-    }
-    return 0;
-}
-
 /* sparse_pick(labels, z, picked, at, rows, classes) -> -1, or the first row whose label is
  * out of range */
 PyObject *
@@ -184,18 +163,13 @@ sparse_pick(PyObject *self, PyObject *args)
         row_sizes(rows, classes, "sparse_pick") < 0)
         return NULL;
     Py_buffer labels, at;
-    if (take_indices(o[0], rows, 0, &labels) < 0)
+    if (kernel_take_indices(o[0], rows, 'q', 0, &labels) < 0)
         return NULL;
-    if (take_indices(o[3], rows, 1, &at) < 0) {
-        PyBuffer_Release(&labels);
-        return NULL;
-    }
     const KernelArg k[2] = {{o[1], rows * classes, 'r'}, {o[2], rows, 'w'}};
     Py_buffer v[2];
-    int single = kernel_take(k, v, 2);
+    int single = kernel_take_with_indices(k, v, 2, o[3], rows, 'q', 1, &at);
     if (single < 0) {
         PyBuffer_Release(&labels);
-        PyBuffer_Release(&at);
         return NULL;
     }
     const int64_t *label = labels.buf;
@@ -239,23 +213,19 @@ sparse_grad(PyObject *self, PyObject *args)
                           &classes) ||
         row_sizes(rows, classes, "sparse_grad") < 0)
         return NULL;
-    Py_buffer at;
-    if (take_indices(o[2], rows, 0, &at) < 0)
+    const KernelArg k[3] = {{o[0], rows * classes, 'r'}, {o[1], rows, 'r'}, {o[3], rows * classes, 'w'}};
+    Py_buffer v[3], at;
+    int single = kernel_take_with_indices(k, v, 3, o[2], rows, 'q', 0, &at);
+    if (single < 0)
         return NULL;
     const int64_t *index = at.buf;
     for (Py_ssize_t r = 0; r < rows; r++)
         if (index[r] < 0 || index[r] >= rows * classes) {
+            kernel_give_back(v, 3);
             PyBuffer_Release(&at);
             PyErr_SetString(PyExc_ValueError, "dendrite sparse_grad: an index is out of range");
             return NULL;
         }
-    const KernelArg k[3] = {{o[0], rows * classes, 'r'}, {o[1], rows, 'r'}, {o[3], rows * classes, 'w'}};
-    Py_buffer v[3];
-    int single = kernel_take(k, v, 3);
-    if (single < 0) {
-        PyBuffer_Release(&at);
-        return NULL;
-    }
     if (single)
         SPARSE_GRAD(float)
     else

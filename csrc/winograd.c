@@ -397,7 +397,7 @@ winograd_pool(PyObject *self, PyObject *args)
                             {o[1], j->m, 'R'},
                             {o[2], s.tiles * j->m, 'w'}};
     Py_buffer v[3], wv;
-    int single = kernel_take_with_winners(a, v, 3, o[3], s.tiles * j->m, 1, &wv);
+    int single = kernel_take_with_indices(a, v, 3, o[3], s.tiles * j->m, 'B', 1, &wv);
     if (single < 0)
         return NULL;
     s.winner = wv.buf, s.m = v[0].buf, j->bias = v[1].buf, j->out = v[2].buf;
@@ -430,7 +430,7 @@ winograd_unpool(PyObject *self, PyObject *args)
     const KernelArg a[4] = {
         {o[0], size, 'r'}, {o[2], size, 'R'}, {o[3], size, 'W'}, {o[4], 16 * size, 'w'}};
     Py_buffer v[4], wv;
-    int single = kernel_take_with_winners(a, v, 4, o[1], size, 0, &wv);
+    int single = kernel_take_with_indices(a, v, 4, o[1], size, 'B', 0, &wv);
     if (single < 0)
         return NULL;
     s.winner = wv.buf, j->g = v[0].buf, s.relu_out = v[1].buf, s.masked = v[2].buf;

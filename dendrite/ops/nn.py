@@ -141,9 +141,10 @@ class SparseSoftmaxCrossEntropy(Function):
         z = _moved_to_last(logits, axis)
         classes = z.shape[-1]
         wants_grad = bool(self.needs_grad and self.needs_grad[1])
+        small = rows_of(z) is not None  # csrc/softmax.c takes z
         # A small batch's labels are checked and looked up by csrc/softmax.c in one call
         # (NumPy takes six); the same values either way.
-        if ignore_class is None and labels.dtype.kind in "iu" and rows_of(z) is not None:
+        if ignore_class is None and labels.dtype.kind in "iu" and small:
             valid = None
             at_label, picked = _picked_labels(labels, z, op)
         else:
@@ -156,7 +157,7 @@ class SparseSoftmaxCrossEntropy(Function):
         if softmax is not None and axis == logits.ndim - 1:
             # The recorded softmax of these logits: e^(z - m) / sum, m and sum.
             probabilities, top, total = softmax
-        elif rows_of(z) is not None:
+        elif small:
             exp, top, total = exp_shifted(z, normalize=wants_grad, floored=False)
             probabilities = exp if wants_grad else None
         else:

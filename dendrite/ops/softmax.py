@@ -43,9 +43,9 @@ _LOWEST: dict = {}
 # csrc/softmax.c (an older build of the kernels lacks it).
 ROW_KERNELS = hasattr(_native.kernels, "softmax_shift")
 # Above this many elements NumPy's vectorised reductions beat the kernels' row loops, and
-# its dispatch (what the kernels save) no longer counts: a softmax of 32 x 10 took 6.4 us
-# against NumPy's 10.7, 128 x 10 9.0 against 19.0, 256 x 100 58 against 65, 64 x 1000
-# 141 against 110.
+# its dispatch (what the kernels save) no longer counts: the op (its construction
+# included) on 32 x 10 took 6.4 us against NumPy's 10.7, 128 x 10 9.0 against 19.0,
+# 256 x 100 58 against 65, 64 x 1000 141 against 110.
 ROW_KERNELS_UP_TO = 1 << 15
 
 
